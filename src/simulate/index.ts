@@ -1,0 +1,329 @@
+/**
+ * `simulatePlan(plan, profile, options)`: run the discrete-event simulation of a deployed plan and
+ * set its measurements next to the plan's analytic prediction. Pure: no fs, tfjs or oclif.
+ */
+import type {Plan} from '../plan/types.js'
+import type {Profile} from '../profile/types.js'
+import {InvalidProblemError} from '../errors.js'
+import {type BurstyParams, burstyArrivals, burstyMeanRate, poissonArrivals} from './arrivals.js'
+import {runEngine} from './engine.js'
+import {DEFAULT_PLATFORM, type PlatformModel} from './platform.js'
+import {createRng, STREAM} from './rng.js'
+import {buildStageModels, type StageModel} from './service.js'
+
+export {burstyParams, parseTraceCsv, TraceFormatError} from './arrivals.js'
+export type {BurstyParams, ParsedTrace, TraceUnit} from './arrivals.js'
+export {SimulationInputError} from './service.js'
+export {DEFAULT_PLATFORM} from './platform.js'
+export type {PlatformModel} from './platform.js'
+
+export const SIMULATION_SCHEMA_VERSION = 1
+/** Default bound on simulated requests (arrivals are generated in memory). */
+export const DEFAULT_MAX_REQUESTS = 5_000_000
+
+export type ArrivalSpec =
+  | {kind: 'poisson'; ratePerSecond: number; durationS: number}
+  | {kind: 'bursty'; params: BurstyParams; durationS: number}
+  | {kind: 'trace'; timesMs: Float64Array; source?: string}
+
+export interface SimulateOptions {
+  arrivals: ArrivalSpec
+  /** PRNG seed (default 1): the same seed gives the identical result */
+  seed?: number
+  /** how long an idle instance stays warm (s, default 600) */
+  keepAliveS?: number
+  /** override prices or latency constants */
+  platform?: Partial<PlatformModel>
+  /** refuse more requests than this (default 5,000,000) */
+  maxRequests?: number
+  /** called now and then with the fraction done (0..1) */
+  onProgress?: (fraction: number, phase: 'arrivals' | 'simulating') => void
+}
+
+export interface Compared {
+  predicted: number
+  simulated: number
+  /** |simulated − predicted| / predicted × 100 (null when predicted is 0) */
+  errorPct: number | null
+}
+
+export interface StageSimulation {
+  index: number
+  name: string
+  memoryMb: number
+  arch: string
+  invocations: number
+  coldStarts: number
+  coldStartRate: number
+  /** most instances of this stage busy at once (= instances needed) */
+  peakConcurrency: number
+  billedMs: number
+  meanBilledMs: number
+  costUsd: number
+  initMs: number
+  serviceSource: 'profile' | 'plan'
+  /** plan's predictedMs for a full batch vs this model's median handler time at the same batch */
+  handlerMsAtBatch: Compared
+}
+
+export interface SimulationResult {
+  schemaVersion: typeof SIMULATION_SCHEMA_VERSION
+  seed: number
+  arrivals: {
+    process: ArrivalSpec['kind']
+    requests: number
+    /** observed requests / simulated span (s) */
+    ratePerSecond: number
+    durationS: number
+    /** nominal mean rate (Poisson/bursty) */
+    meanRatePerSecond?: number
+    bursty?: BurstyParams
+    source?: string
+  }
+  batch: {size: number; timeoutMs: number}
+  keepAliveS: number
+  latencyMs: {mean: number; p50: number; p95: number; p99: number; max: number}
+  slo: {ms: number; percentile: number; misses: number; missRate: number}
+  cost: {totalUsd: number; perMillionUsd: number; durationUsd: number; requestUsd: number; s3Usd: number}
+  batches: {count: number; meanSize: number; histogram: {size: number; count: number; fraction: number}[]}
+  /**
+   * count/rate: cold starts per stage invocation; requestsAffected/requestRate: requests whose
+   * batch met at least one cold stage (compared with the plan's coldStartProbability)
+   */
+  coldStarts: {count: number; invocations: number; rate: number; requestsAffected: number; requestRate: number}
+  stages: StageSimulation[]
+  prediction: {
+    /** true when the simulated workload is the one the plan was solved for (Poisson at its rate) */
+    comparable: boolean
+    note?: string
+    latencyAtPercentile: Compared & {percentile: number}
+    costPerMillionUsd: Compared
+    meanBatchSize: Compared
+    coldStartProbability: Compared
+  }
+  platform: {source: string; invokeOverheadMs: number}
+  warnings: string[]
+}
+
+/** nearest-rank percentile of an ascending array; p in (0, 1] */
+export function percentileSorted(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(p * sorted.length - 1e-9)))
+  return sorted[rank - 1]
+}
+
+/** plan.inputs.percentile may be written as 0.99 or 99. */
+export function percentileFraction(p: number): number {
+  if (!(p > 0) || p > 100) throw new InvalidProblemError(`percentile must be in (0, 1] or (1, 100], got ${p}`)
+  return p > 1 ? p / 100 : p
+}
+
+function compared(predicted: number, simulated: number): Compared {
+  return {
+    predicted: r(predicted, 6),
+    simulated: r(simulated, 6),
+    errorPct: predicted === 0 ? null : r((Math.abs(simulated - predicted) / Math.abs(predicted)) * 100, 2),
+  }
+}
+
+function r(x: number, digits: number): number {
+  if (!Number.isFinite(x)) return x
+  const f = 10 ** digits
+  return Math.round(x * f) / f
+}
+
+/** Round money to 9 significant digits (keeps JSON short without losing what matters). */
+function usd(x: number): number {
+  return x === 0 ? 0 : Number(x.toPrecision(9))
+}
+
+function generate(spec: ArrivalSpec, seed: number, maxRequests: number): {times: Float64Array; durationS: number; meanRate?: number} {
+  const rng = createRng(seed, STREAM.arrivals)
+  const refuse = (expected: number): never => {
+    throw new InvalidProblemError(
+      `the run would simulate about ${Math.round(expected).toLocaleString('en-US')} requests, more than the limit of ${maxRequests.toLocaleString('en-US')}`,
+    )
+  }
+  switch (spec.kind) {
+    case 'poisson': {
+      const expected = spec.ratePerSecond * spec.durationS
+      if (expected > maxRequests) refuse(expected)
+      return {times: poissonArrivals(spec.ratePerSecond, spec.durationS, rng), durationS: spec.durationS, meanRate: spec.ratePerSecond}
+    }
+    case 'bursty': {
+      const mean = burstyMeanRate(spec.params)
+      const expected = mean * spec.durationS
+      if (expected > maxRequests) refuse(expected)
+      return {times: burstyArrivals(spec.params, spec.durationS, rng), durationS: spec.durationS, meanRate: mean}
+    }
+    case 'trace': {
+      if (spec.timesMs.length > maxRequests) refuse(spec.timesMs.length)
+      if (spec.timesMs.length === 0) throw new InvalidProblemError('the trace has no arrivals')
+      return {times: spec.timesMs, durationS: spec.timesMs[spec.timesMs.length - 1] / 1000}
+    }
+  }
+}
+
+/**
+ * Simulate `plan` under `options.arrivals`. With a profile, stage times are drawn from its
+ * measured spread; without one (profile undefined), every batch takes the stage's predictedMs.
+ * Throws InvalidProblemError (or its subclasses SimulationInputError / TraceFormatError) on bad
+ * input, including runs larger than `maxRequests`.
+ */
+export function simulatePlan(plan: Plan, profile: Profile | undefined, options: SimulateOptions): SimulationResult {
+  const seed = options.seed ?? 1
+  const keepAliveS = options.keepAliveS ?? 600
+  if (!(keepAliveS >= 0) || !Number.isFinite(keepAliveS)) throw new InvalidProblemError(`keep-alive must be >= 0 s, got ${keepAliveS}`)
+  const platform: PlatformModel = {...DEFAULT_PLATFORM, ...options.platform}
+  const maxRequests = options.maxRequests ?? DEFAULT_MAX_REQUESTS
+  const warnings: string[] = []
+  if (!profile) warnings.push("no profile: every batch takes the plan's predictedMs per stage (no spread, no batch-size dependence)")
+
+  const models: StageModel[] = buildStageModels(plan, profile, {platform})
+  const B = plan.batch.size
+  options.onProgress?.(0, 'arrivals')
+  const {times, durationS, meanRate} = generate(options.arrivals, seed, maxRequests)
+  const n = times.length
+  if (n === 0) throw new InvalidProblemError('no request arrived during the run: raise the rate or the duration')
+
+  const eng = runEngine(times, {
+    stages: models,
+    batchSize: B,
+    batchTimeoutMs: plan.batch.timeoutMs,
+    keepAliveMs: keepAliveS * 1000,
+    platform,
+    rng: createRng(seed, STREAM.service),
+    onProgress: options.onProgress ? (f) => options.onProgress!(f, 'simulating') : undefined,
+  })
+
+  // Latency statistics.
+  let sum = 0
+  for (let i = 0; i < n; i++) sum += eng.latenciesMs[i]
+  const sortedLat = Float64Array.from(eng.latenciesMs).sort()
+  const pct = percentileFraction(plan.inputs.percentile)
+  let misses = 0
+  for (let i = n - 1; i >= 0 && sortedLat[i] > plan.inputs.sloMs; i--) misses++
+
+  // Batches.
+  const hist = new Array<number>(B + 1).fill(0)
+  for (let b = 0; b < eng.batches.count; b++) hist[eng.batches.start[b + 1] - eng.batches.start[b]]++
+  const meanSize = n / eng.batches.count
+
+  // Cost.
+  let durationUsd = 0
+  let requestUsd = 0
+  let s3Usd = eng.clientS3Usd
+  let cold = 0
+  let invocations = 0
+  for (const o of eng.stages) {
+    durationUsd += o.durationUsd
+    requestUsd += o.requestUsd
+    s3Usd += o.s3Usd
+    cold += o.coldStarts
+    invocations += o.invocations
+  }
+  let coldRequests = 0
+  for (let b = 0; b < eng.batches.count; b++) if (eng.coldBatch[b]) coldRequests += eng.batches.start[b + 1] - eng.batches.start[b]
+  const totalUsd = durationUsd + requestUsd + s3Usd
+  const perMillion = (totalUsd / n) * 1e6
+
+  const stages: StageSimulation[] = models.map((m, s) => {
+    const o = eng.stages[s]
+    const cmp = compared(m.planPredictedMs, m.modelMedianMsAtB)
+    if (m.source === 'profile' && cmp.errorPct !== null && cmp.errorPct > 10) {
+      warnings.push(
+        `stage ${m.name}: the profile gives a median of ${r(m.modelMedianMsAtB, 1)} ms for a batch of ${B}, the plan predicted ${r(m.planPredictedMs, 1)} ms (${cmp.errorPct}% apart); was the plan made from this profile?`,
+      )
+    }
+    return {
+      index: m.index,
+      name: m.name,
+      memoryMb: m.memoryMb,
+      arch: m.arch,
+      invocations: o.invocations,
+      coldStarts: o.coldStarts,
+      coldStartRate: r(o.coldStarts / o.invocations, 6),
+      peakConcurrency: o.peakConcurrency,
+      billedMs: o.billedMs,
+      meanBilledMs: r(o.billedMs / o.invocations, 3),
+      costUsd: usd(o.durationUsd + o.requestUsd + o.s3Usd),
+      initMs: r(m.initMs, 3),
+      serviceSource: m.source,
+      handlerMsAtBatch: cmp,
+    }
+  })
+  const peakSum = stages.reduce((a, s) => a + s.peakConcurrency, 0)
+  if (peakSum > 1000) {
+    warnings.push(
+      `up to ${peakSum} instances may run at once across stages, above the default regional concurrency of 1,000: throttling is not simulated`,
+    )
+  }
+
+  // Comparison with the analytic prediction.
+  const spec = options.arrivals
+  let comparable = true
+  let note: string | undefined
+  if (spec.kind !== 'poisson') {
+    comparable = false
+    note = `the plan was predicted for Poisson arrivals at ${plan.inputs.ratePerSecond}/s; this run used ${spec.kind === 'trace' ? 'a trace' : 'a bursty process'}`
+  } else if (Math.abs(spec.ratePerSecond - plan.inputs.ratePerSecond) > 1e-9 * Math.max(1, plan.inputs.ratePerSecond)) {
+    comparable = false
+    note = `the plan was predicted at ${plan.inputs.ratePerSecond}/s; this run used ${spec.ratePerSecond}/s`
+  }
+  if (!comparable) warnings.push(`prediction errors are not like for like: ${note}`)
+  const latencyAtPct = percentileSorted(sortedLat, pct)
+
+  return {
+    schemaVersion: SIMULATION_SCHEMA_VERSION,
+    seed,
+    arrivals: {
+      process: spec.kind,
+      requests: n,
+      ratePerSecond: r(durationS > 0 ? n / durationS : 0, 6),
+      durationS: r(durationS, 6),
+      ...(meanRate === undefined ? {} : {meanRatePerSecond: r(meanRate, 6)}),
+      ...(spec.kind === 'bursty' ? {bursty: spec.params} : {}),
+      ...(spec.kind === 'trace' && spec.source ? {source: spec.source} : {}),
+    },
+    batch: {size: B, timeoutMs: plan.batch.timeoutMs},
+    keepAliveS,
+    latencyMs: {
+      mean: r(sum / n, 3),
+      p50: r(percentileSorted(sortedLat, 0.5), 3),
+      p95: r(percentileSorted(sortedLat, 0.95), 3),
+      p99: r(percentileSorted(sortedLat, 0.99), 3),
+      max: r(sortedLat[n - 1], 3),
+    },
+    slo: {ms: plan.inputs.sloMs, percentile: pct, misses, missRate: r(misses / n, 6)},
+    cost: {
+      totalUsd: usd(totalUsd),
+      perMillionUsd: usd(perMillion),
+      durationUsd: usd(durationUsd),
+      requestUsd: usd(requestUsd),
+      s3Usd: usd(s3Usd),
+    },
+    batches: {
+      count: eng.batches.count,
+      meanSize: r(meanSize, 6),
+      histogram: hist.slice(1).map((count, i) => ({size: i + 1, count, fraction: r(count / eng.batches.count, 6)})),
+    },
+    coldStarts: {
+      count: cold,
+      invocations,
+      rate: r(cold / invocations, 6),
+      requestsAffected: coldRequests,
+      requestRate: r(coldRequests / n, 6),
+    },
+    stages,
+    prediction: {
+      comparable,
+      ...(note ? {note} : {}),
+      latencyAtPercentile: {percentile: pct, ...compared(plan.predicted.latencyMs, latencyAtPct)},
+      costPerMillionUsd: compared(plan.predicted.costPerMillionUsd, perMillion),
+      meanBatchSize: compared(plan.predicted.meanBatchSize, meanSize),
+      coldStartProbability: compared(plan.predicted.coldStartProbability, coldRequests / n),
+    },
+    platform: {source: platform.source, invokeOverheadMs: platform.invokeOverheadMs},
+    warnings,
+  }
+}

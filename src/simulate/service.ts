@@ -1,0 +1,232 @@
+/**
+ * Per-stage service-time model for the simulator.
+ *
+ * For a stage [firstIndex..lastIndex] at memory m and batch k we build five summary statistics
+ * (min, p10, median, p90, max) of the stage's compute time:
+ *   1. each layer's TimingPoints are interpolated to (m, k): linearly in k between measured batch
+ *      sizes (beyond the largest, along the slope of the last two points, never below
+ *      proportional; below the smallest, proportionally), and linearly in 1/m between measured
+ *      memories (outside the measured range, by the CPU-share model ms(m) ∝ max(1, 1769/m));
+ *   2. the stage statistic is the sum of its layers' statistics.
+ * One uniform u ~ U(0,1) is drawn per stage invocation and mapped through the piecewise-linear
+ * quantile function through (0, min), (0.1, p10), (0.5, median), (0.9, p90), (1, max). Using the
+ * same u for every layer of the stage (comonotone layers: an invocation that is slow is slow in
+ * every layer, as CPU contention is) is what makes "sum of the layers' quantiles" the quantile of
+ * the stage time. It overstates the spread a little compared with independent layers.
+ *
+ * Handler time = compute(k, u) + codec (input+output MB of k samples × codecMsPerMb, scaled by
+ * CPU share) + the handler's fixed per-invoke cost (profile.runtime.invokeOverheadMs) + S3 GET of
+ * the input / PUT of the output when that hand-off goes through S3.
+ */
+import type {Plan, PlanStage} from '../plan/types.js'
+import type {LayerProfile, Profile, TimingPoint} from '../profile/types.js'
+import {InvalidProblemError} from '../errors.js'
+import {type PlatformModel, s3TransferMs} from './platform.js'
+
+/** [min, p10, median, p90, max] (ms) */
+export type Spread = [number, number, number, number, number]
+
+const QUANTILE_AT: Spread = [0, 0.1, 0.5, 0.9, 1]
+const FULL_CPU_MB = 1769
+
+/** CPU share relative to a full vCPU: time scales with max(1, 1769/m). */
+export function cpuSlowdown(memoryMb: number): number {
+  return Math.max(1, FULL_CPU_MB / memoryMb)
+}
+
+/** Piecewise-linear quantile function through the five statistics. */
+export function quantileOf(spread: Spread, u: number): number {
+  for (let i = 1; i < 5; i++) {
+    if (u <= QUANTILE_AT[i]) {
+      const f = (u - QUANTILE_AT[i - 1]) / (QUANTILE_AT[i] - QUANTILE_AT[i - 1])
+      return spread[i - 1] + f * (spread[i] - spread[i - 1])
+    }
+  }
+  return spread[4]
+}
+
+/** Mean of the piecewise-linear distribution (the integral of the quantile function). */
+export function meanOf(s: Spread): number {
+  return 0.05 * (s[0] + s[1]) + 0.2 * (s[1] + s[2]) + 0.2 * (s[2] + s[3]) + 0.05 * (s[3] + s[4])
+}
+
+/** A thrown mismatch between plan and profile that the user can fix. */
+export class SimulationInputError extends InvalidProblemError {
+  constructor(message: string) {
+    super(message)
+    Object.setPrototypeOf(this, new.target.prototype)
+    this.name = 'SimulationInputError'
+  }
+}
+
+function spreadOf(p: TimingPoint): Spread {
+  return [p.minMs, p.p10Ms, p.medianMs, p.p90Ms, p.maxMs]
+}
+
+function lerp(a: Spread, b: Spread, f: number): Spread {
+  return a.map((x, i) => x + f * (b[i] - x)) as Spread
+}
+
+function scale(a: Spread, f: number): Spread {
+  return a.map((x) => x * f) as Spread
+}
+
+/** Interpolate one memory setting's points (sorted by batch) at batch k. */
+function atBatch(points: TimingPoint[], k: number): Spread {
+  const first = points[0]
+  const last = points[points.length - 1]
+  if (k <= first.batch) return scale(spreadOf(first), k / first.batch)
+  if (k >= last.batch) {
+    if (k === last.batch || points.length === 1) return scale(spreadOf(last), k / last.batch)
+    const prev = points[points.length - 2]
+    const a = spreadOf(prev)
+    const b = spreadOf(last)
+    const f = (k - last.batch) / (last.batch - prev.batch)
+    const linear = b.map((x, i) => x + Math.max(0, x - a[i]) * f) as Spread
+    const proportional = scale(b, k / last.batch)
+    // Extrapolating a flat (overhead-dominated) curve would predict free samples: keep per-sample
+    // cost at least what the last measured batch had.
+    return linear.map((x, i) => Math.max(x, proportional[i])) as Spread
+  }
+  for (let i = 1; i < points.length; i++) {
+    if (k <= points[i].batch) {
+      const f = (k - points[i - 1].batch) / (points[i].batch - points[i - 1].batch)
+      return lerp(spreadOf(points[i - 1]), spreadOf(points[i]), f)
+    }
+  }
+  return spreadOf(last)
+}
+
+/**
+ * One layer's time spread at (memoryMb, batch). Returns zeros for a layer without timing
+ * (e.g. an InputLayer).
+ */
+export function layerSpreadAt(layer: Pick<LayerProfile, 'timing'>, memoryMb: number, batch: number): Spread {
+  if (layer.timing.length === 0) return [0, 0, 0, 0, 0]
+  const byMemory = new Map<number, TimingPoint[]>()
+  for (const p of layer.timing) {
+    const list = byMemory.get(p.memoryMb) ?? []
+    list.push(p)
+    byMemory.set(p.memoryMb, list)
+  }
+  const memories = [...byMemory.keys()].sort((a, b) => a - b)
+  const at = (m: number): Spread => atBatch(byMemory.get(m)!.sort((a, b) => a.batch - b.batch), batch)
+  const lo = memories[0]
+  const hi = memories[memories.length - 1]
+  if (memoryMb <= lo) return scale(at(lo), cpuSlowdown(memoryMb) / cpuSlowdown(lo))
+  if (memoryMb >= hi) return scale(at(hi), cpuSlowdown(memoryMb) / cpuSlowdown(hi))
+  for (let i = 1; i < memories.length; i++) {
+    const m2 = memories[i]
+    if (memoryMb <= m2) {
+      const m1 = memories[i - 1]
+      // linear in 1/m: time is roughly inversely proportional to the CPU share
+      const f = (1 / memoryMb - 1 / m1) / (1 / m2 - 1 / m1)
+      return lerp(at(m1), at(m2), f)
+    }
+  }
+  return at(hi)
+}
+
+function sorted(s: Spread): Spread {
+  return [...s].sort((a, b) => a - b) as Spread
+}
+
+/** Everything the engine needs about one stage. */
+export interface StageModel {
+  index: number
+  name: string
+  memoryMb: number
+  arch: PlanStage['arch']
+  /** spreads of the handler time (ms, cold start excluded) for batch k = 1..B at index k */
+  handlerSpread: Spread[]
+  /** extra cold-start (INIT) time (ms), billed */
+  initMs: number
+  /** S3 hand-off from this stage's output (PUT here, GET in the next stage or by the client) */
+  handoff: PlanStage['handoff']
+  /** output bytes per sample (for the client's S3 GET after a last stage that hands off via S3) */
+  outputBytesPerSample: number
+  /** where the spread came from */
+  source: 'profile' | 'plan'
+  /** the plan's predictedMs and this model's median handler time at k = B, for a consistency check */
+  planPredictedMs: number
+  modelMedianMsAtB: number
+}
+
+export interface StageModelOptions {
+  platform: PlatformModel
+}
+
+/**
+ * Build the stage models from a plan and (optionally) its profile. Without a profile every batch
+ * size takes the stage's predictedMs (a deterministic, conservative stand-in: the plan only records
+ * the time of a full batch) and the cold start is plan.predicted.coldStartMs per stage.
+ */
+export function buildStageModels(plan: Plan, profile: Profile | undefined, options: StageModelOptions): StageModel[] {
+  const B = plan.batch.size
+  const {platform} = options
+  const stages = plan.stages
+  if (stages.length === 0) throw new SimulationInputError('the plan has no stages')
+  const models: StageModel[] = []
+  const byIndex = new Map<number, LayerProfile>()
+  if (profile) for (const l of profile.layers) byIndex.set(l.index, l)
+
+  for (let s = 0; s < stages.length; s++) {
+    const st = stages[s]
+    const perSampleIn = st.inputBytes / B
+    const perSampleOut = st.outputBytes / B
+    const prevS3 = s > 0 && stages[s - 1].handoff === 's3'
+    const handlerSpread: Spread[] = [[0, 0, 0, 0, 0]]
+    let initMs: number
+    if (profile) {
+      const layers: LayerProfile[] = []
+      for (let i = st.layers.firstIndex; i <= st.layers.lastIndex; i++) {
+        const l = byIndex.get(i)
+        if (!l) throw new SimulationInputError(`stage ${st.name}: layer position ${i} is not in the profile`)
+        layers.push(l)
+      }
+      if (layers[0].name !== st.layers.first || layers[layers.length - 1].name !== st.layers.last) {
+        throw new SimulationInputError(
+          `stage ${st.name}: the plan says layers ${st.layers.first}..${st.layers.last} at positions ${st.layers.firstIndex}..${st.layers.lastIndex}, the profile has ${layers[0].name}..${layers[layers.length - 1].name} there`,
+        )
+      }
+      const slow = cpuSlowdown(st.memoryMb)
+      for (let k = 1; k <= B; k++) {
+        const sum: Spread = [0, 0, 0, 0, 0]
+        for (const l of layers) {
+          const sp = layerSpreadAt(l, st.memoryMb, k)
+          for (let q = 0; q < 5; q++) sum[q] += sp[q]
+        }
+        const fixed =
+          ((perSampleIn + perSampleOut) * k * profile.runtime.codecMsPerMb * slow) / 1048576 +
+          profile.runtime.invokeOverheadMs +
+          (prevS3 ? s3TransferMs(platform, 'get', perSampleIn * k) : 0) +
+          (st.handoff === 's3' ? s3TransferMs(platform, 'put', perSampleOut * k) : 0)
+        handlerSpread.push(sorted(sum).map((x) => x + fixed) as Spread)
+      }
+      initMs =
+        (profile.runtime.runtimeInitMs + (profile.runtime.loadMsPerWeightMb * st.weightsBytes) / 1048576) * slow +
+        platform.coldStartBaseMs +
+        (platform.coldStartMsPerPackageMb * (st.measuredPackageBytes ?? st.packageBytes)) / 1048576
+    } else {
+      for (let k = 1; k <= B; k++) {
+        const t = st.predictedMs
+        handlerSpread.push([t, t, t, t, t])
+      }
+      initMs = plan.predicted.coldStartMs
+    }
+    models.push({
+      index: st.index,
+      name: st.name,
+      memoryMb: st.memoryMb,
+      arch: st.arch,
+      handlerSpread,
+      initMs,
+      handoff: st.handoff,
+      outputBytesPerSample: perSampleOut,
+      source: profile ? 'profile' : 'plan',
+      planPredictedMs: st.predictedMs,
+      modelMedianMsAtB: handlerSpread[B][2],
+    })
+  }
+  return models
+}
