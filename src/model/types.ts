@@ -44,6 +44,8 @@ export interface LayerInfo {
   macs: number
   /** true when the class has no exact MAC formula and MACs were estimated from output size */
   macsEstimated: boolean
+  /** names of the LoadedModel.artifacts.weightSpecs entries this layer owns (set by src/model) */
+  weightNames?: string[]
 }
 
 export interface CutPoint {
@@ -98,5 +100,8 @@ export interface StageArtifacts {
   outputs: TensorInfo[]
   /** a tfjs-layers model with only this range's layers and weights */
   artifacts: CanonicalArtifacts
+  /** Σ float32 run-time bytes of the stage's weights (dequantized), as LayerInfo.weightBytes */
   weightBytes: number
+  /** bytes of artifacts.weightData (quantized where the source was), as LayerInfo.storedWeightBytes */
+  storedWeightBytes?: number
 }
