@@ -2,6 +2,7 @@
  * Contracts between bundling, the two deploy targets (local, AWS), the coordinator and the commands.
  * deployment.json = DeploymentState, validated on read by deploy/deployment.ts.
  */
+import type {TensorInfo} from '../src/model/types.js'
 import type {Arch} from '../src/plan/types.js'
 
 export const DEPLOYMENT_VERSION = 1
@@ -27,6 +28,13 @@ export interface StageBundle {
   handler: string
   runtime: 'nodejs20.x' | 'nodejs22.x'
   environment: Record<string, string>
+  /** plan stage name, e.g. "stage-1" */
+  stageName?: string
+  /** tensor ids the stage consumes / produces, in its model's order */
+  inputTensors?: string[]
+  outputTensors?: string[]
+  /** 'direct' when the zip fits a CreateFunction/UpdateFunctionCode call (≤ 50 MB), else 's3' */
+  uploadVia?: 'direct' | 's3'
 }
 
 export type StageStatus = 'pending' | 'created' | 'updated' | 'active' | 'failed' | 'deleted'
@@ -45,6 +53,26 @@ export interface StageDeployment {
   /** true when this deployment created the function (destroy deletes only those) */
   createdByUs: boolean
   updatedAt: string
+  /** plan stage name, e.g. "stage-1" */
+  stageName?: string
+  /** tensor ids the stage consumes / produces, in its model's order (the coordinator passes tensors by id) */
+  inputTensors?: string[]
+  outputTensors?: string[]
+  /** measured bundle sizes */
+  zipBytes?: number
+  unzippedBytes?: number
+  /** local target: bundle directory the stage process runs, its log, cgroup directories it was put in */
+  bundleDir?: string
+  logPath?: string
+  cgroups?: string[]
+  /** local target: how the CPU/memory limits were applied ('cgroup' or 'max-old-space-size' fallback) */
+  limits?: {memory: 'cgroup' | 'heap-flag'; cpu: 'cgroup' | 'none'; cpuQuotaUs?: number; cpuPeriodUs?: number; memoryLimitBytes?: number}
+  /** measured init of this stage (module import incl. tf + model load + warm-up), ms */
+  initMs?: number
+  /** AWS only: sha256 (hex) of the function configuration last applied (lets --dry-run tell "unchanged") */
+  configSha256?: string
+  /** AWS only: S3 key of the uploaded code zip (bundles > 50 MB), in DeploymentState.codeBucket */
+  codeS3Key?: string
 }
 
 export interface DeploymentState {
@@ -64,6 +92,14 @@ export interface DeploymentState {
   roleCreatedByUs?: boolean
   codeBucket?: {bucket: string; prefix: string; createdByUs: boolean}
   stages: StageDeployment[]
+  /**
+   * AWS only: functions an earlier deploy of this deployment.json created that the current plan no longer
+   * has (different function names). Not invoked; `destroy` still deletes the ones createdByUs.
+   */
+  retired?: StageDeployment[]
   /** measured per-stage init (model load) ms reported by the handler */
   initMs?: number[]
+  /** the model's input and output tensors, so invoke can build inputs and pick outputs without the model */
+  modelInputs?: TensorInfo[]
+  modelOutputs?: TensorInfo[]
 }
