@@ -197,9 +197,6 @@ function flatten(fn: KerasFunctionalConfig, ctx: Ctx): KerasFunctionalConfig {
     if (!name) throw invalid(ctx, `layer ${i} of model '${fn.name}' has no name`)
     const nodes = checkInboundNodes(layer, name, ctx)
     if (nodes.length > 1) throw sharedLayerError(ctx, name, nodes.length, layer.class_name)
-    for (const ref of nodes[0] ?? []) {
-      if (ref[1] !== 0) throw sharedLayerError(ctx, ref[0], ref[1] + 1, 'referenced through its call number ' + (ref[1] + 1))
-    }
     if (MODEL_CLASS_NAMES.has(layer.class_name)) {
       if (nodes.length === 0) throw invalid(ctx, `nested model '${name}' is never called`)
       const inner = toFunctional({class_name: layer.class_name, config: {...layer.config, name}}, ctx, name)

@@ -78,13 +78,12 @@ export function inspectInWorker(artifacts: CanonicalArtifacts, source: string, d
   const url = new URL(fromSource ? './inspect-worker.ts' : './inspect-worker.js', import.meta.url)
   const stackSizeMb = Math.max(64, Math.ceil(depth / 250))
   return new Promise((resolve, reject) => {
-    const worker = new Worker(url, {
-      workerData: {artifacts, source},
-      resourceLimits: {stackSizeMb},
-      // under vitest/tsx the worker needs the TypeScript loader too
-      execArgv: fromSource ? ['--import', 'tsx'] : [],
-      env: process.env,
-    })
+    // Run from TypeScript sources (vitest, tsx) the worker registers tsx's loader before importing
+    // the .ts entry; built code (dist/) imports the .js entry directly.
+    const bootstrap = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(url.href)}) })`
+    const worker = fromSource
+      ? new Worker(bootstrap, {eval: true, workerData: {artifacts, source}, resourceLimits: {stackSizeMb}})
+      : new Worker(url, {workerData: {artifacts, source}, resourceLimits: {stackSizeMb}})
     let settled = false
     worker.once('message', (msg: {ok: true; facts: TfLayerFacts[]} | {ok: false; code?: string; message: string; overflow?: boolean}) => {
       settled = true
