@@ -1,6 +1,7 @@
 import {Args, Flags, ux} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
+import {loadPriceTable} from '../cost/prices.js'
 import {AmpsUserError, InvalidProblemError} from '../errors.js'
 import type {Profile} from '../profile/types.js'
 import {
@@ -11,6 +12,7 @@ import {
   SimulationInputError,
   simulatePlan,
 } from '../simulate/index.js'
+import {platformFromPriceTable} from '../simulate/platform.js'
 import {profilePathFromPlan, readPlanForSimulation, readProfileForSimulation, readTraceFile} from '../simulate/load.js'
 import {renderSimulation} from '../simulate/report.js'
 
@@ -64,6 +66,7 @@ the unit, otherwise --trace-unit, otherwise integers are read as ms and decimals
     'burst-low-s': Flags.string({description: 'bursty: mean time in the LOW state (s)', default: '30'}),
     seed: Flags.integer({description: 'random seed: the same seed gives the same result', default: 1}),
     'keep-alive-s': Flags.string({description: 'how long an idle instance stays warm (s)', default: '600'}),
+    prices: Flags.string({description: 'JSON file overriding prices or platform latencies (same format as `amps plan --prices`)'}),
     'max-requests': Flags.integer({description: 'refuse runs larger than this many requests', default: DEFAULT_MAX_REQUESTS, min: 1}),
   }
 
@@ -71,6 +74,10 @@ the unit, otherwise --trace-unit, otherwise integers are read as ms and decimals
     const {args, flags} = await this.parse(Simulate)
     const plan = readPlanForSimulation(args.plan)
     const notes: string[] = []
+    const priceTable = loadPriceTable(flags.prices)
+    if (plan.inputs.priceTableVersion && plan.inputs.priceTableVersion !== priceTable.version) {
+      notes.push(`the plan was priced with table ${plan.inputs.priceTableVersion}; simulating with ${priceTable.version}`)
+    }
 
     let profile: Profile | undefined
     const profilePath = flags.profile ?? profilePathFromPlan(plan, args.plan)
@@ -148,6 +155,7 @@ the unit, otherwise --trace-unit, otherwise integers are read as ms and decimals
           arrivals,
           seed: flags.seed,
           keepAliveS,
+          platform: platformFromPriceTable(priceTable),
           maxRequests: flags['max-requests'],
           onProgress: showProgress
             ? (fraction, phase) => {

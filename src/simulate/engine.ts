@@ -203,17 +203,19 @@ export function runEngine(arrivalsMs: Float64Array, o: EngineOptions): EngineRes
       }
       while (head < top && now - idle[head] >= o.keepAliveMs) head++
       let dur = handler[b]
+      let init = 0
       if (head < top) {
         top-- // most recently used warm instance
       } else {
         out.coldStarts++
         coldBatch[b] = 1
-        dur += st.initMs
+        init = st.initMs
+        dur += init
       }
       end[b] = now + dur
       busy.push(end[b])
       if (busy.size > out.peakConcurrency) out.peakConcurrency = busy.size
-      const bill = billInvocation(o.platform, st.memoryMb, st.arch, dur)
+      const bill = billInvocation(o.platform, st.memoryMb, st.arch, dur, init)
       out.billedMs += bill.billedMs
       out.durationUsd += bill.durationUsd
       out.requestUsd += bill.requestUsd

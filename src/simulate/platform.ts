@@ -3,8 +3,9 @@
  * Lambda/S3 plumbing around a handler. Kept in ONE place so it can be swapped for the planner's
  * data module (src/cost/prices.ts) and billing (src/cost/model.ts) without touching the engine.
  *
- * Prices: us-east-1, first tier, no free tier (see /work/shared/lambda-facts.md).
+ * The figures come from the planner's price table (src/cost/prices.ts, `--prices` overrides).
  */
+import {DEFAULT_PRICE_TABLE, firstTierUsdPerGbS, type PriceTable, requestUsd} from '../cost/prices.js'
 import type {Arch} from '../plan/types.js'
 
 export interface PlatformModel {
@@ -17,6 +18,10 @@ export interface PlatformModel {
   /** USD per S3 PUT / GET request */
   s3PutUsd: number
   s3GetUsd: number
+  /** billed duration is rounded up to a multiple of this (ms) */
+  billingGranularityMs: number
+  /** INIT (cold start) duration is billed like handler time */
+  initBilled: boolean
   /** client-side round trip of one synchronous Invoke, outside the handler (ms, not billed) */
   invokeOverheadMs: number
   /** S3 PUT / GET fixed latency (ms) and throughput (MB/s) for the S3 hand-off */
@@ -29,23 +34,30 @@ export interface PlatformModel {
 }
 
 /**
- * Defaults used until the planner's price module is wired in. Latency constants are placeholders
- * chosen from public figures (cold start 242 ms for a 1 KB package … 3,184 ms for 64 MB, i.e.
- * ≈ 240 ms + ≈ 46 ms/MB, third-party); override them through `SimulateOptions.platform`.
+ * The simulator's platform model read from the planner's price table (src/cost/prices.ts), so the
+ * simulation and the analytic prediction use the same prices and plumbing latencies. Duration is
+ * priced at the first tier (as the planner optimises), without the free tier.
  */
-export const DEFAULT_PLATFORM: PlatformModel = {
-  source: 'amps simulate built-in table (us-east-1, first tier, read 2026-11)',
-  durationUsdPerGbS: {x86_64: 0.0000166667, arm64: 0.0000133334},
-  requestUsd: 0.2 / 1e6,
-  s3PutUsd: 0.005 / 1000,
-  s3GetUsd: 0.0004 / 1000,
-  invokeOverheadMs: 15,
-  s3PutMs: 25,
-  s3GetMs: 15,
-  s3MbPerS: 80,
-  coldStartBaseMs: 240,
-  coldStartMsPerPackageMb: 46,
+export function platformFromPriceTable(table: PriceTable): PlatformModel {
+  const lat = table.latency
+  return {
+    source: `price table ${table.version}`,
+    durationUsdPerGbS: {x86_64: firstTierUsdPerGbS(table, 'x86_64'), arm64: firstTierUsdPerGbS(table, 'arm64')},
+    requestUsd: requestUsd(table),
+    s3PutUsd: table.s3.putUsdPerThousand.value / 1000,
+    s3GetUsd: table.s3.getUsdPerThousand.value / 1000,
+    billingGranularityMs: table.lambda.billingGranularityMs.value,
+    initBilled: table.lambda.initBilled.value,
+    invokeOverheadMs: lat.invokeRoundTripMs.value,
+    s3PutMs: lat.s3PutMs.value,
+    s3GetMs: lat.s3GetMs.value,
+    s3MbPerS: lat.s3MbPerS.value,
+    coldStartBaseMs: lat.coldStartBaseMs.value,
+    coldStartMsPerPackageMb: lat.coldStartMsPerPackageMb.value,
+  }
 }
+
+export const DEFAULT_PLATFORM: PlatformModel = platformFromPriceTable(DEFAULT_PRICE_TABLE)
 
 export interface InvocationBill {
   billedMs: number
@@ -53,10 +65,16 @@ export interface InvocationBill {
   requestUsd: number
 }
 
-/** Lambda bills each invocation's duration (INIT included) rounded UP to the next 1 ms. */
-export function billInvocation(p: PlatformModel, memoryMb: number, arch: Arch, durationMs: number): InvocationBill {
+/**
+ * Lambda bills each invocation's duration rounded UP to the billing granularity (1 ms), INIT
+ * included when `initBilled` (the case since 2025-08-01). `initMs` is the part of `durationMs`
+ * that was INIT.
+ */
+export function billInvocation(p: PlatformModel, memoryMb: number, arch: Arch, durationMs: number, initMs = 0): InvocationBill {
+  const g = p.billingGranularityMs
+  const charged = p.initBilled ? durationMs : durationMs - initMs
   // Guard against 12.000000000001 from float sums turning into 13 ms.
-  const billedMs = Math.max(1, Math.ceil(durationMs - 1e-9))
+  const billedMs = Math.max(1, Math.ceil(charged / g - 1e-9)) * g
   return {
     billedMs,
     durationUsd: (billedMs / 1000) * (memoryMb / 1024) * p.durationUsdPerGbS[arch],

@@ -4,9 +4,10 @@
  * For a stage [firstIndex..lastIndex] at memory m and batch k we build five summary statistics
  * (min, p10, median, p90, max) of the stage's compute time:
  *   1. each layer's TimingPoints are interpolated to (m, k): linearly in k between measured batch
- *      sizes (beyond the largest, along the slope of the last two points, never below
- *      proportional; below the smallest, proportionally), and linearly in 1/m between measured
+ *      sizes (beyond the largest, along the slope of the last two points, clamped at
+ *      zero; below the smallest, proportionally), and linearly in 1/m between measured
  *      memories (outside the measured range, by the CPU-share model ms(m) ∝ max(1, 1769/m));
+ *      the plan's batch size should be one the profile measured, so extrapolation in k is rare;
  *   2. the stage statistic is the sum of its layers' statistics.
  * One uniform u ~ U(0,1) is drawn per stage invocation and mapped through the piecewise-linear
  * quantile function through (0, min), (0.1, p10), (0.5, median), (0.9, p90), (1, max). Using the
@@ -82,11 +83,8 @@ function atBatch(points: TimingPoint[], k: number): Spread {
     const a = spreadOf(prev)
     const b = spreadOf(last)
     const f = (k - last.batch) / (last.batch - prev.batch)
-    const linear = b.map((x, i) => x + Math.max(0, x - a[i]) * f) as Spread
-    const proportional = scale(b, k / last.batch)
-    // Extrapolating a flat (overhead-dominated) curve would predict free samples: keep per-sample
-    // cost at least what the last measured batch had.
-    return linear.map((x, i) => Math.max(x, proportional[i])) as Spread
+    // along the slope of the last two measured batch sizes (never decreasing)
+    return b.map((x, i) => x + Math.max(0, x - a[i]) * f) as Spread
   }
   for (let i = 1; i < points.length; i++) {
     if (k <= points[i].batch) {

@@ -1,0 +1,83 @@
+import {describe, expect, it} from 'vitest'
+
+import {buildStageModels, cpuSlowdown, layerSpreadAt, meanOf, quantileOf, type Spread} from '../../src/simulate/service.js'
+import {DEFAULT_PLATFORM} from '../../src/simulate/platform.js'
+import {point, syntheticPlan, syntheticProfile} from './fixtures.js'
+
+describe('quantile function through min/p10/median/p90/max', () => {
+  const s: Spread = [8, 9, 10, 12, 16]
+  it('hits the five statistics and interpolates between them', () => {
+    expect([0, 0.1, 0.5, 0.9, 1].map((u) => quantileOf(s, u))).toEqual([8, 9, 10, 12, 16])
+    expect(quantileOf(s, 0.05)).toBeCloseTo(8.5, 12)
+    expect(quantileOf(s, 0.3)).toBeCloseTo(9.5, 12)
+    expect(quantileOf(s, 0.95)).toBeCloseTo(14, 12)
+  })
+  it('has the mean of the piecewise-linear distribution', () => {
+    // ∫Q: 0.1·(8+9)/2 + 0.4·(9+10)/2 + 0.4·(10+12)/2 + 0.1·(12+16)/2
+    expect(meanOf(s)).toBeCloseTo(0.85 + 3.8 + 4.4 + 1.4, 12)
+  })
+})
+
+describe('layer time at (memory, batch)', () => {
+  // fixture layer: (fixed + perSample·k)·max(1, 1769/m), measured at 1024 and 1769 MB, k = 1, 2, 4, 8
+  const layer = {timing: [1024, 1769].flatMap((m) => [1, 2, 4, 8].map((k) => point(m, k, 4, 2, 0)))}
+  it('returns measured points exactly', () => {
+    expect(layerSpreadAt(layer, 1769, 4)[2]).toBeCloseTo(12, 12)
+    expect(layerSpreadAt(layer, 1024, 2)[2]).toBeCloseTo(8 * (1769 / 1024), 12)
+  })
+  it('interpolates linearly in batch size', () => {
+    expect(layerSpreadAt(layer, 1769, 3)[2]).toBeCloseTo(10, 12)
+    expect(layerSpreadAt(layer, 1769, 6)[2]).toBeCloseTo(16, 12)
+  })
+  it('interpolates linearly in 1/memory, which recovers time ∝ 1/CPU share between points', () => {
+    expect(layerSpreadAt(layer, 1400, 1)[2]).toBeCloseTo(6 * (1769 / 1400), 9)
+  })
+  it('scales by the CPU share outside the measured memories', () => {
+    expect(layerSpreadAt(layer, 512, 1)[2]).toBeCloseTo(6 * (1769 / 512), 9)
+    expect(layerSpreadAt(layer, 3008, 1)[2]).toBeCloseTo(6, 12)
+    expect(cpuSlowdown(3008)).toBe(1)
+  })
+  it('extrapolates along the last slope above the largest batch, proportionally below the smallest', () => {
+    expect(layerSpreadAt(layer, 1769, 16)[2]).toBeCloseTo(4 + 2 * 16, 9)
+    const only4 = {timing: [point(1769, 4, 4, 2, 0)]}
+    expect(layerSpreadAt(only4, 1769, 2)[2]).toBeCloseTo(6, 12)
+  })
+  it('gives zero for a layer without timing', () => {
+    expect(layerSpreadAt({timing: []}, 1024, 3)).toEqual([0, 0, 0, 0, 0])
+  })
+})
+
+describe('stage models', () => {
+  it('sums the stage layers, adds codec and handler overhead, and computes INIT', () => {
+    const plan = syntheticPlan({batch: 4})
+    const profile = syntheticProfile({spread: 0})
+    const [s1, s2] = buildStageModels(plan, profile, {platform: DEFAULT_PLATFORM})
+    // stage 2 at 1769 MB, batch 2: l2 (6 + 3·2) + l3 (2 + 1·2) = 16 ms; codec: (400+400)·2 B at
+    // 2 ms/MB; handler overhead 1 ms
+    const codec = ((800 * 2) / 1048576) * 2
+    expect(s2.handlerSpread[2][2]).toBeCloseTo(16 + codec + 1, 9)
+    // stage 1 at 1024 MB, batch 1: l1 (4 + 2)·1769/1024, codec scaled by the same CPU share
+    expect(s1.handlerSpread[1][2]).toBeCloseTo(6 * (1769 / 1024) + (800 / 1048576) * 2 * (1769 / 1024) + 1, 9)
+    // INIT: (300 ms runtime + 10 ms/MB × weights)·CPU share + platform base + per package MB
+    expect(s1.initMs).toBeCloseTo(
+      (300 + (10 * 8000) / 1048576) * (1769 / 1024) + DEFAULT_PLATFORM.coldStartBaseMs + DEFAULT_PLATFORM.coldStartMsPerPackageMb * 2,
+      9,
+    )
+    expect(s1.source).toBe('profile')
+    expect(s1.handlerSpread).toHaveLength(5)
+  })
+  it("falls back to the plan's predictedMs without a profile", () => {
+    const plan = syntheticPlan({batch: 4})
+    const models = buildStageModels(plan, undefined, {platform: DEFAULT_PLATFORM})
+    expect(models[0].source).toBe('plan')
+    expect(models[0].handlerSpread[1]).toEqual([20, 20, 20, 20, 20])
+    expect(models[0].initMs).toBe(plan.predicted.coldStartMs)
+  })
+  it('rejects a plan whose layers do not match the profile', () => {
+    const plan = syntheticPlan()
+    plan.stages[1].layers.last = 'other'
+    expect(() => buildStageModels(plan, syntheticProfile(), {platform: DEFAULT_PLATFORM})).toThrow(/the plan says layers l2..other/)
+    plan.stages[1].layers.lastIndex = 9
+    expect(() => buildStageModels(plan, syntheticProfile(), {platform: DEFAULT_PLATFORM})).toThrow(/layer position 4 is not in the profile/)
+  })
+})

@@ -1,0 +1,121 @@
+import {describe, expect, it} from 'vitest'
+
+import {burstyParams, simulatePlan} from '../../src/simulate/index.js'
+import {syntheticPlan, syntheticProfile} from './fixtures.js'
+
+/**
+ * P(batch size = k) under Poisson(λ) arrivals with BATCH(B, T), from first principles: the batch
+ * takes its first request plus every arrival in the next T ms, up to B in all, so
+ * k = min(B, 1 + N) with N ~ Poisson(λT).
+ */
+function batchSizeDistribution(ratePerS: number, B: number, timeoutMs: number): number[] {
+  const mu = (ratePerS * timeoutMs) / 1000
+  const p = new Array(B + 1).fill(0)
+  let pn = Math.exp(-mu)
+  let below = 0
+  for (let k = 1; k < B; k++) {
+    p[k] = pn // P(N = k − 1)
+    below += pn
+    pn *= mu / k
+  }
+  p[B] = 1 - below
+  return p
+}
+
+describe('reproducibility', () => {
+  const run = (seed: number) =>
+    simulatePlan(syntheticPlan(), syntheticProfile(), {arrivals: {kind: 'poisson', ratePerSecond: 20, durationS: 300}, seed})
+  it('gives the identical result for the same seed', () => {
+    expect(JSON.stringify(run(9))).toBe(JSON.stringify(run(9)))
+  })
+  it('gives a different result for a different seed', () => {
+    const a = run(9)
+    const b = run(10)
+    expect(a.arrivals.requests === b.arrivals.requests && a.latencyMs.p99 === b.latencyMs.p99 && a.cost.totalUsd === b.cost.totalUsd).toBe(false)
+  })
+  it('keeps service draws apart from arrival draws (same seed, other arrival process)', () => {
+    const bursty = simulatePlan(syntheticPlan(), syntheticProfile(), {
+      arrivals: {kind: 'bursty', params: burstyParams(20), durationS: 300},
+      seed: 9,
+    })
+    expect(JSON.stringify(bursty)).toBe(
+      JSON.stringify(simulatePlan(syntheticPlan(), syntheticProfile(), {arrivals: {kind: 'bursty', params: burstyParams(20), durationS: 300}, seed: 9})),
+    )
+    expect(bursty.arrivals.process).toBe('bursty')
+  })
+})
+
+describe('Poisson batch sizes follow min(B, 1 + Poisson(λT))', () => {
+  it.each([
+    {rate: 20, B: 4, T: 50},
+    {rate: 100, B: 8, T: 40},
+    {rate: 5, B: 2, T: 100},
+  ])('λ = $rate/s, B = $B, T = $T ms', ({rate, B, T}) => {
+    const plan = syntheticPlan({rate, batch: B, timeoutMs: T})
+    const r = simulatePlan(plan, syntheticProfile(), {arrivals: {kind: 'poisson', ratePerSecond: rate, durationS: 100_000 / rate}, seed: 4})
+    const p = batchSizeDistribution(rate, B, T)
+    const n = r.batches.count
+    expect(n).toBeGreaterThan(15_000)
+    let chi2 = 0
+    let dof = -1
+    let maxDiff = 0
+    for (const h of r.batches.histogram) {
+      const expected = n * p[h.size]
+      maxDiff = Math.max(maxDiff, Math.abs(h.fraction - p[h.size]))
+      if (expected >= 5) {
+        chi2 += (h.count - expected) ** 2 / expected
+        dof++
+      }
+    }
+    // 0.999 quantiles of chi-square with 1..7 degrees of freedom
+    const critical = [10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32]
+    expect(chi2).toBeLessThan(critical[dof - 1])
+    expect(maxDiff).toBeLessThan(0.015)
+    const mean = p.reduce((a, pk, k) => a + pk * k, 0)
+    expect(Math.abs(r.batches.meanSize - mean) / mean).toBeLessThan(0.01)
+  })
+})
+
+describe('bursty arrivals', () => {
+  it.each([1, 2, 3])('have a larger p99 than Poisson at the same mean rate when idle instances expire (seed %i)', (seed) => {
+    // Keep-alive 2 s: the pool shrinks during each 30-s LOW spell and every burst (3× the rate)
+    // meets cold instances; Poisson at the same mean rate rarely needs a new one.
+    const plan = syntheticPlan({rate: 20})
+    const common = {keepAliveS: 2, seed}
+    const poisson = simulatePlan(plan, syntheticProfile(), {...common, arrivals: {kind: 'poisson', ratePerSecond: 20, durationS: 1800}})
+    const bursty = simulatePlan(plan, syntheticProfile(), {...common, arrivals: {kind: 'bursty', params: burstyParams(20), durationS: 1800}})
+    expect(bursty.arrivals.meanRatePerSecond).toBe(20)
+    expect(bursty.coldStarts.requestRate).toBeGreaterThan(poisson.coldStarts.requestRate * 3)
+    expect(bursty.latencyMs.p99).toBeGreaterThan(poisson.latencyMs.p99 * 2)
+  })
+})
+
+describe('comparison with the plan', () => {
+  it('is like for like only for Poisson at the plan rate', () => {
+    const plan = syntheticPlan({rate: 20})
+    const same = simulatePlan(plan, syntheticProfile(), {arrivals: {kind: 'poisson', ratePerSecond: 20, durationS: 120}})
+    expect(same.prediction.comparable).toBe(true)
+    expect(same.prediction.meanBatchSize.predicted).toBe(plan.predicted.meanBatchSize)
+    expect(same.prediction.meanBatchSize.errorPct).toBeCloseTo(
+      (Math.abs(same.batches.meanSize - plan.predicted.meanBatchSize) / plan.predicted.meanBatchSize) * 100,
+      1,
+    )
+    expect(same.prediction.latencyAtPercentile.percentile).toBe(0.99)
+    const other = simulatePlan(plan, syntheticProfile(), {arrivals: {kind: 'poisson', ratePerSecond: 40, durationS: 60}})
+    expect(other.prediction.comparable).toBe(false)
+    expect(other.prediction.note).toMatch(/predicted at 20\/s; this run used 40\/s/)
+  })
+  it('reads a percentile written as 99 the same as 0.99', () => {
+    const plan = syntheticPlan()
+    plan.inputs.percentile = 99
+    const r = simulatePlan(plan, syntheticProfile(), {arrivals: {kind: 'poisson', ratePerSecond: 20, durationS: 60}})
+    expect(r.slo.percentile).toBe(0.99)
+  })
+  it('runs without a profile on the plan times, and says so', () => {
+    const r = simulatePlan(syntheticPlan(), undefined, {arrivals: {kind: 'poisson', ratePerSecond: 20, durationS: 60}})
+    expect(r.stages.map((s) => s.serviceSource)).toEqual(['plan', 'plan'])
+    expect(r.warnings[0]).toMatch(/no profile/)
+    // every warm invocation takes exactly predictedMs (20 ms) → billed 20 ms
+    expect(r.stages[0].billedMs).toBe(20 * (r.stages[0].invocations - r.stages[0].coldStarts) + 620 * r.stages[0].coldStarts)
+  })
+})
