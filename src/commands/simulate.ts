@@ -23,22 +23,11 @@ const DEFAULT_REQUEST_BUDGET = 1_000_000
 export default class Simulate extends BaseCommand {
   static summary = 'Simulate a plan under a stream of requests and compare with its analytic prediction'
 
-  static description = `Runs a discrete-event simulation of the plan as deployed: requests arrive (Poisson, a bursty
-two-state process, or a recorded trace), wait in a BATCH-style buffer that dispatches at B requests or
-T ms after the first one, and each batch runs through the chain of stages on its own function
-instances (scale-out, no queueing between batches). Stage times are drawn from the spread the profile
-measured (min/p10/median/p90/max, interpolated to the stage's memory and the batch size); instances
-stay warm for --keep-alive-s after their last use, otherwise the next batch pays a cold start (INIT,
-billed). Billing is per invocation, rounded up to 1 ms, plus request fees and S3 hand-offs.
+  static description = `Runs a discrete-event simulation of the plan as deployed: requests arrive (Poisson, a bursty two-state process, or a recorded trace), wait in a BATCH-style buffer that dispatches at B requests or T ms after the first one, and each batch runs through the chain of stages on its own function instances (scale-out, no queueing between batches). Stage times are drawn from the spread the profile measured (min/p10/median/p90/max, interpolated to the stage's memory and the batch size); instances stay warm for --keep-alive-s after their last use, otherwise the next batch pays a cold start (INIT, billed). Billing is per invocation, rounded up to 1 ms, plus request fees and S3 hand-offs.
 
-It prints latency percentiles, the SLO miss rate, cost per 1M requests, the batch-size histogram,
-cold starts and the peak number of instances per stage, next to what the plan predicted
-analytically and the |error| between the two. The same --seed always gives the same result.
+It prints latency percentiles, the SLO miss rate, cost per 1M requests, the batch-size histogram, cold starts and the peak number of instances per stage, next to what the plan predicted analytically and the |error| between the two. The same --seed always gives the same result.
 
-Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, for --burst-high-s on
-average) and a LOW rate chosen so the long-run mean stays at --rate (for --burst-low-s on average).
-A trace is a CSV with one column of arrival timestamps; a header such as "time_ms" or "time_s" sets
-the unit, otherwise --trace-unit, otherwise integers are read as ms and decimals as seconds.`
+Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, for --burst-high-s on average) and a LOW rate chosen so the long-run mean stays at --rate (for --burst-low-s on average). A trace is a CSV with one column of arrival timestamps; a header such as "time_ms" or "time_s" sets the unit, otherwise --trace-unit, otherwise integers are read as ms and decimals as seconds.`
 
   static examples = [
     {description: "Simulate an hour at the plan's own rate", command: '<%= config.bin %> <%= command.id %> plan.json'},
@@ -157,7 +146,8 @@ the unit, otherwise --trace-unit, otherwise integers are read as ms and decimals
           keepAliveS,
           platform: platformFromPriceTable(priceTable),
           maxRequests: flags['max-requests'],
-          onProgress: showProgress
+          // Status updates only where they redraw in place (a TTY); elsewhere start/stop lines only.
+          onProgress: showProgress && process.stderr.isTTY
             ? (fraction, phase) => {
                 const pct = Math.floor(fraction * 10) * 10
                 if (pct !== lastShown) {
