@@ -71,6 +71,8 @@ export interface StageDeployment {
   initMs?: number
   /** AWS only: sha256 (hex) of the function configuration last applied (lets --dry-run tell "unchanged") */
   configSha256?: string
+  /** AWS only: architecture last deployed */
+  arch?: Arch
   /** AWS only: S3 key of the uploaded code zip (bundles > 50 MB), in DeploymentState.codeBucket */
   codeS3Key?: string
 }

@@ -184,7 +184,8 @@ export function configDifferences(live: FunctionConfiguration | undefined, want:
   return diffs
 }
 
-function functionTags(bundle: StageBundle, planHash: string, modelName: string): Record<string, string> {
+/** Tags on every function amps creates: how a re-run recognises its own functions. */
+export function functionTags(bundle: StageBundle, planHash: string, modelName: string): Record<string, string> {
   return {
     [TAG_PLAN_HASH]: planHash,
     [TAG_STAGE]: String(bundle.stageIndex),
@@ -582,6 +583,7 @@ export class AwsDeployer {
       stageCount: this.bundles.length,
     })
     const wantSha = configSha256(want)
+    const statusBefore = rec.status
     try {
       const live = await this.read(`GetFunction ${name}`, () => this.clients.lambda.send(new GetFunctionCommand({FunctionName: name})))
       let changed = false
@@ -642,12 +644,15 @@ export class AwsDeployer {
         this.log(`${name}: unchanged (version ${rec.version})`)
       }
       rec.status = 'active'
+      rec.arch = bundle.arch
       rec.codeSha256 = bundle.codeSha256
       rec.configSha256 = wantSha
       rec.updatedAt = now()
       await this.save()
     } catch (error) {
-      rec.status = 'failed'
+      // A stage that was active and that this run had not changed yet (e.g. GetFunction was denied)
+      // stays active; anything this run started is marked failed so the re-run looks at it again.
+      if (!(statusBefore === 'active' && rec.status === 'active')) rec.status = 'failed'
       rec.updatedAt = now()
       await this.save()
       throw error

@@ -24,7 +24,7 @@ import {statSync} from 'node:fs'
 import type {DeploymentState, StageBundle} from '../types.js'
 import type {AwsClients} from './clients.js'
 import type {FunctionWaiters} from './deploy.js'
-import {configSha256, desiredConfig} from './deploy.js'
+import {configSha256, desiredConfig, functionTags} from './deploy.js'
 import {INLINE_POLICY_NAME, TAG_PLAN_HASH, parseRoleArn, sha256Base64} from './naming.js'
 
 /** One API call the deploy would make. Byte payloads are shown as "<N bytes, sha256 …>". */
@@ -113,8 +113,15 @@ export function simulatedAws(opts: {
     const known = want !== undefined && rec.configSha256 === configSha256(want)
     const config: FunctionConfiguration = known
       ? {...want, FunctionArn: rec.arn, CodeSha256: rec.codeSha256, State: 'Active', LastUpdateStatus: 'Successful'}
-      : {FunctionName: rec.functionName, FunctionArn: rec.arn, CodeSha256: rec.codeSha256, State: 'Active', LastUpdateStatus: 'Successful'}
-    const tags: Record<string, string> = rec.createdByUs ? {[TAG_PLAN_HASH]: existing!.planHash, 'amps:stage': String(rec.stageIndex)} : {}
+      : {
+          FunctionName: rec.functionName,
+          FunctionArn: rec.arn,
+          CodeSha256: rec.codeSha256,
+          Architectures: rec.arch ? [rec.arch] : undefined,
+          State: 'Active',
+          LastUpdateStatus: 'Successful',
+        }
+    const tags: Record<string, string> = rec.createdByUs && bundle ? functionTags(bundle, existing!.planHash, opts.modelName) : {}
     functions.set(rec.functionName, {config, tags, versions: Number(rec.version ?? 0) || 0})
   }
 

@@ -2,9 +2,14 @@
  * The AWS boundary: SDK errors become AmpsUserErrors here, once, with a message a user can act on.
  * Everything that is not an AWS/credentials/network error passes through unchanged (a bug in amps).
  */
-import type {InvokeCommandOutput} from '@aws-sdk/client-lambda'
-
 import {AmpsUserError} from '../../src/errors.js'
+
+/** The fields of an InvokeCommandOutput we read (its Payload is a Uint8Array subclass). */
+export interface InvokeResultLike {
+  FunctionError?: string
+  Payload?: Uint8Array
+  StatusCode?: number
+}
 
 /** What amps was doing when AWS answered with an error; named in the message. */
 export interface AwsErrorContext {
@@ -147,7 +152,7 @@ export function toAmpsError(error: unknown, ctx: AwsErrorContext): unknown {
  * Returns undefined when the invocation succeeded.
  */
 export function invokeOutputError(
-  output: Pick<InvokeCommandOutput, 'FunctionError' | 'Payload' | 'StatusCode'>,
+  output: InvokeResultLike,
   stage: {functionName: string; stageIndex: number},
 ): AmpsUserError | undefined {
   if (!output.FunctionError) return undefined
@@ -179,7 +184,7 @@ export function invokeOutputError(
 
 /** Throw the AmpsUserError from invokeOutputError when the function threw. */
 export function assertInvokeOk(
-  output: Pick<InvokeCommandOutput, 'FunctionError' | 'Payload' | 'StatusCode'>,
+  output: InvokeResultLike,
   stage: {functionName: string; stageIndex: number},
 ): void {
   const error = invokeOutputError(output, stage)

@@ -32,7 +32,7 @@ export {HANDOFF_BUCKET_ENV, HANDOFF_PREFIX_ENV, configDifferences, desiredConfig
 export type {DestroyAwsOptions} from './destroy.js'
 export type {AwsCall} from './dry-run.js'
 export {DRY_RUN_ACCOUNT, describeInput, formatAwsCall} from './dry-run.js'
-export type {AwsErrorContext} from './errors.js'
+export type {AwsErrorContext, InvokeResultLike} from './errors.js'
 export {assertInvokeOk, invokeOutputError, toAmpsError} from './errors.js'
 export {
   DIRECT_UPLOAD_MAX_BYTES,
@@ -101,7 +101,8 @@ export async function planAwsCalls(
   const state = await runDeploy(
     bundles,
     plan,
-    {...opts, planHash, dryRun: false, clients: sim.clients, sleep: async () => {}},
+    // the deployer's own progress lines ("created …") would be false in a dry run: the calls are the output
+    {...opts, planHash, dryRun: false, clients: sim.clients, sleep: async () => {}, log: undefined},
     sim.clients,
     sim.waiters,
     async () => {},
