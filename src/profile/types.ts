@@ -21,6 +21,25 @@ export interface TimingPoint {
   modelled: boolean
 }
 
+/**
+ * How well the per-layer numbers add up at one (memory, batch) point (optional; written by
+ * src/profile since v1). A ratio near 1 means Σ layer medians predicts a stage's time.
+ */
+export interface CalibrationPoint {
+  memoryMb: number
+  batch: number
+  /** Σ over layers of medianMs */
+  sumLayersMs: number
+  /** median wall time of the whole model (model.predict) under the quota */
+  wholeModelMs: number
+  /** median wall time of one layer-by-layer pass under the quota (same work as sumLayersMs) */
+  chainWallMs: number
+  /** sumLayersMs / wholeModelMs */
+  ratio: number
+  /** ms the kernel held the child back while this point was measured (cgroup cpu.stat), when known */
+  throttledMs?: number
+}
+
 export interface LayerProfile {
   index: number
   name: string
@@ -58,6 +77,13 @@ export interface Profile {
     cpu: string
     /** how memory sizes were emulated */
     quotaMethod: 'cgroup-v1' | 'cgroup-v2' | 'modelled'
+    /** optional: CFS period used for the quota at 1769 MB and above (µs); lower memory may use a longer one */
+    cfsPeriodUs?: number
+    /**
+     * optional: how per-layer ms were derived from the samples. 'cpu-fluid': process CPU time under
+     * the quota ÷ min(1, m/1769) (single-threaded backends); 'wall-fluid': max(wall, CPU ÷ (m/1769)).
+     */
+    layerTiming?: 'cpu-fluid' | 'wall-fluid'
     measuredAt: string
     ampsVersion: string
   }
@@ -67,10 +93,12 @@ export interface Profile {
   cuts: CutPoint[]
   /** whole-model times (not the sum of layers) at each (memory, batch), for calibration */
   wholeModel: TimingPoint[]
+  /** optional: Σ layers vs whole model at each (memory, batch) */
+  calibration?: CalibrationPoint[]
   runtime: {
     /** RSS of a stage process with the runtime loaded and no model (MB) */
     baselineRssMb: number
-    /** measured RSS growth per MB of float32 weights loaded */
+    /** measured RSS growth per MB of float32 weights loaded (marginal: a second copy of the model) */
     rssPerWeightMb: number
     /** measured RSS growth per MB of peak live activations */
     rssPerActivationMb: number
@@ -82,6 +110,15 @@ export interface Profile {
     invokeOverheadMs: number
     /** binary tensor encode + decode cost (ms per MB) */
     codecMsPerMb: number
+    /**
+     * optional: RSS the first model adds beyond rssPerWeightMb × its weights (compiled code,
+     * allocator arenas), paid once per process (MB)
+     */
+    modelFixedRssMb?: number
+    /** optional: peak live activation bytes of one sample when the whole model runs (per sample) */
+    peakActivationBytesPerSample?: number
+    /** optional: the first predict (batch 1) right after loading, cold (ms, unrestricted CPU) */
+    coldFirstPredictMs?: number
   }
   warnings: string[]
 }

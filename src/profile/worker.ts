@@ -1,0 +1,356 @@
+/**
+ * The profiler's measuring child. Started by driver.ts with the job in AMPS_PROFILE_JOB and an IPC
+ * channel; it loads the model once, measures the cold-process facts (RuntimeProbe), then answers
+ * 'measure' messages while the parent moves it between CPU-quota groups.
+ *
+ * One pass runs the model's layers one by one in the LayerGraph's topological order on concrete
+ * tensors held in a map by tensor id: `layer.apply` inside `tf.tidy` (some layers, e.g. ReLU with a
+ * max value, leave intermediates behind otherwise), and disposes every tensor after its last
+ * consumer (outside the timed region). On the Node backends (wasm, cpu, tensorflow) kernels run
+ * synchronously, so a layer's work is done when `apply` returns; reading its output back
+ * (`dataSync`) would add a copy of the whole activation that a stage never makes (its hand-off
+ * encoding is measured separately as codecMsPerMb), so the per-layer region is `apply` alone and
+ * only the whole-model run reads its (small) outputs back.
+ *
+ * Every layer sample records the wall time and the CPU time of the whole process (getrusage: all
+ * threads, exact to the µs, not counting time spent throttled or waiting for another tenant);
+ * driver.ts turns them into ms at the quota's memory size (see layerSampleMs in assemble.ts).
+ */
+import {cpus} from 'node:os'
+
+import type {LayerGraph} from '../model/types.js'
+import type {BackendName} from '../runtime/tf.js'
+import type {LayerSamples, ParentMessage, PointResult, RepeatPlan, RuntimeProbe, WorkerJob, WorkerMessage} from './protocol.js'
+import {readStagedModel} from './model-files.js'
+import {median} from './stats.js'
+
+type Tf = typeof import('@tensorflow/tfjs')
+type Tensor = import('@tensorflow/tfjs').Tensor
+type LayersModel = import('@tensorflow/tfjs').LayersModel
+type Layer = import('@tensorflow/tfjs').layers.Layer
+
+function send(message: WorkerMessage): void {
+  process.send?.(message)
+}
+
+const gc = (globalThis as {gc?: () => void}).gc ?? (() => {})
+
+function rss(): number {
+  gc()
+  gc()
+  return process.memoryUsage().rss
+}
+
+function cpuNowMs(): number {
+  const c = process.cpuUsage()
+  return (c.user + c.system) / 1000
+}
+
+interface Step {
+  index: number
+  layer: Layer
+  inputs: string[]
+  outputs: string[]
+  /** tensor ids whose last consumer is this step */
+  free: string[]
+}
+
+/** The layers in topological order, each with the tensor ids it reads, writes and may then free. */
+function executionPlan(graph: LayerGraph, model: LayersModel): Step[] {
+  const keep = new Set(graph.outputs.map((t) => t.id))
+  const inputIds = new Set(graph.inputs.map((t) => t.id))
+  const lastUse = new Map<string, number>()
+  for (const l of graph.layers) for (const id of l.inbound) lastUse.set(id, l.index)
+  const steps: Step[] = []
+  for (const info of graph.layers) {
+    if (info.className === 'InputLayer') continue
+    steps.push({
+      index: info.index,
+      layer: model.getLayer(info.name),
+      inputs: info.inbound,
+      outputs: info.outputs.map((o) => o.id),
+      free: [],
+    })
+  }
+  const byIndex = new Map(steps.map((s) => [s.index, s]))
+  for (const [id, pos] of lastUse) {
+    if (keep.has(id) || inputIds.has(id)) continue
+    byIndex.get(pos)?.free.push(id)
+  }
+  return steps
+}
+
+class Runner {
+  private readonly steps: Step[]
+  /** last measured CPU ms of one layer-by-layer pass, per batch, to size the repeats */
+  private readonly passCpuMs = new Map<number, number>()
+  private readonly wholeCpuMs = new Map<number, number>()
+  private readonly warmed = new Set<number>()
+  overheadCpuMs = 0
+  overheadWallMs = 0
+
+  constructor(
+    private readonly tf: Tf,
+    private readonly graph: LayerGraph,
+    private readonly model: LayersModel,
+  ) {
+    this.steps = executionPlan(graph, model)
+  }
+
+  /** The cost of an empty timed region, so it can be taken off every sample. */
+  calibrateTimer(): void {
+    const cpu: number[] = []
+    const wall: number[] = []
+    for (let i = 0; i < 2000; i++) {
+      const w0 = performance.now()
+      const c0 = cpuNowMs()
+      const c1 = cpuNowMs()
+      const w1 = performance.now()
+      cpu.push(c1 - c0)
+      wall.push(w1 - w0)
+    }
+    this.overheadCpuMs = median(cpu)
+    this.overheadWallMs = median(wall)
+  }
+
+  inputs(batch: number): Tensor[] {
+    return this.graph.inputs.map((t) => this.tf.randomUniform([batch, ...(t.shape.slice(1) as number[])], 0, 1, t.dtype === 'int32' ? 'int32' : 'float32'))
+  }
+
+  /** One layer-by-layer pass; fills cpu/wall per step when `record` is given. Returns the pass wall ms. */
+  chain(xs: Tensor[], record?: {cpu: number[][]; wall: number[][]}): number {
+    const tf = this.tf
+    const map = new Map<string, Tensor>()
+    this.graph.inputs.forEach((t, i) => map.set(t.id, xs[i]))
+    const start = performance.now()
+    for (let s = 0; s < this.steps.length; s++) {
+      const step = this.steps[s]
+      const ins = step.inputs.map((id) => {
+        const t = map.get(id)
+        if (!t) throw new Error(`tensor ${id} needed by layer ${step.layer.name} was not produced`)
+        return t
+      })
+      const arg = ins.length === 1 ? ins[0] : ins
+      const w0 = performance.now()
+      const c0 = cpuNowMs()
+      const out = tf.tidy(() => step.layer.apply(arg, {training: false}) as Tensor | Tensor[])
+      const c1 = cpuNowMs()
+      const w1 = performance.now()
+      if (record) {
+        record.cpu[s].push(Math.max(0, c1 - c0 - this.overheadCpuMs))
+        record.wall[s].push(Math.max(0, w1 - w0 - this.overheadWallMs))
+      }
+      const outs = Array.isArray(out) ? out : [out]
+      step.outputs.forEach((id, i) => map.set(id, outs[i]))
+      for (const id of step.free) {
+        map.get(id)?.dispose()
+        map.delete(id)
+      }
+    }
+    const wall = performance.now() - start
+    const inputSet = new Set(xs)
+    for (const t of map.values()) if (!inputSet.has(t)) t.dispose()
+    return wall
+  }
+
+  /** model.predict plus reading the outputs back, as a stage does. */
+  whole(xs: Tensor[]): {wall: number; cpu: number} {
+    const w0 = performance.now()
+    const c0 = cpuNowMs()
+    const y = this.model.predict(xs.length === 1 ? xs[0] : xs) as Tensor | Tensor[]
+    const ys = Array.isArray(y) ? y : [y]
+    for (const t of ys) t.dataSync()
+    const c1 = cpuNowMs()
+    const w1 = performance.now()
+    for (const t of ys) t.dispose()
+    return {wall: w1 - w0, cpu: c1 - c0}
+  }
+
+  measure(memoryMb: number, fraction: number, batch: number, plan: RepeatPlan): PointResult {
+    const tf = this.tf
+    const tensorsBefore = tf.memory().numTensors
+    const xs = this.inputs(batch)
+    const progress = (phase: 'warmup' | 'layers' | 'whole', done: number, total: number): void =>
+      send({type: 'progress', memoryMb, batch, phase, done, total})
+    const slow = 1 / Math.min(1, fraction)
+
+    const warmup = this.warmed.has(batch) ? plan.warmup : Math.max(1, plan.warmup)
+    for (let i = 0; i < warmup; i++) {
+      progress('warmup', i, warmup)
+      const c0 = cpuNowMs()
+      this.chain(xs)
+      this.passCpuMs.set(batch, cpuNowMs() - c0)
+      this.wholeCpuMs.set(batch, this.whole(xs).cpu)
+    }
+    this.warmed.add(batch)
+
+    const sized = (cpuMs: number | undefined, min: number, max: number, budget: number): number =>
+      Math.max(min, Math.min(max, Math.floor(budget / Math.max(0.001, (cpuMs ?? budget) * slow))))
+    const repeats = sized(this.passCpuMs.get(batch), plan.minRepeats, plan.maxRepeats, plan.budgetMs)
+    const cpu = this.steps.map(() => [] as number[])
+    const wall = this.steps.map(() => [] as number[])
+    const chainWallMs: number[] = []
+    for (let r = 0; r < repeats; r++) {
+      progress('layers', r, repeats)
+      const c0 = cpuNowMs()
+      chainWallMs.push(this.chain(xs, {cpu, wall}))
+      this.passCpuMs.set(batch, cpuNowMs() - c0)
+    }
+
+    const wholeRuns = sized(this.wholeCpuMs.get(batch), plan.wholeMin, plan.wholeMax, plan.wholeBudgetMs)
+    const wholeWallMs: number[] = []
+    const wholeCpuMs: number[] = []
+    for (let r = 0; r < wholeRuns; r++) {
+      progress('whole', r, wholeRuns)
+      const {wall: w, cpu: c} = this.whole(xs)
+      wholeWallMs.push(w)
+      wholeCpuMs.push(c)
+      this.wholeCpuMs.set(batch, c)
+    }
+    for (const x of xs) x.dispose()
+    const layers: LayerSamples[] = this.steps.map((s, i) => ({index: s.index, cpuMs: cpu[i], wallMs: wall[i]}))
+    return {memoryMb, fraction, batch, layers, wholeWallMs, wholeCpuMs, chainWallMs, tensorsBefore, tensorsAfter: tf.memory().numTensors}
+  }
+}
+
+/**
+ * base64 of the raw float32 bytes and back, as the stage hand-off does; CPU ms per MB of tensor
+ * bytes (CPU time, like the layers, so another tenant's load does not count).
+ */
+function codecMsPerMb(): number {
+  const mb = 8
+  const n = (mb * 1024 * 1024) / 4
+  const data = new Float32Array(n)
+  for (let i = 0; i < n; i++) data[i] = Math.sin(i) * 1000
+  const times: number[] = []
+  let check = 0
+  for (let r = 0; r < 5; r++) {
+    const c0 = cpuNowMs()
+    const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64')
+    const bytes = Buffer.from(text, 'base64')
+    // a Float32Array view needs 4-byte alignment; copy only when the decoder's buffer lacks it
+    const back =
+      bytes.byteOffset % 4 === 0
+        ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
+        : new Float32Array(new Uint8Array(bytes).buffer)
+    times.push(cpuNowMs() - c0)
+    check += back[n - 1]
+  }
+  if (!Number.isFinite(check)) throw new Error('codec probe produced non-finite values')
+  return median(times) / mb
+}
+
+/**
+ * The fixed cost of one call through a stage: parse a JSON event carrying a tiny binary tensor,
+ * decode it, run a one-layer model, read back, encode and serialise the reply.
+ */
+function invokeOverheadMs(tf: Tf): number {
+  const tiny = tf.sequential({layers: [tf.layers.dense({units: 1, inputShape: [1]})]})
+  const event = JSON.stringify({tensors: [{id: 'x', shape: [1, 1], dtype: 'float32', data: Buffer.from(new Float32Array([1]).buffer).toString('base64')}]})
+  const once = (): number => {
+    const t0 = cpuNowMs()
+    const e = JSON.parse(event) as {tensors: {shape: number[]; data: string}[]}
+    const bytes = Buffer.from(e.tensors[0].data, 'base64')
+    const x = tf.tensor(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), e.tensors[0].shape)
+    const y = tiny.predict(x) as Tensor
+    const out = y.dataSync() as Float32Array
+    const reply = JSON.stringify({tensors: [{id: 'y', shape: y.shape, dtype: 'float32', data: Buffer.from(out.buffer, out.byteOffset, out.byteLength).toString('base64')}]})
+    x.dispose()
+    y.dispose()
+    if (reply.length === 0) throw new Error('empty reply')
+    return cpuNowMs() - t0
+  }
+  for (let i = 0; i < 50; i++) once()
+  const times: number[] = []
+  for (let i = 0; i < 200; i++) times.push(once())
+  tiny.dispose()
+  return median(times)
+}
+
+async function main(): Promise<void> {
+  const job = JSON.parse(process.env.AMPS_PROFILE_JOB ?? 'null') as WorkerJob | null
+  if (!job) throw new Error('AMPS_PROFILE_JOB is not set: worker.ts is started by the profiler')
+  const {initTf} = await import('../runtime/tf.js')
+  const rt = await initTf(job.backend as BackendName | undefined)
+  // cold: from process start (Node boot, module loading, backend compile) to a ready runtime
+  const runtimeInitMs = performance.now()
+  const tf = rt.tf
+  const baselineRssBytes = rss()
+
+  const t0 = performance.now()
+  let staged: ReturnType<typeof readStagedModel> | undefined = readStagedModel(job.modelDir)
+  const graph = staged.graph
+  const model = await tf.loadLayersModel(tf.io.fromMemory(staged.artifacts))
+  const loadMs = performance.now() - t0
+  const loadedRssBytes = rss()
+  // A second copy shows the marginal cost of weights alone: the first load also paid once for
+  // compiled code and allocator arenas, which a per-MB ratio should not scale with model size.
+  const second = await tf.loadLayersModel(tf.io.fromMemory(staged.artifacts))
+  const secondRssBytes = rss()
+  second.dispose()
+  staged = undefined
+
+  const runner = new Runner(tf, graph, model)
+  runner.calibrateTimer()
+  let xs = runner.inputs(1)
+  const coldFirstPredictMs = runner.whole(xs).wall
+  for (const x of xs) x.dispose()
+  runner.whole((xs = runner.inputs(1)))
+  for (const x of xs) x.dispose()
+  const rssBatch1Bytes = rss()
+  const probeBatch = Math.max(2, job.probeBatch)
+  xs = runner.inputs(probeBatch)
+  runner.whole(xs)
+  for (const x of xs) x.dispose()
+  const rssProbeBatchBytes = rss()
+
+  const probe: RuntimeProbe = {
+    runtimeInitMs,
+    baselineRssBytes,
+    loadedRssBytes,
+    secondModelRssBytes: secondRssBytes,
+    loadMs,
+    coldFirstPredictMs,
+    rssBatch1Bytes,
+    rssProbeBatchBytes,
+    probeBatch,
+    peakActivationBytesPerSample: job.peakActivationBytesPerSample,
+    invokeOverheadMs: invokeOverheadMs(tf),
+    codecMsPerMb: codecMsPerMb(),
+    timerOverheadCpuMs: runner.overheadCpuMs,
+    timerOverheadWallMs: runner.overheadWallMs,
+  }
+  send({
+    type: 'ready',
+    info: {backend: rt.backend, threads: rt.threads, node: process.version, cpu: cpus()[0]?.model?.trim() ?? 'unknown', pid: process.pid},
+    probe,
+  })
+
+  await new Promise<void>((resolvePromise, reject) => {
+    process.on('message', (raw: ParentMessage) => {
+      try {
+        if (raw.type === 'exit') return resolvePromise()
+        if (raw.type === 'measure') send({type: 'point', result: runner.measure(raw.memoryMb, raw.fraction, raw.batch, raw.plan)})
+      } catch (error) {
+        reject(error)
+      }
+    })
+  })
+}
+
+function fail(error: unknown): void {
+  const e = error as Error & {ampsCode?: string; suggestions?: string[]}
+  send({type: 'error', message: e?.message ?? String(error), code: e?.ampsCode, suggestions: e?.suggestions, stack: e?.stack})
+}
+
+// The parent going away (Ctrl-C, crash) must not leave a busy child behind in a quota group.
+process.on('disconnect', () => process.exit(0))
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    fail(error)
+    // let the IPC message flush before exiting
+    setTimeout(() => process.exit(1), 50)
+  },
+)
