@@ -1,0 +1,204 @@
+/**
+ * `amps deploy` logic: plan + model → bundles (measured, checked against Lambda limits) → the
+ * local target or AWS → deployment.json. Validation happens before anything starts: plan ↔ model
+ * consistency, then the bundle limits; --dry-run stops there (local) or lists the AWS calls.
+ */
+import {existsSync} from 'node:fs'
+import {dirname, isAbsolute, join, resolve} from 'node:path'
+
+import {AmpsUserError} from '../src/errors.js'
+import {extractStage, loadModel} from '../src/model/index.js'
+import type {LoadedModel} from '../src/model/types.js'
+import type {Plan} from '../src/plan/types.js'
+import {LAMBDA_DIRECT_ZIP_MAX_BYTES, LAMBDA_UNZIPPED_MAX_BYTES, buildBundles, checkBundleLimits, writeMeasuredSizes, type ExtractStageFn} from './bundle.js'
+import {planHash as computePlanHash, readDeployment, writeDeployment} from './deployment.js'
+import {deployLocal, type LocalAction} from './local/index.js'
+import {readPlanForDeploy} from './plan-input.js'
+import type {DeploymentState, StageBundle} from './types.js'
+
+export interface DeployOptions {
+  planPath: string
+  /** model path; default: the plan's model.source (relative paths: from the plan's directory) */
+  modelPath?: string
+  target: 'local' | 'aws'
+  /** deployment.json to write (default ./deployment.json) */
+  out: string
+  dryRun?: boolean
+  /** bundles directory (default: .amps/bundles next to `out`) */
+  bundleDir?: string
+  aws?: {region: string; profile?: string; roleArn?: string; createRole?: boolean; bucket?: string}
+  log?: (line: string) => void
+  /** sub-model extractor (default src/model extractStage) */
+  extract?: ExtractStageFn
+}
+
+export interface DeployStageReport {
+  index: number
+  name: string
+  functionName: string
+  memoryMb: number
+  arch: string
+  zipBytes: number
+  unzippedBytes: number
+  predictedPackageBytes: number
+  /** unzipped bytes / Lambda's 250 MB limit */
+  fractionOfLimit: number
+  uploadVia: 'direct' | 's3'
+  action?: LocalAction | string
+  pid?: number
+  port?: number
+  endpoint?: string
+  initMs?: number
+}
+
+export interface DeployReport {
+  schemaVersion: 1
+  target: 'local' | 'aws'
+  dryRun: boolean
+  deploymentPath?: string
+  planPath: string
+  planHash: string
+  modelPath: string
+  limits: {unzippedMaxBytes: number; directZipMaxBytes: number}
+  runtimeBytes: number
+  stages: DeployStageReport[]
+}
+
+/** The model path a plan refers to: --model, else plan.model.source (relative to the plan's directory when needed). */
+export function resolvePlanModel(plan: Plan, planPath: string, override?: string): string {
+  if (override) return resolve(override)
+  const src = plan.model.source
+  if (isAbsolute(src) || existsSync(src)) return resolve(src)
+  const rel = join(dirname(resolve(planPath)), src)
+  if (existsSync(rel)) return rel
+  throw new AmpsUserError('FILE_NOT_FOUND', `the plan's model ${src} was not found`, {
+    suggestions: ['Pass the model with --model <path>.'],
+  })
+}
+
+export async function deployPlan(options: DeployOptions): Promise<DeployReport> {
+  const log = options.log ?? (() => {})
+  const plan = readPlanForDeploy(options.planPath)
+  const modelPath = resolvePlanModel(plan, options.planPath, options.modelPath)
+  log(`loading model ${modelPath}`)
+  const model = await loadModel(modelPath)
+  const hash = computePlanHash(plan)
+  const out = resolve(options.out)
+  const bundleDir = options.bundleDir ?? join(dirname(out), '.amps', 'bundles')
+  log(`building ${plan.stages.length} stage bundles in ${bundleDir}`)
+  const set = await buildBundles(plan, model, {outDir: bundleDir, extract: options.extract ?? extractStage, planHash: hash, log})
+  checkBundleLimits(set.bundles)
+
+  const report: DeployReport = {
+    schemaVersion: 1,
+    target: options.target,
+    dryRun: Boolean(options.dryRun),
+    planPath: resolve(options.planPath),
+    planHash: hash,
+    modelPath,
+    limits: {unzippedMaxBytes: LAMBDA_UNZIPPED_MAX_BYTES, directZipMaxBytes: LAMBDA_DIRECT_ZIP_MAX_BYTES},
+    runtimeBytes: set.runtime.bytes,
+    stages: set.bundles.map((b) => {
+      const s = plan.stages.find((x) => x.index === b.stageIndex)!
+      return {
+        index: b.stageIndex,
+        name: s.name,
+        functionName: b.functionName,
+        memoryMb: b.memoryMb,
+        arch: b.arch,
+        zipBytes: b.zipBytes,
+        unzippedBytes: b.unzippedBytes,
+        predictedPackageBytes: s.packageBytes,
+        fractionOfLimit: b.unzippedBytes / LAMBDA_UNZIPPED_MAX_BYTES,
+        uploadVia: b.uploadVia ?? 'direct',
+      }
+    }),
+  }
+  if (options.dryRun && options.target === 'local') {
+    for (const s of report.stages) s.action = 'would start'
+    log('--dry-run: exiting before starting any stage process')
+    return report
+  }
+  if (!options.dryRun) writeMeasuredSizes(options.planPath, set.bundles)
+
+  const previous = existsSync(out) ? readDeployment(out) : undefined
+  if (previous && previous.target !== options.target && previous.stages.some((s) => s.status !== 'deleted')) {
+    throw new AmpsUserError('DEPLOYMENT_INVALID', `${options.out} already describes a ${previous.target} deployment`, {
+      suggestions: [`Run \`amps destroy ${options.out}\` first, or pass another --out.`],
+    })
+  }
+  let state: DeploymentState
+  if (options.target === 'local') {
+    const r = await deployLocal(plan, set.bundles, {statePath: out, planPath: options.planPath, modelPath, planHash: hash, previous, log})
+    state = r.state
+    for (const a of r.actions) {
+      const s = report.stages.find((x) => x.functionName === a.functionName)
+      if (s) s.action = a.action
+    }
+  } else {
+    state = await deployToAws(plan, set.bundles, {...options, out, modelPath, planHash: hash, previous, log})
+    if (options.dryRun) {
+      for (const s of report.stages) s.action = 'dry-run'
+      return report
+    }
+  }
+  annotateState(state, set.bundles, model)
+  writeDeployment(out, state)
+  report.deploymentPath = out
+  for (const st of state.stages) {
+    const s = report.stages.find((x) => x.functionName === st.functionName)
+    if (!s) continue
+    s.pid = st.pid
+    s.port = st.port
+    s.endpoint = st.arn
+    s.initMs = st.initMs
+    s.action ??= st.status
+  }
+  return report
+}
+
+/** Adds what the coordinator and invoke need (tensor ids per stage, model inputs/outputs). */
+function annotateState(state: DeploymentState, bundles: StageBundle[], model: LoadedModel): void {
+  for (const st of state.stages) {
+    const b = bundles.find((x) => x.functionName === st.functionName)
+    if (!b) continue
+    st.stageName ??= b.stageName
+    st.inputTensors = b.inputTensors
+    st.outputTensors = b.outputTensors
+    st.zipBytes = b.zipBytes
+    st.unzippedBytes = b.unzippedBytes
+  }
+  state.modelInputs = model.graph.inputs
+  state.modelOutputs = model.graph.outputs
+}
+
+async function deployToAws(
+  plan: Plan,
+  bundles: StageBundle[],
+  o: DeployOptions & {out: string; modelPath: string; planHash: string; previous?: DeploymentState; log: (l: string) => void},
+): Promise<DeploymentState> {
+  let aws: typeof import('./aws/index.js')
+  try {
+    aws = await import('./aws/index.js')
+  } catch (error) {
+    throw new AmpsUserError('AWS_ERROR', `the AWS target is not available in this build: ${(error as Error).message}`, {
+      suggestions: ['Use --target local.'],
+    })
+  }
+  if (typeof aws.deployAws !== 'function') throw new AmpsUserError('AWS_ERROR', 'the AWS target is not available in this build (deploy/aws has no deployAws)')
+  const region = o.aws?.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? plan.inputs.region
+  return aws.deployAws(bundles, plan, {
+    region,
+    profile: o.aws?.profile,
+    roleArn: o.aws?.roleArn,
+    createRole: o.aws?.createRole,
+    bucket: o.aws?.bucket,
+    dryRun: o.dryRun,
+    statePath: o.out,
+    existing: o.previous,
+    log: o.log,
+    planHash: o.planHash,
+    planPath: resolve(o.planPath),
+    modelPath: o.modelPath,
+  })
+}
