@@ -142,7 +142,7 @@ export interface DesiredConfig {
 
 export function desiredConfig(
   bundle: StageBundle,
-  ctx: {roleArn: string; handoff?: {bucket: string; prefix: string}; modelName: string; planHash: string; stageCount: number},
+  ctx: {roleArn: string; handoff?: {bucket: string; prefix: string}; modelName: string; planHash: string; stageCount: number; /** 1-based position in the chain */ stageNumber: number},
 ): DesiredConfig {
   const variables: Record<string, string> = {...bundle.environment}
   if (ctx.handoff) {
@@ -158,7 +158,7 @@ export function desiredConfig(
     Timeout: bundle.timeoutSec,
     EphemeralStorage: {Size: bundle.ephemeralStorageMb},
     Environment: {Variables: variables},
-    Description: `amps stage ${bundle.stageIndex} of ${ctx.stageCount}: ${ctx.modelName} (plan ${ctx.planHash.slice(0, 8)})`.slice(0, 256),
+    Description: `amps stage ${ctx.stageNumber} of ${ctx.stageCount}: ${ctx.modelName} (plan ${ctx.planHash.slice(0, 8)})`.slice(0, 256),
     Architectures: [bundle.arch],
   }
 }
@@ -581,6 +581,7 @@ export class AwsDeployer {
       modelName: this.modelName,
       planHash: this.state.planHash,
       stageCount: this.bundles.length,
+      stageNumber: this.sortedBundles().indexOf(bundle) + 1,
     })
     const wantSha = configSha256(want)
     const statusBefore = rec.status

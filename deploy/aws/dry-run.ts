@@ -103,12 +103,13 @@ export function simulatedAws(opts: {
   }
   if (existing?.codeBucket) buckets.add(existing.codeBucket.bucket)
   const handoff = opts.handoff
+  const sorted = [...opts.bundles].sort((a, b) => a.stageIndex - b.stageIndex)
   for (const rec of existing?.stages ?? []) {
     if (!rec.arn || rec.status === 'deleted' || rec.status === 'pending') continue
     const bundle = opts.bundles.find((b) => b.functionName === rec.functionName)
     const want =
       bundle && existing?.roleArn
-        ? desiredConfig(bundle, {roleArn: existing.roleArn, handoff, modelName: opts.modelName, planHash: opts.planHash, stageCount: opts.bundles.length})
+        ? desiredConfig(bundle, {roleArn: existing.roleArn, handoff, modelName: opts.modelName, planHash: opts.planHash, stageCount: opts.bundles.length, stageNumber: sorted.indexOf(bundle) + 1})
         : undefined
     const known = want !== undefined && rec.configSha256 === configSha256(want)
     const config: FunctionConfiguration = known

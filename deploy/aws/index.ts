@@ -11,7 +11,7 @@
 import {AmpsUserError} from '../../src/errors.js'
 import type {Plan} from '../../src/plan/types.js'
 import type {DeploymentState, StageBundle, StageDeployment} from '../types.js'
-import {type AwsClients, createAwsClients, destroyAwsClients} from './clients.js'
+import {createAwsClients, destroyAwsClients} from './clients.js'
 import {type DeployAwsOptions, resolveHandoff, runDeploy, sdkWaiters} from './deploy.js'
 import {type DestroyAwsOptions, runDestroy} from './destroy.js'
 import {type AwsCall, formatAwsCall, simulatedAws} from './dry-run.js'
