@@ -159,8 +159,12 @@ export interface TensorUse {
   isModelOutput: boolean
 }
 
-/** Every tensor of the graph keyed by id, in producer order. */
+const usesCache = new WeakMap<LayerGraph, Map<string, TensorUse>>()
+
+/** Every tensor of the graph keyed by id, in producer order (cached per graph object; treat as read-only). */
 export function tensorUses(graph: LayerGraph): Map<string, TensorUse> {
+  const cached = usesCache.get(graph)
+  if (cached) return cached
   const uses = new Map<string, TensorUse>()
   const outputs = new Set(graph.outputs.map((t) => t.id))
   for (const layer of graph.layers) {
@@ -175,6 +179,7 @@ export function tensorUses(graph: LayerGraph): Map<string, TensorUse> {
       if (u.consumers[u.consumers.length - 1] !== layer.index) u.consumers.push(layer.index)
     }
   }
+  usesCache.set(graph, uses)
   return uses
 }
 
@@ -219,15 +224,19 @@ export function stageBoundary(graph: LayerGraph, first: number, last: number, us
     }
   }
   const outputs: TensorUse[] = []
-  for (const u of uses.values()) {
-    if (u.producer < first || u.producer > last) continue
-    if (u.isModelOutput || u.consumers.some((c) => c > last)) outputs.push(u)
+  for (let p = first; p <= last; p++) {
+    for (const t of graph.layers[p].outputs) {
+      const u = uses.get(t.id) as TensorUse
+      if (u.isModelOutput || (u.consumers.length > 0 && u.consumers[u.consumers.length - 1] > last)) outputs.push(u)
+    }
   }
   return {inputs: [...inputs.values()].sort(byProducer), outputs: outputs.sort(byProducer)}
 }
 
 /**
- * Largest Σ bytes (per sample) of tensors alive at once while running positions first..last:
+ * Largest Σ bytes (per sample) of tensors alive at once while running positions first..last
+ * (O(range length) per call once the graph's tensor table is cached, so all O(L²) ranges are cheap
+ * for models of a few hundred layers):
  * the range's inputs are alive from the start until their last use in the range, each layer's
  * outputs are allocated while its inputs are still alive, and the range's outputs stay alive to
  * the end. Backend scratch space (e.g. im2col buffers) is not included.

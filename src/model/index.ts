@@ -105,7 +105,9 @@ async function kerasReader(file: string): Promise<KerasReader> {
   } catch (error) {
     const code = (error as {code?: string}).code
     const msg = (error as Error).message ?? ''
-    if (code === 'ERR_MODULE_NOT_FOUND' || /Cannot find module|Failed to load url|does not exist/i.test(msg)) {
+    // only when the reader module itself is absent; its own failures propagate
+    const missing = code === 'ERR_MODULE_NOT_FOUND' || /Cannot find module|Failed to load url|does not exist/i.test(msg)
+    if (missing && /keras[\\/]index/.test(msg)) {
       throw new AmpsUserError('MODEL_FORMAT_UNSUPPORTED', `reading Keras files (${basename(file)}) is not available in this build of amps`, {
         suggestions: [`Convert the model to a TF.js layers model and pass its directory: ${CONVERTER_HINT}`],
       })
