@@ -74,13 +74,15 @@ export interface StageOutcome {
 }
 
 export interface EngineResult {
-  /** per-request latency (ms), in arrival order */
+  /** latency (ms) of each counted request (those of batches from `firstCountedBatch` on), in arrival order */
   latenciesMs: Float64Array
+  /** batches opened before the warm-up ended are simulated but not counted */
+  firstCountedBatch: number
   batches: Batches
   stages: StageOutcome[]
   /** S3 GET by the client after a last stage that hands off via S3 */
   clientS3Usd: number
-  /** 1 where at least one stage of the batch cold-started */
+  /** 1 where at least one stage of the batch cold-started (all batches) */
   coldBatch: Uint8Array
 }
 
@@ -89,6 +91,8 @@ export interface EngineOptions {
   batchSize: number
   batchTimeoutMs: number
   keepAliveMs: number
+  /** batches whose first request arrived before this are simulated but left out of every count (ms) */
+  warmupMs?: number
   platform: PlatformModel
   /** service-time draws (one uniform per stage invocation) */
   rng: Rng
@@ -142,6 +146,9 @@ export function runEngine(arrivalsMs: Float64Array, o: EngineOptions): EngineRes
   if (!(o.keepAliveMs >= 0)) throw new InvalidProblemError(`keep-alive must be >= 0, got ${o.keepAliveMs}`)
   const batches = formBatches(arrivalsMs, B, o.batchTimeoutMs)
   const nb = batches.count
+  const warmupMs = o.warmupMs ?? 0
+  let b0 = 0
+  while (b0 < nb && arrivalsMs[batches.start[b0]] < warmupMs) b0++
   const S = o.stages.length
   const totalWork = nb * S + arrivalsMs.length
   let work = 0
@@ -186,7 +193,7 @@ export function runEngine(arrivalsMs: Float64Array, o: EngineOptions): EngineRes
     let idle = new Float64Array(64) // free times, ascending; [head, top) are alive
     let head = 0
     let top = 0
-    const out: StageOutcome = {invocations: nb, coldStarts: 0, peakConcurrency: 0, billedMs: 0, durationUsd: 0, requestUsd: 0, s3Usd: 0, busyMs: 0}
+    const out: StageOutcome = {invocations: nb - b0, coldStarts: 0, peakConcurrency: 0, billedMs: 0, durationUsd: 0, requestUsd: 0, s3Usd: 0, busyMs: 0}
     for (let r = 0; r < nb; r++) {
       const b = inOrder ? r : order![r]
       const now = t[b]
@@ -204,16 +211,20 @@ export function runEngine(arrivalsMs: Float64Array, o: EngineOptions): EngineRes
       while (head < top && now - idle[head] >= o.keepAliveMs) head++
       let dur = handler[b]
       let init = 0
-      if (head < top) {
+      const cold = head === top
+      if (!cold) {
         top-- // most recently used warm instance
       } else {
-        out.coldStarts++
         coldBatch[b] = 1
         init = st.initMs
         dur += init
       }
       end[b] = now + dur
       busy.push(end[b])
+      work++
+      progress()
+      if (b < b0) continue
+      if (cold) out.coldStarts++
       if (busy.size > out.peakConcurrency) out.peakConcurrency = busy.size
       const bill = billInvocation(o.platform, st.memoryMb, st.arch, dur, init)
       out.billedMs += bill.billedMs
@@ -221,8 +232,6 @@ export function runEngine(arrivalsMs: Float64Array, o: EngineOptions): EngineRes
       out.requestUsd += bill.requestUsd
       out.busyMs += dur
       if (st.handoff === 's3') out.s3Usd += o.platform.s3PutUsd + (s < S - 1 ? o.platform.s3GetUsd : 0)
-      work++
-      progress()
     }
     outcomes.push(out)
     // Next stage's arrival = this stage's end + the next Invoke round trip.
@@ -233,8 +242,9 @@ export function runEngine(arrivalsMs: Float64Array, o: EngineOptions): EngineRes
 
   const last = o.stages[S - 1]
   let clientS3Usd = 0
-  const latenciesMs = new Float64Array(arrivalsMs.length)
-  for (let b = 0; b < nb; b++) {
+  const skipped = nb === 0 ? 0 : batches.start[b0]
+  const latenciesMs = new Float64Array(arrivalsMs.length - skipped)
+  for (let b = b0; b < nb; b++) {
     const i0 = batches.start[b]
     const i1 = batches.start[b + 1]
     let done = end[b]
@@ -242,10 +252,10 @@ export function runEngine(arrivalsMs: Float64Array, o: EngineOptions): EngineRes
       done += s3TransferMs(o.platform, 'get', last.outputBytesPerSample * (i1 - i0))
       clientS3Usd += o.platform.s3GetUsd
     }
-    for (let i = i0; i < i1; i++) latenciesMs[i] = done - arrivalsMs[i]
+    for (let i = i0; i < i1; i++) latenciesMs[i - skipped] = done - arrivalsMs[i]
     work += i1 - i0
     progress()
   }
   o.onProgress?.(1)
-  return {latenciesMs, batches, stages: outcomes, clientS3Usd, coldBatch}
+  return {latenciesMs, firstCountedBatch: b0, batches, stages: outcomes, clientS3Usd, coldBatch}
 }

@@ -5,6 +5,7 @@
 import type {Plan} from '../plan/types.js'
 import type {Profile} from '../profile/types.js'
 import {InvalidProblemError} from '../errors.js'
+import {batchSizeDistribution, expectedBatchSize} from '../cost/batching.js'
 import {type BurstyParams, burstyArrivals, burstyMeanRate, poissonArrivals} from './arrivals.js'
 import {runEngine} from './engine.js'
 import {DEFAULT_PLATFORM, type PlatformModel} from './platform.js'
@@ -32,6 +33,11 @@ export interface SimulateOptions {
   seed?: number
   /** how long an idle instance stays warm (s, default 600) */
   keepAliveS?: number
+  /**
+   * leave out of every statistic the batches opened in the first warmupS seconds (default 0: the
+   * run starts from an empty pool, as a fresh deployment does, so its first batches are cold)
+   */
+  warmupS?: number
   /** override prices or latency constants */
   platform?: Partial<PlatformModel>
   /** refuse more requests than this (default 5,000,000) */
@@ -82,10 +88,21 @@ export interface SimulationResult {
   }
   batch: {size: number; timeoutMs: number}
   keepAliveS: number
+  /** requests/batches opened in the first warmupS seconds were simulated but not counted */
+  warmup: {seconds: number; requestsExcluded: number; batchesExcluded: number}
   latencyMs: {mean: number; p50: number; p95: number; p99: number; max: number}
   slo: {ms: number; percentile: number; misses: number; missRate: number}
   cost: {totalUsd: number; perMillionUsd: number; durationUsd: number; requestUsd: number; s3Usd: number}
-  batches: {count: number; meanSize: number; histogram: {size: number; count: number; fraction: number}[]}
+  /**
+   * histogram[].analytic: P(size) from the exact Poisson batching model (src/cost/batching.ts) at
+   * the simulated rate, for Poisson runs
+   */
+  batches: {
+    count: number
+    meanSize: number
+    analyticMeanSize?: number
+    histogram: {size: number; count: number; fraction: number; analytic?: number}[]
+  }
   /**
    * count/rate: cold starts per stage invocation; requestsAffected/requestRate: requests whose
    * batch met at least one cold stage (compared with the plan's coldStartProbability)
@@ -173,6 +190,8 @@ function generate(spec: ArrivalSpec, seed: number, maxRequests: number): {times:
 export function simulatePlan(plan: Plan, profile: Profile | undefined, options: SimulateOptions): SimulationResult {
   const seed = options.seed ?? 1
   const keepAliveS = options.keepAliveS ?? 600
+  const warmupS = options.warmupS ?? 0
+  if (!(warmupS >= 0) || !Number.isFinite(warmupS)) throw new InvalidProblemError(`warm-up must be >= 0 s, got ${warmupS}`)
   if (!(keepAliveS >= 0) || !Number.isFinite(keepAliveS)) throw new InvalidProblemError(`keep-alive must be >= 0 s, got ${keepAliveS}`)
   const platform: PlatformModel = {...DEFAULT_PLATFORM, ...options.platform}
   const maxRequests = options.maxRequests ?? DEFAULT_MAX_REQUESTS
@@ -183,18 +202,23 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
   const B = plan.batch.size
   options.onProgress?.(0, 'arrivals')
   const {times, durationS, meanRate} = generate(options.arrivals, seed, maxRequests)
-  const n = times.length
-  if (n === 0) throw new InvalidProblemError('no request arrived during the run: raise the rate or the duration')
+  if (times.length === 0) throw new InvalidProblemError('no request arrived during the run: raise the rate or the duration')
 
   const eng = runEngine(times, {
     stages: models,
     batchSize: B,
     batchTimeoutMs: plan.batch.timeoutMs,
     keepAliveMs: keepAliveS * 1000,
+    warmupMs: warmupS * 1000,
     platform,
     rng: createRng(seed, STREAM.service),
     onProgress: options.onProgress ? (f) => options.onProgress!(f, 'simulating') : undefined,
   })
+
+  const b0 = eng.firstCountedBatch
+  const nb = eng.batches.count - b0
+  const n = eng.latenciesMs.length
+  if (nb === 0) throw new InvalidProblemError(`the warm-up (${warmupS} s) covers the whole run: shorten it or run longer`)
 
   // Latency statistics.
   let sum = 0
@@ -206,8 +230,11 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
 
   // Batches.
   const hist = new Array<number>(B + 1).fill(0)
-  for (let b = 0; b < eng.batches.count; b++) hist[eng.batches.start[b + 1] - eng.batches.start[b]]++
-  const meanSize = n / eng.batches.count
+  for (let b = b0; b < eng.batches.count; b++) hist[eng.batches.start[b + 1] - eng.batches.start[b]]++
+  const meanSize = n / nb
+  const spec0 = options.arrivals
+  const policy = spec0.kind === 'poisson' ? {ratePerSecond: spec0.ratePerSecond, maxBatch: B, timeoutMs: plan.batch.timeoutMs} : undefined
+  const analytic = policy ? batchSizeDistribution(policy) : undefined
 
   // Cost.
   let durationUsd = 0
@@ -223,7 +250,7 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
     invocations += o.invocations
   }
   let coldRequests = 0
-  for (let b = 0; b < eng.batches.count; b++) if (eng.coldBatch[b]) coldRequests += eng.batches.start[b + 1] - eng.batches.start[b]
+  for (let b = b0; b < eng.batches.count; b++) if (eng.coldBatch[b]) coldRequests += eng.batches.start[b + 1] - eng.batches.start[b]
   const totalUsd = durationUsd + requestUsd + s3Usd
   const perMillion = (totalUsd / n) * 1e6
 
@@ -278,8 +305,8 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
     seed,
     arrivals: {
       process: spec.kind,
-      requests: n,
-      ratePerSecond: r(durationS > 0 ? n / durationS : 0, 6),
+      requests: times.length,
+      ratePerSecond: r(durationS > 0 ? times.length / durationS : 0, 6),
       durationS: r(durationS, 6),
       ...(meanRate === undefined ? {} : {meanRatePerSecond: r(meanRate, 6)}),
       ...(spec.kind === 'bursty' ? {bursty: spec.params} : {}),
@@ -287,6 +314,7 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
     },
     batch: {size: B, timeoutMs: plan.batch.timeoutMs},
     keepAliveS,
+    warmup: {seconds: warmupS, requestsExcluded: times.length - n, batchesExcluded: b0},
     latencyMs: {
       mean: r(sum / n, 3),
       p50: r(percentileSorted(sortedLat, 0.5), 3),
@@ -303,9 +331,15 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
       s3Usd: usd(s3Usd),
     },
     batches: {
-      count: eng.batches.count,
+      count: nb,
       meanSize: r(meanSize, 6),
-      histogram: hist.slice(1).map((count, i) => ({size: i + 1, count, fraction: r(count / eng.batches.count, 6)})),
+      ...(policy ? {analyticMeanSize: r(expectedBatchSize(policy), 6)} : {}),
+      histogram: hist.slice(1).map((count, i) => ({
+        size: i + 1,
+        count,
+        fraction: r(count / nb, 6),
+        ...(analytic ? {analytic: r(analytic[i], 6)} : {}),
+      })),
     },
     coldStarts: {
       count: cold,

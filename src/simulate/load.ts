@@ -2,22 +2,23 @@
  * Reading plan.json / profile.json / a trace for `amps simulate`. The one module under
  * src/simulate that touches the file system.
  *
- * TODO(wire-up): replace readPlanForSimulation/readProfileForSimulation with src/plan readPlan()
- * and src/profile readProfile() (the schema owners) once they land; the checks here only cover the
- * fields the simulator reads.
+ * Profiles are read by src/profile's readProfile (full schema). TODO(wire-up): replace
+ * readPlanForSimulation with src/plan readPlan() once it lands; its checks only cover the fields
+ * the simulator reads.
  */
 import {existsSync, readFileSync, statSync} from 'node:fs'
 import {dirname, isAbsolute, resolve} from 'node:path'
 
 import {AmpsUserError} from '../errors.js'
 import {PLAN_VERSION, type Plan} from '../plan/types.js'
-import {PROFILE_VERSION, type Profile} from '../profile/types.js'
+import {readProfile} from '../profile/io.js'
+import type {Profile} from '../profile/types.js'
 import {parseTraceCsv, type ParsedTrace, TraceFormatError, type TraceUnit} from './arrivals.js'
 
-function readJson(path: string, what: string, code: 'PLAN_INVALID' | 'PROFILE_INVALID'): unknown {
+function readJson(path: string, what: string, code: 'PLAN_INVALID'): unknown {
   if (!existsSync(path)) {
     throw new AmpsUserError('FILE_NOT_FOUND', `${what} not found: ${path}`, {
-      suggestions: [what === 'plan' ? 'run `amps plan <model>` to write plan.json' : 'run `amps profile <model>` to write profile.json'],
+      suggestions: ['run `amps plan <model>` to write plan.json'],
     })
   }
   try {
@@ -78,45 +79,9 @@ export function readPlanForSimulation(path: string): Plan {
   return raw as Plan
 }
 
-/**
- * Reads a profile. Timing points without a spread (no p10/p90/min/max) get the median for all
- * five statistics and a warning, so the simulation runs with deterministic layer times.
- */
+/** Reads and validates a profile through src/profile (the schema owner). */
 export function readProfileForSimulation(path: string): {profile: Profile; warnings: string[]} {
-  const raw = readJson(path, 'profile', 'PROFILE_INVALID') as any
-  const problems: string[] = []
-  const warnings: string[] = []
-  const check = checker(problems)
-  check(raw?.version === PROFILE_VERSION, 'version', `${PROFILE_VERSION}`)
-  check(Array.isArray(raw?.layers), 'layers', 'an array')
-  for (const f of ['runtimeInitMs', 'loadMsPerWeightMb', 'invokeOverheadMs', 'codecMsPerMb']) {
-    check(isNum(raw?.runtime?.[f]), `runtime.${f}`, 'a number')
-  }
-  let missingSpread = 0
-  if (Array.isArray(raw?.layers)) {
-    raw.layers.forEach((l: any, i: number) => {
-      check(isNum(l?.index) && typeof l?.name === 'string' && Array.isArray(l?.timing), `layers[${i}]`, 'index, name and timing[]')
-      if (!Array.isArray(l?.timing)) return
-      l.timing.forEach((p: any, j: number) => {
-        const at = `layers[${i}].timing[${j}]`
-        check(isNum(p?.memoryMb) && p.memoryMb > 0 && isNum(p?.batch) && p.batch >= 1, at, 'memoryMb > 0 and batch >= 1')
-        check(isNum(p?.medianMs) && p.medianMs >= 0, `${at}.medianMs`, 'a number >= 0')
-        for (const f of ['p10Ms', 'p90Ms', 'minMs', 'maxMs']) {
-          if (!isNum(p?.[f])) {
-            missingSpread++
-            p[f] = p?.medianMs
-          }
-        }
-      })
-    })
-  }
-  if (problems.length > 0) {
-    throw new AmpsUserError('PROFILE_INVALID', `profile ${path} is not a valid amps profile: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? ` (and ${problems.length - 5} more)` : ''}`, {
-      suggestions: ['re-create it with `amps profile <model>`'],
-    })
-  }
-  if (missingSpread > 0) warnings.push(`the profile has ${missingSpread} timing statistics without a spread; used the median for them`)
-  return {profile: raw as Profile, warnings}
+  return {profile: readProfile(path), warnings: []}
 }
 
 /** Where the plan says its profile is: absolute, else relative to the plan's folder, else to cwd. */

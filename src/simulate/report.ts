@@ -17,6 +17,9 @@ export function renderSimulation(r: SimulationResult): string {
   out.push(
     `Simulated ${a.requests.toLocaleString('en-US')} requests (${a.process}${a.process === 'trace' ? '' : ` at ${a.meanRatePerSecond}/s mean`}, ${a.durationS} s, seed ${r.seed}); batch B=${r.batch.size}, T=${r.batch.timeoutMs} ms; keep-alive ${r.keepAliveS} s`,
   )
+  if (r.warmup.seconds > 0) {
+    out.push(`Warm-up: the first ${r.warmup.seconds} s (${r.warmup.requestsExcluded.toLocaleString('en-US')} requests) simulated but not counted`)
+  }
   out.push('')
   out.push(
     ...table([
@@ -50,10 +53,14 @@ export function renderSimulation(r: SimulationResult): string {
   )
   out.push('')
   const shown = r.batches.histogram.filter((h) => h.count > 0)
-  out.push(`Batches: ${r.batches.count.toLocaleString('en-US')}, mean size ${r.batches.meanSize.toFixed(3)}`)
+  out.push(
+    `Batches: ${r.batches.count.toLocaleString('en-US')}, mean size ${r.batches.meanSize.toFixed(3)}` +
+      (r.batches.analyticMeanSize === undefined ? '' : ` (Poisson model: ${r.batches.analyticMeanSize.toFixed(3)})`),
+  )
   const maxFrac = Math.max(...shown.map((h) => h.fraction))
   for (const h of shown) {
-    out.push(`  ${String(h.size).padStart(4)}  ${'#'.repeat(Math.max(1, Math.round((h.fraction / maxFrac) * 40)))} ${pctOf(h.fraction)}`)
+    const bar = '#'.repeat(Math.max(1, Math.round((h.fraction / maxFrac) * 40))).padEnd(40)
+    out.push(`  ${String(h.size).padStart(4)}  ${bar} ${pctOf(h.fraction).padStart(7)}${h.analytic === undefined ? '' : `  (model ${pctOf(h.analytic)})`}`)
   }
   out.push('')
   const p = r.prediction

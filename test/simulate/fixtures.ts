@@ -23,9 +23,8 @@ export function point(memoryMb: number, batch: number, fixedMs: number, perSampl
 
 function layer(index: number, name: string, className: string, fixedMs: number, perSampleMs: number, spread: number): LayerProfile {
   const timing: TimingPoint[] = []
-  if (className !== 'InputLayer') {
-    for (const m of [1024, 1769]) for (const b of [1, 2, 4, 8]) timing.push(point(m, b, fixedMs, perSampleMs, spread))
-  }
+  // (an InputLayer is given 0 ms everywhere)
+  for (const m of [1024, 1769]) for (const b of [1, 2, 4, 8]) timing.push(point(m, b, fixedMs, perSampleMs, spread))
   return {
     index,
     name,

@@ -1,5 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
+import {batchSizeDistribution as plannerDistribution} from '../../src/cost/batching.js'
 import {burstyParams, simulatePlan} from '../../src/simulate/index.js'
 import {syntheticPlan, syntheticProfile} from './fixtures.js'
 
@@ -54,6 +55,12 @@ describe('Poisson batch sizes follow min(B, 1 + Poisson(λT))', () => {
     const plan = syntheticPlan({rate, batch: B, timeoutMs: T})
     const r = simulatePlan(plan, syntheticProfile(), {arrivals: {kind: 'poisson', ratePerSecond: rate, durationS: 100_000 / rate}, seed: 4})
     const p = batchSizeDistribution(rate, B, T)
+    // the planner's exact model (src/cost/batching.ts) says the same, and the result carries it
+    const planner = plannerDistribution({ratePerSecond: rate, maxBatch: B, timeoutMs: T})
+    for (let k = 1; k <= B; k++) {
+      expect(planner[k - 1]).toBeCloseTo(p[k], 12)
+      expect(r.batches.histogram[k - 1].analytic).toBeCloseTo(p[k], 6)
+    }
     const n = r.batches.count
     expect(n).toBeGreaterThan(15_000)
     let chi2 = 0
@@ -87,6 +94,26 @@ describe('bursty arrivals', () => {
     expect(bursty.arrivals.meanRatePerSecond).toBe(20)
     expect(bursty.coldStarts.requestRate).toBeGreaterThan(poisson.coldStarts.requestRate * 3)
     expect(bursty.latencyMs.p99).toBeGreaterThan(poisson.latencyMs.p99 * 2)
+  })
+})
+
+describe('warm-up', () => {
+  it('leaves the cold starts of the empty pool at t = 0 out of the statistics', () => {
+    const opts = {arrivals: {kind: 'poisson' as const, ratePerSecond: 20, durationS: 600}, keepAliveS: 600}
+    const all = simulatePlan(syntheticPlan(), syntheticProfile(), opts)
+    const steady = simulatePlan(syntheticPlan(), syntheticProfile(), {...opts, warmupS: 30})
+    // the first batches find no instance; once the pools have grown, 600 s keep-alive keeps them warm
+    expect(all.coldStarts.count).toBeGreaterThan(0)
+    expect(steady.coldStarts.count).toBe(0)
+    expect(steady.latencyMs.max).toBeLessThan(all.latencyMs.max)
+    expect(steady.warmup.requestsExcluded).toBe(all.arrivals.requests - steady.batches.histogram.reduce((a, h) => a + h.count * h.size, 0))
+    // same arrivals and draws: only the counting differs
+    expect(steady.arrivals.requests).toBe(all.arrivals.requests)
+  })
+  it('refuses a warm-up as long as the run', () => {
+    expect(() =>
+      simulatePlan(syntheticPlan(), syntheticProfile(), {arrivals: {kind: 'poisson', ratePerSecond: 20, durationS: 10}, warmupS: 10}),
+    ).toThrow(/covers the whole run/)
   })
 })
 
