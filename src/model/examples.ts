@@ -285,6 +285,26 @@ export async function nestedModel(seed = 5): Promise<tfType.LayersModel> {
 }
 
 /**
+ * A layer with several outputs: an LSTM returning its states (tensor ids `lstm`, `lstm:1`,
+ * `lstm:2`), whose outputs feed different layers. MACs of the LSTM are estimated.
+ */
+export async function lstmStates(seed = 7): Promise<tfType.LayersModel> {
+  const {tf} = await initTf()
+  const L = tf.layers
+  const x = tf.input({shape: [6, 3], name: 'seq_in'})
+  // returnSequences keeps the three outputs distinct tensors (with returnSequences false tfjs returns
+  // one object as output 0 and state h, and its executor disposes it too early)
+  const outs = L.lstm({units: 4, returnState: true, returnSequences: true, name: 'lstm'}).apply(x) as tfType.SymbolicTensor[]
+  const seq = L.flatten({name: 'seq_flat'}).apply(outs[0]) as tfType.SymbolicTensor
+  const h = L.dense({units: 4, activation: 'tanh', name: 'h_dense'}).apply(outs[1]) as tfType.SymbolicTensor
+  const both = L.concatenate({name: 'states'}).apply([seq, h, outs[2]]) as tfType.SymbolicTensor
+  const y = L.dense({units: 2, name: 'lstm_out'}).apply(both) as tfType.SymbolicTensor
+  const model = tf.model({inputs: x, outputs: y, name: 'lstm_states'})
+  seedWeights(tf, model, seed)
+  return model
+}
+
+/**
  * A chain of `depth` layers alternating Dense(width) and ReLU, written as JSON directly (tfjs
  * cannot build it on Node's default stack). Seeded weights.
  */
@@ -325,7 +345,7 @@ export function deepChain(depth: number, width = 4, seed = 6): ModelFiles {
 }
 
 /** Every generated model by name, for tests and benchmarks. */
-export const GENERATED = {tinyCnn, tinyMlp, sequentialCnn, twoHeads, nestedModel} as const
+export const GENERATED = {tinyCnn, tinyMlp, sequentialCnn, twoHeads, nestedModel, lstmStates} as const
 export type GeneratedName = keyof typeof GENERATED
 
 /** Builds a generated model and writes it as a TF.js layers directory; returns model.json's path. */

@@ -180,11 +180,16 @@ export async function runStages(model: LoadedModel, cuts: number[], input: tfTyp
     } finally {
       m.dispose()
     }
-    for (const [id, t] of tensors) {
+    // drop ids no later stage needs; dispose a tensor only when no id still needing it remains
+    // (a layer may return one tensor object under two ids, e.g. an LSTM's output and its state h)
+    for (const [id] of tensors) {
       const u = uses.get(id)
-      if (own.has(t) && u && !u.isModelOutput && u.consumers.every((c) => c <= r.last)) {
+      if (u && !u.isModelOutput && u.consumers.every((c) => c <= r.last)) tensors.delete(id)
+    }
+    const alive = new Set(tensors.values())
+    for (const t of own) {
+      if (!alive.has(t)) {
         tf.dispose(t)
-        tensors.delete(id)
         own.delete(t)
       }
     }

@@ -164,6 +164,21 @@ describe('generated models', () => {
     expect(model.graph.layers[4].macs).toBe(16 * 4 + 4)
   })
 
+  it('a layer with several outputs names them layer, layer:1, layer:2 and estimates its MACs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'amps-lstm-'))
+    await writeGenerated('lstmStates', dir)
+    const model = await loadModel(dir)
+    const lstm = model.graph.layers.find((l) => l.name === 'lstm')!
+    expect(lstm.outputs.map((t) => [t.id, t.shape])).toEqual([
+      ['lstm', [null, 6, 4]],
+      ['lstm:1', [null, 4]],
+      ['lstm:2', [null, 4]],
+    ])
+    expect(model.graph.layers.find((l) => l.name === 'h_dense')?.inbound).toEqual(['lstm:1'])
+    expect(lstm.macsEstimated).toBe(true)
+    expect(model.graph.warnings.join(' ')).toMatch(/LSTM/)
+  })
+
   it('quantized copies (uint8, uint16, float16) load with their stored sizes', async () => {
     for (const [q, bytes] of [['uint8', 1], ['uint16', 2], ['float16', 2]] as const) {
       const dir = mkdtempSync(join(tmpdir(), `amps-q-${q}-`))
