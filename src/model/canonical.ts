@@ -304,7 +304,8 @@ export function canonicalize(raw: CanonicalizeInput, source: string): CanonicalA
   const inlinedSet = new Set(inlined)
   const {weightSpecs, weightData} = selectWeights(raw.weightSpecs, data, (s) => s.group !== 'optimizer')
   for (const s of weightSpecs) {
-    let parts = s.name.split('/')
+    // TF variable names carry an output suffix (kernel:0) that tfjs' weight names do not
+    let parts = s.name.replace(/:\d+$/, '').split('/')
     while (parts.length > 2 && inlinedSet.has(parts[0])) parts = parts.slice(1)
     s.name = parts.join('/')
   }

@@ -147,6 +147,14 @@ describe('weight files', () => {
     expect(e.message).toMatch(/nope\/kernel/)
   })
 
+  it('TF variable suffixes (kernel:0) in weight names are accepted', async () => {
+    const dir = brokenCopy((j) => {
+      for (const w of j.weightsManifest[0].weights) w.name = `${w.name}:0`
+    })
+    const model = await loadModel(dir)
+    expect(model.artifacts.weightSpecs[0].name).toBe('stem_conv/kernel')
+  })
+
   it('a model.json without weightsManifest', async () => {
     const dir = brokenCopy((j) => delete j.weightsManifest)
     expect((await userError(loadModel(dir), 'MODEL_WEIGHTS_INVALID')).message).toMatch(/no weightsManifest/)
