@@ -95,7 +95,7 @@ export function resolveModelPath(path: string): Kind {
 }
 
 interface KerasReader {
-  readKerasFile(path: string): Promise<{artifacts: CanonicalArtifacts; name: string}>
+  readKerasFile(path: string): Promise<{artifacts: CanonicalArtifacts; name: string; format?: ModelFormat}>
 }
 
 async function kerasReader(file: string): Promise<KerasReader> {
@@ -126,8 +126,8 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     return loadModelFromArtifacts(raw, {source, format, name, label: path}, options)
   }
   const reader = await kerasReader(file)
-  const {artifacts, name} = await reader.readKerasFile(file)
-  return loadModelFromArtifacts(artifacts, {source, format, name: options.name ?? name, label: path}, options)
+  const read = await reader.readKerasFile(file)
+  return loadModelFromArtifacts(read.artifacts, {source, format: read.format ?? format, name: options.name ?? read.name, label: path}, options)
 }
 
 export interface ArtifactsOrigin {
