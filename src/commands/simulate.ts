@@ -12,7 +12,6 @@ import {
   SimulationInputError,
   simulatePlan,
 } from '../simulate/index.js'
-import {platformFromPriceTable} from '../simulate/platform.js'
 import {profilePathFromPlan, readPlanForSimulation, readProfileForSimulation, readTraceFile} from '../simulate/load.js'
 import {renderSimulation} from '../simulate/report.js'
 
@@ -146,7 +145,7 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
           seed: flags.seed,
           keepAliveS,
           warmupS: nonNegative('--warmup-s', flags['warmup-s']),
-          platform: platformFromPriceTable(priceTable),
+          prices: priceTable,
           maxRequests: flags['max-requests'],
           // Status updates only where they redraw in place (a TTY); elsewhere start/stop lines only.
           onProgress: showProgress && process.stderr.isTTY

@@ -8,9 +8,11 @@
  * events), which is exactly the order a global event queue would visit them in.
  *
  * Per batch of k, per stage s (client-side orchestration: a coordinator calls stage 1, then 2, …):
- *   start_s  = (s = 1 ? dispatch : end_{s−1}) + invokeOverheadMs      (Invoke round trip, not billed)
- *   end_s    = start_s + [initMs_s if cold] + handler_s(k, u)          (billed, 1-ms rounded up)
- *   done     = end_S + [client S3 GET if the last stage hands off via S3]
+ *   start_s  = (s = 1 ? dispatch : end_{s−1}) + unbilled_s(k)   (Invoke round trip and the client's
+ *                                                               S3 at the model's ends; not billed)
+ *   end_s    = start_s + [initLatency_s if cold] + handler_s(k, u)
+ *   billed_s = ceil(handler_s(k, u) + [initBilled_s if cold])    (1-ms granularity)
+ *   done     = end_S
  * and every request of the batch has latency done − its arrival.
  *
  * Pools: an instance is busy from start_s to end_s. At start_s the most recently freed idle
@@ -18,7 +20,7 @@
  * keep-alive or longer are gone. Otherwise a new instance cold-starts (INIT billed).
  */
 import {InvalidProblemError} from '../errors.js'
-import {billInvocation, type PlatformModel, s3TransferMs} from './platform.js'
+import {billInvocation, type PlatformModel} from './platform.js'
 import type {Rng} from './rng.js'
 import {quantileOf, type StageModel} from './service.js'
 
@@ -80,8 +82,6 @@ export interface EngineResult {
   firstCountedBatch: number
   batches: Batches
   stages: StageOutcome[]
-  /** S3 GET by the client after a last stage that hands off via S3 */
-  clientS3Usd: number
   /** 1 where at least one stage of the batch cold-started (all batches) */
   coldBatch: Uint8Array
 }
@@ -141,7 +141,7 @@ class MinHeap {
 export function runEngine(arrivalsMs: Float64Array, o: EngineOptions): EngineResult {
   const B = o.batchSize
   for (const st of o.stages) {
-    if (st.handlerSpread.length < B + 1) throw new InvalidProblemError(`stage ${st.name}: no service model for batch sizes up to ${B}`)
+    if (st.handlerSpread.length < B + 1 || st.unbilledMs.length < B + 1) throw new InvalidProblemError(`stage ${st.name}: no service model for batch sizes up to ${B}`)
   }
   if (!(o.keepAliveMs >= 0)) throw new InvalidProblemError(`keep-alive must be >= 0, got ${o.keepAliveMs}`)
   const batches = formBatches(arrivalsMs, B, o.batchTimeoutMs)
@@ -160,8 +160,9 @@ export function runEngine(arrivalsMs: Float64Array, o: EngineOptions): EngineRes
     }
   }
 
+  const size = (b: number): number => batches.start[b + 1] - batches.start[b]
   let t = new Float64Array(nb) // arrival time at the current stage's function
-  for (let b = 0; b < nb; b++) t[b] = batches.dispatchMs[b] + o.platform.invokeOverheadMs
+  for (let b = 0; b < nb; b++) t[b] = batches.dispatchMs[b] + o.stages[0].unbilledMs[size(b)]
   const end = new Float64Array(nb)
   const handler = new Float64Array(nb)
   const outcomes: StageOutcome[] = []
@@ -171,10 +172,7 @@ export function runEngine(arrivalsMs: Float64Array, o: EngineOptions): EngineRes
   for (let s = 0; s < S; s++) {
     const st = o.stages[s]
     // Draw service times in batch order so the draws do not depend on event order.
-    for (let b = 0; b < nb; b++) {
-      const k = batches.start[b + 1] - batches.start[b]
-      handler[b] = quantileOf(st.handlerSpread[k], o.rng.next())
-    }
+    for (let b = 0; b < nb; b++) handler[b] = quantileOf(st.handlerSpread[size(b)], o.rng.next())
     // Visit this stage's invocations in time order (sort only when the previous stage reordered).
     let inOrder = true
     for (let b = 1; b < nb; b++) {
@@ -210,14 +208,12 @@ export function runEngine(arrivalsMs: Float64Array, o: EngineOptions): EngineRes
       }
       while (head < top && now - idle[head] >= o.keepAliveMs) head++
       let dur = handler[b]
-      let init = 0
       const cold = head === top
       if (!cold) {
         top-- // most recently used warm instance
       } else {
         coldBatch[b] = 1
-        init = st.initMs
-        dur += init
+        dur += st.initLatencyMs
       }
       end[b] = now + dur
       busy.push(end[b])
@@ -226,36 +222,32 @@ export function runEngine(arrivalsMs: Float64Array, o: EngineOptions): EngineRes
       if (b < b0) continue
       if (cold) out.coldStarts++
       if (busy.size > out.peakConcurrency) out.peakConcurrency = busy.size
-      const bill = billInvocation(o.platform, st.memoryMb, st.arch, dur, init)
+      const bill = billInvocation(o.platform, st.memoryMb, st.arch, handler[b], cold ? st.initBilledMs : 0)
       out.billedMs += bill.billedMs
       out.durationUsd += bill.durationUsd
       out.requestUsd += bill.requestUsd
       out.busyMs += dur
-      if (st.handoff === 's3') out.s3Usd += o.platform.s3PutUsd + (s < S - 1 ? o.platform.s3GetUsd : 0)
+      out.s3Usd += st.s3UsdPerBatch
     }
     outcomes.push(out)
-    // Next stage's arrival = this stage's end + the next Invoke round trip.
-    const next = new Float64Array(nb)
-    for (let b = 0; b < nb; b++) next[b] = end[b] + o.platform.invokeOverheadMs
-    t = next
+    // Next stage's arrival = this stage's end + the time outside its handler.
+    if (s + 1 < S) {
+      const next = new Float64Array(nb)
+      for (let b = 0; b < nb; b++) next[b] = end[b] + o.stages[s + 1].unbilledMs[size(b)]
+      t = next
+    }
   }
 
-  const last = o.stages[S - 1]
-  let clientS3Usd = 0
   const skipped = nb === 0 ? 0 : batches.start[b0]
   const latenciesMs = new Float64Array(arrivalsMs.length - skipped)
   for (let b = b0; b < nb; b++) {
     const i0 = batches.start[b]
     const i1 = batches.start[b + 1]
-    let done = end[b]
-    if (last.handoff === 's3') {
-      done += s3TransferMs(o.platform, 'get', last.outputBytesPerSample * (i1 - i0))
-      clientS3Usd += o.platform.s3GetUsd
-    }
+    const done = end[b]
     for (let i = i0; i < i1; i++) latenciesMs[i - skipped] = done - arrivalsMs[i]
     work += i1 - i0
     progress()
   }
   o.onProgress?.(1)
-  return {latenciesMs, firstCountedBatch: b0, batches, stages: outcomes, clientS3Usd, coldBatch}
+  return {latenciesMs, firstCountedBatch: b0, batches, stages: outcomes, coldBatch}
 }

@@ -8,15 +8,14 @@ import {InvalidProblemError} from '../errors.js'
 import {batchSizeDistribution, expectedBatchSize} from '../cost/batching.js'
 import {type BurstyParams, burstyArrivals, burstyMeanRate, poissonArrivals} from './arrivals.js'
 import {runEngine} from './engine.js'
-import {DEFAULT_PLATFORM, type PlatformModel} from './platform.js'
+import {DEFAULT_PRICE_TABLE, type PriceTable} from '../cost/prices.js'
+import {platformFromPriceTable} from './platform.js'
 import {createRng, STREAM} from './rng.js'
 import {buildStageModels, type StageModel} from './service.js'
 
 export {burstyParams, parseTraceCsv, TraceFormatError} from './arrivals.js'
 export type {BurstyParams, ParsedTrace, TraceUnit} from './arrivals.js'
 export {SimulationInputError} from './service.js'
-export {DEFAULT_PLATFORM} from './platform.js'
-export type {PlatformModel} from './platform.js'
 
 export const SIMULATION_SCHEMA_VERSION = 1
 /** Default bound on simulated requests (arrivals are generated in memory). */
@@ -38,8 +37,8 @@ export interface SimulateOptions {
    * run starts from an empty pool, as a fresh deployment does, so its first batches are cold)
    */
   warmupS?: number
-  /** override prices or latency constants */
-  platform?: Partial<PlatformModel>
+  /** prices and platform latencies (default: the built-in table of src/cost/prices.ts) */
+  prices?: PriceTable
   /** refuse more requests than this (default 5,000,000) */
   maxRequests?: number
   /** called now and then with the fraction done (0..1) */
@@ -66,7 +65,9 @@ export interface StageSimulation {
   billedMs: number
   meanBilledMs: number
   costUsd: number
+  /** cold-start latency (INIT + platform) and the INIT part that is billed (ms) */
   initMs: number
+  initBilledMs: number
   serviceSource: 'profile' | 'plan'
   /** plan's predictedMs for a full batch vs this model's median handler time at the same batch */
   handlerMsAtBatch: Compared
@@ -118,7 +119,7 @@ export interface SimulationResult {
     meanBatchSize: Compared
     coldStartProbability: Compared
   }
-  platform: {source: string; invokeOverheadMs: number}
+  prices: {version: string; invokeRoundTripMs: number}
   warnings: string[]
 }
 
@@ -193,12 +194,15 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
   const warmupS = options.warmupS ?? 0
   if (!(warmupS >= 0) || !Number.isFinite(warmupS)) throw new InvalidProblemError(`warm-up must be >= 0 s, got ${warmupS}`)
   if (!(keepAliveS >= 0) || !Number.isFinite(keepAliveS)) throw new InvalidProblemError(`keep-alive must be >= 0 s, got ${keepAliveS}`)
-  const platform: PlatformModel = {...DEFAULT_PLATFORM, ...options.platform}
+  const prices = options.prices ?? DEFAULT_PRICE_TABLE
+  const platform = platformFromPriceTable(prices)
   const maxRequests = options.maxRequests ?? DEFAULT_MAX_REQUESTS
   const warnings: string[] = []
   if (!profile) warnings.push("no profile: every batch takes the plan's predictedMs per stage (no spread, no batch-size dependence)")
 
-  const models: StageModel[] = buildStageModels(plan, profile, {platform})
+  const built = buildStageModels(plan, profile, {prices})
+  const models: StageModel[] = built.models
+  warnings.push(...built.warnings)
   const B = plan.batch.size
   options.onProgress?.(0, 'arrivals')
   const {times, durationS, meanRate} = generate(options.arrivals, seed, maxRequests)
@@ -239,7 +243,7 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
   // Cost.
   let durationUsd = 0
   let requestUsd = 0
-  let s3Usd = eng.clientS3Usd
+  let s3Usd = 0
   let cold = 0
   let invocations = 0
   for (const o of eng.stages) {
@@ -274,7 +278,8 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
       billedMs: o.billedMs,
       meanBilledMs: r(o.billedMs / o.invocations, 3),
       costUsd: usd(o.durationUsd + o.requestUsd + o.s3Usd),
-      initMs: r(m.initMs, 3),
+      initMs: r(m.initLatencyMs, 3),
+      initBilledMs: r(m.initBilledMs, 3),
       serviceSource: m.source,
       handlerMsAtBatch: cmp,
     }
@@ -357,7 +362,7 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
       meanBatchSize: compared(plan.predicted.meanBatchSize, meanSize),
       coldStartProbability: compared(plan.predicted.coldStartProbability, coldRequests / n),
     },
-    platform: {source: platform.source, invokeOverheadMs: platform.invokeOverheadMs},
+    prices: {version: prices.version, invokeRoundTripMs: prices.latency.invokeRoundTripMs.value},
     warnings,
   }
 }

@@ -15,14 +15,19 @@
  * every layer, as CPU contention is) is what makes "sum of the layers' quantiles" the quantile of
  * the stage time. It overstates the spread a little compared with independent layers.
  *
- * Handler time = compute(k, u) + codec (input+output MB of k samples × codecMsPerMb, scaled by
- * CPU share) + the handler's fixed per-invoke cost (profile.runtime.invokeOverheadMs) + S3 GET of
- * the input / PUT of the output when that hand-off goes through S3.
+ * The median itself comes from the planner's cost model (src/cost/model.ts CostModel), so the
+ * simulator and the analytic prediction agree by construction: the handler time at (m, k) is
+ * CostModel.handlerMs (Σ layer medians + codec + the handler's fixed cost + S3 GET/PUT of its
+ * hand-offs), and the profile's spread only shapes the compute part around it:
+ *   q-statistic = handlerMs + computeMs · (spread_q / spread_median − 1).
+ * Time outside the handler (Invoke round trip, the client's S3 at the model's ends), INIT (billed)
+ * and the full cold-start latency (INIT + platform) are CostModel.unbilledMs / coldStart too.
  */
-import type {Plan, PlanStage} from '../plan/types.js'
-import type {LayerProfile, Profile, TimingPoint} from '../profile/types.js'
+import {CostModel, type StageRange} from '../cost/model.js'
+import type {PriceTable} from '../cost/prices.js'
 import {InvalidProblemError} from '../errors.js'
-import {type PlatformModel, s3TransferMs} from './platform.js'
+import type {Arch, Plan, PlanStage} from '../plan/types.js'
+import type {LayerProfile, Profile, TimingPoint} from '../profile/types.js'
 
 /** [min, p10, median, p90, max] (ms) */
 export type Spread = [number, number, number, number, number]
@@ -134,15 +139,17 @@ export interface StageModel {
   index: number
   name: string
   memoryMb: number
-  arch: PlanStage['arch']
-  /** spreads of the handler time (ms, cold start excluded) for batch k = 1..B at index k */
+  arch: Arch
+  /** spreads of the handler (billed) time in ms, INIT excluded, for batch k = 1..B at index k */
   handlerSpread: Spread[]
-  /** extra cold-start (INIT) time (ms), billed */
-  initMs: number
-  /** S3 hand-off from this stage's output (PUT here, GET in the next stage or by the client) */
-  handoff: PlanStage['handoff']
-  /** output bytes per sample (for the client's S3 GET after a last stage that hands off via S3) */
-  outputBytesPerSample: number
+  /** time outside the handler for batch k (Invoke round trip, client S3 at the model's ends), ms */
+  unbilledMs: number[]
+  /** INIT time billed on a cold start (ms) */
+  initBilledMs: number
+  /** full cold-start latency added to the invocation (INIT + platform), ms */
+  initLatencyMs: number
+  /** S3 request fees per batch attributed to this stage (USD) */
+  s3UsdPerBatch: number
   /** where the spread came from */
   source: 'profile' | 'plan'
   /** the plan's predictedMs and this model's median handler time at k = B, for a consistency check */
@@ -151,66 +158,100 @@ export interface StageModel {
 }
 
 export interface StageModelOptions {
-  platform: PlatformModel
+  prices: PriceTable
+}
+
+/** Σ of the stage layers' spreads at (m, k), sorted (the compute part only). */
+export function computeSpread(layers: Pick<LayerProfile, 'timing'>[], memoryMb: number, batch: number): Spread {
+  const sum: Spread = [0, 0, 0, 0, 0]
+  for (const l of layers) {
+    const sp = layerSpreadAt(l, memoryMb, batch)
+    for (let q = 0; q < 5; q++) sum[q] += sp[q]
+  }
+  return sorted(sum)
+}
+
+function wrap<T>(fn: () => T, context: string): T {
+  try {
+    return fn()
+  } catch (error) {
+    if (error instanceof InvalidProblemError && !(error instanceof SimulationInputError)) throw new SimulationInputError(`${context}: ${error.message}`)
+    throw error
+  }
 }
 
 /**
  * Build the stage models from a plan and (optionally) its profile. Without a profile every batch
  * size takes the stage's predictedMs (a deterministic, conservative stand-in: the plan only records
- * the time of a full batch) and the cold start is plan.predicted.coldStartMs per stage.
+ * the time of a full batch), the Invoke round trip comes from the price table, a cold start costs
+ * plan.predicted.coldStartMs (billed in full), and S3 fees follow the plan's hand-off flags.
  */
-export function buildStageModels(plan: Plan, profile: Profile | undefined, options: StageModelOptions): StageModel[] {
+export function buildStageModels(plan: Plan, profile: Profile | undefined, options: StageModelOptions): {models: StageModel[]; warnings: string[]} {
   const B = plan.batch.size
-  const {platform} = options
+  const {prices} = options
   const stages = plan.stages
+  const warnings: string[] = []
   if (stages.length === 0) throw new SimulationInputError('the plan has no stages')
   const models: StageModel[] = []
-  const byIndex = new Map<number, LayerProfile>()
-  if (profile) for (const l of profile.layers) byIndex.set(l.index, l)
+  const costModels = new Map<Arch, CostModel>()
+  const costModel = (arch: Arch): CostModel => {
+    let cm = costModels.get(arch)
+    if (!cm) {
+      cm = wrap(() => new CostModel(profile!, {arch, prices}), 'the profile cannot be costed')
+      costModels.set(arch, cm)
+    }
+    return cm
+  }
 
   for (let s = 0; s < stages.length; s++) {
     const st = stages[s]
-    const perSampleIn = st.inputBytes / B
-    const perSampleOut = st.outputBytes / B
-    const prevS3 = s > 0 && stages[s - 1].handoff === 's3'
     const handlerSpread: Spread[] = [[0, 0, 0, 0, 0]]
-    let initMs: number
+    const unbilledMs: number[] = [0]
+    let initBilledMs: number
+    let initLatencyMs: number
+    let s3UsdPerBatch: number
     if (profile) {
+      const range: StageRange = {first: st.layers.firstIndex, last: st.layers.lastIndex}
       const layers: LayerProfile[] = []
-      for (let i = st.layers.firstIndex; i <= st.layers.lastIndex; i++) {
-        const l = byIndex.get(i)
-        if (!l) throw new SimulationInputError(`stage ${st.name}: layer position ${i} is not in the profile`)
+      for (let i = range.first; i <= range.last; i++) {
+        const l = profile.layers[i]
+        if (!l || l.index !== i) throw new SimulationInputError(`stage ${st.name}: layer position ${i} is not in the profile`)
         layers.push(l)
       }
       if (layers[0].name !== st.layers.first || layers[layers.length - 1].name !== st.layers.last) {
         throw new SimulationInputError(
-          `stage ${st.name}: the plan says layers ${st.layers.first}..${st.layers.last} at positions ${st.layers.firstIndex}..${st.layers.lastIndex}, the profile has ${layers[0].name}..${layers[layers.length - 1].name} there`,
+          `stage ${st.name}: the plan says layers ${st.layers.first}..${st.layers.last} at positions ${range.first}..${range.last}, the profile has ${layers[0].name}..${layers[layers.length - 1].name} there`,
         )
       }
-      const slow = cpuSlowdown(st.memoryMb)
+      const cm = costModel(st.arch)
+      const context = `stage ${st.name}`
       for (let k = 1; k <= B; k++) {
-        const sum: Spread = [0, 0, 0, 0, 0]
-        for (const l of layers) {
-          const sp = layerSpreadAt(l, st.memoryMb, k)
-          for (let q = 0; q < 5; q++) sum[q] += sp[q]
-        }
-        const fixed =
-          ((perSampleIn + perSampleOut) * k * profile.runtime.codecMsPerMb * slow) / 1048576 +
-          profile.runtime.invokeOverheadMs +
-          (prevS3 ? s3TransferMs(platform, 'get', perSampleIn * k) : 0) +
-          (st.handoff === 's3' ? s3TransferMs(platform, 'put', perSampleOut * k) : 0)
-        handlerSpread.push(sorted(sum).map((x) => x + fixed) as Spread)
+        const handler = wrap(() => cm.handlerMs(range, st.memoryMb, k, B), context)
+        const compute = cm.computeMs(range, st.memoryMb, k)
+        const shape = computeSpread(layers, st.memoryMb, k)
+        handlerSpread.push(
+          shape[2] > 0 ? (shape.map((x) => Math.max(0, handler + compute * (x / shape[2] - 1))) as Spread) : [handler, handler, handler, handler, handler],
+        )
+        unbilledMs.push(cm.unbilledMs(range, k, B))
       }
-      initMs =
-        (profile.runtime.runtimeInitMs + (profile.runtime.loadMsPerWeightMb * st.weightsBytes) / 1048576) * slow +
-        platform.coldStartBaseMs +
-        (platform.coldStartMsPerPackageMb * (st.measuredPackageBytes ?? st.packageBytes)) / 1048576
+      const cold = cm.coldStart(range, st.memoryMb)
+      initBilledMs = cold.initMs
+      initLatencyMs = cold.latencyMs
+      s3UsdPerBatch = cm.s3RequestUsd(range, B)
+      const viaS3 = cm.viaS3(range.last, B)
+      if (viaS3 !== (st.handoff === 's3')) {
+        warnings.push(`stage ${st.name}: the plan hands off ${st.handoff}, the cost model says ${viaS3 ? 's3' : 'inline'} for ${B} samples; simulating ${viaS3 ? 's3' : 'inline'}`)
+      }
     } else {
+      const roundTrip = prices.latency.invokeRoundTripMs.value
       for (let k = 1; k <= B; k++) {
         const t = st.predictedMs
         handlerSpread.push([t, t, t, t, t])
+        unbilledMs.push(roundTrip)
       }
-      initMs = plan.predicted.coldStartMs
+      initBilledMs = plan.predicted.coldStartMs
+      initLatencyMs = plan.predicted.coldStartMs
+      s3UsdPerBatch = st.handoff === 's3' ? (prices.s3.putUsdPerThousand.value + prices.s3.getUsdPerThousand.value) / 1000 : 0
     }
     models.push({
       index: st.index,
@@ -218,13 +259,14 @@ export function buildStageModels(plan: Plan, profile: Profile | undefined, optio
       memoryMb: st.memoryMb,
       arch: st.arch,
       handlerSpread,
-      initMs,
-      handoff: st.handoff,
-      outputBytesPerSample: perSampleOut,
+      unbilledMs,
+      initBilledMs,
+      initLatencyMs,
+      s3UsdPerBatch,
       source: profile ? 'profile' : 'plan',
       planPredictedMs: st.predictedMs,
       modelMedianMsAtB: handlerSpread[B][2],
     })
   }
-  return models
+  return {models, warnings}
 }

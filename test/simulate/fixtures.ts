@@ -2,6 +2,7 @@
  * Synthetic plan + profile for simulator tests: a 4-layer chain (an InputLayer and three timed
  * layers) measured at two memory settings and four batch sizes, split into two stages.
  */
+import type {CutPoint} from '../../src/model/types.js'
 import type {Plan} from '../../src/plan/types.js'
 import type {LayerProfile, Profile, TimingPoint} from '../../src/profile/types.js'
 
@@ -40,6 +41,16 @@ function layer(index: number, name: string, className: string, fixedMs: number, 
   }
 }
 
+/** the cut after layer position `after`, carrying that layer's output of `bytesPerSample` */
+export function cut(after: number, bytesPerSample: number): CutPoint {
+  return {
+    after,
+    afterLayer: `l${after}`,
+    tensors: [{id: `l${after}`, shape: [null, bytesPerSample / 4], dtype: 'float32', bytesPerSample}],
+    bytesPerSample,
+  }
+}
+
 export function syntheticProfile(options: {spread?: number} = {}): Profile {
   const spread = options.spread ?? 0.2
   return {
@@ -56,7 +67,7 @@ export function syntheticProfile(options: {spread?: number} = {}): Profile {
       layer(2, 'l2', 'Dense', 6, 3, spread),
       layer(3, 'l3', 'Dense', 2, 1, spread),
     ],
-    cuts: [],
+    cuts: [0, 1, 2].map((after) => cut(after, 400)),
     wholeModel: [],
     runtime: {
       baselineRssMb: 80,

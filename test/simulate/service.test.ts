@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
+import {DEFAULT_PRICE_TABLE as prices} from '../../src/cost/prices.js'
 import {buildStageModels, cpuSlowdown, layerSpreadAt, meanOf, quantileOf, type Spread} from '../../src/simulate/service.js'
-import {DEFAULT_PLATFORM} from '../../src/simulate/platform.js'
 import {point, syntheticPlan, syntheticProfile} from './fixtures.js'
 
 describe('quantile function through min/p10/median/p90/max', () => {
@@ -48,36 +48,59 @@ describe('layer time at (memory, batch)', () => {
 })
 
 describe('stage models', () => {
-  it('sums the stage layers, adds codec and handler overhead, and computes INIT', () => {
+  const lat = prices.latency
+  it("takes the median from the planner's cost model: layers + codec + handler overhead, INIT", () => {
     const plan = syntheticPlan({batch: 4})
-    const profile = syntheticProfile({spread: 0})
-    const [s1, s2] = buildStageModels(plan, profile, {platform: DEFAULT_PLATFORM})
-    // stage 2 at 1769 MB, batch 2: l2 (6 + 3·2) + l3 (2 + 1·2) = 16 ms; codec: (400+400)·2 B at
-    // 2 ms/MB; handler overhead 1 ms
+    const {models, warnings} = buildStageModels(plan, syntheticProfile({spread: 0}), {prices})
+    const [s1, s2] = models
+    expect(warnings).toEqual([])
+    // stage 2 at 1769 MB, batch 2: l2 (6 + 3·2) + l3 (2 + 1·2) = 16 ms; codec: (400 in + 400 out)·2 B
+    // at 2 ms/MB; handler overhead 1 ms
     const codec = ((800 * 2) / 1048576) * 2
+    expect(s2.handlerSpread[2]).toEqual(new Array(5).fill(s2.handlerSpread[2][2]))
     expect(s2.handlerSpread[2][2]).toBeCloseTo(16 + codec + 1, 9)
-    // stage 1 at 1024 MB, batch 1: l1 (4 + 2)·1769/1024, codec scaled by the same CPU share
+    // stage 1 at 1024 MB, batch 1: l1 (4 + 2)·1769/1024, codec slowed by the same CPU share
     expect(s1.handlerSpread[1][2]).toBeCloseTo(6 * (1769 / 1024) + (800 / 1048576) * 2 * (1769 / 1024) + 1, 9)
-    // INIT: (300 ms runtime + 10 ms/MB × weights)·CPU share + platform base + per package MB
-    expect(s1.initMs).toBeCloseTo(
-      (300 + (10 * 8000) / 1048576) * (1769 / 1024) + DEFAULT_PLATFORM.coldStartBaseMs + DEFAULT_PLATFORM.coldStartMsPerPackageMb * 2,
-      9,
-    )
+    // outside the handler: the Invoke round trip
+    expect(s1.unbilledMs[3]).toBe(lat.invokeRoundTripMs.value)
+    // INIT billed: (300 ms runtime + 10 ms/MB × weights)·CPU share; latency adds the platform part
+    const init = (300 + (10 * 8000) / 1048576) * (1769 / 1024)
+    expect(s1.initBilledMs).toBeCloseTo(init, 9)
+    const pkgMb = (prices.packaging.runtimeBytes.value + 8000) / 1048576
+    expect(s1.initLatencyMs).toBeCloseTo(init + lat.coldStartBaseMs.value + lat.coldStartMsPerPackageMb.value * pkgMb, 9)
     expect(s1.source).toBe('profile')
     expect(s1.handlerSpread).toHaveLength(5)
+    expect(s1.s3UsdPerBatch).toBe(0)
+  })
+  it('spreads the compute part around that median by the profile', () => {
+    const plan = syntheticPlan({batch: 4})
+    const flat = buildStageModels(plan, syntheticProfile({spread: 0}), {prices}).models[1]
+    const wide = buildStageModels(plan, syntheticProfile({spread: 0.2}), {prices}).models[1]
+    // fixture spread 0.2: min 0.8, p10 0.9, median 1, p90 1.2, max 1.6 × the median of every layer
+    const compute = 6 + 3 * 4 + 2 + 1 * 4
+    const median = flat.handlerSpread[4][2]
+    expect(wide.handlerSpread[4][2]).toBeCloseTo(median, 9)
+    const factors = [0.8, 0.9, 1, 1.2, 1.6]
+    factors.forEach((f, q) => expect(wide.handlerSpread[4][q]).toBeCloseTo(median + compute * (f - 1), 9))
   })
   it("falls back to the plan's predictedMs without a profile", () => {
     const plan = syntheticPlan({batch: 4})
-    const models = buildStageModels(plan, undefined, {platform: DEFAULT_PLATFORM})
+    const {models} = buildStageModels(plan, undefined, {prices})
     expect(models[0].source).toBe('plan')
     expect(models[0].handlerSpread[1]).toEqual([20, 20, 20, 20, 20])
-    expect(models[0].initMs).toBe(plan.predicted.coldStartMs)
+    expect(models[0].initLatencyMs).toBe(plan.predicted.coldStartMs)
+    expect(models[0].unbilledMs[2]).toBe(lat.invokeRoundTripMs.value)
   })
   it('rejects a plan whose layers do not match the profile', () => {
     const plan = syntheticPlan()
     plan.stages[1].layers.last = 'other'
-    expect(() => buildStageModels(plan, syntheticProfile(), {platform: DEFAULT_PLATFORM})).toThrow(/the plan says layers l2..other/)
+    expect(() => buildStageModels(plan, syntheticProfile(), {prices})).toThrow(/the plan says layers l2..other/)
     plan.stages[1].layers.lastIndex = 9
-    expect(() => buildStageModels(plan, syntheticProfile(), {platform: DEFAULT_PLATFORM})).toThrow(/layer position 4 is not in the profile/)
+    expect(() => buildStageModels(plan, syntheticProfile(), {prices})).toThrow(/layer position 4 is not in the profile/)
+  })
+  it('rejects a stage boundary that is not a cut of the profile', () => {
+    const profile = syntheticProfile()
+    profile.cuts = profile.cuts.filter((c) => c.after !== 1)
+    expect(() => buildStageModels(syntheticPlan(), profile, {prices})).toThrow(/stage stage-1: no valid cut after layer position 1/)
   })
 })
