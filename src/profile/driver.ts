@@ -36,6 +36,8 @@ export interface MeasureRequest {
   plan: RepeatPlan
   backend?: BackendName
   onProgress?: (p: DriverProgress) => void
+  /** synchronous cleanup to run when a signal ends the process (temp files) */
+  onAbort?: () => void
 }
 
 export interface Measurement {
@@ -161,8 +163,17 @@ class Child {
 
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
 
+/** One measurement at a time per process: concurrent runs would skew each other and share group names. */
+let queue: Promise<unknown> = Promise.resolve()
+
 /** Measures the model at every requested point. */
-export async function measureModel(req: MeasureRequest): Promise<Measurement> {
+export function measureModel(req: MeasureRequest): Promise<Measurement> {
+  const run = queue.then(() => measureOnce(req))
+  queue = run.catch(() => undefined)
+  return run
+}
+
+async function measureOnce(req: MeasureRequest): Promise<Measurement> {
   const progress = req.onProgress ?? (() => {})
   const probe = openCpuQuota()
   const quota: CpuQuota | undefined = probe.ok ? probe.quota : undefined
@@ -194,6 +205,7 @@ export async function measureModel(req: MeasureRequest): Promise<Measurement> {
   const onSignal = (signal: NodeJS.Signals): void => {
     interrupted = signal
     cleanup()
+    req.onAbort?.()
     for (const s of SIGNALS) process.removeListener(s, onSignal)
     // behave as if we had not caught it (exit 130 etc.) unless someone else handles it too
     if (process.listenerCount(signal) === 0) process.kill(process.pid, signal)

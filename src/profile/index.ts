@@ -177,6 +177,7 @@ export async function profileModel(path: string, options: ProfileOptions = {}): 
       plan: resolved.plan,
       backend: options.backend,
       onProgress: progress,
+      onAbort: () => staged.remove(),
     })
   } finally {
     staged.remove()

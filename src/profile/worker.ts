@@ -218,7 +218,7 @@ class Runner {
  * bytes (CPU time, like the layers, so another tenant's load does not count).
  */
 function codecMsPerMb(): number {
-  const mb = 8
+  const mb = 4
   const n = (mb * 1024 * 1024) / 4
   const data = new Float32Array(n)
   for (let i = 0; i < n; i++) data[i] = Math.sin(i) * 1000
@@ -271,7 +271,16 @@ async function main(): Promise<void> {
   const job = JSON.parse(process.env.AMPS_PROFILE_JOB ?? 'null') as WorkerJob | null
   if (!job) throw new Error('AMPS_PROFILE_JOB is not set: worker.ts is started by the profiler')
   const {initTf} = await import('../runtime/tf.js')
-  const rt = await initTf(job.backend as BackendName | undefined)
+  let rt: Awaited<ReturnType<typeof initTf>>
+  try {
+    rt = await initTf(job.backend as BackendName | undefined)
+  } catch (error) {
+    if (!job.backend) throw error
+    throw Object.assign(new Error(`the ${job.backend} backend is not available here (${(error as Error).message})`), {
+      ampsCode: 'FLAG_INVALID',
+      suggestions: [job.backend === 'tensorflow' ? 'Install @tensorflow/tfjs-node, or leave out --backend' : 'Leave out --backend to use the best available one'],
+    })
+  }
   // cold: from process start (Node boot, module loading, backend compile) to a ready runtime
   const runtimeInitMs = performance.now()
   const tf = rt.tf
