@@ -24,7 +24,7 @@ import {AmpsUserError} from '../src/errors.js'
 import type {LoadedModel, StageArtifacts, TensorInfo} from '../src/model/types.js'
 import type {Plan, PlanStage} from '../src/plan/types.js'
 import {writeFileAtomic, planHash as computePlanHash} from './deployment.js'
-import {STAGE_SPEC_VERSION, type StageSpec} from './stage-runtime.js'
+import {STAGE_SPEC_VERSION, type StageSpec} from './stage-spec.js'
 import type {StageBundle} from './types.js'
 
 /** Lambda: unzipped package incl. layers must be smaller than 262,144,000 B ("250 MB"). */

@@ -26,8 +26,6 @@ import {
   type TensorStore,
   type WireTensor,
 } from './codec.js'
-import {toAmpsError} from './aws/errors.js'
-import {invokeTargetFor} from './aws/index.js'
 import {storeFor} from './store.js'
 import type {DeploymentState, StageDeployment} from './types.js'
 
@@ -96,8 +94,10 @@ function stageLabel(s: StageDeployment): string {
   return s.stageName ?? `stage-${s.stageIndex}`
 }
 
+type AwsModule = typeof import('./aws/index.js')
+
 /** Turns a transport/SDK error from invoking `stage` into an AmpsUserError when the user can act on it. */
-function invokeError(error: unknown, stage: StageDeployment, deployment: DeploymentState): unknown {
+function invokeError(error: unknown, stage: StageDeployment, deployment: DeploymentState, aws: AwsModule | undefined): unknown {
   if (error instanceof AmpsUserError) return error
   const e = error as {code?: string; name?: string; message?: string; cause?: {code?: string}}
   const code = e.code ?? e.cause?.code ?? (/socket hang up/i.test(e.message ?? '') ? 'ECONNRESET' : undefined)
@@ -117,8 +117,8 @@ function invokeError(error: unknown, stage: StageDeployment, deployment: Deploym
       details: {stageIndex: stage.stageIndex, functionName: stage.functionName, awsError: e.name},
     })
   }
-  if (deployment.target === 'aws') {
-    return toAmpsError(error, {action: `Invoke ${stage.functionName}`, region: deployment.region, functionName: stage.functionName, phase: 'invoke'})
+  if (aws) {
+    return aws.toAmpsError(error, {action: `Invoke ${stage.functionName}`, region: deployment.region, functionName: stage.functionName, phase: 'invoke'})
   }
   return error
 }
@@ -228,7 +228,10 @@ export function createChainInvoker(deployment: DeploymentState, options: ChainOp
     return c
   }
 
+  // the AWS helpers (and their IAM/S3 clients) load only for AWS deployments
+  let awsModule: Promise<AwsModule> | undefined
   async function invoke(inputs: RawTensor[]): Promise<ChainResult> {
+    const aws = deployment.target === 'aws' ? await (awsModule ??= import('./aws/index.js')) : undefined
     const requestId = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`
     const created: string[] = []
     const pool = new Map<string, WireTensor>()
@@ -262,10 +265,10 @@ export function createChainInvoker(deployment: DeploymentState, options: ChainOp
         const s0 = performance.now()
         let out: InvokeCommandOutput
         try {
-          const target = deployment.target === 'aws' ? invokeTargetFor(s) : {FunctionName: s.functionName}
+          const target = aws ? aws.invokeTargetFor(s) : {FunctionName: s.functionName}
           out = await client(s).send(new InvokeCommand({...target, Payload: payload}))
         } catch (error) {
-          throw invokeError(error, s, deployment)
+          throw invokeError(error, s, deployment, aws)
         }
         const measuredMs = performance.now() - s0
         checkFunctionError(out, s)

@@ -26,7 +26,7 @@ export interface DeployOptions {
   dryRun?: boolean
   /** bundles directory (default: .amps/bundles next to `out`) */
   bundleDir?: string
-  aws?: {region: string; profile?: string; roleArn?: string; createRole?: boolean; bucket?: string}
+  aws?: {region?: string; profile?: string; roleArn?: string; createRole?: boolean; bucket?: string}
   log?: (line: string) => void
   /** sub-model extractor (default src/model extractStage) */
   extract?: ExtractStageFn
@@ -127,16 +127,18 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
       suggestions: [`Run \`amps destroy ${options.out}\` first, or pass another --out.`],
     })
   }
+  // a fully destroyed deployment of the other target is simply replaced
+  const sameTarget = previous?.target === options.target ? previous : undefined
   let state: DeploymentState
   if (options.target === 'local') {
-    const r = await deployLocal(plan, set.bundles, {statePath: out, planPath: options.planPath, modelPath, planHash: hash, previous, log})
+    const r = await deployLocal(plan, set.bundles, {statePath: out, planPath: options.planPath, modelPath, planHash: hash, previous: sameTarget, log})
     state = r.state
     for (const a of r.actions) {
       const s = report.stages.find((x) => x.functionName === a.functionName)
       if (s) s.action = a.action
     }
   } else {
-    state = await deployToAws(plan, set.bundles, {...options, out, modelPath, planHash: hash, previous, log})
+    state = await deployToAws(plan, set.bundles, {...options, out, modelPath, planHash: hash, previous: sameTarget, log})
     if (options.dryRun) {
       for (const s of report.stages) s.action = 'dry-run'
       return report

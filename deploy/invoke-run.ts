@@ -6,10 +6,8 @@
 import {existsSync} from 'node:fs'
 
 import {AmpsUserError} from '../src/errors.js'
-import {loadModel} from '../src/model/index.js'
 import type {TensorInfo} from '../src/model/types.js'
 import type {Plan} from '../src/plan/types.js'
-import {initTf} from '../src/runtime/tf.js'
 import type {RawTensor} from './codec.js'
 import {createChainInvoker, type ChainOptions, type ChainResult} from './coordinator.js'
 import {readDeployment} from './deployment.js'
@@ -74,6 +72,8 @@ const median = (xs: number[]) => {
 
 /** Runs the whole model in this process (the reference for --compare). */
 export async function runWholeModel(modelPath: string, inputs: RawTensor[]): Promise<{outputs: RawTensor[]; backend: string}> {
+  const {loadModel} = await import('../src/model/index.js')
+  const {initTf} = await import('../src/runtime/tf.js')
   const model = await loadModel(modelPath)
   const {tf, backend} = await initTf()
   const m = await tf.loadLayersModel(tf.io.fromMemory(model.artifacts))
@@ -116,6 +116,7 @@ export async function runInvoke(options: InvokeRunOptions): Promise<InvokeReport
         suggestions: ['Run `amps deploy` again.'],
       })
     }
+    const {loadModel} = await import('../src/model/index.js')
     modelInputs = (await loadModel(deployment.modelPath)).graph.inputs
   }
   const inputs = await readInputs(options.input, modelInputs, {batch: options.batch, seed: options.seed})

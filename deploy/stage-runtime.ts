@@ -14,7 +14,6 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import type {TensorInfo} from '../src/model/types.js'
 import {initTf, type BackendName, type TfRuntime} from '../src/runtime/tf.js'
 import {
   MAX_SYNC_PAYLOAD_BYTES,
@@ -29,27 +28,10 @@ import {
   type WireDtype,
   type WireTensor,
 } from './codec.js'
+import {STAGE_SPEC_VERSION, type StageSpec} from './stage-spec.js'
 import {storeFor} from './store.js'
 
-export const STAGE_SPEC_VERSION = 1
-
-/** stage.json: everything the handler needs to know about its stage. */
-export interface StageSpec {
-  version: typeof STAGE_SPEC_VERSION
-  index: number
-  /** plan stage name, e.g. "stage-1" */
-  name: string
-  functionName: string
-  model: {name: string; sha256: string}
-  planHash: string
-  layers: {first: string; last: string; firstIndex: number; lastIndex: number}
-  /** in the order the stage model declares its inputs */
-  inputs: TensorInfo[]
-  /** in the order the stage model declares its outputs */
-  outputs: TensorInfo[]
-  /** largest batch the stage accepts (0 = no limit) */
-  maxBatch: number
-}
+export {STAGE_SPEC_VERSION, type StageSpec} from './stage-spec.js'
 
 export interface LambdaContextLike {
   awsRequestId?: string

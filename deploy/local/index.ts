@@ -175,7 +175,15 @@ interface Started {
 /** Starts one stage process and waits until it serves (or fails with its log tail). */
 async function startStage(
   bundle: StageBundle,
-  ctx: {stateDir: string; runnerPath: string; handoffDir: string; deploymentId: string; preferredPort?: number},
+  ctx: {
+    stateDir: string
+    runnerPath: string
+    handoffDir: string
+    deploymentId: string
+    preferredPort?: number
+    /** called right after spawn, before init, so an interrupted deploy still records the pid and cgroups */
+    onSpawn?: (spawned: {pid: number; cgroups: string[]; logPath: string}) => void
+  },
 ): Promise<Started> {
   const name = bundle.functionName
   const logPath = join(ctx.stateDir, `${name}.log`)
@@ -227,6 +235,7 @@ async function startStage(
   child.unref()
   const pid = child.pid
   if (!pid) throw new AmpsUserError('LOCAL_RUNTIME_ERROR', `could not start ${name}: spawn failed`)
+  ctx.onSpawn?.({pid, cgroups, logPath})
 
   const deadline = Date.now() + READY_TIMEOUT_MS
   for (;;) {
@@ -344,7 +353,17 @@ export async function deployLocal(plan: Plan, bundles: StageBundle[], options: L
     const action: LocalAction = old && old.status !== 'deleted' ? 'restarted' : 'started'
     writeDeployment(options.statePath, state)
     pending.push(
-      startStage(b, {stateDir, runnerPath, handoffDir, deploymentId: deploymentId(options.statePath), preferredPort: old?.port}).then(
+      startStage(b, {
+        stateDir,
+        runnerPath,
+        handoffDir,
+        deploymentId: deploymentId(options.statePath),
+        preferredPort: old?.port,
+        onSpawn: (spawned) => {
+          Object.assign(entry, spawned)
+          writeDeployment(options.statePath, state)
+        },
+      }).then(
         (s) => {
           Object.assign(entry, {
             status: 'active',

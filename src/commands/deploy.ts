@@ -31,8 +31,8 @@ deployment.json records what was deployed and is rewritten after every step. Run
     'dry-run': Flags.boolean({description: 'build and measure the bundles, then stop (aws: list the API calls it would make)'}),
     region: Flags.string({description: "AWS region (default: AWS_REGION, else the plan's region)"}),
     profile: Flags.string({description: 'AWS profile (~/.aws/config)'}),
-    role: Flags.string({description: 'AWS: execution role ARN to use', exclusive: ['create-role']}),
-    'create-role': Flags.boolean({description: 'AWS: create a least-privilege execution role (destroy deletes it)'}),
+    'role-arn': Flags.string({description: 'AWS: execution role ARN to use', exclusive: ['create-role']}),
+    'create-role': Flags.boolean({description: 'AWS: create a least-privilege execution role (destroy deletes it)', exclusive: ['role-arn']}),
     bucket: Flags.string({description: 'AWS: S3 bucket for large zips and hand-offs'}),
   }
 
@@ -48,7 +48,7 @@ deployment.json records what was deployed and is rewritten after every step. Run
         target: flags.target,
         out: flags.out,
         dryRun: flags['dry-run'],
-        aws: flags.target === 'aws' ? {region: flags.region ?? '', profile: flags.profile, roleArn: flags.role, createRole: flags['create-role'], bucket: flags.bucket} : undefined,
+        aws: flags.target === 'aws' ? {region: flags.region, profile: flags.profile, roleArn: flags['role-arn'], createRole: flags['create-role'], bucket: flags.bucket} : undefined,
         log: (line) => this.note(line),
       })
     } catch (error) {
