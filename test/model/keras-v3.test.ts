@@ -13,7 +13,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {readKerasFile, type KerasFile} from '../../src/model/keras/index.js'
 import {initTf} from '../../src/runtime/tf.js'
 import {layerOutput, loadArtifacts, modelWeights, noiseImage, predict, readKerasWeights, sameBits, sevenImage} from '../fixtures/keras/check.js'
-import {keras3Nested, keras3Residual, writeKeras3} from '../fixtures/keras/make-keras.js'
+import {keras3Nested, keras3Recurrent, keras3Residual, writeKeras3} from '../fixtures/keras/make-keras.js'
 import * as ref from '../fixtures/keras/reference.js'
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'keras')
@@ -190,5 +190,33 @@ describe('generated Keras 3 Functional files', () => {
     const x = ref.flatten(ref.relu(ref.conv2d(ref.act(6, 6, 2, img), conv[0].data, [3, 3, 2, 3], conv[1].data, 'valid')))
     const want = ref.softmax(ref.dense(x, head[0].data, head[1].data))
     expect(ref.maxRelDiff(predict(model, tf.tensor4d(img, [1, 6, 6, 2])), want.data)).toBeLessThan(1e-4)
+  })
+
+  it('finds LSTM weights in the cell sub-group, and a Bidirectional forward layer before its backward one', async () => {
+    const fx = keras3Recurrent()
+    const path = join(tmp, 'recurrent.keras')
+    await writeKeras3(path, fx)
+    const file = await readKerasFile(path)
+    expect(file.artifacts.weightSpecs.map((w) => `${w.name}${JSON.stringify(w.shape)}`)).toEqual([
+      'enc/kernel[3,16]',
+      'enc/recurrent_kernel[4,16]',
+      'enc/bias[16]',
+      'bi/forward_gru/kernel[4,6]',
+      'bi/forward_gru/recurrent_kernel[2,6]',
+      'bi/forward_gru/bias[6]',
+      'bi/backward_gru/kernel[4,6]',
+      'bi/backward_gru/recurrent_kernel[2,6]',
+      'bi/backward_gru/bias[6]',
+      'out/kernel[4,2]',
+      'out/bias[2]',
+    ])
+    const model = await loadArtifacts(file.artifacts)
+    const w = modelWeights(model)
+    const g = fx.groups
+    expect(sameBits(w.get('enc/recurrent_kernel')?.data, g['layers/lstm/cell'][1].data)).toBe(true)
+    expect(sameBits(w.get('bi/forward_gru/kernel')?.data, g['layers/bidirectional/forward_layer/cell'][0].data)).toBe(true)
+    expect(sameBits(w.get('bi/backward_gru/bias')?.data, g['layers/bidirectional/backward_layer/cell'][2].data)).toBe(true)
+    const y = predict(model, tf.tensor3d(noiseImage(5, 3, 1, 2), [1, 5, 3]))
+    expect(y.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5)
   })
 })
