@@ -46,7 +46,7 @@ describe('mnist-cnn.keras (written by Keras 3.15.1)', () => {
     const params = file.artifacts.weightSpecs.reduce((s, w) => s + count(w.shape), 0)
     expect(params).toBe(225_034)
     expect(model.countParams()).toBe(225_034)
-    expect(file.artifacts.weightData.byteLength).toBe(225_034 * 4)
+    expect((file.artifacts.weightData as ArrayBuffer).byteLength).toBe(225_034 * 4)
   })
 
   it('becomes a flat Keras 2 style Functional config with no Keras 3 constructs left', () => {
