@@ -20,6 +20,7 @@ import {fileURLToPath} from 'node:url'
 
 import {zipSync, type Zippable} from 'fflate'
 
+import {DEFAULT_PRICE_TABLE} from '../src/cost/prices.js'
 import {AmpsUserError} from '../src/errors.js'
 import type {LoadedModel, StageArtifacts, TensorInfo} from '../src/model/types.js'
 import type {Plan, PlanStage} from '../src/plan/types.js'
@@ -28,9 +29,9 @@ import {STAGE_SPEC_VERSION, type StageSpec} from './stage-spec.js'
 import type {StageBundle} from './types.js'
 
 /** Lambda: unzipped package incl. layers must be smaller than 262,144,000 B ("250 MB"). */
-export const LAMBDA_UNZIPPED_MAX_BYTES = 262_144_000
+export const LAMBDA_UNZIPPED_MAX_BYTES = DEFAULT_PRICE_TABLE.limits.unzippedPackageBytes.value
 /** Lambda: a zip passed directly to CreateFunction/UpdateFunctionCode is at most 50 MB; larger goes through S3. */
-export const LAMBDA_DIRECT_ZIP_MAX_BYTES = 50 * 1024 * 1024
+export const LAMBDA_DIRECT_ZIP_MAX_BYTES = DEFAULT_PRICE_TABLE.limits.zippedDirectUploadBytes.value
 /** Lambda: function names are at most 64 characters of [A-Za-z0-9-_]. */
 export const LAMBDA_FUNCTION_NAME_MAX = 64
 

@@ -12,8 +12,12 @@
 /** Lambda's synchronous request (and response) payload limit, measured: 6,291,456 B. */
 export const MAX_SYNC_PAYLOAD_BYTES = 6_291_456
 
-/** JSON framing we keep free below the limit for ids, shapes, metrics and the envelope. */
-export const PAYLOAD_HEADROOM_BYTES = 16 * 1024
+/**
+ * Bytes kept free below the limit for the JSON envelope around the tensors (stage name, metrics,
+ * hand-off spec): the same 1 KB the planner assumes (src/cost/prices.ts payloadEnvelopeBytes), so
+ * what it predicts inline goes inline.
+ */
+export const PAYLOAD_HEADROOM_BYTES = 1024
 
 export type WireDtype = 'float32' | 'int32'
 export const WIRE_DTYPES: readonly WireDtype[] = ['float32', 'int32']
@@ -60,7 +64,7 @@ export interface StageEvent {
 }
 
 export interface StageMetrics {
-  /** module init of this environment: tf backend + model load + warm-up (ms) */
+  /** init of this environment: process start → ready (runtime, module, tf backend, model load, warm-up), ms */
   initMs: number
   /** true on the first invocation served by this environment */
   coldStart: boolean
@@ -227,28 +231,32 @@ export async function decodeTensor(t: WireTensor, store?: TensorStore): Promise<
   return {id: t.id, dtype: t.dtype, shape: [...t.shape], data: typedFromBytes(bytes, t.dtype)}
 }
 
-/** Size of the JSON `{tensors: [...]}` for these tensors if all were inline (upper bound, bytes). */
+/** Exact bytes this tensor adds to a JSON payload when inline (its object plus a separating comma). */
 export function inlineSize(t: {id: string; shape: number[]; dtype: WireDtype}): number {
-  return base64Length(rawBytes(t.shape, t.dtype)) + t.id.length + 20 * t.shape.length + 64
+  return Buffer.byteLength(JSON.stringify({id: t.id, dtype: t.dtype, shape: t.shape, b64: ''})) + base64Length(rawBytes(t.shape, t.dtype)) + 1
 }
 
 /**
  * Encodes tensors for a payload that must stay within `limit` bytes: inline while the running total
  * fits, the largest tensors by reference otherwise (written to `store` under `keyPrefix`).
  */
+/** Upper bound of one reference entry {id, dtype, shape, ref, bytes} in JSON (ids and URLs are short). */
+const REF_ENTRY_BYTES = 512
+
 export async function encodeTensors(
   tensors: RawTensor[],
   opts: {limit?: number; store?: TensorStore; keyPrefix?: string} = {},
 ): Promise<WireTensor[]> {
   const limit = (opts.limit ?? MAX_SYNC_PAYLOAD_BYTES) - PAYLOAD_HEADROOM_BYTES
   const sizes = tensors.map(inlineSize)
-  let total = sizes.reduce((a, b) => a + b, 0)
+  // exact size of {"tensors":[…]} with everything inline; the headroom covers the rest of the envelope
+  let total = sizes.reduce((a, b) => a + b, 0) - (tensors.length > 0 ? 1 : 0) + '{"tensors":[]}'.length
   const byRef = new Set<number>()
   const order = tensors.map((_, i) => i).sort((a, b) => sizes[b] - sizes[a])
   for (const i of order) {
     if (total <= limit) break
     byRef.add(i)
-    total -= sizes[i]
+    total -= sizes[i] - REF_ENTRY_BYTES
   }
   const out: WireTensor[] = []
   for (const [i, t] of tensors.entries()) {

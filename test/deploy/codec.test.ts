@@ -86,6 +86,26 @@ describe('wire codec', () => {
     expect(readdirSync(join(tmp, 'handoff', 'req', 'stage-1'))).toEqual([])
   })
 
+  it('inline exactly while the payload fits the limit less the 1 KB envelope, by reference past it', async () => {
+    const store = new DirStore(join(tmp, 'edge'))
+    const limit = 12_000
+    let sawInline = false
+    let sawRef = false
+    for (let n = 1950; n <= 2150; n += 1) {
+      const t = floatTensor('edge', [1, n], (i) => i)
+      const [w] = await encodeTensors([t], {limit, store, keyPrefix: `n${n}`})
+      const inlineBytes = Buffer.byteLength(JSON.stringify({tensors: [encodeInline(t)]}))
+      if (isRef(w)) {
+        sawRef = true
+        expect(inlineBytes, `n=${n}`).toBeGreaterThan(limit - 1024)
+      } else {
+        sawInline = true
+        expect(inlineBytes, `n=${n}`).toBeLessThanOrEqual(limit - 1024)
+      }
+    }
+    expect(sawInline && sawRef).toBe(true)
+  })
+
   it('refuses references outside the hand-off directory', async () => {
     const store = new DirStore(join(tmp, 'handoff'))
     await expect(store.get('file:///etc/passwd')).rejects.toThrow(/outside the hand-off directory/)
