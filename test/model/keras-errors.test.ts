@@ -102,6 +102,12 @@ describe('incomplete Keras files', () => {
     expect(e.message).toContain("this file holds only weights; save the whole model with model.save('model.h5')")
   })
 
+  it("a Keras 3 weights file (model.save_weights) asks for the whole model too", async () => {
+    writeFileSync(file('model.weights.h5'), unzipMember(MNIST, 'model.weights.h5'))
+    const e = await expectError(file('model.weights.h5'), 'MODEL_FORMAT_UNSUPPORTED', /model\.weights\.h5: /)
+    expect(e.message).toContain('this file holds only weights')
+  })
+
   it('an .h5 missing one layer’s weights names the layer', async () => {
     await writeKeras2H5(file('missing.h5'), functionalAdd(), {omitLayers: ['branch_pw']})
     const e = await expectError(file('missing.h5'), 'MODEL_WEIGHTS_INVALID', /weights missing for layer 'branch_pw' \(Conv2D\); it needs kernel \[1,1,4,4\], bias \[4\]/)
