@@ -38,6 +38,8 @@ export interface ChainOptions {
   maxPayloadBytes?: number
   /** keep hand-off objects after the call (default: deleted) */
   keepRefs?: boolean
+  /** AWS: named profile for the default Lambda and S3 clients */
+  profile?: string
 }
 
 export interface StageTiming {
@@ -75,7 +77,7 @@ export interface ChainInvoker {
 
 const NOT_RUNNING_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED'])
 
-function defaultClient(stage: StageDeployment, deployment: DeploymentState): LambdaClient {
+function defaultClient(stage: StageDeployment, deployment: DeploymentState, profile?: string): LambdaClient {
   if (deployment.target === 'local') {
     // the SDK's "upgrade to Node 22" advisory is about AWS support, irrelevant for 127.0.0.1
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
@@ -87,7 +89,7 @@ function defaultClient(stage: StageDeployment, deployment: DeploymentState): Lam
       maxAttempts: 1,
     })
   }
-  return new LambdaClient({region: deployment.region})
+  return new LambdaClient({region: deployment.region, ...(profile ? {profile} : {})})
 }
 
 function stageLabel(s: StageDeployment): string {
@@ -215,9 +217,10 @@ export function createChainInvoker(deployment: DeploymentState, options: ChainOp
       throw new AmpsUserError('DEPLOYMENT_INVALID', `${stageLabel(s)} has no inputTensors/outputTensors in the deployment file; run \`amps deploy\` again`)
     }
   }
-  const clientFor = options.clientFor ?? defaultClient
+  const clientFor = options.clientFor ?? ((s: StageDeployment, d: DeploymentState) => defaultClient(s, d, options.profile))
   const clients = new Map<number, LambdaClient>()
-  const store = options.store ?? storeFor(deployment.handoff, deployment.target === 'aws' ? {region: deployment.region} : {})
+  const s3Config = deployment.target === 'aws' ? {region: deployment.region, ...(options.profile ? {profile: options.profile} : {})} : {}
+  const store = options.store ?? storeFor(deployment.handoff, s3Config)
   const limit = options.maxPayloadBytes ?? MAX_SYNC_PAYLOAD_BYTES
   const client = (s: StageDeployment) => {
     let c = clients.get(s.stageIndex)

@@ -28,6 +28,7 @@ Inputs: --input random (seeded), a .png (resized bilinearly to the model's input
     repeat: Flags.integer({description: 'send the input this many times (timings are medians)', default: 1, min: 1}),
     batch: Flags.integer({description: 'batch size for --input random', min: 1}),
     seed: Flags.integer({description: 'seed for --input random', default: 42}),
+    profile: Flags.string({description: 'AWS profile (~/.aws/config) for AWS deployments'}),
   }
 
   async run(): Promise<InvokeReport> {
@@ -40,6 +41,7 @@ Inputs: --input random (seeded), a .png (resized bilinearly to the model's input
       batch: flags.batch,
       seed: flags.seed,
       log: (line) => this.note(line),
+      chain: flags.profile ? {profile: flags.profile} : undefined,
     })
     if (!this.jsonEnabled()) {
       for (const o of report.outputs) {
