@@ -15,15 +15,25 @@ export abstract class BaseCommand extends Command {
   }
 
   protected async catch(err: Error & {exitCode?: number}): Promise<unknown> {
-    if (isAmpsUserError(err) || err instanceof Errors.ExitError) return super.catch(err)
+    // oclif's Command.catch takes the exit code from err.exitCode, which CLIErrors don't set: under
+    // --json a user error would exit 1 instead of 2. Carry the CLIError's own exit code over.
+    const cliExit = err instanceof Errors.CLIError ? err.oclif?.exit : undefined
+    if (isAmpsUserError(err) || err instanceof Errors.ExitError) {
+      if (cliExit !== undefined && process.exitCode === undefined) process.exitCode = cliExit
+      return super.catch(err)
+    }
     // oclif's own parse errors (unknown flag, missing arg) are CLIErrors already.
-    if (err instanceof Errors.CLIError && (err as Errors.CLIError).oclif?.exit !== undefined) return super.catch(err)
+    if (cliExit !== undefined) {
+      if (process.exitCode === undefined) process.exitCode = cliExit
+      return super.catch(err)
+    }
     const debug = Boolean(process.env.DEBUG)
     const wrapped = new Errors.CLIError(
       `${err.message}\nThis is probably a bug in amps; rerun with DEBUG=* to see the stack and report it.` +
         (debug && err.stack ? `\n${err.stack}` : ''),
       {exit: 1},
     )
+    if (process.exitCode === undefined) process.exitCode = 1
     return super.catch(wrapped)
   }
 }
