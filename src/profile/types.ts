@@ -106,13 +106,17 @@ export interface Profile {
     runtimeInitMs: number
     /** model load time per MB of weights (ms/MB, unrestricted CPU) */
     loadMsPerWeightMb: number
-    /** fixed cost of one invocation through the handler (decode+encode excluded) (ms) */
+    /**
+     * fixed cost of one invocation through the stage handler (ms): measured with a one-element
+     * tensor, so the size-dependent decode+encode is excluded (that is codecMsPerMb)
+     */
     invokeOverheadMs: number
     /** binary tensor encode + decode cost (ms per MB) */
     codecMsPerMb: number
     /**
-     * optional: RSS the first model adds beyond rssPerWeightMb × its weights (compiled code,
-     * allocator arenas), paid once per process (MB)
+     * optional: RSS the first model loaded into a process adds beyond rssPerWeightMb × its weights
+     * (MB): compiled code, and load-time buffers (dequantised copies, the raw weight file) that the
+     * allocators keep. Measured on the whole model, so for a smaller stage it is an upper bound.
      */
     modelFixedRssMb?: number
     /** optional: peak live activation bytes of one sample when the whole model runs (per sample) */
