@@ -26,6 +26,7 @@ import {
   type TensorStore,
   type WireTensor,
 } from './codec.js'
+import {memoryLimitBytes, oomKills} from './local/cgroup.js'
 import {storeFor} from './store.js'
 import type {DeploymentState, StageDeployment} from './types.js'
 
@@ -104,6 +105,20 @@ function invokeError(error: unknown, stage: StageDeployment, deployment: Deploym
   const e = error as {code?: string; name?: string; message?: string; cause?: {code?: string}}
   const code = e.code ?? e.cause?.code ?? (/socket hang up/i.test(e.message ?? '') ? 'ECONNRESET' : undefined)
   if (deployment.target === 'local' && code && NOT_RUNNING_CODES.has(code)) {
+    const mem = stage.cgroups?.find((c) => c.includes('/memory/'))
+    const kills = mem ? oomKills(mem) : undefined
+    if (kills && kills > 0) {
+      const limit = memoryLimitBytes(mem!) ?? stage.limits?.memoryLimitBytes
+      const mb = limit ? Math.round(limit / 1048576) : undefined
+      return new AmpsUserError(
+        'STAGE_FAILED',
+        `${stageLabel(stage)} (pid ${stage.pid ?? '?'}) was killed for running out of memory${mb ? ` (${mb} MB)` : ''}; re-plan it with more memory, then run \`amps deploy\` again`,
+        {
+          suggestions: [`amps deploy ${deployment.planPath} restarts it${stage.logPath ? `; its log is ${stage.logPath}` : ''}`],
+          details: {stageIndex: stage.stageIndex, functionName: stage.functionName, pid: stage.pid, oomKills: kills},
+        },
+      )
+    }
     return new AmpsUserError(
       'LOCAL_RUNTIME_ERROR',
       `${stageLabel(stage)} (pid ${stage.pid ?? '?'}) is not running; run \`amps deploy\` again`,

@@ -12,6 +12,7 @@ import type {RawTensor} from './codec.js'
 import {createChainInvoker, type ChainOptions, type ChainResult} from './coordinator.js'
 import {readDeployment} from './deployment.js'
 import {maxAbsDiff, readInputs, summarizeOutputs, type OutputSummary} from './inputs.js'
+import {memoryPeakBytes} from './local/cgroup.js'
 import {readPlanForDeploy} from './plan-input.js'
 
 export interface InvokeRunOptions {
@@ -44,6 +45,8 @@ export interface InvokeStageReport {
   requestBytes: number
   responseBytes: number
   refsIn: number
+  /** local target with a memory cgroup: the stage process's peak memory so far (MB) */
+  peakMemoryMb?: number
 }
 
 export interface InvokeReport {
@@ -101,6 +104,12 @@ export async function runWholeModel(modelPath: string, inputs: RawTensor[]): Pro
   }
 }
 
+function peakMemoryMb(cgroups: string[] | undefined): number | undefined {
+  const mem = cgroups?.find((c) => c.includes('/memory/'))
+  const bytes = mem ? memoryPeakBytes(mem) : undefined
+  return bytes === undefined || !Number.isFinite(bytes) ? undefined : bytes / 1048576
+}
+
 export async function runInvoke(options: InvokeRunOptions): Promise<InvokeReport> {
   const log = options.log ?? (() => {})
   const deployment = readDeployment(options.deploymentPath)
@@ -150,6 +159,7 @@ export async function runInvoke(options: InvokeRunOptions): Promise<InvokeReport
       requestBytes: s.requestBytes,
       responseBytes: s.responseBytes,
       refsIn: s.refsIn,
+      peakMemoryMb: peakMemoryMb(deployment.stages.find((x) => x.stageIndex === s.stageIndex)?.cgroups),
     }
   })
   const report: InvokeReport = {

@@ -86,6 +86,16 @@ export function createMemoryGroup(name: string, memoryMb: number): {path: string
   return {path, limitBytes}
 }
 
+/** Times the kernel's OOM killer fired in this memory group (undefined when not reported). */
+export function oomKills(path: string): number | undefined {
+  try {
+    const m = /^oom_kill (\d+)$/m.exec(readFileSync(join(path, 'memory.oom_control'), 'utf8'))
+    return m ? Number(m[1]) : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Creates (or reuses) the cpu group for `name` with a quota of memoryMb/1769 of a core. */
 export function createCpuGroup(name: string, memoryMb: number): {path: string} & CpuQuota {
   const path = groupPath('cpu', name)
@@ -125,6 +135,16 @@ export function removeGroup(path: string): boolean {
 export function memoryPeakBytes(path: string): number | undefined {
   try {
     return Number(readFileSync(join(path, 'memory.max_usage_in_bytes'), 'utf8').trim())
+  } catch {
+    return undefined
+  }
+}
+
+/** The group's current hard memory limit (bytes). */
+export function memoryLimitBytes(path: string): number | undefined {
+  try {
+    const v = Number(readFileSync(join(path, 'memory.limit_in_bytes'), 'utf8').trim())
+    return Number.isFinite(v) ? v : undefined
   } catch {
     return undefined
   }

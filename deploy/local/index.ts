@@ -224,10 +224,17 @@ async function startStage(
   }
   writeFileSync(configPath, JSON.stringify(config, null, 2))
   const logFd = openSync(logPath, 'a')
-  const child = spawn(process.execPath, [...nodeArgs, ctx.runnerPath, name, configPath], {
+  // Join the cgroups before node starts (a shell that execs node keeps the pid), so everything the
+  // process allocates is charged to its group: the kernel no longer moves earlier charges along.
+  const nodeCommand = [process.execPath, ...nodeArgs, ctx.runnerPath, name, configPath]
+  const [command, args] =
+    cgroups.length > 0
+      ? ['/bin/sh', ['-c', 'for g in $AMPS_JOIN_CGROUPS; do echo $$ > "$g/cgroup.procs" || exit 97; done; exec "$@"', 'amps-stage', ...nodeCommand]]
+      : [nodeCommand[0], nodeCommand.slice(1)]
+  const child = spawn(command, args, {
     detached: true,
     stdio: ['ignore', logFd, logFd],
-    env: {...process.env, ...bundle.environment, NODE_OPTIONS: ''},
+    env: {...process.env, ...bundle.environment, NODE_OPTIONS: '', AMPS_JOIN_CGROUPS: cgroups.join(' ')},
   })
   closeSync(logFd)
   let exited: {code: number | null; signal: NodeJS.Signals | null} | undefined
@@ -250,7 +257,11 @@ async function startStage(
       return {pid, port: ready.port, initMs: ready.init?.initMs ?? ready.importMs ?? 0, importMs: ready.importMs ?? 0, cgroups, limits, logPath}
     }
     if (exited) {
-      const how = exited.signal ? `was killed by ${exited.signal}` : `exited with code ${exited.code}`
+      const how = exited.signal
+        ? `was killed by ${exited.signal}`
+        : exited.code === 97
+          ? `could not join its cgroups (${cgroups.join(', ')})`
+          : `exited with code ${exited.code}`
       const oom = exited.signal === 'SIGKILL' && limits.memory === 'cgroup'
       throw new AmpsUserError('LOCAL_RUNTIME_ERROR', `${bundle.stageName ?? name} (pid ${pid}) ${how} while starting${oom ? ` (likely out of memory at ${bundle.memoryMb} MB)` : ''}`, {
         suggestions: [oom ? 'Re-plan this stage with more memory.' : `Read its log: ${logPath}`],
