@@ -2,6 +2,11 @@
  * The coordinator against AWS, with only the network boundary mocked (aws-sdk-client-mock): the
  * fake "functions" decode what they receive with the real codec and answer with real wire tensors.
  */
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {createServer} from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
 import {InvokeCommand, LambdaClient} from '@aws-sdk/client-lambda'
 import {mockClient} from 'aws-sdk-client-mock'
 import {afterEach, describe, expect, it} from 'vitest'
@@ -107,5 +112,58 @@ describe('coordinator on AWS (network mocked)', () => {
   it('refuses a deployment whose stages are not all deployed', async () => {
     const half = {...deployment, stages: deployment.stages.map((s, i) => (i === 1 ? {...s, status: 'pending' as const} : s))}
     await expect(invokeChain(half, [f32('x', [1])])).rejects.toThrow(/stage-2 \(f2\) is pending; run `amps deploy` again/)
+  })
+})
+
+/** A port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const srv = createServer()
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
+  const port = (srv.address() as {port: number}).port
+  await new Promise<void>((r) => srv.close(() => r()))
+  return port
+}
+
+describe('coordinator on the local target, stage process gone', () => {
+  const cg = mkdtempSync(join(tmpdir(), 'amps-fake-cgroup-'))
+  afterEach(() => rmSync(cg, {recursive: true, force: true}))
+
+  async function localDeployment(): Promise<DeploymentState> {
+    const port = await closedPort()
+    return {
+      ...deployment,
+      target: 'local',
+      region: 'local',
+      stages: [{...deployment.stages[0], arn: `http://127.0.0.1:${port}`, port, pid: 4242, cgroups: [join(cg, 'memory', 'g')], logPath: '/tmp/x.log'}],
+      modelOutputs: undefined,
+    } as DeploymentState
+  }
+
+  it('connection refused → "<stage> (pid …) is not running; run `amps deploy` again"', async () => {
+    lambda.restore()
+    try {
+      const error = await invokeChain(await localDeployment(), [f32('x', [1])]).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(AmpsUserError)
+      expect((error as AmpsUserError).ampsCode).toBe('LOCAL_RUNTIME_ERROR')
+      expect((error as AmpsUserError).message).toBe('stage-1 (pid 4242) is not running; run `amps deploy` again')
+    } finally {
+      lambda.reset()
+    }
+  })
+
+  it('a process the kernel OOM-killed (its memory group counts an oom_kill) is named as such', async () => {
+    lambda.restore()
+    try {
+      const mem = join(cg, 'memory', 'g')
+      mkdirSync(mem, {recursive: true})
+      writeFileSync(join(mem, 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 1\n')
+      writeFileSync(join(mem, 'memory.limit_in_bytes'), String(512 * 1048576))
+      const error = await invokeChain(await localDeployment(), [f32('x', [1])]).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(AmpsUserError)
+      expect((error as AmpsUserError).ampsCode).toBe('STAGE_FAILED')
+      expect((error as AmpsUserError).message).toBe('stage-1 (pid 4242) was killed for running out of memory (512 MB); re-plan it with more memory, then run `amps deploy` again')
+    } finally {
+      lambda.reset()
+    }
   })
 })

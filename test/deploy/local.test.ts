@@ -207,7 +207,7 @@ describe('local target with MobileNetV2 in 3 stages', () => {
     expect(leftovers).toEqual([])
   })
 
-  it('a stage killed mid-request or out of memory gives a clear error, and deploy repairs it', async () => {
+  it('a stage killed mid-request gives a clear error, and deploy repairs it', async () => {
     const state = readDeployment(out)
     const victim = state.stages[1]
     const invoker = createChainInvoker(state, {
@@ -241,29 +241,13 @@ describe('local target with MobileNetV2 in 3 stages', () => {
     expect(failed.stderr).toMatch(/stage-2 \(pid \d+\) is not running; run `amps deploy` again/)
     expect(failed.stderr).not.toMatch(/probably a bug|\n\s+at /)
 
-    // a stage the kernel kills for exceeding its memory limit is named as such
-    const first = state.stages[0]
-    const mem = first.cgroups?.find((c) => c.includes('/memory/'))
-    if (mem) {
-      const usage = Number(readFileSync(join(mem, 'memory.usage_in_bytes'), 'utf8'))
-      const tight = usage + 128 * 1024 // the 800 KB request alone does not fit
-      writeFileSync(join(mem, 'memory.limit_in_bytes'), String(tight))
-      const oom = await invokeChain(state, randomInputs(state.modelInputs!)).catch((e: unknown) => e)
-      expect(oom).toBeInstanceOf(AmpsUserError)
-      expect((oom as AmpsUserError).message).toBe(
-        `stage-1 (pid ${first.pid}) was killed for running out of memory (${Math.round(tight / 1048576)} MB); re-plan it with more memory, then run \`amps deploy\` again`,
-      )
-    }
-
     const repaired = await runAmps(['deploy', planPath, '--out', out, '--json'], {cwd: dir})
     expect(repaired.code).toBe(0)
-    expect(repaired.json.stages.map((s: {action: string}) => s.action)).toEqual([mem ? 'restarted' : 'kept', 'restarted', 'kept'])
+    expect(repaired.json.stages.map((s: {action: string}) => s.action)).toEqual(['kept', 'restarted', 'kept'])
     const after = readDeployment(out)
-    if (!mem) expect(after.stages[0].pid).toBe(state.stages[0].pid)
+    expect(after.stages[0].pid).toBe(state.stages[0].pid)
     expect(after.stages[2].pid).toBe(state.stages[2].pid)
     expect(after.stages[1].pid).not.toBe(victim.pid)
-    // restarted stages get fresh groups at the plan's memory
-    if (mem) expect(Number(readFileSync(join(after.stages[0].cgroups!.find((c) => c.includes('/memory/'))!, 'memory.limit_in_bytes'), 'utf8'))).toBe(1024 * 1024 * 1024)
 
     const ok = await runAmps(['invoke', out, '--json'], {cwd: dir})
     expect(ok.code).toBe(0)
@@ -291,7 +275,7 @@ describe('local target with MobileNetV2 in 3 stages', () => {
     expect(existsSync(join(dir, '.amps', 'local', 'deployment'))).toBe(false)
 
     const invoke = await runAmps(['invoke', out, '--json'], {cwd: dir})
-    expect(invoke.code).not.toBe(0)
+    expect(invoke.code).toBe(2)
     expect(invoke.json.error.code).toBe('DEPLOYMENT_INVALID')
     expect(invoke.json.error.message).toMatch(/no stages to invoke/)
   })
