@@ -7,7 +7,7 @@ import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {InvokeCommand, LambdaClient} from '@aws-sdk/client-lambda'
+import {InvokeCommand, type InvokeCommandOutput, LambdaClient} from '@aws-sdk/client-lambda'
 import {mockClient} from 'aws-sdk-client-mock'
 import {afterEach, describe, expect, it} from 'vitest'
 
@@ -86,7 +86,8 @@ describe('coordinator on AWS (network mocked)', () => {
       .resolves({
         StatusCode: 200,
         FunctionError: 'Unhandled',
-        Payload: Buffer.from(JSON.stringify({errorType: 'Runtime.OutOfMemory', errorMessage: 'Runtime exited with error: signal: killed'})),
+        // the SDK wraps payloads in a blob adapter; the coordinator only reads the bytes
+        Payload: Buffer.from(JSON.stringify({errorType: 'Runtime.OutOfMemory', errorMessage: 'Runtime exited with error: signal: killed'})) as unknown as InvokeCommandOutput['Payload'],
       })
     const error = await invokeChain(deployment, [f32('x', [1, 2])]).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(AmpsUserError)
