@@ -1,5 +1,5 @@
 /**
- * Stage bundles: per plan stage a directory and a zip that AWS Lambda (nodejs20.x, handler
+ * Stage bundles: per plan stage a directory and a zip that AWS Lambda (nodejs22.x, handler
  * `index.handler`) and the local target both run.
  *
  *   <outDir>/<functionName>/index.mjs       handler + tfjs core/layers + wasm backend (esbuild, minified)
@@ -299,7 +299,8 @@ function writeStageBundle(
     timeoutSec: timeoutFor(stage.predictedMs),
     ephemeralStorageMb: 512,
     handler: 'index.handler',
-    runtime: ctx.runtimeName ?? 'nodejs20.x',
+    // Node.js 20 reached end of life on 2026-04-30 and Lambda deprecates its runtime with it: deploy on 22.
+    runtime: ctx.runtimeName ?? 'nodejs22.x',
     environment: {AMPS_STAGE: stage.name, AMPS_BACKEND: 'wasm'},
     inputTensors: spec.inputs.map((t) => t.id),
     outputTensors: spec.outputs.map((t) => t.id),

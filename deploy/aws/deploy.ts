@@ -746,7 +746,7 @@ function initialState(bundles: StageBundle[], plan: Plan, opts: DeployAwsOptions
   if (existing) {
     if (existing.target !== 'aws') {
       throw new AmpsUserError('DEPLOYMENT_INVALID', `${opts.statePath} describes a ${existing.target} deployment, not aws`, {
-        suggestions: ['Run `amps destroy` for it first, or pass a different --state path.'],
+        suggestions: ['Run `amps destroy` for it first, or pass a different --out path.'],
       })
     }
     if (existing.region !== opts.region) {

@@ -66,7 +66,7 @@ describe('fresh deploy', () => {
     const creates = fake.inputs('CreateFunction')
     expect(creates[1]).toEqual({
       FunctionName: `${BASE}-stage-2`,
-      Runtime: 'nodejs20.x',
+      Runtime: 'nodejs22.x',
       Handler: 'index.handler',
       Role: ROLE,
       Code: {ZipFile: new Uint8Array(readFileSync(bundles[1]!.zipPath))},
@@ -163,7 +163,7 @@ describe('re-deploy', () => {
         FunctionName: n(3),
         Role: ROLE,
         Handler: 'index.handler',
-        Runtime: 'nodejs20.x',
+        Runtime: 'nodejs22.x',
         MemorySize: 3008,
         Timeout: 30,
         EphemeralStorage: {Size: 512},

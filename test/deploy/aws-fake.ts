@@ -379,7 +379,7 @@ export function makeBundle(dir: string, stage: number, over: Partial<StageBundle
     timeoutSec: 30,
     ephemeralStorageMb: 512,
     handler: 'index.handler',
-    runtime: 'nodejs20.x',
+    runtime: 'nodejs22.x',
     environment: {AMPS_STAGE: String(stage), AMPS_MODEL: 'tiny'},
     ...rest,
   }
