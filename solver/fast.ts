@@ -1,0 +1,373 @@
+/**
+ * The exact fast path: label-setting DP over cut points with Pareto fronts of (latency, cost,
+ * stages), pruned by valid bounds.
+ *
+ * Nodes are the valid boundaries in position order, so the cut graph is a DAG processed in
+ * topological order. A label (t, c, s) at node i is a partial chain reaching i with latency t,
+ * expected cost c and s stages. Extending a label along edge (i, j) uses the stage's candidate
+ * memories only (EdgeCurve.enumerate: the smallest memory meeting the latency still available,
+ * then every cell start above it while the cost lower bound can still beat the incumbent) — by the
+ * cell lemma (src/cost/curve.ts) no other memory can do better.
+ *
+ * Why the result is optimal: every feasible chain is a sequence of label extensions; a label is
+ * discarded only if (a) another label at the same node has latency ≤, cost ≤ and stages ≤ (any
+ * completion of the discarded one completes the other at no higher cost, since latencies and costs
+ * add up along the chain), or (b) its latency plus the time-to-go bound exceeds the budget, or
+ * (c) its cost plus the Lagrangian cost-to-go bound (solver/bounds.ts) is not below the cost of a
+ * feasible solution already in hand. The incumbent starts from a heuristic (the fastest chain and
+ * the cheapest-bound chain, memories set by a Lagrangian split of the budget and a greedy repair).
+ */
+import {type CompiledCosts, type EdgeCurve, type StageOption} from '../src/cost/curve.js'
+import {Bounds} from './bounds.js'
+import type {InnerProblem, InnerSolution, SolvedStage} from './types.js'
+
+const REL = 1e-12
+const now = (): number => globalThis.performance.now()
+
+interface Label {
+  t: number
+  c: number
+  s: number
+  node: number
+  memoryMb: number
+  lat: number
+  cost: number
+  prev: Label | null
+}
+
+/** Stage-count rules of a problem. */
+interface StageRule {
+  S: number
+  exact: boolean
+  /** does the stage count matter at all (exact, or a limit below the number of edges on a chain) */
+  matters: boolean
+}
+
+function stageRule(p: InnerProblem, N: number): StageRule {
+  const exact = p.exactStages !== undefined
+  const S = exact ? p.exactStages! : p.maxStages
+  return {S, exact, matters: exact || S < N}
+}
+
+function stageAllowed(rule: StageRule, s1: number, j: number, N: number): boolean {
+  if (rule.exact) return j === N ? s1 === rule.S : s1 < rule.S && N - j >= rule.S - s1
+  return s1 <= rule.S
+}
+
+/**
+ * Minimum latency of any chain (each stage at its fastest memory), and one chain achieving it.
+ * Exact: latency at the largest memory is the minimum of a non-increasing function.
+ */
+export function fastestChain(c: CompiledCosts, maxStages: number, exactStages?: number): {latencyMs: number; path: number[]} | null {
+  const N = c.nodes.length - 1
+  const rule = stageRule({costs: c, budgetMs: 0, maxStages, exactStages}, N)
+  const S = rule.matters ? rule.S : 1
+  // best[s][j]: min latency reaching j with s stages (s dimension collapsed when it does not matter)
+  const best = Array.from({length: S + 1}, () => new Float64Array(N + 1).fill(Infinity))
+  const from = Array.from({length: S + 1}, () => new Int32Array(N + 1).fill(-1))
+  best[0][0] = 0
+  for (let i = 0; i < N; i++) {
+    for (let j = i + 1; j <= N; j++) {
+      if (c.memoryNeed(i, j) === null) break
+      const lat = c.edgeMinLatency(i, j)
+      if (lat === Infinity) continue
+      if (!rule.matters) {
+        const v = best[0][i] + lat
+        if (v < best[0][j]) {
+          best[0][j] = v
+          from[0][j] = i
+        }
+        continue
+      }
+      for (let s = 0; s < S; s++) {
+        if (best[s][i] === Infinity || !stageAllowed(rule, s + 1, j, N)) continue
+        const v = best[s][i] + lat
+        if (v < best[s + 1][j]) {
+          best[s + 1][j] = v
+          from[s + 1][j] = i
+        }
+      }
+    }
+  }
+  let bestS = -1
+  let bestV = Infinity
+  if (!rule.matters) {
+    bestS = 0
+    bestV = best[0][N]
+  } else {
+    for (let s = 1; s <= S; s++) if (best[s][N] < bestV && (!rule.exact || s === S)) ((bestV = best[s][N]), (bestS = s))
+  }
+  if (bestV === Infinity) return null
+  const path = [N]
+  let j = N
+  let s = bestS
+  while (j !== 0) {
+    const i = from[s][j]
+    path.push(i)
+    j = i
+    if (rule.matters) s--
+  }
+  return {latencyMs: bestV, path: path.reverse()}
+}
+
+/**
+ * Memories for a fixed chain: Lagrangian split of the budget (bisection on the price of a ms),
+ * then greedy repair spending the leftover slack. Feasible, not necessarily optimal.
+ */
+export function solveChainHeuristic(c: CompiledCosts, path: number[], budgetMs: number): {costUsd: number; latencyMs: number; stages: SolvedStage[]} | null {
+  const curves: EdgeCurve[] = []
+  for (let x = 0; x + 1 < path.length; x++) {
+    const e = c.edge(path[x], path[x + 1])
+    if (!e) return null
+    curves.push(e)
+  }
+  const minLats = curves.map((e) => e.minLatency())
+  const total = minLats.reduce((a, b) => a + b, 0)
+  if (!(total <= budgetMs + 1e-9)) return null
+  const options: StageOption[][] = curves.map((e, x) => e.paretoOptions(budgetMs - (total - minLats[x]) + 1e-9))
+  if (options.some((o) => o.length === 0)) return null
+  const pick = (mu: number): number[] =>
+    options.map((opts) => {
+      let bi = 0
+      let bv = Infinity
+      opts.forEach((o, k) => {
+        const v = o.costUsd + mu * o.latencyMs
+        if (v < bv) ((bv = v), (bi = k))
+      })
+      return bi
+    })
+  const latOf = (ch: number[]): number => ch.reduce((s, k, x) => s + options[x][k].latencyMs, 0)
+  let choice = pick(0)
+  if (latOf(choice) > budgetMs + 1e-9) {
+    let lo = 1e-22
+    let hi = 1
+    let hiChoice = pick(hi)
+    while (latOf(hiChoice) > budgetMs + 1e-9 && hi < 1e6) {
+      hi *= 100
+      hiChoice = pick(hi)
+    }
+    if (latOf(hiChoice) > budgetMs + 1e-9) {
+      // fastest options
+      hiChoice = options.map((o) => o.length - 1)
+      if (latOf(hiChoice) > budgetMs + 1e-9) return null
+    }
+    for (let it = 0; it < 80; it++) {
+      const mid = Math.sqrt(lo * hi)
+      const ch = pick(mid)
+      if (latOf(ch) <= budgetMs + 1e-9) ((hi = mid), (hiChoice = ch))
+      else lo = mid
+    }
+    choice = hiChoice
+  }
+  // greedy repair: make stages cheaper while the slack allows
+  for (let changed = true; changed; ) {
+    changed = false
+    for (let x = 0; x < options.length; x++) {
+      const slack = budgetMs - latOf(choice)
+      const cur = options[x][choice[x]]
+      for (let k = 0; k < options[x].length; k++) {
+        const o = options[x][k]
+        if (o.costUsd < cur.costUsd && o.latencyMs <= cur.latencyMs + slack + 1e-9) {
+          choice[x] = k
+          changed = true
+          break
+        }
+      }
+    }
+  }
+  const stages: SolvedStage[] = choice.map((k, x) => {
+    const o = options[x][k]
+    const r = c.range(path[x], path[x + 1])
+    return {from: path[x], to: path[x + 1], first: r.first, last: r.last, memoryMb: o.memoryMb, latencyMs: o.latencyMs, costUsd: o.costUsd}
+  })
+  return {costUsd: stages.reduce((s, st) => s + st.costUsd, 0), latencyMs: stages.reduce((s, st) => s + st.latencyMs, 0), stages}
+}
+
+/**
+ * A feasible solution to start pruning with: the heuristic memory split of the fastest chain and
+ * of each Lagrangian-shortest chain (respecting the stage rule), the cheapest of them.
+ * 'infeasible' when no chain meets the budget at all.
+ */
+export function initialIncumbent(
+  problem: InnerProblem,
+  bounds: Bounds,
+): {costUsd: number; latencyMs: number; stages: SolvedStage[]} | null | 'infeasible' {
+  const c = problem.costs
+  const N = c.nodes.length - 1
+  const budget = problem.budgetMs
+  const rule = stageRule(problem, N)
+  if (!(bounds.timeToGo[0] <= budget + 1e-9)) return 'infeasible'
+  const follow = (next: Int32Array): number[] | null => {
+    const path = [0]
+    while (path[path.length - 1] !== N) {
+      const v = next[path[path.length - 1]]
+      if (v < 0) return null
+      path.push(v)
+    }
+    const stages = path.length - 1
+    return (rule.exact ? stages === rule.S : stages <= rule.S) ? path : null
+  }
+  let fastestPath = follow(bounds.fastestNext)
+  if (!fastestPath) {
+    const fastest = fastestChain(c, rule.S, rule.exact ? rule.S : undefined)
+    if (!fastest || fastest.latencyMs > budget + 1e-9) return 'infeasible'
+    fastestPath = fastest.path
+  }
+  let best: {costUsd: number; latencyMs: number; stages: SolvedStage[]} | null = null
+  const tryPath = (path: number[] | null): void => {
+    if (!path) return
+    const h = solveChainHeuristic(c, path, budget)
+    if (h && (!best || h.costUsd < best.costUsd)) best = h
+  }
+  tryPath(fastestPath)
+  for (const next of bounds.stageNext) tryPath(follow(next))
+  return best
+}
+
+function infeasible(t0: number, stats: Record<string, number>): InnerSolution {
+  return {feasible: false, costUsd: Infinity, latencyMs: Infinity, stages: [], method: 'fast', optimal: true, solveMs: now() - t0, status: 'infeasible', stats}
+}
+
+/** Solve the inner problem exactly (see module docs). */
+export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSolution {
+  const t0 = now()
+  const c = problem.costs
+  const N = c.nodes.length - 1
+  const budget = problem.budgetMs
+  const rule = stageRule(problem, N)
+  const stats: Record<string, number> = {nodes: N + 1, labels: 0, extensions: 0, edgeCurves: 0, candidates: 0}
+  if (rule.exact && (rule.S < 1 || rule.S > N)) return infeasible(t0, stats)
+  const bounds = sharedBounds ?? new Bounds(c, budget)
+  stats.boundsMs = bounds.buildMs
+  if (!(bounds.timeToGo[0] <= budget + 1e-9)) return infeasible(t0, stats)
+  const inc = initialIncumbent(problem, bounds)
+  if (inc === 'infeasible') return infeasible(t0, stats)
+  let UB = inc ? inc.costUsd : Infinity
+  let incumbent: {costUsd: number; latencyMs: number; stages: SolvedStage[]} | null = inc
+  stats.heuristicUsd = UB
+  const cut = (): number => UB * (1 - REL)
+
+  let bestLabel: Label | null = null
+  const labels: Label[][] = Array.from({length: N + 1}, () => [])
+  labels[0].push({t: 0, c: 0, s: 0, node: 0, memoryMb: 0, lat: 0, cost: 0, prev: null})
+  const bestC = new Float64Array(rule.S + 2)
+
+  for (let i = 0; i < N; i++) {
+    let list = labels[i]
+    labels[i] = []
+    if (list.length === 0) continue
+    // bounds, then Pareto dominance on (t, c, s)
+    list = list.filter((l) => l.t + bounds.timeToGo[i] <= budget + 1e-9 && l.c + bounds.costToGo(i, budget - l.t) < cut())
+    list.sort((a, b) => a.t - b.t || a.c - b.c || a.s - b.s)
+    const kept: Label[] = []
+    if (!rule.matters) {
+      let minC = Infinity
+      for (const l of list) if (l.c < minC) ((minC = l.c), kept.push(l))
+    } else {
+      bestC.fill(Infinity)
+      for (const l of list) {
+        let dominated = false
+        if (rule.exact) dominated = bestC[l.s] <= l.c
+        else for (let s = 0; s <= l.s && !dominated; s++) dominated = bestC[s] <= l.c
+        if (!dominated) {
+          kept.push(l)
+          if (l.c < bestC[l.s]) bestC[l.s] = l.c
+        }
+      }
+    }
+    stats.labels += kept.length
+    const U = bounds.stageMus.length
+    // label-independent part of the one-edge-ahead Lagrangian bound: w_u + Φ̂_u(j) − μ_u·budget
+    const kj = new Float64Array(U)
+    for (let j = i + 1; j <= N; j++) {
+      if (c.memoryNeed(i, j) === null) break // more layers never need less memory
+      const minLat = c.edgeMinLatency(i, j)
+      if (minLat === Infinity) continue
+      const ttg = bounds.timeToGo[j]
+      let curve: EdgeCurve | null | undefined
+      let haveW = false
+      for (const l of kept) {
+        const s1 = l.s + 1
+        if (!stageAllowed(rule, s1, j, N)) continue
+        const rem = budget - l.t
+        if (minLat + ttg > rem + 1e-9) continue
+        // Lagrangian bound one edge ahead: c + min_m[C + μ·lat] + Φ̂_μ(j) − μ·rem
+        if (!haveW) {
+          for (let u = 0; u < U; u++) {
+            const mu = bounds.stageMus[u]
+            kj[u] = c.edgeLagrangian(i, j, mu) + bounds.stagePhi[u][j] - mu * budget
+          }
+          haveW = true
+        }
+        let pruned = false
+        const lim = cut()
+        for (let u = 0; u < U && !pruned; u++) pruned = l.c + bounds.stageMus[u] * l.t + kj[u] >= lim
+        if (pruned) continue
+        const cgo = bounds.costToGo(j, rem - minLat)
+        if (curve === undefined) {
+          curve = c.edge(i, j)
+          stats.edgeCurves++
+        }
+        if (curve === null) break
+        stats.extensions++
+        const latCap = rem - bounds.timeToGo[j] + 1e-9
+        const e = curve
+        const stop = (m: number): boolean => {
+          if (l.c + e.lowerCostFrom(m) + cgo >= cut()) return true
+          for (let u = 0; u < U; u++) {
+            const mu = bounds.stageMus[u]
+            if (l.c + e.lagrangianFrom(m, mu) + bounds.stagePhi[u][j] - mu * rem >= cut()) return true
+          }
+          return false
+        }
+        let skipBelow = 0
+        for (let u = 0; u < U; u++) {
+          const mu = bounds.stageMus[u]
+          const thr = cut() - l.c - bounds.stagePhi[u][j] + mu * rem
+          skipBelow = Math.max(skipBelow, e.lagrangianWindowStart(e.mLo!, mu, thr))
+        }
+        if (skipBelow === Infinity) continue
+        stats.candidates += e.enumerate(latCap, stop, (memoryMb, lat, cost) => {
+          const nt = l.t + lat
+          const nc = l.c + cost
+          if (nt > budget + 1e-9) return
+          if (j === N) {
+            if (nc < cut()) {
+              UB = nc
+              incumbent = null
+              bestLabel = {t: nt, c: nc, s: s1, node: j, memoryMb, lat, cost, prev: l}
+            }
+          } else if (nc + bounds.costToGo(j, budget - nt) < cut()) {
+            labels[j].push({t: nt, c: nc, s: s1, node: j, memoryMb, lat, cost, prev: l})
+          }
+        }, skipBelow)
+      }
+    }
+  }
+
+  let stages: SolvedStage[]
+  const found = bestLabel as Label | null
+  if (found) {
+    stages = []
+    for (let l: Label | null = found; l && l.prev; l = l.prev) {
+      const r = c.range(l.prev.node, l.node)
+      stages.push({from: l.prev.node, to: l.node, first: r.first, last: r.last, memoryMb: l.memoryMb, latencyMs: l.lat, costUsd: l.cost})
+    }
+    stages.reverse()
+  } else if (incumbent) {
+    stages = (incumbent as {stages: SolvedStage[]}).stages
+  } else {
+    return infeasible(t0, stats)
+  }
+  return {
+    feasible: true,
+    costUsd: stages.reduce((s, st) => s + st.costUsd, 0),
+    latencyMs: stages.reduce((s, st) => s + st.latencyMs, 0),
+    stages,
+    method: 'fast',
+    optimal: true,
+    solveMs: now() - t0,
+    status: 'optimal',
+    stats,
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * BATCH semantics (Ali et al., SC20) under Poisson arrivals, computed exactly.
+ *
+ * A buffer opens a batch with the first request that arrives while it is empty and dispatches the
+ * batch when it holds B requests or T ms after that first arrival, whichever is first. Each batch
+ * gets its own function instance (no queueing between batches), and the next batch opens with the
+ * next arrival after dispatch. With Poisson arrivals at λ requests/s the batches are i.i.d.
+ * (memorylessness), so per-request averages follow from one batch by renewal–reward.
+ *
+ * Let N(x) be the number of arrivals in x ms after the first one (Poisson with mean λx/1000) and
+ * A_j the time of the j-th of them (A_0 = 0).
+ * - Batch size K = min(B, 1 + N(T)):  P(K = k) = P(N(T) = k−1) for k < B, P(K = B) = P(N(T) ≥ B−1).
+ * - Dispatch time D = min(T, A_{B−1}); request j (present iff A_j ≤ T) waits D − A_j.
+ * - Let G_n(x) = P(N(x) ≥ n) = P(A_n ≤ x). Conditioning on A_j = s and using independent
+ *   increments, for 0 ≤ w < T:
+ *     P(request j present and waits ≤ w) = [G_j(T) − G_j(T−w)] + G_j(T−w) · G_{B−1−j}(w)
+ *   and the wait of a random request (renewal–reward: E[#requests in a batch with wait ≤ w]/E[K]) is
+ *     F_W(w) = Σ_{j=0}^{B−1} P_j(w) / E[K],  E[K] = Σ_{j=0}^{B−1} G_j(T),  F_W(w) = 1 for w ≥ T.
+ *   F_W has an atom at 0 (the request that fills a batch) and one at T (the first request of a batch
+ *   that timed out).
+ * - The p-quantile of the wait is found by bisection on this exact CDF (to 1e-9 ms); p = 100 gives
+ *   the hard bound T (when a batch can time out).
+ *
+ * Pure functions, no I/O.
+ */
+import {InvalidProblemError} from '../errors.js'
+
+/** ln(n!) for n = 0..max, cached. */
+const logFactorials: number[] = [0]
+function logFactorial(n: number): number {
+  for (let i = logFactorials.length; i <= n; i++) logFactorials.push(logFactorials[i - 1] + Math.log(i))
+  return logFactorials[n]
+}
+
+/** P(Poisson(mean) = n) for n = 0..count-1. */
+export function poissonPmf(mean: number, count: number): number[] {
+  const out = new Array<number>(count).fill(0)
+  if (count <= 0) return out
+  if (mean === 0) {
+    out[0] = 1
+    return out
+  }
+  const logMean = Math.log(mean)
+  for (let n = 0; n < count; n++) out[n] = Math.exp(-mean + n * logMean - logFactorial(n))
+  return out
+}
+
+/** [G_0(x), …, G_{count-1}(x)] with G_n = P(Poisson(mean) ≥ n). */
+export function poissonTail(mean: number, count: number): number[] {
+  const pmf = poissonPmf(mean, count)
+  const out = new Array<number>(count)
+  let below = 0
+  for (let n = 0; n < count; n++) {
+    out[n] = Math.max(0, 1 - below)
+    below += pmf[n]
+  }
+  return out
+}
+
+function check(ratePerSecond: number, maxBatch: number, timeoutMs: number): void {
+  if (!(ratePerSecond >= 0) || !Number.isFinite(ratePerSecond)) throw new InvalidProblemError(`rate must be >= 0 requests/s, got ${ratePerSecond}`)
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new InvalidProblemError(`batch size must be an integer >= 1, got ${maxBatch}`)
+  if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) throw new InvalidProblemError(`batch timeout must be >= 0 ms, got ${timeoutMs}`)
+}
+
+export interface BatchPolicy {
+  /** requests per second (Poisson) */
+  ratePerSecond: number
+  /** B: dispatch when the batch holds this many */
+  maxBatch: number
+  /** T: dispatch this long after the batch's first request (ms) */
+  timeoutMs: number
+}
+
+/** Mean number of arrivals after the first one within the timeout. */
+function meanArrivals(p: BatchPolicy, xMs: number): number {
+  return (p.ratePerSecond * xMs) / 1000
+}
+
+/**
+ * Exact distribution of the batch size: `probabilities[k-1] = P(K = k)` for k = 1..B.
+ * B = 1 or T = 0 or λ = 0 gives K = 1.
+ */
+export function batchSizeDistribution(policy: BatchPolicy): number[] {
+  check(policy.ratePerSecond, policy.maxBatch, policy.timeoutMs)
+  const B = policy.maxBatch
+  const pmf = poissonPmf(meanArrivals(policy, policy.timeoutMs), B)
+  const out = new Array<number>(B).fill(0)
+  let below = 0
+  for (let k = 1; k < B; k++) {
+    out[k - 1] = pmf[k - 1]
+    below += pmf[k - 1]
+  }
+  out[B - 1] = Math.max(0, 1 - below)
+  return out
+}
+
+/** E[K] = Σ_{j<B} P(N(T) ≥ j). */
+export function expectedBatchSize(policy: BatchPolicy): number {
+  check(policy.ratePerSecond, policy.maxBatch, policy.timeoutMs)
+  return poissonTail(meanArrivals(policy, policy.timeoutMs), policy.maxBatch).reduce((a, b) => a + b, 0)
+}
+
+/**
+ * P(wait ≤ w) for a request picked at random from the long-run stream (exact; see module docs).
+ */
+export function waitCdf(policy: BatchPolicy, waitMs: number): number {
+  check(policy.ratePerSecond, policy.maxBatch, policy.timeoutMs)
+  const {maxBatch: B, timeoutMs: T} = policy
+  if (waitMs < 0) return 0
+  if (B === 1 || T === 0 || policy.ratePerSecond === 0) return 1
+  if (waitMs >= T) return 1
+  const gT = poissonTail(meanArrivals(policy, T), B)
+  const gTw = poissonTail(meanArrivals(policy, T - waitMs), B)
+  const gw = poissonTail(meanArrivals(policy, waitMs), B)
+  let expectedK = 0
+  let mass = 0
+  for (let j = 0; j < B; j++) {
+    expectedK += gT[j]
+    mass += gT[j] - gTw[j] + gTw[j] * gw[B - 1 - j]
+  }
+  return Math.min(1, mass / expectedK)
+}
+
+/** Mean wait of a random request (ms), by integrating 1 − F_W numerically on the exact CDF. */
+export function meanWaitMs(policy: BatchPolicy, steps = 400): number {
+  const T = policy.timeoutMs
+  if (policy.maxBatch === 1 || T === 0 || policy.ratePerSecond === 0) return 0
+  // Simpson's rule on [0, T) of the survival function.
+  const n = steps % 2 === 0 ? steps : steps + 1
+  const h = T / n
+  let sum = 0
+  for (let i = 0; i <= n; i++) {
+    const w = i === n ? T * (1 - 1e-12) : i * h
+    const s = 1 - waitCdf(policy, w)
+    sum += (i === 0 || i === n ? 1 : i % 2 === 1 ? 4 : 2) * s
+  }
+  return (sum * h) / 3
+}
+
+/**
+ * The p-th percentile of a random request's wait in the buffer (ms), p in (0, 100]. Solved by
+ * bisection on the exact CDF to `toleranceMs`; p = 100 returns the hard bound (T when a batch can
+ * time out, 0 when batches never wait).
+ */
+export function waitPercentileMs(policy: BatchPolicy, percentile: number, toleranceMs = 1e-9): number {
+  check(policy.ratePerSecond, policy.maxBatch, policy.timeoutMs)
+  if (!(percentile > 0 && percentile <= 100)) throw new InvalidProblemError(`percentile must be in (0, 100], got ${percentile}`)
+  const {maxBatch: B, timeoutMs: T} = policy
+  if (B === 1 || T === 0 || policy.ratePerSecond === 0) return 0
+  const p = percentile / 100
+  if (waitCdf(policy, 0) >= p) return 0
+  // Just below T: if the CDF has not reached p there, the atom at T decides.
+  const justBelow = T * (1 - 1e-12)
+  if (waitCdf(policy, justBelow) < p) return T
+  let lo = 0
+  let hi = justBelow
+  while (hi - lo > toleranceMs && hi - lo > 1e-15 * T) {
+    const mid = (lo + hi) / 2
+    if (waitCdf(policy, mid) >= p) hi = mid
+    else lo = mid
+  }
+  return hi
+}
+
+/** Batches dispatched per second. */
+export function batchesPerSecond(policy: BatchPolicy): number {
+  return policy.ratePerSecond / expectedBatchSize(policy)
+}
+
+/**
+ * Probability that a batch finds its function cold: the next batch opens with the next arrival
+ * after dispatch, an Exp(λ) gap; a warm environment survives `keepAliveS` of idleness after the
+ * previous batch's `serviceMs`. Approximation for one warm environment per stage (concurrency
+ * λ/E[K]·S ≪ 1); at λ = 0 every request is cold.
+ */
+export function coldStartProbability(ratePerSecond: number, keepAliveS: number, serviceMs = 0): number {
+  if (!(ratePerSecond > 0)) return 1
+  return Math.exp(-ratePerSecond * (keepAliveS + serviceMs / 1000))
+}

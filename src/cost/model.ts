@@ -1,0 +1,555 @@
+/**
+ * The cost and latency model of one stage (a contiguous range of layers in one Lambda function),
+ * pure functions over a Profile and a PriceTable. No I/O, no tfjs.
+ *
+ * Time of a layer at memory m, batch k (ms), from the profile's measured TimingPoints:
+ * - per memory setting, linear in k between measured batch sizes (below the smallest:
+ *   proportional; above the largest: along the last slope, never below proportional) — the same
+ *   rule as the simulator; measured values are first made non-decreasing in k (more samples never
+ *   take less time; anything else is noise);
+ * - between measured memory settings, linear in 1/m (time ∝ 1/CPU share), after making the values
+ *   non-increasing in m (more CPU never slows a layer down);
+ * - outside the measured memory range, the CPU-share model ms(m) = ms(m₀)·s(m)/s(m₀) with
+ *   s(m) = 1 / min(m/1769, threads): ms(1769)·max(1, 1769/m) for a single-threaded backend (wasm),
+ *   and up to `threads` vCPUs for a multi-threaded one (tfjs-node).
+ * So on every memory segment between the breakpoints {measured memories, 1769, 1769·threads}
+ * a layer's time is exactly a + b/m with b ≥ 0, which the solver exploits.
+ *
+ * Handler time of a stage (billed) = Σ layer ms + codec (decode input + encode output, binary
+ * tensors, single-threaded JS: codecMsPerMb·MB·max(1, 1769/m)) + the handler's fixed per-invoke
+ * cost + S3 GET of its input / PUT of its output when that hand-off goes through S3.
+ * Stage latency = billed handler ms (1-ms rounding: predictions are made at billing resolution)
+ * + the client's Invoke round trip (+ the client's own S3 PUT/GET at the model's input/output).
+ * Cost of one invocation = ceil-ms × m/1024 GB × price + request fee (+ S3 request fees).
+ */
+import {InvalidProblemError, assert} from '../errors.js'
+import type {Arch} from '../plan/types.js'
+import type {LayerProfile, Profile, TimingPoint} from '../profile/types.js'
+import {type PriceTable, firstTierUsdPerGbS, fitsInline, requestUsd, tieredDurationUsd} from './prices.js'
+
+export const MB = 1048576
+
+// ---------------------------------------------------------------------------------------------
+// Billing
+
+/** Lambda bills each invocation's duration rounded UP to the granularity (1 ms), at least 1 unit. */
+export function billedMs(durationMs: number, granularityMs = 1): number {
+  // Guard: 12.000000000001 from float sums must bill 12, not 13.
+  return Math.max(granularityMs, Math.ceil(durationMs / granularityMs - 1e-9) * granularityMs)
+}
+
+export interface LambdaCost {
+  billedMs: number
+  gbSeconds: number
+  durationUsd: number
+  requestUsd: number
+  totalUsd: number
+}
+
+/**
+ * Cost of `invocations` identical invocations of `durationMs` at `memoryMb` (first price tier
+ * unless `tiered`, which walks the monthly tiers treating the invocations as one month).
+ * Example: 1M × 100 ms × 1,024 MB on x86_64 = 100,000 GB-s = $1.666670 + $0.20 requests.
+ */
+export function lambdaCostUsd(args: {
+  memoryMb: number
+  durationMs: number
+  invocations: number
+  arch: Arch
+  prices: PriceTable
+  tiered?: boolean
+}): LambdaCost {
+  const {memoryMb, durationMs, invocations, arch, prices} = args
+  const billed = billedMs(durationMs, prices.lambda.billingGranularityMs.value)
+  const gbSeconds = (billed / 1000) * (memoryMb / 1024) * invocations
+  const durationUsd = args.tiered ? tieredDurationUsd(prices, arch, gbSeconds) : gbSeconds * firstTierUsdPerGbS(prices, arch)
+  const req = invocations * requestUsd(prices)
+  return {billedMs: billed, gbSeconds, durationUsd, requestUsd: req, totalUsd: durationUsd + req}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layer timing
+
+export interface TimingEnv {
+  /** memory with one full vCPU (1769) */
+  fullVcpuMb: number
+  /** threads the backend computes with (wasm: 1) */
+  threads: number
+  /** multiplier on compute time for the target architecture (1 = as profiled) */
+  timeFactor: number
+}
+
+/** Time multiplier relative to one full vCPU: 1 / min(m/1769, threads). */
+export function cpuSlowdown(memoryMb: number, env: Pick<TimingEnv, 'fullVcpuMb' | 'threads'>): number {
+  return 1 / Math.min(memoryMb / env.fullVcpuMb, Math.max(1, env.threads))
+}
+
+/** Codec (single-threaded JS) slowdown: max(1, 1769/m). */
+export function codecSlowdown(memoryMb: number, fullVcpuMb: number): number {
+  return Math.max(1, fullVcpuMb / memoryMb)
+}
+
+/** A layer's timing, grouped by memory, sorted, made monotone. */
+export interface LayerTiming {
+  memories: number[]
+  /** per memory: batch sizes (ascending) and median ms (non-decreasing in batch) */
+  batches: number[][]
+  medians: number[][]
+}
+
+export function layerTiming(points: readonly TimingPoint[]): LayerTiming {
+  const byMemory = new Map<number, TimingPoint[]>()
+  for (const p of points) {
+    if (!(p.memoryMb > 0) || !(p.batch >= 1) || !(p.medianMs >= 0)) continue
+    const list = byMemory.get(p.memoryMb) ?? []
+    list.push(p)
+    byMemory.set(p.memoryMb, list)
+  }
+  const memories = [...byMemory.keys()].sort((a, b) => a - b)
+  const batches: number[][] = []
+  const medians: number[][] = []
+  for (const m of memories) {
+    const list = byMemory.get(m)!.sort((a, b) => a.batch - b.batch)
+    const bs: number[] = []
+    const ms: number[] = []
+    for (const p of list) {
+      if (bs.length > 0 && bs[bs.length - 1] === p.batch) {
+        // duplicate (memory, batch): keep the larger median (conservative)
+        ms[ms.length - 1] = Math.max(ms[ms.length - 1], p.medianMs)
+        continue
+      }
+      bs.push(p.batch)
+      ms.push(ms.length > 0 ? Math.max(ms[ms.length - 1], p.medianMs) : p.medianMs)
+    }
+    batches.push(bs)
+    medians.push(ms)
+  }
+  return {memories, batches, medians}
+}
+
+/** One memory setting's median at batch k (see module docs for the rule). */
+function atBatch(bs: number[], ms: number[], k: number): number {
+  const n = bs.length
+  if (k <= bs[0]) return (ms[0] * k) / bs[0]
+  if (k >= bs[n - 1]) {
+    const last = ms[n - 1]
+    if (k === bs[n - 1] || n === 1) return (last * k) / bs[n - 1]
+    const slope = Math.max(0, (last - ms[n - 2]) / (bs[n - 1] - bs[n - 2]))
+    return Math.max(last + slope * (k - bs[n - 1]), (last * k) / bs[n - 1])
+  }
+  for (let i = 1; i < n; i++) {
+    if (k <= bs[i]) {
+      const f = (k - bs[i - 1]) / (bs[i] - bs[i - 1])
+      return ms[i - 1] + f * (ms[i] - ms[i - 1])
+    }
+  }
+  return ms[n - 1]
+}
+
+/** Medians at batch k for each measured memory, made non-increasing in memory. */
+export function mediansAtBatch(t: LayerTiming, k: number): number[] {
+  const out = t.memories.map((_, i) => atBatch(t.batches[i], t.medians[i], k))
+  for (let i = 1; i < out.length; i++) out[i] = Math.min(out[i], out[i - 1])
+  return out
+}
+
+/** Definitional: one layer's median ms at (memoryMb, batch). Zero for a layer without timing. */
+export function layerMsAt(t: LayerTiming, memoryMb: number, batch: number, env: TimingEnv): number {
+  if (t.memories.length === 0) return 0
+  const v = mediansAtBatch(t, batch)
+  const M = t.memories
+  const n = M.length
+  let ms: number
+  if (memoryMb <= M[0]) ms = (v[0] * cpuSlowdown(memoryMb, env)) / cpuSlowdown(M[0], env)
+  else if (memoryMb >= M[n - 1]) ms = (v[n - 1] * cpuSlowdown(memoryMb, env)) / cpuSlowdown(M[n - 1], env)
+  else {
+    let i = 1
+    while (memoryMb > M[i]) i++
+    const f = (1 / memoryMb - 1 / M[i - 1]) / (1 / M[i] - 1 / M[i - 1])
+    ms = v[i - 1] + f * (v[i] - v[i - 1])
+  }
+  return ms * env.timeFactor
+}
+
+/**
+ * Coefficients (a, b) with ms = a + b/m on the memory segment [lo, hi], which must not straddle a
+ * measured memory or the 1769·threads breakpoint.
+ */
+export function layerSegmentCoefficients(
+  t: LayerTiming,
+  v: number[],
+  lo: number,
+  hi: number,
+  env: TimingEnv,
+): {a: number; b: number} {
+  if (t.memories.length === 0) return {a: 0, b: 0}
+  const M = t.memories
+  const n = M.length
+  const mid = (lo + hi) / 2
+  const f = env.timeFactor
+  const extrapolate = (value: number, at: number): {a: number; b: number} => {
+    const base = value / cpuSlowdown(at, env)
+    // s(m) = 1769/m below the thread cap, 1/threads above it
+    if (mid / env.fullVcpuMb < Math.max(1, env.threads)) return {a: 0, b: base * env.fullVcpuMb * f}
+    return {a: (base / Math.max(1, env.threads)) * f, b: 0}
+  }
+  if (mid <= M[0]) return extrapolate(v[0], M[0])
+  if (mid >= M[n - 1]) return extrapolate(v[n - 1], M[n - 1])
+  let i = 1
+  while (mid > M[i]) i++
+  const b = (v[i] - v[i - 1]) / (1 / M[i] - 1 / M[i - 1])
+  return {a: (v[i - 1] - b / M[i - 1]) * f, b: b * f}
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stage model over a profile
+
+export interface CostModelOptions {
+  arch: Arch
+  prices: PriceTable
+  /** compute-time multiplier for `arch` relative to the profiling machine (default 1) */
+  timeFactor?: number
+  /** memory domain (defaults: the Lambda limits) */
+  memoryMinMb?: number
+  memoryMaxMb?: number
+  memoryStepMb?: number
+}
+
+/** A stage is the layer positions [first..last]; its input crosses boundary first−1, its output boundary last. */
+export interface StageRange {
+  first: number
+  last: number
+}
+
+export interface StageEvaluation {
+  memoryMb: number
+  batch: number
+  /** handler time (ms, unrounded) */
+  handlerMs: number
+  billedMs: number
+  /** billed ms + unbilled client-side latency */
+  latencyMs: number
+  /** cost of one invocation with a batch of `batch` (USD) */
+  costUsd: number
+}
+
+/**
+ * Everything about stages of one profile at one architecture and price table. Positions are
+ * layer indices 0..L-1 (topological order); boundaries are −1 (model input), valid cut positions,
+ * and L−1 (model output).
+ */
+export class CostModel {
+  readonly profile: Profile
+  readonly prices: PriceTable
+  readonly arch: Arch
+  readonly env: TimingEnv
+  readonly L: number
+  readonly timings: LayerTiming[]
+  readonly memoryMinMb: number
+  readonly memoryMaxMb: number
+  readonly memoryStepMb: number
+  /** USD per MB·ms of billed duration (first tier) */
+  readonly usdPerMbMs: number
+  readonly requestUsd: number
+  readonly s3PutUsd: number
+  readonly s3GetUsd: number
+  readonly granularityMs: number
+  /** boundary position → bytes per sample crossing it */
+  readonly boundaryBytes: Map<number, number>
+  /** boundary position → tensor ids crossing it */
+  readonly boundaryTensors: Map<number, string[]>
+  /** prefix sums of weight bytes over positions: weightPrefix[p] = Σ_{q<p} */
+  readonly weightPrefix: Float64Array
+  /** bytes alive while layer p runs (its inputs and everything crossing, plus its output) */
+  readonly liveBytes: Float64Array
+  private readonly sparse: Float64Array[]
+  readonly breakpoints: number[]
+
+  constructor(profile: Profile, options: CostModelOptions) {
+    const {prices} = options
+    this.profile = profile
+    this.prices = prices
+    this.arch = options.arch
+    this.L = profile.layers.length
+    if (this.L === 0) throw new InvalidProblemError('the profile has no layers')
+    profile.layers.forEach((l, i) => {
+      if (l.index !== i) throw new InvalidProblemError(`profile layer ${i} (${l.name}) has index ${l.index}; layers must be in position order`)
+    })
+    this.env = {
+      fullVcpuMb: prices.limits.fullVcpuMemoryMb.value,
+      threads: Math.max(1, Math.min(profile.environment.threads || 1, prices.limits.maxVcpus.value)),
+      timeFactor: options.timeFactor ?? 1,
+    }
+    this.timings = profile.layers.map((l) => layerTiming(l.timing))
+    this.memoryMinMb = options.memoryMinMb ?? prices.limits.memoryMinMb.value
+    this.memoryMaxMb = options.memoryMaxMb ?? prices.limits.memoryMaxMb.value
+    this.memoryStepMb = options.memoryStepMb ?? prices.limits.memoryStepMb.value
+    if (!(this.memoryMinMb >= 1 && this.memoryMaxMb >= this.memoryMinMb && this.memoryStepMb >= 1)) {
+      throw new InvalidProblemError(`bad memory domain ${this.memoryMinMb}..${this.memoryMaxMb} step ${this.memoryStepMb}`)
+    }
+    this.usdPerMbMs = firstTierUsdPerGbS(prices, this.arch) / 1024 / 1000
+    this.requestUsd = requestUsd(prices)
+    this.s3PutUsd = prices.s3.putUsdPerThousand.value / 1000
+    this.s3GetUsd = prices.s3.getUsdPerThousand.value / 1000
+    this.granularityMs = prices.lambda.billingGranularityMs.value
+
+    this.boundaryBytes = new Map()
+    this.boundaryTensors = new Map()
+    this.boundaryBytes.set(-1, profile.inputs.reduce((s, t) => s + t.bytesPerSample, 0))
+    this.boundaryTensors.set(-1, profile.inputs.map((t) => t.id))
+    for (const c of profile.cuts) {
+      if (c.after < 0 || c.after >= this.L - 1) continue
+      this.boundaryBytes.set(c.after, c.bytesPerSample)
+      this.boundaryTensors.set(c.after, c.tensors.map((t) => t.id))
+    }
+    this.boundaryBytes.set(this.L - 1, profile.outputs.reduce((s, t) => s + t.bytesPerSample, 0))
+    this.boundaryTensors.set(this.L - 1, profile.outputs.map((t) => t.id))
+
+    this.weightPrefix = new Float64Array(this.L + 1)
+    for (let p = 0; p < this.L; p++) this.weightPrefix[p + 1] = this.weightPrefix[p] + profile.layers[p].weightBytes
+    this.liveBytes = computeLiveBytes(profile)
+    this.sparse = buildSparseMax(this.liveBytes)
+
+    const bp = new Set<number>([this.memoryMinMb, this.memoryMaxMb])
+    const add = (m: number): void => {
+      if (m > this.memoryMinMb && m < this.memoryMaxMb) bp.add(m)
+    }
+    for (const t of this.timings) for (const m of t.memories) add(m)
+    add(this.env.fullVcpuMb)
+    add(this.env.fullVcpuMb * this.env.threads)
+    this.breakpoints = [...bp].sort((a, b) => a - b)
+  }
+
+  /** Boundaries where the model may be cut, plus −1 and L−1, ascending. */
+  boundaries(): number[] {
+    return [...this.boundaryBytes.keys()].sort((a, b) => a - b)
+  }
+
+  isBoundary(q: number): boolean {
+    return this.boundaryBytes.has(q)
+  }
+
+  bytesAt(q: number): number {
+    const b = this.boundaryBytes.get(q)
+    if (b === undefined) throw new InvalidProblemError(`no valid cut after layer position ${q}`)
+    return b
+  }
+
+  /** Does the tensor set crossing boundary q for a batch of `batch` go through S3? */
+  viaS3(q: number, batch: number): boolean {
+    return !fitsInline(this.prices, this.bytesAt(q) * batch)
+  }
+
+  /** S3 transfer time of `bytes` (ms). */
+  s3Ms(op: 'put' | 'get', bytes: number): number {
+    const lat = this.prices.latency
+    return (op === 'put' ? lat.s3PutMs.value : lat.s3GetMs.value) + (bytes / MB / lat.s3MbPerS.value) * 1000
+  }
+
+  weightsBytes(s: StageRange): number {
+    return this.weightPrefix[s.last + 1] - this.weightPrefix[s.first]
+  }
+
+  /** Peak live activation bytes per sample while the stage runs. */
+  peakActivationBytes(s: StageRange): number {
+    return rangeMax(this.sparse, s.first, s.last)
+  }
+
+  /** Same as peakActivationBytes for positions [first..last], without allocating. */
+  peakBetween(first: number, last: number): number {
+    return rangeMax(this.sparse, first, last)
+  }
+
+  /** Memory a stage needs for a batch of `batch` (MB, unrounded): measured baseline + weights + activations. */
+  requiredMemoryMb(s: StageRange, batch: number): number {
+    const r = this.profile.runtime
+    return r.baselineRssMb + (this.weightsBytes(s) / MB) * r.rssPerWeightMb + ((this.peakActivationBytes(s) * batch) / MB) * r.rssPerActivationMb
+  }
+
+  /** Smallest memory of the domain grid at or above `mb`, or null when above the maximum. */
+  gridCeil(mb: number): number | null {
+    if (mb <= this.memoryMinMb) return this.memoryMinMb
+    const m = this.memoryMinMb + Math.ceil((mb - this.memoryMinMb) / this.memoryStepMb - 1e-12) * this.memoryStepMb
+    return m <= this.memoryMaxMb ? m : null
+  }
+
+  /** Largest grid memory (≤ memoryMaxMb). */
+  gridMax(): number {
+    return this.memoryMinMb + Math.floor((this.memoryMaxMb - this.memoryMinMb) / this.memoryStepMb) * this.memoryStepMb
+  }
+
+  /** Smallest feasible grid memory for the stage at batch `batch`, or null. */
+  minimumMemoryMb(s: StageRange, batch: number): number | null {
+    return this.gridCeil(this.requiredMemoryMb(s, batch))
+  }
+
+  /** Predicted unzipped package bytes (runtime + handler + weights). */
+  packageBytes(s: StageRange): number {
+    return this.prices.packaging.runtimeBytes.value + this.weightsBytes(s)
+  }
+
+  packageFits(s: StageRange): boolean {
+    return this.packageBytes(s) <= this.prices.limits.unzippedPackageBytes.value
+  }
+
+  /** Σ layer ms of the stage (definitional: layer by layer). */
+  computeMs(s: StageRange, memoryMb: number, batch: number): number {
+    let sum = 0
+    for (let p = s.first; p <= s.last; p++) sum += layerMsAt(this.timings[p], memoryMb, batch, this.env)
+    return sum
+  }
+
+  /** Codec ms of the stage's input and output for a batch (single-threaded). */
+  codecMs(s: StageRange, memoryMb: number, batch: number): number {
+    const bytes = (this.bytesAt(s.first - 1) + this.bytesAt(s.last)) * batch
+    return ((bytes / MB) * this.profile.runtime.codecMsPerMb * codecSlowdown(memoryMb, this.env.fullVcpuMb)) * this.env.timeFactor
+  }
+
+  /**
+   * Handler (billed) time of one invocation with a batch of `batch`; hand-off modes are decided at
+   * `handoffBatch` (the plan's B) so one stage always uses the same mode.
+   */
+  handlerMs(s: StageRange, memoryMb: number, batch: number, handoffBatch = batch): number {
+    const qa = s.first - 1
+    const qb = s.last
+    let t = this.computeMs(s, memoryMb, batch) + this.codecMs(s, memoryMb, batch) + this.profile.runtime.invokeOverheadMs
+    if (this.viaS3(qa, handoffBatch)) t += this.s3Ms('get', this.bytesAt(qa) * batch)
+    if (this.viaS3(qb, handoffBatch)) t += this.s3Ms('put', this.bytesAt(qb) * batch)
+    return t
+  }
+
+  /** Latency outside the handler: Invoke round trip, plus the client's S3 PUT/GET at the model's ends. */
+  unbilledMs(s: StageRange, batch: number, handoffBatch = batch): number {
+    let t = this.prices.latency.invokeRoundTripMs.value
+    if (s.first === 0 && this.viaS3(-1, handoffBatch)) t += this.s3Ms('put', this.bytesAt(-1) * batch)
+    if (s.last === this.L - 1 && this.viaS3(this.L - 1, handoffBatch)) t += this.s3Ms('get', this.bytesAt(this.L - 1) * batch)
+    return t
+  }
+
+  /** S3 request fees per batch attributed to the stage: its output boundary (PUT+GET), and the model input for the first stage. */
+  s3RequestUsd(s: StageRange, handoffBatch: number): number {
+    let usd = 0
+    if (this.viaS3(s.last, handoffBatch)) usd += this.s3PutUsd + this.s3GetUsd
+    if (s.first === 0 && this.viaS3(-1, handoffBatch)) usd += this.s3PutUsd + this.s3GetUsd
+    return usd
+  }
+
+  /** Everything about one invocation of the stage (definitional). */
+  evaluate(s: StageRange, memoryMb: number, batch: number, handoffBatch = batch): StageEvaluation {
+    const handler = this.handlerMs(s, memoryMb, batch, handoffBatch)
+    const billed = billedMs(handler, this.granularityMs)
+    return {
+      memoryMb,
+      batch,
+      handlerMs: handler,
+      billedMs: billed,
+      latencyMs: billed + this.unbilledMs(s, batch, handoffBatch),
+      costUsd: this.usdPerMbMs * memoryMb * billed + this.requestUsd + this.s3RequestUsd(s, handoffBatch),
+    }
+  }
+
+  /**
+   * Expected cost per batch of the stage when batch sizes follow `dist` (k = dist.ks[i] with
+   * probability dist.pi[i]) and hand-offs are sized for `handoffBatch` (definitional).
+   */
+  expectedCostUsd(s: StageRange, memoryMb: number, dist: BatchSupport, handoffBatch: number): number {
+    let dur = 0
+    for (let i = 0; i < dist.ks.length; i++) {
+      dur += dist.pi[i] * billedMs(this.handlerMs(s, memoryMb, dist.ks[i], handoffBatch), this.granularityMs)
+    }
+    return this.usdPerMbMs * memoryMb * dur + this.requestUsd + this.s3RequestUsd(s, handoffBatch)
+  }
+
+  /** INIT (cold start) time the stage's handler is billed for (ms) and the full cold-start latency. */
+  coldStart(s: StageRange, memoryMb: number): {initMs: number; latencyMs: number} {
+    const r = this.profile.runtime
+    const lat = this.prices.latency
+    const initMs = (r.runtimeInitMs + (r.loadMsPerWeightMb * this.weightsBytes(s)) / MB) * codecSlowdown(memoryMb, this.env.fullVcpuMb) * this.env.timeFactor
+    const platform = lat.coldStartBaseMs.value + (lat.coldStartMsPerPackageMb.value * this.packageBytes(s)) / MB
+    return {initMs, latencyMs: initMs + platform}
+  }
+}
+
+/** Batch sizes with positive probability: ks ascending, pi their probabilities. */
+export interface BatchSupport {
+  ks: number[]
+  pi: number[]
+}
+
+/** Drop batch sizes with probability below `threshold` (documented: relative effect < B·threshold). */
+export function batchSupport(probabilities: number[], threshold = 1e-12): BatchSupport {
+  const ks: number[] = []
+  const pi: number[] = []
+  probabilities.forEach((p, i) => {
+    if (p >= threshold) {
+      ks.push(i + 1)
+      pi.push(p)
+    }
+  })
+  assert(ks.length > 0, 'batch-size distribution has no mass')
+  return {ks, pi}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Liveness
+
+function producerOf(tensorId: string): string {
+  const m = /^(.*):(\d+)$/.exec(tensorId)
+  return m ? m[1] : tensorId
+}
+
+/**
+ * liveBytes[p] = bytes per sample alive while layer p runs: every tensor produced before p and
+ * still needed at or after p (including its inputs), plus p's own output.
+ */
+export function computeLiveBytes(profile: Profile): Float64Array {
+  const L = profile.layers.length
+  const pos = new Map<string, number>()
+  profile.layers.forEach((l: LayerProfile, i) => pos.set(l.name, i))
+  const lastUse = new Int32Array(L).fill(-1)
+  profile.layers.forEach((l, i) => {
+    for (const t of l.inbound) {
+      const p = pos.get(producerOf(t))
+      if (p !== undefined && p < i) lastUse[p] = Math.max(lastUse[p], i)
+    }
+  })
+  for (const o of profile.outputs) {
+    const p = pos.get(producerOf(o.id))
+    if (p !== undefined) lastUse[p] = L // alive to the end
+  }
+  // crossing[q] for boundary after q: tensors produced at ≤ q, last used > q
+  const diff = new Float64Array(L + 1)
+  profile.layers.forEach((l, p) => {
+    if (lastUse[p] > p) {
+      diff[p] += l.outputBytes
+      diff[Math.min(L, lastUse[p])] -= l.outputBytes
+    }
+  })
+  const crossing = new Float64Array(L)
+  let run = 0
+  for (let q = 0; q < L; q++) {
+    run += diff[q]
+    crossing[q] = run
+  }
+  const live = new Float64Array(L)
+  for (let p = 0; p < L; p++) live[p] = (p > 0 ? crossing[p - 1] : 0) + profile.layers[p].outputBytes
+  return live
+}
+
+function buildSparseMax(values: Float64Array): Float64Array[] {
+  const levels: Float64Array[] = [values]
+  for (let w = 1; 2 * w <= values.length; w *= 2) {
+    const prev = levels[levels.length - 1]
+    const next = new Float64Array(values.length - 2 * w + 1)
+    for (let i = 0; i < next.length; i++) next[i] = Math.max(prev[i], prev[i + w])
+    levels.push(next)
+  }
+  return levels
+}
+
+function rangeMax(levels: Float64Array[], lo: number, hi: number): number {
+  const len = hi - lo + 1
+  const k = 31 - Math.clz32(len)
+  const w = 1 << k
+  return Math.max(levels[k][lo], levels[k][hi - w + 1])
+}
