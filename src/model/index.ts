@@ -94,26 +94,9 @@ export function resolveModelPath(path: string): Kind {
   })
 }
 
-interface KerasReader {
-  readKerasFile(path: string): Promise<{artifacts: CanonicalArtifacts; name: string; format?: ModelFormat}>
-}
-
-async function kerasReader(file: string): Promise<KerasReader> {
-  const spec = './keras/index.js'
-  try {
-    return (await import(spec)) as KerasReader
-  } catch (error) {
-    const code = (error as {code?: string}).code
-    const msg = (error as Error).message ?? ''
-    // only when the reader module itself is absent; its own failures propagate
-    const missing = code === 'ERR_MODULE_NOT_FOUND' || /Cannot find module|Failed to load url|does not exist/i.test(msg)
-    if (missing && /keras[\\/]index/.test(msg)) {
-      throw new AmpsUserError('MODEL_FORMAT_UNSUPPORTED', `reading Keras files (${basename(file)}) is not available in this build of amps`, {
-        suggestions: [`Convert the model to a TF.js layers model and pass its directory: ${CONVERTER_HINT}`],
-      })
-    }
-    throw error
-  }
+/** The Keras readers pull in h5wasm (a large wasm module): import them only for .h5/.keras files. */
+async function kerasReader(): Promise<typeof import('./keras/index.js')> {
+  return import('./keras/index.js')
 }
 
 /** Reads any supported model file and builds its LayerGraph. */
@@ -125,7 +108,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     const name = options.name ?? basename(dirname(file))
     return loadModelFromArtifacts(raw, {source, format, name, label: path}, options)
   }
-  const reader = await kerasReader(file)
+  const reader = await kerasReader()
   const read = await reader.readKerasFile(file)
   return loadModelFromArtifacts(read.artifacts, {source, format: read.format ?? format, name: options.name ?? read.name, label: path}, options)
 }

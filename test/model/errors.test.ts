@@ -99,13 +99,6 @@ describe('paths and file types', () => {
     expect((await userError(loadModel(keras), 'FILE_INVALID')).message).toMatch(/not a zip archive/)
   })
 
-  it.runIf(!existsSync(join(repoRoot, 'src/model/keras/index.ts')))('a .h5 file when the Keras reader is not built', async () => {
-    const h5 = join(tmp(), 'model.h5')
-    writeFileSync(h5, Buffer.concat([Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64)]))
-    const e = await userError(loadModel(h5), 'MODEL_FORMAT_UNSUPPORTED')
-    expect(e.message).toMatch(/not available in this build/)
-  })
-
   it('a TF.js graph model (nsfwjs mobilenet_v2_mid) says only layers models are supported and how to convert', async () => {
     const e = await userError(loadModel(nsfwjsModelDir('mobilenet_v2_mid')), 'MODEL_FORMAT_UNSUPPORTED')
     expect(e.message).toMatch(/graph model; amps supports only TF\.js layers models/)
