@@ -1,0 +1,293 @@
+/**
+ * BENCHMARKS.md, rendered from bench-results/*.json only (so `--report-only` re-renders without
+ * measuring, and every figure in the report can be found in a committed JSON file).
+ */
+import {writeFileSync} from 'node:fs'
+
+import type {AnalyticData} from './analytic.js'
+import {SECTIONS, readResult, reportPath, round, type SectionName, type SectionResult} from './common.js'
+import type {OverheadData} from './overhead.js'
+import type {PredictionData, PredictionRow} from './prediction.js'
+import type {QualityData} from './quality.js'
+import type {SolverData} from './solver-section.js'
+
+const fmt = (x: number | undefined | null, digits = 1): string => (x === undefined || x === null || !Number.isFinite(x) ? '–' : x.toLocaleString('en-US', {minimumFractionDigits: digits, maximumFractionDigits: digits}))
+const pct = (x: number | undefined | null): string => (x === undefined || x === null || !Number.isFinite(x) ? '–' : `${x > 0 ? '+' : ''}${fmt(x, 1)} %`)
+const usd = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '–' : x >= 1 ? `$${fmt(x, 2)}` : x >= 0.01 ? `$${fmt(x, 3)}` : `$${x.toPrecision(3)}`)
+const bytes = (n: number): string => (n >= 1048576 ? `${fmt(n / 1048576, 2)} MB` : `${fmt(n / 1024, 0)} KB`)
+
+function table(head: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.map((c) => String(c).replace(/\|/g, '\\|')).join(' | ')} |`
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n')
+}
+
+function provenance(r: SectionResult): string {
+  const m = r.machine
+  return [
+    `Command: \`${r.command}\` (${r.quick ? 'quick settings' : 'full settings'}) · started ${r.startedAt} · took ${fmt(r.durationS / 60, 1)} min · raw figures: [bench-results/${r.section}.json](bench-results/${r.section}.json)`,
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${fmt(m.memoryGiB, 1)} GiB, ${m.kernel}, Node ${m.node}` +
+      `${m.backend ? `, backend ${m.backend}` : ''}${m.quotaMethod ? `, memory sizes emulated by ${m.quotaMethod}` : ''}` +
+      ` · load average ${m.loadAvgStart.join('/')} at the start, ${m.loadAvgEnd?.join('/') ?? '?'} at the end`,
+  ].join('  \n')
+}
+
+function notes(r: SectionResult): string {
+  return r.notes.length ? r.notes.map((n) => `- ${n}`).join('\n') : ''
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function solverSection(r: SectionResult<SolverData> | undefined): string {
+  const out = ['## 1. Solver time']
+  if (!r) return [...out, '_Not run yet: `npm run bench -- --only solver`._'].join('\n\n')
+  out.push(provenance(r))
+  const d = r.data
+  if (!d.available) out.push(`_Not available: ${d.reason}._`)
+  else if (d.rows.length === 0) out.push(`_${d.entry} returned no rows._`)
+  else {
+    const keys = [...new Set(d.rows.flatMap((row) => Object.keys(row)))]
+    out.push(table(keys, d.rows.map((row) => keys.map((k) => {
+      const v = row[k]
+      return typeof v === 'number' ? fmt(v, Number.isInteger(v) ? 0 : 2) : v === undefined ? '–' : typeof v === 'object' ? JSON.stringify(v) : String(v)
+    }))))
+  }
+  if (r.notes.length) out.push(notes(r))
+  return out.join('\n\n')
+}
+
+function qualitySection(r: SectionResult<QualityData> | undefined): string {
+  const out = ['## 2. Plan quality']
+  if (!r) return [...out, '_Not run yet: `npm run bench -- --only quality`._'].join('\n\n')
+  out.push(provenance(r))
+  const d = r.data
+  out.push(
+    table(
+      ['model', 'whole model at 1,769 MB (ms)', 'compute floor per 1M'],
+      d.models.map((m) => [m.model, fmt(m.wholeModelMsAt1769, 1), usd(m.floor.usdPerMillion)]),
+    ),
+  )
+  const names = [...new Set(d.cells.flatMap((c) => (c.baselines ?? []).map((b) => b.name)))]
+  out.push(
+    table(
+      ['model', 'SLO p' + d.percentile, 'rate/s', 'amps plan', 'latency (ms)', 'amps per 1M', ...names.map((n) => `${n} ÷ amps`), 'amps ÷ floor', 'plan ms'],
+      d.cells.map((c) => {
+        if (!c.feasible) return [c.model, `${c.sloMs} ms (${c.sloFactor}×)`, c.ratePerSecond, `no plan: ${c.error ?? ''}`.slice(0, 80), '–', '–', ...names.map(() => '–'), '–', fmt(c.planMs, 0)]
+        const stages = c.stages!.map((s) => `${s.layers}L@${s.memoryMb}`).join(' + ')
+        return [
+          c.model,
+          `${c.sloMs} ms (${c.sloFactor}×)`,
+          c.ratePerSecond,
+          `${stages}, ${c.stages![0].arch}, B=${c.batch!.size} T=${fmt(c.batch!.timeoutMs, 0)} ms`,
+          fmt(c.predictedLatencyMs, 0),
+          usd(c.costPerMillionUsd),
+          ...names.map((n) => {
+            const b = c.baselines!.find((x) => x.name === n)
+            return !b ? '–' : b.feasible ? `${fmt(b.ratio, 2)}× (${usd(b.costPerMillionUsd)})` : 'infeasible'
+          }),
+          `${fmt(c.floorRatio, 2)}×`,
+          fmt(c.planMs, 0),
+        ]
+      }),
+    ),
+  )
+  out.push(notes(r))
+  return out.join('\n\n')
+}
+
+function predictionRowsTable(rows: PredictionRow[], predictors: string[]): string {
+  return table(
+    ['model', 'stages', 'stage', 'layers', 'MB', 'batch', 'measured handler (p10–p90)', 'run', 'codec', 'round trip', 'CPU used', 'throttled', 'waited for a CPU', ...predictors.flatMap((p) => [`${p}: predicted`, `${p}: error`]), 'vs round trip'],
+    rows.map((x) => [
+      x.model,
+      x.stages,
+      x.stage,
+      `${x.first}..${x.last}`,
+      x.memoryMb,
+      x.batch,
+      `${fmt(x.measured.handlerMs)} (${fmt(x.measured.handlerP10Ms, 0)}–${fmt(x.measured.handlerP90Ms, 0)})`,
+      fmt(x.measured.runMs),
+      fmt(x.measured.codecMs),
+      fmt(x.measured.roundTripMs),
+      fmt(x.measured.cpuMs),
+      fmt(x.measured.throttledMs),
+      fmt(x.measured.waitMs),
+      ...predictors.flatMap((p) => [fmt(x.predicted[p]?.handlerMs), pct(x.predicted[p]?.handlerErrPct)]),
+      pct(x.predicted[predictors[0]]?.roundTripErrPct),
+    ]),
+  )
+}
+
+function predictionSection(r: SectionResult<PredictionData> | undefined): string {
+  const out = ['## 3. Prediction error of stage times (local target under CPU quota)']
+  if (!r) return [...out, '_Not run yet: `npm run bench -- --only prediction`._'].join('\n\n')
+  out.push(provenance(r))
+  const d = r.data
+  out.push(
+    table(
+      ['predictor', 'rows', 'median abs error (handler)', 'worst', 'median signed', 'median abs error vs round trip', 'worst', ...d.memories.map((m) => `median at ${m} MB`)],
+      d.summaries.map((s) => [
+        s.predictor,
+        s.rows,
+        `${fmt(s.medianAbsHandlerErrPct)} %`,
+        `${fmt(s.worstAbsHandlerErrPct)} %`,
+        pct(s.medianSignedHandlerErrPct),
+        `${fmt(s.medianAbsRoundTripErrPct)} %`,
+        `${fmt(s.worstAbsRoundTripErrPct)} %`,
+        ...d.memories.map((m) => pct(s.byMemory.find((b) => b.memoryMb === m)?.medianSignedHandlerErrPct)),
+      ]),
+    ),
+  )
+  out.push('All times in ms, medians over the measured requests. "CPU used" is the CPU time of every thread of the stage process during one request, "waited for a CPU" the time its threads were runnable while another process held the CPU (both from /proc/<pid>/task/*/schedstat; a busy machine shows here), "throttled" the time its CFS quota held it back (cgroup cpu.stat). Error columns are against the measured handler; "vs round trip" is the first predictor against the round trip.')
+  out.push(predictionRowsTable(d.rows, d.summaries.map((s) => s.predictor)))
+  if (d.calibration.length) {
+    out.push('Profile self-check (profile.calibration): Σ layer medians vs the whole model run under the same quota.')
+    out.push(table(['model', 'MB', 'batch', 'Σ layers (ms)', 'whole model (ms)', 'ratio'], d.calibration.map((c) => [c.model, c.memoryMb, c.batch, fmt(c.sumLayersMs), fmt(c.wholeModelMs), fmt(c.ratio, 3)])))
+  }
+  out.push(notes(r))
+  return out.join('\n\n')
+}
+
+function analyticSection(r: SectionResult<AnalyticData> | undefined): string {
+  const out = ['## 4. Analytic vs simulated']
+  if (!r) return [...out, '_Not run yet: `npm run bench -- --only analytic`._'].join('\n\n')
+  out.push(provenance(r))
+  const d = r.data
+  const s = d.summary
+  out.push(`${s.rows} plans: median |p99 error| ${fmt(s.medianAbsP99ErrPct)} % (worst ${fmt(s.worstAbsP99ErrPct)} %, ${s.within10Pct} of ${s.rows} within ±10 %); median |cost error| ${fmt(s.medianAbsCostErrPct)} % (worst ${fmt(s.worstAbsCostErrPct)} %).`)
+  out.push(
+    table(
+      ['model', 'SLO', 'rate/s', 'stages', 'B, T', 'requests', 'p99 analytic', 'p99 simulated', 'error', 'p50 simulated', 'per 1M analytic', 'per 1M simulated', 'error', 'mean batch (analytic / sim)', 'cold starts', 'SLO misses'],
+      d.rows.map((x) => [
+        x.model,
+        `${x.sloMs} ms`,
+        x.ratePerSecond,
+        x.stages,
+        `${x.batch.size}, ${fmt(x.batch.timeoutMs, 0)} ms`,
+        x.requests.toLocaleString('en-US'),
+        fmt(x.analyticP99Ms),
+        fmt(x.simulatedP99Ms),
+        pct(x.p99ErrPct),
+        fmt(x.simulatedP50Ms),
+        usd(x.analyticCostPerMillionUsd),
+        usd(x.simulatedCostPerMillionUsd),
+        pct(x.costErrPct),
+        `${fmt(x.analyticMeanBatch, 2)} / ${fmt(x.simulatedMeanBatch, 2)}`,
+        x.coldStarts,
+        `${fmt(x.sloMissRate * 100, 2)} %`,
+      ]),
+    ),
+  )
+  out.push(notes(r))
+  return out.join('\n\n')
+}
+
+function overheadSection(r: SectionResult<OverheadData> | undefined): string {
+  const out = ['## 5. Pipeline overhead']
+  if (!r) return [...out, '_Not run yet: `npm run bench -- --only overhead`._'].join('\n\n')
+  out.push(provenance(r))
+  const d = r.data
+  for (const m of d.models) {
+    out.push(`### ${m.model} (${m.layers} layers), every stage at ${m.memoryMb} MB, batch ${m.batch}`)
+    out.push(`In one process (${m.inProcess.backend}, no quota, no HTTP): ${fmt(m.inProcess.medianMs)} ms median (p10 ${fmt(m.inProcess.p10Ms)}, p90 ${fmt(m.inProcess.p90Ms)}, ${m.inProcess.reps} runs).`)
+    out.push(
+      table(
+        ['stages', 'cuts after (bytes/sample → on the wire)', 'end to end median (p10–p90)', 'Σ run', 'Σ codec', 'Σ HTTP+JSON', 'coordinator', 'per cut', 'of which compute / codec / HTTP+JSON / coordinator'],
+        m.configs.map((c) => {
+          const pc = m.perCut.find((p) => p.stages === c.stages)
+          return [
+            c.stages,
+            c.cuts.length ? c.cuts.map((k) => `${k.layer} (${bytes(k.bytesPerSample)} → ${bytes(k.wireBytes)})`).join(', ') : '–',
+            `${fmt(c.endToEnd.medianMs)} (${fmt(c.endToEnd.p10Ms, 0)}–${fmt(c.endToEnd.p90Ms, 0)})`,
+            fmt(c.sumRunMs),
+            fmt(c.sumCodecMs),
+            fmt(c.sumTransportMs),
+            fmt(c.clientMs),
+            pc ? `${fmt(pc.perCutMs)} ms` : '–',
+            pc ? `${fmt(pc.computeMs)} / ${fmt(pc.codecMs)} / ${fmt(pc.transportMs)} / ${fmt(pc.clientMs)}` : '–',
+          ]
+        }),
+      ),
+    )
+  }
+  out.push(notes(r))
+  return out.join('\n\n')
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function targets(p?: SectionResult<PredictionData>, a?: SectionResult<AnalyticData>, q?: SectionResult<QualityData>): string {
+  const rows: string[][] = []
+  if (p) {
+    const s = p.data.summaries[0]
+    const ok = s.medianAbsHandlerErrPct <= 10
+    const others = p.data.summaries.slice(1).map((x) => `${x.predictor}: ${fmt(x.medianAbsHandlerErrPct)} % (worst ${fmt(x.worstAbsHandlerErrPct)} %)`)
+    rows.push([
+      'Predicted stage ms within ±10 % of measured (median |error|, handler time)',
+      `${fmt(s.medianAbsHandlerErrPct)} % median, worst ${fmt(s.worstAbsHandlerErrPct)} % over ${s.rows} stages (CostModel as is)${others.length ? `; ${others.join('; ')}` : ''}`,
+      ok ? '**met**' : '**not met**',
+    ])
+  } else rows.push(['Predicted stage ms within ±10 % of measured (median)', 'section not run', '–'])
+  if (a) {
+    const s = a.data.summary
+    rows.push([
+      'Analytic p99 within ±10 % of simulated',
+      `median |error| ${fmt(s.medianAbsP99ErrPct)} %, worst ${fmt(s.worstAbsP99ErrPct)} %; ${s.within10Pct} of ${s.rows} plans within ±10 %`,
+      s.rows > 0 && s.within10Pct === s.rows ? '**met**' : s.medianAbsP99ErrPct <= 10 ? '**met in the median, not for every plan**' : '**not met**',
+    ])
+  } else rows.push(['Analytic p99 within ±10 % of simulated', 'section not run', '–'])
+  if (q) {
+    const t = q.data.target
+    rows.push([
+      'Plan cost ≤ 0.5 × the best single function at ≥ 10 req/s',
+      `${t.met} of ${t.cells} grid cells; smallest single-function ÷ amps ratio ${t.worstRatio === null ? '–' : `${fmt(t.worstRatio, 2)}×`}`,
+      t.cells > 0 && t.met === t.cells ? '**met**' : '**not met**',
+    ])
+  } else rows.push(['Plan cost ≤ 0.5 × the best single function at ≥ 10 req/s', 'section not run', '–'])
+  return ['## Targets', table(['target', 'result', 'verdict'], rows)].join('\n\n')
+}
+
+export function renderReport(): string {
+  const res = Object.fromEntries(SECTIONS.map((s) => [s, readResult(s)])) as Record<SectionName, SectionResult | undefined>
+  const dates = Object.values(res).filter(Boolean).map((r) => r!.startedAt).sort()
+  const any = Object.values(res).find(Boolean)
+  const head = [
+    '# amps benchmarks',
+    '_Generated by `npm run bench` (test/bench/run.ts) from the raw results in [bench-results/](bench-results/); do not edit by hand. ' +
+      'Re-render without measuring: `node dist/test/bench/run.js --report-only`. Run one section: `npm run bench -- --only <solver|quality|prediction|analytic|overhead>`; ' +
+      'a first look in a few minutes: `npm run bench -- --quick`._',
+    dates.length ? `Results from ${dates[0].slice(0, 10)}${dates.at(-1)!.slice(0, 10) !== dates[0].slice(0, 10) ? ` to ${dates.at(-1)!.slice(0, 10)}` : ''}.` : 'No results yet.',
+  ]
+  if (any) {
+    const m = any.machine
+    head.push(
+      table(
+        ['section', 'command', 'date (UTC)', 'took', 'machine', 'load avg start → end'],
+        SECTIONS.filter((s) => res[s]).map((s) => {
+          const r = res[s]!
+          return [r.title, `\`${r.command}\``, r.startedAt.replace('T', ' ').slice(0, 16), `${fmt(r.durationS / 60, 1)} min`, `${r.machine.cpuModel}, ${r.machine.cores} cores, Node ${r.machine.node}`, `${r.machine.loadAvgStart[0]} → ${r.machine.loadAvgEnd?.[0] ?? '?'}`]
+        }),
+      ),
+    )
+    head.push(
+      `Backend: tfjs ${m.backend ?? 'wasm'} (single-threaded SIMD) in the profiler and in every stage. Lambda memory sizes are emulated with cgroup v1 CPU quotas of m/1769 of a core ` +
+        '(profiler: CFS period 10 ms; local stages: 5 ms) and memory limits of m MiB on the local target.',
+    )
+  }
+  const body = [
+    ...head,
+    targets(res.prediction as SectionResult<PredictionData>, res.analytic as SectionResult<AnalyticData>, res.quality as SectionResult<QualityData>),
+    solverSection(res.solver as SectionResult<SolverData>),
+    qualitySection(res.quality as SectionResult<QualityData>),
+    predictionSection(res.prediction as SectionResult<PredictionData>),
+    analyticSection(res.analytic as SectionResult<AnalyticData>),
+    overheadSection(res.overhead as SectionResult<OverheadData>),
+  ]
+  return body.join('\n\n') + '\n'
+}
+
+export function writeReport(): string {
+  writeFileSync(reportPath, renderReport())
+  return reportPath
+}
+
+export {round}
