@@ -22,8 +22,10 @@ import {diff, sampleStages, type CpuSample} from './procstat.js'
 export const deployRoot = join(benchDir, 'deploy')
 
 /**
- * Cut positions ("cut after k") that split the model into `stages` parts of about equal MACs:
- * for each k/stages quantile of the cumulative MACs, the valid cut closest to it (distinct, increasing).
+ * Cut positions ("cut after k") that split the model into `stages` parts of about equal MACs, the
+ * way a user would cut it by hand: for each k/stages quantile of the cumulative MACs, among the valid
+ * cuts within ±15 % of a stage's share of it, the one carrying the fewest bytes (between blocks
+ * rather than inside one), ties to the nearest; the nearest valid cut when none is that close.
  */
 export function balancedCuts(graph: LayerGraph, stages: number): number[] {
   if (stages <= 1) return []
@@ -31,17 +33,17 @@ export function balancedCuts(graph: LayerGraph, stages: number): number[] {
   let acc = 0
   for (const l of graph.layers) prefix.push((acc += l.macs))
   const total = acc
-  const valid = graph.cuts.map((c) => c.after)
+  const window = (0.15 * total) / stages
   const cuts: number[] = []
   for (let k = 1; k < stages; k++) {
     const target = (total * k) / stages
-    let best = -1
-    for (const c of valid) {
-      if (cuts.length > 0 && c <= cuts[cuts.length - 1]) continue
-      if (best < 0 || Math.abs(prefix[c] - target) < Math.abs(prefix[best] - target)) best = c
-    }
-    if (best < 0) throw new Error(`${graph.name}: no valid cut left for ${stages} stages`)
-    cuts.push(best)
+    const open = graph.cuts.filter((c) => cuts.length === 0 || c.after > cuts[cuts.length - 1])
+    if (open.length === 0) throw new Error(`${graph.name}: no valid cut left for ${stages} stages`)
+    const dist = (c: {after: number}) => Math.abs(prefix[c.after] - target)
+    const near = open.filter((c) => dist(c) <= window)
+    const pool = near.length > 0 ? near : open
+    pool.sort((a, b) => (near.length > 0 ? a.bytesPerSample - b.bytesPerSample : 0) || dist(a) - dist(b))
+    cuts.push(pool[0].after)
   }
   return cuts
 }

@@ -13,6 +13,7 @@ import {CostModel} from '../../src/cost/model.js'
 import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import {loadModel} from '../../src/model/index.js'
 import type {Profile} from '../../src/profile/types.js'
+import {computeSpread} from '../../src/simulate/service.js'
 import {nsfwjsModelDir, type NsfwjsModel} from '../helpers/nsfwjs.js'
 import {errorPct, log, median, quantile, round, type BenchOptions} from './common.js'
 import {balancedCuts, benchPlan, invokeSeries, type LocalDeployments} from './local.js'
@@ -24,6 +25,7 @@ export interface MeasuredStage {
   handlerMs: number
   handlerP10Ms: number
   handlerP90Ms: number
+  handlerMaxMs: number
   runMs: number
   codecMs: number
   roundTripMs: number
@@ -45,8 +47,23 @@ export interface PredictionRow {
   memoryMb: number
   batch: number
   measured: MeasuredStage
+  /**
+   * the simulator's compute spread for the stage (src/simulate computeSpread: Σ of the layers'
+   * profiled p10/median/p90), to set next to the measured handler spread
+   */
+  simulatorSpread: {p10Ms: number; medianMs: number; p90Ms: number; maxMs: number}
   /** per predictor: its prediction and signed errors (% of the measurement) */
   predicted: Record<string, StagePrediction & {handlerErrPct: number; computeErrPct: number; roundTripErrPct: number}>
+}
+
+export interface SpreadSummary {
+  /** median over rows of (p90 − p10) / median of the measured handler time */
+  measuredRelativeWidth: number
+  /** the same for the simulator's compute spread */
+  simulatorRelativeWidth: number
+  /** median over rows of max / median: measured handler (over the requests of the row) and the simulator's spread */
+  measuredMaxOverMedian: number
+  simulatorMaxOverMedian: number
 }
 
 export interface ErrorSummary {
@@ -68,6 +85,7 @@ export interface PredictionData {
   profiles: unknown[]
   /** Σ layer medians vs the whole model in each profile (profile.calibration) */
   calibration: {model: string; memoryMb: number; batch: number; sumLayersMs: number; wholeModelMs: number; ratio: number}[]
+  spread: SpreadSummary
   /** the runtime's JSON cost around the handler, measured in the bench process (used by fused+json) */
   payloadJson: PayloadJsonCost
 }
@@ -145,6 +163,7 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
                 handlerMs: round(median(handler)),
                 handlerP10Ms: round(quantile(handler, 0.1)),
                 handlerP90Ms: round(quantile(handler, 0.9)),
+                handlerMaxMs: round(Math.max(...handler)),
                 runMs: round(median(rs.map((r) => r.stages[i].runMs))),
                 codecMs: round(median(rs.map((r) => r.stages[i].decodeMs + r.stages[i].encodeMs))),
                 roundTripMs: round(median(rs.map((r) => r.stages[i].measuredMs))),
@@ -162,7 +181,9 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
                   roundTripErrPct: round(errorPct(p.handlerMs, measured.roundTripMs), 1),
                 }
               }
-              rows.push({model: name, stages: n, stage: i + 1, first: range.first, last: range.last, layers: s.layers.count, memoryMb, batch, measured, predicted})
+              const sp = computeSpread(profile.layers.slice(range.first, range.last + 1), memoryMb, batch)
+              const simulatorSpread = {p10Ms: round(sp[1]), medianMs: round(sp[2]), p90Ms: round(sp[3]), maxMs: round(sp[4])}
+              rows.push({model: name, stages: n, stage: i + 1, first: range.first, last: range.last, layers: s.layers.count, memoryMb, batch, measured, simulatorSpread, predicted})
             })
             const last = rows.slice(-plan.stages.length)
             log(
@@ -175,11 +196,17 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
     }
   }
   const summaries = (Object.keys(PREDICTORS) as PredictorName[]).map((p) => summarize(rows, p))
+  const spread: SpreadSummary = {
+    measuredRelativeWidth: round(median(rows.map((r) => (r.measured.handlerP90Ms - r.measured.handlerP10Ms) / r.measured.handlerMs)), 3),
+    simulatorRelativeWidth: round(median(rows.map((r) => (r.simulatorSpread.p90Ms - r.simulatorSpread.p10Ms) / r.simulatorSpread.medianMs)), 3),
+    measuredMaxOverMedian: round(median(rows.map((r) => r.measured.handlerMaxMs / r.measured.handlerMs)), 3),
+    simulatorMaxOverMedian: round(median(rows.map((r) => r.simulatorSpread.maxMs / r.simulatorSpread.medianMs)), 3),
+  }
   const notes = [
     'Predicted = CostModel.handlerMs (src/cost/model.ts): Σ layer ms at the memory and batch + codec (codecMsPerMb × MB in and out) + the profile\'s invokeOverheadMs; no S3 hand-off here (every tensor is inline).',
     'Measured handler = the stage\'s own metrics.handlerMs (decode + model.predict + read back + encode), median over the requests after 3 warm-up requests; round trip = the coordinator\'s wall time around InvokeCommand.',
     'Error % = (predicted − measured) / measured × 100; |error| statistics over every (model, stages, stage, memory, batch) row.',
     'Cuts split the model into parts of about equal MACs. Every stage of a deployment has the same memory size; the local target applies m/1769 of a core as a CFS quota (5 ms period) and m MiB as a memory limit.',
   ]
-  return {data: {memories, rows, summaries, profiles: [...profileInfos.values()], calibration, payloadJson}, notes}
+  return {data: {memories, rows, summaries, spread, profiles: [...profileInfos.values()], calibration, payloadJson}, notes}
 }
