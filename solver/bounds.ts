@@ -20,6 +20,43 @@ import type {CompiledCosts} from '../src/cost/curve.js'
 
 const now = (): number => globalThis.performance.now()
 
+/**
+ * A stage-level Lagrangian bound computed for one batch-size distribution. It stays valid for any
+ * distribution that is larger in the stochastic order (same B, longer timeout): a batch's cost is
+ * non-decreasing in its size, so every stage weight can only grow.
+ */
+export interface StageBound {
+  mu: number
+  phi: Float64Array
+  next: Int32Array
+}
+
+/** Exact minimum latency to the sink from every node, and a fastest successor: depends on B only. */
+export interface TimeBounds {
+  timeToGo: Float64Array
+  fastestNext: Int32Array
+}
+
+export function timeBounds(c: CompiledCosts): TimeBounds {
+  const N = c.nodes.length - 1
+  const timeToGo = new Float64Array(N + 1).fill(Infinity)
+  const fastestNext = new Int32Array(N + 1).fill(-1)
+  timeToGo[N] = 0
+  for (let j = N - 1; j >= 0; j--) {
+    let best = Infinity
+    let arg = -1
+    for (let k = j + 1; k <= N; k++) {
+      if (c.memoryNeed(j, k) === null) break
+      if (timeToGo[k] === Infinity) continue
+      const v = c.edgeMinLatency(j, k) + timeToGo[k]
+      if (v < best) ((best = v), (arg = k))
+    }
+    timeToGo[j] = best
+    fastestNext[j] = arg
+  }
+  return {timeToGo, fastestNext}
+}
+
 export class Bounds {
   readonly c: CompiledCosts
   readonly N: number
@@ -41,7 +78,21 @@ export class Bounds {
   readonly stageTimeConst: number
   private _timeFrom?: Float64Array
 
-  constructor(c: CompiledCosts, budgetMs?: number) {
+  /** the root's best multiplier (per-layer), when a budget was given */
+  muStar?: number
+  /** the stage multipliers are stage-level (false: per-layer stand-ins, cheaper and weaker) */
+  stageLevel = true
+
+  /**
+   * `options.stageLevel: false` starts with the cheap per-layer bound in place of the stage-level
+   * one; call upgrade() when the search needs the tighter bound.
+   */
+  constructor(
+    c: CompiledCosts,
+    budgetMs?: number,
+    shared?: TimeBounds,
+    options: {stageLevel?: boolean; reuse?: StageBound[]} = {},
+  ) {
     const t0 = now()
     this.c = c
     const model = c.model
@@ -57,22 +108,10 @@ export class Bounds {
     const N = c.nodes.length - 1
     this.N = N
 
-    // exact time to go: backward DP over edges at their fastest
-    this.timeToGo = new Float64Array(N + 1).fill(Infinity)
-    this.fastestNext = new Int32Array(N + 1).fill(-1)
-    this.timeToGo[N] = 0
-    for (let j = N - 1; j >= 0; j--) {
-      let best = Infinity
-      let arg = -1
-      for (let k = j + 1; k <= N; k++) {
-        if (c.memoryNeed(j, k) === null) break
-        if (this.timeToGo[k] === Infinity) continue
-        const v = c.edgeMinLatency(j, k) + this.timeToGo[k]
-        if (v < best) ((best = v), (arg = k))
-      }
-      this.timeToGo[j] = best
-      this.fastestNext[j] = arg
-    }
+    // exact time to go: backward DP over edges at their fastest (depends on B only: shareable)
+    const tb = shared ?? timeBounds(c)
+    this.timeToGo = tb.timeToGo
+    this.fastestNext = tb.fastestNext
 
     // per-layer Lagrangian
     this.mus = [0]
@@ -81,22 +120,26 @@ export class Bounds {
     this.prefPhi = this.mus.map(() => new Float64Array(L + 1))
     this.stageConst = this.mus.map((mu) => model.requestUsd + P * mMin * c.sPi * overhead + mu * (overhead + hop))
     const best = new Float64Array(U)
+    // per layer and segment: π-weighted a, b and the batch-B a, b
+    this.layAb = new Float64Array(L * J)
+    this.layBb = new Float64Array(L * J)
+    this.layaB = new Float64Array(L * J)
+    this.laybB = new Float64Array(L * J)
     for (let p = 0; p < L; p++) {
       best.fill(Infinity)
       for (let g = 0; g < J; g++) {
         const lo = Math.max(c.bp[g], mMin)
         const hi = Math.min(c.bp[g + 1], gm)
         if (hi < lo) continue
-        let Ab = 0
-        let Bb = 0
-        for (let ki = 0; ki < K; ki++) {
-          const x = ki * J + g
-          Ab += c.pi[ki] * (c.prefA[x][p + 1] - c.prefA[x][p])
-          Bb += c.pi[ki] * (c.prefB[x][p + 1] - c.prefB[x][p])
-        }
+        const Ab = c.prefAbar[g][p + 1] - c.prefAbar[g][p]
+        const Bb = c.prefBbar[g][p + 1] - c.prefBbar[g][p]
         const x = c.kB * J + g
         const aB = c.prefA[x][p + 1] - c.prefA[x][p]
         const bB = c.prefB[x][p + 1] - c.prefB[x][p]
+        this.layAb[p * J + g] = Ab
+        this.layBb[p * J + g] = Bb
+        this.layaB[p * J + g] = aB
+        this.laybB[p * J + g] = bB
         const pa = P * Ab
         for (let u = 0; u < U; u++) {
           const mu = this.mus[u]
@@ -122,7 +165,18 @@ export class Bounds {
         if (v > vStar) ((vStar = v), (uStar = u))
       }
       const mu = this.mus[uStar]
-      this.addStageMultiplier(this.refineMultiplier(mu, budgetMs))
+      this.muStar = this.refineMultiplier(mu, budgetMs)
+      if (options.reuse && options.reuse.length > 0) {
+        for (const r of options.reuse) {
+          this.stageMus.push(r.mu)
+          this.stagePhi.push(r.phi)
+          this.stageNext.push(r.next)
+        }
+      } else if (options.stageLevel === false) this.addPerLayerMultiplier(this.muStar)
+      else {
+        this.addStageMultiplier(this.muStar)
+        this.level = 1
+      }
     }
     this.buildMs = now() - t0
   }
@@ -141,7 +195,7 @@ export class Bounds {
     let x2 = a + r * (b - a)
     let f1 = value(Math.exp(x1))
     let f2 = value(Math.exp(x2))
-    for (let it = 0; it < 20; it++) {
+    for (let it = 0; it < 12; it++) {
       if (f1 < f2) {
         a = x1
         x1 = x2
@@ -160,13 +214,12 @@ export class Bounds {
     return value(best) >= value(muGrid) ? best : muGrid
   }
 
-  /** Per-layer Φ_μ(0) for an arbitrary μ (O(L·J·K)). */
+  /** Per-layer Φ_μ(0) for an arbitrary μ (O(L·J) from the per-layer arrays). */
   private perLayerRoot(mu: number): number {
     const c = this.c
     const model = c.model
     const L = model.L
     const J = c.J
-    const K = c.ks.length
     const P = model.usdPerMbMs
     const mMin = model.memoryMinMb
     let total = model.requestUsd + P * mMin * c.sPi * model.profile.runtime.invokeOverheadMs + mu * this.stageTimeConst
@@ -176,27 +229,95 @@ export class Bounds {
         const lo = Math.max(c.bp[g], mMin)
         const hi = Math.min(c.bp[g + 1], c.gridMax)
         if (hi < lo) continue
-        let Ab = 0
-        let Bb = 0
-        for (let ki = 0; ki < K; ki++) {
-          const x = ki * J + g
-          Ab += c.pi[ki] * (c.prefA[x][p + 1] - c.prefA[x][p])
-          Bb += c.pi[ki] * (c.prefB[x][p + 1] - c.prefB[x][p])
-        }
-        const x = c.kB * J + g
-        const pa = P * Ab
-        const mb = mu * (c.prefB[x][p + 1] - c.prefB[x][p])
+        const y = p * J + g
+        const pa = P * this.layAb[y]
+        const mb = mu * this.laybB[y]
         let v = Math.min(pa * lo + mb / lo, pa * hi + mb / hi)
         if (pa > 0 && mb > 0) {
           const m = Math.sqrt(mb / pa)
           if (m > lo && m < hi) v = Math.min(v, 2 * Math.sqrt(pa * mb))
         }
-        v += P * Bb + mu * (c.prefA[x][p + 1] - c.prefA[x][p])
+        v += P * this.layBb[y] + mu * this.layaB[y]
         if (v < best) best = v
       }
       if (Number.isFinite(best)) total += best
     }
     return total
+  }
+
+  private readonly layAb: Float64Array
+  private readonly layBb: Float64Array
+  private readonly layaB: Float64Array
+  private readonly laybB: Float64Array
+
+  /** The stage-level bounds (for reuse at longer timeouts), or [] when only stand-ins exist. */
+  stageBounds(): StageBound[] {
+    if (this.level === 0) return []
+    return this.stageMus.map((mu, u) => ({mu, phi: this.stagePhi[u], next: this.stageNext[u]}))
+  }
+
+  /** How many times upgrade() has tightened the bound. */
+  level = 0
+
+  /**
+   * Tighten the cost-to-go bound (each step O(n²·J) per multiplier): first a fresh stage-level
+   * bound at the root's multiplier (replacing per-layer stand-ins or bounds reused from another
+   * timeout), then two more multipliers around it. Returns false when nothing is left to add.
+   */
+  upgrade(): boolean {
+    const t0 = now()
+    const mu = this.muStar ?? this.stageMus[0] ?? 0
+    if (this.level === 0) {
+      this.stageMus.length = 0
+      this.stagePhi.length = 0
+      this.stageNext.length = 0
+      this.addStageMultiplier(mu)
+    } else if (this.level === 1 && mu > 0) {
+      this.addStageMultiplier(mu / 3)
+      this.addStageMultiplier(mu * 3)
+    } else return false
+    this.level++
+    this.stageLevel = true
+    ;(this as {buildMs: number}).buildMs += now() - t0
+    return true
+  }
+
+  /** Per-layer Φ_μ as a stand-in for the stage-level one (cheap, weaker). */
+  addPerLayerMultiplier(mu: number): void {
+    this.stageLevel = false
+    const c = this.c
+    const N = this.N
+    const L = c.model.L
+    const phi = new Float64Array(N + 1)
+    // per-layer suffix sums for this μ
+    const suffix = new Float64Array(L + 1)
+    const P = c.model.usdPerMbMs
+    const J = c.J
+    for (let p = L - 1; p >= 0; p--) {
+      let best = Infinity
+      for (let g = 0; g < J; g++) {
+        const lo = Math.max(c.bp[g], c.model.memoryMinMb)
+        const hi = Math.min(c.bp[g + 1], c.gridMax)
+        if (hi < lo) continue
+        const y = p * J + g
+        const pa = P * this.layAb[y]
+        const mb = mu * this.laybB[y]
+        let v = Math.min(pa * lo + mb / lo, pa * hi + mb / hi)
+        if (pa > 0 && mb > 0) {
+          const m = Math.sqrt(mb / pa)
+          if (m > lo && m < hi) v = Math.min(v, 2 * Math.sqrt(pa * mb))
+        }
+        v += P * this.layBb[y] + mu * this.layaB[y]
+        if (v < best) best = v
+      }
+      suffix[p] = suffix[p + 1] + (Number.isFinite(best) ? best : 0)
+    }
+    const stageC = c.model.requestUsd + P * c.model.memoryMinMb * c.sPi * c.model.profile.runtime.invokeOverheadMs + mu * this.stageTimeConst
+    for (let j = 0; j < N; j++) phi[j] = suffix[c.nodes[j] + 1] + stageC
+    phi[N] = 0
+    this.stageMus.push(mu)
+    this.stagePhi.push(phi)
+    this.stageNext.push(new Int32Array(N + 1).fill(-1))
   }
 
   /** Compute Φ̂_μ for every node (backward shortest path with Lagrangian stage weights). */

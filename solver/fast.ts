@@ -111,8 +111,10 @@ export function fastestChain(c: CompiledCosts, maxStages: number, exactStages?: 
 }
 
 /**
- * Memories for a fixed chain: Lagrangian split of the budget (bisection on the price of a ms),
- * then greedy repair spending the leftover slack. Feasible, not necessarily optimal.
+ * Memories for a fixed chain (a heuristic: feasible, not necessarily optimal): split the slack
+ * above the fastest latencies among the stages in a few ways, take each stage's cheapest memory
+ * meeting its share (exact per stage, EdgeCurve.cheapestMemoryForBudget), then hand the leftover
+ * slack to one stage at a time while that makes it cheaper.
  */
 export function solveChainHeuristic(c: CompiledCosts, path: number[], budgetMs: number): {costUsd: number; latencyMs: number; stages: SolvedStage[]} | null {
   const curves: EdgeCurve[] = []
@@ -124,63 +126,45 @@ export function solveChainHeuristic(c: CompiledCosts, path: number[], budgetMs: 
   const minLats = curves.map((e) => e.minLatency())
   const total = minLats.reduce((a, b) => a + b, 0)
   if (!(total <= budgetMs + 1e-9)) return null
-  const options: StageOption[][] = curves.map((e, x) => e.paretoOptions(budgetMs - (total - minLats[x]) + 1e-9))
-  if (options.some((o) => o.length === 0)) return null
-  const pick = (mu: number): number[] =>
-    options.map((opts) => {
-      let bi = 0
-      let bv = Infinity
-      opts.forEach((o, k) => {
-        const v = o.costUsd + mu * o.latencyMs
-        if (v < bv) ((bv = v), (bi = k))
-      })
-      return bi
-    })
-  const latOf = (ch: number[]): number => ch.reduce((s, k, x) => s + options[x][k].latencyMs, 0)
-  let choice = pick(0)
-  if (latOf(choice) > budgetMs + 1e-9) {
-    let lo = 1e-22
-    let hi = 1
-    let hiChoice = pick(hi)
-    while (latOf(hiChoice) > budgetMs + 1e-9 && hi < 1e6) {
-      hi *= 100
-      hiChoice = pick(hi)
-    }
-    if (latOf(hiChoice) > budgetMs + 1e-9) {
-      // fastest options
-      hiChoice = options.map((o) => o.length - 1)
-      if (latOf(hiChoice) > budgetMs + 1e-9) return null
-    }
-    for (let it = 0; it < 80; it++) {
-      const mid = Math.sqrt(lo * hi)
-      const ch = pick(mid)
-      if (latOf(ch) <= budgetMs + 1e-9) ((hi = mid), (hiChoice = ch))
-      else lo = mid
-    }
-    choice = hiChoice
+  const slack = budgetMs - total
+  const room = curves.map((e, x) => Math.max(0, e.latency(e.mLo!) - minLats[x]))
+  const roomTotal = room.reduce((a, b) => a + b, 0)
+  const shares: number[][] = [minLats.map((l) => (total > 0 ? l / total : 1 / curves.length))]
+  if (curves.length > 1) {
+    if (roomTotal > 0) shares.push(room.map((r) => r / roomTotal))
+    shares.push(curves.map(() => 1 / curves.length))
   }
-  // greedy repair: make stages cheaper while the slack allows
-  for (let changed = true; changed; ) {
-    changed = false
-    for (let x = 0; x < options.length; x++) {
-      const slack = budgetMs - latOf(choice)
-      const cur = options[x][choice[x]]
-      for (let k = 0; k < options[x].length; k++) {
-        const o = options[x][k]
-        if (o.costUsd < cur.costUsd && o.latencyMs <= cur.latencyMs + slack + 1e-9) {
-          choice[x] = k
+  let best: {costUsd: number; latencyMs: number; stages: SolvedStage[]} | null = null
+  for (const share of shares) {
+    const picks: StageOption[] = []
+    for (let x = 0; x < curves.length; x++) {
+      const o = curves[x].cheapestMemoryForBudget(minLats[x] + slack * share[x] + 1e-9)
+      if (!o) break
+      picks.push(o)
+    }
+    if (picks.length !== curves.length) continue
+    // repair: give the leftover slack to each stage in turn
+    for (let changed = true; changed && curves.length > 1; ) {
+      changed = false
+      for (let x = 0; x < curves.length; x++) {
+        const left = budgetMs - picks.reduce((s, o) => s + o.latencyMs, 0)
+        if (left <= 0) continue
+        const o = curves[x].cheapestMemoryForBudget(picks[x].latencyMs + left + 1e-9)
+        if (o && o.costUsd < picks[x].costUsd * (1 - 1e-12)) {
+          picks[x] = o
           changed = true
-          break
         }
       }
     }
+    const costUsd = picks.reduce((s, o) => s + o.costUsd, 0)
+    if (best && costUsd >= best.costUsd) continue
+    const stages: SolvedStage[] = picks.map((o, x) => {
+      const r = c.range(path[x], path[x + 1])
+      return {from: path[x], to: path[x + 1], first: r.first, last: r.last, memoryMb: o.memoryMb, latencyMs: o.latencyMs, costUsd: o.costUsd}
+    })
+    best = {costUsd, latencyMs: stages.reduce((s, st) => s + st.latencyMs, 0), stages}
   }
-  const stages: SolvedStage[] = choice.map((k, x) => {
-    const o = options[x][k]
-    const r = c.range(path[x], path[x + 1])
-    return {from: path[x], to: path[x + 1], first: r.first, last: r.last, memoryMb: o.memoryMb, latencyMs: o.latencyMs, costUsd: o.costUsd}
-  })
-  return {costUsd: stages.reduce((s, st) => s + st.costUsd, 0), latencyMs: stages.reduce((s, st) => s + st.latencyMs, 0), stages}
+  return best
 }
 
 /**
@@ -248,11 +232,17 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
   const cut = (): number => UB * (1 - REL)
 
   let bestLabel: Label | null = null
+  const bestC = new Float64Array(rule.S + 2)
+  // Escalation: with a cheap (or reused) bound, give up after this much work and redo with a
+  // tighter one (Bounds.upgrade); the last level runs without a limit.
+  for (let attempt = 0; ; attempt++) {
+  const lastLevel = bounds.level >= 2
+  const workLimit = lastLevel ? Infinity : bounds.level === 0 ? 4 * (N + 1) + 2000 : 40 * (N + 1) + 20000
+  let work = 0
+  let aborted = false
   const labels: Label[][] = Array.from({length: N + 1}, () => [])
   labels[0].push({t: 0, c: 0, s: 0, node: 0, memoryMb: 0, lat: 0, cost: 0, prev: null})
-  const bestC = new Float64Array(rule.S + 2)
-
-  for (let i = 0; i < N; i++) {
+  for (let i = 0; i < N && !aborted; i++) {
     let list = labels[i]
     labels[i] = []
     if (list.length === 0) continue
@@ -276,6 +266,11 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
       }
     }
     stats.labels += kept.length
+    work += kept.length
+    if (work > workLimit) {
+      aborted = true
+      break
+    }
     const U = bounds.stageMus.length
     // label-independent part of the one-edge-ahead Lagrangian bound: w_u + Φ̂_u(j) − μ_u·budget
     const kj = new Float64Array(U)
@@ -309,6 +304,10 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
           stats.edgeCurves++
         }
         if (curve === null) break
+        if (work > workLimit) {
+          aborted = true
+          break
+        }
         stats.extensions++
         const latCap = rem - bounds.timeToGo[j] + 1e-9
         const e = curve
@@ -339,10 +338,25 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
             }
           } else if (nc + bounds.costToGo(j, budget - nt) < cut()) {
             labels[j].push({t: nt, c: nc, s: s1, node: j, memoryMb, lat, cost, prev: l})
+            work++
           }
         }, skipBelow)
       }
+      if (aborted) break
     }
+  }
+
+  if (!aborted) break
+  stats.restarts = (stats.restarts ?? 0) + 1
+  if (!bounds.upgrade()) throw new Error('solver escalation without a tighter bound')
+  stats.boundsMs = bounds.buildMs
+  // the stage-level bound also yields better heuristic chains
+  const again = initialIncumbent(problem, bounds)
+  if (again && again !== 'infeasible' && again.costUsd < UB * (1 - REL)) {
+    UB = again.costUsd
+    incumbent = again
+    bestLabel = null
+  }
   }
 
   let stages: SolvedStage[]

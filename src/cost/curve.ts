@@ -76,112 +76,175 @@ export class CompiledCosts {
   private readonly packageLimit: number
   private readonly runtimeBytes: number
   /** scratch output of coef() */
-  readonly tmp = new Float64Array(2)
+  readonly tmp: Float64Array
   /** prefix over positions of each layer's time at gridMax, batch B */
   private readonly prefTop: Float64Array
   private readonly timeoutMs: number
   private readonly initLimitMs: number
   private readonly topCodecFactor: number
 
-  constructor(model: CostModel, B: number, dist: BatchSupport) {
-    this.model = model
-    this.B = B
-    const ks = [...dist.ks]
-    const pi = [...dist.pi]
-    if (ks.some((k) => k > B)) throw new InvalidProblemError(`batch support ${ks.join(',')} exceeds B = ${B}`)
-    if (!ks.includes(B)) {
-      ks.push(B)
-      pi.push(0)
+  /**
+   * `shareFrom`: an instance for the same model and B whose batch sizes include dist's; its
+   * per-size arrays are shared and only the π-weighted ones are computed (see withDistribution).
+   */
+  constructor(model: CostModel, B: number, dist: BatchSupport, shareFrom?: CompiledCosts) {
+    let ks: number[]
+    let pi: number[]
+    if (shareFrom) {
+      ks = shareFrom.ks
+      pi = ks.map(() => 0)
+      dist.ks.forEach((k, i) => {
+        const ki = ks.indexOf(k)
+        if (ki < 0) throw new InvalidProblemError(`batch size ${k} was not compiled (have ${ks.join(',')})`)
+        pi[ki] = dist.pi[i]
+      })
+    } else {
+      ks = [...dist.ks]
+      pi = [...dist.pi]
+      if (ks.some((k) => k > B)) throw new InvalidProblemError(`batch support ${ks.join(',')} exceeds B = ${B}`)
+      if (!ks.includes(B)) {
+        ks.push(B)
+        pi.push(0)
+      }
     }
-    this.ks = ks
-    this.pi = pi
-    this.kB = ks.indexOf(B)
     let sPi = 0
     let sPiK = 0
     pi.forEach((p, ki) => ((sPi += p), (sPiK += p * ks[ki])))
-    this.sPi = sPi
-    this.sPiK = sPiK
-    const bp = model.breakpoints
-    this.J = bp.length - 1
-    this.bp = Float64Array.from(bp)
     const F = model.env.fullVcpuMb
-    this.belowF = Uint8Array.from({length: this.J}, (_, g) => ((bp[g] + bp[g + 1]) / 2 < F ? 1 : 0))
-    this.nodes = model.boundaries()
-    this.nodeBytes = Float64Array.from(this.nodes.map((q) => model.bytesAt(q)))
-    this.nodeS3 = Uint8Array.from(this.nodes.map((q) => (model.viaS3(q, B) ? 1 : 0)))
-    this.gridMax = model.gridMax()
-    this.gTop = this.segmentOf(this.gridMax)
-
+    const bp = shareFrom ? shareFrom.bp : Float64Array.from(model.breakpoints)
+    const J = bp.length - 1
+    const nodes = shareFrom ? shareFrom.nodes : model.boundaries()
+    const nodeBytes = shareFrom ? shareFrom.nodeBytes : Float64Array.from(nodes.map((q) => model.bytesAt(q)))
+    const nodeS3 = shareFrom ? shareFrom.nodeS3 : Uint8Array.from(nodes.map((q) => (model.viaS3(q, B) ? 1 : 0)))
     const L = model.L
     const K = ks.length
-    const J = this.J
-    const n = this.nodes.length
-    this.getMs = new Float64Array(K * n)
-    this.putMs = new Float64Array(K * n)
-    this.getBar = new Float64Array(n)
-    this.putBar = new Float64Array(n)
-    for (let ki = 0; ki < K; ki++) {
-      for (let v = 0; v < n; v++) {
-        if (this.nodeS3[v] !== 1) continue
-        this.getMs[ki * n + v] = model.s3Ms('get', this.nodeBytes[v] * ks[ki])
-        this.putMs[ki * n + v] = model.s3Ms('put', this.nodeBytes[v] * ks[ki])
-        this.getBar[v] += pi[ki] * this.getMs[ki * n + v]
-        this.putBar[v] += pi[ki] * this.putMs[ki * n + v]
+    const n = nodes.length
+    let getMs: Float64Array
+    let putMs: Float64Array
+    let prefA: Float64Array[]
+    let prefB: Float64Array[]
+    if (shareFrom) {
+      getMs = shareFrom.getMs
+      putMs = shareFrom.putMs
+      prefA = shareFrom.prefA
+      prefB = shareFrom.prefB
+    } else {
+      getMs = new Float64Array(K * n)
+      putMs = new Float64Array(K * n)
+      for (let ki = 0; ki < K; ki++) {
+        for (let v = 0; v < n; v++) {
+          if (nodeS3[v] !== 1) continue
+          getMs[ki * n + v] = model.s3Ms('get', nodeBytes[v] * ks[ki])
+          putMs[ki * n + v] = model.s3Ms('put', nodeBytes[v] * ks[ki])
+        }
+      }
+      prefA = []
+      prefB = []
+      for (let x = 0; x < K * J; x++) {
+        prefA.push(new Float64Array(L + 1))
+        prefB.push(new Float64Array(L + 1))
+      }
+      for (let p = 0; p < L; p++) {
+        const t = model.timings[p]
+        for (let ki = 0; ki < K; ki++) {
+          const v = t.memories.length > 0 ? mediansAtBatch(t, ks[ki]) : []
+          for (let g = 0; g < J; g++) {
+            const {a, b} = layerSegmentCoefficients(t, v, bp[g], bp[g + 1], model.env)
+            const x = ki * J + g
+            prefA[x][p + 1] = prefA[x][p] + a
+            prefB[x][p + 1] = prefB[x][p] + b
+          }
+        }
       }
     }
     const rt = model.profile.runtime
+    const gridMax = model.gridMax()
+    // every field assigned here, in one order, on both paths (one hidden class)
+    this.model = model
+    this.B = B
+    this.ks = ks
+    this.pi = pi
+    this.kB = ks.indexOf(B)
+    this.sPi = sPi
+    this.sPiK = sPiK
+    this.J = J
+    this.bp = bp
+    this.belowF = shareFrom ? shareFrom.belowF : Uint8Array.from({length: J}, (_, g) => ((bp[g] + bp[g + 1]) / 2 < F ? 1 : 0))
+    this.nodes = nodes
+    this.nodeBytes = nodeBytes
+    this.nodeS3 = nodeS3
+    this.gridMax = gridMax
+    this.gTop = this.segmentOf(gridMax)
+    this.getMs = getMs
+    this.putMs = putMs
+    this.prefA = prefA
+    this.prefB = prefB
     this.overheadMs = rt.invokeOverheadMs
     this.codecMsPerByte = (rt.codecMsPerMb / MB) * model.env.timeFactor
     this.hopMs = model.prices.latency.invokeRoundTripMs.value
-    this.clientPutMs = this.nodeS3[0] === 1 ? model.s3Ms('put', this.nodeBytes[0] * B) : 0
-    this.clientGetMs = this.nodeS3[n - 1] === 1 ? model.s3Ms('get', this.nodeBytes[n - 1] * B) : 0
+    this.clientPutMs = nodeS3[0] === 1 ? model.s3Ms('put', nodeBytes[0] * B) : 0
+    this.clientGetMs = nodeS3[n - 1] === 1 ? model.s3Ms('get', nodeBytes[n - 1] * B) : 0
     this.s3PairUsd = model.s3PutUsd + model.s3GetUsd
-    this.memBase = rt.baselineRssMb
+    this.memBase = rt.baselineRssMb + (rt.modelFixedRssMb ?? 0)
     this.memPerWeightByte = rt.rssPerWeightMb / MB
     this.memPerActByte = (rt.rssPerActivationMb * B) / MB
     this.packageLimit = model.prices.limits.unzippedPackageBytes.value
     this.runtimeBytes = model.prices.packaging.runtimeBytes.value
-
     this.timeoutMs = model.prices.limits.timeoutS.value * 1000
     this.initLimitMs = model.prices.limits.initMaxS.value * 1000
-    this.topCodecFactor = Math.max(1, F / this.gridMax)
-
-    this.prefA = []
-    this.prefB = []
-    for (let x = 0; x < K * J; x++) {
-      this.prefA.push(new Float64Array(L + 1))
-      this.prefB.push(new Float64Array(L + 1))
+    this.topCodecFactor = Math.max(1, F / gridMax)
+    this.tmp = new Float64Array(2)
+    const w = this.weighted(pi)
+    this.getBar = w.getBar
+    this.putBar = w.putBar
+    this.prefAbar = w.prefAbar
+    this.prefBbar = w.prefBbar
+    if (shareFrom) this.prefTop = shareFrom.prefTop
+    else {
+      this.prefTop = new Float64Array(L + 1)
+      const xTop = this.kB * J + this.gTop
+      for (let p = 0; p < L; p++) {
+        this.prefTop[p + 1] = this.prefTop[p] + (prefA[xTop][p + 1] - prefA[xTop][p]) + (prefB[xTop][p + 1] - prefB[xTop][p]) / gridMax
+      }
     }
-    this.prefAbar = Array.from({length: J}, () => new Float64Array(L + 1))
-    this.prefBbar = Array.from({length: J}, () => new Float64Array(L + 1))
-    for (let p = 0; p < L; p++) {
-      const t = model.timings[p]
-      for (let ki = 0; ki < K; ki++) {
-        const v = t.memories.length > 0 ? mediansAtBatch(t, ks[ki]) : []
-        for (let g = 0; g < J; g++) {
-          const {a, b} = layerSegmentCoefficients(t, v, bp[g], bp[g + 1], model.env)
-          const x = ki * J + g
-          this.prefA[x][p + 1] = this.prefA[x][p] + a
-          this.prefB[x][p + 1] = this.prefB[x][p] + b
-        }
+  }
+
+  /** π-weighted arrays for probabilities `pi` aligned with this.ks. */
+  private weighted(pi: number[]): {getBar: Float64Array; putBar: Float64Array; prefAbar: Float64Array[]; prefBbar: Float64Array[]} {
+    const L = this.model.L
+    const J = this.J
+    const K = this.ks.length
+    const n = this.nodes.length
+    const getBar = new Float64Array(n)
+    const putBar = new Float64Array(n)
+    const prefAbar = Array.from({length: J}, () => new Float64Array(L + 1))
+    const prefBbar = Array.from({length: J}, () => new Float64Array(L + 1))
+    for (let ki = 0; ki < K; ki++) {
+      if (pi[ki] === 0) continue
+      for (let v = 0; v < n; v++) {
+        getBar[v] += pi[ki] * this.getMs[ki * n + v]
+        putBar[v] += pi[ki] * this.putMs[ki * n + v]
       }
       for (let g = 0; g < J; g++) {
-        let a = 0
-        let b = 0
-        for (let ki = 0; ki < K; ki++) {
-          const x = ki * J + g
-          a += pi[ki] * (this.prefA[x][p + 1] - this.prefA[x][p])
-          b += pi[ki] * (this.prefB[x][p + 1] - this.prefB[x][p])
+        const A = this.prefA[ki * J + g]
+        const Bp = this.prefB[ki * J + g]
+        const a = prefAbar[g]
+        const b = prefBbar[g]
+        for (let p = 1; p <= L; p++) {
+          a[p] += pi[ki] * A[p]
+          b[p] += pi[ki] * Bp[p]
         }
-        this.prefAbar[g][p + 1] = this.prefAbar[g][p] + a
-        this.prefBbar[g][p + 1] = this.prefBbar[g][p] + b
       }
     }
-    this.prefTop = new Float64Array(L + 1)
-    const xTop = this.kB * J + this.gTop
-    for (let p = 0; p < L; p++) {
-      this.prefTop[p + 1] = this.prefTop[p] + (this.prefA[xTop][p + 1] - this.prefA[xTop][p]) + (this.prefB[xTop][p + 1] - this.prefB[xTop][p]) / this.gridMax
-    }
+    return {getBar, putBar, prefAbar, prefBbar}
+  }
+
+  /**
+   * The same compiled model under another batch-size distribution (its sizes must be among this
+   * one's): shares the per-size arrays, recomputes only the π-weighted ones (O(L·J·K)).
+   */
+  withDistribution(dist: BatchSupport): CompiledCosts {
+    return new CompiledCosts(this.model, this.B, dist, this)
   }
 
   /** Segment index g with bp[g] ≤ m (< bp[g+1] except at the top). */

@@ -363,7 +363,12 @@ export class CostModel {
   /** Memory a stage needs for a batch of `batch` (MB, unrounded): measured baseline + weights + activations. */
   requiredMemoryMb(s: StageRange, batch: number): number {
     const r = this.profile.runtime
-    return r.baselineRssMb + (this.weightsBytes(s) / MB) * r.rssPerWeightMb + ((this.peakActivationBytes(s) * batch) / MB) * r.rssPerActivationMb
+    return (
+      r.baselineRssMb +
+      (r.modelFixedRssMb ?? 0) +
+      (this.weightsBytes(s) / MB) * r.rssPerWeightMb +
+      ((this.peakActivationBytes(s) * batch) / MB) * r.rssPerActivationMb
+    )
   }
 
   /** Smallest memory of the domain grid at or above `mb`, or null when above the maximum. */
@@ -460,14 +465,30 @@ export class CostModel {
     return this.usdPerMbMs * memoryMb * dur + this.requestUsd + this.s3RequestUsd(s, handoffBatch)
   }
 
-  /** INIT (cold start) time the stage's handler is billed for (ms) and the full cold-start latency. */
-  coldStart(s: StageRange, memoryMb: number): {initMs: number; latencyMs: number} {
+  /**
+   * A cold start of the stage: INIT ms (runtime + model load, billed since 2025-08-01), the extra
+   * ms of the first predict after loading (billed in the first invocation; the profile measures it
+   * for the whole model, apportioned here by the stage's share of compute), and the whole
+   * cold-start latency (plus the platform's sandbox and code download).
+   */
+  coldStart(s: StageRange, memoryMb: number): {initMs: number; firstPredictMs: number; latencyMs: number} {
     const r = this.profile.runtime
     const lat = this.prices.latency
-    const initMs = (r.runtimeInitMs + (r.loadMsPerWeightMb * this.weightsBytes(s)) / MB) * codecSlowdown(memoryMb, this.env.fullVcpuMb) * this.env.timeFactor
+    const slow = codecSlowdown(memoryMb, this.env.fullVcpuMb) * this.env.timeFactor
+    const initMs = (r.runtimeInitMs + (r.loadMsPerWeightMb * this.weightsBytes(s)) / MB) * slow
+    const firstPredictMs = (r.coldFirstPredictMs ?? 0) * this.computeShare(s) * slow
     const platform = lat.coldStartBaseMs.value + (lat.coldStartMsPerPackageMb.value * this.packageBytes(s)) / MB
-    return {initMs, latencyMs: initMs + platform}
+    return {initMs, firstPredictMs, latencyMs: initMs + firstPredictMs + platform}
   }
+
+  /** The stage's share of the whole model's compute (at one full vCPU, batch 1). */
+  computeShare(s: StageRange): number {
+    if (this._totalCompute === undefined) this._totalCompute = this.computeMs({first: 0, last: this.L - 1}, this.env.fullVcpuMb, 1)
+    if (!(this._totalCompute > 0)) return (s.last - s.first + 1) / this.L
+    return this.computeMs(s, this.env.fullVcpuMb, 1) / this._totalCompute
+  }
+
+  private _totalCompute?: number
 }
 
 /** Batch sizes with positive probability: ks ascending, pi their probabilities. */

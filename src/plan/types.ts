@@ -28,6 +28,19 @@ export interface PlanStage {
   handoff: 'inline' | 's3'
   /** measured package bytes, written back by `amps deploy` */
   measuredPackageBytes?: number
+  /** how this stage's input arrives when not inline (only the first stage can differ from the previous stage's handoff) */
+  inputHandoff?: 'inline' | 's3'
+  /** billed ms of a full batch (handler ms rounded up to the billing granularity) */
+  billedMs?: number
+  /** billedMs + the client's Invoke round trip (+ client S3 transfers at the model's ends) (ms) */
+  latencyMs?: number
+  /** expected cost of one invocation over the batch-size distribution (USD) */
+  costPerBatchUsd?: number
+  /** INIT ms billed on a cold start, and the whole cold-start latency (ms) */
+  initMs?: number
+  coldStartMs?: number
+  /** billed ms of one invocation with a batch of k = 1..batch.size (index k-1), for re-pricing at other rates */
+  billedMsByBatch?: number[]
 }
 
 export interface PlanBaseline {
@@ -39,6 +52,8 @@ export interface PlanBaseline {
   costPerMillionUsd: number
   stages?: {layers: number; memoryMb: number; arch: Arch}[]
   batch?: {size: number; timeoutMs: number}
+  /** baseline cost ÷ plan cost (> 1: the plan is cheaper) */
+  costRatio?: number
 }
 
 export interface Plan {
@@ -66,8 +81,31 @@ export interface Plan {
     monthlyCostUsd: number
     coldStartMs: number
     coldStartProbability: number
+    /** p-th percentile of a request's wait in the batch buffer (ms) */
+    waitMs?: number
+    /** INIT charge of one cold start of every stage (USD) */
+    initUsdPerColdStart?: number
+    /** expected INIT charge per 1M requests at coldStartProbability (USD), not in costPerMillionUsd */
+    initPerMillionUsd?: number
+    /** whole model, one request, one full vCPU (ms): sizing the always-on alternative */
+    fullCpuMsPerRequest?: number
+    /** memory the whole model needs in one process at batch 1 (MB) */
+    wholeModelMemoryMb?: number
   }
-  solver: {method: 'fast' | 'milp'; optimal: boolean; solveMs: number; bound?: number; gap?: number; candidates?: number}
+  solver: {
+    method: 'fast' | 'milp'
+    optimal: boolean
+    solveMs: number
+    bound?: number
+    gap?: number
+    candidates?: number
+    /** (arch, batch size, timeout interval) nodes of the outer search dropped by their lower bound */
+    prunedIntervals?: number
+    /** relative tolerance of the outer (batch size, timeout) search; 0 = exact over integer ms */
+    searchTolerance?: number
+  }
   baselines: PlanBaseline[]
   createdAt: string
+  /** assumptions the user should know about (prices for another region, unmeasured arch speed, …) */
+  warnings?: string[]
 }

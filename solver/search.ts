@@ -1,0 +1,339 @@
+/**
+ * Outer search over (architecture, batch size B, batch timeout T) around the exact inner solvers.
+ *
+ * For fixed (arch, B, T): the batch-size distribution π(T) and the wait percentile w_p(B, T) are
+ * exact (src/cost/batching.ts); the chain must meet  w_p + Σ stage latency at batch B ≤ SLO  (a
+ * sufficient condition for the p-th latency percentile, since stage times are non-decreasing in
+ * the batch size), and the objective is E[cost of a batch]/E[K] (renewal–reward).
+ *
+ * Not a blind grid:
+ * - T (integer ms) by branch and bound. OPT(T) = inner optimum is non-decreasing in T (the budget
+ *   SLO − w_p shrinks, and K grows stochastically while a batch's cost is non-decreasing in its
+ *   size), E[K](T) is increasing, so on [T1, T2] the cost per request is ≥ OPT(T1)/E[K](T2). Intervals
+ *   are split until they are one ms wide or their bound cannot beat the incumbent. The largest
+ *   useful T comes from bisection on w_p(B, T) ≤ SLO − (fastest chain at batch B).
+ * - B in order of a lower bound on the cost per request for any T (min over k ≤ B of a lower bound
+ *   of a batch of k's cost divided by k), skipping every B whose bound cannot beat the incumbent.
+ * - architectures: both when `auto`, each with its own price and time factor.
+ */
+import {batchSizeDistribution, expectedBatchSize, waitPercentileMs} from '../src/cost/batching.js'
+import {CompiledCosts} from '../src/cost/curve.js'
+import {type BatchSupport, CostModel, batchSupport} from '../src/cost/model.js'
+import type {PriceTable} from '../src/cost/prices.js'
+import {InvalidProblemError} from '../src/errors.js'
+import type {Arch} from '../src/plan/types.js'
+import type {Profile} from '../src/profile/types.js'
+import {Bounds, type StageBound, type TimeBounds, timeBounds} from './bounds.js'
+import {fastestChain, solveFast} from './fast.js'
+import {solveMilp} from './milp.js'
+import type {InnerProblem, InnerSolution} from './types.js'
+
+export type SolverChoice = 'auto' | 'fast' | 'milp'
+
+export interface SearchOptions {
+  profile: Profile
+  prices: PriceTable
+  sloMs: number
+  /** latency percentile in (0, 100] */
+  percentile: number
+  /** Poisson arrival rate (requests/s); 0 = unknown/no batching */
+  ratePerSecond: number
+  arch: Arch | 'auto'
+  maxBatch: number
+  /** exactly this many stages */
+  stages?: number
+  maxStages: number
+  solver: SolverChoice
+  /** compute-time multiplier per architecture (default 1 for both) */
+  timeFactor?: Partial<Record<Arch, number>>
+  /** MILP time limit per inner solve (ms) */
+  milpTimeLimitMs?: number
+  /** memory domain overrides (tests) */
+  memoryMinMb?: number
+  memoryMaxMb?: number
+  memoryStepMb?: number
+  /**
+   * relative tolerance of the (B, T) search: an interval of T is dropped when its lower bound is
+   * within this fraction of the incumbent (default 1e-3; 0 = exact over integer ms)
+   */
+  tolerance?: number
+}
+
+export interface Candidate {
+  arch: Arch
+  batchSize: number
+  timeoutMs: number
+  /** p-th percentile of a request's wait in the buffer (ms) */
+  waitMs: number
+  budgetMs: number
+  meanBatchSize: number
+  dist: BatchSupport
+  inner: InnerSolution
+  costPerRequestUsd: number
+  /** wait percentile + Σ stage latencies */
+  latencyMs: number
+  model: CostModel
+  costs: CompiledCosts
+}
+
+export interface SearchResult {
+  best: Candidate | null
+  /** best with batching disabled (B = 1), per the same search: the AMPS-Inf-style optimum */
+  bestUnbatched: Candidate | null
+  innerSolves: number
+  /** (arch, B, T-interval) nodes dropped by their lower bound */
+  prunedIntervals: number
+  /** the search's relative tolerance: the plan costs at most this much more than the best over (arch, B, integer T) */
+  tolerance: number
+  totalMs: number
+  /** every inner solve was proven optimal */
+  allOptimal: boolean
+  solverMs: number
+  methods: Set<'fast' | 'milp'>
+  maxGap: number
+}
+
+const now = (): number => globalThis.performance.now()
+
+interface PerBatchSize {
+  base: CompiledCosts
+  time: TimeBounds
+  /** stage-level bounds computed at earlier timeouts, with E[K] there */
+  stageCache: {T: number; ek: number; bounds: StageBound[]}[]
+}
+
+function solveInner(problem: InnerProblem, choice: SolverChoice, milpTimeLimitMs: number, perB: PerBatchSize, T: number, ek: number): InnerSolution {
+  // reuse a stage-level bound from a shorter timeout whose mean batch is within 10 %
+  let reuse: StageBound[] | undefined
+  let bestT = -1
+  for (const e of perB.stageCache) if (e.T <= T && e.T > bestT && e.ek >= 0.9 * ek) ((reuse = e.bounds), (bestT = e.T))
+  const bounds = new Bounds(problem.costs, problem.budgetMs, perB.time, {stageLevel: choice === 'milp', reuse})
+  const levelBefore = bounds.level
+  const out = choice === 'milp' ? solveMilp({...problem, timeLimitMs: milpTimeLimitMs}, {bounds}) : solveFast(problem, bounds)
+  if (bounds.level > levelBefore || (choice === 'milp' && !reuse)) perB.stageCache.push({T, ek, bounds: bounds.stageBounds()})
+  return out
+}
+
+/** Cost-per-request lower bounds for every batch size 1..maxBatch at one architecture. */
+function perRequestLowerBounds(model: CostModel, maxBatch: number): number[] {
+  const ks = Array.from({length: maxBatch}, (_, i) => i + 1)
+  const c = new CompiledCosts(model, maxBatch, {ks, pi: ks.map(() => 1 / maxBatch)})
+  const L = model.L
+  const J = c.J
+  const P = model.usdPerMbMs
+  const mMin = model.memoryMinMb
+  const top = Math.min(c.gridMax, c.bp[J])
+  const overhead = model.profile.runtime.invokeOverheadMs
+  const batchLb: number[] = []
+  for (let ki = 0; ki < ks.length; ki++) {
+    // Σ_p min_m P·m·t_pk(m): linear in m per segment ⇒ min at segment ends
+    let work = 0
+    for (let p = 0; p < L; p++) {
+      let best = Infinity
+      for (let g = 0; g < J; g++) {
+        const lo = Math.max(c.bp[g], mMin)
+        const hi = Math.min(c.bp[g + 1], top)
+        if (hi < lo) continue
+        const x = ki * J + g
+        const a = c.prefA[x][p + 1] - c.prefA[x][p]
+        const b = c.prefB[x][p + 1] - c.prefB[x][p]
+        best = Math.min(best, a * lo + b, a * hi + b)
+      }
+      work += Number.isFinite(best) ? best : 0
+    }
+    batchLb.push(model.requestUsd + P * (work + mMin * overhead))
+  }
+  // E[batch cost]/E[K] ≥ min_k cost_k/k
+  const out: number[] = []
+  let run = Infinity
+  for (let k = 1; k <= maxBatch; k++) {
+    run = Math.min(run, batchLb[k - 1] / k)
+    out.push(run)
+  }
+  return out
+}
+
+/** Search every (arch, B, T) for the cheapest plan meeting the SLO at the percentile. */
+export function searchPlan(o: SearchOptions): SearchResult {
+  const t0 = now()
+  if (!(o.sloMs > 0)) throw new InvalidProblemError(`SLO must be > 0 ms, got ${o.sloMs}`)
+  if (!(o.percentile > 0 && o.percentile <= 100)) throw new InvalidProblemError(`percentile must be in (0, 100], got ${o.percentile}`)
+  const archs: Arch[] = o.arch === 'auto' ? ['arm64', 'x86_64'] : [o.arch]
+  const milpLimit = o.milpTimeLimitMs ?? 10_000
+  const result: SearchResult = {
+    best: null,
+    bestUnbatched: null,
+    innerSolves: 0,
+    prunedIntervals: 0,
+    tolerance: o.tolerance ?? 1e-3,
+    totalMs: 0,
+    allOptimal: true,
+    solverMs: 0,
+    methods: new Set(),
+    maxGap: 0,
+  }
+  const consider = (cand: Candidate): void => {
+    if (!result.best || cand.costPerRequestUsd < result.best.costPerRequestUsd * (1 - 1e-12)) result.best = cand
+    if (cand.batchSize === 1 && (!result.bestUnbatched || cand.costPerRequestUsd < result.bestUnbatched.costPerRequestUsd * (1 - 1e-12))) {
+      result.bestUnbatched = cand
+    }
+  }
+
+  interface Interval {
+    lb: number
+    arch: Arch
+    B: number
+    t1: number
+    t2: number
+    solveAt: (B: number, T: number) => Candidate | null
+    values: Map<number, {opt: number; ek: number} | null>
+    setup?: () => number
+  }
+  const queue: Interval[] = []
+  const tolerance = o.tolerance ?? 1e-3
+  const evalT = (iv: Interval, T: number): {opt: number; ek: number} | null => {
+    if (iv.values.has(T)) return iv.values.get(T)!
+    const cand = iv.solveAt(iv.B, T)
+    const v = cand ? {opt: cand.inner.costUsd, ek: cand.meanBatchSize} : null
+    iv.values.set(T, v)
+    return v
+  }
+
+  for (const arch of archs) {
+    const model = new CostModel(o.profile, {
+      arch,
+      prices: o.prices,
+      timeFactor: o.timeFactor?.[arch] ?? 1,
+      memoryMinMb: o.memoryMinMb,
+      memoryMaxMb: o.memoryMaxMb,
+      memoryStepMb: o.memoryStepMb,
+    })
+    const compiledByB = new Map<number, PerBatchSize>()
+    const solveAt = (B: number, T: number): Candidate | null => {
+      const policy = {ratePerSecond: o.ratePerSecond, maxBatch: B, timeoutMs: T}
+      const dist = B === 1 ? {ks: [1], pi: [1]} : batchSupport(batchSizeDistribution(policy))
+      const waitMs = B === 1 ? 0 : waitPercentileMs(policy, o.percentile)
+      const budgetMs = o.sloMs - waitMs
+      if (!(budgetMs > 0)) return null
+      let perB = compiledByB.get(B)
+      if (!perB) {
+        const ks = Array.from({length: B}, (_, i) => i + 1)
+        const base = new CompiledCosts(model, B, {ks, pi: ks.map((k) => (k === B ? 1 : 0))})
+        perB = {base, time: timeBounds(base), stageCache: []}
+        compiledByB.set(B, perB)
+      }
+      const costs = perB.base.withDistribution(dist)
+      const ek = B === 1 ? 1 : expectedBatchSize(policy)
+      const inner = solveInner({costs, budgetMs, maxStages: o.maxStages, exactStages: o.stages}, o.solver, milpLimit, perB, T, ek)
+      result.innerSolves++
+      result.solverMs += inner.solveMs
+      result.methods.add(inner.method)
+      if (!inner.optimal) result.allOptimal = false
+      if (inner.gap !== undefined) result.maxGap = Math.max(result.maxGap, inner.gap)
+      if (!inner.feasible) return null
+      const meanBatchSize = B === 1 ? 1 : expectedBatchSize(policy)
+      const cand: Candidate = {
+        arch,
+        batchSize: B,
+        timeoutMs: B === 1 ? 0 : T,
+        waitMs,
+        budgetMs,
+        meanBatchSize,
+        dist,
+        inner,
+        costPerRequestUsd: inner.costUsd / meanBatchSize,
+        latencyMs: waitMs + inner.latencyMs,
+        model,
+        costs,
+      }
+      consider(cand)
+      return cand
+    }
+
+    solveAt(1, 0)
+    if (!(o.ratePerSecond > 0) || o.maxBatch < 2) continue
+
+    const lbs = perRequestLowerBounds(model, o.maxBatch)
+    for (let B = 2; B <= o.maxBatch; B++) {
+      // t2 = -1: the timeout range is worked out when this root is first taken from the queue
+      queue.push({lb: lbs[B - 1], arch, B, t1: 1, t2: -1, solveAt, values: new Map(), setup: () => setupB(B)})
+    }
+    /** Largest useful timeout for batch size B, or -1 when no timeout works. */
+    const setupB = (B: number): number => {
+      // fastest chain at batch B (any T): the most time the buffer may take
+      const ks = Array.from({length: B}, (_, i) => i + 1)
+      const base = new CompiledCosts(model, B, {ks, pi: ks.map((k) => (k === B ? 1 : 0))})
+      const time = timeBounds(base)
+      compiledByB.set(B, {base, time, stageCache: []})
+      const N = base.nodes.length - 1
+      let stagesOnFastest = 0
+      for (let v = 0; v !== N && v >= 0; v = time.fastestNext[v]) stagesOnFastest++
+      const ruleOk = o.stages === undefined ? stagesOnFastest <= o.maxStages : stagesOnFastest === o.stages
+      const fastestMs = ruleOk ? time.timeToGo[0] : (fastestChain(base, o.stages ?? o.maxStages, o.stages)?.latencyMs ?? Infinity)
+      if (!Number.isFinite(fastestMs)) return -1
+      const waitBudget = o.sloMs - fastestMs
+      const waitAt = (T: number): number => waitPercentileMs({ratePerSecond: o.ratePerSecond, maxBatch: B, timeoutMs: T}, o.percentile)
+      if (!(waitBudget > 0) || waitAt(1) > waitBudget) return -1
+      // largest integer T with w_p(T) ≤ waitBudget (w_p is non-decreasing in T)
+      let lo = 1
+      let hi = Math.max(1, Math.floor(o.sloMs))
+      if (waitAt(hi) <= waitBudget) lo = hi
+      while (hi - lo > 1) {
+        const mid = Math.floor((lo + hi) / 2)
+        if (waitAt(mid) <= waitBudget) lo = mid
+        else hi = mid
+      }
+      return lo
+    }
+  }
+
+  // global best-first branch and bound over (arch, B, [t1, t2])
+  while (queue.length > 0) {
+    queue.sort((a, b) => b.lb - a.lb)
+    const iv = queue.pop()!
+    const best = result.best?.costPerRequestUsd ?? Infinity
+    if (iv.lb >= best * (1 - tolerance)) {
+      result.prunedIntervals++
+      continue
+    }
+    if (iv.t2 < 0) {
+      const tMax = iv.setup!()
+      if (tMax < 1) continue
+      iv.t2 = tMax
+    }
+    const v1 = evalT(iv, iv.t1)
+    if (v1 === null) continue // infeasible at t1 ⇒ at every T ≥ t1
+    if (iv.t2 - iv.t1 <= 1) {
+      evalT(iv, iv.t2)
+      continue
+    }
+    const ek = expectedBatchSize({ratePerSecond: o.ratePerSecond, maxBatch: iv.B, timeoutMs: iv.t2})
+    const lb = Math.max(iv.lb, v1.opt / ek)
+    const mid = Math.floor((iv.t1 + iv.t2) / 2)
+    queue.push({...iv, lb, t2: mid, setup: undefined}, {...iv, lb, t1: mid, setup: undefined})
+  }
+  result.totalMs = now() - t0
+  return result
+}
+
+/** The minimum latency any chain can reach (B = 1, every stage at its largest memory), per arch. */
+export function minimumLatency(o: SearchOptions): {latencyMs: number; arch: Arch} | null {
+  const archs: Arch[] = o.arch === 'auto' ? ['arm64', 'x86_64'] : [o.arch]
+  let best: {latencyMs: number; arch: Arch} | null = null
+  for (const arch of archs) {
+    const model = new CostModel(o.profile, {
+      arch,
+      prices: o.prices,
+      timeFactor: o.timeFactor?.[arch] ?? 1,
+      memoryMinMb: o.memoryMinMb,
+      memoryMaxMb: o.memoryMaxMb,
+      memoryStepMb: o.memoryStepMb,
+    })
+    const c = new CompiledCosts(model, 1, {ks: [1], pi: [1]})
+    const f = fastestChain(c, o.stages ?? o.maxStages, o.stages)
+    if (f && (!best || f.latencyMs < best.latencyMs)) best = {latencyMs: f.latencyMs, arch}
+  }
+  return best
+}
+
+export {Bounds}

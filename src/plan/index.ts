@@ -1,0 +1,331 @@
+/**
+ * The planner: Profile + SLO (+ rate) → Plan, with baselines priced on the same profile and
+ * prices. Pure apart from the clock (createdAt); the solvers live in solver/.
+ */
+import {coldStartProbability} from '../cost/batching.js'
+import {EdgeCurve, CompiledCosts} from '../cost/curve.js'
+import {CostModel, billedMs, MB} from '../cost/model.js'
+import {DEFAULT_PRICE_TABLE, type PriceTable} from '../cost/prices.js'
+import {AmpsUserError} from '../errors.js'
+import type {Profile} from '../profile/types.js'
+import {type Candidate, type SearchOptions, type SolverChoice, minimumLatency, searchPlan} from '../../solver/search.js'
+import {PLAN_VERSION, type Arch, type Plan, type PlanBaseline, type PlanStage} from './types.js'
+
+export {readPlan, validatePlan, writePlan, planProblems} from './schema.js'
+
+export const SECONDS_PER_MONTH = 730 * 3600
+
+export interface PlanOptions {
+  sloMs: number
+  /** latency percentile the SLO applies to (default 99; 100 = hard bound) */
+  percentile?: number
+  /** Poisson arrival rate, requests/s (default 0: unknown, no batching) */
+  ratePerSecond?: number
+  arch?: Arch | 'auto'
+  /** largest batch size to consider (default 32) */
+  maxBatch?: number
+  /** exactly this many stages */
+  stages?: number
+  /** at most this many stages (default 8) */
+  maxStages?: number
+  region?: string
+  prices?: PriceTable
+  solver?: SolverChoice
+  /** compute-time multiplier per architecture relative to the profiling machine (default 1) */
+  timeFactor?: Partial<Record<Arch, number>>
+  milpTimeLimitMs?: number
+  /** path of the profile.json, recorded in the plan */
+  profilePath?: string
+  /** memory domain overrides (tests) */
+  memoryMinMb?: number
+  memoryMaxMb?: number
+  memoryStepMb?: number
+  now?: Date
+}
+
+function flagError(message: string, suggestions: string[] = []): AmpsUserError {
+  return new AmpsUserError('FLAG_INVALID', message, {suggestions})
+}
+
+/** Validate planner options against the profile; throws one clear AmpsUserError. */
+export function checkPlanOptions(profile: Profile, o: PlanOptions): void {
+  if (!(Number.isFinite(o.sloMs) && o.sloMs > 0)) throw flagError(`--slo must be a positive number of milliseconds, got ${o.sloMs}`)
+  const pct = o.percentile ?? 99
+  if (!(pct > 0 && pct <= 100)) throw flagError(`--percentile must be in (0, 100], got ${pct}`)
+  const rate = o.ratePerSecond ?? 0
+  if (!(Number.isFinite(rate) && rate >= 0)) throw flagError(`--rate must be >= 0 requests per second, got ${rate}`)
+  const maxBatch = o.maxBatch ?? 32
+  if (!(Number.isInteger(maxBatch) && maxBatch >= 1)) throw flagError(`--max-batch must be an integer >= 1, got ${maxBatch}`)
+  if (o.arch !== undefined && o.arch !== 'auto' && o.arch !== 'x86_64' && o.arch !== 'arm64') {
+    throw flagError(`--arch must be auto, x86_64 or arm64, got ${o.arch}`)
+  }
+  const L = profile.layers.length
+  const possible = 1 + profile.cuts.filter((c) => c.after >= 0 && c.after < L - 1).length
+  if (o.stages !== undefined) {
+    if (!(Number.isInteger(o.stages) && o.stages >= 1)) throw flagError(`--stages must be an integer >= 1, got ${o.stages}`)
+    if (o.stages > L) throw flagError(`--stages ${o.stages} is more than the model's ${L} layers`)
+    if (o.stages > possible) throw flagError(`--stages ${o.stages}: the model has only ${possible - 1} valid cut points, so at most ${possible} stages`)
+  }
+  if (o.maxStages !== undefined && !(Number.isInteger(o.maxStages) && o.maxStages >= 1)) {
+    throw flagError(`--max-stages must be an integer >= 1, got ${o.maxStages}`)
+  }
+  if (o.stages !== undefined && o.maxStages !== undefined && o.stages > o.maxStages) {
+    throw flagError(`--stages ${o.stages} is above --max-stages ${o.maxStages}`)
+  }
+}
+
+function searchOptions(profile: Profile, o: PlanOptions, prices: PriceTable): SearchOptions {
+  const rate = o.ratePerSecond ?? 0
+  return {
+    profile,
+    prices,
+    sloMs: o.sloMs,
+    percentile: o.percentile ?? 99,
+    ratePerSecond: rate,
+    arch: o.arch ?? 'auto',
+    maxBatch: rate > 0 ? (o.maxBatch ?? 32) : 1,
+    stages: o.stages,
+    maxStages: o.stages ?? o.maxStages ?? 8,
+    solver: o.solver ?? 'auto',
+    timeFactor: o.timeFactor,
+    milpTimeLimitMs: o.milpTimeLimitMs,
+    memoryMinMb: o.memoryMinMb,
+    memoryMaxMb: o.memoryMaxMb,
+    memoryStepMb: o.memoryStepMb,
+  }
+}
+
+/** The plan's stages from a solved candidate (everything re-evaluated with the definitional model). */
+function buildStages(profile: Profile, cand: Candidate): PlanStage[] {
+  const {model, batchSize: B} = cand
+  const dist = cand.dist
+  return cand.inner.stages.map((st, index) => {
+    const r = {first: st.first, last: st.last}
+    const handler = model.handlerMs(r, st.memoryMb, B, B)
+    const cold = model.coldStart(r, st.memoryMb)
+    const stage: PlanStage = {
+      index,
+      name: `stage-${index + 1}`,
+      layers: {first: profile.layers[st.first].name, last: profile.layers[st.last].name, firstIndex: st.first, lastIndex: st.last, count: st.last - st.first + 1},
+      memoryMb: st.memoryMb,
+      arch: cand.arch,
+      packageBytes: model.packageBytes(r),
+      weightsBytes: model.weightsBytes(r),
+      predictedMs: round(handler, 3),
+      inputBytes: model.bytesAt(st.first - 1) * B,
+      outputBytes: model.bytesAt(st.last) * B,
+      inputTensors: model.boundaryTensors.get(st.first - 1) ?? [],
+      outputTensors: model.boundaryTensors.get(st.last) ?? [],
+      handoff: model.viaS3(st.last, B) ? 's3' : 'inline',
+      billedMs: billedMs(handler, model.granularityMs),
+      latencyMs: round(st.latencyMs, 3),
+      costPerBatchUsd: model.expectedCostUsd(r, st.memoryMb, dist, B),
+      initMs: round(cold.initMs + cold.firstPredictMs, 3),
+      coldStartMs: round(cold.latencyMs, 3),
+      billedMsByBatch: Array.from({length: B}, (_, k) => billedMs(model.handlerMs(r, st.memoryMb, k + 1, B), model.granularityMs)),
+    }
+    if (index === 0 && model.viaS3(-1, B)) stage.inputHandoff = 's3'
+    return stage
+  })
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits
+  return Math.round(x * f) / f
+}
+
+interface BaselineResult extends PlanBaseline {
+  costPerRequestUsd: number
+}
+
+/** One function holding the whole model, no batching: cheapest memory meeting the SLO, or at the largest memory. */
+function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemory: BaselineResult; maxMemory: BaselineResult} {
+  const archs: Arch[] = o.arch === 'auto' ? ['arm64', 'x86_64'] : [o.arch]
+  let best: BaselineResult | null = null
+  let max: BaselineResult | null = null
+  let reason = ''
+  let maxReason = ''
+  for (const arch of archs) {
+    const model = new CostModel(profile, {arch, prices: o.prices, timeFactor: o.timeFactor?.[arch] ?? 1, memoryMinMb: o.memoryMinMb, memoryMaxMb: o.memoryMaxMb, memoryStepMb: o.memoryStepMb})
+    const c = new CompiledCosts(model, 1, {ks: [1], pi: [1]})
+    const N = c.nodes.length - 1
+    const whole = {first: 0, last: model.L - 1}
+    const e = new EdgeCurve(c, 0, N)
+    if (e.mLo === null) {
+      if (!model.packageFits(whole)) {
+        reason = `the whole model's package (${(model.packageBytes(whole) / MB).toFixed(0)} MB) exceeds the ${(o.prices.limits.unzippedPackageBytes.value / MB).toFixed(0)} MB unzipped limit`
+      } else {
+        const need = model.requiredMemoryMb(whole, 1)
+        reason = need > model.memoryMaxMb ? `the whole model needs ${need.toFixed(0)} MB of memory (> ${model.memoryMaxMb} MB)` : 'the whole model cannot start within the INIT or timeout limits'
+      }
+      maxReason = reason
+      continue
+    }
+    const opt = e.cheapestMemoryForBudget(o.sloMs)
+    const stages = [{layers: model.L, memoryMb: 0, arch}]
+    if (opt) {
+      const cand: BaselineResult = {
+        name: 'single-function',
+        description: 'Power-Tuning style: the whole model in one function, no batching, cheapest memory meeting the SLO (searched at 1 MB)',
+        feasible: true,
+        latencyMs: opt.latencyMs,
+        costPerMillionUsd: opt.costUsd * 1e6,
+        costPerRequestUsd: opt.costUsd,
+        stages: [{...stages[0], memoryMb: opt.memoryMb}],
+        batch: {size: 1, timeoutMs: 0},
+      }
+      if (!best || cand.costPerRequestUsd < best.costPerRequestUsd) best = cand
+    } else reason = `one function is too slow: ${e.minLatency().toFixed(0)} ms at ${c.gridMax} MB > SLO ${o.sloMs} ms`
+    const top = e.option(c.gridMax)
+    if (top.latencyMs <= o.sloMs + 1e-9) {
+      const cand: BaselineResult = {
+        name: 'max-memory',
+        description: `the whole model in one function at the largest memory (${c.gridMax} MB), no batching`,
+        feasible: true,
+        latencyMs: top.latencyMs,
+        costPerMillionUsd: top.costUsd * 1e6,
+        costPerRequestUsd: top.costUsd,
+        stages: [{...stages[0], memoryMb: c.gridMax}],
+        batch: {size: 1, timeoutMs: 0},
+      }
+      if (!max || cand.costPerRequestUsd < max.costPerRequestUsd) max = cand
+    } else maxReason = `${top.latencyMs.toFixed(0)} ms at ${c.gridMax} MB > SLO ${o.sloMs} ms`
+  }
+  const infeasible = (name: string, description: string, why: string): BaselineResult => ({
+    name,
+    description,
+    feasible: false,
+    reason: why,
+    latencyMs: 0,
+    costPerMillionUsd: 0,
+    costPerRequestUsd: Infinity,
+  })
+  return {
+    bestMemory: best ?? infeasible('single-function', 'Power-Tuning style: the whole model in one function, no batching, cheapest memory meeting the SLO', reason),
+    maxMemory: max ?? infeasible('max-memory', 'the whole model in one function at the largest memory, no batching', maxReason),
+  }
+}
+
+function describeCandidate(cand: Candidate): Record<string, unknown> {
+  return {
+    arch: cand.arch,
+    latencyMs: round(cand.latencyMs, 3),
+    costPerMillionUsd: cand.costPerRequestUsd * 1e6,
+    stages: cand.inner.stages.map((s) => ({layers: `${s.first}..${s.last}`, memoryMb: s.memoryMb, latencyMs: s.latencyMs})),
+  }
+}
+
+/**
+ * Plan the cheapest chain of Lambda functions (cuts × memory × arch × batching) meeting the SLO at
+ * the percentile. Throws AmpsUserError PLAN_INFEASIBLE (details: the minimum achievable latency
+ * and the cheapest plan at it) when no plan can.
+ */
+export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
+  checkPlanOptions(profile, options)
+  const prices = options.prices ?? DEFAULT_PRICE_TABLE
+  const so = searchOptions(profile, options, prices)
+  const result = searchPlan(so)
+  if (!result.best) throw infeasibleError(profile, so)
+  const best = result.best
+  const rate = so.ratePerSecond
+  const stages = buildStages(profile, best)
+  const model = best.model
+  const keepAlive = prices.latency.keepAliveS.value
+  const coldP = coldStartProbability(rate, keepAlive)
+  const initUsdPerColdStart = stages.reduce((s, st) => s + model.usdPerMbMs * st.memoryMb * billedMs(st.initMs ?? 0, model.granularityMs), 0)
+  const whole = {first: 0, last: model.L - 1}
+
+  const singles = singleFunctionBaselines(profile, so)
+  const unbatched: BaselineResult = result.bestUnbatched
+    ? {
+        name: 'amps-inf',
+        description: 'AMPS-Inf style: cuts + memory per stage, no batching (solved exactly by the same solver)',
+        feasible: true,
+        latencyMs: result.bestUnbatched.latencyMs,
+        costPerMillionUsd: result.bestUnbatched.costPerRequestUsd * 1e6,
+        costPerRequestUsd: result.bestUnbatched.costPerRequestUsd,
+        stages: result.bestUnbatched.inner.stages.map((s) => ({layers: s.last - s.first + 1, memoryMb: s.memoryMb, arch: result.bestUnbatched!.arch})),
+        batch: {size: 1, timeoutMs: 0},
+      }
+    : {name: 'amps-inf', description: 'AMPS-Inf style: cuts + memory per stage, no batching', feasible: false, reason: 'no unbatched chain meets the SLO', latencyMs: 0, costPerMillionUsd: 0, costPerRequestUsd: Infinity}
+  const baselines: PlanBaseline[] = [singles.bestMemory, unbatched, singles.maxMemory].map(({costPerRequestUsd, ...b}) =>
+    b.feasible ? {...b, costRatio: costPerRequestUsd / best.costPerRequestUsd} : b,
+  )
+
+  const warnings: string[] = []
+  const region = options.region ?? 'us-east-1'
+  if (region !== prices.region) warnings.push(`prices are for ${prices.region} (table ${prices.version}); pass --prices with ${region}'s prices`)
+  if (so.arch !== 'x86_64' || best.arch === 'arm64') {
+    if (!options.timeFactor?.arm64) warnings.push(`arm64 compute is assumed as fast as the profiling machine (${profile.environment.cpu}); profile on Graviton to check`)
+  }
+  if (!(rate > 0)) warnings.push('no --rate: batching disabled and monthly cost not computed; cold starts assumed on every request')
+  if (so.maxBatch > 1 && best.batchSize === so.maxBatch) warnings.push(`the best batch size is the largest allowed (${so.maxBatch}); a larger --max-batch may be cheaper`)
+
+  const plan: Plan = {
+    version: PLAN_VERSION,
+    model: {name: profile.model.name, sha256: profile.model.sha256, source: profile.model.source, ...(options.profilePath ? {profile: options.profilePath} : {})},
+    inputs: {
+      sloMs: so.sloMs,
+      percentile: so.percentile,
+      ratePerSecond: rate,
+      arch: so.arch,
+      region,
+      priceTableVersion: prices.version,
+      maxBatch: so.maxBatch,
+      ...(options.stages !== undefined ? {stages: options.stages} : {}),
+      maxStages: so.maxStages,
+    },
+    batch: {size: best.batchSize, timeoutMs: best.timeoutMs},
+    stages,
+    predicted: {
+      latencyMs: round(best.latencyMs, 3),
+      serviceMs: round(best.inner.latencyMs, 3),
+      meanBatchSize: best.meanBatchSize,
+      costPerMillionUsd: best.costPerRequestUsd * 1e6,
+      monthlyCostUsd: best.costPerRequestUsd * rate * SECONDS_PER_MONTH,
+      coldStartMs: round(stages.reduce((s, st) => s + (st.coldStartMs ?? 0), 0), 3),
+      coldStartProbability: coldP,
+      waitMs: round(best.waitMs, 6),
+      initUsdPerColdStart,
+      initPerMillionUsd: (coldP * initUsdPerColdStart * 1e6) / best.meanBatchSize,
+      fullCpuMsPerRequest: round(model.computeMs(whole, model.env.fullVcpuMb, 1) + model.profile.runtime.invokeOverheadMs, 3),
+      wholeModelMemoryMb: round(model.requiredMemoryMb(whole, 1), 1),
+    },
+    solver: {
+      method: best.inner.method,
+      optimal: result.allOptimal,
+      solveMs: round(result.totalMs, 1),
+      ...(best.inner.method === 'milp' ? {bound: (best.inner.bound ?? best.inner.costUsd) / best.meanBatchSize * 1e6, gap: result.maxGap} : {}),
+      candidates: result.innerSolves,
+      prunedIntervals: result.prunedIntervals,
+      searchTolerance: result.tolerance,
+    },
+    baselines,
+    createdAt: (options.now ?? new Date()).toISOString(),
+    ...(warnings.length > 0 ? {warnings} : {}),
+  }
+  return plan
+}
+
+function infeasibleError(profile: Profile, so: SearchOptions): AmpsUserError {
+  const min = minimumLatency(so)
+  const stagesText = so.stages !== undefined ? `exactly ${so.stages}` : `at most ${so.maxStages}`
+  if (!min) {
+    return new AmpsUserError('PLAN_INFEASIBLE', `no chain of ${stagesText} stages can hold ${profile.model.name} within Lambda's memory, package and time limits`, {
+      suggestions: ['allow more stages with --max-stages', 'check the profile runtime.baselineRssMb and weight sizes'],
+      details: {minimumLatencyMs: null},
+    })
+  }
+  // the cheapest plan at the minimum latency (no batching: any wait only adds latency)
+  const atMin = searchPlan({...so, sloMs: min.latencyMs, ratePerSecond: 0, maxBatch: 1})
+  const cheapest = atMin.best ? describeCandidate(atMin.best) : null
+  const p = so.percentile === 100 ? 'a hard' : `a p${so.percentile}`
+  return new AmpsUserError(
+    'PLAN_INFEASIBLE',
+    `no plan meets ${p} latency of ${so.sloMs} ms: the fastest possible is ${min.latencyMs.toFixed(1)} ms (${min.arch}, no batching, ${stagesText} stages)`,
+    {
+      suggestions: [`use --slo ${Math.ceil(min.latencyMs)} or more`, so.stages === undefined ? 'allow more stages with --max-stages' : 'try another --stages'],
+      details: {minimumLatencyMs: min.latencyMs, arch: min.arch, cheapestAtMinimum: cheapest},
+    },
+  )
+}
