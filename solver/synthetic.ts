@@ -84,7 +84,10 @@ export function syntheticProfile(options: SyntheticOptions): Profile {
     // per-sample batch efficiency: ms(k) = base·(fixed + (1-fixed)·k)
     const fixed = 0.2 + rnd() * 0.6
     const timing: TimingPoint[] = []
-    if (!isInput) {
+    if (isInput) {
+      // the profiler records the input layer at every point too (it costs nothing)
+      for (const m of memories) for (const k of batches) timing.push({memoryMb: m, batch: k, medianMs: 0, p10Ms: 0, p90Ms: 0, minMs: 0, maxMs: 0, repeats: 1, modelled: false})
+    } else {
       for (const m of memories) {
         const slow = Math.max(1, 1769 / m) / Math.max(1, Math.min(threads, m / 1769))
         for (const k of batches) {

@@ -4,6 +4,7 @@
  */
 import {coldStartProbability} from '../cost/batching.js'
 import {EdgeCurve, CompiledCosts} from '../cost/curve.js'
+import {SECONDS_PER_MONTH} from '../cost/estimate.js'
 import {CostModel, billedMs, MB} from '../cost/model.js'
 import {DEFAULT_PRICE_TABLE, type PriceTable} from '../cost/prices.js'
 import {AmpsUserError} from '../errors.js'
@@ -13,7 +14,7 @@ import {PLAN_VERSION, type Arch, type Plan, type PlanBaseline, type PlanStage} f
 
 export {readPlan, validatePlan, writePlan, planProblems} from './schema.js'
 
-export const SECONDS_PER_MONTH = 730 * 3600
+export {SECONDS_PER_MONTH}
 
 export interface PlanOptions {
   sloMs: number

@@ -1,0 +1,163 @@
+/**
+ * Human tables for `amps plan` and `amps estimate-cost` (stdout, only without --json).
+ */
+import type {CostEstimate} from '../cost/estimate.js'
+import type {Plan} from './types.js'
+
+/** A plain text table; numbers right-aligned. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const right = header.map((_, i) => rows.length > 0 && rows.every((r) => /^[-+$]?[\d.,]+( ?(ms|MB|%|×|x))?$|^—$/.test(r[i] ?? '')))
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (right[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd()
+  return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
+}
+
+export function usd(x: number, digits = 2): string {
+  if (!Number.isFinite(x)) return '—'
+  if (x !== 0 && Math.abs(x) < 0.01 && digits <= 2) return '$' + x.toPrecision(3)
+  return '$' + x.toLocaleString('en-US', {minimumFractionDigits: digits, maximumFractionDigits: digits})
+}
+
+export function num(x: number, digits = 0): string {
+  if (!Number.isFinite(x)) return '—'
+  return x.toLocaleString('en-US', {minimumFractionDigits: digits, maximumFractionDigits: digits})
+}
+
+const mb = (bytes: number): string => num(bytes / 1048576, 1)
+
+export function renderPlan(plan: Plan): string {
+  const out: string[] = []
+  const inp = plan.inputs
+  const pct = inp.percentile === 100 ? 'max' : `p${inp.percentile}`
+  out.push(`Plan for ${plan.model.name}: SLO ${num(inp.sloMs, 0)} ms at ${pct}, ${inp.ratePerSecond > 0 ? `${num(inp.ratePerSecond, 2)} req/s` : 'no rate given'}, arch ${inp.arch}, ${inp.region}`)
+  out.push('')
+  out.push(
+    table(
+      ['stage', 'layers', '#', 'memory', 'arch', 'predicted', 'billed', 'package', 'hand-off'],
+      plan.stages.map((s) => [
+        s.name,
+        `${s.layers.first} … ${s.layers.last} [${s.layers.firstIndex}..${s.layers.lastIndex}]`,
+        String(s.layers.count),
+        `${s.memoryMb} MB`,
+        s.arch,
+        `${num(s.predictedMs, 1)} ms`,
+        s.billedMs === undefined ? '—' : `${num(s.billedMs)} ms`,
+        `${mb(s.packageBytes)} MB`,
+        (s.inputHandoff === 's3' ? 'in: s3, out: ' : '') + s.handoff,
+      ]),
+    ),
+  )
+  out.push('')
+  const p = plan.predicted
+  out.push(
+    plan.batch.size > 1
+      ? `Batch: up to ${plan.batch.size} requests or ${num(plan.batch.timeoutMs)} ms after the first (mean batch ${num(p.meanBatchSize, 2)}, ${pct} wait ${num(p.waitMs ?? 0, 1)} ms)`
+      : 'Batch: none (each request invokes the chain)',
+  )
+  out.push(`Latency (${pct}): ${num(p.latencyMs, 1)} ms (chain ${num(p.serviceMs, 1)} ms)   SLO ${num(inp.sloMs)} ms`)
+  out.push(
+    `Cost: ${usd(p.costPerMillionUsd)} per 1M requests` +
+      (inp.ratePerSecond > 0 ? `, ${usd(p.monthlyCostUsd)} per month at ${num(inp.ratePerSecond, 2)} req/s` : '') +
+      ' (first-tier prices, no free tier)',
+  )
+  out.push(
+    `Cold start: ${num(p.coldStartMs)} ms through the chain, probability ${num(p.coldStartProbability * 100, 3)} % per batch` +
+      (p.initPerMillionUsd !== undefined ? `, INIT ${usd(p.initPerMillionUsd)} per 1M requests (not included above)` : ''),
+  )
+  const sv = plan.solver
+  out.push(
+    `Solver: ${sv.method}, ${sv.optimal ? 'optimal' : 'NOT proven optimal'}` +
+      (sv.gap !== undefined ? ` (gap ${num(sv.gap * 100, 3)} %)` : '') +
+      `, ${num(sv.solveMs)} ms, ${sv.candidates ?? 0} inner solves` +
+      (sv.searchTolerance ? `, batch/timeout search within ${num(sv.searchTolerance * 100, 2)} %` : ''),
+  )
+  out.push('')
+  out.push(
+    table(
+      ['baseline', 'latency', 'per 1M', 'vs plan', 'notes'],
+      plan.baselines.map((b) =>
+        b.feasible
+          ? [b.name, `${num(b.latencyMs, 1)} ms`, usd(b.costPerMillionUsd), b.costRatio === undefined ? '—' : `${num(b.costRatio, 2)}×`, b.stages ? b.stages.map((s) => `${s.memoryMb} MB`).join(' + ') : '']
+          : [b.name, '—', '—', '—', `infeasible: ${b.reason ?? ''}`],
+      ),
+    ),
+  )
+  for (const w of plan.warnings ?? []) out.push(`Note: ${w}`)
+  return out.join('\n')
+}
+
+export function renderEstimate(e: CostEstimate): string {
+  const out: string[] = []
+  out.push(
+    `${e.model}: ${num(e.ratePerSecond, 3)} req/s = ${num(e.requestsPerMonth)} requests/month, batch ${e.batch.size > 1 ? `≤ ${e.batch.size} / ${num(e.batch.timeoutMs)} ms (mean ${num(e.meanBatchSize, 2)})` : 'none'}, ${e.freeTier ? 'with' : 'without'} the free tier`,
+  )
+  out.push('')
+  out.push(
+    table(
+      ['stage', 'memory', 'invocations', 'mean billed', 'GB-s', 'duration', 'requests', 'S3', 'INIT', '/tmp', 'total'],
+      [
+        ...e.stages.map((s) => [
+          s.stage,
+          `${s.memoryMb} MB`,
+          num(s.invocationsPerMonth),
+          `${num(s.meanBilledMs, 1)} ms`,
+          num(s.gbSeconds),
+          usd(s.durationUsd),
+          usd(s.requestsUsd),
+          usd(s.s3Usd),
+          usd(s.initUsd),
+          usd(s.tmpUsd),
+          usd(s.totalUsd),
+        ]),
+        ['total', '', '', '', num(e.totals.gbSeconds), usd(e.totals.durationUsd), usd(e.totals.requestsUsd), usd(e.totals.s3Usd), usd(e.totals.initUsd), usd(e.totals.tmpUsd), usd(e.totals.totalUsd)],
+      ],
+    ),
+  )
+  out.push('')
+  out.push(`Monthly: ${usd(e.totals.totalUsd)} (${usd(e.totals.perMillionUsd)} per 1M requests)` + (e.freeTier ? `, free tier saved ${usd(e.totals.freeTierUsd)}` : ''))
+  out.push('')
+  const ao = e.alwaysOn
+  out.push(
+    table(
+      ['alternative', 'per 1M', 'per month', 'vs plan'],
+      [
+        ...e.baselines.map((b) =>
+          b.feasible ? [b.name, usd(b.perMillionUsd ?? NaN), usd(b.monthlyUsd ?? NaN), b.ratio === null ? '—' : `${num(b.ratio, 2)}×`] : [b.name, '—', '—', `infeasible: ${b.reason ?? ''}`],
+        ),
+        ao.feasible
+          ? [`SageMaker ${ao.count}× ${ao.instance} (always on)`, usd(ao.perMillionUsd ?? NaN), usd(ao.monthlyUsd!), e.totals.totalUsd > 0 ? `${num(ao.monthlyUsd! / e.totals.totalUsd, 2)}×` : '—']
+          : ['SageMaker (always on)', '—', '—', `infeasible: ${ao.reason ?? ''}`],
+      ],
+    ),
+  )
+  out.push(`  ${ao.note}`)
+  out.push('')
+  out.push('Across rates (the plan’s batch settings; first-tier prices, no free tier):')
+  out.push(
+    table(
+      ['rate', 'req/s', 'mean batch', 'batched per 1M', 'unbatched per 1M', 'batched /month', 'unbatched /month', 'always-on /month', 'latency', 'SLO'],
+      e.rates.map((r) => [
+        `${num(r.multiplier, 1)}×`,
+        num(r.ratePerSecond, 3),
+        num(r.meanBatchSize, 2),
+        usd(r.batchedPerMillionUsd),
+        r.unbatchedPerMillionUsd === null ? '—' : usd(r.unbatchedPerMillionUsd),
+        usd(r.batchedMonthlyUsd),
+        r.unbatchedMonthlyUsd === null ? '—' : usd(r.unbatchedMonthlyUsd),
+        r.alwaysOnMonthlyUsd === null ? '—' : usd(r.alwaysOnMonthlyUsd),
+        `${num(r.latencyMs, 1)} ms`,
+        r.meetsSlo ? 'yes' : 'no',
+      ]),
+    ),
+  )
+  out.push(
+    e.batch.size === 1
+      ? 'Batching: the plan does not batch.'
+      : e.batchingPaysFromRatePerSecond === null
+        ? 'Batching does not pay within this range of rates.'
+        : `Batching pays from ${num(e.batchingPaysFromRatePerSecond, 3)} req/s.`,
+  )
+  for (const w of e.warnings) out.push(`Note: ${w}`)
+  return out.join('\n')
+}
