@@ -33,8 +33,10 @@ export interface MeasuredStage {
   cpuMs: number
   /** time the stage's CPU group was throttled during one request (ms) */
   throttledMs?: number
-  /** time the stage's threads were runnable but waited for a CPU another process held (ms) */
+  /** time the stage's main thread was runnable but not running (ms): throttled, or another process on the CPU */
   waitMs: number
+  /** waitMs − throttledMs (≥ 0): the part another process (or the stage's own helper threads) held the CPU */
+  contentionMs: number
 }
 
 export interface PredictionRow {
@@ -170,6 +172,7 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
                 cpuMs: round(median(series.cpu.map((c) => c[i].cpuMs))),
                 waitMs: round(median(series.cpu.map((c) => c[i].waitMs))),
                 ...(throttled.length ? {throttledMs: round(median(throttled))} : {}),
+                contentionMs: round(median(series.cpu.map((c) => Math.max(0, c[i].waitMs - (c[i].throttledMs ?? 0))))),
               }
               const predicted: PredictionRow['predicted'] = {}
               for (const [pname, predict] of Object.entries(PREDICTORS)) {
@@ -206,7 +209,8 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
     'Predicted = CostModel.handlerMs (src/cost/model.ts): Σ layer ms at the memory and batch + codec (codecMsPerMb × MB in and out) + the profile\'s invokeOverheadMs; no S3 hand-off here (every tensor is inline).',
     'Measured handler = the stage\'s own metrics.handlerMs (decode + model.predict + read back + encode), median over the requests after 3 warm-up requests; round trip = the coordinator\'s wall time around InvokeCommand.',
     'Error % = (predicted − measured) / measured × 100; |error| statistics over every (model, stages, stage, memory, batch) row.',
-    'Cuts split the model into parts of about equal MACs. Every stage of a deployment has the same memory size; the local target applies m/1769 of a core as a CFS quota (5 ms period) and m MiB as a memory limit.',
+    'Predictors: model = src/cost/model.ts CostModel.handlerMs unchanged; fused = its Σ layer ms × the profile\'s median (whole model ÷ Σ layers) from profile.calibration; fused+json = fused + the runtime\'s JSON parse of the event and stringify of the result per MB of tensor in and out × max(1, 1769/m) (test/bench/predictors.ts). fused+json belongs against the round trip (on Lambda that work is billed; locally it happens outside handle()).',
+    'Cuts split the model into parts of about equal MACs, at the valid cut carrying the fewest bytes within ±15 % of each MAC quantile. Every stage of a deployment has the same memory size; the local target applies m/1769 of a core as a CFS quota (5 ms period) and m MiB as a memory limit.',
   ]
   return {data: {memories, rows, summaries, spread, profiles: [...profileInfos.values()], calibration, payloadJson}, notes}
 }

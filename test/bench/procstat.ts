@@ -14,8 +14,9 @@ export interface CpuSample {
   /** Σ over the process's threads of time on CPU (ms) */
   cpuMs: number
   /**
-   * Σ over the process's threads of time spent runnable but waiting for a CPU (ms, schedstat's run
-   * delay): contention from other processes on the machine (time held back by the quota is not in it)
+   * time the process's main thread (the one running the model: wasm is single-threaded) spent
+   * runnable but not running (ms, schedstat's run delay): while its CPU group is throttled by the
+   * quota, and while another process (or its own helper threads) holds the CPU
    */
   waitMs: number
   /** cumulative throttled time of the stage's cpu group (ms), when known */
@@ -24,6 +25,7 @@ export interface CpuSample {
   throttledPeriods?: number
 }
 
+/** CPU time of every thread of `pid`, and the run delay of its main thread (ms). */
 export function processCpuMs(pid: number): {cpuMs: number; waitMs: number} {
   let run = 0
   let wait = 0
@@ -37,7 +39,7 @@ export function processCpuMs(pid: number): {cpuMs: number; waitMs: number} {
     try {
       const f = readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')
       run += Number(f[0])
-      wait += Number(f[1])
+      if (t === String(pid)) wait += Number(f[1])
     } catch {
       // the thread ended between readdir and read
     }

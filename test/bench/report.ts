@@ -90,14 +90,36 @@ function qualitySection(r: SectionResult<QualityData> | undefined): string {
       }),
     ),
   )
+  out.push(qualityFindings(d))
   out.push(notes(r))
   return out.join('\n\n')
+}
+
+function qualityFindings(d: QualityData): string {
+  const lines = ['**What the numbers say:**']
+  for (const m of d.models) {
+    const cells = d.cells.filter((c) => c.model === m.model && c.feasible)
+    const singles = cells.map((c) => c.baselines?.find((b) => b.name === 'single-function')).filter((b) => b?.feasible && b.costPerMillionUsd !== undefined)
+    if (singles.length === 0) continue
+    const best = Math.min(...singles.map((b) => b!.costPerMillionUsd!))
+    const worst = Math.max(...singles.map((b) => b!.costPerMillionUsd!))
+    const multi = cells.filter((c) => (c.stages?.length ?? 0) > 1).length
+    const batched = cells.filter((c) => (c.batch?.size ?? 1) > 1).length
+    lines.push(
+      `- ${m.model}: the best single function costs ${usd(best)}–${usd(worst)} per 1M, only ${fmt(best / m.floor.usdPerMillion, 2)}–${fmt(worst / m.floor.usdPerMillion, 2)}× the compute floor (${usd(m.floor.usdPerMillion)}), so no plan can be 2× cheaper than it. ` +
+        `amps chose more than one stage in ${multi} of ${cells.length} feasible cells and batching in ${batched}.`,
+    )
+  }
+  lines.push(
+    '- Why the floor is so close: the wasm backend computes on one thread, so below 1,769 MB a layer\'s time scales as 1769/m and its GB-s per request (time × memory) is the same at every memory size; above 1,769 MB more memory buys no speed. One function at the smallest memory meeting the SLO is already at the floor, apart from the request fee, the codec and per-invoke overhead and 1-ms rounding. Splitting pays only where a stage can run at a memory its neighbours cannot (a memory floor forced by weights or activations) or where an SLO forces a large memory onto part of the model; batching pays only to the extent a batch of k costs less than k single requests, which on one thread it barely does.',
+  )
+  return lines.join('\n')
 }
 
 function predictionRowsTable(rows: PredictionRow[], predictors: string[]): string {
   const [first, ...others] = predictors
   return table(
-    ['model', 'stages', 'stage', 'layers', 'MB', 'batch', 'measured handler (p10–p90)', 'run', 'codec', 'round trip', 'CPU used', 'waited for a CPU', 'throttled', `${first}: predicted (compute + codec + overhead)`, `${first}: error`, ...others.map((p) => `${p}: error`), `${first} vs round trip`, ...others.map((p) => `${p} vs round trip`)],
+    ['model', 'stages', 'stage', 'layers', 'MB', 'batch', 'measured handler (p10–p90)', 'run', 'codec', 'round trip', 'CPU used', 'throttled', 'waited for another process', `${first}: predicted (compute + codec + overhead)`, `${first}: error`, ...others.map((p) => `${p}: error`), `${first} vs round trip`, ...others.map((p) => `${p} vs round trip`)],
     rows.map((x) => [
       x.model,
       x.stages,
@@ -110,8 +132,8 @@ function predictionRowsTable(rows: PredictionRow[], predictors: string[]): strin
       fmt(x.measured.codecMs),
       fmt(x.measured.roundTripMs),
       fmt(x.measured.cpuMs),
-      fmt(x.measured.waitMs),
       fmt(x.measured.throttledMs),
+      fmt(x.measured.contentionMs ?? x.measured.waitMs),
       x.predicted[first] ? `${fmt(x.predicted[first].handlerMs)} (${fmt(x.predicted[first].computeMs)} + ${fmt(x.predicted[first].codecMs)} + ${fmt(x.predicted[first].overheadMs, 2)})` : '–',
       pct(x.predicted[first]?.handlerErrPct),
       ...others.map((p) => pct(x.predicted[p]?.handlerErrPct)),
@@ -141,7 +163,7 @@ function predictionSection(r: SectionResult<PredictionData> | undefined): string
       ]),
     ),
   )
-  out.push('All times in ms, medians over the measured requests. "CPU used" is the CPU time of every thread of the stage process during one request, "waited for a CPU" the time its threads were runnable while another process held the CPU (both from /proc/<pid>/task/*/schedstat; a busy machine shows here), "throttled" the time its CFS quota held it back (cgroup cpu.stat). Error columns are against the measured handler; "vs round trip" is the first predictor against the round trip.')
+  out.push('All times in ms, medians over the measured requests. "CPU used" is the CPU time of every thread of the stage process during one request, "throttled" the time its CFS quota held it back (cgroup cpu.stat), "waited for another process" the time its main thread was runnable but neither running nor throttled (schedstat run delay − throttled time: a busy machine shows here; ~0 on a quiet one). Error columns are against the measured handler; "vs round trip" is the first predictor against the round trip.')
   out.push(predictionRowsTable(d.rows, d.summaries.map((s) => s.predictor)))
   if (d.spread) {
     out.push(
@@ -172,7 +194,7 @@ function predictionFindings(d: PredictionData): string {
     return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
   }
   const quota = rows.filter((r) => r.memoryMb < 1769)
-  const waitShare = med(rows.map((r) => r.measured.waitMs / r.measured.roundTripMs)) * 100
+  const waitShare = med(rows.map((r) => (r.measured.contentionMs ?? r.measured.waitMs) / r.measured.roundTripMs)) * 100
   const fluid = med(quota.map((r) => r.measured.cpuMs / (r.memoryMb / 1769) / r.measured.roundTripMs))
   const outside = med(rows.map((r) => (r.measured.roundTripMs - r.measured.handlerMs) / r.measured.roundTripMs)) * 100
   const runErr = med(rows.map((r) => r.predicted.model?.computeErrPct ?? NaN))
@@ -184,7 +206,7 @@ function predictionFindings(d: PredictionData): string {
   const jsonPart = med(rows.map((r) => (r.predicted['fused+json']?.jsonMs ?? NaN) / (r.measured.roundTripMs - r.measured.handlerMs))) * 100
   return [
     '**What the numbers say** (medians over the rows above):',
-    `- Other processes: the stage threads waited ${fmt(waitShare)} % of the round trip for a CPU held by another process. On a quiet machine this is ~0; anything above a few % inflates every measured time while the profile (CPU time) is immune, so predictions look too low.`,
+    `- Other processes: the stage's main thread waited ${fmt(waitShare)} % of the round trip for a CPU held by another process (or its own helper threads). On a quiet machine this is ~0; anything above a few % inflates every measured time while the profile (CPU time) is immune, so predictions look too low.`,
     `- The quota behaves as a fluid share over a whole request: below 1,769 MB, CPU used ÷ (m/1769) = ${fmt(fluid, 2)} × the round trip. So what the stage process burns outside the model (JSON, HTTP, codec, GC) costs wall time at the same 1/share rate as the layers.`,
     `- Compute: Σ of the stage's layers' profiled ms is ${pct(runErr)} off the stage's measured model.predict + read-back (run ms; negative = predicted too low). The profile's own check (whole model ÷ Σ layers, median over its points) gives the fused factor: ${factors.join(', ')}.`,
     `- Codec (decode + encode inside the handler): predicted ${pct(codecErr)} vs measured.`,
