@@ -1,7 +1,9 @@
 /**
  * Real profiles for the bench: `profileModel` with its default settings (quick: its --quick
- * settings), cached in the bench's own cache directory (test/.cache/bench/amps-cache, set by
- * setupEnvironment) so a re-run reuses what this machine measured and nothing else.
+ * settings), kept in the bench's own cache directory (test/.cache/bench/amps-cache, set by
+ * setupEnvironment), never the user's. A full run measures them again (once per run: a profile taken
+ * on a busy machine must not leak into the next run); --quick and --reuse-profiles take the cached
+ * one when there is one.
  */
 import {readFileSync} from 'node:fs'
 
@@ -10,6 +12,12 @@ import {nsfwjsModelDir, type NsfwjsModel} from '../helpers/nsfwjs.js'
 import {log} from './common.js'
 
 const memo = new Map<string, Promise<Profile>>()
+let forceFresh = false
+
+/** Full runs call this with true: every profile is measured again once in this process. */
+export function measureProfilesAgain(force: boolean): void {
+  forceFresh = force
+}
 
 export interface ProfileInfo {
   model: NsfwjsModel
@@ -40,6 +48,7 @@ export function benchProfile(model: NsfwjsModel, quick: boolean): Promise<Profil
       log(`profiling ${model}${quick ? ' (--quick settings)' : ' (default settings)'}`)
       const profile = await profileModel(nsfwjsModelDir(model), {
         quick,
+        force: forceFresh,
         onProgress: (e: ProfileProgress) => {
           if (e.phase === 'cache-hit') {
             source = 'cache'

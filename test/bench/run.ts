@@ -8,6 +8,10 @@
  * target under CPU quota), analytic (analytic p99/cost vs the simulator), overhead (pipeline
  * overhead per cut). Progress goes to stderr.
  *
+ * Flags: --quick (fewer requests, the profiler's --quick settings: a few minutes), --only <section>[,…],
+ * --reuse-profiles (a full run otherwise measures the profiles again), --report-only (re-render
+ * BENCHMARKS.md from bench-results/ without measuring).
+ *
  * Every local deployment is destroyed after use, on error and on SIGINT/SIGTERM/SIGHUP; leftovers
  * of a run killed with SIGKILL are destroyed when the next run starts.
  */
@@ -30,18 +34,20 @@ const TITLES: Record<SectionName, string> = {
 const RUN_ORDER: SectionName[] = ['solver', 'quality', 'prediction', 'analytic', 'overhead']
 
 function usage(): never {
-  process.stderr.write(`usage: node dist/test/bench/run.js [--quick] [--only <${SECTIONS.join('|')}>[,<section>…]] [--report-only]\n`)
+  process.stderr.write(`usage: node dist/test/bench/run.js [--quick] [--only <${SECTIONS.join('|')}>[,<section>…]] [--reuse-profiles] [--report-only]\n`)
   process.exit(2)
 }
 
-function parseArgs(argv: string[]): {quick: boolean; only?: SectionName[]; reportOnly: boolean} {
+function parseArgs(argv: string[]): {quick: boolean; only?: SectionName[]; reportOnly: boolean; reuseProfiles: boolean} {
   let quick = false
+  let reuseProfiles = false
   let only: SectionName[] | undefined
   let reportOnly = false
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--quick') quick = true
     else if (a === '--report-only') reportOnly = true
+    else if (a === '--reuse-profiles') reuseProfiles = true
     else if (a === '--only' || a.startsWith('--only=')) {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i]
       if (!v) usage()
@@ -50,7 +56,7 @@ function parseArgs(argv: string[]): {quick: boolean; only?: SectionName[]; repor
     } else if (a === '-h' || a === '--help') usage()
     else usage()
   }
-  return {quick, only, reportOnly}
+  return {quick, only, reportOnly, reuseProfiles}
 }
 
 async function runSection(name: SectionName, opts: BenchOptions, deployments: LocalDeployments): Promise<{data: unknown; notes: string[]; machine?: Record<string, unknown>}> {
@@ -70,7 +76,8 @@ async function runSection(name: SectionName, opts: BenchOptions, deployments: Lo
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
-  const command = ['npm run bench', ...(args.quick || args.only ? ['--'] : []), ...(args.quick ? ['--quick'] : []), ...(args.only ? ['--only', args.only.join(',')] : [])].join(' ')
+  const flags = [...(args.quick ? ['--quick'] : []), ...(args.only ? ['--only', args.only.join(',')] : []), ...(args.reuseProfiles ? ['--reuse-profiles'] : [])]
+  const command = ['npm run bench', ...(flags.length ? ['--', ...flags] : [])].join(' ')
   const {writeReport} = await import('./report.js')
   if (args.reportOnly) {
     log(`wrote ${writeReport()}`)
@@ -90,6 +97,8 @@ async function main(): Promise<void> {
   if (swept > 0) log(`stopped ${swept} deployment(s) a previous run left running`)
 
   const opts: BenchOptions = {quick: args.quick, command}
+  const {measureProfilesAgain} = await import('./profiles.js')
+  measureProfilesAgain(!args.quick && !args.reuseProfiles)
   const sections = RUN_ORDER.filter((s) => !args.only || args.only.includes(s))
   const t0 = Date.now()
   const failures: string[] = []
