@@ -79,34 +79,66 @@ export function solveMilp(problem: InnerProblem, options: MilpOptions = {}): Inn
   }
   const cap = UB === Infinity ? Infinity : UB * (1 + 1e-9)
 
-  // options
-  const U = bounds.stageMus.length
-  const fwd = Array.from({length: U}, (_, u) => bounds.stagePhiFrom(u))
-  const lagrangianPrunes = (i: number, j: number, lat: number, cost: number): boolean => {
-    for (let u = 0; u < U; u++) {
-      const mu = bounds.stageMus[u]
-      if (fwd[u][i] + cost + mu * lat + bounds.stagePhi[u][j] - mu * budget > cap) return true
+  // Option pruning with stage-count-aware bounds: for chains of s stages into node i and s' stages
+  // out of node j, the fastest latencies (TF, TG) and Lagrangian weights (F, G) for a few μ.
+  const Smax = Math.min(S, N)
+  const allowed = (total: number): boolean => (exact ? total === S : total >= 1 && total <= S)
+  const dims = (): Float64Array[] => Array.from({length: Smax + 1}, () => new Float64Array(N + 1).fill(Infinity))
+  const pass = (weight: (i: number, j: number) => number): {F: Float64Array[]; G: Float64Array[]} => {
+    const F = dims()
+    const G = dims()
+    F[0][0] = 0
+    G[0][N] = 0
+    for (let i = 0; i < N; i++) {
+      for (let j = i + 1; j <= N; j++) {
+        if (c.memoryNeed(i, j) === null) break
+        const w = weight(i, j)
+        if (w === Infinity) continue
+        for (let k = 0; k < Smax; k++) if (F[k][i] + w < F[k + 1][j]) F[k + 1][j] = F[k][i] + w
+      }
     }
-    return false
+    for (let j = N - 1; j >= 0; j--) {
+      for (let k2 = j + 1; k2 <= N; k2++) {
+        if (c.memoryNeed(j, k2) === null) break
+        const w = weight(j, k2)
+        if (w === Infinity) continue
+        for (let k = 0; k < Smax; k++) if (G[k][k2] + w < G[k + 1][j]) G[k + 1][j] = G[k][k2] + w
+      }
+    }
+    return {F, G}
   }
+  /** min over stage counts s1 (into i) and s2 (out of j) with s1 + 1 + s2 allowed of F[s1][i] + G[s2][j] */
+  const around = (p: {F: Float64Array[]; G: Float64Array[]}, i: number, j: number): number => {
+    let best = Infinity
+    for (let s1 = 0; s1 < Smax; s1++) {
+      if (p.F[s1][i] === Infinity) continue
+      for (let s2 = 0; s1 + 1 + s2 <= Smax; s2++) if (allowed(s1 + 1 + s2) && p.F[s1][i] + p.G[s2][j] < best) best = p.F[s1][i] + p.G[s2][j]
+    }
+    return best
+  }
+  const times = pass((i, j) => c.edgeMinLatency(i, j))
+  const mus = [0, ...bounds.stageMus.filter((m) => m > 0)]
+  const lag = mus.map((mu) => pass((i, j) => c.edgeLagrangian(i, j, mu)))
+
   const opts: Option[] = []
   for (let i = 0; i < N; i++) {
-    const tFrom = bounds.timeFrom(i)
-    if (!(tFrom <= budget)) continue
-    const cFrom = bounds.costFrom(i)
     for (let j = i + 1; j <= N; j++) {
       if (c.memoryNeed(i, j) === null) break
+      const tAround = around(times, i, j)
+      if (tAround === Infinity) continue
       const minLat = c.edgeMinLatency(i, j)
-      if (tFrom + minLat + bounds.timeToGo[j] > budget + 1e-9) continue
+      if (tAround + minLat > budget + 1e-9) continue
       const e: EdgeCurve | null = c.edge(i, j)
       if (!e) continue
-      const latCap = budget - tFrom - bounds.timeToGo[j] + 1e-9
-      const costCap = cap - cFrom - bounds.costToGo(j, budget - tFrom - minLat)
+      const lagAround = lag.map((p) => around(p, i, j))
+      // cost cap from μ = 0 (latency ignored), then each option against every μ
+      const costCap = cap - lagAround[0]
       if (!(costCap > 0)) continue
       stats.edges++
-      for (const o of e.paretoOptions(latCap, costCap)) {
-        if (cFrom + o.costUsd + bounds.costToGo(j, budget - tFrom - o.latencyMs) > cap) continue
-        if (lagrangianPrunes(i, j, o.latencyMs, o.costUsd)) continue
+      for (const o of e.paretoOptions(budget - tAround + 1e-9, costCap)) {
+        let pruned = false
+        for (let u = 1; u < mus.length && !pruned; u++) pruned = lagAround[u] + o.costUsd + mus[u] * o.latencyMs - mus[u] * budget > cap
+        if (pruned) continue
         opts.push({name: `x${opts.length}`, i, j, memoryMb: o.memoryMb, latencyMs: o.latencyMs, costUsd: o.costUsd})
         if (opts.length > maxVariables) {
           stats.variables = opts.length

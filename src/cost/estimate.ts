@@ -194,7 +194,8 @@ export function estimateCost(plan: Plan, o: EstimateOptions): CostEstimate {
     dist.forEach((p, i) => (meanMs += p * billedAt(st, i + 1, g)))
     const gbSeconds = ((batchesPerMonth * meanMs) / 1000) * (st.memoryMb / 1024)
     const coldStarts = batchesPerMonth * coldP
-    const initGbSeconds = ((coldStarts * billedMs(st.initMs ?? 0, g)) / 1000) * (st.memoryMb / 1024)
+    const initBilledMs = prices.lambda.initBilled.value && (st.initMs ?? 0) > 0 ? billedMs(st.initMs!, g) : 0
+    const initGbSeconds = ((coldStarts * initBilledMs) / 1000) * (st.memoryMb / 1024)
     return {
       stage: st.name,
       memoryMb: st.memoryMb,

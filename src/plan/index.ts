@@ -233,7 +233,9 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   const model = best.model
   const keepAlive = prices.latency.keepAliveS.value
   const coldP = coldStartProbability(rate, keepAlive)
-  const initUsdPerColdStart = stages.reduce((s, st) => s + model.usdPerMbMs * st.memoryMb * billedMs(st.initMs ?? 0, model.granularityMs), 0)
+  const initUsdPerColdStart = prices.lambda.initBilled.value
+    ? stages.reduce((s, st) => s + ((st.initMs ?? 0) > 0 ? model.usdPerMbMs * st.memoryMb * billedMs(st.initMs!, model.granularityMs) : 0), 0)
+    : 0
   const whole = {first: 0, last: model.L - 1}
 
   const singles = singleFunctionBaselines(profile, so)

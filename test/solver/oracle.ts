@@ -62,10 +62,13 @@ export function bruteForce(c: CompiledCosts, budgetMs: number, maxStages: number
     if (exactStages !== undefined ? stages !== exactStages : stages > maxStages) continue
     const lists = path.slice(1).map((j, x) => opts(path[x], j))
     if (lists.some((l) => l.length === 0)) continue
-    // exhaustive over memory combinations, pruned only by "already over budget"/"already dearer"
+    // exhaustive over memory combinations, cheapest first, pruned only by "over budget" and
+    // "cannot beat the best so far even with the cheapest options for the remaining stages"
     const choice: number[] = []
+    let minRest: number[] = []
+    let minLatRest: number[] = []
     const rec = (x: number, lat: number, cost: number): void => {
-      if (lat > budgetMs + 1e-9 || cost >= best.costUsd) return
+      if (lat + minLatRest[x] > budgetMs + 1e-9 || cost + minRest[x] >= best.costUsd) return
       if (x === lists.length) {
         best = {feasible: true, costUsd: cost, latencyMs: lat, path: [...path], memories: choice.map((k, y) => lists[y][k].m)}
         return
@@ -78,7 +81,13 @@ export function bruteForce(c: CompiledCosts, budgetMs: number, maxStages: number
     }
     // dominated options can be dropped without losing the optimum only if strictly dominated by
     // the same stage's options: keep the oracle literal and only drop exact duplicates
-    for (let x = 0; x < lists.length; x++) lists[x] = dedupe(lists[x])
+    for (let x = 0; x < lists.length; x++) lists[x] = dedupe(lists[x]).sort((a, b) => a.cost - b.cost)
+    minRest = new Array<number>(lists.length + 1).fill(0)
+    minLatRest = new Array<number>(lists.length + 1).fill(0)
+    for (let x = lists.length - 1; x >= 0; x--) {
+      minRest[x] = minRest[x + 1] + Math.min(...lists[x].map((o) => o.cost))
+      minLatRest[x] = minLatRest[x + 1] + Math.min(...lists[x].map((o) => o.lat))
+    }
     rec(0, 0, 0)
   }
   return best

@@ -1,0 +1,81 @@
+import {describe, expect, it} from 'vitest'
+
+import {Bounds} from '../../solver/bounds.js'
+import {solveFast} from '../../solver/fast.js'
+import {solveMilp} from '../../solver/milp.js'
+import type {InnerSolution} from '../../solver/types.js'
+import {randomInstance} from './instances.js'
+import {bruteForce} from './oracle.js'
+
+const SEEDS = Array.from({length: 210}, (_, i) => i + 1)
+
+function sameCost(a: number, b: number): boolean {
+  return Math.abs(a - b) <= 1e-9 * Math.max(a, b)
+}
+
+/** The solution is what it claims: a chain from the source to the sink, priced by the curves. */
+function checkSolution(s: InnerSolution, inst: ReturnType<typeof randomInstance>): void {
+  const {costs, budgetMs, maxStages, exactStages} = inst.problem
+  const N = costs.nodes.length - 1
+  expect(s.stages[0].from).toBe(0)
+  expect(s.stages[s.stages.length - 1].to).toBe(N)
+  for (let x = 1; x < s.stages.length; x++) expect(s.stages[x].from).toBe(s.stages[x - 1].to)
+  if (exactStages !== undefined) expect(s.stages.length).toBe(exactStages)
+  else expect(s.stages.length).toBeLessThanOrEqual(maxStages)
+  let lat = 0
+  let cost = 0
+  for (const st of s.stages) {
+    const e = costs.edge(st.from, st.to)!
+    expect(st.memoryMb).toBeGreaterThanOrEqual(e.mLo!)
+    expect((st.memoryMb - costs.model.memoryMinMb) % costs.model.memoryStepMb).toBe(0)
+    lat += e.latency(st.memoryMb)
+    cost += e.cost(st.memoryMb)
+  }
+  expect(lat).toBeLessThanOrEqual(budgetMs + 1e-9)
+  expect(sameCost(cost, s.costUsd)).toBe(true)
+}
+
+describe('exact solvers against brute force', () => {
+  let coldMilps = 0
+  it.each(SEEDS)('instance seed %i: fast DP and MILP equal the brute-force optimum', (seed) => {
+    const inst = randomInstance(seed)
+    const oracle = bruteForce(inst.problem.costs, inst.problem.budgetMs, inst.problem.maxStages, inst.problem.exactStages)
+    const fast = solveFast(inst.problem)
+    expect(fast.feasible, inst.describe).toBe(oracle.feasible)
+    expect(fast.optimal).toBe(true)
+    // the MILP proves optimality on its own; the fast path's answer only prunes options that are strictly worse
+    const warm = solveMilp({...inst.problem, timeLimitMs: 60_000}, {warmStart: fast})
+    expect(warm.feasible, inst.describe).toBe(oracle.feasible)
+    if (oracle.feasible) {
+      expect(sameCost(fast.costUsd, oracle.costUsd), `${inst.describe}: fast ${fast.costUsd} vs ${oracle.costUsd}`).toBe(true)
+      expect(sameCost(warm.costUsd, oracle.costUsd), `${inst.describe}: milp ${warm.costUsd} vs ${oracle.costUsd}`).toBe(true)
+      expect(warm.optimal).toBe(true)
+      expect(warm.gap).toBe(0)
+      checkSolution(fast, inst)
+      checkSolution(warm, inst)
+    }
+    // and without any hint, when the model is small enough for javascript-lp-solver
+    const cold = solveMilp({...inst.problem, timeLimitMs: 60_000}, {maxVariables: 250})
+    if (cold.status !== 'too-large') {
+      coldMilps++
+      expect(cold.feasible, inst.describe).toBe(oracle.feasible)
+      if (oracle.feasible) expect(sameCost(cold.costUsd, oracle.costUsd), `${inst.describe}: cold milp ${cold.costUsd} vs ${oracle.costUsd}`).toBe(true)
+    }
+  })
+
+  it('ran the MILP without a warm start on most instances', () => {
+    expect(coldMilps).toBeGreaterThan(SEEDS.length / 2)
+  })
+})
+
+describe('bounds', () => {
+  it.each(SEEDS.slice(0, 40))('never exceed the true optimum (seed %i)', (seed) => {
+    const inst = randomInstance(seed)
+    const oracle = bruteForce(inst.problem.costs, inst.problem.budgetMs, inst.problem.maxStages, inst.problem.exactStages)
+    if (!oracle.feasible) return
+    const b = new Bounds(inst.problem.costs, inst.problem.budgetMs)
+    b.upgrade()
+    expect(b.timeToGo[0]).toBeLessThanOrEqual(oracle.latencyMs + 1e-9)
+    expect(b.costToGo(0, inst.problem.budgetMs)).toBeLessThanOrEqual(oracle.costUsd * (1 + 1e-12))
+  })
+})
