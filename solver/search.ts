@@ -7,16 +7,18 @@
  * the batch size), and the objective is E[cost of a batch]/E[K] (renewal–reward).
  *
  * Not a blind grid:
- * - T (integer ms) by branch and bound. OPT(T) = inner optimum is non-decreasing in T (the budget
- *   SLO − w_p shrinks, and K grows stochastically while a batch's cost is non-decreasing in its
- *   size), E[K](T) is increasing, so on [T1, T2] the cost per request is ≥ OPT(T1)/E[K](T2). Intervals
- *   are split until they are one ms wide or their bound cannot beat the incumbent. The largest
- *   useful T comes from bisection on w_p(B, T) ≤ SLO − (fastest chain at batch B).
+ * - T (integer ms in [1, SLO]) by branch and bound. On an interval [T1, T2]: K grows stochastically
+ *   with T and a batch's cost is non-decreasing in its size, so any plan costs at least as much per
+ *   batch as under π(T1); the wait percentile is NOT monotone in T (a longer timeout fills more
+ *   batches, each with a request that waits 0), so the budget is bounded by SLO − W with W a
+ *   rigorous lower bound of w_p over the interval (waitPercentileLowerBound). Hence cost per
+ *   request ≥ OPT(π(T1), SLO − W)/E[K](T2). Intervals are split until one ms wide or their bound
+ *   cannot beat the incumbent (within the relative `tolerance`, default 0.1 %; 0 = exact).
  * - B in order of a lower bound on the cost per request for any T (min over k ≤ B of a lower bound
  *   of a batch of k's cost divided by k), skipping every B whose bound cannot beat the incumbent.
  * - architectures: both when `auto`, each with its own price and time factor.
  */
-import {batchSizeDistribution, expectedBatchSize, waitPercentileMs} from '../src/cost/batching.js'
+import {batchSizeDistribution, expectedBatchSize, waitPercentileLowerBound, waitPercentileMs} from '../src/cost/batching.js'
 import {CompiledCosts} from '../src/cost/curve.js'
 import {type BatchSupport, CostModel, batchSupport} from '../src/cost/model.js'
 import type {PriceTable} from '../src/cost/prices.js'
@@ -179,24 +181,44 @@ export function searchPlan(o: SearchOptions): SearchResult {
     }
   }
 
-  interface Interval {
-    lb: number
+  /** Per (arch, B): the inner solves so far and what bounds an interval of timeouts. */
+  interface BatchRoot {
     arch: Arch
     B: number
+    solveAt: (B: number, T: number, budgetMs?: number) => Candidate | null
+    /** exact results at integer T (null: infeasible) */
+    values: Map<number, {opt: number; ek: number; budget: number} | null>
+    /** fastest chain at batch B (ms); set up lazily */
+    fastestMs?: number
+    /** Σ unbilled latency of a chain of s stages = u1 + (s−1)·hop */
+    u1?: number
+    setup: () => boolean
+  }
+  interface Interval {
+    lb: number
+    root: BatchRoot
     t1: number
     t2: number
-    solveAt: (B: number, T: number) => Candidate | null
-    values: Map<number, {opt: number; ek: number} | null>
-    setup?: () => number
   }
   const queue: Interval[] = []
   const tolerance = o.tolerance ?? 1e-3
-  const evalT = (iv: Interval, T: number): {opt: number; ek: number} | null => {
-    if (iv.values.has(T)) return iv.values.get(T)!
-    const cand = iv.solveAt(iv.B, T)
-    const v = cand ? {opt: cand.inner.costUsd, ek: cand.meanBatchSize} : null
-    iv.values.set(T, v)
+  const hop = o.prices.latency.invokeRoundTripMs.value
+  const granularity = o.prices.lambda.billingGranularityMs.value
+  const evalT = (root: BatchRoot, T: number): {opt: number; ek: number; budget: number} | null => {
+    if (root.values.has(T)) return root.values.get(T)!
+    const cand = root.solveAt(root.B, T)
+    const v = cand ? {opt: cand.inner.costUsd, ek: cand.meanBatchSize, budget: cand.budgetMs} : null
+    root.values.set(T, v)
     return v
+  }
+  /** Can a chain's latency (Σ billed ms + s·hop + end transfers) lie in (b1, b2]? */
+  const latencyStepBetween = (root: BatchRoot, b1: number, b2: number): boolean => {
+    const S = o.stages ?? o.maxStages
+    for (let s = 1; s <= S; s++) {
+      const u = root.u1! + (s - 1) * hop
+      if (Math.floor((b2 - u) / granularity + 1e-9) > Math.floor((b1 - u) / granularity + 1e-9)) return true
+    }
+    return false
   }
 
   for (const arch of archs) {
@@ -209,11 +231,12 @@ export function searchPlan(o: SearchOptions): SearchResult {
       memoryStepMb: o.memoryStepMb,
     })
     const compiledByB = new Map<number, PerBatchSize>()
-    const solveAt = (B: number, T: number): Candidate | null => {
+    /** Inner optimum at (B, T); with `budgetOverride`, at π(T) but another budget (a bound, not a plan). */
+    const solveAt = (B: number, T: number, budgetOverride?: number): Candidate | null => {
       const policy = {ratePerSecond: o.ratePerSecond, maxBatch: B, timeoutMs: T}
       const dist = B === 1 ? {ks: [1], pi: [1]} : batchSupport(batchSizeDistribution(policy))
       const waitMs = B === 1 ? 0 : waitPercentileMs(policy, o.percentile)
-      const budgetMs = o.sloMs - waitMs
+      const budgetMs = budgetOverride ?? o.sloMs - waitMs
       if (!(budgetMs > 0)) return null
       let perB = compiledByB.get(B)
       if (!perB) {
@@ -246,7 +269,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
         model,
         costs,
       }
-      consider(cand)
+      if (budgetOverride === undefined) consider(cand)
       return cand
     }
 
@@ -255,62 +278,71 @@ export function searchPlan(o: SearchOptions): SearchResult {
 
     const lbs = perRequestLowerBounds(model, o.maxBatch)
     for (let B = 2; B <= o.maxBatch; B++) {
-      // t2 = -1: the timeout range is worked out when this root is first taken from the queue
-      queue.push({lb: lbs[B - 1], arch, B, t1: 1, t2: -1, solveAt, values: new Map(), setup: () => setupB(B)})
-    }
-    /** Largest useful timeout for batch size B, or -1 when no timeout works. */
-    const setupB = (B: number): number => {
-      // fastest chain at batch B (any T): the most time the buffer may take
-      const ks = Array.from({length: B}, (_, i) => i + 1)
-      const base = new CompiledCosts(model, B, {ks, pi: ks.map((k) => (k === B ? 1 : 0))})
-      const time = timeBounds(base)
-      compiledByB.set(B, {base, time, stageCache: []})
-      const N = base.nodes.length - 1
-      let stagesOnFastest = 0
-      for (let v = 0; v !== N && v >= 0; v = time.fastestNext[v]) stagesOnFastest++
-      const ruleOk = o.stages === undefined ? stagesOnFastest <= o.maxStages : stagesOnFastest === o.stages
-      const fastestMs = ruleOk ? time.timeToGo[0] : (fastestChain(base, o.stages ?? o.maxStages, o.stages)?.latencyMs ?? Infinity)
-      if (!Number.isFinite(fastestMs)) return -1
-      const waitBudget = o.sloMs - fastestMs
-      const waitAt = (T: number): number => waitPercentileMs({ratePerSecond: o.ratePerSecond, maxBatch: B, timeoutMs: T}, o.percentile)
-      if (!(waitBudget > 0) || waitAt(1) > waitBudget) return -1
-      // largest integer T with w_p(T) ≤ waitBudget (w_p is non-decreasing in T)
-      let lo = 1
-      let hi = Math.max(1, Math.floor(o.sloMs))
-      if (waitAt(hi) <= waitBudget) lo = hi
-      while (hi - lo > 1) {
-        const mid = Math.floor((lo + hi) / 2)
-        if (waitAt(mid) <= waitBudget) lo = mid
-        else hi = mid
+      const root: BatchRoot = {
+        arch,
+        B,
+        solveAt,
+        values: new Map(),
+        setup: () => {
+          // fastest chain at batch B (any T): the most time the buffer may take
+          const ks = Array.from({length: B}, (_, i) => i + 1)
+          const base = new CompiledCosts(model, B, {ks, pi: ks.map((k) => (k === B ? 1 : 0))})
+          const time = timeBounds(base)
+          compiledByB.set(B, {base, time, stageCache: []})
+          const N = base.nodes.length - 1
+          let stagesOnFastest = 0
+          for (let v = 0; v !== N && v >= 0; v = time.fastestNext[v]) stagesOnFastest++
+          const ruleOk = o.stages === undefined ? stagesOnFastest <= o.maxStages : stagesOnFastest === o.stages
+          root.fastestMs = ruleOk ? time.timeToGo[0] : (fastestChain(base, o.stages ?? o.maxStages, o.stages)?.latencyMs ?? Infinity)
+          root.u1 = base.unbilled(0, N)
+          return Number.isFinite(root.fastestMs) && root.fastestMs < o.sloMs
+        },
       }
-      return lo
+      // timeouts are searched in [1, SLO]: even the unluckiest request's wait stays within the SLO
+      queue.push({lb: lbs[B - 1], root, t1: 1, t2: -1})
     }
   }
 
-  // global best-first branch and bound over (arch, B, [t1, t2])
+  // Global best-first branch and bound over (arch, B, [t1, t2]). For T in [t1, t2]:
+  //   π(T) ≥ π(t1) in the stochastic order, and w_p(T) ≥ W = waitPercentileLowerBound(t1, t2), so
+  //   OPT(T) ≥ OPT(π(t1), SLO − W) and the cost per request ≥ OPT(π(t1), SLO − W) / E[K](t2).
+  // OPT(π(t1), SLO − W) is OPT(t1) itself unless a chain latency can lie between the two budgets.
   while (queue.length > 0) {
     queue.sort((a, b) => b.lb - a.lb)
     const iv = queue.pop()!
+    const root = iv.root
     const best = result.best?.costPerRequestUsd ?? Infinity
     if (iv.lb >= best * (1 - tolerance)) {
       result.prunedIntervals++
       continue
     }
     if (iv.t2 < 0) {
-      const tMax = iv.setup!()
-      if (tMax < 1) continue
-      iv.t2 = tMax
+      if (!root.setup()) continue
+      iv.t2 = Math.max(1, Math.floor(o.sloMs))
     }
-    const v1 = evalT(iv, iv.t1)
-    if (v1 === null) continue // infeasible at t1 ⇒ at every T ≥ t1
+    const W = waitPercentileLowerBound(o.ratePerSecond, root.B, iv.t1, iv.t2, o.percentile)
+    const bMax = o.sloMs - W
+    if (root.fastestMs! > bMax + 1e-9) continue // no timeout in the interval leaves room for the chain
+    const v1 = evalT(root, iv.t1)
+    let optLb: number
+    if (v1 && !latencyStepBetween(root, v1.budget, bMax)) optLb = v1.opt
+    else {
+      const relaxed = root.solveAt(root.B, iv.t1, bMax)
+      if (!relaxed) continue
+      optLb = relaxed.inner.costUsd
+    }
     if (iv.t2 - iv.t1 <= 1) {
-      evalT(iv, iv.t2)
+      evalT(root, iv.t2)
       continue
     }
-    const ek = expectedBatchSize({ratePerSecond: o.ratePerSecond, maxBatch: iv.B, timeoutMs: iv.t2})
-    const lb = Math.max(iv.lb, v1.opt / ek)
+    const ek = expectedBatchSize({ratePerSecond: o.ratePerSecond, maxBatch: root.B, timeoutMs: iv.t2})
+    const lb = Math.max(iv.lb, optLb / ek)
+    if (lb >= (result.best?.costPerRequestUsd ?? Infinity) * (1 - tolerance)) {
+      result.prunedIntervals++
+      continue
+    }
     const mid = Math.floor((iv.t1 + iv.t2) / 2)
-    queue.push({...iv, lb, t2: mid, setup: undefined}, {...iv, lb, t1: mid, setup: undefined})
+    queue.push({lb, root, t1: iv.t1, t2: mid}, {lb, root, t1: mid, t2: iv.t2})
   }
   result.totalMs = now() - t0
   return result

@@ -163,6 +163,41 @@ export function waitPercentileMs(policy: BatchPolicy, percentile: number, tolera
   return hi
 }
 
+/**
+ * A lower bound of the p-th wait percentile valid for every timeout T in [t1, t2] (the percentile
+ * itself is not monotone in T: a longer timeout fills more batches, and each full batch adds a
+ * request that waits 0). For w < t1 ≤ T, each term of F_W(w; T) satisfies
+ * G_j(T) − G_j(T−w)·(1 − G_{B−1−j}(w)) ≤ G_j(t2) − G_j(t1−w)·(1 − G_{B−1−j}(w)), and
+ * E[K](T) ≥ E[K](t1); the quantile of that upper CDF bounds every w_p(T) from below.
+ */
+export function waitPercentileLowerBound(ratePerSecond: number, maxBatch: number, t1: number, t2: number, percentile: number): number {
+  if (maxBatch === 1 || !(ratePerSecond > 0) || t1 <= 0) return 0
+  if (t2 <= t1) return waitPercentileMs({ratePerSecond, maxBatch, timeoutMs: t1}, percentile)
+  const B = maxBatch
+  const p = percentile / 100
+  const mean = (x: number): number => (ratePerSecond * x) / 1000
+  const ek1 = poissonTail(mean(t1), B).reduce((a, b) => a + b, 0)
+  const g2 = poissonTail(mean(t2), B)
+  const upper = (w: number): number => {
+    const gA = poissonTail(mean(t1 - w), B)
+    const gw = poissonTail(mean(w), B)
+    let num = 0
+    for (let j = 0; j < B; j++) num += g2[j] - gA[j] * (1 - gw[B - 1 - j])
+    return Math.min(1, num / ek1)
+  }
+  if (upper(0) >= p) return 0
+  const justBelow = t1 * (1 - 1e-12)
+  if (upper(justBelow) < p) return t1
+  let lo = 0
+  let hi = justBelow
+  while (hi - lo > 1e-9 && hi - lo > 1e-15 * t1) {
+    const mid = (lo + hi) / 2
+    if (upper(mid) >= p) hi = mid
+    else lo = mid
+  }
+  return lo
+}
+
 /** Batches dispatched per second. */
 export function batchesPerSecond(policy: BatchPolicy): number {
   return policy.ratePerSecond / expectedBatchSize(policy)

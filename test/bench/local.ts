@@ -192,6 +192,17 @@ export interface InvokeSeries {
  * Invokes a deployed chain `warmup` times (discarded), then until `reps` results or `budgetMs`
  * of measuring (at least `minReps`), with the same seeded random input of batch `batch`.
  */
+/** Fails instead of hanging when a stage stops answering (the SDK has no socket timeout by default). */
+const INVOKE_TIMEOUT_MS = 120_000
+
+function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${INVOKE_TIMEOUT_MS / 1000} s`)), INVOKE_TIMEOUT_MS)
+  })
+  return Promise.race([p, t]).finally(() => clearTimeout(timer))
+}
+
 export async function invokeSeries(
   d: Deployed,
   opts: {batch: number; warmup: number; reps: number; minReps: number; budgetMs: number},
@@ -199,14 +210,15 @@ export async function invokeSeries(
   const inputs = randomInputs(d.state.modelInputs ?? [], {batch: opts.batch, seed: 7})
   const invoker = createChainInvoker(d.state)
   try {
-    for (let i = 0; i < opts.warmup; i++) await invoker.invoke(inputs)
+    const call = () => withTimeout(invoker.invoke(inputs), `the chain ${d.label}`)
+    for (let i = 0; i < opts.warmup; i++) await call()
     const results: ChainResult[] = []
     const cpu: CpuSample[][] = []
     const stages = [...d.state.stages].sort((a, b) => a.stageIndex - b.stageIndex)
     const t0 = Date.now()
     while (results.length < opts.reps && (results.length < opts.minReps || Date.now() - t0 < opts.budgetMs)) {
       const before = sampleStages(stages)
-      results.push(await invoker.invoke(inputs))
+      results.push(await call())
       const after = sampleStages(stages)
       cpu.push(before.map((b, i) => diff(b, after[i])))
     }

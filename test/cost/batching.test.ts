@@ -7,6 +7,7 @@ import {
   meanWaitMs,
   poissonPmf,
   waitCdf,
+  waitPercentileLowerBound,
   waitPercentileMs,
 } from '../../src/cost/batching.js'
 import {seededRandom} from '../../solver/synthetic.js'
@@ -123,12 +124,25 @@ describe('wait of a request in its batch', () => {
     expect(waitPercentileMs({ratePerSecond: 0, maxBatch: 4, timeoutMs: 100}, 99)).toBe(0)
   })
 
-  it('the percentile is non-decreasing in the timeout', () => {
-    let last = 0
-    for (let T = 1; T <= 400; T += 13) {
-      const q = waitPercentileMs({ratePerSecond: 30, maxBatch: 8, timeoutMs: T}, 99)
-      expect(q).toBeGreaterThanOrEqual(last - 1e-9)
-      last = q
+  it('the percentile is not monotone in the timeout: a longer timeout fills more batches', () => {
+    // B = 2 at 10 req/s: from T = 414 to 415 ms the p99 wait falls (more batches fill, each with a request that waits 0)
+    const at = (T: number): number => waitPercentileMs({ratePerSecond: 10, maxBatch: 2, timeoutMs: T}, 99)
+    expect(at(415)).toBeLessThan(at(414))
+  })
+
+  it.each([
+    [10, 2, 300, 500],
+    [30, 8, 1, 400],
+    [5, 32, 100, 120],
+    [200, 4, 3, 9],
+  ])('has a valid lower bound over a range of timeouts (λ=%d/s, B=%d, T in [%d, %d])', (rate, B, t1, t2) => {
+    for (const p of [50, 95, 99, 100]) {
+      const lb = waitPercentileLowerBound(rate, B, t1, t2, p)
+      let min = Infinity
+      for (let T = t1; T <= t2; T++) min = Math.min(min, waitPercentileMs({ratePerSecond: rate, maxBatch: B, timeoutMs: T}, p))
+      expect(lb).toBeLessThanOrEqual(min + 1e-9)
+      // and it is not trivially 0 when the wait is substantial
+      if (min > 0.5 * t1 && t2 - t1 < 0.1 * t1) expect(lb).toBeGreaterThan(0.5 * min)
     }
   })
 
