@@ -4,7 +4,7 @@ import {resolve} from 'node:path'
 import {BaseCommand} from '../base-command.js'
 import {loadPriceTable} from '../cost/prices.js'
 import {AmpsUserError, InvalidProblemError} from '../errors.js'
-import {planFromProfile, writePlan} from '../plan/index.js'
+import {checkPlanOptions, planFromProfile, writePlan} from '../plan/index.js'
 import {classifyPlanInput, loadPlanInput} from '../plan/input.js'
 import {renderPlan} from '../plan/render.js'
 import type {Arch, Plan as PlanJson} from '../plan/types.js'
@@ -64,22 +64,24 @@ The plan is compared with three baselines on the same profile and prices: one fu
     const input = classifyPlanInput(args.model)
     if (input.kind === 'model') this.note(`Profiling ${args.model} (cached after the first time)…`)
     const profile = await loadPlanInput(input)
+    const options = {
+      sloMs,
+      percentile,
+      ratePerSecond: rate,
+      arch: flags.arch as Arch | 'auto',
+      maxBatch,
+      stages: flags.stages,
+      maxStages: flags.stages !== undefined ? Math.max(flags.stages, flags['max-stages']) : flags['max-stages'],
+      region: flags.region,
+      prices,
+      solver: flags.solver,
+      profilePath: input.kind === 'profile' ? input.path : undefined,
+    }
+    checkPlanOptions(profile, options)
     this.note(`Planning ${profile.model.name} (${profile.layers.length} layers, ${profile.cuts.length} cut points)…`)
     let plan: PlanJson
     try {
-      plan = planFromProfile(profile, {
-        sloMs,
-        percentile,
-        ratePerSecond: rate,
-        arch: flags.arch as Arch | 'auto',
-        maxBatch,
-        stages: flags.stages,
-        maxStages: flags.stages !== undefined ? Math.max(flags.stages, flags['max-stages']) : flags['max-stages'],
-        region: flags.region,
-        prices,
-        solver: flags.solver,
-        profilePath: input.kind === 'profile' ? input.path : undefined,
-      })
+      plan = planFromProfile(profile, options)
     } catch (error) {
       if (error instanceof InvalidProblemError) throw new AmpsUserError('PROFILE_INVALID', error.message)
       throw error
