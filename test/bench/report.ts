@@ -21,6 +21,12 @@ function table(head: string[], rows: (string | number)[][]): string {
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n')
 }
 
+/** More than the bench's own ~1 core of load at the start or the end of the section. */
+function busy(r: SectionResult): boolean {
+  const m = r.machine
+  return Math.max(m.loadAvgStart[0], m.loadAvgEnd?.[0] ?? 0) > 1.5
+}
+
 function provenance(r: SectionResult): string {
   const m = r.machine
   return [
@@ -28,6 +34,9 @@ function provenance(r: SectionResult): string {
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${fmt(m.memoryGiB, 1)} GiB, ${m.kernel}, Node ${m.node}` +
       `${m.backend ? `, backend ${m.backend}` : ''}${m.quotaMethod ? `, memory sizes emulated by ${m.quotaMethod}` : ''}` +
       ` · load average ${m.loadAvgStart.join('/')} at the start, ${m.loadAvgEnd?.join('/') ?? '?'} at the end`,
+    ...(busy(r) && r.section !== 'quality' && r.section !== 'analytic' && r.section !== 'solver'
+      ? [`**Warning: the machine was busy** (1-minute load average up to ${fmt(Math.max(m.loadAvgStart[0], m.loadAvgEnd?.[0] ?? 0), 1)} on ${m.cores} cores; the bench itself keeps about one core busy): measured times are inflated by other processes. Rerun on a quiet machine before reading these figures.`]
+      : []),
   ].join('  \n')
 }
 
