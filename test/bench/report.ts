@@ -80,8 +80,12 @@ function solverSection(r: SectionResult<SolverData> | undefined): string {
     const keys = [...new Set(d.rows.flatMap((row) => Object.keys(row)))]
     out.push(table(keys, d.rows.map((row) => keys.map((k) => {
       const v = row[k]
-      return typeof v === 'number' ? fmt(v, Number.isInteger(v) ? 0 : 2) : v === undefined ? '–' : typeof v === 'object' ? JSON.stringify(v) : String(v)
+      if (typeof v === 'number') return Number.isInteger(v) ? fmt(v, 0) : Math.abs(v) < 0.01 && v !== 0 ? v.toPrecision(3) : fmt(v, 2)
+      return v === undefined || v === null ? '–' : typeof v === 'object' ? JSON.stringify(v) : String(v)
     }))))
+  }
+  if (d.jobs?.length) {
+    out.push(`Workloads (each in its own process, ${d.budgetS} s for the section): ` + d.jobs.map((j) => `${j.label} ${j.status === 'done' ? `${fmt(j.seconds, 0)} s` : j.status === 'timed-out' ? `stopped after ${fmt(j.seconds, 0)} s` : `failed (${j.error ?? ''})`}`).join('; ') + '.')
   }
   if (r.notes.length) out.push(notes(r))
   return out.join('\n\n')
