@@ -30,7 +30,7 @@ export interface SolverData {
 /** MILP limit per solve handed to the planner's bench (it defaults to 60 s; 10+ solves must fit the budget). */
 export const MILP_LIMIT_MS = {full: 20_000, quick: 5_000}
 /** Wall-clock budget of the whole section. */
-export const SECTION_BUDGET_S = {full: 360, quick: 150}
+export const SECTION_BUDGET_S = {full: 240, quick: 120}
 
 const here = dirname(fileURLToPath(import.meta.url))
 
