@@ -3,21 +3,19 @@
  * - memory: cgroup v1 memory controller, memory.limit_in_bytes = memoryMb MiB (swap off when the
  *   memsw file exists); without a writable controller, node's --max-old-space-size instead.
  * - CPU: cgroup v1 cpu controller, a CFS quota of memoryMb/1769 of a core
- *   (cpu.cfs_quota_us = period × m/1769). The period is short (5 ms, longer only where the quota
- *   would fall under the kernel's 1 ms minimum) so a request of a few tens of ms sees the
- *   throttling spread over it rather than one long stall, which would make timings bimodal.
+ *   (cpu.cfs_quota_us = period × m/1769), with the profiler's period (10 ms, longer only where the
+ *   quota would fall under the kernel's 1 ms minimum): a request of a few tens of ms sees the
+ *   throttling spread over it rather than one long stall, and under the same settings the layers
+ *   were measured with (the bench saw 5–10 % more CPU per request with a 5 ms period).
  *
  * Groups live in <controller>/amps/<name>; destroy removes them after their processes are gone.
  */
 import {existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync, accessSync, constants} from 'node:fs'
 import {join} from 'node:path'
 
+import {cfsSettings, cpuFraction} from '../../src/profile/cgroup.js'
+
 export const CGROUP_V1_ROOT = process.env.AMPS_CGROUP_ROOT ?? '/sys/fs/cgroup'
-/** Lambda: 1,769 MB = one vCPU-second per second. */
-export const MB_PER_VCPU = 1769
-export const DEFAULT_CFS_PERIOD_US = 5000
-/** The kernel refuses cfs_quota_us below 1 ms. */
-export const MIN_CFS_QUOTA_US = 1000
 const PARENT = 'amps'
 
 export interface CpuQuota {
@@ -25,14 +23,12 @@ export interface CpuQuota {
   quotaUs: number
 }
 
-/** CFS period and quota giving `memoryMb`/1769 of one core. */
-export function cpuQuotaFor(memoryMb: number, basePeriodUs = DEFAULT_CFS_PERIOD_US): CpuQuota {
-  const share = memoryMb / MB_PER_VCPU
-  let periodUs = basePeriodUs
-  if (periodUs * share < MIN_CFS_QUOTA_US) periodUs = Math.ceil(MIN_CFS_QUOTA_US / share)
-  // the kernel allows periods of 1 ms … 1 s
-  periodUs = Math.min(1_000_000, Math.max(1000, periodUs))
-  return {periodUs, quotaUs: Math.max(MIN_CFS_QUOTA_US, Math.round(periodUs * share))}
+/**
+ * CFS period and quota giving `memoryMb`/1769 of one core: the profiler's own settings
+ * (src/profile/cgroup.ts), so a stage runs under exactly the CPU regime its layers were measured in.
+ */
+export function cpuQuotaFor(memoryMb: number): CpuQuota {
+  return cfsSettings(cpuFraction(memoryMb))
 }
 
 export type Controller = 'memory' | 'cpu'

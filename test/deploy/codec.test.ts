@@ -212,9 +212,9 @@ describe('bundle helpers', () => {
 
 describe('local CPU quota', () => {
   it.each([
-    [1769, 5000, 5000],
-    [1024, 5000, 2894],
-    [3538, 5000, 10000],
+    [1769, 10000, 10000],
+    [1024, 10000, 5789],
+    [3538, 10000, 20000],
   ])('%i MB → period %i µs, quota %i µs', (mb, period, quota) => {
     expect(cpuQuotaFor(mb)).toEqual({periodUs: period, quotaUs: quota})
   })
