@@ -18,6 +18,7 @@ import {PNG} from 'pngjs'
 import {AmpsUserError} from '../src/errors.js'
 import type {TensorInfo} from '../src/model/types.js'
 import {checkWireTensor, decodeTensor, elementCount, type RawTensor, type WireDtype} from './codec.js'
+import {seededRandom} from '../src/util/random.js'
 
 export interface InputOptions {
   batch?: number
@@ -38,20 +39,9 @@ function concreteShape(t: TensorInfo, batch: number, what: string): number[] {
   return [batch, ...(rest as number[])]
 }
 
-/** mulberry32: a small seeded PRNG so `--input random` is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 export function randomInputs(inputs: TensorInfo[], options: InputOptions = {}): RawTensor[] {
-  const rand = prng(options.seed ?? 42)
+  const rand = seededRandom(options.seed ?? 42)
   return inputs.map((t) => {
     const shape = concreteShape(t, options.batch ?? 1, '--input random')
     const n = elementCount(shape)

@@ -5,18 +5,10 @@
  */
 import type {CutPoint, TensorInfo} from '../src/model/types.js'
 import {PROFILE_VERSION, type LayerProfile, type Profile, type TimingPoint} from '../src/profile/types.js'
+import {seededRandom} from '../src/util/random.js'
 
-/** mulberry32: small, fast, good enough for test data. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export {seededRandom}
+
 
 export interface SyntheticOptions {
   layers: number

@@ -4,6 +4,7 @@
 import {createHash} from 'node:crypto'
 
 import type {Plan} from '../../src/plan/types.js'
+import {canonicalJson, planHash} from '../deployment.js'
 import type {StageBundle} from '../types.js'
 
 /** Lambda's limit for a zip passed inline in CreateFunction/UpdateFunctionCode (50 MB); larger goes through S3. */
@@ -15,21 +16,15 @@ export const TAG_PLAN_HASH = 'amps:plan-hash'
 export const TAG_STAGE = 'amps:stage'
 export const TAG_MODEL = 'amps:model'
 
-/** sha256 (hex) of the plan as canonical JSON (keys sorted at every level). */
+/**
+ * sha256 (hex) of the plan as canonical JSON, ignoring what `amps deploy` writes back into it
+ * (measured package sizes): the same hash the local target records.
+ */
 export function canonicalPlanHash(plan: Plan): string {
-  return createHash('sha256').update(canonicalJson(plan)).digest('hex')
+  return planHash(plan)
 }
 
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return '[' + value.map((v) => canonicalJson(v)).join(',') + ']'
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    return '{' + entries.map(([k, v]) => JSON.stringify(k) + ':' + canonicalJson(v)).join(',') + '}'
-  }
-  return JSON.stringify(value)
-}
+export {canonicalJson}
 
 export function sha256Hex(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex')

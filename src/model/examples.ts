@@ -11,6 +11,9 @@ import type {io} from '@tensorflow/tfjs'
 
 import {initTf} from '../runtime/tf.js'
 import {elementCount} from './weights.js'
+import {seededRandom} from '../util/random.js'
+
+export {seededRandom}
 
 export interface ModelFiles {
   modelTopology: unknown
@@ -21,17 +24,6 @@ export interface ModelFiles {
   convertedBy?: string | null
 }
 
-/** mulberry32: small, fast, seedable PRNG returning floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Weight values that keep activations in a sane range: uniform ±sqrt(3/fanIn), BN stats near identity. */
 function seededValues(name: string, shape: number[], rand: () => number): Float32Array {
