@@ -29,6 +29,8 @@ export interface StageBound {
   mu: number
   phi: Float64Array
   next: Int32Array
+  /** the successor lists recorded with the first multiplier (see Bounds.successors) */
+  successors?: {lists: Int32Array[]; values: Float64Array[]; slack: number}
 }
 
 /** Exact minimum latency to the sink from every node, and a fastest successor: depends on B only. */
@@ -172,6 +174,12 @@ export class Bounds {
           this.stagePhi.push(r.phi)
           this.stageNext.push(r.next)
         }
+        const first = options.reuse[0].successors
+        if (first) {
+          this.successors = first.lists
+          this.successorValues = first.values
+          this.successorSlack = first.slack
+        }
       } else if (options.stageLevel === false) this.addPerLayerMultiplier(this.muStar)
       else {
         this.addStageMultiplier(this.muStar)
@@ -253,16 +261,21 @@ export class Bounds {
   /** The stage-level bounds (for reuse at longer timeouts), or [] when only stand-ins exist. */
   stageBounds(): StageBound[] {
     if (this.level === 0) return []
-    return this.stageMus.map((mu, u) => ({mu, phi: this.stagePhi[u], next: this.stageNext[u]}))
+    return this.stageMus.map((mu, u) => ({
+      mu,
+      phi: this.stagePhi[u],
+      next: this.stageNext[u],
+      ...(u === 0 && this.successors ? {successors: {lists: this.successors, values: this.successorValues!, slack: this.successorSlack}} : {}),
+    }))
   }
 
   /** How many times upgrade() has tightened the bound. */
   level = 0
 
   /**
-   * Tighten the cost-to-go bound (each step O(n²·J) per multiplier): first a fresh stage-level
-   * bound at the root's multiplier (replacing per-layer stand-ins or bounds reused from another
-   * timeout), then two more multipliers around it. Returns false when nothing is left to add.
+   * Tighten the cost-to-go bound (O(n²·J) per multiplier): first a fresh stage-level bound at the
+   * root's multiplier (replacing per-layer stand-ins or bounds reused from another timeout), then
+   * two more multipliers around it. Returns false when nothing is left to add.
    */
   upgrade(): boolean {
     const t0 = now()
@@ -271,6 +284,8 @@ export class Bounds {
       this.stageMus.length = 0
       this.stagePhi.length = 0
       this.stageNext.length = 0
+      this.successors = undefined
+      this.successorValues = undefined
       this.addStageMultiplier(mu)
     } else if (this.level === 1 && mu > 0) {
       this.addStageMultiplier(mu / 3)
@@ -327,21 +342,67 @@ export class Bounds {
     const phi = new Float64Array(N + 1).fill(Infinity)
     const next = new Int32Array(N + 1).fill(-1)
     phi[N] = 0
+    // the first multiplier also records, per node, the successors within `listSlack` of the best
+    // completion (valid for any label there while UB − root bound ≤ listSlack)
+    const record = this.stageMus.length === 0 && this.successors === undefined
+    const slack = record ? 0.01 * Math.max(0, this.perLayerRoot(mu)) : 0
+    const lists: Int32Array[] = record ? new Array<Int32Array>(N + 1) : []
+    const values: Float64Array[] = record ? new Array<Float64Array>(N + 1) : []
+    const vals = new Float64Array(N + 1)
     for (let j = N - 1; j >= 0; j--) {
       let best = Infinity
       let arg = -1
-      for (let k = j + 1; k <= N; k++) {
-        if (c.memoryNeed(j, k) === null) break
-        if (phi[k] === Infinity) continue
-        const v = c.edgeLagrangian(j, k, mu) + phi[k]
+      const last = c.edgeLagrangianRow(j, mu, vals)
+      for (let k = j + 1; k <= last; k++) {
+        const v = vals[k] + phi[k]
+        vals[k] = v
         if (v < best) ((best = v), (arg = k))
       }
       phi[j] = best
       next[j] = arg
+      if (record) {
+        let count = 0
+        for (let k = j + 1; k <= last; k++) if (vals[k] <= best + slack) count++
+        const list = new Int32Array(count)
+        const v = new Float64Array(count)
+        count = 0
+        for (let k = j + 1; k <= last; k++) {
+          if (vals[k] > best + slack) continue
+          v[count] = vals[k]
+          list[count++] = k
+        }
+        lists[j] = list
+        values[j] = v
+      }
+    }
+    if (record) {
+      lists[N] = new Int32Array(0)
+      values[N] = new Float64Array(0)
+      this.successors = lists
+      this.successorValues = values
+      this.successorSlack = slack
     }
     this.stageMus.push(mu)
     this.stagePhi.push(phi)
     this.stageNext.push(next)
+  }
+
+  /**
+   * Per node, the successors k with w(j,k) + Φ̂(k) ≤ Φ̂(j) + successorSlack under the first stage
+   * multiplier μ. For any label (c, t) at j that can still beat UB, every useful successor k
+   * satisfies c + μt + w(j,k) + Φ̂(k) − μ·budget < UB, and c + μt ≥ Φ̂(0) − Φ̂(j) (a chain through j
+   * is a chain), so w(j,k) + Φ̂(k) < Φ̂(j) + (UB − (Φ̂(0) − μ·budget)): the lists are complete
+   * whenever that root gap is at most successorSlack.
+   */
+  successors?: Int32Array[]
+  /** w(j,k) + Φ̂(k) for each listed successor (in node order) */
+  successorValues?: Float64Array[]
+  successorSlack = 0
+
+  /** Root gap bound usable with `successors`: the lists are complete when UB − rootLowerBound() ≤ successorSlack. */
+  rootLowerBound(budgetMs: number): number {
+    if (this.stagePhi.length === 0) return -Infinity
+    return this.stagePhi[0][0] - this.stageMus[0] * budgetMs
   }
 
   /** Lower bound on the cost of any completion from node j with at most `remainingMs` of latency. */

@@ -236,8 +236,8 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
   // Escalation: with a cheap (or reused) bound, give up after this much work and redo with a
   // tighter one (Bounds.upgrade); the last level runs without a limit.
   for (let attempt = 0; ; attempt++) {
-  const lastLevel = bounds.level >= 2
-  const workLimit = lastLevel ? Infinity : bounds.level === 0 ? 4 * (N + 1) + 2000 : 40 * (N + 1) + 20000
+  // level 0: per-layer stand-ins or a bound reused from another timeout; level ≥ 1: this problem's own stage-level bound
+  const workLimit = bounds.level === 0 ? 4 * (N + 1) + 2000 : Infinity
   let work = 0
   let aborted = false
   const labels: Label[][] = Array.from({length: N + 1}, () => [])
@@ -274,8 +274,19 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
     const U = bounds.stageMus.length
     // label-independent part of the one-edge-ahead Lagrangian bound: w_u + Φ̂_u(j) − μ_u·budget
     const kj = new Float64Array(U)
-    for (let j = i + 1; j <= N; j++) {
-      if (c.memoryNeed(i, j) === null) break // more layers never need less memory
+    // successors worth trying: the Lagrangian lists when the root gap allows (Bounds.successors);
+    // a successor with w(i,j) + Φ̂(j) past Φ̂(i) + gap is useless for every label here
+    const rootGap = UB - bounds.rootLowerBound(budget)
+    const succ = bounds.successors !== undefined && rootGap <= bounds.successorSlack ? bounds.successors[i] : null
+    const succVal = succ ? bounds.successorValues![i] : null
+    const limitVal = succ ? bounds.stagePhi[0][i] + rootGap : Infinity
+    const count = succ ? succ.length : N - i
+    if (succ) stats.listScans = (stats.listScans ?? 0) + 1
+    else stats.fullScans = (stats.fullScans ?? 0) + 1
+    for (let x = 0; x < count; x++) {
+      const j = succ ? succ[x] : i + 1 + x
+      if (succVal && succVal[x] > limitVal * (1 + 1e-12) + 1e-18) continue
+      if (!succ && c.memoryNeed(i, j) === null) break // more layers never need less memory
       const minLat = c.edgeMinLatency(i, j)
       if (minLat === Infinity) continue
       const ttg = bounds.timeToGo[j]
@@ -288,9 +299,10 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
         if (minLat + ttg > rem + 1e-9) continue
         // Lagrangian bound one edge ahead: c + min_m[C + μ·lat] + Φ̂_μ(j) − μ·rem
         if (!haveW) {
+          stats.edgeBounds = (stats.edgeBounds ?? 0) + 1
           for (let u = 0; u < U; u++) {
             const mu = bounds.stageMus[u]
-            kj[u] = c.edgeLagrangian(i, j, mu) + bounds.stagePhi[u][j] - mu * budget
+            kj[u] = (u === 0 && succVal ? succVal[x] : c.edgeLagrangian(i, j, mu) + bounds.stagePhi[u][j]) - mu * budget
           }
           haveW = true
         }

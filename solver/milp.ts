@@ -38,6 +38,8 @@ export interface MilpOptions {
   maxVariables?: number
   /** a feasible solution to prune with (its cost must be real; e.g. the fast path's answer) */
   warmStart?: InnerSolution
+  /** give up building the model after this long (ms; default: no limit) */
+  buildTimeLimitMs?: number
   bounds?: Bounds
 }
 
@@ -84,12 +86,15 @@ export function solveMilp(problem: InnerProblem, options: MilpOptions = {}): Inn
   const Smax = Math.min(S, N)
   const allowed = (total: number): boolean => (exact ? total === S : total >= 1 && total <= S)
   const dims = (): Float64Array[] => Array.from({length: Smax + 1}, () => new Float64Array(N + 1).fill(Infinity))
+  const buildLimit = options.buildTimeLimitMs ?? Infinity
+  const overBudget = (): boolean => now() - t0 > buildLimit
   const pass = (weight: (i: number, j: number) => number): {F: Float64Array[]; G: Float64Array[]} => {
     const F = dims()
     const G = dims()
     F[0][0] = 0
     G[0][N] = 0
     for (let i = 0; i < N; i++) {
+      if (overBudget()) break
       for (let j = i + 1; j <= N; j++) {
         if (c.memoryNeed(i, j) === null) break
         const w = weight(i, j)
@@ -98,6 +103,7 @@ export function solveMilp(problem: InnerProblem, options: MilpOptions = {}): Inn
       }
     }
     for (let j = N - 1; j >= 0; j--) {
+      if (overBudget()) break
       for (let k2 = j + 1; k2 <= N; k2++) {
         if (c.memoryNeed(j, k2) === null) break
         const w = weight(j, k2)
@@ -122,6 +128,10 @@ export function solveMilp(problem: InnerProblem, options: MilpOptions = {}): Inn
 
   const opts: Option[] = []
   for (let i = 0; i < N; i++) {
+    if (overBudget()) {
+      stats.buildAbortedMs = now() - t0
+      return fail(t0, 'time-limit', stats, false)
+    }
     for (let j = i + 1; j <= N; j++) {
       if (c.memoryNeed(i, j) === null) break
       const tAround = around(times, i, j)

@@ -105,10 +105,11 @@ interface PerBatchSize {
 }
 
 function solveInner(problem: InnerProblem, choice: SolverChoice, milpTimeLimitMs: number, perB: PerBatchSize, T: number, ek: number): InnerSolution {
-  // reuse a stage-level bound from a shorter timeout whose mean batch is within 10 %
+  // reuse a stage-level bound from a shorter timeout whose mean batch is within 25 % (a weaker
+  // but valid bound; the fast path escalates to a fresh one if it turns out too weak)
   let reuse: StageBound[] | undefined
   let bestT = -1
-  for (const e of perB.stageCache) if (e.T <= T && e.T > bestT && e.ek >= 0.9 * ek) ((reuse = e.bounds), (bestT = e.T))
+  for (const e of perB.stageCache) if (e.T <= T && e.T > bestT && e.ek >= 0.75 * ek) ((reuse = e.bounds), (bestT = e.T))
   const bounds = new Bounds(problem.costs, problem.budgetMs, perB.time, {stageLevel: choice === 'milp', reuse})
   const levelBefore = bounds.level
   const out = choice === 'milp' ? solveMilp({...problem, timeLimitMs: milpTimeLimitMs}, {bounds}) : solveFast(problem, bounds)
@@ -188,6 +189,8 @@ export function searchPlan(o: SearchOptions): SearchResult {
     solveAt: (B: number, T: number, budgetMs?: number) => Candidate | null
     /** exact results at integer T (null: infeasible) */
     values: Map<number, {opt: number; ek: number; budget: number} | null>
+    /** inner optima at π(T) with a larger budget (interval bounds), by "T/budget" */
+    relaxed: Map<string, number | null>
     /** fastest chain at batch B (ms); set up lazily */
     fastestMs?: number
     /** Σ unbilled latency of a chain of s stages = u1 + (s−1)·hop */
@@ -283,6 +286,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
         B,
         solveAt,
         values: new Map(),
+        relaxed: new Map(),
         setup: () => {
           // fastest chain at batch B (any T): the most time the buffer may take
           const ks = Array.from({length: B}, (_, i) => i + 1)
@@ -327,9 +331,15 @@ export function searchPlan(o: SearchOptions): SearchResult {
     let optLb: number
     if (v1 && !latencyStepBetween(root, v1.budget, bMax)) optLb = v1.opt
     else {
-      const relaxed = root.solveAt(root.B, iv.t1, bMax)
-      if (!relaxed) continue
-      optLb = relaxed.inner.costUsd
+      const key = `${iv.t1}/${bMax}`
+      let relaxed = root.relaxed.get(key)
+      if (relaxed === undefined) {
+        const cand = root.solveAt(root.B, iv.t1, bMax)
+        relaxed = cand ? cand.inner.costUsd : null
+        root.relaxed.set(key, relaxed)
+      }
+      if (relaxed === null) continue
+      optLb = relaxed
     }
     if (iv.t2 - iv.t1 <= 1) {
       evalT(root, iv.t2)

@@ -388,6 +388,76 @@ export class CompiledCosts {
     return best + fixed
   }
 
+  /**
+   * edgeLagrangian(i, j, μ) for every j > i whose stage fits memory and package, written to
+   * out[j]; returns the last such j (i when none). Same arithmetic as edgeLagrangian, inlined for
+   * the O(n²) bound passes.
+   */
+  edgeLagrangianRow(i: number, mu: number, out: Float64Array): number {
+    const model = this.model
+    const P = model.usdPerMbMs
+    const J = this.J
+    const n = this.nodes.length
+    const N = n - 1
+    const lo = this.nodes[i] + 1
+    const wp = model.weightPrefix
+    const kB = this.kB
+    const F = model.env.fullVcpuMb
+    const codecBar = this.sPiK * this.codecMsPerByte
+    const codecB = this.ks[kB] * this.codecMsPerByte
+    const fixedBar0 = this.sPi * this.overheadMs + this.getBar[i]
+    const fixedB0 = this.overheadMs + this.getMs[kB * n + i]
+    const fee0 = model.requestUsd + (i === 0 && this.nodeS3[0] === 1 ? this.s3PairUsd : 0)
+    const unb0 = this.hopMs + (i === 0 ? this.clientPutMs : 0)
+    const bp = this.bp
+    const gridMax = this.gridMax
+    const gTop = this.gTop
+    let last = i
+    for (let j = i + 1; j <= N; j++) {
+      const lastPos = this.nodes[j]
+      const w = wp[lastPos + 1] - wp[lo]
+      if (this.runtimeBytes + w > this.packageLimit) break
+      const mLo = model.gridCeil(this.memBase + w * this.memPerWeightByte + model.peakBetween(lo, lastPos) * this.memPerActByte)
+      if (mLo === null) break
+      last = j
+      const hi1 = lastPos + 1
+      const bytes = this.nodeBytes[i] + this.nodeBytes[j]
+      const fixedBar = fixedBar0 + this.putBar[j]
+      const fixedB = fixedB0 + this.putMs[kB * n + j]
+      let best = Infinity
+      for (let g = this.segmentOf(mLo); g <= gTop; g++) {
+        const sLo = bp[g] > mLo ? bp[g] : mLo
+        const sHi = bp[g + 1] < gridMax ? bp[g + 1] : gridMax
+        if (sHi < sLo) continue
+        const x = kB * J + g
+        let Ab = this.prefAbar[g][hi1] - this.prefAbar[g][lo] + fixedBar
+        let Bb = this.prefBbar[g][hi1] - this.prefBbar[g][lo]
+        let aB = this.prefA[x][hi1] - this.prefA[x][lo] + fixedB
+        let bB = this.prefB[x][hi1] - this.prefB[x][lo]
+        if (this.belowF[g] === 1) {
+          Bb += bytes * codecBar * F
+          bB += bytes * codecB * F
+        } else {
+          Ab += bytes * codecBar
+          aB += bytes * codecB
+        }
+        const pa = P * Ab
+        const mb = mu * bB
+        let v = Math.min(pa * sLo + mb / sLo, pa * sHi + mb / sHi)
+        if (pa > 0 && mb > 0) {
+          const m = Math.sqrt(mb / pa)
+          if (m > sLo && m < sHi) v = Math.min(v, 2 * Math.sqrt(pa * mb))
+        }
+        v += P * Bb + mu * aB
+        if (v < best) best = v
+      }
+      const fee = fee0 + (this.nodeS3[j] === 1 ? this.s3PairUsd : 0)
+      const unb = unb0 + (j === N ? this.clientGetMs : 0)
+      out[j] = best + fee + mu * unb
+    }
+    return last
+  }
+
   /** The analytic curve of stage (i, j) (node indices), or null when no memory can hold it. */
   edge(i: number, j: number): EdgeCurve | null {
     if (!(i >= 0 && j > i && j < this.nodes.length)) throw new InvalidProblemError(`bad edge ${i}->${j}`)
