@@ -273,25 +273,21 @@ export class Bounds {
   level = 0
 
   /**
-   * Tighten the cost-to-go bound (O(n²·J) per multiplier): first a fresh stage-level bound at the
-   * root's multiplier (replacing per-layer stand-ins or bounds reused from another timeout), then
-   * two more multipliers around it. Returns false when nothing is left to add.
+   * Tighten the cost-to-go bound: replace per-layer stand-ins, or a bound reused from another
+   * timeout, by this problem's own stage-level bound at the root's multiplier (O(n²·J)).
+   * Returns false when it already has one.
    */
   upgrade(): boolean {
+    if (this.level >= 1) return false
     const t0 = now()
     const mu = this.muStar ?? this.stageMus[0] ?? 0
-    if (this.level === 0) {
-      this.stageMus.length = 0
-      this.stagePhi.length = 0
-      this.stageNext.length = 0
-      this.successors = undefined
-      this.successorValues = undefined
-      this.addStageMultiplier(mu)
-    } else if (this.level === 1 && mu > 0) {
-      this.addStageMultiplier(mu / 3)
-      this.addStageMultiplier(mu * 3)
-    } else return false
-    this.level++
+    this.stageMus.length = 0
+    this.stagePhi.length = 0
+    this.stageNext.length = 0
+    this.successors = undefined
+    this.successorValues = undefined
+    this.addStageMultiplier(mu)
+    this.level = 1
     this.stageLevel = true
     ;(this as {buildMs: number}).buildMs += now() - t0
     return true

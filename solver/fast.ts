@@ -233,142 +233,146 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
 
   let bestLabel: Label | null = null
   const bestC = new Float64Array(rule.S + 2)
-  // Escalation: with a cheap (or reused) bound, give up after this much work and redo with a
-  // tighter one (Bounds.upgrade); the last level runs without a limit.
-  for (let attempt = 0; ; attempt++) {
-  // level 0: per-layer stand-ins or a bound reused from another timeout; level ≥ 1: this problem's own stage-level bound
-  const workLimit = bounds.level === 0 ? 4 * (N + 1) + 2000 : Infinity
-  let work = 0
-  let aborted = false
-  const labels: Label[][] = Array.from({length: N + 1}, () => [])
-  labels[0].push({t: 0, c: 0, s: 0, node: 0, memoryMb: 0, lat: 0, cost: 0, prev: null})
-  for (let i = 0; i < N && !aborted; i++) {
-    let list = labels[i]
-    labels[i] = []
-    if (list.length === 0) continue
-    // bounds, then Pareto dominance on (t, c, s)
-    list = list.filter((l) => l.t + bounds.timeToGo[i] <= budget + 1e-9 && l.c + bounds.costToGo(i, budget - l.t) < cut())
-    list.sort((a, b) => a.t - b.t || a.c - b.c || a.s - b.s)
-    const kept: Label[] = []
-    if (!rule.matters) {
-      let minC = Infinity
-      for (const l of list) if (l.c < minC) ((minC = l.c), kept.push(l))
-    } else {
-      bestC.fill(Infinity)
-      for (const l of list) {
-        let dominated = false
-        if (rule.exact) dominated = bestC[l.s] <= l.c
-        else for (let s = 0; s <= l.s && !dominated; s++) dominated = bestC[s] <= l.c
-        if (!dominated) {
-          kept.push(l)
-          if (l.c < bestC[l.s]) bestC[l.s] = l.c
+  /** One label-setting pass; returns true when it gave up at `workLimit` labels. */
+  const runDp = (workLimit: number): boolean => {
+    let work = 0
+    let aborted = false
+    const labels: Label[][] = Array.from({length: N + 1}, () => [])
+    labels[0].push({t: 0, c: 0, s: 0, node: 0, memoryMb: 0, lat: 0, cost: 0, prev: null})
+    for (let i = 0; i < N && !aborted; i++) {
+      let list = labels[i]
+      labels[i] = []
+      if (list.length === 0) continue
+      // bounds, then Pareto dominance on (t, c, s)
+      list = list.filter((l) => l.t + bounds.timeToGo[i] <= budget + 1e-9 && l.c + bounds.costToGo(i, budget - l.t) < cut())
+      list.sort((a, b) => a.t - b.t || a.c - b.c || a.s - b.s)
+      const kept: Label[] = []
+      if (!rule.matters) {
+        let minC = Infinity
+        for (const l of list) if (l.c < minC) ((minC = l.c), kept.push(l))
+      } else {
+        bestC.fill(Infinity)
+        for (const l of list) {
+          let dominated = false
+          if (rule.exact) dominated = bestC[l.s] <= l.c
+          else for (let s = 0; s <= l.s && !dominated; s++) dominated = bestC[s] <= l.c
+          if (!dominated) {
+            kept.push(l)
+            if (l.c < bestC[l.s]) bestC[l.s] = l.c
+          }
         }
       }
-    }
-    stats.labels += kept.length
-    work += kept.length
-    if (work > workLimit) {
-      aborted = true
-      break
-    }
-    const U = bounds.stageMus.length
-    // label-independent part of the one-edge-ahead Lagrangian bound: w_u + Φ̂_u(j) − μ_u·budget
-    const kj = new Float64Array(U)
-    // successors worth trying: the Lagrangian lists when the root gap allows (Bounds.successors);
-    // a successor with w(i,j) + Φ̂(j) past Φ̂(i) + gap is useless for every label here
-    const rootGap = UB - bounds.rootLowerBound(budget)
-    const succ = bounds.successors !== undefined && rootGap <= bounds.successorSlack ? bounds.successors[i] : null
-    const succVal = succ ? bounds.successorValues![i] : null
-    const limitVal = succ ? bounds.stagePhi[0][i] + rootGap : Infinity
-    const count = succ ? succ.length : N - i
-    if (succ) stats.listScans = (stats.listScans ?? 0) + 1
-    else stats.fullScans = (stats.fullScans ?? 0) + 1
-    for (let x = 0; x < count; x++) {
-      const j = succ ? succ[x] : i + 1 + x
-      if (succVal && succVal[x] > limitVal * (1 + 1e-12) + 1e-18) continue
-      if (!succ && c.memoryNeed(i, j) === null) break // more layers never need less memory
-      const minLat = c.edgeMinLatency(i, j)
-      if (minLat === Infinity) continue
-      const ttg = bounds.timeToGo[j]
-      let curve: EdgeCurve | null | undefined
-      let haveW = false
-      for (const l of kept) {
-        const s1 = l.s + 1
-        if (!stageAllowed(rule, s1, j, N)) continue
-        const rem = budget - l.t
-        if (minLat + ttg > rem + 1e-9) continue
-        // Lagrangian bound one edge ahead: c + min_m[C + μ·lat] + Φ̂_μ(j) − μ·rem
-        if (!haveW) {
-          stats.edgeBounds = (stats.edgeBounds ?? 0) + 1
-          for (let u = 0; u < U; u++) {
-            const mu = bounds.stageMus[u]
-            kj[u] = (u === 0 && succVal ? succVal[x] : c.edgeLagrangian(i, j, mu) + bounds.stagePhi[u][j]) - mu * budget
-          }
-          haveW = true
-        }
-        let pruned = false
-        const lim = cut()
-        for (let u = 0; u < U && !pruned; u++) pruned = l.c + bounds.stageMus[u] * l.t + kj[u] >= lim
-        if (pruned) continue
-        const cgo = bounds.costToGo(j, rem - minLat)
-        if (curve === undefined) {
-          curve = c.edge(i, j)
-          stats.edgeCurves++
-        }
-        if (curve === null) break
-        if (work > workLimit) {
-          aborted = true
-          break
-        }
-        stats.extensions++
-        const latCap = rem - bounds.timeToGo[j] + 1e-9
-        const e = curve
-        const stop = (m: number): boolean => {
-          if (l.c + e.lowerCostFrom(m) + cgo >= cut()) return true
-          for (let u = 0; u < U; u++) {
-            const mu = bounds.stageMus[u]
-            if (l.c + e.lagrangianFrom(m, mu) + bounds.stagePhi[u][j] - mu * rem >= cut()) return true
-          }
-          return false
-        }
-        let skipBelow = 0
-        for (let u = 0; u < U; u++) {
-          const mu = bounds.stageMus[u]
-          const thr = cut() - l.c - bounds.stagePhi[u][j] + mu * rem
-          skipBelow = Math.max(skipBelow, e.lagrangianWindowStart(e.mLo!, mu, thr))
-        }
-        if (skipBelow === Infinity) continue
-        stats.candidates += e.enumerate(latCap, stop, (memoryMb, lat, cost) => {
-          const nt = l.t + lat
-          const nc = l.c + cost
-          if (nt > budget + 1e-9) return
-          if (j === N) {
-            if (nc < cut()) {
-              UB = nc
-              incumbent = null
-              bestLabel = {t: nt, c: nc, s: s1, node: j, memoryMb, lat, cost, prev: l}
+      stats.labels += kept.length
+      work += kept.length
+      if (work > workLimit) {
+        aborted = true
+        break
+      }
+      const U = bounds.stageMus.length
+      // label-independent part of the one-edge-ahead Lagrangian bound: w_u + Φ̂_u(j) − μ_u·budget
+      const kj = new Float64Array(U)
+      // successors worth trying: the Lagrangian lists when the root gap allows (Bounds.successors);
+      // a successor with w(i,j) + Φ̂(j) past Φ̂(i) + gap is useless for every label here
+      const rootGap = UB - bounds.rootLowerBound(budget)
+      const succ = bounds.successors !== undefined && rootGap <= bounds.successorSlack ? bounds.successors[i] : null
+      const succVal = succ ? bounds.successorValues![i] : null
+      const limitVal = succ ? bounds.stagePhi[0][i] + rootGap : Infinity
+      const count = succ ? succ.length : N - i
+      if (succ) stats.listScans = (stats.listScans ?? 0) + 1
+      else stats.fullScans = (stats.fullScans ?? 0) + 1
+      for (let x = 0; x < count; x++) {
+        const j = succ ? succ[x] : i + 1 + x
+        if (succVal && succVal[x] > limitVal * (1 + 1e-12) + 1e-18) continue
+        if (!succ && c.memoryNeed(i, j) === null) break // more layers never need less memory
+        const minLat = c.edgeMinLatency(i, j)
+        if (minLat === Infinity) continue
+        const ttg = bounds.timeToGo[j]
+        let curve: EdgeCurve | null | undefined
+        let haveW = false
+        for (const l of kept) {
+          const s1 = l.s + 1
+          if (!stageAllowed(rule, s1, j, N)) continue
+          const rem = budget - l.t
+          if (minLat + ttg > rem + 1e-9) continue
+          // Lagrangian bound one edge ahead: c + min_m[C + μ·lat] + Φ̂_μ(j) − μ·rem
+          if (!haveW) {
+            stats.edgeBounds = (stats.edgeBounds ?? 0) + 1
+            for (let u = 0; u < U; u++) {
+              const mu = bounds.stageMus[u]
+              kj[u] = (u === 0 && succVal ? succVal[x] : c.edgeLagrangian(i, j, mu) + bounds.stagePhi[u][j]) - mu * budget
             }
-          } else if (nc + bounds.costToGo(j, budget - nt) < cut()) {
-            labels[j].push({t: nt, c: nc, s: s1, node: j, memoryMb, lat, cost, prev: l})
-            work++
+            haveW = true
           }
-        }, skipBelow)
+          let pruned = false
+          const lim = cut()
+          for (let u = 0; u < U && !pruned; u++) pruned = l.c + bounds.stageMus[u] * l.t + kj[u] >= lim
+          if (pruned) continue
+          const cgo = bounds.costToGo(j, rem - minLat)
+          if (curve === undefined) {
+            curve = c.edge(i, j)
+            stats.edgeCurves++
+          }
+          if (curve === null) break
+          if (work > workLimit) {
+            aborted = true
+            break
+          }
+          stats.extensions++
+          const latCap = rem - bounds.timeToGo[j] + 1e-9
+          const e = curve
+          const stop = (m: number): boolean => {
+            if (l.c + e.lowerCostFrom(m) + cgo >= cut()) return true
+            for (let u = 0; u < U; u++) {
+              const mu = bounds.stageMus[u]
+              if (l.c + e.lagrangianFrom(m, mu) + bounds.stagePhi[u][j] - mu * rem >= cut()) return true
+            }
+            return false
+          }
+          let skipBelow = 0
+          for (let u = 0; u < U; u++) {
+            const mu = bounds.stageMus[u]
+            const thr = cut() - l.c - bounds.stagePhi[u][j] + mu * rem
+            skipBelow = Math.max(skipBelow, e.lagrangianWindowStart(e.mLo!, mu, thr))
+          }
+          if (skipBelow === Infinity) continue
+          stats.candidates += e.enumerate(latCap, stop, (memoryMb, lat, cost) => {
+            const nt = l.t + lat
+            const nc = l.c + cost
+            if (nt > budget + 1e-9) return
+            if (j === N) {
+              if (nc < cut()) {
+                UB = nc
+                incumbent = null
+                bestLabel = {t: nt, c: nc, s: s1, node: j, memoryMb, lat, cost, prev: l}
+              }
+            } else if (nc + bounds.costToGo(j, budget - nt) < cut()) {
+              labels[j].push({t: nt, c: nc, s: s1, node: j, memoryMb, lat, cost, prev: l})
+              work++
+            }
+          }, skipBelow)
+        }
+        if (aborted) break
       }
-      if (aborted) break
     }
+
+    return aborted
   }
 
-  if (!aborted) break
-  stats.restarts = (stats.restarts ?? 0) + 1
-  if (!bounds.upgrade()) throw new Error('solver escalation without a tighter bound')
-  stats.boundsMs = bounds.buildMs
-  // the stage-level bound also yields better heuristic chains
-  const again = initialIncumbent(problem, bounds)
-  if (again && again !== 'infeasible' && again.costUsd < UB * (1 - REL)) {
-    UB = again.costUsd
-    incumbent = again
-    bestLabel = null
-  }
+  // Escalation: with a cheap or reused bound (level 0), give up after a few labels per node and
+  // redo with this problem's own stage-level bound (Bounds.upgrade), which runs without a limit.
+  for (;;) {
+    const workLimit = bounds.level === 0 ? 4 * (N + 1) + 2000 : Infinity
+    if (!runDp(workLimit)) break
+    stats.restarts = (stats.restarts ?? 0) + 1
+    if (!bounds.upgrade()) throw new Error('solver escalation without a tighter bound')
+    stats.boundsMs = bounds.buildMs
+    // the stage-level bound also yields better heuristic chains
+    const again = initialIncumbent(problem, bounds)
+    if (again && again !== 'infeasible' && again.costUsd < UB * (1 - REL)) {
+      UB = again.costUsd
+      incumbent = again
+      bestLabel = null
+    }
   }
 
   let stages: SolvedStage[]
