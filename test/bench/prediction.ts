@@ -210,7 +210,7 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
     'Measured handler = the stage\'s own metrics.handlerMs (decode + model.predict + read back + encode), median over the requests after 3 warm-up requests; round trip = the coordinator\'s wall time around InvokeCommand.',
     'Error % = (predicted − measured) / measured × 100; |error| statistics over every (model, stages, stage, memory, batch) row.',
     'Predictors: model = src/cost/model.ts CostModel.handlerMs unchanged; fused = its Σ layer ms × the profile\'s median (whole model ÷ Σ layers) from profile.calibration; fused+json = fused + the runtime\'s JSON parse of the event and stringify of the result per MB of tensor in and out × max(1, 1769/m) (test/bench/predictors.ts). fused+json belongs against the round trip (on Lambda that work is billed; locally it happens outside handle()).',
-    'Cuts split the model into parts of about equal MACs, at the valid cut carrying the fewest bytes within ±15 % of each MAC quantile. Every stage of a deployment has the same memory size; the local target applies m/1769 of a core as a CFS quota (5 ms period) and m MiB as a memory limit.',
+    'Cuts split the model into parts of about equal MACs, at the valid cut carrying the fewest bytes within ±15 % of each MAC quantile. Every stage of a deployment has the same memory size; the local target applies m/1769 of a core as a CFS quota (the profiler\'s period) and m MiB as a memory limit.',
   ]
   return {data: {memories, rows, summaries, spread, profiles: [...profileInfos.values()], calibration, payloadJson}, notes}
 }

@@ -4,6 +4,8 @@
  */
 import {writeFileSync} from 'node:fs'
 
+import {cfsSettings} from '../../src/profile/cgroup.js'
+
 import type {AnalyticData} from './analytic.js'
 import {SECTIONS, median, readResult, reportPath, round, type SectionName, type SectionResult} from './common.js'
 import type {OverheadData} from './overhead.js'
@@ -406,7 +408,7 @@ export function renderReport(): string {
     )
     head.push(
       `Backend: tfjs ${m.backend ?? 'wasm'} (single-threaded SIMD) in the profiler and in every stage. Lambda memory sizes are emulated with cgroup v1 CPU quotas of m/1769 of a core ` +
-        '(profiler: CFS period 10 ms; local stages: 5 ms) and memory limits of m MiB on the local target.',
+        `(one CFS period for the profiler and the local stages: ${cfsSettings(1).periodUs / 1000} ms, longer only where the quota would fall under 1 ms) and memory limits of m MiB on the local target.`,
     )
   }
   const body = [
