@@ -260,6 +260,8 @@ export class CostModel {
   readonly boundaryTensors: Map<number, string[]>
   /** prefix sums of weight bytes over positions: weightPrefix[p] = Σ_{q<p} */
   readonly weightPrefix: Float64Array
+  /** stored ÷ run-time (float32) weight bytes of the model: 0.25 for uint8-quantized weights */
+  readonly storedWeightRatio: number
   /** bytes alive while layer p runs (its inputs and everything crossing, plus its output) */
   readonly liveBytes: Float64Array
   private readonly sparse: Float64Array[]
@@ -305,6 +307,8 @@ export class CostModel {
     this.boundaryBytes.set(this.L - 1, profile.outputs.reduce((s, t) => s + t.bytesPerSample, 0))
     this.boundaryTensors.set(this.L - 1, profile.outputs.map((t) => t.id))
 
+    const {weightBytes, storedWeightBytes} = profile.model
+    this.storedWeightRatio = weightBytes > 0 && storedWeightBytes > 0 ? Math.min(1, storedWeightBytes / weightBytes) : 1
     this.weightPrefix = new Float64Array(this.L + 1)
     for (let p = 0; p < this.L; p++) this.weightPrefix[p + 1] = this.weightPrefix[p] + profile.layers[p].weightBytes
     this.liveBytes = computeLiveBytes(profile)
@@ -388,9 +392,12 @@ export class CostModel {
     return this.gridCeil(this.requiredMemoryMb(s, batch))
   }
 
-  /** Predicted unzipped package bytes (runtime + handler + weights). */
+  /**
+   * Predicted unzipped package bytes: runtime + handler + the stage's weights as the model stores them
+   * (the bundle ships quantized weights quantized; weightsBytes() is their float32 size at run time).
+   */
   packageBytes(s: StageRange): number {
-    return this.prices.packaging.runtimeBytes.value + this.weightsBytes(s)
+    return this.prices.packaging.runtimeBytes.value + Math.ceil(this.weightsBytes(s) * this.storedWeightRatio)
   }
 
   packageFits(s: StageRange): boolean {

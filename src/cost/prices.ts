@@ -179,7 +179,10 @@ export const DEFAULT_PRICE_TABLE: PriceTable = {
     keepAliveS: assumption(300, 'idle execution environments are reclaimed after minutes; AWS documents no figure'),
   },
   packaging: {
-    runtimeBytes: assumption(12 * 1048576, 'tfjs + wasm backend + handler, unzipped; deploy measures the real bundle'),
+    runtimeBytes: assumption(
+      1536 * 1024,
+      'handler + tfjs + wasm backend, unzipped, as `amps deploy --dry-run` builds it: index.mjs + two .wasm files = 1,451,824 B on 2026-11-23 (MobileNetV2 stages), rounded up for model.json; deploy writes the measured size back into plan.json',
+    ),
     payloadEnvelopeBytes: assumption(1024, 'JSON envelope around base64 tensors in a sync payload'),
   },
   sagemaker: {

@@ -143,8 +143,17 @@ describe('memory, package and hand-off feasibility', () => {
     const m = new CostModel(p, {arch: 'x86_64', prices})
     expect(m.packageBytes({first: 0, last: 2})).toBe(prices.packaging.runtimeBytes.value + 10 * 1048576)
     expect(m.packageFits({first: 0, last: 2})).toBe(true)
-    p.layers[1].weightBytes = 245 * 1048576
+    p.layers[1].weightBytes = 249 * 1048576 // + the runtime: over 250 MiB
     expect(new CostModel(p, {arch: 'x86_64', prices}).packageFits({first: 0, last: 2})).toBe(false)
+  })
+
+  it('counts weights at their stored size: uint8-quantized weights ship at a quarter of float32', () => {
+    const p = tinyProfile()
+    p.model.weightBytes = 40 * 1048576
+    p.model.storedWeightBytes = 10 * 1048576
+    const m = new CostModel(p, {arch: 'x86_64', prices})
+    const float32 = m.weightsBytes({first: 0, last: 2})
+    expect(m.packageBytes({first: 0, last: 2})).toBe(prices.packaging.runtimeBytes.value + Math.ceil(float32 / 4))
   })
 
   it('hands off through S3 when the base64 payload would exceed 6 MB', () => {
