@@ -233,13 +233,19 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
 
   let bestLabel: Label | null = null
   const bestC = new Float64Array(rule.S + 2)
+  // guards: a label budget (memory) and an optional time limit; hitting either returns the best
+  // chain found so far, not proven optimal, with the root lower bound and the gap
+  const labelCap = problem.maxLabels ?? 3_000_000
+  const deadline = problem.timeLimitMs !== undefined ? t0 + problem.timeLimitMs : Infinity
+  let created = 0
+  let gaveUp = false
   /** One label-setting pass; returns true when it gave up at `workLimit` labels. */
   const runDp = (workLimit: number): boolean => {
     let work = 0
     let aborted = false
     const labels: Label[][] = Array.from({length: N + 1}, () => [])
     labels[0].push({t: 0, c: 0, s: 0, node: 0, memoryMb: 0, lat: 0, cost: 0, prev: null})
-    for (let i = 0; i < N && !aborted; i++) {
+    for (let i = 0; i < N && !aborted && !gaveUp; i++) {
       let list = labels[i]
       labels[i] = []
       if (list.length === 0) continue
@@ -266,6 +272,10 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
       work += kept.length
       if (work > workLimit) {
         aborted = true
+        break
+      }
+      if (created > labelCap || now() > deadline) {
+        gaveUp = true
         break
       }
       const U = bounds.stageMus.length
@@ -317,6 +327,10 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
             aborted = true
             break
           }
+          if (created > labelCap || now() > deadline) {
+            gaveUp = true
+            break
+          }
           stats.extensions++
           const latCap = rem - bounds.timeToGo[j] + 1e-9
           const e = curve
@@ -348,10 +362,11 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
             } else if (nc + bounds.costToGo(j, budget - nt) < cut()) {
               labels[j].push({t: nt, c: nc, s: s1, node: j, memoryMb, lat, cost, prev: l})
               work++
+              created++
             }
           }, skipBelow)
         }
-        if (aborted) break
+        if (aborted || gaveUp) break
       }
     }
 
@@ -362,7 +377,7 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
   // redo with this problem's own stage-level bound (Bounds.upgrade), which runs without a limit.
   for (;;) {
     const workLimit = bounds.level === 0 ? 4 * (N + 1) + 2000 : Infinity
-    if (!runDp(workLimit)) break
+    if (!runDp(workLimit) || gaveUp) break
     stats.restarts = (stats.restarts ?? 0) + 1
     if (!bounds.upgrade()) throw new Error('solver escalation without a tighter bound')
     stats.boundsMs = bounds.buildMs
@@ -386,18 +401,24 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
     stages.reverse()
   } else if (incumbent) {
     stages = (incumbent as {stages: SolvedStage[]}).stages
+  } else if (gaveUp) {
+    return {...infeasible(t0, stats), optimal: false, status: 'time-limit'}
   } else {
     return infeasible(t0, stats)
   }
+  const costUsd = stages.reduce((s, st) => s + st.costUsd, 0)
+  const bound = gaveUp ? Math.min(costUsd, Math.max(0, bounds.costToGo(0, budget))) : costUsd
   return {
     feasible: true,
-    costUsd: stages.reduce((s, st) => s + st.costUsd, 0),
+    costUsd,
     latencyMs: stages.reduce((s, st) => s + st.latencyMs, 0),
     stages,
     method: 'fast',
-    optimal: true,
+    optimal: !gaveUp,
     solveMs: now() - t0,
-    status: 'optimal',
+    bound,
+    gap: (costUsd - bound) / costUsd,
+    status: gaveUp ? 'time-limit' : 'optimal',
     stats,
   }
 }

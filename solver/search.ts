@@ -189,7 +189,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
     solveAt: (B: number, T: number, budgetMs?: number) => Candidate | null
     /** exact results at integer T (null: infeasible) */
     values: Map<number, {opt: number; ek: number; budget: number} | null>
-    /** inner optima at π(T) with a larger budget (interval bounds), by "T/budget" */
+    /** inner optima (or their lower bounds when a solve stopped early) at π(T) with a larger budget (interval bounds), by "T/budget" */
     relaxed: Map<string, number | null>
     /** fastest chain at batch B (ms); set up lazily */
     fastestMs?: number
@@ -210,7 +210,8 @@ export function searchPlan(o: SearchOptions): SearchResult {
   const evalT = (root: BatchRoot, T: number): {opt: number; ek: number; budget: number} | null => {
     if (root.values.has(T)) return root.values.get(T)!
     const cand = root.solveAt(root.B, T)
-    const v = cand ? {opt: cand.inner.costUsd, ek: cand.meanBatchSize, budget: cand.budgetMs} : null
+    // a lower bound of the inner optimum: the optimum itself unless the solver stopped early
+    const v = cand ? {opt: cand.inner.optimal ? cand.inner.costUsd : (cand.inner.bound ?? 0), ek: cand.meanBatchSize, budget: cand.budgetMs} : null
     root.values.set(T, v)
     return v
   }
@@ -335,7 +336,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
       let relaxed = root.relaxed.get(key)
       if (relaxed === undefined) {
         const cand = root.solveAt(root.B, iv.t1, bMax)
-        relaxed = cand ? cand.inner.costUsd : null
+        relaxed = cand ? (cand.inner.optimal ? cand.inner.costUsd : (cand.inner.bound ?? 0)) : null
         root.relaxed.set(key, relaxed)
       }
       if (relaxed === null) continue

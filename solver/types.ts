@@ -17,8 +17,10 @@ export interface InnerProblem {
   exactStages?: number
   /** cost of a known feasible solution (USD per batch): prunes the search (warm start) */
   upperBoundUsd?: number
-  /** MILP only: time limit (ms) */
+  /** time limit (ms): the MILP's branch and cut, or the fast path's label setting */
   timeLimitMs?: number
+  /** fast path: stop after creating this many labels (memory guard; default 3,000,000) */
+  maxLabels?: number
 }
 
 export interface SolvedStage {

@@ -298,7 +298,9 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
       method: best.inner.method,
       optimal: result.allOptimal,
       solveMs: round(result.totalMs, 1),
-      ...(best.inner.method === 'milp' ? {bound: (best.inner.bound ?? best.inner.costUsd) / best.meanBatchSize * 1e6, gap: result.maxGap} : {}),
+      ...(best.inner.method === 'milp' || !result.allOptimal
+        ? {bound: ((best.inner.bound ?? best.inner.costUsd) / best.meanBatchSize) * 1e6, gap: result.maxGap}
+        : {}),
       candidates: result.innerSolves,
       prunedIntervals: result.prunedIntervals,
       searchTolerance: result.tolerance,

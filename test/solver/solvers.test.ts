@@ -79,3 +79,28 @@ describe('bounds', () => {
     expect(b.costToGo(0, inst.problem.budgetMs)).toBeLessThanOrEqual(oracle.costUsd * (1 + 1e-12))
   })
 })
+
+describe('fast path limits', () => {
+  it('stops at its label budget with a feasible chain and a valid lower bound', async () => {
+    const {syntheticProfile} = await import('../../solver/synthetic.js')
+    const {CostModel} = await import('../../src/cost/model.js')
+    const {CompiledCosts} = await import('../../src/cost/curve.js')
+    const {DEFAULT_PRICE_TABLE} = await import('../../src/cost/prices.js')
+    const {fastestChain} = await import('../../solver/fast.js')
+    // 60 layers whose weights need at least three functions: many near-equal cuts
+    const profile = syntheticProfile({layers: 60, seed: 77, meanWeightBytes: 12e6, meanLayerMs: 2})
+    const costs = new CompiledCosts(new CostModel(profile, {arch: 'x86_64', prices: DEFAULT_PRICE_TABLE}), 1, {ks: [1], pi: [1]})
+    const budgetMs = fastestChain(costs, 8)!.latencyMs * 1.2
+    const full = solveFast({costs, budgetMs, maxStages: 8})
+    expect(full.optimal).toBe(true)
+    expect(full.stages.length).toBeGreaterThanOrEqual(3)
+    const cut = solveFast({costs, budgetMs, maxStages: 8, maxLabels: 10})
+    expect(cut.optimal).toBe(false)
+    expect(cut.status).toBe('time-limit')
+    expect(cut.feasible).toBe(true)
+    expect(cut.latencyMs).toBeLessThanOrEqual(budgetMs + 1e-9)
+    expect(cut.costUsd).toBeGreaterThanOrEqual(full.costUsd * (1 - 1e-12))
+    expect(cut.bound!).toBeLessThanOrEqual(full.costUsd * (1 + 1e-12))
+    expect(cut.gap!).toBeGreaterThanOrEqual(0)
+  })
+})
