@@ -222,32 +222,45 @@ export class Bounds {
     return value(best) >= value(muGrid) ? best : muGrid
   }
 
+  /**
+   * Layer p's share of Φ_μ: min over the feasible memory grid segments of P·A·m + μ·B/m (+ the
+   * segment's constants), the convex minimum 2·√(P·A·μ·B) where it falls inside a segment.
+   * Infinity when no segment is feasible.
+   */
+  private layerMin(p: number, mu: number): number {
+    const c = this.c
+    const J = c.J
+    const P = c.model.usdPerMbMs
+    const mMin = c.model.memoryMinMb
+    let best = Infinity
+    for (let g = 0; g < J; g++) {
+      const lo = Math.max(c.bp[g], mMin)
+      const hi = Math.min(c.bp[g + 1], c.gridMax)
+      if (hi < lo) continue
+      const y = p * J + g
+      const pa = P * this.layAb[y]
+      const mb = mu * this.laybB[y]
+      let v = Math.min(pa * lo + mb / lo, pa * hi + mb / hi)
+      if (pa > 0 && mb > 0) {
+        const m = Math.sqrt(mb / pa)
+        if (m > lo && m < hi) v = Math.min(v, 2 * Math.sqrt(pa * mb))
+      }
+      v += P * this.layBb[y] + mu * this.layaB[y]
+      if (v < best) best = v
+    }
+    return best
+  }
+
   /** Per-layer Φ_μ(0) for an arbitrary μ (O(L·J) from the per-layer arrays). */
   private perLayerRoot(mu: number): number {
     const c = this.c
     const model = c.model
     const L = model.L
-    const J = c.J
     const P = model.usdPerMbMs
     const mMin = model.memoryMinMb
     let total = model.requestUsd + P * mMin * c.sPi * model.profile.runtime.invokeOverheadMs + mu * this.stageTimeConst
     for (let p = 0; p < L; p++) {
-      let best = Infinity
-      for (let g = 0; g < J; g++) {
-        const lo = Math.max(c.bp[g], mMin)
-        const hi = Math.min(c.bp[g + 1], c.gridMax)
-        if (hi < lo) continue
-        const y = p * J + g
-        const pa = P * this.layAb[y]
-        const mb = mu * this.laybB[y]
-        let v = Math.min(pa * lo + mb / lo, pa * hi + mb / hi)
-        if (pa > 0 && mb > 0) {
-          const m = Math.sqrt(mb / pa)
-          if (m > lo && m < hi) v = Math.min(v, 2 * Math.sqrt(pa * mb))
-        }
-        v += P * this.layBb[y] + mu * this.layaB[y]
-        if (v < best) best = v
-      }
+      const best = this.layerMin(p, mu)
       if (Number.isFinite(best)) total += best
     }
     return total
@@ -303,24 +316,8 @@ export class Bounds {
     // per-layer suffix sums for this μ
     const suffix = new Float64Array(L + 1)
     const P = c.model.usdPerMbMs
-    const J = c.J
     for (let p = L - 1; p >= 0; p--) {
-      let best = Infinity
-      for (let g = 0; g < J; g++) {
-        const lo = Math.max(c.bp[g], c.model.memoryMinMb)
-        const hi = Math.min(c.bp[g + 1], c.gridMax)
-        if (hi < lo) continue
-        const y = p * J + g
-        const pa = P * this.layAb[y]
-        const mb = mu * this.laybB[y]
-        let v = Math.min(pa * lo + mb / lo, pa * hi + mb / hi)
-        if (pa > 0 && mb > 0) {
-          const m = Math.sqrt(mb / pa)
-          if (m > lo && m < hi) v = Math.min(v, 2 * Math.sqrt(pa * mb))
-        }
-        v += P * this.layBb[y] + mu * this.layaB[y]
-        if (v < best) best = v
-      }
+      const best = this.layerMin(p, mu)
       suffix[p] = suffix[p + 1] + (Number.isFinite(best) ? best : 0)
     }
     const stageC = c.model.requestUsd + P * c.model.memoryMinMb * c.sPi * c.model.profile.runtime.invokeOverheadMs + mu * this.stageTimeConst
