@@ -233,48 +233,58 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
 
   let bestLabel: Label | null = null
   const bestC = new Float64Array(rule.S + 2)
-  // guards: a label budget (memory) and an optional time limit; hitting either returns the best
-  // chain found so far, not proven optimal, with the root lower bound and the gap
+  // guards: a budget of labels held at once (memory) and an optional time limit; hitting either
+  // returns the best chain found so far, not proven optimal, with the root lower bound and the gap
   const labelCap = problem.maxLabels ?? 3_000_000
   const deadline = problem.timeLimitMs !== undefined ? t0 + problem.timeLimitMs : Infinity
-  let created = 0
+  let stored = 0
   let gaveUp = false
+
+  /** Labels at node i that can still matter: within the bounds, and Pareto-optimal in (t, c, s). */
+  const prune = (list: Label[], i: number): Label[] => {
+    list = list.filter((l) => l.t + bounds.timeToGo[i] <= budget + 1e-9 && l.c + bounds.costToGo(i, budget - l.t) < cut())
+    list.sort((a, b) => a.t - b.t || a.c - b.c || a.s - b.s)
+    const kept: Label[] = []
+    if (!rule.matters) {
+      let minC = Infinity
+      for (const l of list) if (l.c < minC) ((minC = l.c), kept.push(l))
+    } else {
+      bestC.fill(Infinity)
+      for (const l of list) {
+        let dominated = false
+        if (rule.exact) dominated = bestC[l.s] <= l.c
+        else for (let s = 0; s <= l.s && !dominated; s++) dominated = bestC[s] <= l.c
+        if (!dominated) {
+          kept.push(l)
+          if (l.c < bestC[l.s]) bestC[l.s] = l.c
+        }
+      }
+    }
+    return kept
+  }
+
   /** One label-setting pass; returns true when it gave up at `workLimit` labels. */
   const runDp = (workLimit: number): boolean => {
     let work = 0
     let aborted = false
     const labels: Label[][] = Array.from({length: N + 1}, () => [])
+    // pending labels at a node are compacted (prune) whenever they double, so memory stays near the fronts
+    const compactAt = new Int32Array(N + 1).fill(1024)
+    stored = 1
     labels[0].push({t: 0, c: 0, s: 0, node: 0, memoryMb: 0, lat: 0, cost: 0, prev: null})
     for (let i = 0; i < N && !aborted && !gaveUp; i++) {
-      let list = labels[i]
+      const pending = labels[i]
       labels[i] = []
-      if (list.length === 0) continue
-      // bounds, then Pareto dominance on (t, c, s)
-      list = list.filter((l) => l.t + bounds.timeToGo[i] <= budget + 1e-9 && l.c + bounds.costToGo(i, budget - l.t) < cut())
-      list.sort((a, b) => a.t - b.t || a.c - b.c || a.s - b.s)
-      const kept: Label[] = []
-      if (!rule.matters) {
-        let minC = Infinity
-        for (const l of list) if (l.c < minC) ((minC = l.c), kept.push(l))
-      } else {
-        bestC.fill(Infinity)
-        for (const l of list) {
-          let dominated = false
-          if (rule.exact) dominated = bestC[l.s] <= l.c
-          else for (let s = 0; s <= l.s && !dominated; s++) dominated = bestC[s] <= l.c
-          if (!dominated) {
-            kept.push(l)
-            if (l.c < bestC[l.s]) bestC[l.s] = l.c
-          }
-        }
-      }
+      if (pending.length === 0) continue
+      const kept = prune(pending, i)
+      stored -= pending.length
       stats.labels += kept.length
       work += kept.length
       if (work > workLimit) {
         aborted = true
         break
       }
-      if (created > labelCap || now() > deadline) {
+      if (stored > labelCap || now() > deadline) {
         gaveUp = true
         break
       }
@@ -327,7 +337,7 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
             aborted = true
             break
           }
-          if (created > labelCap || now() > deadline) {
+          if (stored > labelCap || now() > deadline) {
             gaveUp = true
             break
           }
@@ -360,9 +370,16 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
                 bestLabel = {t: nt, c: nc, s: s1, node: j, memoryMb, lat, cost, prev: l}
               }
             } else if (nc + bounds.costToGo(j, budget - nt) < cut()) {
-              labels[j].push({t: nt, c: nc, s: s1, node: j, memoryMb, lat, cost, prev: l})
+              const at = labels[j]
+              at.push({t: nt, c: nc, s: s1, node: j, memoryMb, lat, cost, prev: l})
               work++
-              created++
+              stored++
+              if (at.length >= compactAt[j]) {
+                const compacted = prune(at, j)
+                stored -= at.length - compacted.length
+                labels[j] = compacted
+                compactAt[j] = Math.max(1024, 2 * compacted.length)
+              }
             }
           }, skipBelow)
         }
