@@ -219,8 +219,12 @@ class CgroupQuota implements CpuQuota {
   }
 }
 
+const pause = new Int32Array(new SharedArrayBuffer(4))
+
 function removeGroup(dir: string, homeDir: string): void {
-  for (let attempt = 0; attempt < 5; attempt++) {
+  // up to ~1 s: after Ctrl-C the measuring child (same process group) is still dying and its
+  // threads keep the group busy for a moment; back-to-back retries lose that race on a busy machine
+  for (let attempt = 0; attempt < 50; attempt++) {
     for (const pid of readPids(join(dir, 'cgroup.procs'))) tryWrite(join(homeDir, 'cgroup.procs'), String(pid))
     try {
       rmdirSync(dir)
@@ -228,7 +232,8 @@ function removeGroup(dir: string, homeDir: string): void {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
       if (code === 'ENOENT') return
-      // EBUSY: a task was still leaving; try again
+      // EBUSY: a task was still leaving; wait a little and try again (synchronous: exit handlers too)
+      Atomics.wait(pause, 0, 0, 20)
     }
   }
 }
