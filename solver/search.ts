@@ -156,6 +156,18 @@ function perRequestLowerBounds(model: CostModel, maxBatch: number): number[] {
   return out
 }
 
+/** The cost model of the search's profile and prices for one architecture. */
+function costModelFor(o: SearchOptions, arch: Arch): CostModel {
+  return new CostModel(o.profile, {
+    arch,
+    prices: o.prices,
+    timeFactor: o.timeFactor?.[arch] ?? 1,
+    memoryMinMb: o.memoryMinMb,
+    memoryMaxMb: o.memoryMaxMb,
+    memoryStepMb: o.memoryStepMb,
+  })
+}
+
 /** Search every (arch, B, T) for the cheapest plan meeting the SLO at the percentile. */
 export function searchPlan(o: SearchOptions): SearchResult {
   const t0 = now()
@@ -226,14 +238,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
   }
 
   for (const arch of archs) {
-    const model = new CostModel(o.profile, {
-      arch,
-      prices: o.prices,
-      timeFactor: o.timeFactor?.[arch] ?? 1,
-      memoryMinMb: o.memoryMinMb,
-      memoryMaxMb: o.memoryMaxMb,
-      memoryStepMb: o.memoryStepMb,
-    })
+    const model = costModelFor(o, arch)
     const compiledByB = new Map<number, PerBatchSize>()
     /** Inner optimum at (B, T); with `budgetOverride`, at π(T) but another budget (a bound, not a plan). */
     const solveAt = (B: number, T: number, budgetOverride?: number): Candidate | null => {
@@ -364,14 +369,7 @@ export function minimumLatency(o: SearchOptions): {latencyMs: number; arch: Arch
   const archs: Arch[] = o.arch === 'auto' ? ['arm64', 'x86_64'] : [o.arch]
   let best: {latencyMs: number; arch: Arch} | null = null
   for (const arch of archs) {
-    const model = new CostModel(o.profile, {
-      arch,
-      prices: o.prices,
-      timeFactor: o.timeFactor?.[arch] ?? 1,
-      memoryMinMb: o.memoryMinMb,
-      memoryMaxMb: o.memoryMaxMb,
-      memoryStepMb: o.memoryStepMb,
-    })
+    const model = costModelFor(o, arch)
     const c = new CompiledCosts(model, 1, {ks: [1], pi: [1]})
     const f = fastestChain(c, o.stages ?? o.maxStages, o.stages)
     if (f && (!best || f.latencyMs < best.latencyMs)) best = {latencyMs: f.latencyMs, arch}

@@ -10,7 +10,7 @@ import type * as tfType from '@tensorflow/tfjs'
 import type {io} from '@tensorflow/tfjs'
 
 import {initTf} from '../runtime/tf.js'
-import {elementCount} from './weights.js'
+import {elementCount, joinWeightData} from './weights.js'
 import {seededRandom} from '../util/random.js'
 
 export {seededRandom}
@@ -67,22 +67,13 @@ export async function saveToMemory(model: tfType.LayersModel): Promise<ModelFile
   return {
     modelTopology: saved.modelTopology,
     weightSpecs: saved.weightSpecs,
-    weightData: Array.isArray(data) ? concat(data) : data,
+    weightData: joinWeightData(data),
     format: 'layers-model',
     generatedBy: saved.generatedBy,
     convertedBy: null,
   }
 }
 
-function concat(list: ArrayBuffer[]): ArrayBuffer {
-  const out = new Uint8Array(list.reduce((s, b) => s + b.byteLength, 0))
-  let at = 0
-  for (const b of list) {
-    out.set(new Uint8Array(b), at)
-    at += b.byteLength
-  }
-  return out.buffer
-}
 
 function f32ToF16(x: number): number {
   const f = new Float32Array([x])
@@ -136,7 +127,7 @@ export function quantize(files: ModelFiles, dtype: 'uint8' | 'uint16' | 'float16
     parts.push(new Uint8Array(q.buffer))
     specs.push({...s, quantization: {dtype, min, scale}})
   }
-  return {...files, weightSpecs: specs, weightData: concat(parts.map((p) => p.buffer as ArrayBuffer))}
+  return {...files, weightSpecs: specs, weightData: joinWeightData(parts.map((p) => p.buffer as ArrayBuffer))}
 }
 
 export interface WriteOptions {
@@ -329,7 +320,7 @@ export function deepChain(depth: number, width = 4, seed = 6): ModelFiles {
   return {
     modelTopology: {class_name: 'Model', config: {name: `chain_${depth}`, layers, input_layers: [['chain_in', 0, 0]], output_layers: [[prev, 0, 0]]}},
     weightSpecs: specs,
-    weightData: concat(values.map((v) => v.buffer as ArrayBuffer)),
+    weightData: joinWeightData(values.map((v) => v.buffer as ArrayBuffer)),
     format: 'layers-model',
     generatedBy: 'amps deepChain',
     convertedBy: null,

@@ -15,7 +15,7 @@ import {initTf} from '../runtime/tf.js'
 import {stageBoundary, tensorUses, topologyOf, type TensorUse} from './graph.js'
 import {type KerasFunctionalTopology, type KerasLayerJson, type KerasTensorRef} from './keras-format.js'
 import type {CanonicalArtifacts, LoadedModel, StageArtifacts} from './types.js'
-import {selectWeights} from './weights.js'
+import {joinWeightData, selectWeights} from './weights.js'
 
 /** The ranges [first..last] a sorted list of cut positions ("cut after k") makes. */
 export function stageRanges(layerCount: number, cuts: number[]): {first: number; last: number}[] {
@@ -90,7 +90,7 @@ export function extractStage(model: LoadedModel, first: number, last: number): S
   if (topo.backend) topology.backend = topo.backend
 
   const owned = new Set(inRange.flatMap((l) => l.weightNames ?? []))
-  const data = Array.isArray(artifacts.weightData) ? joinBuffers(artifacts.weightData) : artifacts.weightData
+  const data = joinWeightData(artifacts.weightData)
   const {weightSpecs, weightData} = selectWeights(artifacts.weightSpecs, data, (s) => owned.has(s.name))
   const stageArtifacts: CanonicalArtifacts = {
     modelTopology: topology as unknown as CanonicalArtifacts['modelTopology'],
@@ -113,15 +113,6 @@ export function extractStage(model: LoadedModel, first: number, last: number): S
   }
 }
 
-function joinBuffers(list: ArrayBuffer[]): ArrayBuffer {
-  const out = new Uint8Array(list.reduce((s, b) => s + b.byteLength, 0))
-  let at = 0
-  for (const b of list) {
-    out.set(new Uint8Array(b), at)
-    at += b.byteLength
-  }
-  return out.buffer
-}
 
 /** Every stage of a cut list, in order. */
 export function extractStages(model: LoadedModel, cuts: number[]): StageArtifacts[] {
