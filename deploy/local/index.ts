@@ -65,18 +65,16 @@ export function localStateDir(statePath: string): string {
 }
 
 /**
- * True when `pid` is a live (non-zombie) process running our runner for this stage: its command
- * line is `node [flags] <stateDir>/runner.mjs <functionName> <config>` (a recycled pid is not).
+ * True while process `pid` exists (zombies count as gone) and `matches(pid)` holds; `matches` may
+ * read /proc/<pid>/* (if the process vanishes meanwhile, that read throws: gone). Without /proc
+ * (not Linux) falls back to process.kill(pid, 0), which cannot ask `matches`.
  */
-export function isStageProcess(pid: number | undefined, functionName: string, logPath?: string): boolean {
-  if (!pid || !Number.isInteger(pid) || pid <= 0) return false
+function liveProcess(pid: number, matches: (pid: number) => boolean = () => true): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
     if (state === 'Z' || state === 'X') return false
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
-    const runner = logPath ? join(dirname(logPath), 'runner.mjs') : undefined
-    return cmdline.some((a) => (runner ? a === runner : a.endsWith('runner.mjs'))) && cmdline.includes(functionName)
+    return matches(pid)
   } catch {
     if (existsSync('/proc/self/stat')) return false
     try {
@@ -88,21 +86,22 @@ export function isStageProcess(pid: number | undefined, functionName: string, lo
   }
 }
 
+/**
+ * True when `pid` is a live (non-zombie) process running our runner for this stage: its command
+ * line is `node [flags] <stateDir>/runner.mjs <functionName> <config>` (a recycled pid is not).
+ */
+export function isStageProcess(pid: number | undefined, functionName: string, logPath?: string): boolean {
+  if (!pid || !Number.isInteger(pid) || pid <= 0) return false
+  const runner = logPath ? join(dirname(logPath), 'runner.mjs') : undefined
+  return liveProcess(pid, (p) => {
+    const cmdline = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')
+    return cmdline.some((a) => (runner ? a === runner : a.endsWith('runner.mjs'))) && cmdline.includes(functionName)
+  })
+}
+
 /** True while any process with this pid exists (zombies count as gone). */
 export function pidAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
-    return state !== 'Z' && state !== 'X'
-  } catch {
-    if (existsSync('/proc/self/stat')) return false
-    try {
-      process.kill(pid, 0)
-      return true
-    } catch {
-      return false
-    }
-  }
+  return liveProcess(pid)
 }
 
 async function healthy(stage: StageDeployment): Promise<boolean> {
