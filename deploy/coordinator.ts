@@ -12,6 +12,7 @@ import {randomBytes} from 'node:crypto'
 import {InvokeCommand, LambdaClient, type InvokeCommandOutput} from '@aws-sdk/client-lambda'
 
 import {AmpsUserError, assert} from '../src/errors.js'
+import {assertInvokeOk} from './aws/errors.js'
 import {
   MAX_SYNC_PAYLOAD_BYTES,
   PAYLOAD_HEADROOM_BYTES,
@@ -140,31 +141,6 @@ function invokeError(error: unknown, stage: StageDeployment, deployment: Deploym
   return error
 }
 
-/** Raises STAGE_FAILED when the function threw (Lambda answers 200 with FunctionError set). */
-function checkFunctionError(out: InvokeCommandOutput, stage: StageDeployment): void {
-  if (!out.FunctionError) return
-  const text = out.Payload ? Buffer.from(out.Payload).toString('utf8') : ''
-  let errorType: string | undefined
-  let errorMessage: string | undefined
-  try {
-    const p = JSON.parse(text) as {errorType?: unknown; errorMessage?: unknown}
-    if (typeof p.errorType === 'string') errorType = p.errorType
-    if (typeof p.errorMessage === 'string') errorMessage = p.errorMessage
-  } catch {
-    // raw text below
-  }
-  const message = errorMessage ?? (text.slice(0, 500) || 'no error message')
-  const suggestions: string[] = []
-  if (errorType === 'PayloadInvalid') suggestions.push('The request did not match the stage\'s expected inputs: check the input shape and dtype against the model.')
-  if (/timed out/i.test(message)) suggestions.push('The stage hit its timeout: re-plan with more memory for this stage.')
-  if (/out of memory|Runtime\.OutOfMemory/i.test(`${errorType} ${message}`)) suggestions.push('The stage ran out of memory: re-plan with more memory for this stage.')
-  suggestions.push(stage.logPath ? `Its log: ${stage.logPath}` : `Its log: aws logs tail /aws/lambda/${stage.functionName} --since 10m`)
-  throw new AmpsUserError('STAGE_FAILED', `${stageLabel(stage)} (${stage.functionName}) failed: ${errorType ? `${errorType}: ` : ''}${message}`, {
-    suggestions,
-    details: {stageIndex: stage.stageIndex, functionName: stage.functionName, functionError: out.FunctionError, errorType, errorMessage},
-  })
-}
-
 function parseResult(out: InvokeCommandOutput, stage: StageDeployment): StageResult {
   const text = out.Payload ? Buffer.from(out.Payload).toString('utf8') : ''
   let parsed: unknown
@@ -289,7 +265,7 @@ export function createChainInvoker(deployment: DeploymentState, options: ChainOp
           throw invokeError(error, s, deployment, aws)
         }
         const measuredMs = performance.now() - s0
-        checkFunctionError(out, s)
+        assertInvokeOk(out, {functionName: s.functionName, stageIndex: s.stageIndex, label: stageLabel(s), logPath: s.logPath})
         const result = parseResult(out, s)
         for (const t of result.tensors) {
           pool.set(t.id, t)

@@ -145,16 +145,24 @@ export function toAmpsError(error: unknown, ctx: AwsErrorContext): unknown {
   })
 }
 
+/** The stage an Invoke went to, as the STAGE_FAILED message names it. */
+export interface InvokedStage {
+  functionName: string
+  stageIndex: number
+  /** how the message names the stage (default "stage <stageIndex>") */
+  label?: string
+  /** the local target's log file; without it the suggestion is the CloudWatch tail command */
+  logPath?: string
+}
+
 /**
- * Map the output of an InvokeCommand to an AmpsUserError when the function threw.
+ * Map the output of an InvokeCommand to an AmpsUserError when the function threw. The one mapping
+ * for both targets (the coordinator uses it; the local runner answers like Lambda).
  * Lambda answers HTTP 200 with `FunctionError` set ("Unhandled" or "Handled") and a payload like
  * {"errorType":"Error","errorMessage":"...","trace":[...]}; the caller must check it.
  * Returns undefined when the invocation succeeded.
  */
-export function invokeOutputError(
-  output: InvokeResultLike,
-  stage: {functionName: string; stageIndex: number},
-): AmpsUserError | undefined {
+export function invokeOutputError(output: InvokeResultLike, stage: InvokedStage): AmpsUserError | undefined {
   if (!output.FunctionError) return undefined
   const text = output.Payload ? Buffer.from(output.Payload).toString('utf8') : ''
   let errorType: string | undefined
@@ -167,26 +175,33 @@ export function invokeOutputError(
     // not JSON: show the raw text (truncated)
   }
   const shown = errorMessage ?? (text.length > 0 ? text.slice(0, 500) : 'no error message in the payload')
-  const timedOut = /Task timed out/i.test(shown)
-  const outOfMemory = errorType === 'Runtime.OutOfMemory' || /out of memory|Runtime exited with error: signal: killed/i.test(shown)
-  const suggestions = [`Read the function's log: aws logs tail /aws/lambda/${stage.functionName} --since 10m`]
-  if (timedOut) suggestions.unshift('The stage hit its timeout: re-plan with a larger timeout or more memory.')
-  if (outOfMemory) suggestions.unshift('The stage ran out of memory: re-plan with more memory for this stage.')
-  return new AmpsUserError(
-    'STAGE_FAILED',
-    `stage ${stage.stageIndex} (${stage.functionName}) failed: ${errorType ? errorType + ': ' : ''}${shown}`,
-    {
-      suggestions,
-      details: {functionError: output.FunctionError, errorType, errorMessage, statusCode: output.StatusCode},
-    },
+  const timedOut = /timed out/i.test(shown)
+  const outOfMemory = /out of memory|Runtime\.OutOfMemory|Runtime exited with error: signal: killed/i.test(`${errorType ?? ''} ${shown}`)
+  const suggestions: string[] = []
+  if (errorType === 'PayloadInvalid') {
+    suggestions.push("The request did not match the stage's expected inputs: check the input shape and dtype against the model.")
+  }
+  if (outOfMemory) suggestions.push('The stage ran out of memory: re-plan with more memory for this stage.')
+  if (timedOut) suggestions.push('The stage hit its timeout: re-plan with a larger timeout or more memory.')
+  suggestions.push(
+    stage.logPath ? `Its log: ${stage.logPath}` : `Read the function's log: aws logs tail /aws/lambda/${stage.functionName} --since 10m`,
   )
+  const label = stage.label ?? `stage ${stage.stageIndex}`
+  return new AmpsUserError('STAGE_FAILED', `${label} (${stage.functionName}) failed: ${errorType ? errorType + ': ' : ''}${shown}`, {
+    suggestions,
+    details: {
+      stageIndex: stage.stageIndex,
+      functionName: stage.functionName,
+      functionError: output.FunctionError,
+      errorType,
+      errorMessage,
+      statusCode: output.StatusCode,
+    },
+  })
 }
 
 /** Throw the AmpsUserError from invokeOutputError when the function threw. */
-export function assertInvokeOk(
-  output: InvokeResultLike,
-  stage: {functionName: string; stageIndex: number},
-): void {
+export function assertInvokeOk(output: InvokeResultLike, stage: InvokedStage): void {
   const error = invokeOutputError(output, stage)
   if (error) throw error
 }

@@ -7,6 +7,7 @@
  *   destroyAws(state, {statePath})                                                  → DeploymentState
  *   describeDestroy(state)                                                          → what destroy deletes / keeps
  *   invokeTargetFor(stage), invokeOutputError(output, stage), toAmpsError(err, ctx) → for the coordinator
+ *   (the coordinator imports assertInvokeOk from ./errors.js directly: one FunctionError mapping for both targets)
  */
 import {AmpsUserError} from '../../src/errors.js'
 import type {Plan} from '../../src/plan/types.js'
@@ -32,7 +33,7 @@ export {HANDOFF_BUCKET_ENV, HANDOFF_PREFIX_ENV, configDifferences, desiredConfig
 export type {DestroyAwsOptions} from './destroy.js'
 export type {AwsCall} from './dry-run.js'
 export {DRY_RUN_ACCOUNT, describeInput, formatAwsCall} from './dry-run.js'
-export type {AwsErrorContext, InvokeResultLike} from './errors.js'
+export type {AwsErrorContext, InvokeResultLike, InvokedStage} from './errors.js'
 export {assertInvokeOk, invokeOutputError, toAmpsError} from './errors.js'
 export {
   DIRECT_UPLOAD_MAX_BYTES,

@@ -139,6 +139,21 @@ describe('invoke helpers', () => {
     expect(raw.message).toBe('stage 1 (f) failed: not json')
   })
 
+  it('is the one mapping for both targets: the label names the stage, a local log path replaces the CloudWatch hint', () => {
+    const payload = new TextEncoder().encode(JSON.stringify({errorType: 'PayloadInvalid', errorMessage: 'tensor "x": shape [1,2]'}))
+    const local = invokeOutputError(
+      {FunctionError: 'Unhandled', Payload: payload, StatusCode: 200},
+      {functionName: 'amps-m-stage-3', stageIndex: 3, label: 'stage-3', logPath: '/tmp/x/stage-3.log'},
+    )!
+    expect(local.message).toBe('stage-3 (amps-m-stage-3) failed: PayloadInvalid: tensor "x": shape [1,2]')
+    expect(local.suggestions![0]).toMatch(/expected inputs/)
+    expect(local.suggestions!.at(-1)).toBe('Its log: /tmp/x/stage-3.log')
+    expect(local.details).toMatchObject({stageIndex: 3, functionName: 'amps-m-stage-3', functionError: 'Unhandled', errorType: 'PayloadInvalid'})
+    const aws = invokeOutputError({FunctionError: 'Handled', Payload: new Uint8Array()}, {functionName: 'f', stageIndex: 1})!
+    expect(aws.message).toBe('stage 1 (f) failed: no error message in the payload')
+    expect(aws.suggestions).toEqual(["Read the function's log: aws logs tail /aws/lambda/f --since 10m"])
+  })
+
   it('invokeTargetFor points at the published version', () => {
     expect(invokeTargetFor({stageIndex: 1, functionName: 'f', arn: 'arn:aws:lambda:us-east-1:1:function:f', version: '4', status: 'active', createdByUs: true, updatedAt: ''})).toEqual({
       FunctionName: 'arn:aws:lambda:us-east-1:1:function:f',
