@@ -72,6 +72,7 @@ interface SimFunction {
 }
 
 const notFoundMeta = {$metadata: {httpStatusCode: 404}}
+type CommandClass = abstract new (...args: any[]) => object
 /** Placeholder account for a role not created yet (a dry run cannot learn it without a call). */
 export const DRY_RUN_ACCOUNT = '<account-id>'
 
@@ -126,99 +127,126 @@ export function simulatedAws(opts: {
     functions.set(rec.functionName, {config, tags, versions: Number(rec.version ?? 0) || 0})
   }
 
-  const record = (service: AwsCall['service'], command: {constructor: {name: string}; input: unknown}) => {
-    calls.push({service, command: command.constructor.name.replace(/Command$/, ''), input: describeInput(command.input) as Record<string, unknown>})
-  }
-
-  const lambda = {
+  /**
+   * A stand-in client: records every command it is sent (before answering, so a failing call is
+   * listed too), then answers with the handler for the command's class, or {} when there is none.
+   */
+  const recordingClient = (service: AwsCall['service'], handlers: [CommandClass, (input: any) => unknown][]) => ({
     async send(command: {constructor: {name: string}; input: any}): Promise<unknown> {
-      record('lambda', command)
-      const input = command.input
-      if (command instanceof GetFunctionCommand) {
+      calls.push({service, command: command.constructor.name.replace(/Command$/, ''), input: describeInput(command.input) as Record<string, unknown>})
+      const handler = handlers.find(([type]) => command instanceof type)?.[1]
+      return handler ? handler(command.input) : {}
+    },
+  })
+
+  const lambda = recordingClient('lambda', [
+    [
+      GetFunctionCommand,
+      (input) => {
         const fn = functions.get(input.FunctionName)
         if (!fn) throw new ResourceNotFoundException({message: `Function not found: ${input.FunctionName}`, ...notFoundMeta})
         return {Configuration: fn.config, Tags: fn.tags}
-      }
-      if (command instanceof CreateFunctionCommand) {
-        const i = input as CreateFunctionCommandInput
+      },
+    ],
+    [
+      CreateFunctionCommand,
+      (i: CreateFunctionCommandInput) => {
         const arn = `arn:${opts.partition}:lambda:${opts.region}:${accountOf(i.Role)}:function:${i.FunctionName}`
         const code = codeSha(i.Code ?? {}, opts.bundles, i.FunctionName!)
         const {Code: _code, Tags, Publish: _p, PackageType: _t, ...rest} = i
         const config = {...rest, FunctionArn: arn, CodeSha256: code, State: 'Active', LastUpdateStatus: 'Successful'} as FunctionConfiguration
         functions.set(i.FunctionName!, {config, tags: Tags ?? {}, versions: 0})
         return config
-      }
-      if (command instanceof UpdateFunctionCodeCommand) {
-        const i = input as UpdateFunctionCodeCommandInput
+      },
+    ],
+    [
+      UpdateFunctionCodeCommand,
+      (i: UpdateFunctionCodeCommandInput) => {
         const fn = functions.get(i.FunctionName!)!
         fn.config = {...fn.config, CodeSha256: codeSha(i, opts.bundles, i.FunctionName!), Architectures: i.Architectures}
         return fn.config
-      }
-      if (command instanceof UpdateFunctionConfigurationCommand) {
+      },
+    ],
+    [
+      UpdateFunctionConfigurationCommand,
+      (input) => {
         const fn = functions.get(input.FunctionName)!
         fn.config = {...fn.config, ...input}
         return fn.config
-      }
-      if (command instanceof PublishVersionCommand) {
+      },
+    ],
+    [
+      PublishVersionCommand,
+      (input) => {
         const fn = functions.get(input.FunctionName)!
         fn.versions += 1
         return {Version: String(fn.versions), State: 'Active'}
-      }
-      return {}
-    },
-  }
+      },
+    ],
+  ])
 
-  const iam = {
-    async send(command: {constructor: {name: string}; input: any}): Promise<unknown> {
-      record('iam', command)
-      const input = command.input
-      if (command instanceof GetRoleCommand) {
+  const iam = recordingClient('iam', [
+    [
+      GetRoleCommand,
+      (input) => {
         const role = roles.get(input.RoleName)
         if (!role) throw new NoSuchEntityException({message: `The role with name ${input.RoleName} cannot be found.`, ...notFoundMeta})
         return {Role: {Arn: role.Arn, RoleName: input.RoleName, Tags: [{Key: TAG_PLAN_HASH, Value: opts.planHash}]}}
-      }
-      if (command instanceof CreateRoleCommand) {
+      },
+    ],
+    [
+      CreateRoleCommand,
+      (input) => {
         const arn = `arn:${opts.partition}:iam::${DRY_RUN_ACCOUNT}:role/${input.RoleName}`
         roles.set(input.RoleName, {Arn: arn})
         return {Role: {Arn: arn, RoleName: input.RoleName}}
-      }
-      if (command instanceof GetRolePolicyCommand) {
+      },
+    ],
+    [
+      GetRolePolicyCommand,
+      (input) => {
         const role = roles.get(input.RoleName)
         if (!role?.policy || input.PolicyName !== INLINE_POLICY_NAME) {
           throw new NoSuchEntityException({message: 'policy not found', ...notFoundMeta})
         }
         return {PolicyDocument: encodeURIComponent(role.policy)}
-      }
-      if (command instanceof PutRolePolicyCommand) {
+      },
+    ],
+    [
+      PutRolePolicyCommand,
+      (input) => {
         const role = roles.get(input.RoleName)
         if (role) role.policy = input.PolicyDocument
         return {}
-      }
-      return {}
-    },
-  }
+      },
+    ],
+  ])
 
-  const s3 = {
-    async send(command: {constructor: {name: string}; input: any}): Promise<unknown> {
-      record('s3', command)
-      const input = command.input
-      if (command instanceof HeadBucketCommand) {
+  const s3 = recordingClient('s3', [
+    [
+      HeadBucketCommand,
+      (input) => {
         if (!buckets.has(input.Bucket)) throw new NotFound({message: 'Not Found', ...notFoundMeta})
         return {}
-      }
-      if (command instanceof CreateBucketCommand) {
+      },
+    ],
+    [
+      CreateBucketCommand,
+      (input) => {
         buckets.add(input.Bucket)
         return {}
-      }
-      if (command instanceof PutObjectCommand) {
+      },
+    ],
+    [
+      PutObjectCommand,
+      (input) => {
         // never read the (possibly huge) body in a dry run; the stream is closed unread
         const body = input.Body as {destroy?: () => void} | undefined
         body?.destroy?.()
         return {}
-      }
-      return {}
-    },
-  }
+      },
+    ],
+  ])
 
   const waiters: FunctionWaiters = {
     active: async (FunctionName) => {

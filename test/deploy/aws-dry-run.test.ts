@@ -141,4 +141,38 @@ describe('dry run', () => {
     expect(calls[5]!.input.Role).toBe(`arn:aws:iam::<account-id>:role/${BASE}-exec`)
     expect(fake.calls).toEqual([])
   })
+
+  it('with the role and bucket already ours, a code change lists reads and code updates, call for call what the re-deploy sends', async () => {
+    const big = join(dir, 'big.zip')
+    writeSparseZip(big, 60 * 1024 * 1024)
+    const bigBundle = (fill: number): StageBundle => ({
+      ...makeBundle(dir, 2),
+      zipPath: big,
+      zipBytes: 60 * 1024 * 1024,
+      codeSha256: Buffer.alloc(32, fill).toString('base64'),
+    })
+    const plan = makePlan(3, {handoff: 's3'})
+    const {roleArn: _r, ...o} = opts()
+    const state = await deployAws([makeBundle(dir, 1), bigBundle(7), makeBundle(dir, 3)], plan, {...o, createRole: true})
+
+    // stage 2 goes through S3 (bucket exists), stage 3 inline; the role and its policy are only read
+    const changed = [makeBundle(dir, 1), bigBundle(8), makeBundle(dir, 3, {variant: 'v2'})]
+    const upd = await planAwsCalls(changed, plan, {...o, createRole: true, existing: state})
+    const commands = upd.calls.map((c) => `${c.service} ${c.command}`)
+    expect(commands.filter((c) => c.startsWith('iam') || c.startsWith('s3'))).toEqual([
+      'iam GetRole',
+      'iam GetRolePolicy',
+      's3 HeadBucket',
+      's3 PutObject',
+    ])
+    const updates = upd.calls.filter((c) => c.command === 'UpdateFunctionCode')
+    expect(updates.map((c) => c.input.FunctionName)).toEqual([`${BASE}-stage-2`, `${BASE}-stage-3`])
+    expect(updates[0]!.input.S3Bucket).toBe(state.codeBucket!.bucket)
+    expect(updates[1]!.input.ZipFile).toBe(`<${changed[2]!.zipBytes} bytes, sha256 ${changed[2]!.codeSha256}>`)
+    expect(commands).not.toContain('lambda UpdateFunctionConfiguration')
+
+    fake.resetCalls()
+    await deployAws(changed, plan, {...o, createRole: true, existing: state})
+    expect(upd.calls.map(({service, command}) => ({service, command}))).toEqual(realCalls(fake.calls))
+  })
 })
