@@ -4,7 +4,8 @@
  *
  * On every memory segment g between the model's breakpoints, a stage's handler time at batch k is
  * T_k(m) = A_kg + B_kg/m exactly (B_kg ≥ 0, T non-increasing in m), with A and B prefix sums over
- * layer positions plus per-stage constants (codec, S3, invoke overhead). So for a stage:
+ * layer positions plus per-stage constants (codec and runtime JSON per boundary, S3, invoke
+ * overhead). So for a stage:
  * - latency(m) = ceil(T_B(m)) + unbilled is a non-increasing step function of m; the smallest memory
  *   meeting a latency y is found by inverting A + B/m ≤ y on the right segment (no grid search);
  * - expected cost per batch C(m) = fee + P·m·Σ_k π_k·ceil(T_k(m)) is linear increasing in m on each
@@ -46,6 +47,9 @@ export class CompiledCosts {
   readonly nodes: number[]
   readonly nodeBytes: Float64Array
   readonly nodeS3: Uint8Array
+  /** per node: ms per sample at one vCPU to take in / give out its tensors (CostModel.boundaryCodecMs at B) */
+  readonly nodeCodecIn: Float64Array
+  readonly nodeCodecOut: Float64Array
   /** prefix sums over positions of a and b per (k index, segment): index ki*J+g, length L+1 */
   readonly prefA: Float64Array[]
   readonly prefB: Float64Array[]
@@ -65,7 +69,6 @@ export class CompiledCosts {
   private readonly getBar: Float64Array
   private readonly putBar: Float64Array
   private readonly overheadMs: number
-  private readonly codecMsPerByte: number
   private readonly hopMs: number
   private readonly clientPutMs: number
   private readonly clientGetMs: number
@@ -173,6 +176,8 @@ export class CompiledCosts {
     this.nodes = nodes
     this.nodeBytes = nodeBytes
     this.nodeS3 = nodeS3
+    this.nodeCodecIn = shareFrom ? shareFrom.nodeCodecIn : Float64Array.from(nodes.map((q) => model.boundaryCodecMs(q, 'in', B)))
+    this.nodeCodecOut = shareFrom ? shareFrom.nodeCodecOut : Float64Array.from(nodes.map((q) => model.boundaryCodecMs(q, 'out', B)))
     this.gridMax = gridMax
     this.gTop = this.segmentOf(gridMax)
     this.getMs = getMs
@@ -180,7 +185,6 @@ export class CompiledCosts {
     this.prefA = prefA
     this.prefB = prefB
     this.overheadMs = rt.invokeOverheadMs
-    this.codecMsPerByte = (rt.codecMsPerMb / MB) * model.env.timeFactor
     this.hopMs = model.prices.latency.invokeRoundTripMs.value
     this.clientPutMs = nodeS3[0] === 1 ? model.s3Ms('put', nodeBytes[0] * B) : 0
     this.clientGetMs = nodeS3[n - 1] === 1 ? model.s3Ms('get', nodeBytes[n - 1] * B) : 0
@@ -280,11 +284,11 @@ export class CompiledCosts {
       const x = ki * this.J + g
       a = this.prefA[x][hi] - this.prefA[x][lo] + this.overheadMs + this.getMs[ki * n + i] + this.putMs[ki * n + j]
       b = this.prefB[x][hi] - this.prefB[x][lo]
-      codec = (this.nodeBytes[i] + this.nodeBytes[j]) * this.ks[ki] * this.codecMsPerByte
+      codec = (this.nodeCodecIn[i] + this.nodeCodecOut[j]) * this.ks[ki]
     } else {
       a = this.prefAbar[g][hi] - this.prefAbar[g][lo] + this.sPi * this.overheadMs + this.getBar[i] + this.putBar[j]
       b = this.prefBbar[g][hi] - this.prefBbar[g][lo]
-      codec = (this.nodeBytes[i] + this.nodeBytes[j]) * this.sPiK * this.codecMsPerByte
+      codec = (this.nodeCodecIn[i] + this.nodeCodecOut[j]) * this.sPiK
     }
     if (this.belowF[g] === 1) b += codec * this.model.env.fullVcpuMb
     else a += codec
@@ -344,7 +348,7 @@ export class CompiledCosts {
     if (this.memoryNeed(i, j) === null) return Infinity
     const n = this.nodes.length
     const ki = this.kB
-    const codec = (this.nodeBytes[i] + this.nodeBytes[j]) * this.B * this.codecMsPerByte * this.topCodecFactor
+    const codec = (this.nodeCodecIn[i] + this.nodeCodecOut[j]) * this.B * this.topCodecFactor
     const t =
       this.prefTop[this.nodes[j] + 1] - this.prefTop[this.nodes[i] + 1] + this.overheadMs + this.getMs[ki * n + i] + this.putMs[ki * n + j] + codec
     if (t > this.timeoutMs) return Infinity
@@ -403,8 +407,8 @@ export class CompiledCosts {
     const wp = model.weightPrefix
     const kB = this.kB
     const F = model.env.fullVcpuMb
-    const codecBar = this.sPiK * this.codecMsPerByte
-    const codecB = this.ks[kB] * this.codecMsPerByte
+    const codecBar = this.sPiK
+    const codecB = this.ks[kB]
     const fixedBar0 = this.sPi * this.overheadMs + this.getBar[i]
     const fixedB0 = this.overheadMs + this.getMs[kB * n + i]
     const fee0 = model.requestUsd + (i === 0 && this.nodeS3[0] === 1 ? this.s3PairUsd : 0)
@@ -421,7 +425,7 @@ export class CompiledCosts {
       if (mLo === null) break
       last = j
       const hi1 = lastPos + 1
-      const bytes = this.nodeBytes[i] + this.nodeBytes[j]
+      const codec = this.nodeCodecIn[i] + this.nodeCodecOut[j]
       const fixedBar = fixedBar0 + this.putBar[j]
       const fixedB = fixedB0 + this.putMs[kB * n + j]
       let best = Infinity
@@ -435,11 +439,11 @@ export class CompiledCosts {
         let aB = this.prefA[x][hi1] - this.prefA[x][lo] + fixedB
         let bB = this.prefB[x][hi1] - this.prefB[x][lo]
         if (this.belowF[g] === 1) {
-          Bb += bytes * codecBar * F
-          bB += bytes * codecB * F
+          Bb += codec * codecBar * F
+          bB += codec * codecB * F
         } else {
-          Ab += bytes * codecBar
-          aB += bytes * codecB
+          Ab += codec * codecBar
+          aB += codec * codecB
         }
         const pa = P * Ab
         const mb = mu * bB

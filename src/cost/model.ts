@@ -15,9 +15,15 @@
  * So on every memory segment between the breakpoints {measured memories, 1769, 1769·threads}
  * a layer's time is exactly a + b/m with b ≥ 0, which the solver exploits.
  *
- * Handler time of a stage (billed) = Σ layer ms + codec (decode input + encode output, binary
- * tensors, single-threaded JS: codecMsPerMb·MB·max(1, 1769/m)) + the handler's fixed per-invoke
- * cost + S3 GET of its input / PUT of its output when that hand-off goes through S3.
+ * Every layer's ms is multiplied by the profile's fusedFactor (runtime.fusedFactor, 1 when absent):
+ * a stage runs its layers fused in one model.predict, which costs a few % more than the sum of
+ * the layers timed one by one (the profiler measures both, in CPU time).
+ *
+ * Handler time of a stage (billed) = Σ layer ms + codec (decode input + encode output, base64
+ * tensors, single-threaded JS: codecMsPerMb·MB·max(1, 1769/m); for a hand-off inline in the
+ * event, also the runtime's JSON.parse of the event and JSON.stringify of the result:
+ * json{Parse,Stringify}MsPerMb·MB·max(1, 1769/m)) + the handler's fixed per-invoke cost + S3 GET
+ * of its input / PUT of its output when that hand-off goes through S3.
  * Stage latency = billed handler ms (1-ms rounding: predictions are made at billing resolution)
  * + the client's Invoke round trip (+ the client's own S3 PUT/GET at the model's input/output).
  * Cost of one invocation = ceil-ms × m/1024 GB × price + request fee (+ S3 request fees).
@@ -125,6 +131,12 @@ export function layerTiming(points: readonly TimingPoint[]): LayerTiming {
     medians.push(ms)
   }
   return {memories, batches, medians}
+}
+
+/** The same timing with every median multiplied by `factor`. */
+export function scaleTiming(t: LayerTiming, factor: number): LayerTiming {
+  if (factor === 1) return t
+  return {memories: t.memories, batches: t.batches, medians: t.medians.map((ms) => ms.map((x) => x * factor))}
 }
 
 /** One memory setting's median at batch k (see module docs for the rule). */
@@ -244,6 +256,9 @@ export class CostModel {
   readonly arch: Arch
   readonly env: TimingEnv
   readonly L: number
+  /** every layer's time is multiplied by this (the profile's fusedFactor; 1 without one) */
+  readonly fusedFactor: number
+  /** per layer position, its timing with fusedFactor applied */
   readonly timings: LayerTiming[]
   readonly memoryMinMb: number
   readonly memoryMaxMb: number
@@ -282,7 +297,9 @@ export class CostModel {
       threads: Math.max(1, Math.min(profile.environment.threads || 1, prices.limits.maxVcpus.value)),
       timeFactor: options.timeFactor ?? 1,
     }
-    this.timings = profile.layers.map((l) => layerTiming(l.timing))
+    const fused = profile.runtime.fusedFactor
+    this.fusedFactor = fused !== undefined && Number.isFinite(fused) && fused > 0 ? fused : 1
+    this.timings = profile.layers.map((l) => scaleTiming(layerTiming(l.timing), this.fusedFactor))
     this.memoryMinMb = options.memoryMinMb ?? prices.limits.memoryMinMb.value
     this.memoryMaxMb = options.memoryMaxMb ?? prices.limits.memoryMaxMb.value
     this.memoryStepMb = options.memoryStepMb ?? prices.limits.memoryStepMb.value
@@ -411,10 +428,22 @@ export class CostModel {
     return sum
   }
 
-  /** Codec ms of the stage's input and output for a batch (single-threaded). */
-  codecMs(s: StageRange, memoryMb: number, batch: number): number {
-    const bytes = (this.bytesAt(s.first - 1) + this.bytesAt(s.last)) * batch
-    return ((bytes / MB) * this.profile.runtime.codecMsPerMb * codecSlowdown(memoryMb, this.env.fullVcpuMb)) * this.env.timeFactor
+  /**
+   * ms per sample at one full vCPU (before the max(1, 1769/m) slowdown) for a stage to take in
+   * (`in`) or give out (`out`) the tensors crossing boundary q: its own decode/encode, plus the
+   * runtime's JSON.parse of the event / JSON.stringify of the result when the hand-off is inline
+   * (at `handoffBatch`; an S3 hand-off carries only a key in the JSON).
+   */
+  boundaryCodecMs(q: number, dir: 'in' | 'out', handoffBatch: number): number {
+    const r = this.profile.runtime
+    const json = this.viaS3(q, handoffBatch) ? 0 : ((dir === 'in' ? r.jsonParseMsPerMb : r.jsonStringifyMsPerMb) ?? 0)
+    return (this.bytesAt(q) / MB) * (r.codecMsPerMb + json) * this.env.timeFactor
+  }
+
+  /** Codec (and runtime JSON) ms of the stage's input and output for a batch (single-threaded). */
+  codecMs(s: StageRange, memoryMb: number, batch: number, handoffBatch = batch): number {
+    const perSample = this.boundaryCodecMs(s.first - 1, 'in', handoffBatch) + this.boundaryCodecMs(s.last, 'out', handoffBatch)
+    return perSample * batch * codecSlowdown(memoryMb, this.env.fullVcpuMb)
   }
 
   /**
@@ -424,7 +453,7 @@ export class CostModel {
   handlerMs(s: StageRange, memoryMb: number, batch: number, handoffBatch = batch): number {
     const qa = s.first - 1
     const qb = s.last
-    let t = this.computeMs(s, memoryMb, batch) + this.codecMs(s, memoryMb, batch) + this.profile.runtime.invokeOverheadMs
+    let t = this.computeMs(s, memoryMb, batch) + this.codecMs(s, memoryMb, batch, handoffBatch) + this.profile.runtime.invokeOverheadMs
     if (this.viaS3(qa, handoffBatch)) t += this.s3Ms('get', this.bytesAt(qa) * batch)
     if (this.viaS3(qb, handoffBatch)) t += this.s3Ms('put', this.bytesAt(qb) * batch)
     return t

@@ -84,6 +84,7 @@ export function assembleProfile(input: AssembleInput): Profile {
       const whole = timingPoint(m, b, p.wholeWallMs.map((w) => w * scale), modelled)
       wholeModel.push(whole)
       const chainWall = median(p.chainWallMs) * scale
+      const wholeCpu = p.wholeCpuMs.length > 0 ? median(p.wholeCpuMs.map((c, i) => layerSampleMs(c, p.wholeWallMs[i] ?? 0, p.fraction, info.threads))) * scale : NaN
       const throttled = input.throttledMs?.get(`${m}x${b}`)
       calibration.push({
         memoryMb: m,
@@ -93,6 +94,7 @@ export function assembleProfile(input: AssembleInput): Profile {
         chainWallMs: round3(chainWall),
         ratio: round3(sumLayers / whole.medianMs),
         ...(throttled === undefined ? {} : {throttledMs: round3(throttled)}),
+        ...(Number.isFinite(wholeCpu) ? {wholeModelCpuMs: round3(wholeCpu)} : {}),
       })
       if (p.tensorsAfter !== p.tensorsBefore) {
         warnings.push(`${p.tensorsAfter - p.tensorsBefore} tensors leaked while measuring ${m} MB × batch ${b} (a layer keeps intermediates)`)
@@ -126,6 +128,7 @@ export function assembleProfile(input: AssembleInput): Profile {
       ),
   }))
 
+  const fused = fusedFactorOf(calibration)
   const weightMb = graph.totals.weightBytes / MB
   const probeBatch = probe.probeBatch
   const activationGrowthMb = ((probeBatch - 1) * probe.peakActivationBytesPerSample) / MB
@@ -183,9 +186,22 @@ export function assembleProfile(input: AssembleInput): Profile {
       modelFixedRssMb: round3(modelFixedRssMb),
       peakActivationBytesPerSample: probe.peakActivationBytesPerSample,
       coldFirstPredictMs: round3(probe.coldFirstPredictMs),
+      ...(fused === undefined ? {} : {fusedFactor: round3(fused)}),
+      ...(Number.isFinite(probe.jsonParseMsPerMb) ? {jsonParseMsPerMb: round3(probe.jsonParseMsPerMb)} : {}),
+      ...(Number.isFinite(probe.jsonStringifyMsPerMb) ? {jsonStringifyMsPerMb: round3(probe.jsonStringifyMsPerMb)} : {}),
     },
     warnings,
   }
+}
+
+/**
+ * Median over the points of wholeModelCpuMs / sumLayersMs: what one fused model.predict costs
+ * relative to Σ of its layers timed one by one (undefined without CPU-time whole-model samples).
+ * CPU time, not wall: a busy machine inflates wall times, not the work done.
+ */
+export function fusedFactorOf(calibration: readonly CalibrationPoint[]): number | undefined {
+  const r = calibration.filter((c) => c.sumLayersMs > 0 && (c.wholeModelCpuMs ?? 0) > 0).map((c) => c.wholeModelCpuMs! / c.sumLayersMs)
+  return r.length > 0 ? median(r) : undefined
 }
 
 function round3(x: number): number {

@@ -61,6 +61,9 @@ export interface RuntimeProbe {
   peakActivationBytesPerSample: number
   invokeOverheadMs: number
   codecMsPerMb: number
+  /** JSON.parse of an event / JSON.stringify of a result with base64 tensors (CPU ms per raw MB) */
+  jsonParseMsPerMb: number
+  jsonStringifyMsPerMb: number
   /** cost of an empty measured region, already subtracted from every sample (ms) */
   timerOverheadCpuMs: number
   timerOverheadWallMs: number

@@ -113,7 +113,7 @@ const calibrationPoint = obj(
     chainWallMs: num({min: 0}),
     ratio: num({min: 0}),
   },
-  {throttledMs: num({min: 0})},
+  {throttledMs: num({min: 0}), wholeModelCpuMs: num({min: 0})},
 )
 
 const profileShape = obj(
@@ -159,7 +159,14 @@ const profileShape = obj(
         invokeOverheadMs: num({min: 0}),
         codecMsPerMb: num({min: 0}),
       },
-      {modelFixedRssMb: num({min: 0}), peakActivationBytesPerSample: num({min: 0}), coldFirstPredictMs: num({min: 0})},
+      {
+        modelFixedRssMb: num({min: 0}),
+        peakActivationBytesPerSample: num({min: 0}),
+        coldFirstPredictMs: num({min: 0}),
+        fusedFactor: num({gt: 0}),
+        jsonParseMsPerMb: num({min: 0}),
+        jsonStringifyMsPerMb: num({min: 0}),
+      },
     ),
     warnings: arr(str),
   },

@@ -38,6 +38,13 @@ export interface CalibrationPoint {
   ratio: number
   /** ms the kernel held the child back while this point was measured (cgroup cpu.stat), when known */
   throttledMs?: number
+  /**
+   * optional: median of the whole model's CPU time under the quota, converted like the layers'
+   * (CPU ÷ min(1, m/1769) for a single-threaded backend). Unlike wholeModelMs it does not count
+   * the time another tenant of the machine holds the CPU, so wholeModelCpuMs / sumLayersMs is what
+   * running the layers fused in one model.predict adds over timing them one by one.
+   */
+  wholeModelCpuMs?: number
 }
 
 export interface LayerProfile {
@@ -123,6 +130,21 @@ export interface Profile {
     peakActivationBytesPerSample?: number
     /** optional: the first predict (batch 1) right after loading, cold (ms, unrestricted CPU) */
     coldFirstPredictMs?: number
+    /**
+     * optional: what a stage's fused model.predict (graph executor bookkeeping, disposing every
+     * intermediate, reading the outputs back) costs relative to Σ of its layers timed one by one:
+     * the median over the measured (memory, batch) points of wholeModelCpuMs / sumLayersMs. The
+     * cost model multiplies every layer's time by it (1 when absent).
+     */
+    fusedFactor?: number
+    /**
+     * optional: CPU ms per MB of raw tensor (at one vCPU) for what the Lambda runtime does around
+     * the handler with an inline hand-off: JSON.parse of the event (base64 tensors), and
+     * JSON.stringify of the result plus its conversion to bytes. Slowed by max(1, 1769/m) like the
+     * codec. 0 when absent.
+     */
+    jsonParseMsPerMb?: number
+    jsonStringifyMsPerMb?: number
   }
   warnings: string[]
 }

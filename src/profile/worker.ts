@@ -243,6 +243,41 @@ async function codecMsPerMb(): Promise<number> {
 }
 
 /**
+ * What the Lambda runtime does around a stage handler with an inline hand-off, per raw MB of
+ * float32 tensor: JSON.parse of the request body (base64 tensors, as deploy/codec encodes them),
+ * and JSON.stringify of the result plus its conversion to bytes. Mean CPU ms over repeated calls
+ * at 2 MB, garbage collection included (as in codecMsPerMb). The stage's own decode/encode is
+ * codecMsPerMb; the one-element fixed part is in invokeOverheadMs.
+ */
+async function payloadJsonMsPerMb(): Promise<{parse: number; stringify: number}> {
+  const codec = await import('../../deploy/codec.js')
+  const mb = 2
+  const n = (mb * 1024 * 1024) / 4
+  const data = new Float32Array(n)
+  for (let i = 0; i < n; i++) data[i] = Math.sin(i) * 1000
+  const wire = codec.encodeInline({id: 'x', dtype: 'float32', shape: [n], data})
+  const body = Buffer.from(JSON.stringify({tensors: [wire], requestId: 'probe'}))
+  let parse = 0
+  let stringify = 0
+  let check = 0
+  const runs = 20
+  for (let r = -3; r < runs; r++) {
+    const c0 = cpuNowMs()
+    const event = JSON.parse(body.toString('utf8')) as {tensors: unknown[]}
+    const c1 = cpuNowMs()
+    const bytes = Buffer.from(JSON.stringify({stage: {index: 0, name: 'probe'}, tensors: event.tensors, metrics: {handlerMs: 1}}))
+    const c2 = cpuNowMs()
+    check += bytes.length
+    if (r >= 0) {
+      parse += c1 - c0
+      stringify += c2 - c1
+    }
+  }
+  if (!(check > 0)) throw new Error('the payload probe produced nothing')
+  return {parse: parse / runs / mb, stringify: stringify / runs / mb}
+}
+
+/**
  * The fixed cost of one call through the real stage handler (deploy/stage-runtime.ts `handle`):
  * a one-layer stage fed a one-element tensor, so event checks, decode, predict bookkeeping, read
  * back and encode are all there and the arithmetic is not. JSON (de)serialisation of the event and
@@ -355,6 +390,7 @@ async function main(): Promise<void> {
     peakActivationBytesPerSample: job.peakActivationBytesPerSample,
     invokeOverheadMs: await invokeOverheadMs(tf),
     codecMsPerMb: await codecMsPerMb(),
+    ...(await payloadJsonMsPerMb().then((j) => ({jsonParseMsPerMb: j.parse, jsonStringifyMsPerMb: j.stringify}))),
     timerOverheadCpuMs: runner.overheadCpuMs,
     timerOverheadWallMs: runner.overheadWallMs,
   }

@@ -187,6 +187,79 @@ describe('memory, package and hand-off feasibility', () => {
   })
 })
 
+describe('fused predict and the runtime\'s JSON around the handler', () => {
+  /** tinyProfile with hand-offs small enough to go inline: 1 MB in, 2 MB cut, 0.5 MB out */
+  function inlineProfile(): Profile {
+    const p = tinyProfile()
+    const MB = 1048576
+    p.inputs[0].bytesPerSample = 1 * MB
+    p.cuts[0].bytesPerSample = 1 * MB
+    p.cuts[1].bytesPerSample = 2 * MB
+    p.outputs[0].bytesPerSample = 0.5 * MB
+    p.runtime = {...p.runtime, codecMsPerMb: 10}
+    return p
+  }
+
+  it('multiplies every layer\'s time by the profile\'s fusedFactor, and nothing else', () => {
+    const p = inlineProfile()
+    const plain = new CostModel(p, {arch: 'x86_64', prices})
+    const fused = new CostModel({...p, runtime: {...p.runtime, fusedFactor: 1.08}}, {arch: 'x86_64', prices})
+    const r = {first: 0, last: 2}
+    for (const [m, k] of [[512, 1], [1769, 1], [3008, 2]]) {
+      expect(fused.computeMs(r, m, k)).toBeCloseTo(plain.computeMs(r, m, k) * 1.08, 9)
+      expect(fused.codecMs(r, m, k)).toBeCloseTo(plain.codecMs(r, m, k), 12)
+      expect(fused.handlerMs(r, m, k) - plain.handlerMs(r, m, k)).toBeCloseTo(plain.computeMs(r, m, k) * 0.08, 9)
+    }
+    expect(plain.fusedFactor).toBe(1)
+  })
+
+  it('adds JSON.parse of the input and JSON.stringify of the output, slowed below one vCPU like the codec', () => {
+    const p = inlineProfile()
+    const plain = new CostModel(p, {arch: 'x86_64', prices})
+    const json = new CostModel({...p, runtime: {...p.runtime, jsonParseMsPerMb: 3, jsonStringifyMsPerMb: 5}}, {arch: 'x86_64', prices})
+    // stage [1..1]: input = cut after 0 (1 MB), output = cut after 1 (2 MB); batch 2 at 884.5 MB (half a vCPU)
+    const r = {first: 1, last: 1}
+    const extra = (1 * 3 + 2 * 5) * 2 * 2
+    expect(json.codecMs(r, 884.5, 2) - plain.codecMs(r, 884.5, 2)).toBeCloseTo(extra, 9)
+    expect(json.handlerMs(r, 884.5, 2) - plain.handlerMs(r, 884.5, 2)).toBeCloseTo(extra, 9)
+    // at or above one vCPU there is no slowdown
+    expect(json.codecMs(r, 3008, 1) - plain.codecMs(r, 3008, 1)).toBeCloseTo(1 * 3 + 2 * 5, 9)
+  })
+
+  it('charges no JSON for a hand-off that goes through S3 (the event carries only its key)', () => {
+    const p = tinyProfile() // 100 MB and 300 MB boundaries: both through S3
+    const plain = new CostModel(p, {arch: 'x86_64', prices})
+    const json = new CostModel({...p, runtime: {...p.runtime, jsonParseMsPerMb: 3, jsonStringifyMsPerMb: 5}}, {arch: 'x86_64', prices})
+    const r = {first: 1, last: 1}
+    expect(json.viaS3(0, 1) && json.viaS3(1, 1)).toBe(true)
+    expect(json.handlerMs(r, 1769, 1)).toBeCloseTo(plain.handlerMs(r, 1769, 1), 9)
+  })
+
+  it.each([21, 22, 23, 24])('keeps the compiled curves equal to the model with both corrections (seed %i)', (seed) => {
+    const rnd = seededRandom(seed)
+    const p = syntheticProfile({layers: 12, seed, topology: seed % 2 ? 'dag' : 'chain'})
+    p.runtime = {...p.runtime, fusedFactor: 1 + rnd() * 0.2, jsonParseMsPerMb: 2 + rnd() * 10, jsonStringifyMsPerMb: 2 + rnd() * 10}
+    const model = new CostModel(p, {arch: 'arm64', prices})
+    const c = new CompiledCosts(model, 3, {ks: [1, 2, 3], pi: [0.2, 0.3, 0.5]})
+    for (let x = 0; x < 40; x++) {
+      const i = Math.floor(rnd() * (c.nodes.length - 1))
+      const j = i + 1 + Math.floor(rnd() * (c.nodes.length - 1 - i))
+      const e = c.edge(i, j)
+      if (!e) continue
+      const m = 128 + Math.floor(rnd() * 10112)
+      c.ks.forEach((k, ki) => {
+        const want = model.handlerMs(c.range(i, j), m, k, 3)
+        expect(Math.abs(e.T(ki, m) - want) / want).toBeLessThan(1e-9)
+      })
+      const cost = model.expectedCostUsd(c.range(i, j), m, {ks: c.ks, pi: c.pi}, 3)
+      expect(Math.abs(e.cost(m) - cost) / cost).toBeLessThan(1e-9)
+      // the fastest latency the solvers use agrees with the model at the top of the grid
+      const top = model.evaluate(c.range(i, j), c.gridMax, 3)
+      expect(e.minLatency()).toBeCloseTo(top.latencyMs, 9)
+    }
+  })
+})
+
 describe('compiled stage curves', () => {
   it.each([1, 2, 3, 4, 5])('agree with the layer-by-layer model (seed %i)', (seed) => {
     const rnd = seededRandom(seed)

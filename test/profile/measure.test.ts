@@ -42,11 +42,19 @@ function checkMeasured(p: Profile): void {
   for (const c of p.calibration ?? []) {
     expect(c.sumLayersMs).toBeGreaterThan(0)
     expect(c.chainWallMs).toBeGreaterThan(0)
+    expect(c.wholeModelCpuMs).toBeGreaterThan(0)
   }
+  // the fused factor is the median of the CPU-time ratios it summarises
+  const ratios = (p.calibration ?? []).map((c) => c.wholeModelCpuMs! / c.sumLayersMs).sort((a, b) => a - b)
+  expect(p.runtime.fusedFactor).toBeGreaterThanOrEqual(ratios[0] - 1e-3)
+  expect(p.runtime.fusedFactor).toBeLessThanOrEqual(ratios[ratios.length - 1] + 1e-3)
   const r = p.runtime
   expect(r.baselineRssMb).toBeGreaterThan(20)
   expect(r.runtimeInitMs).toBeGreaterThan(0)
   expect(r.codecMsPerMb).toBeGreaterThan(0)
+  // parsing/stringifying 2 MB of base64 JSON takes real CPU time
+  expect(r.jsonParseMsPerMb).toBeGreaterThan(0)
+  expect(r.jsonStringifyMsPerMb).toBeGreaterThan(0)
   expect(r.invokeOverheadMs).toBeGreaterThan(0)
   expect(r.peakActivationBytesPerSample).toBeGreaterThan(0)
   expect(leftoverGroups()).toEqual([])

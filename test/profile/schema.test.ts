@@ -11,7 +11,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {AmpsUserError} from '../../src/errors.js'
 import {loadModel} from '../../src/model/index.js'
 import type {LayerGraph} from '../../src/model/types.js'
-import {assembleProfile, layerSampleMs, modelledScale} from '../../src/profile/assemble.js'
+import {assembleProfile, fusedFactorOf, layerSampleMs, modelledScale} from '../../src/profile/assemble.js'
 import {cfsSettings, cpuFraction} from '../../src/profile/cgroup.js'
 import {readProfile, validateProfile, writeProfile} from '../../src/profile/index.js'
 import type {PointResult, RuntimeProbe} from '../../src/profile/protocol.js'
@@ -83,6 +83,8 @@ const probe: RuntimeProbe = {
   peakActivationBytesPerSample: 5 * MB,
   invokeOverheadMs: 0.2,
   codecMsPerMb: 3,
+  jsonParseMsPerMb: 4,
+  jsonStringifyMsPerMb: 6,
   timerOverheadCpuMs: 0.003,
   timerOverheadWallMs: 0.003,
 }
@@ -172,6 +174,26 @@ describe('assembling profile.json', () => {
     expect(c?.sumLayersMs).toBeCloseTo(sum, 2)
     expect(c?.wholeModelMs).toBe(11)
     expect(c?.ratio).toBeCloseTo(sum / 11, 2)
+    // whole-model CPU time is converted like a layer's: 10 CPU-ms at full speed; ÷ 512/1769 at 512 MB
+    expect(c?.wholeModelCpuMs).toBeCloseTo(10, 3)
+    const c512 = p.calibration?.find((x) => x.memoryMb === 512 && x.batch === 1)
+    expect(c512?.wholeModelCpuMs).toBeCloseTo(10 / cpuFraction(512), 2)
+  })
+
+  it('fusedFactor is the median over the points of whole-model CPU ÷ Σ layers', () => {
+    const p = fakeProfile('cgroup-v1')
+    const ratios = p.calibration!.map((c) => c.wholeModelCpuMs! / c.sumLayersMs).sort((a, b) => a - b)
+    // four points: the median is the mean of the middle two
+    expect(p.runtime.fusedFactor).toBeCloseTo((ratios[1] + ratios[2]) / 2, 3)
+    expect(fusedFactorOf([])).toBeUndefined()
+    expect(fusedFactorOf([{memoryMb: 1769, batch: 1, sumLayersMs: 10, wholeModelMs: 99, chainWallMs: 10, ratio: 0.1}])).toBeUndefined()
+    expect(fusedFactorOf([{memoryMb: 1769, batch: 1, sumLayersMs: 10, wholeModelMs: 99, chainWallMs: 10, ratio: 0.1, wholeModelCpuMs: 10.5}])).toBeCloseTo(1.05, 12)
+  })
+
+  it('records the runtime JSON cost per MB the child measured', () => {
+    const p = fakeProfile('cgroup-v1')
+    expect(p.runtime.jsonParseMsPerMb).toBe(4)
+    expect(p.runtime.jsonStringifyMsPerMb).toBe(6)
   })
 
   it('the summary lists Σ ms per memory × batch and the cheapest cuts first', () => {
