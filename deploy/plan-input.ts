@@ -1,57 +1,36 @@
 /**
- * Reading plan.json for deploy/invoke.
- *
- * TODO(wire-up): replace with src/plan readPlan() (the schema owner) once it lands; the checks here
- * cover only the fields deploy and invoke read.
+ * Reading plan.json for deploy/invoke: src/plan/schema.ts readPlan() validates the plan (the one
+ * schema owner); this adds only what deploying needs on top of a valid plan.
  */
-import {existsSync, readFileSync} from 'node:fs'
-
 import {AmpsUserError} from '../src/errors.js'
-import {PLAN_VERSION, type Plan} from '../src/plan/types.js'
+import {readPlan} from '../src/plan/schema.js'
+import type {Plan} from '../src/plan/types.js'
 
-const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x)
-const isInt = (x: unknown): x is number => Number.isInteger(x)
+/** Lambda function names are `amps-<model>-<hash>-<stage name>`: the stage name must fit in one. */
+const STAGE_NAME = /^[A-Za-z0-9_-]{1,32}$/
 
-export function readPlanForDeploy(path: string): Plan {
-  if (!existsSync(path)) {
-    throw new AmpsUserError('FILE_NOT_FOUND', `plan not found: ${path}`, {suggestions: ['Run `amps plan <model>` to write plan.json.']})
+/**
+ * What stops a valid plan from being deployed, as `"field": expected …` lines (empty: deployable).
+ * `modelPath`: the model given with --model, which stands in for the plan's model.source.
+ */
+export function deployProblems(plan: Plan, options: {modelPath?: string} = {}): string[] {
+  const problems: string[] = []
+  if (!options.modelPath && plan.model.source.trim() === '') problems.push('"model.source": expected the model\'s path (or pass --model), got ""')
+  for (const [i, s] of plan.stages.entries()) {
+    if (!STAGE_NAME.test(s.name)) problems.push(`"stages[${i}].name": expected a short name like "stage-1" (letters, digits, - and _, at most 32), got ${JSON.stringify(s.name)}`)
   }
-  let raw: any
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'))
-  } catch (error) {
-    throw new AmpsUserError('PLAN_INVALID', `plan ${path} is not valid JSON: ${(error as Error).message}`)
-  }
-  const p: string[] = []
-  const check = (ok: unknown, field: string, expected: string) => {
-    if (!ok) p.push(`"${field}": expected ${expected}`)
-  }
-  check(raw && typeof raw === 'object' && !Array.isArray(raw), '(root)', 'an object')
-  if (p.length === 0) {
-    check(raw.version === PLAN_VERSION, 'version', String(PLAN_VERSION))
-    check(typeof raw.model?.name === 'string', 'model.name', 'a string')
-    check(typeof raw.model?.sha256 === 'string', 'model.sha256', 'a string')
-    check(typeof raw.model?.source === 'string', 'model.source', 'a string (the model path)')
-    check(isInt(raw.batch?.size) && raw.batch.size >= 1, 'batch.size', 'an integer >= 1')
-    check(Array.isArray(raw.stages) && raw.stages.length > 0, 'stages', 'a non-empty array')
-    if (Array.isArray(raw.stages)) {
-      raw.stages.forEach((s: any, i: number) => {
-        const at = `stages[${i}]`
-        check(isInt(s?.index), `${at}.index`, 'an integer')
-        check(typeof s?.name === 'string' && /^[A-Za-z0-9_-]{1,32}$/.test(s.name), `${at}.name`, 'a short name like "stage-1"')
-        check(isInt(s?.memoryMb) && s.memoryMb >= 128 && s.memoryMb <= 10240, `${at}.memoryMb`, 'an integer in 128–10240')
-        check(s?.arch === 'x86_64' || s?.arch === 'arm64', `${at}.arch`, '"x86_64" or "arm64"')
-        check(isNum(s?.predictedMs) && s.predictedMs >= 0, `${at}.predictedMs`, 'a number >= 0')
-        check(typeof s?.layers?.first === 'string' && typeof s?.layers?.last === 'string', `${at}.layers.first/last`, 'layer names')
-        check(isInt(s?.layers?.firstIndex) && isInt(s?.layers?.lastIndex) && s.layers.firstIndex <= s.layers.lastIndex, `${at}.layers`, 'firstIndex <= lastIndex')
-      })
-    }
-  }
-  if (p.length > 0) {
-    throw new AmpsUserError('PLAN_INVALID', `${path} is not a valid plan: ${p.slice(0, 6).join('; ')}`, {
+  return problems
+}
+
+/** Read plan.json (FILE_NOT_FOUND / PLAN_INVALID from readPlan) and check that it can be deployed (PLAN_INVALID). */
+export function readPlanForDeploy(path: string, options: {modelPath?: string} = {}): Plan {
+  const plan = readPlan(path)
+  const problems = deployProblems(plan, options)
+  if (problems.length > 0) {
+    throw new AmpsUserError('PLAN_INVALID', `${path} cannot be deployed: ${problems.slice(0, 6).join('; ')}`, {
       suggestions: ['Re-run `amps plan` to write a fresh plan.json.'],
-      details: {problems: p},
+      details: {file: path, problems},
     })
   }
-  return raw as Plan
+  return plan
 }

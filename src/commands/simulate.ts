@@ -12,7 +12,7 @@ import {
   SimulationInputError,
   simulatePlan,
 } from '../simulate/index.js'
-import {profilePathFromPlan, readPlanForSimulation, readProfileForSimulation, readTraceFile} from '../simulate/load.js'
+import {planRateForSimulation, profilePathFromPlan, readPlanForSimulation, readProfileForSimulation, readTraceFile} from '../simulate/load.js'
 import {renderSimulation} from '../simulate/report.js'
 
 const DEFAULT_DURATION_S = 3600
@@ -24,6 +24,8 @@ export default class Simulate extends BaseCommand {
 
   static description = `Runs a discrete-event simulation of the plan as deployed: requests arrive (Poisson, a bursty two-state process, or a recorded trace), wait in a BATCH-style buffer that dispatches at B requests or T ms after the first one, and each batch runs through the chain of stages on its own function instances (scale-out, no queueing between batches). Stage times are drawn from the spread the profile measured (min/p10/median/p90/max, interpolated to the stage's memory and the batch size); instances stay warm for --keep-alive-s after their last use, otherwise the next batch pays a cold start (INIT, billed). Billing is per invocation, rounded up to 1 ms, plus request fees and S3 hand-offs.
 
+Without --rate or --trace it simulates Poisson arrivals at the rate the plan was made for; a plan made without a rate (amps plan with no --rate) has none, so give --rate or --trace. The profile comes from --profile, else the one the plan records (the profile.json given to amps plan, or the profiler's cache entry when amps plan profiled the model); without one, every batch takes the stage's predictedMs (no measured spread).
+
 It prints latency percentiles, the SLO miss rate, cost per 1M requests, the batch-size histogram, cold starts and the peak number of instances per stage, next to what the plan predicted analytically and the |error| between the two. The same --seed always gives the same result.
 
 Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, for --burst-high-s on average) and a LOW rate chosen so the long-run mean stays at --rate (for --burst-low-s on average). A trace is a CSV with one column of arrival timestamps; a header such as "time_ms" or "time_s" sets the unit, otherwise --trace-unit, otherwise integers are read as ms and decimals as seconds.`
@@ -31,7 +33,8 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
   static examples = [
     {description: "Simulate an hour at the plan's own rate", command: '<%= config.bin %> <%= command.id %> plan.json'},
     {description: 'Ten minutes of bursty traffic at 50 requests/s', command: '<%= config.bin %> <%= command.id %> plan.json --rate 50 --duration 600 --arrivals bursty'},
-    {description: 'Replay recorded arrivals, machine-readable', command: '<%= config.bin %> <%= command.id %> plan.json --trace arrivals.csv --json'},
+    {description: 'A plan made without --rate: say what traffic to simulate', command: '<%= config.bin %> <%= command.id %> plan.json --rate 5'},
+        {description: 'Replay recorded arrivals, machine-readable', command: '<%= config.bin %> <%= command.id %> plan.json --trace arrivals.csv --json'},
     {description: 'Another seed and a short keep-alive', command: '<%= config.bin %> <%= command.id %> plan.json --seed 7 --keep-alive-s 60'},
   ]
 
@@ -41,7 +44,7 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
 
   static flags = {
     profile: Flags.string({description: 'profile.json with the measured spread (default: the profile the plan records)'}),
-    rate: Flags.string({description: "mean arrival rate, requests per second (default: the plan's rate)", exclusive: ['trace']}),
+    rate: Flags.string({description: "mean arrival rate, requests per second (default: the plan's rate; required for a plan made without --rate, unless --trace)", exclusive: ['trace']}),
     duration: Flags.string({
       description: `simulated time in seconds (default ${DEFAULT_DURATION_S}, shortened to about ${DEFAULT_REQUEST_BUDGET.toLocaleString('en-US')} requests)`,
       exclusive: ['trace'],
@@ -100,7 +103,7 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
       arrivals = {kind: 'trace', timesMs: trace.timesMs, source: flags.trace}
       expected = trace.timesMs.length
     } else {
-      const rate = flags.rate === undefined ? plan.inputs.ratePerSecond : positive('--rate', flags.rate)
+      const rate = flags.rate === undefined ? planRateForSimulation(plan, args.plan) : positive('--rate', flags.rate)
       let durationS: number
       if (flags.duration === undefined) {
         durationS = Math.min(DEFAULT_DURATION_S, DEFAULT_REQUEST_BUDGET / rate)

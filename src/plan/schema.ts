@@ -38,6 +38,7 @@ export function planProblems(raw: unknown): string[] {
     check(isStr(m.name), 'model.name', 'a string', m.name)
     check(isStr(m.sha256), 'model.sha256', 'a string', m.sha256)
     check(isStr(m.source), 'model.source', 'a string', m.source)
+    if (m.profile !== undefined) check(isStr(m.profile) && m.profile.length > 0, 'model.profile', 'the path of the profile.json the plan was made from', m.profile)
   }
   const inp = raw.inputs
   check(isObj(inp), 'inputs', 'an object', inp)
@@ -128,10 +129,14 @@ export function validatePlan(raw: unknown, file = 'plan.json'): Plan {
   return raw as Plan
 }
 
-/** Read and validate plan.json. */
+/**
+ * Read and validate plan.json: the one place a plan on disk is checked. Commands that need more
+ * (deploy: a model path and function-name-safe stage names; simulate: a request rate) add their own
+ * checks on top of the Plan this returns.
+ */
 export function readPlan(path: string): Plan {
   if (!existsSync(path)) {
-    throw new AmpsUserError('FILE_NOT_FOUND', `no such plan: ${path}`, {
+    throw new AmpsUserError('FILE_NOT_FOUND', `plan not found: ${path}`, {
       suggestions: ['create one with `amps plan <model|profile.json> --slo <ms> -o ' + path + '`'],
     })
   }

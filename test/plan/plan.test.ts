@@ -148,6 +148,14 @@ describe('plan.json on disk', () => {
     expect(e.message).toMatch(/"version": expected 1 .* got 2/)
   })
 
+  it('accepts a recorded profile path and refuses a model.profile that is not one', () => {
+    expect(() => validatePlan({...plan, model: {...plan.model, profile: '/cache/profiles/m.json'}})).not.toThrow()
+    for (const profile of ['', 42]) {
+      const e = userError(() => validatePlan({...plan, model: {...plan.model, profile}}))
+      expect(e.message).toContain('"model.profile": expected the path of the profile.json the plan was made from')
+    }
+  })
+
   it('lists every field problem at once', () => {
     const bad = JSON.parse(JSON.stringify(plan))
     bad.stages[0].memoryMb = 20000
@@ -163,7 +171,9 @@ describe('plan.json on disk', () => {
   })
 
   it('names a missing file and broken JSON', () => {
-    expect(userError(() => readPlan(join(dir, 'missing.json'))).ampsCode).toBe('FILE_NOT_FOUND')
+    const missing = userError(() => readPlan(join(dir, 'missing.json')))
+    expect(missing.ampsCode).toBe('FILE_NOT_FOUND')
+    expect(missing.message).toBe(`plan not found: ${join(dir, 'missing.json')}`)
     writeFileSync(join(dir, 'broken.json'), '{')
     expect(userError(() => readPlan(join(dir, 'broken.json'))).ampsCode).toBe('PLAN_INVALID')
   })

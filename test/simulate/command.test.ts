@@ -13,7 +13,7 @@ import {type CliResult, runAmps} from '../helpers/cli.js'
 import {syntheticPlan, syntheticProfile} from './fixtures.js'
 
 let dir: string
-let runs: Record<'main' | 'trace' | 'bare' | 'human' | 'tooBig' | 'badTrace' | 'missing', CliResult>
+let runs: Record<'main' | 'trace' | 'bare' | 'human' | 'tooBig' | 'badTrace' | 'missing' | 'noRate' | 'noRateGiven' | 'noRateTrace', CliResult>
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'amps-simulate-'))
@@ -22,10 +22,13 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'plan.json'), JSON.stringify(plan))
   writeFileSync(join(dir, 'profile.json'), JSON.stringify(syntheticProfile()))
   writeFileSync(join(dir, 'bare-plan.json'), JSON.stringify(syntheticPlan({rate: 20})))
+  // what `amps plan` writes without --rate: rate 0, no batching
+  writeFileSync(join(dir, 'no-rate.json'), JSON.stringify({...plan, inputs: {...plan.inputs, ratePerSecond: 0}, batch: {size: 1, timeoutMs: 0}}))
   writeFileSync(join(dir, 'arrivals.csv'), 'arrival_ms\n0\n3\n200\n350\n355\n')
   writeFileSync(join(dir, 'bad.csv'), 'time_s\n0.5\n1,2\n')
   const planPath = join(dir, 'plan.json')
-  const [main, trace, bare, human, tooBig, badTrace, missing] = await Promise.all([
+  const noRate = join(dir, 'no-rate.json')
+  const [main, trace, bare, human, tooBig, badTrace, missing, noRateRun, noRateGiven, noRateTrace] = await Promise.all([
     runAmps(['simulate', planPath, '--duration', '120', '--seed', '5', '--warmup-s', '10', '--json'], {cwd: tmpdir()}),
     runAmps(['simulate', planPath, '--trace', join(dir, 'arrivals.csv'), '--json']),
     runAmps(['simulate', join(dir, 'bare-plan.json'), '--duration', '30', '--arrivals', 'bursty', '--json']),
@@ -33,8 +36,11 @@ beforeAll(async () => {
     runAmps(['simulate', planPath, '--rate', '1000', '--duration', '10000', '--json']),
     runAmps(['simulate', planPath, '--trace', join(dir, 'bad.csv'), '--json']),
     runAmps(['simulate', join(dir, 'nope.json')]),
+    runAmps(['simulate', noRate, '--json']),
+    runAmps(['simulate', noRate, '--rate', '5', '--duration', '60', '--json']),
+    runAmps(['simulate', noRate, '--trace', join(dir, 'arrivals.csv'), '--json']),
   ])
-  runs = {main, trace, bare, human, tooBig, badTrace, missing}
+  runs = {main, trace, bare, human, tooBig, badTrace, missing, noRate: noRateRun, noRateGiven, noRateTrace}
 })
 
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
@@ -96,5 +102,17 @@ describe('amps simulate', () => {
     expect(runs.badTrace.json.error.message).toMatch(/line 3: expected one column/)
     expect(runs.missing.code).toBe(2)
     expect(runs.missing.stderr).toMatch(/plan not found/)
+  })
+
+  it('asks for --rate or --trace when the plan was made without a rate, and simulates with either', () => {
+    const {code, json} = runs.noRate
+    expect(code).toBe(2)
+    expect(json.error.code).toBe('FLAG_INVALID')
+    expect(json.error.message).toMatch(/no-rate\.json was planned without a request rate .*pass --rate <requests\/s> or --trace <arrivals\.csv>/)
+    expect(runs.noRateGiven.code, runs.noRateGiven.stderr).toBe(0)
+    expect(runs.noRateGiven.json.arrivals).toMatchObject({process: 'poisson', meanRatePerSecond: 5, durationS: 60})
+    expect(runs.noRateGiven.json.batches.histogram.map((h: any) => h.size)).toEqual([1])
+    expect(runs.noRateTrace.code, runs.noRateTrace.stderr).toBe(0)
+    expect(runs.noRateTrace.json.arrivals).toMatchObject({process: 'trace', requests: 5})
   })
 })
