@@ -1,4 +1,5 @@
 import {Args, Flags} from '@oclif/core'
+import {existsSync} from 'node:fs'
 import {resolve} from 'node:path'
 
 import {BaseCommand} from '../base-command.js'
@@ -63,7 +64,15 @@ The plan is compared with three baselines on the same profile and prices: one fu
 
     const input = classifyPlanInput(args.model)
     if (input.kind === 'model') this.note(`Profiling ${args.model} (cached after the first time)…`)
-    const profile = await loadPlanInput(input)
+    // A model is profiled through the profiler's cache: remember the cache entry, so the plan can
+    // point `amps simulate` at the measured spread the way it does for a profile.json given here.
+    let cachedProfile: string | undefined
+    const profile = await loadPlanInput(input, (p) => {
+      const event = p as {phase?: string; path?: string}
+      if ((event.phase === 'cache-hit' || event.phase === 'cache-miss') && event.path) cachedProfile = event.path
+      if (event.phase === 'cache-hit') this.note(`Using the cached profile ${event.path}`)
+    })
+    const profilePath = input.kind === 'profile' ? input.path : cachedProfile && existsSync(cachedProfile) ? cachedProfile : undefined
     const options = {
       sloMs,
       percentile,
@@ -75,7 +84,7 @@ The plan is compared with three baselines on the same profile and prices: one fu
       region: flags.region,
       prices,
       solver: flags.solver,
-      profilePath: input.kind === 'profile' ? input.path : undefined,
+      profilePath,
     }
     checkPlanOptions(profile, options)
     this.note(`Planning ${profile.model.name} (${profile.layers.length} layers, ${profile.cuts.length} cut points)…`)

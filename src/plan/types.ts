@@ -58,7 +58,18 @@ export interface PlanBaseline {
 
 export interface Plan {
   version: typeof PLAN_VERSION
-  model: {name: string; sha256: string; source: string; profile?: string}
+  model: {
+    name: string
+    sha256: string
+    /** the model path the plan was made from (deploy builds the stages from it) */
+    source: string
+    /**
+     * absolute path of the profile.json the plan was made from: the file given to `amps plan`, or the
+     * profiler's cache entry ($AMPS_CACHE_DIR/profiles/…) when `amps plan` profiled a model; `amps
+     * simulate` reads it for the measured spread
+     */
+    profile?: string
+  }
   inputs: {
     sloMs: number
     percentile: number
@@ -76,6 +87,12 @@ export interface Plan {
     latencyMs: number
     /** service time of a full batch through the chain (ms) */
     serviceMs: number
+    /**
+     * optional: what the stage times' measured spread adds at the percentile (ms): latencyMs is the
+     * percentile of wait + Σ stage times (src/plan/tail.ts), serviceMs + waitMs the same with every
+     * stage at its median
+     */
+    spreadMs?: number
     meanBatchSize: number
     costPerMillionUsd: number
     monthlyCostUsd: number
@@ -103,6 +120,13 @@ export interface Plan {
     prunedIntervals?: number
     /** relative tolerance of the outer (batch size, timeout) search; 0 = exact over integer ms */
     searchTolerance?: number
+    /**
+     * optional: the SLO the solver was finally given for its median-based latency, when the stage
+     * times' spread made it lower than the user's (src/plan/index.ts solveWithSpread)
+     */
+    sloForMediansMs?: number
+    /** optional: how many times the whole search ran (1 + each tightening for the spread) */
+    rounds?: number
   }
   baselines: PlanBaseline[]
   createdAt: string
