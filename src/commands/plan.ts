@@ -17,7 +17,9 @@ export default class Plan extends BaseCommand {
 
 For a fixed architecture and batch setting the choice of cuts and memories is solved exactly, by a DP over cut points with Pareto fronts (--solver fast, the default) or a MILP (--solver milp); both are tested against brute force. Batch size and timeout are searched by branch and bound around them. Latency counts the batch wait at the percentile (exact for Poisson arrivals at --rate), each stage's billed time at the full batch, and the Invoke round trips; cost counts billed ms (rounded up to 1 ms) × memory × price, request fees and S3 hand-offs for tensors over the 6 MB payload limit, averaged over the batch-size distribution.
 
-The plan is compared with three baselines on the same profile and prices: one function with the cheapest memory meeting the SLO (what AWS Lambda Power Tuning would find), cuts + memory without batching (AMPS-Inf), and one function at the largest memory. If no plan can meet the SLO, the error says the fastest achievable latency and the cheapest plan at it.`
+The plan is compared with three baselines on the same profile and prices: one function with the cheapest memory meeting the SLO (what AWS Lambda Power Tuning would find), cuts + memory without batching (AMPS-Inf), and one function at the largest memory. If no plan can meet the SLO, the error says the fastest achievable latency and the cheapest plan at it.
+
+plan.json records the profile it was made from (the profile.json given, or the profiler's cache entry under $AMPS_CACHE_DIR/profiles when a model is given), which amps simulate reads for the measured spread of each stage's time.`
 
   static examples = [
     {description: 'Plan from a profile for a 300 ms p99 SLO at 20 requests/s', command: '<%= config.bin %> <%= command.id %> profile.json --slo 300 --rate 20'},
@@ -31,7 +33,7 @@ The plan is compared with three baselines on the same profile and prices: one fu
 
   static flags = {
     slo: Flags.string({description: 'latency objective in ms at --percentile', required: true}),
-    rate: Flags.string({description: 'mean request rate (requests/s, Poisson); without it there is no batching'}),
+    rate: Flags.string({description: 'mean request rate (requests/s, Poisson); without it there is no batching, and amps simulate will ask for a rate'}),
     percentile: Flags.string({description: 'latency percentile the SLO applies to (100 = hard bound)', default: '99'}),
     arch: Flags.option({options: ['auto', 'x86_64', 'arm64'] as const, description: 'function architecture (auto: consider both)', default: 'auto' as const})(),
     'max-batch': Flags.integer({description: 'largest batch size to consider (default 32)'}),
