@@ -10,6 +10,7 @@ import {DEFAULT_PRICE_TABLE, type PriceTable} from '../cost/prices.js'
 import {AmpsUserError} from '../errors.js'
 import type {Profile} from '../profile/types.js'
 import {type Candidate, type SearchOptions, type SolverChoice, minimumLatency, searchPlan} from '../../solver/search.js'
+import {latencyPercentileMs, tailStage} from './tail.js'
 import {PLAN_VERSION, type Arch, type Plan, type PlanBaseline, type PlanStage} from './types.js'
 
 export {readPlan, validatePlan, writePlan, planProblems} from './schema.js'
@@ -135,6 +136,54 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f
 }
 
+/** A candidate's latency at the percentile with the stages' measured spread (src/plan/tail.ts). */
+function candidateLatencyMs(profile: Profile, cand: Candidate, so: SearchOptions): number {
+  const stages = cand.inner.stages.map((st) => tailStage(cand.model, profile, {first: st.first, last: st.last}, st.memoryMb, cand.batchSize, st.latencyMs))
+  return latencyPercentileMs({stages, ratePerSecond: so.ratePerSecond, batchSize: cand.batchSize, timeoutMs: cand.timeoutMs}, so.percentile)
+}
+
+/** At most this many solves per spread-aware search (tightening, then bisection). */
+const TAIL_ROUNDS = 10
+
+/**
+ * Meets the SLO at the percentile *with* the stage times' spread. The solvers count each stage at
+ * its median, so: solve with the SLO as the solver's budget; while the solution's spread-aware
+ * latency is over the SLO, lower the budget by the excess (+1 ms, never below `floorMs`, the
+ * fastest chain's median latency); once a budget works, bisect between it and the last one that
+ * did not (to 0.5 ms or 0.2 % of the SLO), since a larger budget is never dearer. Returns the cheapest solution whose
+ * spread-aware latency meets the SLO, or null when none does.
+ */
+function solveWithSpread<T>(
+  sloMs: number,
+  solve: (budgetMs: number) => T | null,
+  latencyOf: (x: T) => number,
+  costOf: (x: T) => number,
+  floorMs = 0,
+): {value: T; latencyMs: number; budgetMs: number} | null {
+  let best: {value: T; latencyMs: number; budgetMs: number} | null = null
+  let over = Infinity // smallest budget seen whose solution missed the SLO
+  let budget = sloMs
+  for (let round = 0; round < TAIL_ROUNDS; round++) {
+    const value = solve(budget)
+    if (value !== null) {
+      const latencyMs = latencyOf(value)
+      if (latencyMs <= sloMs + 1e-6) {
+        if (!best || costOf(value) < costOf(best.value)) best = {value, latencyMs, budgetMs: budget}
+      } else over = Math.min(over, budget)
+      if (!best) {
+        if (budget <= floorMs) return null
+        budget = Math.max(floorMs, budget - (latencyMs - sloMs + 1))
+        continue
+      }
+    } else if (!best) return null
+    else over = Math.min(over, budget)
+    // bisect between the best feasible budget and the smallest failing one above it
+    if (!(over - best.budgetMs > Math.max(0.5, 0.002 * sloMs))) break
+    budget = (best.budgetMs + over) / 2
+  }
+  return best
+}
+
 interface BaselineResult extends PlanBaseline {
   costPerRequestUsd: number
 }
@@ -162,35 +211,39 @@ function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemor
       maxReason = reason
       continue
     }
-    const opt = e.cheapestMemoryForBudget(o.sloMs)
+    const tailOf = (memoryMb: number, latencyMs: number): number =>
+      latencyPercentileMs({stages: [tailStage(model, profile, whole, memoryMb, 1, latencyMs)], ratePerSecond: 0, batchSize: 1, timeoutMs: 0}, o.percentile)
+    const solved = solveWithSpread(o.sloMs, (budget) => e.cheapestMemoryForBudget(budget), (x) => tailOf(x.memoryMb, x.latencyMs), (x) => x.costUsd, e.minLatency())
+    const opt = solved?.value
     const stages = [{layers: model.L, memoryMb: 0, arch}]
-    if (opt) {
+    if (opt && solved) {
       const cand: BaselineResult = {
         name: 'single-function',
         description: 'Power-Tuning style: the whole model in one function, no batching, cheapest memory meeting the SLO (searched at 1 MB)',
         feasible: true,
-        latencyMs: opt.latencyMs,
+        latencyMs: solved.latencyMs,
         costPerMillionUsd: opt.costUsd * 1e6,
         costPerRequestUsd: opt.costUsd,
         stages: [{...stages[0], memoryMb: opt.memoryMb}],
         batch: {size: 1, timeoutMs: 0},
       }
       if (!best || cand.costPerRequestUsd < best.costPerRequestUsd) best = cand
-    } else reason = `one function is too slow: ${e.minLatency().toFixed(0)} ms at ${c.gridMax} MB > SLO ${o.sloMs} ms`
+    } else reason = `one function is too slow: ${tailOf(c.gridMax, e.minLatency()).toFixed(0)} ms at ${c.gridMax} MB > SLO ${o.sloMs} ms`
     const top = e.option(c.gridMax)
-    if (top.latencyMs <= o.sloMs + 1e-9) {
+    const topLatency = tailOf(c.gridMax, top.latencyMs)
+    if (topLatency <= o.sloMs + 1e-6) {
       const cand: BaselineResult = {
         name: 'max-memory',
         description: `the whole model in one function at the largest memory (${c.gridMax} MB), no batching`,
         feasible: true,
-        latencyMs: top.latencyMs,
+        latencyMs: topLatency,
         costPerMillionUsd: top.costUsd * 1e6,
         costPerRequestUsd: top.costUsd,
         stages: [{...stages[0], memoryMb: c.gridMax}],
         batch: {size: 1, timeoutMs: 0},
       }
       if (!max || cand.costPerRequestUsd < max.costPerRequestUsd) max = cand
-    } else maxReason = `${top.latencyMs.toFixed(0)} ms at ${c.gridMax} MB > SLO ${o.sloMs} ms`
+    } else maxReason = `${topLatency.toFixed(0)} ms at ${c.gridMax} MB > SLO ${o.sloMs} ms`
   }
   const infeasible = (name: string, description: string, why: string): BaselineResult => ({
     name,
@@ -225,9 +278,44 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   checkPlanOptions(profile, options)
   const prices = options.prices ?? DEFAULT_PRICE_TABLE
   const so = searchOptions(profile, options, prices)
-  const result = searchPlan(so)
-  if (!result.best) throw infeasibleError(profile, so)
-  const best = result.best
+  let searchMs = 0
+  let searchInner = 0
+  let rounds = 0
+  const solved = solveWithSpread(so.sloMs, (budget) => {
+    const r = searchPlan({...so, sloMs: budget})
+    searchMs += r.totalMs
+    searchInner += r.innerSolves
+    rounds++
+    return r.best ? r : null
+  }, (r) => candidateLatencyMs(profile, r.best!, so), (r) => r.best!.costPerRequestUsd, minimumLatency(so)?.latencyMs ?? 0)
+  if (!solved) throw infeasibleError(profile, so)
+  const result = solved.value
+  const solvedBest = {...result.best!, latencyMs: solved.latencyMs}
+  // AMPS-Inf: the unbatched optimum of the same search, held to the same spread-aware SLO (searched
+  // on its own when the plan's search had to lower the solver's budget for the plan's own spread)
+  let inf: {cand: Candidate; latencyMs: number} | null = null
+  if (result.bestUnbatched && solved.budgetMs >= so.sloMs) {
+    const latencyMs = candidateLatencyMs(profile, result.bestUnbatched, so)
+    if (latencyMs <= so.sloMs + 1e-6) inf = {cand: result.bestUnbatched, latencyMs}
+  }
+  if (!inf) {
+    const unb = {...so, ratePerSecond: 0, maxBatch: 1}
+    const s = solveWithSpread(
+      so.sloMs,
+      (budget) => {
+        const r = searchPlan({...unb, sloMs: budget})
+        searchMs += r.totalMs
+        searchInner += r.innerSolves
+        return r.best
+      },
+      (c) => candidateLatencyMs(profile, c, unb),
+      (c) => c.costPerRequestUsd,
+      minimumLatency(unb)?.latencyMs ?? 0,
+    )
+    if (s) inf = {cand: s.value, latencyMs: s.latencyMs}
+  }
+  // the spread-aware search is a heuristic over the solver's budget: never plan dearer than AMPS-Inf
+  const best = inf && inf.cand.costPerRequestUsd < solvedBest.costPerRequestUsd ? {...inf.cand, latencyMs: inf.latencyMs} : solvedBest
   const rate = so.ratePerSecond
   const stages = buildStages(profile, best)
   const model = best.model
@@ -239,15 +327,15 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   const whole = {first: 0, last: model.L - 1}
 
   const singles = singleFunctionBaselines(profile, so)
-  const unbatched: BaselineResult = result.bestUnbatched
+  const unbatched: BaselineResult = inf
     ? {
         name: 'amps-inf',
         description: 'AMPS-Inf style: cuts + memory per stage, no batching (solved exactly by the same solver)',
         feasible: true,
-        latencyMs: result.bestUnbatched.latencyMs,
-        costPerMillionUsd: result.bestUnbatched.costPerRequestUsd * 1e6,
-        costPerRequestUsd: result.bestUnbatched.costPerRequestUsd,
-        stages: result.bestUnbatched.inner.stages.map((s) => ({layers: s.last - s.first + 1, memoryMb: s.memoryMb, arch: result.bestUnbatched!.arch})),
+        latencyMs: inf.latencyMs,
+        costPerMillionUsd: inf.cand.costPerRequestUsd * 1e6,
+        costPerRequestUsd: inf.cand.costPerRequestUsd,
+        stages: inf.cand.inner.stages.map((s) => ({layers: s.last - s.first + 1, memoryMb: s.memoryMb, arch: inf!.cand.arch})),
         batch: {size: 1, timeoutMs: 0},
       }
     : {name: 'amps-inf', description: 'AMPS-Inf style: cuts + memory per stage, no batching', feasible: false, reason: 'no unbatched chain meets the SLO', latencyMs: 0, costPerMillionUsd: 0, costPerRequestUsd: Infinity}
@@ -283,6 +371,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
     predicted: {
       latencyMs: round(best.latencyMs, 3),
       serviceMs: round(best.inner.latencyMs, 3),
+      spreadMs: round(best.latencyMs - best.inner.latencyMs - best.waitMs, 3),
       meanBatchSize: best.meanBatchSize,
       costPerMillionUsd: best.costPerRequestUsd * 1e6,
       monthlyCostUsd: best.costPerRequestUsd * rate * SECONDS_PER_MONTH,
@@ -297,13 +386,15 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
     solver: {
       method: best.inner.method,
       optimal: result.allOptimal,
-      solveMs: round(result.totalMs, 1),
+      solveMs: round(searchMs, 1),
       ...(best.inner.method === 'milp' || !result.allOptimal
         ? {bound: ((best.inner.bound ?? best.inner.costUsd) / best.meanBatchSize) * 1e6, gap: result.maxGap}
         : {}),
-      candidates: result.innerSolves,
+      candidates: searchInner,
       prunedIntervals: result.prunedIntervals,
       searchTolerance: result.tolerance,
+      rounds,
+      ...(solved.budgetMs < so.sloMs ? {sloForMediansMs: round(solved.budgetMs, 3)} : {}),
     },
     baselines,
     createdAt: (options.now ?? new Date()).toISOString(),
@@ -321,16 +412,20 @@ function infeasibleError(profile: Profile, so: SearchOptions): AmpsUserError {
       details: {minimumLatencyMs: null},
     })
   }
-  // the cheapest plan at the minimum latency (no batching: any wait only adds latency)
-  const atMin = searchPlan({...so, sloMs: min.latencyMs, ratePerSecond: 0, maxBatch: 1})
-  const cheapest = atMin.best ? describeCandidate(atMin.best) : null
+  // the cheapest plan at the minimum latency (no batching: any wait only adds latency), and its
+  // latency at the percentile with the stage times' spread
+  const unb = {...so, sloMs: min.latencyMs, ratePerSecond: 0, maxBatch: 1}
+  const atMin = searchPlan(unb)
+  const fastest = atMin.best ? Math.max(min.latencyMs, candidateLatencyMs(profile, atMin.best, unb)) : min.latencyMs
+  const cheapest = atMin.best ? {...describeCandidate(atMin.best), latencyMs: round(fastest, 3)} : null
   const p = so.percentile === 100 ? 'a hard' : `a p${so.percentile}`
+  const medians = fastest > min.latencyMs + 0.05 ? `; ${min.latencyMs.toFixed(1)} ms with every stage at its median time` : ''
   return new AmpsUserError(
     'PLAN_INFEASIBLE',
-    `no plan meets ${p} latency of ${so.sloMs} ms: the fastest possible is ${min.latencyMs.toFixed(1)} ms (${min.arch}, no batching, ${stagesText} stages)`,
+    `no plan meets ${p} latency of ${so.sloMs} ms: the fastest possible is ${fastest.toFixed(1)} ms (${min.arch}, no batching, ${stagesText} stages${medians})`,
     {
-      suggestions: [`use --slo ${Math.ceil(min.latencyMs)} or more`, so.stages === undefined ? 'allow more stages with --max-stages' : 'try another --stages'],
-      details: {minimumLatencyMs: min.latencyMs, arch: min.arch, cheapestAtMinimum: cheapest},
+      suggestions: [`use --slo ${Math.ceil(fastest)} or more`, so.stages === undefined ? 'allow more stages with --max-stages' : 'try another --stages'],
+      details: {minimumLatencyMs: fastest, medianMinimumLatencyMs: min.latencyMs, arch: min.arch, cheapestAtMinimum: cheapest},
     },
   )
 }

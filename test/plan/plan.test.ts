@@ -41,7 +41,9 @@ describe('planFromProfile', () => {
     expect(plan.predicted.meanBatchSize).toBeGreaterThan(1)
     // the numbers in the plan add up, priced layer by layer
     const r = reprice(plan)
-    expect(r.latency).toBeCloseTo(plan.predicted.latencyMs, 2)
+    // the percentile latency is the wait + Σ median stage latencies plus what the stages' spread adds
+    expect(plan.predicted.spreadMs).toBeGreaterThan(0)
+    expect(r.latency + plan.predicted.spreadMs!).toBeCloseTo(plan.predicted.latencyMs, 2)
     expect(r.perRequest * 1e6).toBeCloseTo(plan.predicted.costPerMillionUsd, 9)
     expect(plan.predicted.monthlyCostUsd).toBeCloseTo(r.perRequest * 25 * 730 * 3600, 6)
     // every stage's recorded time is the definitional model's

@@ -1,0 +1,86 @@
+import {describe, expect, it} from 'vitest'
+
+import {waitPercentileMs} from '../../src/cost/batching.js'
+import {planFromProfile} from '../../src/plan/index.js'
+import {TAIL_SAMPLES, latencyPercentileMs, type TailStage} from '../../src/plan/tail.js'
+import {simulatePlan} from '../../src/simulate/index.js'
+import {quantileOf} from '../../src/simulate/service.js'
+import {seededRandom, syntheticProfile} from '../../solver/synthetic.js'
+
+const stage = (latencyMs: number, computeMs: number, spread: TailStage['spread']): TailStage => ({latencyMs, computeMs, spread})
+const none = {ratePerSecond: 0, batchSize: 1, timeoutMs: 0}
+
+describe('latency at the percentile with the stage times\' spread', () => {
+  it('one stage, no batching: the exact quantile, worked by hand', () => {
+    // p99 of the spread (40, 45, 50, 60, 70): 60 + 0.9·(70 − 60) = 69, i.e. 1.38 × the median;
+    // 80 ms of compute at 1.38× adds 30.4 ms to the stage's 100 ms median latency
+    const s = stage(100, 80, [40, 45, 50, 60, 70])
+    expect(latencyPercentileMs({stages: [s], ...none}, 99)).toBeCloseTo(130.4, 9)
+    // the median is the median
+    expect(latencyPercentileMs({stages: [s], ...none}, 50)).toBeCloseTo(100, 9)
+    // p100 is the slowest sample: 70/50 → +32 ms
+    expect(latencyPercentileMs({stages: [s], ...none}, 100)).toBeCloseTo(132, 9)
+  })
+
+  it('stages without spread add their median latency and nothing else', () => {
+    const flat = stage(42, 30, [10, 10, 10, 10, 10])
+    expect(latencyPercentileMs({stages: [flat, flat], ...none}, 99)).toBe(84)
+  })
+
+  it('the wait alone is the exact BATCH wait percentile (to the tabulation grid)', () => {
+    const policy = {ratePerSecond: 20, batchSize: 4, timeoutMs: 120}
+    const flat = stage(50, 30, [10, 10, 10, 10, 10])
+    for (const p of [50, 90, 99]) {
+      const want = 50 + waitPercentileMs({ratePerSecond: 20, maxBatch: 4, timeoutMs: 120}, p)
+      expect(Math.abs(latencyPercentileMs({stages: [flat], ...policy}, p) - want)).toBeLessThan(120 / 2000 + 1e-9)
+    }
+    expect(latencyPercentileMs({stages: [flat], ...policy}, 100)).toBeCloseTo(170, 9)
+  })
+
+  it('several independent parts: matches a brute-force sample with another seed', () => {
+    const a = stage(100, 80, [40, 45, 50, 60, 70])
+    const b = stage(60, 55, [20, 27, 30, 36, 52])
+    const policy = {ratePerSecond: 15, batchSize: 3, timeoutMs: 90}
+    const got = latencyPercentileMs({stages: [a, b], ...policy}, 99)
+    // brute force: the wait by bisection on its exact CDF, stages through the simulator's quantile function
+    const rnd = seededRandom(987)
+    const n = 200_000
+    const xs = new Float64Array(n)
+    const waits = Array.from({length: 1001}, (_, i) => (i === 0 ? 0 : waitPercentileMs({ratePerSecond: 15, maxBatch: 3, timeoutMs: 90}, i / 10)))
+    for (let i = 0; i < n; i++) {
+      const u = rnd() * 1000
+      const w = waits[Math.floor(u)] + (u % 1) * (waits[Math.min(1000, Math.floor(u) + 1)] - waits[Math.floor(u)])
+      xs[i] = w + 160 + 80 * (quantileOf(a.spread, rnd()) / 50 - 1) + 55 * (quantileOf(b.spread, rnd()) / 30 - 1)
+    }
+    xs.sort()
+    const want = xs[Math.ceil(0.99 * n) - 1]
+    expect(Math.abs(got - want) / want).toBeLessThan(0.01)
+    // and it is more than the parts' medians, less than the sum of their p99s
+    expect(got).toBeGreaterThan(160 + waitPercentileMs({ratePerSecond: 15, maxBatch: 3, timeoutMs: 90}, 50))
+    expect(got).toBeLessThan(latencyPercentileMs({stages: [a], ...none}, 99) + latencyPercentileMs({stages: [b], ...none}, 99) + 90)
+    expect(TAIL_SAMPLES).toBeGreaterThanOrEqual(10_000)
+  })
+})
+
+describe('plans held to the SLO with the spread', () => {
+  const profile = syntheticProfile({layers: 30, seed: 31, topology: 'chain', meanLayerMs: 6})
+
+  it('an unbatched plan\'s p99 matches the simulator\'s, and meets the SLO there', () => {
+    const plan = planFromProfile(profile, {sloMs: 400, ratePerSecond: 20, maxBatch: 1})
+    expect(plan.batch.size).toBe(1)
+    expect(plan.predicted.latencyMs).toBeLessThanOrEqual(400)
+    expect(plan.predicted.spreadMs).toBeGreaterThan(0)
+    const sim = simulatePlan(plan, profile, {arrivals: {kind: 'poisson', ratePerSecond: 20, durationS: 60 + 2500}, seed: 3, warmupS: 60})
+    const simP99 = sim.latencyMs.p99
+    expect(Math.abs(plan.predicted.latencyMs - simP99) / simP99).toBeLessThan(0.05)
+    expect(simP99).toBeLessThanOrEqual(400 * 1.02)
+  })
+
+  it('the solver is given a tighter SLO for its medians when the spread needs it', () => {
+    const plan = planFromProfile(profile, {sloMs: 300})
+    expect(plan.solver.sloForMediansMs).toBeLessThan(300)
+    expect(plan.predicted.latencyMs).toBeLessThanOrEqual(300)
+    // every baseline is held to the same rule
+    for (const b of plan.baselines) if (b.feasible) expect(b.latencyMs).toBeLessThanOrEqual(300 + 1e-6)
+  })
+})
