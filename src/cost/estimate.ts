@@ -277,7 +277,9 @@ export function estimateCost(plan: Plan, o: EstimateOptions): CostEstimate {
     const perRequest = perRequestUsdAt(plan, prices, r)
     const wait =
       plan.batch.size > 1 && r > 0 ? waitPercentileMs({ratePerSecond: r, maxBatch: plan.batch.size, timeoutMs: plan.batch.timeoutMs}, percentile) : 0
-    const latencyMs = wait + plan.predicted.serviceMs
+    // + what the stages' spread adds at the percentile, as planned at the plan's own rate (an
+    // approximation at other rates: the wait's share of the tail changes with the rate)
+    const latencyMs = wait + plan.predicted.serviceMs + (plan.predicted.spreadMs ?? 0)
     const reqs = r * SECONDS_PER_MONTH
     const ao = alwaysOnAlternative(plan, prices, r)
     return {
