@@ -52,6 +52,13 @@ export interface StageTiming {
   measuredMs: number
   /** handler time reported by the stage (ms) */
   handlerMs: number
+  /**
+   * the platform's own Duration / Billed Duration of the invocation, from the REPORT line of its
+   * log tail (LogType Tail): on AWS Lambda's figures; locally the runner's, measured the same way
+   * (event parse + handler + result serialisation). Absent when the platform sent no log tail.
+   */
+  durationMs?: number
+  billedDurationMs?: number
   runMs: number
   decodeMs: number
   encodeMs: number
@@ -161,6 +168,17 @@ function parseResult(out: InvokeCommandOutput, stage: StageDeployment): StageRes
   return r as StageResult
 }
 
+/** Duration and Billed Duration from the REPORT line of a base64 log tail (Lambda's format), if any. */
+export function reportFromLogTail(logResult: string | undefined): {durationMs?: number; billedDurationMs?: number} {
+  if (!logResult) return {}
+  const text = Buffer.from(logResult, 'base64').toString('utf8')
+  const line = text.split('\n').reverse().find((l) => l.startsWith('REPORT '))
+  if (!line) return {}
+  const duration = /\tDuration: ([\d.]+) ms/.exec(line)
+  const billed = /Billed Duration: (\d+) ms/.exec(line)
+  return {...(duration ? {durationMs: Number(duration[1])} : {}), ...(billed ? {billedDurationMs: Number(billed[1])} : {})}
+}
+
 /** Payload size of an event as sent (bytes of its JSON). */
 function eventBytes(event: StageEvent): number {
   return Buffer.byteLength(JSON.stringify(event))
@@ -260,7 +278,7 @@ export function createChainInvoker(deployment: DeploymentState, options: ChainOp
         let out: InvokeCommandOutput
         try {
           const target = aws ? aws.invokeTargetFor(s) : {FunctionName: s.functionName}
-          out = await client(s).send(new InvokeCommand({...target, Payload: payload}))
+          out = await client(s).send(new InvokeCommand({...target, Payload: payload, LogType: 'Tail'}))
         } catch (error) {
           throw invokeError(error, s, deployment, aws)
         }
@@ -272,12 +290,14 @@ export function createChainInvoker(deployment: DeploymentState, options: ChainOp
           if (isRef(t)) created.push(t.ref)
         }
         const m = result.metrics
+        const report = reportFromLogTail(out.LogResult)
         timings.push({
           stageIndex: s.stageIndex,
           stageName: stageLabel(s),
           functionName: s.functionName,
           measuredMs,
           handlerMs: m.handlerMs,
+          ...report,
           runMs: m.runMs,
           decodeMs: m.decodeMs,
           encodeMs: m.encodeMs,

@@ -38,6 +38,11 @@ export interface InvokeStageReport {
   /** median handler time reported by the stage (ms) */
   handlerMs: number
   runMs: number
+  /**
+   * median Duration of the invocation as the platform reports it (REPORT line: event parse +
+   * handler + result serialisation, what Lambda bills before rounding up), when it sent one (ms)
+   */
+  durationMs?: number
   /** the plan's prediction for a batch of plan.batch.size (ms) */
   predictedMs?: number
   initMs: number
@@ -153,6 +158,7 @@ export async function runInvoke(options: InvokeRunOptions): Promise<InvokeReport
       maxMs: Math.max(...all.map((x) => x.measuredMs)),
       handlerMs: median(all.map((x) => x.handlerMs)),
       runMs: median(all.map((x) => x.runMs)),
+      ...(all.every((x) => x.durationMs !== undefined) ? {durationMs: median(all.map((x) => x.durationMs!))} : {}),
       predictedMs: ps?.predictedMs,
       initMs: s.initMs,
       coldStarts: all.filter((x) => x.coldStart).length,

@@ -9,6 +9,9 @@
  *       GET  /2015-03-31/functions/<name>               → a GetFunction-like health answer
  *     with Lambda's payload limits (6,291,456 B request → 413 RequestTooLargeException; larger
  *     responses → Function.ResponseSizeTooLarge), one request at a time like one environment,
+ *     and after each invocation Lambda's REPORT line in its log ("Duration: … ms Billed Duration:
+ *     … ms …", the duration running from parsing the event to the serialised result, as Lambda
+ *     bills it), returned base64 in X-Amz-Log-Result when the caller asks for LogType Tail,
  *  4. writes a ready file {pid, port, importMs, init} (or {error}) for `amps deploy`.
  */
 import {randomUUID} from 'node:crypto'
@@ -112,15 +115,9 @@ function serve(config: RunnerConfig, handler: Handler): Promise<number> {
           res.end()
           return
         }
-        let event: unknown
-        try {
-          event = body.length === 0 ? {} : JSON.parse(body.toString('utf8'))
-        } catch {
-          awsError(res, 400, 'InvalidRequestContentException', 'Could not parse request body into json')
-          return
-        }
+        const tail = String(req.headers['x-amz-log-type'] ?? '').toLowerCase() === 'tail'
         // one environment serves one request at a time
-        queue = queue.then(() => invoke(config, handler, event, res))
+        queue = queue.then(() => invoke(config, handler, body, res, tail))
       })
       .catch((error: Error) => awsError(res, 500, 'ServiceException', error.message))
   })
@@ -159,7 +156,24 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
   })
 }
 
-async function invoke(config: RunnerConfig, handler: Handler, event: unknown, res: ServerResponse): Promise<void> {
+/**
+ * Lambda's per-invocation log line. Duration runs from the start of the invocation (the event as
+ * received, before it is parsed) to the serialised result; billed = rounded up to 1 ms.
+ */
+function reportLine(requestId: string, durationMs: number, memoryMb: number): string {
+  const maxUsedMb = Math.ceil(process.resourceUsage().maxRSS / 1024)
+  return `REPORT RequestId: ${requestId}\tDuration: ${durationMs.toFixed(2)} ms\tBilled Duration: ${Math.max(1, Math.ceil(durationMs - 1e-9))} ms\tMemory Size: ${memoryMb} MB\tMax Memory Used: ${maxUsedMb} MB\t`
+}
+
+async function invoke(config: RunnerConfig, handler: Handler, body: Buffer, res: ServerResponse, tail: boolean): Promise<void> {
+  const t0 = performance.now()
+  let event: unknown
+  try {
+    event = body.length === 0 ? {} : JSON.parse(body.toString('utf8'))
+  } catch {
+    awsError(res, 400, 'InvalidRequestContentException', 'Could not parse request body into json')
+    return
+  }
   const requestId = randomUUID()
   const deadline = Date.now() + config.timeoutSec * 1000
   const headers = {'X-Amz-Executed-Version': '$LATEST', 'x-amzn-RequestId': requestId}
@@ -176,21 +190,27 @@ async function invoke(config: RunnerConfig, handler: Handler, event: unknown, re
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error))
     console.error(`${requestId} ${e.name}: ${e.message}`)
-    json(res, 200, {errorType: e.name || 'Error', errorMessage: e.message, trace: (e.stack ?? '').split('\n')}, {...headers, 'X-Amz-Function-Error': 'Unhandled'})
+    const report = reportLine(requestId, performance.now() - t0, config.memoryMb)
+    console.log(report)
+    const logHeaders: Record<string, string> = tail ? {'X-Amz-Log-Result': Buffer.from(`${report}\n`).toString('base64')} : {}
+    json(res, 200, {errorType: e.name || 'Error', errorMessage: e.message, trace: (e.stack ?? '').split('\n')}, {...headers, ...logHeaders, 'X-Amz-Function-Error': 'Unhandled'})
     return
   }
-  const text = JSON.stringify(result ?? null)
-  if (Buffer.byteLength(text) > config.maxPayloadBytes) {
+  const bytes = Buffer.from(JSON.stringify(result ?? null))
+  const report = reportLine(requestId, performance.now() - t0, config.memoryMb)
+  console.log(report)
+  const logHeaders: Record<string, string> = tail ? {'X-Amz-Log-Result': Buffer.from(`${report}\n`).toString('base64')} : {}
+  if (bytes.length > config.maxPayloadBytes) {
     json(
       res,
       200,
       {errorType: 'Function.ResponseSizeTooLarge', errorMessage: `Response payload size exceeded maximum allowed payload size (${config.maxPayloadBytes} bytes).`},
-      {...headers, 'X-Amz-Function-Error': 'Unhandled'},
+      {...headers, ...logHeaders, 'X-Amz-Function-Error': 'Unhandled'},
     )
     return
   }
-  res.writeHead(200, {'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers})
-  res.end(text)
+  res.writeHead(200, {'Content-Type': 'application/json', 'Content-Length': bytes.length, ...headers, ...logHeaders})
+  res.end(bytes)
 }
 
 await main()

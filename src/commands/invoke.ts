@@ -53,11 +53,11 @@ Inputs: --input random (seeded), a .png (resized bilinearly to the model's input
       const reps = report.repeat > 1 ? ` (median of ${report.repeat})` : ''
       const mem = report.stages.some((s) => s.peakMemoryMb !== undefined)
       this.log(
-        `\n${'stage'.padEnd(9)} ${'measured ms'.padStart(12)} ${'handler ms'.padStart(11)} ${'predicted ms'.padStart(13)} ${'init ms'.padStart(8)}${mem ? ` ${'peak MB'.padStart(8)}` : ''}  request → response`,
+        `\n${'stage'.padEnd(9)} ${'measured ms'.padStart(12)} ${'handler ms'.padStart(11)} ${'duration ms'.padStart(12)} ${'predicted ms'.padStart(13)} ${'init ms'.padStart(8)}${mem ? ` ${'peak MB'.padStart(8)}` : ''}  request → response`,
       )
       for (const s of report.stages) {
         this.log(
-          `${s.name.padEnd(9)} ${s.measuredMs.toFixed(1).padStart(12)} ${s.handlerMs.toFixed(1).padStart(11)} ${(s.predictedMs === undefined ? '-' : s.predictedMs.toFixed(1)).padStart(13)} ${s.initMs.toFixed(0).padStart(8)}${mem ? ` ${(s.peakMemoryMb === undefined ? '-' : s.peakMemoryMb.toFixed(0)).padStart(8)}` : ''}  ${s.requestBytes} B → ${s.responseBytes} B${s.refsIn ? ` (${s.refsIn} by reference)` : ''}`,
+          `${s.name.padEnd(9)} ${s.measuredMs.toFixed(1).padStart(12)} ${s.handlerMs.toFixed(1).padStart(11)} ${(s.durationMs === undefined ? '-' : s.durationMs.toFixed(1)).padStart(12)} ${(s.predictedMs === undefined ? '-' : s.predictedMs.toFixed(1)).padStart(13)} ${s.initMs.toFixed(0).padStart(8)}${mem ? ` ${(s.peakMemoryMb === undefined ? '-' : s.peakMemoryMb.toFixed(0)).padStart(8)}` : ''}  ${s.requestBytes} B → ${s.responseBytes} B${s.refsIn ? ` (${s.refsIn} by reference)` : ''}`,
         )
       }
       this.log(`total ${report.totalMs.toFixed(1)} ms${reps}${report.predictedServiceMs !== undefined ? `; plan predicts ${report.predictedServiceMs.toFixed(1)} ms for a batch of ${report.planBatchSize}` : ''}`)

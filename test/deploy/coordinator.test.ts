@@ -12,7 +12,7 @@ import {mockClient} from 'aws-sdk-client-mock'
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {checkWireTensor, decodeTensor, encodeInline, type RawTensor, type StageEvent} from '../../deploy/codec.js'
-import {invokeChain} from '../../deploy/coordinator.js'
+import {invokeChain, reportFromLogTail} from '../../deploy/coordinator.js'
 import type {DeploymentState} from '../../deploy/types.js'
 import {AmpsUserError} from '../../src/errors.js'
 
@@ -53,6 +53,15 @@ async function fakeFunction(name: string, event: StageEvent): Promise<RawTensor[
   if (name.endsWith('f2')) return [f32('c', v('b').map((z) => z * 10))]
   return [f32('y', v('a').map((z, i) => z + v('c')[i]))]
 }
+
+describe('REPORT line of a log tail', () => {
+  it('reads Duration and Billed Duration the way Lambda writes them', () => {
+    const tail = ['START RequestId: 6f1c Version: $LATEST', 'some log', 'END RequestId: 6f1c', 'REPORT RequestId: 6f1c\tDuration: 212.46 ms\tBilled Duration: 213 ms\tMemory Size: 1769 MB\tMax Memory Used: 301 MB\tInit Duration: 788.10 ms\t', ''].join('\n')
+    expect(reportFromLogTail(Buffer.from(tail).toString('base64'))).toEqual({durationMs: 212.46, billedDurationMs: 213})
+    expect(reportFromLogTail(undefined)).toEqual({})
+    expect(reportFromLogTail(Buffer.from('no report here').toString('base64'))).toEqual({})
+  })
+})
 
 describe('coordinator on AWS (network mocked)', () => {
   it('calls stages in order with their published versions and passes tensors by id', async () => {

@@ -126,7 +126,16 @@ describe('local target with MobileNetV2 in 3 stages', () => {
       expect(s.measuredMs).toBeGreaterThan(0)
       expect(s.handlerMs).toBeGreaterThan(0)
       expect(s.measuredMs).toBeGreaterThanOrEqual(s.handlerMs)
+      // the platform's Duration (REPORT line, as Lambda bills it) wraps the handler and sits inside the round trip
+      expect(s.durationMs).toBeGreaterThanOrEqual(s.handlerMs)
+      expect(s.durationMs).toBeLessThanOrEqual(s.measuredMs)
       expect(s.predictedMs).toBe(plan.stages[i].predictedMs)
+    }
+    // and every stage logged Lambda's REPORT line for each request
+    const state = JSON.parse(readFileSync(out, 'utf8')) as {stages: {logPath: string}[]}
+    for (const st of state.stages) {
+      const reports = readFileSync(st.logPath, 'utf8').split('\n').filter((l) => /^REPORT RequestId: \S+\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\tMemory Size: 1024 MB\tMax Memory Used: \d+ MB/.test(l))
+      expect(reports.length).toBeGreaterThanOrEqual(2)
     }
   })
 
