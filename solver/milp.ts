@@ -36,6 +36,17 @@ const SCALE = 1e9
 export interface MilpOptions {
   /** refuse to build models with more binaries than this (default 20,000) */
   maxVariables?: number
+  /**
+   * refuse models whose simplex tableau would have more cells than this (default 20,000,000,
+   * 160 MB of float64): javascript-lp-solver keeps a dense tableau with one row per binary (its
+   * ≤ 1 bound), two per flow equality and one column per binary, and copies it at every branch
+   */
+  maxTableauCells?: number
+  /**
+   * refuse cut graphs with more nodes than this before building anything (default 2,000): the
+   * stage-count-aware bound passes alone are O(n²·S) per multiplier
+   */
+  maxNodes?: number
   /** a feasible solution to prune with (its cost must be real; e.g. the fast path's answer) */
   warmStart?: InnerSolution
   /** give up building the model after this long (ms; default: no limit) */
@@ -52,8 +63,13 @@ interface Option {
   costUsd: number
 }
 
-function fail(t0: number, status: InnerSolution['status'], stats: Record<string, number>, optimal: boolean): InnerSolution {
-  return {feasible: false, costUsd: Infinity, latencyMs: Infinity, stages: [], method: 'milp', optimal, solveMs: now() - t0, status, stats}
+function fail(t0: number, status: InnerSolution['status'], stats: Record<string, number>, optimal: boolean, reason?: string): InnerSolution {
+  return {feasible: false, costUsd: Infinity, latencyMs: Infinity, stages: [], method: 'milp', optimal, solveMs: now() - t0, status, stats, ...(reason ? {reason} : {})}
+}
+
+/** Dense tableau cells javascript-lp-solver allocates for `v` binaries and `nodes` flow rows (equalities count twice). */
+export function tableauCells(v: number, nodes: number): number {
+  return (v + 2 * nodes + 2 + 1) * (v + 1)
 }
 
 export function solveMilp(problem: InnerProblem, options: MilpOptions = {}): InnerSolution {
@@ -64,9 +80,12 @@ export function solveMilp(problem: InnerProblem, options: MilpOptions = {}): Inn
   const exact = problem.exactStages !== undefined
   const S = exact ? problem.exactStages! : problem.maxStages
   const maxVariables = options.maxVariables ?? 20_000
+  const maxCells = options.maxTableauCells ?? 20_000_000
+  const maxNodes = options.maxNodes ?? 2000
   const timeLimitMs = problem.timeLimitMs ?? 30_000
-  const stats: Record<string, number> = {variables: 0, constraints: 0, edges: 0}
+  const stats: Record<string, number> = {variables: 0, constraints: 0, edges: 0, nodes: N + 1}
   if (exact && (S < 1 || S > N)) return fail(t0, 'infeasible', stats, true)
+  if (N + 1 > maxNodes) return fail(t0, 'too-large', stats, false, `${N + 1} cut-graph nodes > ${maxNodes}: not built`)
 
   const bounds = options.bounds ?? new Bounds(c, budget)
   if (!(bounds.timeToGo[0] <= budget + 1e-9)) return fail(t0, 'infeasible', stats, true)
@@ -88,30 +107,57 @@ export function solveMilp(problem: InnerProblem, options: MilpOptions = {}): Inn
   const dims = (): Float64Array[] => Array.from({length: Smax + 1}, () => new Float64Array(N + 1).fill(Infinity))
   const buildLimit = options.buildTimeLimitMs ?? Infinity
   const overBudget = (): boolean => now() - t0 > buildLimit
-  const pass = (weight: (i: number, j: number) => number): {F: Float64Array[]; G: Float64Array[]} => {
+  const timedOut = (): InnerSolution => {
+    stats.buildAbortedMs = now() - t0
+    return fail(t0, 'time-limit', stats, false, `model building stopped at its ${Math.round(buildLimit)} ms limit`)
+  }
+  /** one row of edge weights: out[j] for j in (i, last]; returns last (i when none) */
+  type Row = (i: number, out: Float64Array) => number
+  const timeRow: Row = (i, out) => {
+    let last = i
+    for (let j = i + 1; j <= N; j++) {
+      if (c.memoryNeed(i, j) === null) break
+      out[j] = c.edgeMinLatency(i, j)
+      last = j
+    }
+    return last
+  }
+  const lagRow = (mu: number): Row => (i, out) => c.edgeLagrangianRow(i, mu, out)
+  const row = new Float64Array(N + 1)
+  /** forward F[s][v] / backward G[s][v]: best weight of s stages from the source to v / from v to the sink; null when out of time */
+  const pass = (weights: Row): {F: Float64Array[]; G: Float64Array[]; Fmin: Float64Array; Gmin: Float64Array} | null => {
     const F = dims()
     const G = dims()
     F[0][0] = 0
     G[0][N] = 0
     for (let i = 0; i < N; i++) {
-      if (overBudget()) break
-      for (let j = i + 1; j <= N; j++) {
-        if (c.memoryNeed(i, j) === null) break
-        const w = weight(i, j)
+      if (overBudget()) return null
+      const last = weights(i, row)
+      for (let j = i + 1; j <= last; j++) {
+        const w = row[j]
         if (w === Infinity) continue
         for (let k = 0; k < Smax; k++) if (F[k][i] + w < F[k + 1][j]) F[k + 1][j] = F[k][i] + w
       }
     }
     for (let j = N - 1; j >= 0; j--) {
-      if (overBudget()) break
-      for (let k2 = j + 1; k2 <= N; k2++) {
-        if (c.memoryNeed(j, k2) === null) break
-        const w = weight(j, k2)
+      if (overBudget()) return null
+      const last = weights(j, row)
+      for (let k2 = j + 1; k2 <= last; k2++) {
+        const w = row[k2]
         if (w === Infinity) continue
         for (let k = 0; k < Smax; k++) if (G[k][k2] + w < G[k + 1][j]) G[k + 1][j] = G[k][k2] + w
       }
     }
-    return {F, G}
+    // stage-free minima (over s ≤ Smax − 1 on either side): an O(1) lower bound of around()
+    const Fmin = new Float64Array(N + 1).fill(Infinity)
+    const Gmin = new Float64Array(N + 1).fill(Infinity)
+    for (let v = 0; v <= N; v++) {
+      for (let k = 0; k < Smax; k++) {
+        if (F[k][v] < Fmin[v]) Fmin[v] = F[k][v]
+        if (G[k][v] < Gmin[v]) Gmin[v] = G[k][v]
+      }
+    }
+    return {F, G, Fmin, Gmin}
   }
   /** min over stage counts s1 (into i) and s2 (out of j) with s1 + 1 + s2 allowed of F[s1][i] + G[s2][j] */
   const around = (p: {F: Float64Array[]; G: Float64Array[]}, i: number, j: number): number => {
@@ -122,47 +168,76 @@ export function solveMilp(problem: InnerProblem, options: MilpOptions = {}): Inn
     }
     return best
   }
-  const times = pass((i, j) => c.edgeMinLatency(i, j))
+  const times = pass(timeRow)
+  if (!times) return timedOut()
   const mus = [0, ...bounds.stageMus.filter((m) => m > 0)]
-  const lag = mus.map((mu) => pass((i, j) => c.edgeLagrangian(i, j, mu)))
+  const lag: NonNullable<ReturnType<typeof pass>>[] = []
+  for (const mu of mus) {
+    const p = pass(lagRow(mu))
+    if (!p) return timedOut()
+    lag.push(p)
+  }
 
   const opts: Option[] = []
+  const touched = new Uint8Array(N + 1)
+  let touchedCount = 0
+  const touch = (v: number): void => {
+    if (touched[v] === 0) ((touched[v] = 1), touchedCount++)
+  }
+  const lagRows = mus.map(() => new Float64Array(N + 1))
+  const tooLarge = (): InnerSolution => {
+    stats.variables = opts.length
+    stats.modelNodes = touchedCount
+    const why =
+      opts.length > maxVariables
+        ? `more than ${maxVariables} binaries`
+        : `≥ ${opts.length} binaries over ≥ ${touchedCount} nodes: a dense tableau of ≥ ${(tableauCells(opts.length, touchedCount) / 1e6).toFixed(0)}M cells (limit ${(maxCells / 1e6).toFixed(0)}M)`
+    return fail(t0, 'too-large', stats, false, why)
+  }
   for (let i = 0; i < N; i++) {
-    if (overBudget()) {
-      stats.buildAbortedMs = now() - t0
-      return fail(t0, 'time-limit', stats, false)
-    }
-    for (let j = i + 1; j <= N; j++) {
-      if (c.memoryNeed(i, j) === null) break
+    if (overBudget()) return timedOut()
+    if (times.Fmin[i] === Infinity) continue
+    let last = timeRow(i, row)
+    for (let u = 0; u < mus.length; u++) last = Math.min(last, c.edgeLagrangianRow(i, mus[u], lagRows[u]))
+    for (let j = i + 1; j <= last; j++) {
+      const minLat = row[j]
+      if (minLat === Infinity) continue
+      // O(1) stage-free screens first, then the stage-count-aware ones
+      if (times.Fmin[i] + minLat + times.Gmin[j] > budget + 1e-9) continue
+      let screened = false
+      for (let u = 0; u < mus.length && !screened; u++) screened = lag[u].Fmin[i] + lagRows[u][j] + lag[u].Gmin[j] - mus[u] * budget > cap
+      if (screened) continue
       const tAround = around(times, i, j)
-      if (tAround === Infinity) continue
-      const minLat = c.edgeMinLatency(i, j)
       if (tAround + minLat > budget + 1e-9) continue
-      const e: EdgeCurve | null = c.edge(i, j)
-      if (!e) continue
       const lagAround = lag.map((p) => around(p, i, j))
+      // every option of the edge costs at least its Lagrangian weight: drop the edge before building its curve
+      for (let u = 0; u < mus.length && !screened; u++) screened = lagAround[u] + lagRows[u][j] - mus[u] * budget > cap
+      if (screened) continue
       // cost cap from μ = 0 (latency ignored), then each option against every μ
       const costCap = cap - lagAround[0]
       if (!(costCap > 0)) continue
+      const e: EdgeCurve | null = c.edge(i, j)
+      if (!e) continue
       stats.edges++
       for (const o of e.paretoOptions(budget - tAround + 1e-9, costCap)) {
         let pruned = false
         for (let u = 1; u < mus.length && !pruned; u++) pruned = lagAround[u] + o.costUsd + mus[u] * o.latencyMs - mus[u] * budget > cap
         if (pruned) continue
         opts.push({name: `x${opts.length}`, i, j, memoryMb: o.memoryMb, latencyMs: o.latencyMs, costUsd: o.costUsd})
-        if (opts.length > maxVariables) {
-          stats.variables = opts.length
-          return {...fail(t0, 'too-large', stats, false)}
-        }
+        touch(i)
+        touch(j)
+        if (opts.length > maxVariables || tableauCells(opts.length, touchedCount) > maxCells) return tooLarge()
       }
     }
   }
   stats.variables = opts.length
-  if (opts.length === 0) return fail(t0, 'infeasible', stats, true)
+  stats.modelNodes = touchedCount
+  if (opts.length === 0 || touched[0] === 0 || touched[N] === 0) return fail(t0, 'infeasible', stats, true)
 
   const constraints: Record<string, {equal?: number; max?: number}> = {latency: {max: budget + 1e-7}}
   constraints.stages = exact ? {equal: S} : {max: S}
-  for (let v = 0; v <= N; v++) constraints[`n${v}`] = {equal: v === 0 ? 1 : v === N ? -1 : 0}
+  // flow conservation at every node some option touches (an untouched node's row would be 0 = 0)
+  for (let v = 0; v <= N; v++) if (touched[v] === 1) constraints[`n${v}`] = {equal: v === 0 ? 1 : v === N ? -1 : 0}
   const variables: Record<string, Record<string, number>> = {}
   const binaries: Record<string, 1> = {}
   for (const o of opts) {
@@ -174,16 +249,16 @@ export function solveMilp(problem: InnerProblem, options: MilpOptions = {}): Inn
   const tSolve = now()
   const result = solver.Solve(model)
   const solveMs = now() - tSolve
-  const timedOut = solveMs >= timeLimitMs * 0.98
+  const stoppedAtLimit = solveMs >= timeLimitMs * 0.98
   stats.branchMs = solveMs
 
   let lpBound: number | undefined
-  if (timedOut) {
+  if (stoppedAtLimit) {
     const relaxed = solver.Solve({optimize: 'cost', opType: 'min', constraints, variables})
     if (relaxed.feasible) lpBound = Number(relaxed.result) / SCALE
   }
   if (!result.feasible) {
-    return fail(t0, timedOut ? 'time-limit' : 'infeasible', stats, !timedOut)
+    return fail(t0, stoppedAtLimit ? 'time-limit' : 'infeasible', stats, !stoppedAtLimit)
   }
   // read the chain back and price it exactly from the options (not from the LP's arithmetic)
   const chosen = opts.filter((o) => Number(result[o.name] ?? 0) > 0.5)
@@ -198,18 +273,18 @@ export function solveMilp(problem: InnerProblem, options: MilpOptions = {}): Inn
   }
   const costUsd = stages.reduce((s, st) => s + st.costUsd, 0)
   const latencyMs = stages.reduce((s, st) => s + st.latencyMs, 0)
-  const bound = timedOut ? lpBound : costUsd
+  const bound = stoppedAtLimit ? lpBound : costUsd
   return {
     feasible: true,
     costUsd,
     latencyMs,
     stages,
     method: 'milp',
-    optimal: !timedOut,
+    optimal: !stoppedAtLimit,
     solveMs: now() - t0,
     bound,
     gap: bound === undefined ? undefined : Math.max(0, (costUsd - bound) / costUsd),
-    status: timedOut ? 'time-limit' : 'optimal',
+    status: stoppedAtLimit ? 'time-limit' : 'optimal',
     stats,
   }
 }

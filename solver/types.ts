@@ -52,5 +52,7 @@ export interface InnerSolution {
   gap?: number
   /** why the solver gave up, when it did */
   status?: 'optimal' | 'infeasible' | 'time-limit' | 'too-large'
+  /** one line on why the solver stopped early (too-large / time-limit), when it did */
+  reason?: string
   stats: Record<string, number>
 }

@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {Bounds} from '../../solver/bounds.js'
 import {solveFast} from '../../solver/fast.js'
-import {solveMilp} from '../../solver/milp.js'
+import {solveMilp, tableauCells} from '../../solver/milp.js'
 import type {InnerSolution} from '../../solver/types.js'
 import {randomInstance} from './instances.js'
 import {bruteForce} from './oracle.js'
@@ -102,5 +102,51 @@ describe('fast path limits', () => {
     expect(cut.costUsd).toBeGreaterThanOrEqual(full.costUsd * (1 - 1e-12))
     expect(cut.bound!).toBeLessThanOrEqual(full.costUsd * (1 + 1e-12))
     expect(cut.gap!).toBeGreaterThanOrEqual(0)
+  })
+})
+
+describe('MILP size limits', () => {
+  // instances whose cold MILP (no warm start) is built and solved: the limits are checked on them
+  const built = SEEDS.slice(0, 60)
+    .map((seed) => ({seed, inst: randomInstance(seed)}))
+    .map(({seed, inst}) => ({seed, inst, cold: solveMilp({...inst.problem, timeLimitMs: 60_000}, {maxVariables: 250})}))
+    .filter(({cold}) => cold.status === 'optimal' && cold.stats.variables >= 2)
+
+  it('has instances to check', () => {
+    expect(built.length).toBeGreaterThan(10)
+  })
+
+  it('refuses a model one tableau cell over the limit and solves it at the limit', () => {
+    for (const {inst, cold} of built) {
+      const cells = tableauCells(cold.stats.variables, cold.stats.modelNodes)
+      const refused = solveMilp({...inst.problem, timeLimitMs: 60_000}, {maxVariables: 250, maxTableauCells: cells - 1})
+      expect(refused.status, inst.describe).toBe('too-large')
+      expect(refused.feasible).toBe(false)
+      expect(refused.optimal).toBe(false)
+      expect(refused.reason).toMatch(/tableau/)
+      const atLimit = solveMilp({...inst.problem, timeLimitMs: 60_000}, {maxVariables: 250, maxTableauCells: cells})
+      expect(atLimit.status, inst.describe).toBe('optimal')
+      expect(atLimit.costUsd).toBe(cold.costUsd)
+    }
+  })
+
+  it('writes flow rows only for nodes some option touches', () => {
+    for (const {inst, cold} of built) {
+      const N = inst.problem.costs.nodes.length - 1
+      expect(cold.stats.modelNodes).toBeLessThanOrEqual(N + 1)
+      // latency + stages + one equality per touched node
+      expect(cold.stats.constraints).toBe(cold.stats.modelNodes + 2)
+    }
+    expect(built.some(({inst, cold}) => cold.stats.modelNodes < inst.problem.costs.nodes.length)).toBe(true)
+  })
+
+  it('refuses cut graphs over maxNodes before building, and says so', () => {
+    const {inst} = built[0]
+    const nodes = inst.problem.costs.nodes.length
+    const r = solveMilp(inst.problem, {maxNodes: nodes - 1})
+    expect(r.status).toBe('too-large')
+    expect(r.stats.variables).toBe(0)
+    expect(r.reason).toContain(`${nodes} cut-graph nodes`)
+    expect(solveMilp(inst.problem, {maxNodes: nodes}).status).toBe('optimal')
   })
 })
