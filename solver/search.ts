@@ -59,6 +59,12 @@ export interface SearchOptions {
    * within this fraction of the incumbent (default 1e-3; 0 = exact over integer ms)
    */
   tolerance?: number
+  /**
+   * wall-clock limit of the whole search (ms; default none). When it runs out the search returns
+   * the best plan found so far with `stopped: 'time-limit'` and a valid lower bound on the best
+   * over the whole space (`lowerBoundPerRequestUsd`); inner solves get at most the time left.
+   */
+  timeLimitMs?: number
 }
 
 export interface Candidate {
@@ -93,9 +99,30 @@ export interface SearchResult {
   solverMs: number
   methods: Set<'fast' | 'milp'>
   maxGap: number
+  /** set when the search stopped at `timeLimitMs` before proving its answer */
+  stopped?: 'time-limit'
+  /**
+   * a lower bound on the cost per request of the best plan over every (arch, B, integer T) — from
+   * the intervals still open, the inner solves that stopped early and the search tolerance; equal
+   * to best × (1 − tolerance) when the search finished with every inner solve optimal
+   */
+  lowerBoundPerRequestUsd: number
+  /** (best − lowerBoundPerRequestUsd) / best, when there is a best */
+  gap?: number
 }
 
 const now = (): number => globalThis.performance.now()
+
+/** What one inner solve tells the search (null instead: proven infeasible). */
+interface Outcome {
+  /** the plan at this point, when the solver found one */
+  cand: Candidate | null
+  /** lower bound of the inner optimum (USD per batch): the optimum itself unless the solver stopped early */
+  lowerUsd: number
+  /** E[K] at this timeout */
+  ek: number
+  budget: number
+}
 
 interface PerBatchSize {
   base: CompiledCosts
@@ -104,7 +131,7 @@ interface PerBatchSize {
   stageCache: {T: number; ek: number; bounds: StageBound[]}[]
 }
 
-function solveInner(problem: InnerProblem, choice: SolverChoice, milpTimeLimitMs: number, perB: PerBatchSize, T: number, ek: number): InnerSolution {
+function solveInner(problem: InnerProblem, choice: SolverChoice, milpTimeLimitMs: number, perB: PerBatchSize, T: number, ek: number, leftMs: number): InnerSolution {
   // reuse a stage-level bound from a shorter timeout whose mean batch is within 25 % (a weaker
   // but valid bound; the fast path escalates to a fresh one if it turns out too weak)
   let reuse: StageBound[] | undefined
@@ -112,7 +139,10 @@ function solveInner(problem: InnerProblem, choice: SolverChoice, milpTimeLimitMs
   for (const e of perB.stageCache) if (e.T <= T && e.T > bestT && e.ek >= 0.75 * ek) ((reuse = e.bounds), (bestT = e.T))
   const bounds = new Bounds(problem.costs, problem.budgetMs, perB.time, {stageLevel: choice === 'milp', reuse})
   const levelBefore = bounds.level
-  const out = choice === 'milp' ? solveMilp({...problem, timeLimitMs: milpTimeLimitMs}, {bounds}) : solveFast(problem, bounds)
+  const out =
+    choice === 'milp'
+      ? solveMilp({...problem, timeLimitMs: Math.max(1, Math.min(milpTimeLimitMs, leftMs))}, {bounds, ...(Number.isFinite(leftMs) ? {buildTimeLimitMs: Math.max(1, leftMs)} : {})})
+      : solveFast(Number.isFinite(leftMs) ? {...problem, timeLimitMs: Math.max(0, Math.min(problem.timeLimitMs ?? Infinity, leftMs))} : problem, bounds)
   if (bounds.level > levelBefore || (choice === 'milp' && !reuse)) perB.stageCache.push({T, ek, bounds: bounds.stageBounds()})
   return out
 }
@@ -186,7 +216,12 @@ export function searchPlan(o: SearchOptions): SearchResult {
     solverMs: 0,
     methods: new Set(),
     maxGap: 0,
+    lowerBoundPerRequestUsd: 0,
   }
+  const deadline = o.timeLimitMs !== undefined ? t0 + o.timeLimitMs : Infinity
+  const left = (): number => deadline - now()
+  /** lower bounds of points (arch, B, T) whose inner solve stopped early (cost per request) */
+  let openPointLb = Infinity
   const consider = (cand: Candidate): void => {
     if (!result.best || cand.costPerRequestUsd < result.best.costPerRequestUsd * (1 - 1e-12)) result.best = cand
     if (cand.batchSize === 1 && (!result.bestUnbatched || cand.costPerRequestUsd < result.bestUnbatched.costPerRequestUsd * (1 - 1e-12))) {
@@ -198,7 +233,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
   interface BatchRoot {
     arch: Arch
     B: number
-    solveAt: (B: number, T: number, budgetMs?: number) => Candidate | null
+    solveAt: (B: number, T: number, budgetMs?: number) => Outcome | null
     /** exact results at integer T (null: infeasible) */
     values: Map<number, {opt: number; ek: number; budget: number} | null>
     /** inner optima (or their lower bounds when a solve stopped early) at π(T) with a larger budget (interval bounds), by "T/budget" */
@@ -221,9 +256,8 @@ export function searchPlan(o: SearchOptions): SearchResult {
   const granularity = o.prices.lambda.billingGranularityMs.value
   const evalT = (root: BatchRoot, T: number): {opt: number; ek: number; budget: number} | null => {
     if (root.values.has(T)) return root.values.get(T)!
-    const cand = root.solveAt(root.B, T)
-    // a lower bound of the inner optimum: the optimum itself unless the solver stopped early
-    const v = cand ? {opt: cand.inner.optimal ? cand.inner.costUsd : (cand.inner.bound ?? 0), ek: cand.meanBatchSize, budget: cand.budgetMs} : null
+    const r = root.solveAt(root.B, T)
+    const v = r ? {opt: r.lowerUsd, ek: r.ek, budget: r.budget} : null
     root.values.set(T, v)
     return v
   }
@@ -241,7 +275,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
     const model = costModelFor(o, arch)
     const compiledByB = new Map<number, PerBatchSize>()
     /** Inner optimum at (B, T); with `budgetOverride`, at π(T) but another budget (a bound, not a plan). */
-    const solveAt = (B: number, T: number, budgetOverride?: number): Candidate | null => {
+    const solveAt = (B: number, T: number, budgetOverride?: number): Outcome | null => {
       const policy = {ratePerSecond: o.ratePerSecond, maxBatch: B, timeoutMs: T}
       const dist = B === 1 ? {ks: [1], pi: [1]} : batchSupport(batchSizeDistribution(policy))
       const waitMs = B === 1 ? 0 : waitPercentileMs(policy, o.percentile)
@@ -256,14 +290,16 @@ export function searchPlan(o: SearchOptions): SearchResult {
       }
       const costs = perB.base.withDistribution(dist)
       const ek = B === 1 ? 1 : expectedBatchSize(policy)
-      const inner = solveInner({costs, budgetMs, maxStages: o.maxStages, exactStages: o.stages}, o.solver, milpLimit, perB, T, ek)
+      const inner = solveInner({costs, budgetMs, maxStages: o.maxStages, exactStages: o.stages}, o.solver, milpLimit, perB, T, ek, left())
       result.innerSolves++
       result.solverMs += inner.solveMs
       result.methods.add(inner.method)
       if (!inner.optimal) result.allOptimal = false
       if (inner.gap !== undefined) result.maxGap = Math.max(result.maxGap, inner.gap)
-      if (!inner.feasible) return null
-      const meanBatchSize = B === 1 ? 1 : expectedBatchSize(policy)
+      const meanBatchSize = ek
+      // a point solved without proof: its optimum is only known to be ≥ the solver's bound
+      if (!inner.optimal && budgetOverride === undefined) openPointLb = Math.min(openPointLb, Math.max(0, inner.bound ?? 0) / meanBatchSize)
+      if (!inner.feasible) return inner.optimal ? null : {cand: null, lowerUsd: Math.max(0, inner.bound ?? 0), ek, budget: budgetMs}
       const cand: Candidate = {
         arch,
         batchSize: B,
@@ -279,7 +315,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
         costs,
       }
       if (budgetOverride === undefined) consider(cand)
-      return cand
+      return {cand, lowerUsd: inner.optimal ? inner.costUsd : Math.max(0, inner.bound ?? 0), ek, budget: budgetMs}
     }
 
     solveAt(1, 0)
@@ -318,6 +354,10 @@ export function searchPlan(o: SearchOptions): SearchResult {
   //   OPT(T) ≥ OPT(π(t1), SLO − W) and the cost per request ≥ OPT(π(t1), SLO − W) / E[K](t2).
   // OPT(π(t1), SLO − W) is OPT(t1) itself unless a chain latency can lie between the two budgets.
   while (queue.length > 0) {
+    if (left() <= 0) {
+      result.stopped = 'time-limit'
+      break
+    }
     queue.sort((a, b) => b.lb - a.lb)
     const iv = queue.pop()!
     const root = iv.root
@@ -340,8 +380,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
       const key = `${iv.t1}/${bMax}`
       let relaxed = root.relaxed.get(key)
       if (relaxed === undefined) {
-        const cand = root.solveAt(root.B, iv.t1, bMax)
-        relaxed = cand ? (cand.inner.optimal ? cand.inner.costUsd : (cand.inner.bound ?? 0)) : null
+        relaxed = root.solveAt(root.B, iv.t1, bMax)?.lowerUsd ?? null
         root.relaxed.set(key, relaxed)
       }
       if (relaxed === null) continue
@@ -360,6 +399,14 @@ export function searchPlan(o: SearchOptions): SearchResult {
     const mid = Math.floor((iv.t1 + iv.t2) / 2)
     queue.push({lb, root, t1: iv.t1, t2: mid}, {lb, root, t1: mid, t2: iv.t2})
   }
+  // every point not in an open interval was either solved (exactly, or with openPointLb covering
+  // it), excluded exactly, or pruned by a bound ≥ the incumbent × (1 − tolerance) at that time
+  const bestCost = result.best?.costPerRequestUsd ?? Infinity
+  let lb = Math.min(openPointLb, bestCost * (1 - tolerance))
+  for (const iv of queue) lb = Math.min(lb, iv.lb)
+  if (left() <= 0 && !result.allOptimal) result.stopped = 'time-limit'
+  result.lowerBoundPerRequestUsd = Number.isFinite(lb) ? lb : 0
+  if (result.best) result.gap = Math.max(0, (bestCost - result.lowerBoundPerRequestUsd) / bestCost)
   result.totalMs = now() - t0
   return result
 }

@@ -85,6 +85,30 @@ describe('outer search over (arch, B, T)', () => {
     expect(b.best!.costPerRequestUsd).toBeCloseTo(a.best!.costPerRequestUsd, 15)
   })
 
+  it('out of time, returns its best so far with a lower bound that holds for the exact optimum', () => {
+    for (const seed of [1, 2, 3]) {
+      const profile = syntheticProfile({layers: 6, seed, topology: 'dag', meanLayerMs: 8, batchSizes: [1, 2, 4]})
+      const o: SearchOptions = {profile, prices: DEFAULT_PRICE_TABLE, sloMs: 300, percentile: 99, ratePerSecond: 40, arch: 'auto', maxBatch: 6, maxStages: 3, solver: 'fast'}
+      const exact = searchPlan({...o, tolerance: 0})
+      expect(exact.stopped).toBeUndefined()
+      expect(exact.gap).toBe(0)
+      expect(exact.lowerBoundPerRequestUsd).toBe(exact.best!.costPerRequestUsd)
+      const stopped = searchPlan({...o, timeLimitMs: 0})
+      expect(stopped.stopped).toBe('time-limit')
+      expect(stopped.best).not.toBeNull()
+      expect(stopped.best!.latencyMs).toBeLessThanOrEqual(o.sloMs + 1e-9)
+      expect(stopped.best!.costPerRequestUsd).toBeGreaterThanOrEqual(exact.best!.costPerRequestUsd * (1 - 1e-12))
+      expect(stopped.lowerBoundPerRequestUsd).toBeLessThanOrEqual(exact.best!.costPerRequestUsd * (1 + 1e-12))
+      expect(stopped.gap!).toBeGreaterThan(0)
+      expect(stopped.gap!).toBeLessThanOrEqual(1)
+      // with the default tolerance and no limit: the bound is the tolerance below the plan
+      const normal = searchPlan(o)
+      expect(normal.stopped).toBeUndefined()
+      expect(normal.lowerBoundPerRequestUsd).toBeCloseTo(normal.best!.costPerRequestUsd * (1 - normal.tolerance), 15)
+      expect(normal.lowerBoundPerRequestUsd).toBeLessThanOrEqual(exact.best!.costPerRequestUsd * (1 + 1e-12))
+    }
+  })
+
   it('reports the minimum latency any chain reaches', () => {
     const profile = syntheticProfile({layers: 5, seed: 7, meanLayerMs: 10})
     const o: SearchOptions = {profile, prices: DEFAULT_PRICE_TABLE, sloMs: 1, percentile: 99, ratePerSecond: 10, arch: 'auto', maxBatch: 4, maxStages: 3, solver: 'fast'}
