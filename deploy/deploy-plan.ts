@@ -78,7 +78,8 @@ export function resolvePlanModel(plan: Plan, planPath: string, override?: string
 
 export async function deployPlan(options: DeployOptions): Promise<DeployReport> {
   const log = options.log ?? (() => {})
-  const plan = readPlanForDeploy(options.planPath)
+  // --model stands in for the plan's model.source (a plan may record none)
+  const plan = readPlanForDeploy(options.planPath, {modelPath: options.modelPath})
   const modelPath = resolvePlanModel(plan, options.planPath, options.modelPath)
   log(`loading model ${modelPath}`)
   const model = await loadModel(modelPath)
