@@ -1,27 +1,30 @@
 /**
  * Section 3, prediction error: for each stage of MobileNetV2 and InceptionV3 cut into 2 and 3
  * stages, deployed on the local target under the CPU quota of 512, 1024 and 1769 MB, the planner's
- * predicted handler ms (src/cost/model.ts CostModel.handlerMs for the stage's layers at its memory
- * and batch, from a real profile taken with profileModel's default settings) against the handler
- * ms the stage reports and the round trip the coordinator sees.
+ * predicted stage ms (src/cost/model.ts CostModel.handlerMs for the stage's layers at its memory
+ * and batch, from a real profile taken with profileModel's default settings) against the stage's
+ * Duration as the platform reports it (the local runtime's REPORT line: event parse + handler +
+ * result serialisation, what Lambda bills), its own handler ms, and the coordinator's round trip.
  *
  * Besides wall times it records, per request and stage, the CPU time the stage process used and
  * the time the kernel throttled it (procstat.ts), so a gap between prediction and measurement can
  * be pinned on compute, on the quota, or on what surrounds the handler.
  */
-import {CostModel} from '../../src/cost/model.js'
-import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import {loadModel} from '../../src/model/index.js'
 import type {Profile} from '../../src/profile/types.js'
 import {computeSpread} from '../../src/simulate/service.js'
 import {nsfwjsModelDir, type NsfwjsModel} from '../helpers/nsfwjs.js'
 import {errorPct, log, median, quantile, round, type BenchOptions} from './common.js'
 import {balancedCuts, benchPlan, invokeSeries, type LocalDeployments} from './local.js'
-import {PREDICTORS, measurePayloadJson, type PayloadJsonCost, type PredictorName, type StagePrediction} from './predictors.js'
+import {PREDICTORS, type PredictorName, type StagePrediction} from './predictors.js'
 import {benchProfile, profileInfos} from './profiles.js'
 
 export interface MeasuredStage {
   reps: number
+  /** median platform Duration (REPORT line): what Lambda bills, before rounding up (ms) */
+  durationMs: number
+  durationP10Ms: number
+  durationP90Ms: number
   handlerMs: number
   handlerP10Ms: number
   handlerP90Ms: number
@@ -55,7 +58,7 @@ export interface PredictionRow {
    */
   simulatorSpread: {p10Ms: number; medianMs: number; p90Ms: number; maxMs: number}
   /** per predictor: its prediction and signed errors (% of the measurement) */
-  predicted: Record<string, StagePrediction & {handlerErrPct: number; computeErrPct: number; roundTripErrPct: number}>
+  predicted: Record<string, StagePrediction & {durationErrPct: number; handlerErrPct: number; computeErrPct: number; roundTripErrPct: number}>
 }
 
 export interface SpreadSummary {
@@ -71,12 +74,17 @@ export interface SpreadSummary {
 export interface ErrorSummary {
   predictor: string
   rows: number
+  /** against the platform Duration (the target's measure) */
+  medianAbsDurationErrPct: number
+  worstAbsDurationErrPct: number
+  medianSignedDurationErrPct: number
+  within10Pct: number
   medianAbsHandlerErrPct: number
   worstAbsHandlerErrPct: number
   medianAbsRoundTripErrPct: number
   worstAbsRoundTripErrPct: number
   medianSignedHandlerErrPct: number
-  byMemory: {memoryMb: number; medianAbsHandlerErrPct: number; medianSignedHandlerErrPct: number}[]
+  byMemory: {memoryMb: number; medianAbsHandlerErrPct: number; medianSignedHandlerErrPct: number; medianSignedDurationErrPct: number}[]
   byModel: {model: string; medianAbsHandlerErrPct: number; medianSignedHandlerErrPct: number}[]
 }
 
@@ -86,15 +94,16 @@ export interface PredictionData {
   summaries: ErrorSummary[]
   profiles: unknown[]
   /** Σ layer medians vs the whole model in each profile (profile.calibration) */
-  calibration: {model: string; memoryMb: number; batch: number; sumLayersMs: number; wholeModelMs: number; ratio: number}[]
+  calibration: {model: string; memoryMb: number; batch: number; sumLayersMs: number; wholeModelMs: number; wholeModelCpuMs?: number; ratio: number}[]
   spread: SpreadSummary
-  /** the runtime's JSON cost around the handler, measured in the bench process (used by fused+json) */
-  payloadJson: PayloadJsonCost
+  /** per model: the profile's fused factor and runtime JSON ms/MB (what `fused` and `model` add) */
+  corrections: {model: string; fusedFactor?: number; jsonParseMsPerMb?: number; jsonStringifyMsPerMb?: number}[]
 }
 
 function summarize(rows: PredictionRow[], predictor: string): ErrorSummary {
   const abs = (f: (r: PredictionRow) => number) => rows.map((r) => Math.abs(f(r)))
   const h = (r: PredictionRow) => r.predicted[predictor].handlerErrPct
+  const d = (r: PredictionRow) => r.predicted[predictor].durationErrPct
   const rt = (r: PredictionRow) => r.predicted[predictor].roundTripErrPct
   const group = <K>(key: (r: PredictionRow) => K) => {
     const m = new Map<K, PredictionRow[]>()
@@ -104,6 +113,10 @@ function summarize(rows: PredictionRow[], predictor: string): ErrorSummary {
   return {
     predictor,
     rows: rows.length,
+    medianAbsDurationErrPct: round(median(abs(d)), 1),
+    worstAbsDurationErrPct: round(Math.max(...abs(d)), 1),
+    medianSignedDurationErrPct: round(median(rows.map(d)), 1),
+    within10Pct: rows.filter((r) => Math.abs(d(r)) <= 10).length,
     medianAbsHandlerErrPct: round(median(abs(h)), 1),
     worstAbsHandlerErrPct: round(Math.max(...abs(h)), 1),
     medianAbsRoundTripErrPct: round(median(abs(rt)), 1),
@@ -113,6 +126,7 @@ function summarize(rows: PredictionRow[], predictor: string): ErrorSummary {
       memoryMb,
       medianAbsHandlerErrPct: round(median(rs.map((r) => Math.abs(h(r)))), 1),
       medianSignedHandlerErrPct: round(median(rs.map(h)), 1),
+      medianSignedDurationErrPct: round(median(rs.map(d)), 1),
     })),
     byModel: group((r) => r.model).map(([model, rs]) => ({
       model,
@@ -128,22 +142,23 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
     {name: 'mobilenet_v2', batches: opts.quick ? [1] : [1, 4]},
     {name: 'inception_v3', batches: [1]},
   ]
-  const payloadJson = await measurePayloadJson()
-  log(`prediction: JSON around the handler costs ${payloadJson.parseMsPerMb.toFixed(1)} ms/MB to parse, ${payloadJson.stringifyMsPerMb.toFixed(1)} ms/MB to stringify`)
+  const corrections: PredictionData['corrections'] = []
   const rows: PredictionRow[] = []
   const calibration: PredictionData['calibration'] = []
   for (const {name, batches} of models) {
     const modelDir = nsfwjsModelDir(name)
     const profile: Profile = await benchProfile(name, opts.quick)
     for (const c of profile.calibration ?? []) calibration.push({model: name, ...c})
+    const rt = profile.runtime
+    corrections.push({model: name, fusedFactor: rt.fusedFactor, jsonParseMsPerMb: rt.jsonParseMsPerMb, jsonStringifyMsPerMb: rt.jsonStringifyMsPerMb})
+    log(`prediction: ${name} profile: fused factor ${rt.fusedFactor ?? '–'}, JSON ${rt.jsonParseMsPerMb ?? '–'} ms/MB parse, ${rt.jsonStringifyMsPerMb ?? '–'} ms/MB stringify`)
     const model = await loadModel(modelDir)
-    const cm = new CostModel(profile, {arch: 'x86_64', prices: DEFAULT_PRICE_TABLE})
     const heavy = name === 'inception_v3'
     for (const n of [2, 3]) {
       const cuts = balancedCuts(model.graph, n)
       for (const memoryMb of memories) {
         const maxBatch = Math.max(...batches)
-        const plan = benchPlan(model, cuts, {memoryMb, batch: maxBatch, predictMs: (f, l) => cm.handlerMs({first: f, last: l}, memoryMb, maxBatch)})
+        const plan = benchPlan(model, cuts, {memoryMb, batch: maxBatch, predictMs: (f, l) => PREDICTORS.model(profile, {first: f, last: l}, memoryMb, maxBatch).handlerMs})
         log(`prediction: ${name} in ${n} stages at ${memoryMb} MB`)
         await deployments.with(plan, modelDir, `prediction-${name}-${n}-${memoryMb}`, async (d) => {
           for (const batch of batches) {
@@ -159,9 +174,14 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
             plan.stages.forEach((s, i) => {
               const range = {first: s.layers.firstIndex, last: s.layers.lastIndex}
               const handler = rs.map((r) => r.stages[i].handlerMs)
+              const duration = rs.map((r) => r.stages[i].durationMs ?? NaN)
+              if (duration.some((x) => !Number.isFinite(x))) throw new Error(`stage ${i + 1} of ${name} reported no Duration (REPORT line)`)
               const throttled = series.cpu.map((c) => c[i].throttledMs).filter((x): x is number => x !== undefined)
               const measured: MeasuredStage = {
                 reps: rs.length,
+                durationMs: round(median(duration)),
+                durationP10Ms: round(quantile(duration, 0.1)),
+                durationP90Ms: round(quantile(duration, 0.9)),
                 handlerMs: round(median(handler)),
                 handlerP10Ms: round(quantile(handler, 0.1)),
                 handlerP90Ms: round(quantile(handler, 0.9)),
@@ -176,9 +196,10 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
               }
               const predicted: PredictionRow['predicted'] = {}
               for (const [pname, predict] of Object.entries(PREDICTORS)) {
-                const p = predict({cm, profile, json: payloadJson}, range, memoryMb, batch)
+                const p = predict(profile, range, memoryMb, batch)
                 predicted[pname] = {
                   ...p,
+                  durationErrPct: round(errorPct(p.handlerMs, measured.durationMs), 1),
                   handlerErrPct: round(errorPct(p.handlerMs, measured.handlerMs), 1),
                   computeErrPct: round(errorPct(p.computeMs, measured.runMs), 1),
                   roundTripErrPct: round(errorPct(p.handlerMs, measured.roundTripMs), 1),
@@ -191,7 +212,7 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
             const last = rows.slice(-plan.stages.length)
             log(
               `  batch ${batch}: ` +
-                last.map((r) => `stage ${r.stage} measured ${r.measured.handlerMs} ms, predicted ${r.predicted.model.handlerMs} ms (${r.predicted.model.handlerErrPct > 0 ? '+' : ''}${r.predicted.model.handlerErrPct} %)`).join('; '),
+                last.map((r) => `stage ${r.stage} measured ${r.measured.durationMs} ms, predicted ${round(r.predicted.model.handlerMs)} ms (${r.predicted.model.durationErrPct > 0 ? '+' : ''}${r.predicted.model.durationErrPct} %; before ${r.predicted.before.durationErrPct > 0 ? '+' : ''}${r.predicted.before.durationErrPct} %)`).join('; '),
             )
           }
         })
@@ -206,11 +227,10 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
     simulatorMaxOverMedian: round(median(rows.map((r) => r.simulatorSpread.maxMs / r.simulatorSpread.medianMs)), 3),
   }
   const notes = [
-    'Predicted = CostModel.handlerMs (src/cost/model.ts): Σ layer ms at the memory and batch + codec (codecMsPerMb × MB in and out) + the profile\'s invokeOverheadMs; no S3 hand-off here (every tensor is inline).',
-    'Measured handler = the stage\'s own metrics.handlerMs (decode + model.predict + read back + encode), median over the requests after 3 warm-up requests; round trip = the coordinator\'s wall time around InvokeCommand.',
+    'Predicted = CostModel.handlerMs (src/cost/model.ts): Σ layer ms × the profile\'s fusedFactor at the memory and batch + codec (codecMsPerMb × MB in and out) + the runtime\'s JSON parse/stringify of inline tensors (json*MsPerMb × MB) + the profile\'s invokeOverheadMs; no S3 hand-off here (every tensor is inline). `before` and `fused` are the same model with the corrections taken out of the profile (test/bench/predictors.ts).',
+    'Measured duration = the platform Duration of each invocation (the local runtime\'s REPORT line, like Lambda\'s: from the event as received, through JSON.parse, the handler and JSON.stringify of the result: what Lambda bills before rounding up); handler = the stage\'s own metrics.handlerMs (decode + model.predict + read back + encode); round trip = the coordinator\'s wall time around InvokeCommand. Medians over the requests after 3 warm-up requests.',
     'Error % = (predicted − measured) / measured × 100; |error| statistics over every (model, stages, stage, memory, batch) row.',
-    'Predictors: model = src/cost/model.ts CostModel.handlerMs unchanged; fused = its Σ layer ms × the profile\'s median (whole model ÷ Σ layers) from profile.calibration; fused+json = fused + the runtime\'s JSON parse of the event and stringify of the result per MB of tensor in and out × max(1, 1769/m) (test/bench/predictors.ts). fused+json belongs against the round trip (on Lambda that work is billed; locally it happens outside handle()).',
     'Cuts split the model into parts of about equal MACs, at the valid cut carrying the fewest bytes within ±15 % of each MAC quantile. Every stage of a deployment has the same memory size; the local target applies m/1769 of a core as a CFS quota (the profiler\'s period) and m MiB as a memory limit.',
   ]
-  return {data: {memories, rows, summaries, spread, profiles: [...profileInfos.values()], calibration, payloadJson}, notes}
+  return {data: {memories, rows, summaries, spread, profiles: [...profileInfos.values()], calibration, corrections}, notes}
 }
