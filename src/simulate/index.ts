@@ -89,8 +89,12 @@ export interface SimulationResult {
   }
   batch: {size: number; timeoutMs: number}
   keepAliveS: number
-  /** requests/batches opened in the first warmupS seconds were simulated but not counted */
-  warmup: {seconds: number; requestsExcluded: number; batchesExcluded: number}
+  /**
+   * requests/batches opened in the first warmupS seconds were simulated but not counted.
+   * suggestedS: a longer warm-up that would leave the start-up cold starts out (see adviseWarmup;
+   * set only when the result's warnings suggest one)
+   */
+  warmup: {seconds: number; requestsExcluded: number; batchesExcluded: number; suggestedS?: number}
   latencyMs: {mean: number; p50: number; p95: number; p99: number; max: number}
   slo: {ms: number; percentile: number; misses: number; missRate: number}
   cost: {totalUsd: number; perMillionUsd: number; durationUsd: number; requestUsd: number; s3Usd: number}
@@ -183,6 +187,91 @@ function generate(spec: ArrivalSpec, seed: number, maxRequests: number): {times:
 }
 
 /**
+ * Whether the plan's analytic prediction was made for the workload simulated. A plan is solved for
+ * Poisson arrivals at plan.inputs.ratePerSecond; a plan made without a rate (0) has no batching
+ * (`amps plan` then allows batch size 1), and at batch size 1 no request waits for others, so its
+ * latency and cost per request do not depend on the rate: any Poisson rate compares. Batches of
+ * more than one make the rate matter (wait in the buffer, batch sizes), and so does the arrival
+ * process (bursty, trace).
+ */
+function comparability(plan: Plan, spec: ArrivalSpec): {comparable: boolean; note?: string} {
+  const planRate = plan.inputs.ratePerSecond
+  const B = plan.batch.size
+  const madeWithoutRate = !(planRate > 0)
+  const planned = madeWithoutRate ? 'the plan was made without a rate' : `the plan was predicted for Poisson arrivals at ${planRate}/s`
+  if (spec.kind !== 'poisson') {
+    return {comparable: false, note: `${planned}; this run used ${spec.kind === 'trace' ? 'a trace' : 'a bursty process'}`}
+  }
+  if (madeWithoutRate) {
+    if (B > 1) {
+      return {comparable: false, note: `${planned}, but it batches up to ${B} requests, so its latency and batch sizes depend on the rate; this run used ${spec.ratePerSecond}/s`}
+    }
+    return {
+      comparable: true,
+      note:
+        `${planned}; at batch size 1 its latency and cost per request do not depend on the rate, so ${spec.ratePerSecond}/s compares, ` +
+        `but its cold-start probability does (the plan assumed ${plan.predicted.coldStartProbability === 1 ? 'a cold start on every request' : plan.predicted.coldStartProbability})`,
+    }
+  }
+  if (Math.abs(spec.ratePerSecond - planRate) > 1e-9 * Math.max(1, planRate)) {
+    return {comparable: false, note: `the plan was predicted at ${planRate}/s; this run used ${spec.ratePerSecond}/s`}
+  }
+  return {comparable: true}
+}
+
+/**
+ * Warm-up advice. The run starts from an empty pool, so its first batches cold-start while the
+ * pools grow; in a short run those start-up cold starts can make up a large share of the counted
+ * requests and lift the percentiles above steady state. The rule, stated once:
+ *  - counted requests that met a cold start > COLD_REQUEST_WARNING_FRACTION (1 %), and
+ *  - a warm-up of W s (the shortest whole number of seconds longer than the current one) leaves at
+ *    most WARMUP_TARGET_COLD_FRACTION (half that share, 0.5 %: clear of the warning on another
+ *    seed) cold among the requests after it, while W ≤ MAX_SUGGESTED_WARMUP_FRACTION of the run
+ *    (half), so the rest is still most of the run.
+ * Cold starts spread through the whole run (bursty traffic, gaps longer than the keep-alive) are
+ * steady state: no warm-up removes them, and no warm-up is suggested.
+ */
+export const COLD_REQUEST_WARNING_FRACTION = 0.01
+export const WARMUP_TARGET_COLD_FRACTION = COLD_REQUEST_WARNING_FRACTION / 2
+export const MAX_SUGGESTED_WARMUP_FRACTION = 0.5
+
+function adviseWarmup(
+  eng: ReturnType<typeof runEngine>,
+  times: Float64Array,
+  warmupS: number,
+  durationS: number,
+): {seconds: number; warning: string} | undefined {
+  const {start, count} = eng.batches
+  const b0 = eng.firstCountedBatch
+  const counted = times.length - start[b0]
+  let cold = 0
+  for (let b = b0; b < count; b++) if (eng.coldBatch[b]) cold += start[b + 1] - start[b]
+  if (!(cold > COLD_REQUEST_WARNING_FRACTION * counted)) return undefined
+  // suffixCold[b]: requests of batches b.. that met a cold start
+  const suffixCold = new Float64Array(count + 1)
+  for (let b = count - 1; b >= b0; b--) suffixCold[b] = suffixCold[b + 1] + (eng.coldBatch[b] ? start[b + 1] - start[b] : 0)
+  const limitMs = MAX_SUGGESTED_WARMUP_FRACTION * durationS * 1000
+  // batches whose first request arrived before W s are left out (as the engine does with warmupMs)
+  let b = b0
+  for (let w = Math.floor(warmupS) + 1; w * 1000 <= limitMs; w++) {
+    while (b < count && times[start[b]] < w * 1000) b++
+    if (b === count) return undefined
+    const rest = times.length - start[b]
+    if (suffixCold[b] <= WARMUP_TARGET_COLD_FRACTION * rest) {
+      const share = (x: number) => `${(100 * x).toFixed(1)}%`
+      const early = cold - suffixCold[b]
+      return {
+        seconds: w,
+        warning:
+          `${share(cold / counted)} of the counted requests met a cold start (more than ${share(COLD_REQUEST_WARNING_FRACTION)}), ${early} of those ${cold} in the first ${w} s while the pools grew from empty: ` +
+          `the percentiles mix start-up with steady state; --warmup-s ${w} leaves the first ${w} s out (${share(suffixCold[b] / rest)} of the requests after it met one)`,
+      }
+    }
+  }
+  return undefined
+}
+
+/**
  * Simulate `plan` under `options.arrivals`. With a profile, stage times are drawn from its
  * measured spread; without one (profile undefined), every batch takes the stage's predictedMs.
  * Throws InvalidProblemError (or its subclasses SimulationInputError / TraceFormatError) on bad
@@ -256,6 +345,8 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
   let coldRequests = 0
   for (let b = b0; b < eng.batches.count; b++) if (eng.coldBatch[b]) coldRequests += eng.batches.start[b + 1] - eng.batches.start[b]
   const totalUsd = durationUsd + requestUsd + s3Usd
+  const warmupAdvice = adviseWarmup(eng, times, warmupS, durationS)
+  if (warmupAdvice) warnings.push(warmupAdvice.warning)
   const perMillion = (totalUsd / n) * 1e6
 
   const stages: StageSimulation[] = models.map((m, s) => {
@@ -293,15 +384,7 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
 
   // Comparison with the analytic prediction.
   const spec = options.arrivals
-  let comparable = true
-  let note: string | undefined
-  if (spec.kind !== 'poisson') {
-    comparable = false
-    note = `the plan was predicted for Poisson arrivals at ${plan.inputs.ratePerSecond}/s; this run used ${spec.kind === 'trace' ? 'a trace' : 'a bursty process'}`
-  } else if (Math.abs(spec.ratePerSecond - plan.inputs.ratePerSecond) > 1e-9 * Math.max(1, plan.inputs.ratePerSecond)) {
-    comparable = false
-    note = `the plan was predicted at ${plan.inputs.ratePerSecond}/s; this run used ${spec.ratePerSecond}/s`
-  }
+  const {comparable, note} = comparability(plan, spec)
   if (!comparable) warnings.push(`prediction errors are not like for like: ${note}`)
   const latencyAtPct = percentileSorted(sortedLat, pct)
 
@@ -319,7 +402,12 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
     },
     batch: {size: B, timeoutMs: plan.batch.timeoutMs},
     keepAliveS,
-    warmup: {seconds: warmupS, requestsExcluded: times.length - n, batchesExcluded: b0},
+    warmup: {
+      seconds: warmupS,
+      requestsExcluded: times.length - n,
+      batchesExcluded: b0,
+      ...(warmupAdvice ? {suggestedS: warmupAdvice.seconds} : {}),
+    },
     latencyMs: {
       mean: r(sum / n, 3),
       p50: r(percentileSorted(sortedLat, 0.5), 3),

@@ -64,7 +64,8 @@ export function renderSimulation(r: SimulationResult): string {
   }
   out.push('')
   const p = r.prediction
-  out.push(`Versus the plan's analytic prediction${p.comparable ? '' : ` (not like for like: ${p.note})`}:`)
+  const aside = p.note === undefined ? '' : p.comparable ? ` (${p.note})` : ` (not like for like: ${p.note})`
+  out.push(`Versus the plan's analytic prediction${aside}:`)
   out.push(
     ...table([
       ['', 'predicted', 'simulated', '|error|'],

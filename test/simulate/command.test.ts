@@ -13,7 +13,7 @@ import {type CliResult, runAmps} from '../helpers/cli.js'
 import {syntheticPlan, syntheticProfile} from './fixtures.js'
 
 let dir: string
-let runs: Record<'main' | 'trace' | 'bare' | 'human' | 'tooBig' | 'badTrace' | 'missing' | 'noRate' | 'noRateGiven' | 'noRateTrace', CliResult>
+let runs: Record<'main' | 'trace' | 'bare' | 'human' | 'tooBig' | 'badTrace' | 'missing' | 'noRate' | 'noRateGiven' | 'noRateTrace' | 'noRateHuman', CliResult>
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'amps-simulate-'))
@@ -28,7 +28,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'bad.csv'), 'time_s\n0.5\n1,2\n')
   const planPath = join(dir, 'plan.json')
   const noRate = join(dir, 'no-rate.json')
-  const [main, trace, bare, human, tooBig, badTrace, missing, noRateRun, noRateGiven, noRateTrace] = await Promise.all([
+  const [main, trace, bare, human, tooBig, badTrace, missing, noRateRun, noRateGiven, noRateTrace, noRateHuman] = await Promise.all([
     runAmps(['simulate', planPath, '--duration', '120', '--seed', '5', '--warmup-s', '10', '--json'], {cwd: tmpdir()}),
     runAmps(['simulate', planPath, '--trace', join(dir, 'arrivals.csv'), '--json']),
     runAmps(['simulate', join(dir, 'bare-plan.json'), '--duration', '30', '--arrivals', 'bursty', '--json']),
@@ -39,8 +39,9 @@ beforeAll(async () => {
     runAmps(['simulate', noRate, '--json']),
     runAmps(['simulate', noRate, '--rate', '5', '--duration', '60', '--json']),
     runAmps(['simulate', noRate, '--trace', join(dir, 'arrivals.csv'), '--json']),
+    runAmps(['simulate', noRate, '--rate', '5', '--duration', '60']),
   ])
-  runs = {main, trace, bare, human, tooBig, badTrace, missing, noRate: noRateRun, noRateGiven, noRateTrace}
+  runs = {main, trace, bare, human, tooBig, badTrace, missing, noRate: noRateRun, noRateGiven, noRateTrace, noRateHuman}
 })
 
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
@@ -114,5 +115,26 @@ describe('amps simulate', () => {
     expect(runs.noRateGiven.json.batches.histogram.map((h: any) => h.size)).toEqual([1])
     expect(runs.noRateTrace.code, runs.noRateTrace.stderr).toBe(0)
     expect(runs.noRateTrace.json.arrivals).toMatchObject({process: 'trace', requests: 5})
+  })
+
+  it('compares a batch-size-1 plan made without a rate at the given rate, and says why', () => {
+    const r = runs.noRateGiven.json
+    expect(r.prediction.comparable).toBe(true)
+    expect(r.prediction.note).toMatch(/^the plan was made without a rate; at batch size 1 .* so 5\/s compares/)
+    expect(r.warnings.join('\n')).not.toMatch(/not like for like|0\/s/)
+    expect(runs.noRateTrace.json.prediction).toMatchObject({comparable: false, note: 'the plan was made without a rate; this run used a trace'})
+  })
+
+  it('prints the same note and warnings without --json (the warm-up advice when the short run has one)', () => {
+    const {code, stderr, stdout} = runs.noRateHuman
+    expect(code, stderr).toBe(0)
+    const json = runs.noRateGiven.json // same flags and seed: the same result
+    expect(stdout).toContain(`Versus the plan's analytic prediction (${json.prediction.note}):`)
+    const flat = (text: string) => text.replace(/\n ›/g, ' ').replace(/\s+/g, ' ')
+    for (const w of json.warnings) expect(flat(stderr)).toContain(`Warning: ${flat(w)}`)
+    // 60 s from an empty pool at 5/s: the advice is there exactly when over 1 % of the requests were cold
+    const advice = json.warnings.filter((w: string) => w.includes('--warmup-s'))
+    expect(advice).toHaveLength(json.coldStarts.requestRate > 0.01 ? 1 : 0)
+    expect(json.warmup.suggestedS === undefined).toBe(advice.length === 0)
   })
 })

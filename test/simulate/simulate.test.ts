@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {batchSizeDistribution as plannerDistribution} from '../../src/cost/batching.js'
-import {burstyParams, simulatePlan} from '../../src/simulate/index.js'
+import {burstyParams, COLD_REQUEST_WARNING_FRACTION, MAX_SUGGESTED_WARMUP_FRACTION, simulatePlan} from '../../src/simulate/index.js'
 import {syntheticPlan, syntheticProfile} from './fixtures.js'
 
 /**
@@ -110,6 +110,40 @@ describe('warm-up', () => {
     // same arrivals and draws: only the counting differs
     expect(steady.arrivals.requests).toBe(all.arrivals.requests)
   })
+  it('suggests a warm-up when the start-up cold starts are over 1 % of a short run, one that leaves them out', () => {
+    const opts = {arrivals: {kind: 'poisson' as const, ratePerSecond: 20, durationS: 60}, keepAliveS: 600}
+    const short = simulatePlan(syntheticPlan(), syntheticProfile(), opts)
+    expect(short.coldStarts.requestRate).toBeGreaterThan(COLD_REQUEST_WARNING_FRACTION)
+    const w = short.warmup.suggestedS!
+    expect(w).toBeGreaterThan(0)
+    expect(w).toBeLessThanOrEqual(60 * MAX_SUGGESTED_WARMUP_FRACTION)
+    const advice = short.warnings.filter((x) => x.includes('--warmup-s'))
+    expect(advice).toHaveLength(1)
+    expect(advice[0]).toContain(`${(100 * short.coldStarts.requestRate).toFixed(1)}% of the counted requests met a cold start (more than 1.0%)`)
+    expect(advice[0]).toContain(`--warmup-s ${w} leaves the first ${w} s out`)
+    // taking the advice: the same run counted from w s on meets at most half the threshold, and is not warned again
+    const steady = simulatePlan(syntheticPlan(), syntheticProfile(), {...opts, warmupS: w})
+    expect(steady.coldStarts.requestRate).toBeLessThanOrEqual(COLD_REQUEST_WARNING_FRACTION / 2)
+    expect(steady.warnings.join('\n')).not.toContain('--warmup-s')
+    expect(steady.warmup.suggestedS).toBeUndefined()
+    // one second less would not have done (w is the shortest)
+    if (w > 1) {
+      const shorter = simulatePlan(syntheticPlan(), syntheticProfile(), {...opts, warmupS: w - 1})
+      expect(shorter.coldStarts.requestRate).toBeGreaterThan(COLD_REQUEST_WARNING_FRACTION / 2)
+    }
+  })
+  it('suggests no warm-up when the cold starts are under 1 %, or spread through the run', () => {
+    // a long run dilutes the start-up cold starts
+    const long = simulatePlan(syntheticPlan(), syntheticProfile(), {arrivals: {kind: 'poisson', ratePerSecond: 20, durationS: 600}, keepAliveS: 600})
+    expect(long.coldStarts.requestRate).toBeLessThanOrEqual(COLD_REQUEST_WARNING_FRACTION)
+    expect(long.warmup.suggestedS).toBeUndefined()
+    expect(long.warnings.join('\n')).not.toContain('--warmup-s')
+    // a 10 ms keep-alive: instances are gone between most batches all through the run; no warm-up helps
+    const spread = simulatePlan(syntheticPlan(), syntheticProfile(), {arrivals: {kind: 'poisson', ratePerSecond: 20, durationS: 60}, keepAliveS: 0.01})
+    expect(spread.coldStarts.requestRate).toBeGreaterThan(0.5)
+    expect(spread.warmup.suggestedS).toBeUndefined()
+    expect(spread.warnings.join('\n')).not.toContain('--warmup-s')
+  })
   it('refuses a warm-up as long as the run', () => {
     expect(() =>
       simulatePlan(syntheticPlan(), syntheticProfile(), {arrivals: {kind: 'poisson', ratePerSecond: 20, durationS: 10}, warmupS: 10}),
@@ -131,6 +165,26 @@ describe('comparison with the plan', () => {
     const other = simulatePlan(plan, syntheticProfile(), {arrivals: {kind: 'poisson', ratePerSecond: 40, durationS: 60}})
     expect(other.prediction.comparable).toBe(false)
     expect(other.prediction.note).toMatch(/predicted at 20\/s; this run used 40\/s/)
+  })
+  it('for a plan made without a rate: comparable at batch size 1 under any Poisson rate, not when it batches', () => {
+    // what `amps plan` writes without --rate: rate 0, batch size 1
+    const plan = syntheticPlan({rate: 0, batch: 1})
+    const r = simulatePlan(plan, syntheticProfile(), {arrivals: {kind: 'poisson', ratePerSecond: 5, durationS: 60}})
+    expect(r.prediction.comparable).toBe(true)
+    expect(r.prediction.note).toBe(
+      'the plan was made without a rate; at batch size 1 its latency and cost per request do not depend on the rate, so 5/s compares, but its cold-start probability does (the plan assumed 0.001)',
+    )
+    expect(r.prediction.note).not.toMatch(/0\/s/)
+    expect(r.warnings.join('\n')).not.toMatch(/not like for like/)
+    // with batching, the rate sets the wait and the batch sizes
+    const batched = simulatePlan(syntheticPlan({rate: 0, batch: 4}), syntheticProfile(), {arrivals: {kind: 'poisson', ratePerSecond: 5, durationS: 60}})
+    expect(batched.prediction.comparable).toBe(false)
+    expect(batched.prediction.note).toMatch(/^the plan was made without a rate, but it batches up to 4 requests, .*this run used 5\/s$/)
+    expect(batched.warnings).toContain(`prediction errors are not like for like: ${batched.prediction.note}`)
+    // another arrival process is never like for like
+    const bursty = simulatePlan(plan, syntheticProfile(), {arrivals: {kind: 'bursty', params: burstyParams(5), durationS: 60}})
+    expect(bursty.prediction.comparable).toBe(false)
+    expect(bursty.prediction.note).toBe('the plan was made without a rate; this run used a bursty process')
   })
   it('reads a percentile written as 99 the same as 0.99', () => {
     const plan = syntheticPlan()
