@@ -26,7 +26,9 @@ export default class Simulate extends BaseCommand {
 
 Without --rate or --trace it simulates Poisson arrivals at the rate the plan was made for; a plan made without a rate (amps plan with no --rate) has none, so give --rate or --trace. The profile comes from --profile, else the one the plan records (the profile.json given to amps plan, or the profiler's cache entry when amps plan profiled the model); without one, every batch takes the stage's predictedMs (no measured spread).
 
-It prints latency percentiles, the SLO miss rate, cost per 1M requests, the batch-size histogram, cold starts and the peak number of instances per stage, next to what the plan predicted analytically and the |error| between the two. The same --seed always gives the same result.
+It prints latency percentiles, the SLO miss rate, cost per 1M requests, the batch-size histogram, cold starts and the peak number of instances per stage, next to what the plan predicted analytically and the |error| between the two (like for like for Poisson arrivals at the plan's rate; for a plan made without a rate, at any Poisson rate when its batch size is 1). The same --seed always gives the same result.
+
+The run starts with no warm instance, as a fresh deployment does. When more than 1 % of the counted requests met a cold start while the pools grew, a warning suggests a --warmup-s that leaves the start out, so the percentiles reflect steady state (also in --json as warmup.suggestedS).
 
 Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, for --burst-high-s on average) and a LOW rate chosen so the long-run mean stays at --rate (for --burst-low-s on average). A trace is a CSV with one column of arrival timestamps; a header such as "time_ms" or "time_s" sets the unit, otherwise --trace-unit, otherwise integers are read as ms and decimals as seconds.`
 
@@ -34,7 +36,7 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
     {description: "Simulate an hour at the plan's own rate", command: '<%= config.bin %> <%= command.id %> plan.json'},
     {description: 'Ten minutes of bursty traffic at 50 requests/s', command: '<%= config.bin %> <%= command.id %> plan.json --rate 50 --duration 600 --arrivals bursty'},
     {description: 'A plan made without --rate: say what traffic to simulate', command: '<%= config.bin %> <%= command.id %> plan.json --rate 5'},
-        {description: 'Replay recorded arrivals, machine-readable', command: '<%= config.bin %> <%= command.id %> plan.json --trace arrivals.csv --json'},
+    {description: 'Replay recorded arrivals, machine-readable', command: '<%= config.bin %> <%= command.id %> plan.json --trace arrivals.csv --json'},
     {description: 'Another seed and a short keep-alive', command: '<%= config.bin %> <%= command.id %> plan.json --seed 7 --keep-alive-s 60'},
   ]
 
