@@ -10,7 +10,7 @@ import {DEFAULT_PRICE_TABLE, type PriceTable} from '../cost/prices.js'
 import {AmpsUserError} from '../errors.js'
 import type {Profile} from '../profile/types.js'
 import {type Candidate, type SearchOptions, type SolverChoice, minimumLatency, searchPlan} from '../../solver/search.js'
-import {latencyPercentileMs, tailStage} from './tail.js'
+import {latencyPercentileMs, tailStage, unbatched as unbatchedChain} from './tail.js'
 import {PLAN_VERSION, type Arch, type Plan, type PlanBaseline, type PlanStage} from './types.js'
 
 export {readPlan, validatePlan, writePlan, planProblems} from './schema.js'
@@ -138,20 +138,28 @@ function round(x: number, digits: number): number {
 
 /** A candidate's latency at the percentile with the stages' measured spread (src/plan/tail.ts). */
 function candidateLatencyMs(profile: Profile, cand: Candidate, so: SearchOptions): number {
-  const stages = cand.inner.stages.map((st) => tailStage(cand.model, profile, {first: st.first, last: st.last}, st.memoryMb, cand.batchSize, st.latencyMs))
-  return latencyPercentileMs({stages, ratePerSecond: so.ratePerSecond, batchSize: cand.batchSize, timeoutMs: cand.timeoutMs}, so.percentile)
+  const B = cand.batchSize
+  const model = cand.model
+  const ranges = cand.inner.stages.map((st) => ({range: {first: st.first, last: st.last}, memoryMb: st.memoryMb, latencyMs: st.latencyMs}))
+  const chainAt = (k: number) =>
+    ranges.map((r) => tailStage(model, profile, r.range, r.memoryMb, k, k === B ? r.latencyMs : model.evaluate(r.range, r.memoryMb, k, B).latencyMs))
+  const {ks, pi} = cand.dist
+  const mean = ks.reduce((s, k, i) => s + k * pi[i], 0)
+  const sizes = B === 1 || !(mean > 0) ? [{k: B, weight: 1, stages: chainAt(B)}] : ks.map((k, i) => ({k, weight: (k * pi[i]) / mean, stages: pi[i] > 0 ? chainAt(k) : []})).filter((z) => z.weight > 1e-12)
+  return latencyPercentileMs({sizes, ratePerSecond: so.ratePerSecond, batchSize: B, timeoutMs: cand.timeoutMs}, so.percentile)
 }
 
-/** At most this many solves per spread-aware search (tightening, then bisection). */
-const TAIL_ROUNDS = 10
+/** At most this many solves per spread-aware search. */
+const TAIL_ROUNDS = 8
 
 /**
  * Meets the SLO at the percentile *with* the stage times' spread. The solvers count each stage at
  * its median, so: solve with the SLO as the solver's budget; while the solution's spread-aware
- * latency is over the SLO, lower the budget by the excess (+1 ms, never below `floorMs`, the
- * fastest chain's median latency); once a budget works, bisect between it and the last one that
- * did not (to 0.5 ms or 0.2 % of the SLO), since a larger budget is never dearer. Returns the cheapest solution whose
- * spread-aware latency meets the SLO, or null when none does.
+ * latency is over the SLO, lower the budget (scaled by SLO ÷ latency, or along the secant through
+ * the last two tries; never below `floorMs`, the fastest chain's median latency); once a budget
+ * works, search between it and the smallest one that did not (secant steps kept inside the
+ * bracket) until they are within 0.5 % of the SLO, since a larger budget is never dearer. Returns
+ * the cheapest solution whose spread-aware latency meets the SLO, or null when none does.
  */
 function solveWithSpread<T>(
   sloMs: number,
@@ -161,25 +169,40 @@ function solveWithSpread<T>(
   floorMs = 0,
 ): {value: T; latencyMs: number; budgetMs: number} | null {
   let best: {value: T; latencyMs: number; budgetMs: number} | null = null
-  let over = Infinity // smallest budget seen whose solution missed the SLO
+  let over: {budgetMs: number; latencyMs: number} | null = null // smallest budget whose solution missed
   let budget = sloMs
   for (let round = 0; round < TAIL_ROUNDS; round++) {
     const value = solve(budget)
-    if (value !== null) {
+    if (value === null) {
+      if (!best) return null
+      over = {budgetMs: budget, latencyMs: Infinity}
+    } else {
       const latencyMs = latencyOf(value)
       if (latencyMs <= sloMs + 1e-6) {
         if (!best || costOf(value) < costOf(best.value)) best = {value, latencyMs, budgetMs: budget}
-      } else over = Math.min(over, budget)
-      if (!best) {
-        if (budget <= floorMs) return null
-        budget = Math.max(floorMs, budget - (latencyMs - sloMs + 1))
-        continue
+        if (round === 0) break
+      } else {
+        const prev = over
+        if (!over || budget < over.budgetMs) over = {budgetMs: budget, latencyMs}
+        if (!best) {
+          if (budget <= floorMs) return null
+          // secant through the two smallest failing budgets, else scale by SLO ÷ latency
+          let next =
+            prev && Number.isFinite(prev.latencyMs) && prev.latencyMs > latencyMs && prev.budgetMs !== budget
+              ? budget + ((sloMs - latencyMs) * (prev.budgetMs - budget)) / (prev.latencyMs - latencyMs)
+              : (budget * sloMs) / latencyMs
+          next = Math.min(next, budget - 0.5)
+          budget = Math.max(floorMs, next)
+          continue
+        }
       }
-    } else if (!best) return null
-    else over = Math.min(over, budget)
-    // bisect between the best feasible budget and the smallest failing one above it
-    if (!(over - best.budgetMs > Math.max(0.5, 0.002 * sloMs))) break
-    budget = (best.budgetMs + over) / 2
+    }
+    if (!best || !over || !(over.budgetMs - best.budgetMs > Math.max(0.5, 0.005 * sloMs))) break
+    // inside the bracket: secant between the feasible and the failing end, kept off both ends
+    const lo = best.budgetMs
+    const hi = over.budgetMs
+    const secant = Number.isFinite(over.latencyMs) && over.latencyMs > best.latencyMs ? lo + ((sloMs - best.latencyMs) * (hi - lo)) / (over.latencyMs - best.latencyMs) : (lo + hi) / 2
+    budget = Math.min(hi - 0.1 * (hi - lo), Math.max(lo + 0.1 * (hi - lo), secant))
   }
   return best
 }
@@ -212,7 +235,7 @@ function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemor
       continue
     }
     const tailOf = (memoryMb: number, latencyMs: number): number =>
-      latencyPercentileMs({stages: [tailStage(model, profile, whole, memoryMb, 1, latencyMs)], ratePerSecond: 0, batchSize: 1, timeoutMs: 0}, o.percentile)
+      latencyPercentileMs(unbatchedChain([tailStage(model, profile, whole, memoryMb, 1, latencyMs)]), o.percentile)
     const solved = solveWithSpread(o.sloMs, (budget) => e.cheapestMemoryForBudget(budget), (x) => tailOf(x.memoryMb, x.latencyMs), (x) => x.costUsd, e.minLatency())
     const opt = solved?.value
     const stages = [{layers: model.L, memoryMb: 0, arch}]

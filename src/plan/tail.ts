@@ -6,15 +6,18 @@
  * median for the stage part: a plan without batching that sits at its SLO misses it on about half
  * of its requests. Here a request's latency is
  *
- *   W + Σ_s (latency_s + compute_s · (ρ_s(U_s) − 1))
+ *   W + Σ_s (latency_s(K) + compute_s(K) · (ρ_s,K(U_s) − 1))
  *
- * with W the buffer wait (exact distribution, src/cost/batching.ts), latency_s the stage's median
- * latency at B, compute_s its Σ layer ms at B, and ρ_s the stage's compute quantile ÷ its median:
- * the piecewise-linear quantile through Σ of its layers' profiled (min, p10, median, p90, max), as
- * the simulator draws it (src/simulate/service.ts computeSpread/quantileOf). W and the stages are
- * independent (one draw per stage invocation, as in the simulator). Its p-quantile is exact for
- * one random part, and otherwise estimated from a fixed-seed sample of 40,000 requests (so the same
- * plan always gets the same number); p = 100 is the sum of the parts' maxima.
+ * with W the buffer wait (exact distribution, src/cost/batching.ts); K the size of the batch the
+ * request rides in (size-biased: P(K = k) = k·π_k / E[batch size], π the batch-size distribution);
+ * latency_s(k) the stage's median latency for a batch of k (billed ms + unbilled); compute_s(k) its
+ * Σ layer ms; and ρ_s,k the stage's compute quantile ÷ its median: the piecewise-linear quantile
+ * through Σ of its layers' profiled (min, p10, median, p90, max), as the simulator draws it
+ * (src/simulate/service.ts computeSpread/quantileOf). W, K and the stage draws are taken as
+ * independent (in truth a long wait goes with a small batch, so this errs high), one draw per stage
+ * invocation as in the simulator. The p-quantile is exact for one random part, and otherwise
+ * estimated from a fixed-seed sample of 40,000 requests (so a plan always gets the same number);
+ * p = 100 is the largest batch's sum of maxima plus the longest wait.
  */
 import {waitCdf} from '../cost/batching.js'
 import type {CostModel, StageRange} from '../cost/model.js'
@@ -33,7 +36,8 @@ export interface TailStage {
 }
 
 export interface TailInput {
-  stages: TailStage[]
+  /** the chain at each batch size a request can ride in, with that size's request probability (Σ = 1) */
+  sizes: {k: number; weight: number; stages: TailStage[]}[]
   /** Poisson rate and batching policy of the buffer (B = 1 or T = 0: no wait) */
   ratePerSecond: number
   batchSize: number
@@ -89,24 +93,41 @@ function waitQuantile(input: TailInput): ((u: number) => number) | null {
   }
 }
 
+/** A chain without batching: every request alone in its batch. */
+export function unbatched(stages: TailStage[]): TailInput {
+  return {sizes: [{k: 1, weight: 1, stages}], ratePerSecond: 0, batchSize: 1, timeoutMs: 0}
+}
+
+const hasSpread = (s: TailStage): boolean => s.spread[2] > 0 && s.computeMs > 0 && s.spread[4] > s.spread[0]
+
 /** The p-th percentile (0 < p ≤ 100) of a request's latency under the tail model (ms). */
 export function latencyPercentileMs(input: TailInput, percentile: number): number {
-  const base = input.stages.reduce((s, st) => s + st.latencyMs, 0)
+  const sizes = input.sizes.filter((z) => z.weight > 0)
+  if (sizes.length === 0) throw new RangeError('the tail model needs at least one batch size with a weight > 0')
   const wait = waitQuantile(input)
-  const spread = input.stages.filter((s) => s.spread[2] > 0 && s.computeMs > 0 && s.spread[4] > s.spread[0])
+  const base = sizes.map((z) => z.stages.reduce((s, st) => s + st.latencyMs, 0))
+  const spread = sizes.map((z) => z.stages.filter(hasSpread))
   const p = percentile / 100
-  if (p >= 1) return base + (wait ? wait(1) : 0) + spread.reduce((s, st) => s + stageExtra(st, 1), 0)
-  const parts = spread.length + (wait ? 1 : 0)
-  if (parts === 0) return base
-  if (parts === 1) return base + (wait ? wait(p) : stageExtra(spread[0], p))
+  if (p >= 1) return Math.max(...sizes.map((_, i) => base[i] + spread[i].reduce((s, st) => s + stageExtra(st, 1), 0))) + (wait ? wait(1) : 0)
+  if (sizes.length === 1) {
+    const parts = spread[0].length + (wait ? 1 : 0)
+    if (parts === 0) return base[0]
+    if (parts === 1) return base[0] + (wait ? wait(p) : stageExtra(spread[0][0], p))
+  }
+  const total = sizes.reduce((s, z) => s + z.weight, 0)
+  const cumulative: number[] = []
+  sizes.reduce((c, z) => (cumulative.push((c + z.weight) / total), c + z.weight), 0)
   const rnd = seededRandom(0x5eed)
   const samples = new Float64Array(TAIL_SAMPLES)
   for (let i = 0; i < TAIL_SAMPLES; i++) {
-    let x = wait ? wait(rnd()) : 0
-    for (const s of spread) x += stageExtra(s, rnd())
+    const u = rnd()
+    let z = 0
+    while (z < sizes.length - 1 && cumulative[z] < u) z++
+    let x = base[z] + (wait ? wait(rnd()) : 0)
+    for (const s of spread[z]) x += stageExtra(s, rnd())
     samples[i] = x
   }
   samples.sort()
   const at = Math.min(TAIL_SAMPLES - 1, Math.max(0, Math.ceil(p * TAIL_SAMPLES) - 1))
-  return base + samples[at]
+  return samples[at]
 }

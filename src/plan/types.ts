@@ -88,9 +88,10 @@ export interface Plan {
     /** service time of a full batch through the chain (ms) */
     serviceMs: number
     /**
-     * optional: what the stage times' measured spread adds at the percentile (ms): latencyMs is the
-     * percentile of wait + Σ stage times (src/plan/tail.ts), serviceMs + waitMs the same with every
-     * stage at its median
+     * optional: latencyMs − (waitMs + serviceMs) (ms). latencyMs is the percentile of wait + Σ stage
+     * times with their measured spread, over the batch sizes a request rides in (src/plan/tail.ts);
+     * waitMs + serviceMs counts every stage at its median for a full batch. Positive: what the
+     * spread adds; negative where partial batches save more than that.
      */
     spreadMs?: number
     meanBatchSize: number

@@ -1,6 +1,6 @@
 /**
  * The grid of planning problems shared by the plan-quality and analytic-vs-simulated sections:
- * for each model, SLOs at 1.5×, 3× and 10× the whole model's time on one vCPU (plus the assumed
+ * for each model, SLOs at 2×, 3× and 10× the whole model's time on one vCPU (plus the assumed
  * Invoke round trip), × arrival rates of 1, 10 and 100 requests/s, p99, arch auto, the built-in
  * price table; planned by the planner's planFromProfile on the bench's real profiles.
  */
@@ -15,7 +15,7 @@ import {log} from './common.js'
 import {benchProfile} from './profiles.js'
 
 export const GRID_MODELS: NsfwjsModel[] = ['mobilenet_v2', 'inception_v3']
-export const SLO_FACTORS = [1.5, 3, 10]
+export const SLO_FACTORS = [2, 3, 10]
 export const RATES = [1, 10, 100]
 export const PERCENTILE = 99
 

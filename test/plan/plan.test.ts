@@ -42,7 +42,7 @@ describe('planFromProfile', () => {
     // the numbers in the plan add up, priced layer by layer
     const r = reprice(plan)
     // the percentile latency is the wait + Σ median stage latencies plus what the stages' spread adds
-    expect(plan.predicted.spreadMs).toBeGreaterThan(0)
+    expect(Number.isFinite(plan.predicted.spreadMs)).toBe(true)
     expect(r.latency + plan.predicted.spreadMs!).toBeCloseTo(plan.predicted.latencyMs, 2)
     expect(r.perRequest * 1e6).toBeCloseTo(plan.predicted.costPerMillionUsd, 9)
     expect(plan.predicted.monthlyCostUsd).toBeCloseTo(r.perRequest * 25 * 730 * 3600, 6)

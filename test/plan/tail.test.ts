@@ -2,29 +2,28 @@ import {describe, expect, it} from 'vitest'
 
 import {waitPercentileMs} from '../../src/cost/batching.js'
 import {planFromProfile} from '../../src/plan/index.js'
-import {TAIL_SAMPLES, latencyPercentileMs, type TailStage} from '../../src/plan/tail.js'
+import {TAIL_SAMPLES, latencyPercentileMs, unbatched, type TailStage} from '../../src/plan/tail.js'
 import {simulatePlan} from '../../src/simulate/index.js'
 import {quantileOf} from '../../src/simulate/service.js'
 import {seededRandom, syntheticProfile} from '../../solver/synthetic.js'
 
 const stage = (latencyMs: number, computeMs: number, spread: TailStage['spread']): TailStage => ({latencyMs, computeMs, spread})
-const none = {ratePerSecond: 0, batchSize: 1, timeoutMs: 0}
 
 describe('latency at the percentile with the stage times\' spread', () => {
   it('one stage, no batching: the exact quantile, worked by hand', () => {
     // p99 of the spread (40, 45, 50, 60, 70): 60 + 0.9·(70 − 60) = 69, i.e. 1.38 × the median;
     // 80 ms of compute at 1.38× adds 30.4 ms to the stage's 100 ms median latency
     const s = stage(100, 80, [40, 45, 50, 60, 70])
-    expect(latencyPercentileMs({stages: [s], ...none}, 99)).toBeCloseTo(130.4, 9)
+    expect(latencyPercentileMs(unbatched([s]), 99)).toBeCloseTo(130.4, 9)
     // the median is the median
-    expect(latencyPercentileMs({stages: [s], ...none}, 50)).toBeCloseTo(100, 9)
+    expect(latencyPercentileMs(unbatched([s]), 50)).toBeCloseTo(100, 9)
     // p100 is the slowest sample: 70/50 → +32 ms
-    expect(latencyPercentileMs({stages: [s], ...none}, 100)).toBeCloseTo(132, 9)
+    expect(latencyPercentileMs(unbatched([s]), 100)).toBeCloseTo(132, 9)
   })
 
   it('stages without spread add their median latency and nothing else', () => {
     const flat = stage(42, 30, [10, 10, 10, 10, 10])
-    expect(latencyPercentileMs({stages: [flat, flat], ...none}, 99)).toBe(84)
+    expect(latencyPercentileMs(unbatched([flat, flat]), 99)).toBe(84)
   })
 
   it('the wait alone is the exact BATCH wait percentile (to the tabulation grid)', () => {
@@ -32,16 +31,28 @@ describe('latency at the percentile with the stage times\' spread', () => {
     const flat = stage(50, 30, [10, 10, 10, 10, 10])
     for (const p of [50, 90, 99]) {
       const want = 50 + waitPercentileMs({ratePerSecond: 20, maxBatch: 4, timeoutMs: 120}, p)
-      expect(Math.abs(latencyPercentileMs({stages: [flat], ...policy}, p) - want)).toBeLessThan(120 / 2000 + 1e-9)
+      expect(Math.abs(latencyPercentileMs({sizes: [{k: policy.batchSize, weight: 1, stages: [flat]}], ...policy}, p) - want)).toBeLessThan(120 / 2000 + 1e-9)
     }
-    expect(latencyPercentileMs({stages: [flat], ...policy}, 100)).toBeCloseTo(170, 9)
+    expect(latencyPercentileMs({sizes: [{k: policy.batchSize, weight: 1, stages: [flat]}], ...policy}, 100)).toBeCloseTo(170, 9)
+  })
+
+  it('a request rides in a batch of k with its size-biased probability', () => {
+    // half the requests in batches of 1 (10 ms), half in batches of 2 (20 ms), no wait
+    const sizes = [
+      {k: 1, weight: 0.5, stages: [stage(10, 5, [5, 5, 5, 5, 5])]},
+      {k: 2, weight: 0.5, stages: [stage(20, 5, [5, 5, 5, 5, 5])]},
+    ]
+    const input = {sizes, ratePerSecond: 10, batchSize: 2, timeoutMs: 0}
+    expect(latencyPercentileMs(input, 40)).toBe(10)
+    expect(latencyPercentileMs(input, 60)).toBe(20)
+    expect(latencyPercentileMs(input, 100)).toBe(20)
   })
 
   it('several independent parts: matches a brute-force sample with another seed', () => {
     const a = stage(100, 80, [40, 45, 50, 60, 70])
     const b = stage(60, 55, [20, 27, 30, 36, 52])
     const policy = {ratePerSecond: 15, batchSize: 3, timeoutMs: 90}
-    const got = latencyPercentileMs({stages: [a, b], ...policy}, 99)
+    const got = latencyPercentileMs({sizes: [{k: policy.batchSize, weight: 1, stages: [a, b]}], ...policy}, 99)
     // brute force: the wait by bisection on its exact CDF, stages through the simulator's quantile function
     const rnd = seededRandom(987)
     const n = 200_000
@@ -57,7 +68,7 @@ describe('latency at the percentile with the stage times\' spread', () => {
     expect(Math.abs(got - want) / want).toBeLessThan(0.01)
     // and it is more than the parts' medians, less than the sum of their p99s
     expect(got).toBeGreaterThan(160 + waitPercentileMs({ratePerSecond: 15, maxBatch: 3, timeoutMs: 90}, 50))
-    expect(got).toBeLessThan(latencyPercentileMs({stages: [a], ...none}, 99) + latencyPercentileMs({stages: [b], ...none}, 99) + 90)
+    expect(got).toBeLessThan(latencyPercentileMs(unbatched([a]), 99) + latencyPercentileMs(unbatched([b]), 99) + 90)
     expect(TAIL_SAMPLES).toBeGreaterThanOrEqual(10_000)
   })
 })
@@ -74,6 +85,13 @@ describe('plans held to the SLO with the spread', () => {
     const simP99 = sim.latencyMs.p99
     expect(Math.abs(plan.predicted.latencyMs - simP99) / simP99).toBeLessThan(0.05)
     expect(simP99).toBeLessThanOrEqual(400 * 1.02)
+  })
+
+  it('a batched plan\'s p99 is within 5 % of the simulator\'s', () => {
+    const plan = planFromProfile(profile, {sloMs: 600, ratePerSecond: 30, maxBatch: 8})
+    expect(plan.batch.size).toBeGreaterThan(1)
+    const sim = simulatePlan(plan, profile, {arrivals: {kind: 'poisson', ratePerSecond: 30, durationS: 60 + 2000}, seed: 5, warmupS: 60})
+    expect(Math.abs(plan.predicted.latencyMs - sim.latencyMs.p99) / sim.latencyMs.p99).toBeLessThan(0.05)
   })
 
   it('the solver is given a tighter SLO for its medians when the spread needs it', () => {
