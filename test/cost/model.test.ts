@@ -240,45 +240,37 @@ describe('fused predict and the runtime\'s JSON around the handler', () => {
     const p = syntheticProfile({layers: 12, seed, topology: seed % 2 ? 'dag' : 'chain'})
     p.runtime = {...p.runtime, fusedFactor: 1 + rnd() * 0.2, jsonParseMsPerMb: 2 + rnd() * 10, jsonStringifyMsPerMb: 2 + rnd() * 10}
     const model = new CostModel(p, {arch: 'arm64', prices})
-    const c = new CompiledCosts(model, 3, {ks: [1, 2, 3], pi: [0.2, 0.3, 0.5]})
-    for (let x = 0; x < 40; x++) {
-      const i = Math.floor(rnd() * (c.nodes.length - 1))
-      const j = i + 1 + Math.floor(rnd() * (c.nodes.length - 1 - i))
-      const e = c.edge(i, j)
-      if (!e) continue
-      const m = 128 + Math.floor(rnd() * 10112)
-      c.ks.forEach((k, ki) => {
-        const want = model.handlerMs(c.range(i, j), m, k, 3)
-        expect(Math.abs(e.T(ki, m) - want) / want).toBeLessThan(1e-9)
-      })
-      const cost = model.expectedCostUsd(c.range(i, j), m, {ks: c.ks, pi: c.pi}, 3)
-      expect(Math.abs(e.cost(m) - cost) / cost).toBeLessThan(1e-9)
-      // the fastest latency the solvers use agrees with the model at the top of the grid
-      const top = model.evaluate(c.range(i, j), c.gridMax, 3)
-      expect(e.minLatency()).toBeCloseTo(top.latencyMs, 9)
-    }
+    expectCurvesMatchModel(model, new CompiledCosts(model, 3, {ks: [1, 2, 3], pi: [0.2, 0.3, 0.5]}), rnd)
   })
 })
+
+/**
+ * 40 random stages at random memories: the compiled curves' handler time per batch size, expected
+ * cost and fastest latency equal the layer-by-layer model's.
+ */
+function expectCurvesMatchModel(model: CostModel, c: CompiledCosts, rnd: () => number): void {
+  for (let x = 0; x < 40; x++) {
+    const i = Math.floor(rnd() * (c.nodes.length - 1))
+    const j = i + 1 + Math.floor(rnd() * (c.nodes.length - 1 - i))
+    const e = c.edge(i, j)
+    if (!e) continue
+    const m = 128 + Math.floor(rnd() * 10112)
+    c.ks.forEach((k, ki) => {
+      const want = model.handlerMs(c.range(i, j), m, k, c.B)
+      expect(Math.abs(e.T(ki, m) - want) / want).toBeLessThan(1e-9)
+    })
+    const cost = model.expectedCostUsd(c.range(i, j), m, {ks: c.ks, pi: c.pi}, c.B)
+    expect(Math.abs(e.cost(m) - cost) / cost).toBeLessThan(1e-9)
+    expect(e.minLatency()).toBeCloseTo(model.evaluate(c.range(i, j), c.gridMax, c.B).latencyMs, 9)
+  }
+}
 
 describe('compiled stage curves', () => {
   it.each([1, 2, 3, 4, 5])('agree with the layer-by-layer model (seed %i)', (seed) => {
     const rnd = seededRandom(seed)
     const p = syntheticProfile({layers: 10, seed, topology: seed % 2 ? 'dag' : 'chain', threads: seed === 3 ? 2 : 1})
     const model = new CostModel(p, {arch: 'x86_64', prices})
-    const c = new CompiledCosts(model, 4, {ks: [1, 2, 3, 4], pi: [0.1, 0.2, 0.3, 0.4]})
-    for (let x = 0; x < 40; x++) {
-      const i = Math.floor(rnd() * (c.nodes.length - 1))
-      const j = i + 1 + Math.floor(rnd() * (c.nodes.length - 1 - i))
-      const e = c.edge(i, j)
-      if (!e) continue
-      const m = 128 + Math.floor(rnd() * 10112)
-      c.ks.forEach((k, ki) => {
-        const want = model.handlerMs(c.range(i, j), m, k, 4)
-        expect(Math.abs(e.T(ki, m) - want) / want).toBeLessThan(1e-9)
-      })
-      const cost = model.expectedCostUsd(c.range(i, j), m, {ks: c.ks, pi: c.pi}, 4)
-      expect(Math.abs(e.cost(m) - cost) / cost).toBeLessThan(1e-9)
-    }
+    expectCurvesMatchModel(model, new CompiledCosts(model, 4, {ks: [1, 2, 3, 4], pi: [0.1, 0.2, 0.3, 0.4]}), rnd)
   })
 
   it.each([11, 12, 13, 14, 15, 16])('find the cheapest memory meeting a latency exactly, as a scan of every MB would (seed %i)', (seed) => {

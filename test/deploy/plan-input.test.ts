@@ -9,12 +9,12 @@ import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {deployProblems, readPlanForDeploy} from '../../deploy/plan-input.js'
-import {AmpsUserError} from '../../src/errors.js'
 import {planFromProfile} from '../../src/plan/index.js'
 import {readPlan} from '../../src/plan/schema.js'
 import type {Plan} from '../../src/plan/types.js'
 import {readPlanForSimulation} from '../../src/simulate/load.js'
 import {syntheticProfile} from '../../solver/synthetic.js'
+import {userError} from '../helpers/errors.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'amps-plan-input-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
@@ -30,16 +30,6 @@ function write(p: unknown): string {
 
 function copy(): Plan {
   return JSON.parse(JSON.stringify(plan))
-}
-
-function userError(fn: () => unknown): AmpsUserError {
-  try {
-    fn()
-  } catch (error) {
-    expect(error).toBeInstanceOf(AmpsUserError)
-    return error as AmpsUserError
-  }
-  throw new Error('expected an AmpsUserError')
 }
 
 describe('readPlanForDeploy', () => {

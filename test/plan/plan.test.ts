@@ -5,20 +5,10 @@ import {describe, expect, it} from 'vitest'
 
 import {billedMs, CostModel} from '../../src/cost/model.js'
 import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
-import {AmpsUserError} from '../../src/errors.js'
 import {planFromProfile, readPlan, validatePlan, writePlan} from '../../src/plan/index.js'
 import type {Plan} from '../../src/plan/types.js'
 import {syntheticProfile} from '../../solver/synthetic.js'
-
-function userError(fn: () => unknown): AmpsUserError {
-  try {
-    fn()
-  } catch (error) {
-    expect(error).toBeInstanceOf(AmpsUserError)
-    return error as AmpsUserError
-  }
-  throw new Error('expected an AmpsUserError')
-}
+import {userError} from '../helpers/errors.js'
 
 /** Re-price a plan from its stages with the layer-by-layer model (not the solver's arithmetic). */
 function reprice(plan: Plan): {latency: number; perRequest: number} {

@@ -8,24 +8,14 @@ import {join} from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {AmpsUserError} from '../../src/errors.js'
 import {planFromProfile} from '../../src/plan/index.js'
 import {planRateForSimulation, profilePathFromPlan, readPlanForSimulation} from '../../src/simulate/load.js'
 import {syntheticProfile} from '../../solver/synthetic.js'
 import {syntheticPlan} from './fixtures.js'
+import {userError} from '../helpers/errors.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'amps-simulate-load-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
-
-function userError(fn: () => unknown): AmpsUserError {
-  try {
-    fn()
-  } catch (error) {
-    expect(error).toBeInstanceOf(AmpsUserError)
-    return error as AmpsUserError
-  }
-  throw new Error('expected an AmpsUserError')
-}
 
 describe('readPlanForSimulation', () => {
   it('accepts a plan made without --rate, and asks for the rate only when it is needed', () => {
