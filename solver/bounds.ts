@@ -29,8 +29,6 @@ export interface StageBound {
   mu: number
   phi: Float64Array
   next: Int32Array
-  /** the successor lists recorded with the first multiplier (see Bounds.successors) */
-  successors?: {lists: Int32Array[]; values: Float64Array[]; slack: number}
 }
 
 /** Exact minimum latency to the sink from every node, and a fastest successor: depends on B only. */
@@ -174,12 +172,6 @@ export class Bounds {
           this.stagePhi.push(r.phi)
           this.stageNext.push(r.next)
         }
-        const first = options.reuse[0].successors
-        if (first) {
-          this.successors = first.lists
-          this.successorValues = first.values
-          this.successorSlack = first.slack
-        }
       } else if (options.stageLevel === false) this.addPerLayerMultiplier(this.muStar)
       else {
         this.addStageMultiplier(this.muStar)
@@ -278,7 +270,6 @@ export class Bounds {
       mu,
       phi: this.stagePhi[u],
       next: this.stageNext[u],
-      ...(u === 0 && this.successors ? {successors: {lists: this.successors, values: this.successorValues!, slack: this.successorSlack}} : {}),
     }))
   }
 
@@ -287,18 +278,16 @@ export class Bounds {
 
   /**
    * Tighten the cost-to-go bound: replace per-layer stand-ins, or a bound reused from another
-   * timeout, by this problem's own stage-level bound at the root's multiplier (O(n²·J)).
-   * Returns false when it already has one.
+   * timeout, by this problem's own stage-level bound at the root's multiplier, or at `muHint`
+   * (O(n²·J)). Returns false when it already has one.
    */
-  upgrade(): boolean {
+  upgrade(muHint?: number): boolean {
     if (this.level >= 1) return false
     const t0 = now()
-    const mu = this.muStar ?? this.stageMus[0] ?? 0
+    const mu = muHint ?? this.muStar ?? this.stageMus[0] ?? 0
     this.stageMus.length = 0
     this.stagePhi.length = 0
     this.stageNext.length = 0
-    this.successors = undefined
-    this.successorValues = undefined
     this.addStageMultiplier(mu)
     this.level = 1
     this.stageLevel = true
@@ -330,69 +319,133 @@ export class Bounds {
 
   /** Compute Φ̂_μ for every node (backward shortest path with Lagrangian stage weights). */
   addStageMultiplier(mu: number): void {
+    const r = this.stagePass(mu)
+    this.stageMus.push(mu)
+    this.stagePhi.push(r.phi)
+    this.stageNext.push(r.next)
+  }
+
+  /** One backward Lagrangian shortest-path pass at μ (O(n²·J)). */
+  private stagePass(mu: number): {phi: Float64Array; next: Int32Array} {
     const c = this.c
     const N = this.N
     const phi = new Float64Array(N + 1).fill(Infinity)
     const next = new Int32Array(N + 1).fill(-1)
     phi[N] = 0
-    // the first multiplier also records, per node, the successors within `listSlack` of the best
-    // completion (valid for any label there while UB − root bound ≤ listSlack)
-    const record = this.stageMus.length === 0 && this.successors === undefined
-    const slack = record ? 0.01 * Math.max(0, this.perLayerRoot(mu)) : 0
-    const lists: Int32Array[] = record ? new Array<Int32Array>(N + 1) : []
-    const values: Float64Array[] = record ? new Array<Float64Array>(N + 1) : []
-    const vals = new Float64Array(N + 1)
+    const vals = this.rowBuffer ?? (this.rowBuffer = new Float64Array(N + 1))
     for (let j = N - 1; j >= 0; j--) {
       let best = Infinity
       let arg = -1
       const last = c.edgeLagrangianRow(j, mu, vals)
       for (let k = j + 1; k <= last; k++) {
         const v = vals[k] + phi[k]
-        vals[k] = v
         if (v < best) ((best = v), (arg = k))
       }
       phi[j] = best
       next[j] = arg
-      if (record) {
-        let count = 0
-        for (let k = j + 1; k <= last; k++) if (vals[k] <= best + slack) count++
-        const list = new Int32Array(count)
-        const v = new Float64Array(count)
-        count = 0
-        for (let k = j + 1; k <= last; k++) {
-          if (vals[k] > best + slack) continue
-          v[count] = vals[k]
-          list[count++] = k
-        }
-        lists[j] = list
-        values[j] = v
-      }
     }
-    if (record) {
-      lists[N] = new Int32Array(0)
-      values[N] = new Float64Array(0)
-      this.successors = lists
-      this.successorValues = values
-      this.successorSlack = slack
+    this.passes++
+    return {phi, next}
+  }
+
+  private rowBuffer?: Float64Array
+  /** O(n²) Lagrangian passes run so far (construction, upgrade, tighten) */
+  passes = 0
+
+  /** The chain a successor array describes from the source (node indices), or null when it breaks off. */
+  chainOf(next: Int32Array): number[] | null {
+    const N = this.N
+    const path = [0]
+    while (path[path.length - 1] !== N) {
+      const v = next[path[path.length - 1]]
+      if (v <= path[path.length - 1] || v > N) return null
+      path.push(v)
     }
-    this.stageMus.push(mu)
-    this.stagePhi.push(phi)
-    this.stageNext.push(next)
+    return path
   }
 
   /**
-   * Per node, the successors k with w(j,k) + Φ̂(k) ≤ Φ̂(j) + successorSlack under the first stage
-   * multiplier μ. For any label (c, t) at j that can still beat UB, every useful successor k
-   * satisfies c + μt + w(j,k) + Φ̂(k) − μ·budget < UB, and c + μt ≥ Φ̂(0) − Φ̂(j) (a chain through j
-   * is a chain), so w(j,k) + Φ̂(k) < Φ̂(j) + (UB − (Φ̂(0) − μ·budget)): the lists are complete
-   * whenever that root gap is at most successorSlack.
+   * Σ_{e∈P} w_e(μ) − μ·budget for each chain P, minimised over the chains: an upper envelope of the
+   * stage-level root bound at every μ (the bound is a minimum over all chains), cheap to evaluate.
+   * Returns the μ maximising it (golden section over log μ in [lo, hi], and μ = 0) and its value.
    */
-  successors?: Int32Array[]
-  /** w(j,k) + Φ̂(k) for each listed successor (in node order) */
-  successorValues?: Float64Array[]
-  successorSlack = 0
+  envelopeArgmax(budgetMs: number, chains: number[][], muCenter: number): {mu: number; top: number} {
+    const c = this.c
+    const envelope = (mu: number): number => {
+      let m = Infinity
+      for (const p of chains) {
+        let v = -mu * budgetMs
+        for (let x = 0; x + 1 < p.length; x++) v += c.edgeLagrangian(p[x], p[x + 1], mu)
+        if (v < m) m = v
+      }
+      return m
+    }
+    const P = c.model.usdPerMbMs
+    let a = Math.log(muCenter > 0 ? muCenter / 30 : P)
+    let b = Math.log(muCenter > 0 ? muCenter * 30 : P * Math.pow(3, 15))
+    const r = (Math.sqrt(5) - 1) / 2
+    let x1 = b - r * (b - a)
+    let x2 = a + r * (b - a)
+    let f1 = envelope(Math.exp(x1))
+    let f2 = envelope(Math.exp(x2))
+    for (let it = 0; it < 40; it++) {
+      if (f1 < f2) ((a = x1), (x1 = x2), (f1 = f2), (x2 = a + r * (b - a)), (f2 = envelope(Math.exp(x2))))
+      else ((b = x2), (x2 = x1), (f2 = f1), (x1 = b - r * (b - a)), (f1 = envelope(Math.exp(x1))))
+    }
+    let mu = Math.exp((a + b) / 2)
+    let top = envelope(mu)
+    const atZero = envelope(0)
+    if (atZero > top) ((mu = 0), (top = atZero))
+    return {mu, top}
+  }
 
-  /** Root gap bound usable with `successors`: the lists are complete when UB − rootLowerBound() ≤ successorSlack. */
+  /**
+   * Raise the stage-level root bound Φ̂_μ(0) − μ·budget by choosing μ (it is concave in μ, and the
+   * per-layer μ it starts from can be far from its maximum when the budget is tight). Cutting
+   * planes: every pass yields a chain P whose Σ_{e∈P} w_e(μ) − μ·budget is an upper envelope of
+   * the bound for all μ (cheap: ≤ a few edges); the next μ maximises the lowest envelope (seeded
+   * with `chains`, e.g. the incumbent's). Stops after `maxPasses` passes, or when the envelope
+   * shows no μ can gain more than `relTol` of `upperUsd − bound` (the gap to a known feasible
+   * cost). The best multiplier replaces the first. Returns the number of passes run. Needs the
+   * stage-level bound (level ≥ 1).
+   */
+  tighten(budgetMs: number, upperUsd: number, maxPasses = 4, relTol = 0.05, chains: number[][] = []): number {
+    if (this.level < 1 || this.stageMus.length === 0 || !Number.isFinite(upperUsd)) return 0
+    const envelopes = [...chains]
+    const addPath = (next: Int32Array): void => {
+      const p = this.chainOf(next)
+      if (p) envelopes.push(p)
+    }
+    let bestMu = this.stageMus[0]
+    let bestVal = this.stagePhi[0][0] - bestMu * budgetMs
+    let bestPass: {phi: Float64Array; next: Int32Array} | null = null
+    addPath(this.stageNext[0])
+    const center = bestMu
+    let runs = 0
+    for (; runs < maxPasses; runs++) {
+      const {mu, top} = this.envelopeArgmax(budgetMs, envelopes, center)
+      const gap = upperUsd - bestVal
+      if (!(gap > 0) || top - bestVal <= relTol * gap) break
+      const pass = this.stagePass(mu)
+      const val = pass.phi[0] - mu * budgetMs
+      addPath(pass.next)
+      if (val > bestVal) ((bestVal = val), (bestMu = mu), (bestPass = pass))
+    }
+    if (bestPass) {
+      this.stageMus[0] = bestMu
+      this.stagePhi[0] = bestPass.phi
+      this.stageNext[0] = bestPass.next
+    }
+    return runs
+  }
+
+  /**
+   * Φ̂_{μ0}(0) − μ0·budget for the first stage multiplier μ0: a lower bound on the optimum, and the
+   * root of the successor screen in solveFast — for any label (c, t) at node j that can still beat
+   * UB, every useful successor k has w(j,k) + Φ̂(k) < Φ̂(j) + (UB − rootLowerBound): c + μt + w(j,k)
+   * + Φ̂(k) − μ·budget < UB, and c + μt ≥ Φ̂(0) − Φ̂(j) (a chain through j is a chain). Holds for a
+   * bound reused from a shorter timeout too (its weights are lower everywhere).
+   */
   rootLowerBound(budgetMs: number): number {
     if (this.stagePhi.length === 0) return -Infinity
     return this.stagePhi[0][0] - this.stageMus[0] * budgetMs

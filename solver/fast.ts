@@ -22,6 +22,10 @@ import {Bounds} from './bounds.js'
 import type {InnerProblem, InnerSolution, SolvedStage} from './types.js'
 
 const REL = 1e-12
+/** root gap (relative to the incumbent) above which the stage multiplier is tuned (Bounds.tighten) */
+const TIGHTEN_GAP = 1e-4
+/** root gap of a cheap or reused bound above which the solve starts with its own bound */
+const UPGRADE_GAP = 1e-2
 const now = (): number => globalThis.performance.now()
 
 interface Label {
@@ -228,10 +232,41 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
   if (inc === 'infeasible') return infeasible(t0, stats)
   let UB = inc ? inc.costUsd : Infinity
   let incumbent: {costUsd: number; latencyMs: number; stages: SolvedStage[]} | null = inc
+  let bestLabel: Label | null = null
   stats.heuristicUsd = UB
+  // a stage-level bound of this problem's own: move its multiplier towards the best one when the
+  // root gap is worth closing (a tight budget leaves the per-layer μ far from it)
+  // chains that seed the choice of μ: the incumbent's, the caller's hints, the reused bound's own
+  const chains: number[][] = [...(problem.hintChains ?? []).filter((p) => p[0] === 0 && p[p.length - 1] === N)]
+  if (inc) chains.push([0, ...inc.stages.map((st) => st.to)])
+  const tighten = (): void => {
+    if (bounds.level < 1 || !(UB < Infinity) || UB - bounds.rootLowerBound(budget) <= TIGHTEN_GAP * UB) return
+    const tt = now()
+    stats.tightenPasses = (stats.tightenPasses ?? 0) + bounds.tighten(budget, UB, 3, 0.05, chains)
+    stats.tightenMs = (stats.tightenMs ?? 0) + now() - tt
+  }
+  /** this problem's own stage-level bound, at the μ the known chains suggest */
+  const upgrade = (): void => {
+    for (const next of bounds.stageNext) {
+      const p = bounds.chainOf(next)
+      if (p) chains.push(p)
+    }
+    const hint = chains.length > 0 ? bounds.envelopeArgmax(budget, chains, bounds.muStar ?? bounds.stageMus[0] ?? 0).mu : undefined
+    if (!bounds.upgrade(hint)) throw new Error('solver escalation without a tighter bound')
+    stats.restarts = (stats.restarts ?? 0) + 1
+    // the stage-level bound also yields better heuristic chains
+    const again = initialIncumbent(problem, bounds)
+    if (again && again !== 'infeasible' && again.costUsd < UB * (1 - REL)) {
+      UB = again.costUsd
+      incumbent = again
+      bestLabel = null
+    }
+  }
+  // a cheap or reused bound this far from the incumbent would only fail the first DP pass
+  if (bounds.level === 0 && UB < Infinity && UB - bounds.rootLowerBound(budget) > UPGRADE_GAP * UB) upgrade()
+  tighten()
   const cut = (): number => UB * (1 - REL)
 
-  let bestLabel: Label | null = null
   const bestC = new Float64Array(rule.S + 2)
   // guards: a budget of labels held at once (memory) and an optional time limit; hitting either
   // returns the best chain found so far, not proven optimal, with the root lower bound and the gap
@@ -264,6 +299,7 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
   }
 
   /** One label-setting pass; returns true when it gave up at `workLimit` labels. */
+  const row = new Float64Array(N + 1)
   const runDp = (workLimit: number): boolean => {
     let work = 0
     let aborted = false
@@ -291,19 +327,19 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
       const U = bounds.stageMus.length
       // label-independent part of the one-edge-ahead Lagrangian bound: w_u + Φ̂_u(j) − μ_u·budget
       const kj = new Float64Array(U)
-      // successors worth trying: the Lagrangian lists when the root gap allows (Bounds.successors);
-      // a successor with w(i,j) + Φ̂(j) past Φ̂(i) + gap is useless for every label here
+      // successor screen (Bounds.rootLowerBound): a successor j with w(i,j) + Φ̂(j) past Φ̂(i) + the
+      // root gap is useless for every label here; one row of first-multiplier weights per node
       const rootGap = UB - bounds.rootLowerBound(budget)
-      const succ = bounds.successors !== undefined && rootGap <= bounds.successorSlack ? bounds.successors[i] : null
-      const succVal = succ ? bounds.successorValues![i] : null
-      const limitVal = succ ? bounds.stagePhi[0][i] + rootGap : Infinity
-      const count = succ ? succ.length : N - i
-      if (succ) stats.listScans = (stats.listScans ?? 0) + 1
-      else stats.fullScans = (stats.fullScans ?? 0) + 1
-      for (let x = 0; x < count; x++) {
-        const j = succ ? succ[x] : i + 1 + x
-        if (succVal && succVal[x] > limitVal * (1 + 1e-12) + 1e-18) continue
-        if (!succ && c.memoryNeed(i, j) === null) break // more layers never need less memory
+      const screen = U > 0 && rootGap < Infinity
+      const limitVal = screen ? bounds.stagePhi[0][i] + rootGap : Infinity
+      const lastJ = screen ? c.edgeLagrangianRow(i, bounds.stageMus[0], row) : N
+      const phi0 = screen ? bounds.stagePhi[0] : null
+      for (let j = i + 1; j <= lastJ; j++) {
+        if (phi0) {
+          row[j] += phi0[j]
+          if (row[j] > limitVal * (1 + 1e-12) + 1e-18) continue
+        } else if (c.memoryNeed(i, j) === null) break // more layers never need less memory
+        stats.edgesTried = (stats.edgesTried ?? 0) + 1
         const minLat = c.edgeMinLatency(i, j)
         if (minLat === Infinity) continue
         const ttg = bounds.timeToGo[j]
@@ -319,7 +355,7 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
             stats.edgeBounds = (stats.edgeBounds ?? 0) + 1
             for (let u = 0; u < U; u++) {
               const mu = bounds.stageMus[u]
-              kj[u] = (u === 0 && succVal ? succVal[x] : c.edgeLagrangian(i, j, mu) + bounds.stagePhi[u][j]) - mu * budget
+              kj[u] = (u === 0 && phi0 ? row[j] : c.edgeLagrangian(i, j, mu) + bounds.stagePhi[u][j]) - mu * budget
             }
             haveW = true
           }
@@ -395,18 +431,12 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
   for (;;) {
     const workLimit = bounds.level === 0 ? 4 * (N + 1) + 2000 : Infinity
     if (!runDp(workLimit) || gaveUp) break
-    stats.restarts = (stats.restarts ?? 0) + 1
-    if (!bounds.upgrade()) throw new Error('solver escalation without a tighter bound')
-    stats.boundsMs = bounds.buildMs
-    // the stage-level bound also yields better heuristic chains
-    const again = initialIncumbent(problem, bounds)
-    if (again && again !== 'infeasible' && again.costUsd < UB * (1 - REL)) {
-      UB = again.costUsd
-      incumbent = again
-      bestLabel = null
-    }
+    upgrade()
+    tighten()
   }
 
+  stats.boundsMs = bounds.buildMs + (stats.tightenMs ?? 0)
+  stats.rootLowerBound = bounds.rootLowerBound(budget)
   let stages: SolvedStage[]
   const found = bestLabel as Label | null
   if (found) {

@@ -109,6 +109,9 @@ export interface SearchResult {
   lowerBoundPerRequestUsd: number
   /** (best − lowerBoundPerRequestUsd) / best, when there is a best */
   gap?: number
+  /** O(n²) stage-level bound passes over all inner solves, and inner solves that escalated to their own bound */
+  boundPasses: number
+  escalations: number
 }
 
 const now = (): number => globalThis.performance.now()
@@ -131,12 +134,17 @@ interface PerBatchSize {
   stageCache: {T: number; ek: number; bounds: StageBound[]}[]
 }
 
-function solveInner(problem: InnerProblem, choice: SolverChoice, milpTimeLimitMs: number, perB: PerBatchSize, T: number, ek: number, leftMs: number): InnerSolution {
-  // reuse a stage-level bound from a shorter timeout whose mean batch is within 25 % (a weaker
-  // but valid bound; the fast path escalates to a fresh one if it turns out too weak)
+function solveInner(problem: InnerProblem, choice: SolverChoice, milpTimeLimitMs: number, perB: PerBatchSize, T: number, ek: number, leftMs: number, result: SearchResult): InnerSolution {
+  // reuse the stage-level bound from a shorter timeout with the best root value at this budget (a
+  // weaker but valid bound; the fast path escalates to a fresh one if it turns out too weak)
   let reuse: StageBound[] | undefined
-  let bestT = -1
-  for (const e of perB.stageCache) if (e.T <= T && e.T > bestT && e.ek >= 0.75 * ek) ((reuse = e.bounds), (bestT = e.T))
+  let bestRoot = -Infinity
+  for (const e of perB.stageCache) {
+    if (e.T > T) continue
+    let root = -Infinity
+    for (const b of e.bounds) root = Math.max(root, b.phi[0] - b.mu * problem.budgetMs)
+    if (root > bestRoot) ((bestRoot = root), (reuse = e.bounds))
+  }
   const bounds = new Bounds(problem.costs, problem.budgetMs, perB.time, {stageLevel: choice === 'milp', reuse})
   const levelBefore = bounds.level
   const out =
@@ -144,6 +152,8 @@ function solveInner(problem: InnerProblem, choice: SolverChoice, milpTimeLimitMs
       ? solveMilp({...problem, timeLimitMs: Math.max(1, Math.min(milpTimeLimitMs, leftMs))}, {bounds, ...(Number.isFinite(leftMs) ? {buildTimeLimitMs: Math.max(1, leftMs)} : {})})
       : solveFast(Number.isFinite(leftMs) ? {...problem, timeLimitMs: Math.max(0, Math.min(problem.timeLimitMs ?? Infinity, leftMs))} : problem, bounds)
   if (bounds.level > levelBefore || (choice === 'milp' && !reuse)) perB.stageCache.push({T, ek, bounds: bounds.stageBounds()})
+  result.boundPasses += bounds.passes
+  if (bounds.level > levelBefore && reuse) result.escalations++
   return out
 }
 
@@ -217,6 +227,8 @@ export function searchPlan(o: SearchOptions): SearchResult {
     methods: new Set(),
     maxGap: 0,
     lowerBoundPerRequestUsd: 0,
+    boundPasses: 0,
+    escalations: 0,
   }
   const deadline = o.timeLimitMs !== undefined ? t0 + o.timeLimitMs : Infinity
   const left = (): number => deadline - now()
@@ -274,6 +286,8 @@ export function searchPlan(o: SearchOptions): SearchResult {
   for (const arch of archs) {
     const model = costModelFor(o, arch)
     const compiledByB = new Map<number, PerBatchSize>()
+    // the latest distinct optimal chains at this architecture: they seed the bound multipliers of the next solves
+    const recentChains: number[][] = []
     /** Inner optimum at (B, T); with `budgetOverride`, at π(T) but another budget (a bound, not a plan). */
     const solveAt = (B: number, T: number, budgetOverride?: number): Outcome | null => {
       const policy = {ratePerSecond: o.ratePerSecond, maxBatch: B, timeoutMs: T}
@@ -290,7 +304,15 @@ export function searchPlan(o: SearchOptions): SearchResult {
       }
       const costs = perB.base.withDistribution(dist)
       const ek = B === 1 ? 1 : expectedBatchSize(policy)
-      const inner = solveInner({costs, budgetMs, maxStages: o.maxStages, exactStages: o.stages}, o.solver, milpLimit, perB, T, ek, left())
+      const inner = solveInner({costs, budgetMs, maxStages: o.maxStages, exactStages: o.stages, hintChains: [...recentChains]}, o.solver, milpLimit, perB, T, ek, left(), result)
+      if (inner.feasible && inner.stages.length > 0) {
+        const chain = [0, ...inner.stages.map((st) => st.to)]
+        const key = chain.join(',')
+        const at = recentChains.findIndex((p) => p.join(',') === key)
+        if (at >= 0) recentChains.splice(at, 1)
+        recentChains.unshift(chain)
+        if (recentChains.length > 4) recentChains.pop()
+      }
       result.innerSolves++
       result.solverMs += inner.solveMs
       result.methods.add(inner.method)

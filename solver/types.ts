@@ -21,6 +21,12 @@ export interface InnerProblem {
   timeLimitMs?: number
   /** fast path: stop after creating this many labels (memory guard; default 3,000,000) */
   maxLabels?: number
+  /**
+   * fast path: known chains (node indices from 0 to the sink), e.g. the optima of neighbouring
+   * problems; they seed the choice of the bound's multiplier (any chains are valid, good ones save
+   * O(n²) bound passes)
+   */
+  hintChains?: number[][]
 }
 
 export interface SolvedStage {

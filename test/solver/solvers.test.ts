@@ -9,6 +9,13 @@ import {bruteForce} from './oracle.js'
 
 const SEEDS = Array.from({length: 210}, (_, i) => i + 1)
 
+/** The brute-force path as a chain of node indices (it already is one: source 0 to sink N). */
+function bruteForceChain(path: number[], N: number): number[] {
+  expect(path[0]).toBe(0)
+  expect(path[path.length - 1]).toBe(N)
+  return path
+}
+
 function sameCost(a: number, b: number): boolean {
   return Math.abs(a - b) <= 1e-9 * Math.max(a, b)
 }
@@ -37,10 +44,12 @@ function checkSolution(s: InnerSolution, inst: ReturnType<typeof randomInstance>
 
 describe('exact solvers against brute force', () => {
   let coldMilps = 0
+  let tightened = 0
   it.each(SEEDS)('instance seed %i: fast DP and MILP equal the brute-force optimum', (seed) => {
     const inst = randomInstance(seed)
     const oracle = bruteForce(inst.problem.costs, inst.problem.budgetMs, inst.problem.maxStages, inst.problem.exactStages)
     const fast = solveFast(inst.problem)
+    if (fast.stats.tightenPasses) tightened++
     expect(fast.feasible, inst.describe).toBe(oracle.feasible)
     expect(fast.optimal).toBe(true)
     // the MILP proves optimality on its own; the fast path's answer only prunes options that are strictly worse
@@ -66,6 +75,10 @@ describe('exact solvers against brute force', () => {
   it('ran the MILP without a warm start on most instances', () => {
     expect(coldMilps).toBeGreaterThan(SEEDS.length / 2)
   })
+
+  it('tuned the bound multiplier (Bounds.tighten) on many instances', () => {
+    expect(tightened).toBeGreaterThan(SEEDS.length / 4)
+  })
 })
 
 describe('bounds', () => {
@@ -77,6 +90,67 @@ describe('bounds', () => {
     b.upgrade()
     expect(b.timeToGo[0]).toBeLessThanOrEqual(oracle.latencyMs + 1e-9)
     expect(b.costToGo(0, inst.problem.budgetMs)).toBeLessThanOrEqual(oracle.costUsd * (1 + 1e-12))
+  })
+})
+
+describe('bound multipliers (Bounds.tighten)', () => {
+  it.each(SEEDS.slice(0, 80))('raise the root bound without passing the optimum (seed %i)', (seed) => {
+    const inst = randomInstance(seed)
+    const {costs, budgetMs} = inst.problem
+    const oracle = bruteForce(costs, budgetMs, inst.problem.maxStages, inst.problem.exactStages)
+    if (!oracle.feasible) return
+    const b = new Bounds(costs, budgetMs)
+    const before = b.rootLowerBound(budgetMs)
+    const N = costs.nodes.length - 1
+    const chains = [bruteForceChain(oracle.path, N)]
+    b.tighten(budgetMs, oracle.costUsd, 4, 0.05, chains)
+    const after = b.rootLowerBound(budgetMs)
+    expect(after).toBeGreaterThanOrEqual(before)
+    expect(after).toBeLessThanOrEqual(oracle.costUsd * (1 + 1e-12))
+    expect(b.costToGo(0, budgetMs)).toBeLessThanOrEqual(oracle.costUsd * (1 + 1e-12))
+    // the envelope of known chains is above the bound at every μ, in particular where it peaks
+    const {mu, top} = b.envelopeArgmax(budgetMs, [...chains, b.chainOf(b.stageNext[0])!], b.stageMus[0])
+    b.addStageMultiplier(mu)
+    const u = b.stageMus.length - 1
+    expect(b.stagePhi[u][0] - mu * budgetMs).toBeLessThanOrEqual(top + 1e-12 * Math.abs(top) + 1e-18)
+  })
+
+  it('close most of a tight budget\'s root gap on a long chain', async () => {
+    const {syntheticProfile} = await import('../../solver/synthetic.js')
+    const {CostModel} = await import('../../src/cost/model.js')
+    const {CompiledCosts} = await import('../../src/cost/curve.js')
+    const {DEFAULT_PRICE_TABLE} = await import('../../src/cost/prices.js')
+    const {fastestChain} = await import('../../solver/fast.js')
+    const profile = syntheticProfile({layers: 300, seed: 42, meanLayerMs: 1, meanWeightBytes: 300_000})
+    const costs = new CompiledCosts(new CostModel(profile, {arch: 'x86_64', prices: DEFAULT_PRICE_TABLE}), 1, {ks: [1], pi: [1]})
+    const budgetMs = fastestChain(costs, 8)!.latencyMs * 1.05
+    const opt = solveFast({costs, budgetMs, maxStages: 8})
+    expect(opt.optimal).toBe(true)
+    const b = new Bounds(costs, budgetMs)
+    const gapBefore = opt.costUsd - b.rootLowerBound(budgetMs)
+    expect(gapBefore).toBeGreaterThan(0)
+    b.tighten(budgetMs, opt.costUsd)
+    const gapAfter = opt.costUsd - b.rootLowerBound(budgetMs)
+    expect(gapAfter).toBeGreaterThanOrEqual(0)
+    expect(gapAfter).toBeLessThan(gapBefore / 2)
+  })
+})
+
+describe('fast path seeds and escalation', () => {
+  it.each(SEEDS.slice(0, 60))('hint chains and a cheap starting bound leave the optimum unchanged (seed %i)', (seed) => {
+    const inst = randomInstance(seed)
+    const {costs, budgetMs} = inst.problem
+    const N = costs.nodes.length - 1
+    const oracle = bruteForce(costs, budgetMs, inst.problem.maxStages, inst.problem.exactStages)
+    // valid chains, one of them the single stage, plus one that does not end at the sink (ignored)
+    const hintChains = [[0, N], Array.from({length: N + 1}, (_, v) => v), [0, Math.max(1, N - 1)]]
+    const hinted = solveFast({...inst.problem, hintChains})
+    const cheap = solveFast(inst.problem, new Bounds(costs, budgetMs, undefined, {stageLevel: false}))
+    for (const s of [hinted, cheap]) {
+      expect(s.feasible, inst.describe).toBe(oracle.feasible)
+      expect(s.optimal).toBe(true)
+      if (oracle.feasible) expect(sameCost(s.costUsd, oracle.costUsd), `${inst.describe}: ${s.costUsd} vs ${oracle.costUsd}`).toBe(true)
+    }
   })
 })
 
