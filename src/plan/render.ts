@@ -55,7 +55,10 @@ export function renderPlan(plan: Plan): string {
       ? `Batch: up to ${plan.batch.size} requests or ${num(plan.batch.timeoutMs)} ms after the first (mean batch ${num(p.meanBatchSize, 2)}, ${pct} wait ${num(p.waitMs ?? 0, 1)} ms)`
       : 'Batch: none (each request invokes the chain)',
   )
-  out.push(`Latency (${pct}): ${num(p.latencyMs, 1)} ms (chain ${num(p.serviceMs, 1)} ms)   SLO ${num(inp.sloMs)} ms`)
+  const parts = [`chain ${num(p.serviceMs, 1)} ms at median stage times`]
+  if ((p.waitMs ?? 0) > 0) parts.unshift(`${pct} wait ${num(p.waitMs!, 1)} ms`)
+  if (p.spreadMs !== undefined && Math.abs(p.spreadMs) >= 0.05) parts.push(`${p.spreadMs >= 0 ? '+' : '−'} ${num(Math.abs(p.spreadMs), 1)} ms for their measured spread${p.spreadMs < 0 ? ' and partial batches' : ''}`)
+  out.push(`Latency (${pct}): ${num(p.latencyMs, 1)} ms (${parts.join(', ')})   SLO ${num(inp.sloMs)} ms`)
   out.push(
     `Cost: ${usd(p.costPerMillionUsd)} per 1M requests` +
       (inp.ratePerSecond > 0 ? `, ${usd(p.monthlyCostUsd)} per month at ${num(inp.ratePerSecond, 2)} req/s` : '') +
