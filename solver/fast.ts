@@ -24,8 +24,6 @@ import type {InnerProblem, InnerSolution, SolvedStage} from './types.js'
 const REL = 1e-12
 /** root gap (relative to the incumbent) above which the stage multiplier is tuned (Bounds.tighten) */
 const TIGHTEN_GAP = 1e-4
-/** root gap of a cheap or reused bound above which the solve starts with its own bound */
-const UPGRADE_GAP = 1e-2
 const now = (): number => globalThis.performance.now()
 
 interface Label {
@@ -262,8 +260,6 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
       bestLabel = null
     }
   }
-  // a cheap or reused bound this far from the incumbent would only fail the first DP pass
-  if (bounds.level === 0 && UB < Infinity && UB - bounds.rootLowerBound(budget) > UPGRADE_GAP * UB) upgrade()
   tighten()
   const cut = (): number => UB * (1 - REL)
 
