@@ -43,7 +43,7 @@ export const SECTION_BUDGET_S = {full: 240, quick: 120}
 
 const here = dirname(fileURLToPath(import.meta.url))
 
-interface Job {
+export interface Job {
   label: string
   sizes: number[]
   profiles: string[]
@@ -51,7 +51,7 @@ interface Job {
   reserveS: number
 }
 
-interface JobResult {
+export interface JobResult {
   status: 'done' | 'timed-out' | 'failed'
   rows: Record<string, unknown>[]
   notes: string[]
@@ -63,7 +63,7 @@ interface JobResult {
  * row is ready: solver.ts SolverBenchEvent) and its notes at the end, so rows that finished survive
  * the child being stopped at its deadline; the piece it was in gets a 'did not finish' row.
  */
-function runJob(entry: string, job: Job, quick: boolean, limits: {milp: number; fast: number; plan: number}, deadlineMs: number): Promise<JobResult> {
+export function runJob(entry: string, job: Job, quick: boolean, limits: {milp: number; fast: number; plan: number}, deadlineMs: number): Promise<JobResult> {
   // the bench's own budget ends a little before the hard deadline, so its pieces stop themselves
   const softBudgetMs = Math.max(1000, deadlineMs - 3000)
   const code = [

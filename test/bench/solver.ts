@@ -225,8 +225,7 @@ export async function runSolverBench(options: SolverBenchOptions = {}): Promise<
           budgetFactor: factor,
           agree: comparable ? agree : null,
           detail:
-            `${milp.stats.variables ?? 0} binaries over ${milp.stats.edges ?? 0} stages` +
-            (milp.reason ? `; ${milp.reason}` : '') +
+            [milp.stats.variables ? `${milp.stats.variables} binaries over ${milp.stats.edges ?? 0} stages` : '', milp.reason ?? ''].filter(Boolean).join('; ') +
             (finished ? '' : `; stopped after ${Math.round(milpMs)} ms`) +
             (milp.gap !== undefined && !milp.optimal ? `, gap ${(milp.gap * 100).toFixed(2)} %` : ''),
         }),
