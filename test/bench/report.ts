@@ -82,12 +82,33 @@ function solverSection(r: SectionResult<SolverData> | undefined): string {
     const keys = [...new Set(d.rows.flatMap((row) => Object.keys(row)))]
     out.push(table(keys, d.rows.map((row) => keys.map((k) => {
       const v = row[k]
+      if (k === 'gapPct' && typeof v === 'number') return `${v.toFixed(3)} %`
       if (typeof v === 'number') return Number.isInteger(v) ? fmt(v, 0) : Math.abs(v) < 0.01 && v !== 0 ? v.toPrecision(3) : fmt(v, 2)
       return v === undefined || v === null ? '–' : typeof v === 'object' ? JSON.stringify(v) : String(v)
     }))))
   }
   if (d.jobs?.length) {
-    out.push(`Workloads (each in its own process, ${d.budgetS} s for the section): ` + d.jobs.map((j) => `${j.label} ${j.status === 'done' ? `${fmt(j.seconds, 0)} s` : j.status === 'timed-out' ? `stopped after ${fmt(j.seconds, 0)} s` : `failed (${j.error ?? ''})`}`).join('; ') + '.')
+    const rowsOf = (j: NonNullable<SolverData['jobs']>[number]): string => (j.rows === undefined ? '' : `${j.rows} rows`)
+    const deadline = (j: NonNullable<SolverData['jobs']>[number]): string => (j.budgetS === undefined ? '' : `deadline ${fmt(j.budgetS, 0)} s`)
+    out.push(
+      `Workloads (each in its own process, ${d.budgetS} s for the section): ` +
+        d.jobs
+          .map((j) => {
+            const extra = [rowsOf(j), deadline(j)].filter(Boolean).join(', ')
+            const what = j.status === 'done' ? `${fmt(j.seconds, 0)} s` : j.status === 'timed-out' ? `stopped at its deadline after ${fmt(j.seconds, 0)} s${j.rows ? `, ${j.rows} rows kept` : ''}` : `failed (${j.error ?? ''})`
+            return `${j.label} ${what}${extra ? ` (${extra})` : ''}`
+          })
+          .join('; ') +
+        '.',
+    )
+  }
+  const limits = [
+    d.milpTimeLimitMs ? `MILP ${fmt(d.milpTimeLimitMs / 1000, 0)} s per solve` : '',
+    d.fastTimeLimitMs ? `fast path ${fmt(d.fastTimeLimitMs / 1000, 0)} s per solve` : '',
+    d.planTimeLimitMs ? `whole search ${fmt(d.planTimeLimitMs / 1000, 0)} s` : '',
+  ].filter(Boolean)
+  if (limits.length) {
+    out.push(`Time limits set by the bench: ${limits.join(', ')}; a row that hit one says so in its status (time-limit: the best found and its gap to a proven lower bound; too-large: refused before building, with the reason).`)
   }
   if (r.notes.length) out.push(notes(r))
   return out.join('\n\n')
