@@ -42,6 +42,7 @@ plan.json records the profile it was made from (the profile.json given, or the p
     region: Flags.string({description: 'AWS region (prices are us-east-1 unless --prices says otherwise)', default: 'us-east-1'}),
     prices: Flags.string({description: 'JSON file overriding figures of the built-in price table (partial; see src/cost/prices.ts)'}),
     solver: Flags.option({options: ['auto', 'fast', 'milp'] as const, description: 'inner solver', default: 'auto' as const})(),
+    'time-limit': Flags.integer({description: 'seconds the planning may take; past it amps returns the best plan found and says it is not proven optimal', default: 120, min: 1}),
     output: Flags.string({char: 'o', description: 'where to write plan.json', default: 'plan.json'}),
   }
 
@@ -86,6 +87,7 @@ plan.json records the profile it was made from (the profile.json given, or the p
       region: flags.region,
       prices,
       solver: flags.solver,
+      timeLimitMs: flags['time-limit'] * 1000,
       profilePath,
     }
     checkPlanOptions(profile, options)

@@ -36,6 +36,11 @@ export interface PlanOptions {
   /** compute-time multiplier per architecture relative to the profiling machine (default 1) */
   timeFactor?: Partial<Record<Arch, number>>
   milpTimeLimitMs?: number
+  /**
+   * wall-clock limit of the whole planning (ms, default 120 s): past it every remaining search
+   * returns its best plan so far, and the plan says it is not proven optimal
+   */
+  timeLimitMs?: number
   /** path of the profile.json, recorded in the plan */
   profilePath?: string
   /** memory domain overrides (tests) */
@@ -44,6 +49,9 @@ export interface PlanOptions {
   memoryStepMb?: number
   now?: Date
 }
+
+/** Default wall-clock limit of planFromProfile (ms). */
+export const DEFAULT_PLAN_TIME_LIMIT_MS = 120_000
 
 function flagError(message: string, suggestions: string[] = []): AmpsUserError {
   return new AmpsUserError('FLAG_INVALID', message, {suggestions})
@@ -304,13 +312,26 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   let searchMs = 0
   let searchInner = 0
   let rounds = 0
+  let stopped = false
+  const deadline = performance.now() + (options.timeLimitMs ?? DEFAULT_PLAN_TIME_LIMIT_MS)
+  const left = (): number => Math.max(1, deadline - performance.now())
   const solved = solveWithSpread(so.sloMs, (budget) => {
-    const r = searchPlan({...so, sloMs: budget})
+    const r = searchPlan({...so, sloMs: budget, timeLimitMs: left()})
+    if (r.stopped) stopped = true
     searchMs += r.totalMs
     searchInner += r.innerSolves
     rounds++
     return r.best ? r : null
   }, (r) => candidateLatencyMs(profile, r.best!, so), (r) => r.best!.costPerRequestUsd, minimumLatency(so)?.latencyMs ?? 0)
+  const limitText = (): string => {
+    const ms = options.timeLimitMs ?? DEFAULT_PLAN_TIME_LIMIT_MS
+    return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 1000).toFixed(0)} s`
+  }
+  if (!solved && stopped) {
+    throw new AmpsUserError('PLAN_INFEASIBLE', `no plan meeting the SLO was found within the planning time limit (${limitText()})`, {
+      suggestions: ['raise --time-limit', 'or allow fewer stages with --max-stages, which shrinks the search'],
+    })
+  }
   if (!solved) throw infeasibleError(profile, so)
   const result = solved.value
   const solvedBest = {...result.best!, latencyMs: solved.latencyMs}
@@ -326,7 +347,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
     const s = solveWithSpread(
       so.sloMs,
       (budget) => {
-        const r = searchPlan({...unb, sloMs: budget})
+        const r = searchPlan({...unb, sloMs: budget, timeLimitMs: left()})
         searchMs += r.totalMs
         searchInner += r.innerSolves
         return r.best
@@ -372,6 +393,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   if (so.arch !== 'x86_64' || best.arch === 'arm64') {
     if (!options.timeFactor?.arm64) warnings.push(`arm64 compute is assumed as fast as the profiling machine (${profile.environment.cpu}); profile on Graviton to check`)
   }
+  if (stopped) warnings.push(`planning stopped at its time limit (${limitText()}): this is the best plan found, not proven the cheapest (raise --time-limit)`)
   if (!(rate > 0)) warnings.push('no --rate: batching disabled and monthly cost not computed; cold starts assumed on every request')
   if (so.maxBatch > 1 && best.batchSize === so.maxBatch) warnings.push(`the best batch size is the largest allowed (${so.maxBatch}); a larger --max-batch may be cheaper`)
 
@@ -408,7 +430,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
     },
     solver: {
       method: best.inner.method,
-      optimal: result.allOptimal,
+      optimal: result.allOptimal && !stopped,
       solveMs: round(searchMs, 1),
       ...(best.inner.method === 'milp' || !result.allOptimal
         ? {bound: ((best.inner.bound ?? best.inner.costUsd) / best.meanBatchSize) * 1e6, gap: result.maxGap}

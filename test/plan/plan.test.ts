@@ -100,6 +100,17 @@ describe('planFromProfile', () => {
     expect(plan.predicted.costPerMillionUsd).toBeCloseTo(cheapest.costPerMillionUsd, 9)
   })
 
+  it('stops at its time limit with the best plan found, and says it is not proven optimal', () => {
+    const big = syntheticProfile({layers: 200, seed: 5, topology: 'chain', meanLayerMs: 2})
+    const quick = planFromProfile(big, {sloMs: 900, ratePerSecond: 20, timeLimitMs: 1})
+    expect(quick.solver.optimal).toBe(false)
+    expect(quick.warnings?.some((w) => /stopped at its time limit \(0\.0 s\)/.test(w))).toBe(true)
+    expect(quick.predicted.latencyMs).toBeLessThanOrEqual(900)
+    const full = planFromProfile(big, {sloMs: 900, ratePerSecond: 20})
+    expect(full.solver.optimal).toBe(true)
+    expect(full.predicted.costPerMillionUsd).toBeLessThanOrEqual(quick.predicted.costPerMillionUsd + 1e-12)
+  })
+
   it('says when no chain can hold the model at all', () => {
     const huge = syntheticProfile({layers: 4, seed: 23, meanWeightBytes: 400e6})
     const e = userError(() => planFromProfile(huge, {sloMs: 60_000, maxStages: 1}))
