@@ -240,7 +240,7 @@ function predictionSection(r: SectionResult<PredictionData> | undefined): string
       `Spread of a stage's time from one request to the next: measured handler (p90 − p10) / median = ${fmt(d.spread.measuredRelativeWidth * 100)} % (median over the rows); ` +
         `the simulator's compute spread for the same stages (src/simulate computeSpread: Σ of the layers' profiled p10 and p90) = ${fmt(d.spread.simulatorRelativeWidth * 100)} %. ` +
         (d.spread.measuredMaxOverMedian !== undefined
-          ? `Slowest request ÷ median: measured ${fmt(d.spread.measuredMaxOverMedian, 2)} (over ${fmt(median(d.rows.map((r) => r.measured.reps)), 0)} requests per row), the simulator's max (Σ of the layers' slowest samples) ${fmt(d.spread.simulatorMaxOverMedian, 2)}.`
+          ? `Slowest request ÷ median: measured ${fmt(d.spread.measuredMaxOverMedian, 2)} (over ${fmt(median(d.rows.map((r) => r.measured.reps)), 0)} requests per row), the simulator's max (Σ of the layers' slowest samples, capped at median + 3·(p90 − median): src/simulate/service.ts STAGE_TAIL_CAP) ${fmt(d.spread.simulatorMaxOverMedian, 2)}.`
           : ''),
     )
   }
@@ -270,7 +270,8 @@ function predictionFindings(d: PredictionData): string {
   const fluid = med(quota.map((r) => r.measured.cpuMs / (r.memoryMb / 1769) / r.measured.roundTripMs))
   const runErr = med(rows.map((r) => r.predicted.model?.computeErrPct ?? NaN))
   const runErrBefore = med(rows.map((r) => r.predicted.before?.computeErrPct ?? NaN))
-  const codecErr = med(rows.map((r) => ((r.predicted.model?.codecMs ?? NaN) - r.measured.codecMs) / r.measured.codecMs * 100))
+  // the model's codecMs includes the runtime's JSON: compare with the codec inside the handler + the time outside it
+  const codecErr = med(rows.map((r) => ((r.predicted.model?.codecMs ?? NaN) - (r.measured.codecMs + r.measured.durationMs - r.measured.handlerMs)) / (r.measured.codecMs + r.measured.durationMs - r.measured.handlerMs) * 100))
   const outside = med(rows.map((r) => (r.measured.durationMs - r.measured.handlerMs) / r.measured.durationMs)) * 100
   const beyond = med(rows.map((r) => (r.measured.roundTripMs - r.measured.durationMs) / r.measured.roundTripMs)) * 100
   return [
@@ -278,7 +279,7 @@ function predictionFindings(d: PredictionData): string {
     `- Other processes: the stage's main thread waited ${fmt(waitShare)} % of the round trip for a CPU held by another process (or its own helper threads). On a quiet machine this is ~0; anything above a few % inflates every measured time while the profile (CPU time) is immune, so predictions look too low.`,
     `- The quota behaves as a fluid share over a whole request: below 1,769 MB, CPU used ÷ (m/1769) = ${fmt(fluid, 2)} × the round trip. So what the stage process burns outside the model (JSON, HTTP, codec, GC) costs wall time at the same 1/share rate as the layers.`,
     `- Compute: the model's stage compute (Σ layers × fused factor) is ${pct(runErr)} off the stage's measured model.predict + read-back (run ms; negative = predicted too low); Σ of the layers alone was ${pct(runErrBefore)}.`,
-    `- Codec (decode + encode inside the handler): predicted ${pct(codecErr)} vs measured.`,
+    `- Tensors in and out (the handler's decode + encode, and the runtime's JSON parse + stringify around it): predicted ${pct(codecErr)} vs measured (codec + duration − handler).`,
     `- Around the handler: ${fmt(outside)} % of the measured duration is outside handle() (the runtime's JSON parse of the event and stringify of the result); the rest of the round trip (${fmt(beyond)} %) is HTTP and the coordinator's side, which on AWS is the unbilled Invoke round trip.`,
   ].join('\n')
 }
@@ -336,7 +337,7 @@ function analyticFindings(d: AnalyticData): string {
   }
   if (batched.length) {
     lines.push(
-      `- Plans with batching (${batched.length}): median |p99 error| ${fmt(med(batched.map((r) => Math.abs(r.p99ErrPct))))} % (median signed ${pct(med(batched.map((r) => r.p99ErrPct)))}). The analytic model times every batch as a *full* batch of B (an upper bound: the solver must meet the SLO for the slowest batch), so it sits above the simulation when batches are often partial.`,
+      `- Plans with batching (${batched.length}): median |p99 error| ${fmt(med(batched.map((r) => Math.abs(r.p99ErrPct))))} % (median signed ${pct(med(batched.map((r) => r.p99ErrPct)))}). The analytic model rides each request in a batch of its size-biased size, independent of its wait (in truth a long wait comes with a small batch), so it errs high.`,
     )
   }
   if (worstMiss) lines.push(`- Worst SLO miss rate in simulation: ${fmt(worstMiss.sloMissRate * 100, 1)} % (${worstMiss.model}, SLO ${worstMiss.sloMs} ms at ${worstMiss.ratePerSecond}/s, ${worstMiss.stages} stage(s), B = ${worstMiss.batch.size}) against a p99 target (1 % allowed); ${rows.filter((r) => r.sloMissRate <= 0.01).length} of ${rows.length} plans miss their SLO on at most 1 % of requests in simulation.`)
@@ -344,7 +345,7 @@ function analyticFindings(d: AnalyticData): string {
     `- Cost: the analytic cost bills each stage's median time; the simulator bills draws from the profile's spread, whose mean is above the median (right tail), so the analytic cost is lower by ${fmt(med(rows.map((r) => -r.costErrPct)))} % (median).`,
   )
   lines.push(
-    '- The simulator\'s stage time is Σ of per-layer quantiles (every layer at the same quantile: perfectly correlated noise) and its tail runs up to Σ of every layer\'s slowest sample; section 3 sets that spread next to the measured one.',
+    '- The simulator\'s stage time is Σ of per-layer quantiles (every layer at the same quantile: perfectly correlated noise), its slowest capped at median + 3·(p90 − median) (STAGE_TAIL_CAP, src/simulate/service.ts); section 3 sets that spread next to the measured one.',
   )
   return lines.join('\n')
 }

@@ -1,7 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
 import {DEFAULT_PRICE_TABLE as prices} from '../../src/cost/prices.js'
-import {buildStageModels, cpuSlowdown, layerSpreadAt, meanOf, quantileOf, type Spread} from '../../src/simulate/service.js'
+import {STAGE_TAIL_CAP, buildStageModels, computeSpread, cpuSlowdown, layerSpreadAt, meanOf, quantileOf, type Spread} from '../../src/simulate/service.js'
+import type {TimingPoint} from '../../src/profile/types.js'
 import {point, syntheticPlan, syntheticProfile} from './fixtures.js'
 
 describe('quantile function through min/p10/median/p90/max', () => {
@@ -15,6 +16,23 @@ describe('quantile function through min/p10/median/p90/max', () => {
   it('has the mean of the piecewise-linear distribution', () => {
     // ∫Q: 0.1·(8+9)/2 + 0.4·(9+10)/2 + 0.4·(10+12)/2 + 0.1·(12+16)/2
     expect(meanOf(s)).toBeCloseTo(0.85 + 3.8 + 4.4 + 1.4, 12)
+  })
+})
+
+describe('a stage\'s spread from its layers\'', () => {
+  const at = (medianMs: number, p10Ms: number, p90Ms: number, maxMs: number): {timing: TimingPoint[]} => ({
+    timing: [{memoryMb: 1769, batch: 1, medianMs, p10Ms, p90Ms, minMs: p10Ms, maxMs, repeats: 15, modelled: false}],
+  })
+  it('sums the layers\' statistics (every layer at the same quantile)', () => {
+    expect(computeSpread([at(10, 9, 12, 13), at(20, 18, 23, 25)], 1769, 1)).toEqual([27, 27, 30, 35, 38])
+  })
+  it('caps the slowest at median + 3·(p90 − median): the layers\' slowest samples came from different runs', () => {
+    // Σ max = 10 + 60 = 70, but median 30 + 3·(35 − 30) = 45
+    const s = computeSpread([at(10, 9, 12, 13), at(20, 18, 23, 57)], 1769, 1)
+    expect(STAGE_TAIL_CAP).toBe(3)
+    expect(s[2]).toBe(30)
+    expect(s[3]).toBe(35)
+    expect(s[4]).toBe(45)
   })
 })
 
