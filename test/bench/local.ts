@@ -205,13 +205,16 @@ function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
 
 export async function invokeSeries(
   d: Deployed,
-  opts: {batch: number; warmup: number; reps: number; minReps: number; budgetMs: number},
+  opts: {batch: number; warmup: number; reps: number; minReps: number; budgetMs: number; warmupBudgetMs?: number},
 ): Promise<InvokeSeries> {
   const inputs = randomInputs(d.state.modelInputs ?? [], {batch: opts.batch, seed: 7})
   const invoker = createChainInvoker(d.state)
   try {
     const call = () => withTimeout(invoker.invoke(inputs), `the chain ${d.label}`)
-    for (let i = 0; i < opts.warmup; i++) await call()
+    // up to `warmup` requests, but stop after warmupBudgetMs once 3 are done (JIT and wasm tier-up
+    // settle over the first tens of requests of a fresh stage process)
+    const w0 = Date.now()
+    for (let i = 0; i < opts.warmup && (i < 3 || opts.warmupBudgetMs === undefined || Date.now() - w0 < opts.warmupBudgetMs); i++) await call()
     const results: ChainResult[] = []
     const cpu: CpuSample[][] = []
     const stages = [...d.state.stages].sort((a, b) => a.stageIndex - b.stageIndex)
