@@ -158,7 +158,7 @@ function candidateLatencyMs(profile: Profile, cand: Candidate, so: SearchOptions
 }
 
 /** At most this many solves per spread-aware search. */
-const TAIL_ROUNDS = 8
+const TAIL_ROUNDS = 10
 
 /**
  * Meets the SLO at the percentile *with* the stage times' spread. The solvers count each stage at
@@ -174,6 +174,8 @@ function solveWithSpread<T>(
   solve: (budgetMs: number) => T | null,
   latencyOf: (x: T) => number,
   costOf: (x: T) => number,
+  /** the solution's latency as the solver counts it (median stage times): ≤ the budget it met */
+  medianOf: (x: T) => number,
   floorMs = 0,
 ): {value: T; latencyMs: number; budgetMs: number} | null {
   let best: {value: T; latencyMs: number; budgetMs: number} | null = null
@@ -194,12 +196,14 @@ function solveWithSpread<T>(
         if (!over || budget < over.budgetMs) over = {budgetMs: budget, latencyMs}
         if (!best) {
           if (budget <= floorMs) return null
-          // secant through the two smallest failing budgets, else scale by SLO ÷ latency
+          // secant through the two smallest failing budgets, else scale by SLO ÷ latency; and at
+          // least below this solution's own median latency by the excess (a budget above it
+          // returns the same solution)
           let next =
             prev && Number.isFinite(prev.latencyMs) && prev.latencyMs > latencyMs && prev.budgetMs !== budget
               ? budget + ((sloMs - latencyMs) * (prev.budgetMs - budget)) / (prev.latencyMs - latencyMs)
               : (budget * sloMs) / latencyMs
-          next = Math.min(next, budget - 0.5)
+          next = Math.min(next, budget - 0.5, medianOf(value) - (latencyMs - sloMs))
           budget = Math.max(floorMs, next)
           continue
         }
@@ -244,7 +248,7 @@ function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemor
     }
     const tailOf = (memoryMb: number, latencyMs: number): number =>
       latencyPercentileMs(unbatchedChain([tailStage(model, profile, whole, memoryMb, 1, latencyMs)]), o.percentile)
-    const solved = solveWithSpread(o.sloMs, (budget) => e.cheapestMemoryForBudget(budget), (x) => tailOf(x.memoryMb, x.latencyMs), (x) => x.costUsd, e.minLatency())
+    const solved = solveWithSpread(o.sloMs, (budget) => e.cheapestMemoryForBudget(budget), (x) => tailOf(x.memoryMb, x.latencyMs), (x) => x.costUsd, (x) => x.latencyMs, e.minLatency())
     const opt = solved?.value
     const stages = [{layers: model.L, memoryMb: 0, arch}]
     if (opt && solved) {
@@ -322,7 +326,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
     searchInner += r.innerSolves
     rounds++
     return r.best ? r : null
-  }, (r) => candidateLatencyMs(profile, r.best!, so), (r) => r.best!.costPerRequestUsd, minimumLatency(so)?.latencyMs ?? 0)
+  }, (r) => candidateLatencyMs(profile, r.best!, so), (r) => r.best!.costPerRequestUsd, (r) => r.best!.latencyMs, minimumLatency(so)?.latencyMs ?? 0)
   const limitText = (): string => {
     const ms = options.timeLimitMs ?? DEFAULT_PLAN_TIME_LIMIT_MS
     return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 1000).toFixed(0)} s`
@@ -354,6 +358,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
       },
       (c) => candidateLatencyMs(profile, c, unb),
       (c) => c.costPerRequestUsd,
+      (c) => c.latencyMs,
       minimumLatency(unb)?.latencyMs ?? 0,
     )
     if (s) inf = {cand: s.value, latencyMs: s.latencyMs}

@@ -102,3 +102,38 @@ describe('plans held to the SLO with the spread', () => {
     for (const b of plan.baselines) if (b.feasible) expect(b.latencyMs).toBeLessThanOrEqual(300 + 1e-6)
   })
 })
+
+describe('budget search on a plateau', () => {
+  it('a profile with a wide spread: one function at max memory meets the SLO, so the cheapest single function and AMPS-Inf do too', () => {
+    for (const seed of [41, 42, 43]) {
+      const p = syntheticProfile({layers: 24, seed, topology: 'chain', meanLayerMs: 1})
+      // tiny noisy layers: p90 twice the median, the slowest four times (the cap keeps 3·(p90 − median))
+      for (const l of p.layers) for (const t of l.timing) Object.assign(t, {p10Ms: t.medianMs * 0.9, minMs: t.medianMs * 0.8, p90Ms: t.medianMs * 2, maxMs: t.medianMs * 4})
+      const whole = planFromProfile(p, {sloMs: 1000, ratePerSecond: 0})
+      const fastest = whole.baselines.find((b) => b.name === 'max-memory')!
+      expect(fastest.feasible).toBe(true)
+      const slo = Math.ceil(fastest.latencyMs * 3)
+      const plan = planFromProfile(p, {sloMs: slo, ratePerSecond: 10})
+      for (const name of ['single-function', 'amps-inf', 'max-memory']) {
+        const b = plan.baselines.find((x) => x.name === name)!
+        expect(b.feasible, `${name} at SLO ${slo} (seed ${seed}): ${b.reason ?? ''}`).toBe(true)
+        expect(b.latencyMs).toBeLessThanOrEqual(slo + 1e-6)
+      }
+      expect(plan.predicted.latencyMs).toBeLessThanOrEqual(slo)
+    }
+  })
+
+  it('an SLO just under the p99 at the memory floor: the budget drops below that memory\'s own median latency, not by 1 % a round', () => {
+    const p = syntheticProfile({layers: 24, seed: 44, topology: 'chain', meanLayerMs: 1})
+    for (const l of p.layers) for (const t of l.timing) Object.assign(t, {p10Ms: t.medianMs * 0.9, minMs: t.medianMs * 0.8, p90Ms: t.medianMs * 2, maxMs: t.medianMs * 4})
+    // the cheapest memory is the floor for every loose SLO
+    const loose = planFromProfile(p, {sloMs: 100_000})
+    const floor = loose.stages[0].memoryMb
+    const tight = Math.floor(loose.predicted.latencyMs) - 1
+    expect(loose.predicted.spreadMs).toBeGreaterThan(5)
+    const plan = planFromProfile(p, {sloMs: tight})
+    expect(plan.predicted.latencyMs).toBeLessThanOrEqual(tight)
+    expect(plan.stages.reduce((s, x) => s + x.memoryMb, 0)).toBeGreaterThan(floor)
+    expect(plan.baselines.find((b) => b.name === 'single-function')!.feasible).toBe(true)
+  })
+})
