@@ -16,7 +16,7 @@
  *     around the root's best per-layer multiplier.
  *   The bound used is the max over all of them.
  */
-import type {CompiledCosts} from '../src/cost/curve.js'
+import {type CompiledCosts, minLinearPlusInverse} from '../src/cost/curve.js'
 
 const now = (): number => globalThis.performance.now()
 
@@ -144,12 +144,7 @@ export class Bounds {
         for (let u = 0; u < U; u++) {
           const mu = this.mus[u]
           const mb = mu * bB
-          let v = Math.min(pa * lo + mb / lo, pa * hi + mb / hi)
-          if (pa > 0 && mb > 0) {
-            const m = Math.sqrt(mb / pa)
-            if (m > lo && m < hi) v = Math.min(v, 2 * Math.sqrt(pa * mb))
-          }
-          v += P * Bb + mu * aB
+          const v = minLinearPlusInverse(pa, mb, lo, hi) + P * Bb + mu * aB
           if (v < best[u]) best[u] = v
         }
       }
@@ -232,12 +227,7 @@ export class Bounds {
       const y = p * J + g
       const pa = P * this.layAb[y]
       const mb = mu * this.laybB[y]
-      let v = Math.min(pa * lo + mb / lo, pa * hi + mb / hi)
-      if (pa > 0 && mb > 0) {
-        const m = Math.sqrt(mb / pa)
-        if (m > lo && m < hi) v = Math.min(v, 2 * Math.sqrt(pa * mb))
-      }
-      v += P * this.layBb[y] + mu * this.layaB[y]
+      const v = minLinearPlusInverse(pa, mb, lo, hi) + P * this.layBb[y] + mu * this.layaB[y]
       if (v < best) best = v
     }
     return best

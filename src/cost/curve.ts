@@ -21,6 +21,19 @@
 import {InvalidProblemError} from '../errors.js'
 import {type BatchSupport, type CostModel, type StageRange, billedMs, layerSegmentCoefficients, MB, mediansAtBatch} from './model.js'
 
+/**
+ * min over m in [lo, hi] of pa·m + mb/m (pa, mb ≥ 0): the smaller end, or 2·√(pa·mb) at
+ * m = √(mb/pa) when that lies inside. The memory-continuous core of every Lagrangian bound.
+ */
+export function minLinearPlusInverse(pa: number, mb: number, lo: number, hi: number): number {
+  const v = Math.min(pa * lo + mb / lo, pa * hi + mb / hi)
+  if (pa > 0 && mb > 0) {
+    const m = Math.sqrt(mb / pa)
+    if (m > lo && m < hi) return Math.min(v, 2 * Math.sqrt(pa * mb))
+  }
+  return v
+}
+
 /** One memory option of one stage. */
 export interface StageOption {
   memoryMb: number
@@ -381,12 +394,7 @@ export class CompiledCosts {
       const pa = P * Ab
       const mb = mu * bB
       const c0 = P * Bb + mu * aB
-      let v = Math.min(pa * lo + mb / lo, pa * hi + mb / hi)
-      if (pa > 0 && mb > 0) {
-        const m = Math.sqrt(mb / pa)
-        if (m > lo && m < hi) v = Math.min(v, 2 * Math.sqrt(pa * mb))
-      }
-      v += c0
+      const v = minLinearPlusInverse(pa, mb, lo, hi) + c0
       if (v < best) best = v
     }
     return best + fixed
@@ -447,12 +455,7 @@ export class CompiledCosts {
         }
         const pa = P * Ab
         const mb = mu * bB
-        let v = Math.min(pa * sLo + mb / sLo, pa * sHi + mb / sHi)
-        if (pa > 0 && mb > 0) {
-          const m = Math.sqrt(mb / pa)
-          if (m > sLo && m < sHi) v = Math.min(v, 2 * Math.sqrt(pa * mb))
-        }
-        v += P * Bb + mu * aB
+        const v = minLinearPlusInverse(pa, mb, sLo, sHi) + P * Bb + mu * aB
         if (v < best) best = v
       }
       const fee = fee0 + (this.nodeS3[j] === 1 ? this.s3PairUsd : 0)
@@ -695,12 +698,7 @@ export class EdgeCurve {
     const x = c.kB * c.J + g
     const pa = this.P * this.Abar[g]
     const mb = mu * this.Bc[x]
-    let v = Math.min(pa * lo + mb / lo, pa * hi + mb / hi)
-    if (pa > 0 && mb > 0) {
-      const m = Math.sqrt(mb / pa)
-      if (m > lo && m < hi) v = Math.min(v, 2 * Math.sqrt(pa * mb))
-    }
-    return v + this.P * this.Bbar[g] + this.fixedUsd + mu * (this.A[x] + this.unbilledMs)
+    return minLinearPlusInverse(pa, mb, lo, hi) + this.P * this.Bbar[g] + this.fixedUsd + mu * (this.A[x] + this.unbilledMs)
   }
 
   /**
