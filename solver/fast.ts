@@ -304,6 +304,12 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
     const compactAt = new Int32Array(N + 1).fill(1024)
     stored = 1
     labels[0].push({t: 0, c: 0, s: 0, node: 0, memoryMb: 0, lat: 0, cost: 0, prev: null})
+    /** true (and the reason flagged) once this pass is over its work limit, or the solve over its label cap or time */
+    const outOfBudget = (): boolean => {
+      if (work > workLimit) aborted = true
+      else if (stored > labelCap || now() > deadline) gaveUp = true
+      return aborted || gaveUp
+    }
     for (let i = 0; i < N && !aborted && !gaveUp; i++) {
       const pending = labels[i]
       labels[i] = []
@@ -312,14 +318,7 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
       stored -= pending.length
       stats.labels += kept.length
       work += kept.length
-      if (work > workLimit) {
-        aborted = true
-        break
-      }
-      if (stored > labelCap || now() > deadline) {
-        gaveUp = true
-        break
-      }
+      if (outOfBudget()) break
       const U = bounds.stageMus.length
       // label-independent part of the one-edge-ahead Lagrangian bound: w_u + Φ̂_u(j) − μ_u·budget
       const kj = new Float64Array(U)
@@ -365,14 +364,7 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
             stats.edgeCurves++
           }
           if (curve === null) break
-          if (work > workLimit) {
-            aborted = true
-            break
-          }
-          if (stored > labelCap || now() > deadline) {
-            gaveUp = true
-            break
-          }
+          if (outOfBudget()) break
           stats.extensions++
           const latCap = rem - bounds.timeToGo[j] + 1e-9
           const e = curve
