@@ -319,11 +319,16 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   let stopped = false
   const deadline = performance.now() + (options.timeLimitMs ?? DEFAULT_PLAN_TIME_LIMIT_MS)
   const left = (): number => Math.max(1, deadline - performance.now())
-  const solved = solveWithSpread(so.sloMs, (budget) => {
-    const r = searchPlan({...so, sloMs: budget, timeLimitMs: left()})
+  /** One whole search within the time left, its effort counted in the plan's solver stats. */
+  const search = (o: SearchOptions, budgetMs: number): ReturnType<typeof searchPlan> => {
+    const r = searchPlan({...o, sloMs: budgetMs, timeLimitMs: left()})
     if (r.stopped) stopped = true
     searchMs += r.totalMs
     searchInner += r.innerSolves
+    return r
+  }
+  const solved = solveWithSpread(so.sloMs, (budget) => {
+    const r = search(so, budget)
     rounds++
     return r.best ? r : null
   }, (r) => candidateLatencyMs(profile, r.best!, so), (r) => r.best!.costPerRequestUsd, (r) => r.best!.latencyMs, minimumLatency(so)?.latencyMs ?? 0)
@@ -350,12 +355,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
     const unb = {...so, ratePerSecond: 0, maxBatch: 1}
     const s = solveWithSpread(
       so.sloMs,
-      (budget) => {
-        const r = searchPlan({...unb, sloMs: budget, timeLimitMs: left()})
-        searchMs += r.totalMs
-        searchInner += r.innerSolves
-        return r.best
-      },
+      (budget) => search(unb, budget).best,
       (c) => candidateLatencyMs(profile, c, unb),
       (c) => c.costPerRequestUsd,
       (c) => c.latencyMs,
