@@ -165,6 +165,13 @@ function reportLine(requestId: string, durationMs: number, memoryMb: number): st
   return `REPORT RequestId: ${requestId}\tDuration: ${durationMs.toFixed(2)} ms\tBilled Duration: ${Math.max(1, Math.ceil(durationMs - 1e-9))} ms\tMemory Size: ${memoryMb} MB\tMax Memory Used: ${maxUsedMb} MB\t`
 }
 
+/** Ends an invocation as Lambda does: logs its REPORT line, and returns it as X-Amz-Log-Result when the caller asked for the log tail. */
+function report(requestId: string, t0: number, memoryMb: number, tail: boolean): Record<string, string> {
+  const line = reportLine(requestId, performance.now() - t0, memoryMb)
+  console.log(line)
+  return tail ? {'X-Amz-Log-Result': Buffer.from(`${line}\n`).toString('base64')} : {}
+}
+
 async function invoke(config: RunnerConfig, handler: Handler, body: Buffer, res: ServerResponse, tail: boolean): Promise<void> {
   const t0 = performance.now()
   let event: unknown
@@ -190,16 +197,12 @@ async function invoke(config: RunnerConfig, handler: Handler, body: Buffer, res:
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error))
     console.error(`${requestId} ${e.name}: ${e.message}`)
-    const report = reportLine(requestId, performance.now() - t0, config.memoryMb)
-    console.log(report)
-    const logHeaders: Record<string, string> = tail ? {'X-Amz-Log-Result': Buffer.from(`${report}\n`).toString('base64')} : {}
+    const logHeaders = report(requestId, t0, config.memoryMb, tail)
     json(res, 200, {errorType: e.name || 'Error', errorMessage: e.message, trace: (e.stack ?? '').split('\n')}, {...headers, ...logHeaders, 'X-Amz-Function-Error': 'Unhandled'})
     return
   }
   const bytes = Buffer.from(JSON.stringify(result ?? null))
-  const report = reportLine(requestId, performance.now() - t0, config.memoryMb)
-  console.log(report)
-  const logHeaders: Record<string, string> = tail ? {'X-Amz-Log-Result': Buffer.from(`${report}\n`).toString('base64')} : {}
+  const logHeaders = report(requestId, t0, config.memoryMb, tail)
   if (bytes.length > config.maxPayloadBytes) {
     json(
       res,
