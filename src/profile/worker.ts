@@ -215,6 +215,13 @@ class Runner {
   }
 }
 
+/** `mb` MB of float32 values that do not compress or repeat (sin(i)·1000), for the payload probes. */
+function probeTensorData(mb: number): Float32Array {
+  const data = new Float32Array((mb * 1024 * 1024) / 4)
+  for (let i = 0; i < data.length; i++) data[i] = Math.sin(i) * 1000
+  return data
+}
+
 /**
  * Cost of the stage hand-off codec (deploy/codec.ts: base64 of the raw float32 bytes, both ways,
  * including the aligned copy on decode): mean CPU ms per MB of tensor bytes (CPU time, like the
@@ -223,9 +230,8 @@ class Runner {
 async function codecMsPerMb(): Promise<number> {
   const codec = await import('../../deploy/codec.js')
   const mb = 4
-  const n = (mb * 1024 * 1024) / 4
-  const data = new Float32Array(n)
-  for (let i = 0; i < n; i++) data[i] = Math.sin(i) * 1000
+  const data = probeTensorData(mb)
+  const n = data.length
   // The cost is bimodal (a large string or buffer now and then sets off a garbage collection that
   // the CPU time includes), so report the mean over repeated calls, as a busy stage pays it.
   let total = 0
@@ -252,9 +258,8 @@ async function codecMsPerMb(): Promise<number> {
 async function payloadJsonMsPerMb(): Promise<{parse: number; stringify: number}> {
   const codec = await import('../../deploy/codec.js')
   const mb = 2
-  const n = (mb * 1024 * 1024) / 4
-  const data = new Float32Array(n)
-  for (let i = 0; i < n; i++) data[i] = Math.sin(i) * 1000
+  const data = probeTensorData(mb)
+  const n = data.length
   const wire = codec.encodeInline({id: 'x', dtype: 'float32', shape: [n], data})
   const body = Buffer.from(JSON.stringify({tensors: [wire], requestId: 'probe'}))
   let parse = 0
