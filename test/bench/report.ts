@@ -10,6 +10,7 @@ import type {AnalyticData} from './analytic.js'
 import {SECTIONS, median, readResult, reportPath, round, type SectionName, type SectionResult} from './common.js'
 import type {OverheadData} from './overhead.js'
 import type {PredictionData, PredictionRow} from './prediction.js'
+import type {ProfileInfo} from './profiles.js'
 import type {QualityData} from './quality.js'
 import type {SolverData} from './solver-section.js'
 
@@ -42,16 +43,8 @@ function provenance(r: SectionResult): string {
   ].join('  \n')
 }
 
-interface ProfileLine {
-  model: string
-  source: string
-  seconds: number
-  memoryMb: number[]
-  batchSizes: number[]
-  measuredAt: string
-  backend: string
-  quotaMethod: string
-}
+/** What profilesLine reads of profiles.ts's ProfileInfo, as the section results store it. */
+type ProfileLine = Pick<ProfileInfo, 'model' | 'source' | 'seconds' | 'memoryMb' | 'batchSizes' | 'measuredAt' | 'backend' | 'quotaMethod'>
 
 /** Which profiles a section used: measured in this run or read from the bench cache. */
 function profilesLine(profiles: unknown): string {
