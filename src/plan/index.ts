@@ -9,7 +9,7 @@ import {CostModel, billedMs, MB} from '../cost/model.js'
 import {DEFAULT_PRICE_TABLE, type PriceTable} from '../cost/prices.js'
 import {AmpsUserError} from '../errors.js'
 import type {Profile} from '../profile/types.js'
-import {type Candidate, type SearchOptions, type SolverChoice, minimumLatency, searchPlan} from '../../solver/search.js'
+import {type Candidate, type SearchOptions, type SearchResult, type SolverChoice, minimumLatency, searchPlan} from '../../solver/search.js'
 import {meanCostPerBatchUsd} from './mean-billing.js'
 import {latencyPercentileMs, tailStage, unbatched as unbatchedChain} from './tail.js'
 import {PLAN_VERSION, type Arch, type Plan, type PlanBaseline, type PlanStage} from './types.js'
@@ -346,11 +346,36 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
     searchInner += r.innerSolves
     return r
   }
-  const solved = solveWithSpread(so.sloMs, (budget) => {
-    const r = search(so, budget)
-    rounds++
-    return r.best ? r : null
-  }, (r) => candidateLatencyMs(profile, r.best!, so), (r) => meanCostPerRequest(r.best!), (r) => r.best!.latencyMs, minimumLatency(so)?.latencyMs ?? 0)
+  const tails = new WeakMap<Candidate, number>()
+  const tailOf = (c: Candidate, o: SearchOptions): number => {
+    let t = tails.get(c)
+    if (t === undefined) tails.set(c, (t = candidateLatencyMs(profile, c, o)))
+    return t
+  }
+  /**
+   * The spread-aware search: every (arch, B, T) point's optimum counts only when it meets the SLO
+   * with the stage times' spread (SearchOptions.accept), so one round returns the cheapest such
+   * point's plan at the solver's budget. A point whose optimum failed may offer a plan at a lower
+   * budget, never cheaper than that optimum: so while the cheapest refused candidate is cheaper
+   * than the best plan, lower the budget below its median latency by its excess and search again.
+   */
+  const searchWithSpread = (o: SearchOptions): {value: SearchResult; latencyMs: number; budgetMs: number} | null => {
+    const acc = {...o, accept: (c: Candidate) => tailOf(c, o) <= o.sloMs + 1e-6}
+    const floor = minimumLatency(o)?.latencyMs ?? 0
+    let best: {value: SearchResult; latencyMs: number; budgetMs: number} | null = null
+    let budget = o.sloMs
+    for (let round = 0; round < TAIL_ROUNDS; round++) {
+      const r = search(acc, budget)
+      rounds++
+      if (r.best && (!best || meanCostPerRequest(r.best) < meanCostPerRequest(best.value.best!))) best = {value: r, latencyMs: tailOf(r.best, o), budgetMs: budget}
+      const rej = r.bestRejected
+      if (!rej || (best && rej.costPerRequestUsd >= best.value.best!.costPerRequestUsd * (1 - 1e-9)) || budget <= floor || (stopped && best)) break
+      const excess = tailOf(rej, o) - o.sloMs
+      budget = Math.max(floor, Math.min(budget - 0.5, rej.latencyMs - excess, (budget * o.sloMs) / (o.sloMs + excess)))
+    }
+    return best
+  }
+  const solved = searchWithSpread(so)
   const limitText = (): string => {
     const ms = options.timeLimitMs ?? DEFAULT_PLAN_TIME_LIMIT_MS
     return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 1000).toFixed(0)} s`
@@ -372,15 +397,8 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   }
   if (!inf) {
     const unb = {...so, ratePerSecond: 0, maxBatch: 1}
-    const s = solveWithSpread(
-      so.sloMs,
-      (budget) => search(unb, budget).best,
-      (c) => candidateLatencyMs(profile, c, unb),
-      (c) => meanCostPerRequest(c),
-      (c) => c.latencyMs,
-      minimumLatency(unb)?.latencyMs ?? 0,
-    )
-    if (s) inf = {cand: s.value, latencyMs: s.latencyMs}
+    const s = searchWithSpread(unb)
+    if (s) inf = {cand: s.value.best!, latencyMs: s.latencyMs}
   }
   if (inf) inf = {cand: {...inf.cand, costPerRequestUsd: meanCostPerRequest(inf.cand)}, latencyMs: inf.latencyMs}
   // the spread-aware search is a heuristic over the solver's budget: never plan dearer than AMPS-Inf
