@@ -1,6 +1,6 @@
 /**
  * `amps destroy` logic: list what a deployment's destroy would stop and delete, then do it
- * (local: stage processes, their cgroups, the local runtime directory; AWS: deploy/aws destroyAws).
+ * (local: stage processes, their cgroups, the local runtime directory; AWS: deploy/targets/aws destroyAws).
  * deployment.json stays, with every stage marked 'deleted', so a second destroy is a no-op and an
  * interrupted one can be rerun.
  */
@@ -8,9 +8,9 @@ import {existsSync} from 'node:fs'
 import {dirname} from 'node:path'
 
 import {AmpsUserError} from '../src/errors.js'
-import {readDeployment, writeDeployment} from './deployment.js'
-import {describeLocal, destroyLocal} from './local/index.js'
-import type {DeploymentState} from './types.js'
+import {readDeployment, writeDeployment} from './state/deployment.js'
+import {describeLocal, destroyLocal} from './targets/local/index.js'
+import type {DeploymentState} from './state/types.js'
 
 export interface DestroyPreview {
   target: 'local' | 'aws'
@@ -65,7 +65,7 @@ export async function previewDestroy(state: DeploymentState, deploymentPath: str
     const live = state.stages.some((s) => s.status !== 'deleted')
     return {target: 'local', actions, keep, nothingToDo: !live && actions.length === 0}
   }
-  const aws = await import('./aws/index.js')
+  const aws = await import('./targets/aws/index.js')
   const d = aws.describeDestroy(state)
   return {target: 'aws', actions: d.delete.map((x) => `delete ${x}`), keep: d.keep, nothingToDo: d.delete.length === 0}
 }
@@ -92,9 +92,9 @@ export async function runDestroy(deploymentPath: string, options: {log?: (line: 
     report.keptDir = r.keptDir
     writeDeployment(deploymentPath, state)
   } else {
-    let aws: typeof import('./aws/index.js')
+    let aws: typeof import('./targets/aws/index.js')
     try {
-      aws = await import('./aws/index.js')
+      aws = await import('./targets/aws/index.js')
     } catch (error) {
       throw new AmpsUserError('AWS_ERROR', `the AWS target is not available in this build: ${(error as Error).message}`)
     }

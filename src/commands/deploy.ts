@@ -1,9 +1,9 @@
 import {Args, Flags, ux} from '@oclif/core'
 
-import {formatBytes} from '../../deploy/bundle.js'
+import {formatBytes} from '../../deploy/bundle/bundle.js'
 import {deployPlan, type DeployReport} from '../../deploy/deploy-plan.js'
 import {exitOnInterrupt} from '../../deploy/interrupt.js'
-import {defaultConcurrency} from '../../deploy/local/index.js'
+import {defaultConcurrency} from '../../deploy/targets/local/index.js'
 import {BaseCommand} from '../base-command.js'
 
 export default class Deploy extends BaseCommand {

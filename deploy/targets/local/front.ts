@@ -6,7 +6,7 @@
  *   GET  /2015-03-31/functions/<name>               → GetFunction-like health answer (+ its environments)
  * Every request must carry the deployment's token (x-amps-local-token; 403 without it).
  *
- * Environments (deploy/local/runner.ts) are a pool, as Lambda gives each concurrent request its own:
+ * Environments (deploy/targets/local/runner.ts) are a pool, as Lambda gives each concurrent request its own:
  * - an idle one serves the request; when all are busy a new one starts (its own process, its own
  *   memory limit and CPU quota cgroup under the stage's group, its INIT is a cold start, reported
  *   in its first REPORT line as "Init Duration"), up to `concurrency` (Lambda's reserved

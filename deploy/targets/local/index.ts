@@ -1,8 +1,8 @@
 /**
- * The local target: every stage is a front process (deploy/local/front.ts) owning the stage's
+ * The local target: every stage is a front process (deploy/targets/local/front.ts) owning the stage's
  * port on 127.0.0.1 behind the Lambda Invoke REST path, dispatching to a pool of execution
- * environments (deploy/local/runner.ts: one node process each running the stage bundle's
- * index.mjs, limited to the stage's memory and to memoryMb/1769 of a core, deploy/local/cgroup.ts),
+ * environments (deploy/targets/local/runner.ts: one node process each running the stage bundle's
+ * index.mjs, limited to the stage's memory and to memoryMb/1769 of a core, deploy/targets/local/cgroup.ts),
  * up to the stage's concurrency limit. The coordinator drives it with @aws-sdk/client-lambda
  * exactly as it drives AWS (plus the deployment's token header).
  *
@@ -24,14 +24,14 @@ import {availableParallelism, totalmem} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {AmpsUserError} from '../../src/errors.js'
-import type {Plan} from '../../src/plan/types.js'
-import {bundleEntry} from '../bundle.js'
-import {MAX_SYNC_PAYLOAD_BYTES} from '../codec.js'
-import {writeDeployment} from '../deployment.js'
-import {onInterrupt, wasInterrupted} from '../interrupt.js'
-import {DEPLOYMENT_VERSION, type DeploymentState, type StageBundle, type StageDeployment} from '../types.js'
-import {cpuFraction} from '../../src/profile/cgroup.js'
+import {AmpsUserError} from '../../../src/errors.js'
+import type {Plan} from '../../../src/plan/types.js'
+import {bundleEntry} from '../../bundle/bundle.js'
+import {MAX_SYNC_PAYLOAD_BYTES} from '../../../src/stage/codec.js'
+import {writeDeployment} from '../../state/deployment.js'
+import {onInterrupt, wasInterrupted} from '../../interrupt.js'
+import {DEPLOYMENT_VERSION, type DeploymentState, type StageBundle, type StageDeployment} from '../../state/types.js'
+import {cpuFraction} from '../../../src/profile/cgroup.js'
 import {controllerWritable, cpuQuotaFor, groupPath, groupPids, removeGroup} from './cgroup.js'
 import {LOCAL_TOKEN_HEADER, newDeploymentId, newToken, stageEnvironment, stageUser} from './confine.js'
 import type {FrontConfig} from './front.js'

@@ -1,6 +1,6 @@
 /**
  * One local execution environment (bundled to <stateDir>/runner.mjs; started by the stage's front
- * process, deploy/local/front.ts, as `node runner.mjs <functionName> --amps-deployment=<id> --amps-env=<n>`
+ * process, deploy/targets/local/front.ts, as `node runner.mjs <functionName> --amps-deployment=<id> --amps-env=<n>`
  * with its config in AMPS_RUNNER_CONFIG and a node IPC channel to the front). It
  *  1. joins its own cgroups (memory limit, CPU quota; the shell that started it already did),
  *  2. drops root (setgid/setuid to the configured user, e.g. nobody) where the OS allows,

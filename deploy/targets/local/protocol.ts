@@ -1,6 +1,6 @@
 /**
- * What a local stage front (deploy/local/front.ts) and its execution environments
- * (deploy/local/runner.ts) say to each other over their IPC channel, and Lambda's REPORT line
+ * What a local stage front (deploy/targets/local/front.ts) and its execution environments
+ * (deploy/targets/local/runner.ts) say to each other over their IPC channel, and Lambda's REPORT line
  * both write. No side effects: both entry points bundle it.
  */
 export interface RunnerConfig {
