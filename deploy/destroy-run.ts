@@ -9,7 +9,7 @@ import {dirname} from 'node:path'
 
 import {AmpsUserError} from '../src/errors.js'
 import {readDeployment, writeDeployment} from './state/deployment.js'
-import {describeLocal, destroyLocal} from './targets/local/index.js'
+import {describeLocal, destroyLocal, pidAlive} from './targets/local/index.js'
 import type {DeploymentState} from './state/types.js'
 
 export interface DestroyPreview {
@@ -54,7 +54,7 @@ export async function previewDestroy(state: DeploymentState, deploymentPath: str
           ? `stop process ${it.functionName} (pid ${it.pid}${it.environments.length ? `, environments ${it.environments.join(', ')}` : ''})`
           : it.environments.length
             ? `stop orphaned environments of ${it.functionName} (pids ${it.environments.join(', ')})`
-            : `${it.functionName}: not running${it.pid ? ` (pid ${it.pid} is not this deployment's)` : ''}, nothing to stop`,
+            : `${it.functionName}: not running${it.pid ? ` (pid ${it.pid} ${pidAlive(it.pid) ? "is not this deployment's" : 'is gone'})` : ''}, nothing to stop`,
       )
       for (const cg of it.cgroups) actions.push(`delete cgroup ${cg} (when empty)`)
     }

@@ -686,7 +686,7 @@ export async function destroyLocal(
     s.status = 'deleted'
     s.updatedAt = new Date().toISOString()
     writeDeployment(options.statePath, state)
-    const what = r.stopped.length > 0 ? `stopped pid${r.stopped.length > 1 ? 's' : ''} ${r.stopped.join(', ')}` : `not running${s.pid ? ` (pid ${s.pid} is not this deployment's)` : ''}`
+    const what = r.stopped.length > 0 ? `stopped pid${r.stopped.length > 1 ? 's' : ''} ${r.stopped.join(', ')}` : `not running${s.pid ? ` (pid ${s.pid} ${pidAlive(s.pid) ? "is not this deployment's" : 'is gone'})` : ''}`
     log(`${s.stageName ?? s.functionName}: ${what}${r.cgroupsRemoved.length ? `, removed ${r.cgroupsRemoved.length} cgroup(s)` : ''}`)
     for (const left of r.cgroupsLeft) log(`${s.stageName ?? s.functionName}: kept cgroup ${left.path}${left.pids.length ? `: used by pids ${left.pids.join(', ')} that this file did not start` : ''}`)
     out.push({stageIndex: s.stageIndex, functionName: s.functionName, pid: s.pid, wasRunning, ...r})
