@@ -149,7 +149,8 @@ type AwsModule = typeof import('../targets/aws/index.js')
 function invokeError(error: unknown, stage: StageDeployment, deployment: DeploymentState, aws: AwsModule | undefined, deadlineMs?: number): unknown {
   if (error instanceof AmpsUserError) return error
   const e = error as {code?: string; name?: string; message?: string; cause?: {code?: string}}
-  if (deadlineMs !== undefined && (e.name === 'AbortError' || e.name === 'TimeoutError')) {
+  // only when the deadline fired: the SDK also names ECONNRESET/EPIPE "TimeoutError"
+  if (deadlineMs !== undefined) {
     return new AmpsUserError(
       'STAGE_FAILED',
       `${stageLabel(stage)} (${stage.functionName}${stage.pid ? `, pid ${stage.pid}` : ''}) did not answer within ${(deadlineMs / 1000).toFixed(1)} s (the call's deadline); it is hung or overloaded`,
@@ -344,11 +345,12 @@ export function createChainInvoker(deployment: DeploymentState, options: ChainOp
         const s0 = performance.now()
         let out: InvokeCommandOutput
         const deadlineMs = stageDeadlineMs(s, options.deadlineMs)
+        const deadline = AbortSignal.timeout(deadlineMs)
         try {
           const target = aws ? aws.invokeTargetFor(s) : {FunctionName: s.functionName}
-          out = await client(s).send(new InvokeCommand({...target, Payload: payload, LogType: 'Tail'}), {abortSignal: AbortSignal.timeout(deadlineMs)})
+          out = await client(s).send(new InvokeCommand({...target, Payload: payload, LogType: 'Tail'}), {abortSignal: deadline})
         } catch (error) {
-          throw invokeError(error, s, deployment, aws, deadlineMs)
+          throw invokeError(error, s, deployment, aws, deadline.aborted ? deadlineMs : undefined)
         }
         const measuredMs = performance.now() - s0
         assertInvokeOk(out, {functionName: s.functionName, stageIndex: s.stageIndex, label: stageLabel(s), logPath: s.logPath})
