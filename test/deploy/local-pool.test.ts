@@ -286,6 +286,21 @@ describe('local target: a pool of execution environments per stage', () => {
     expect(again.stdout).toMatch(/nothing to destroy/)
   })
 
+  it('idle environments are reaped after the keep-alive; the next request is a cold start', async () => {
+    const r = await runAmps(['deploy', planPath, '--model', modelDir, '--out', out, '--concurrency', '1', '--json'], {
+      cwd: dir,
+      env: {...deployEnv, AMPS_LOCAL_KEEP_ALIVE_MS: '1000'},
+    })
+    expect(r.code).toBe(0)
+    state = readDeployment(out)
+    expect(state.stages.map((s) => s.keepAliveSec)).toEqual([1, 1])
+    for (const s of state.stages) expect(await until(async () => (await environments(s)).length === 0, 8000), s.functionName).toBe(true)
+    const cold = await invokeChain(state, randomInputs(state.modelInputs!))
+    expect(cold.stages.map((s) => s.coldStart)).toEqual([true, true])
+    const r2 = await runAmps(['destroy', out, '--force'], {cwd: dir})
+    expect(r2.code).toBe(0)
+  }, 60_000)
+
   it('SIGINT during deploy stops what the run started, leaves a consistent deployment.json and exits 130 (issue 15 failure 4)', async () => {
     const file = join(dir, 'int', 'interrupted.json')
     mkdirSync(join(dir, 'int'))

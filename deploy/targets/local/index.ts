@@ -270,7 +270,8 @@ export async function stopStage(stage: StageDeployment, id: string): Promise<Sto
     }
     for (const g of groupTree(cg)) {
       let ok = removeGroup(g)
-      for (let i = 0; !ok && i < 40 && groupPids(g).length === 0; i++) {
+      // retry only while nothing is left in the group's subtree (the kernel frees it a moment after its last process)
+      for (let i = 0; !ok && i < 40 && !groupTree(g).some((x) => groupPids(x).length > 0); i++) {
         await sleep(25)
         ok = removeGroup(g)
       }
