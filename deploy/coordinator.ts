@@ -86,7 +86,7 @@ export interface ChainInvoker {
 
 const NOT_RUNNING_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED'])
 
-function defaultClient(stage: StageDeployment, deployment: DeploymentState, profile?: string): LambdaClient {
+export function defaultClient(stage: StageDeployment, deployment: DeploymentState, profile?: string): LambdaClient {
   if (deployment.target === 'local') {
     // the SDK's "upgrade to Node 22" advisory is about AWS support, irrelevant for 127.0.0.1
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
