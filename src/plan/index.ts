@@ -23,6 +23,11 @@ export interface PlanOptions {
   percentile?: number
   /** Poisson arrival rate, requests/s (default 0: unknown, no batching) */
   ratePerSecond?: number
+  /**
+   * stateless gateway replicas (`amps serve`) sharing the traffic behind a load balancer (default
+   * 1): each batches ratePerSecond / replicas, which is the rate the plan is made and recorded for
+   */
+  replicas?: number
   arch?: Arch | 'auto'
   /** largest batch size to consider (default 32) */
   maxBatch?: number
@@ -64,6 +69,8 @@ export function checkPlanOptions(profile: Profile, o: PlanOptions): void {
   if (!(pct > 0 && pct <= 100)) throw flagError(`--percentile must be in (0, 100], got ${pct}`)
   const rate = o.ratePerSecond ?? 0
   if (!(Number.isFinite(rate) && rate >= 0)) throw flagError(`--rate must be >= 0 requests per second, got ${rate}`)
+  const replicas = o.replicas ?? 1
+  if (!(Number.isInteger(replicas) && replicas >= 1)) throw flagError(`--replicas must be an integer >= 1, got ${replicas}`)
   const maxBatch = o.maxBatch ?? 32
   if (!(Number.isInteger(maxBatch) && maxBatch >= 1)) throw flagError(`--max-batch must be an integer >= 1, got ${maxBatch}`)
   if (o.arch !== undefined && o.arch !== 'auto' && o.arch !== 'x86_64' && o.arch !== 'arm64') {
@@ -85,7 +92,7 @@ export function checkPlanOptions(profile: Profile, o: PlanOptions): void {
 }
 
 function searchOptions(profile: Profile, o: PlanOptions, prices: PriceTable): SearchOptions {
-  const rate = o.ratePerSecond ?? 0
+  const rate = (o.ratePerSecond ?? 0) / (o.replicas ?? 1)
   return {
     profile,
     prices,
@@ -439,6 +446,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
       maxBatch: so.maxBatch,
       ...(options.stages !== undefined ? {stages: options.stages} : {}),
       maxStages: so.maxStages,
+      ...((options.replicas ?? 1) > 1 ? {replicas: options.replicas} : {}),
     },
     batch: {size: best.batchSize, timeoutMs: best.timeoutMs},
     stages,
@@ -448,7 +456,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
       spreadMs: round(best.latencyMs - best.inner.latencyMs - best.waitMs, 3),
       meanBatchSize: best.meanBatchSize,
       costPerMillionUsd: best.costPerRequestUsd * 1e6,
-      monthlyCostUsd: best.costPerRequestUsd * rate * SECONDS_PER_MONTH,
+      monthlyCostUsd: best.costPerRequestUsd * rate * (options.replicas ?? 1) * SECONDS_PER_MONTH,
       coldStartMs: round(stages.reduce((s, st) => s + (st.coldStartMs ?? 0), 0), 3),
       coldStartProbability: coldP,
       waitMs: round(best.waitMs, 6),
