@@ -187,12 +187,9 @@ export class RateWindow {
     const spanS = this.spanS(now)
     const count = this.times.length
     const rate = spanS > 0 ? count / spanS : 0
-    const bins = Math.max(1, Math.floor(spanS))
+    const bins = Math.max(1, Math.round(spanS))
     const counts = new Array<number>(bins).fill(0)
-    for (const t of this.times) {
-      const b = Math.floor((now - t) / 1000)
-      if (b < bins) counts[b]++
-    }
+    for (const t of this.times) counts[Math.min(bins - 1, Math.floor((now - t) / 1000))]++
     const mean = counts.reduce((a, b) => a + b, 0) / bins
     const variance = counts.reduce((a, c) => a + (c - mean) ** 2, 0) / Math.max(1, bins - 1)
     const sorted = [...counts].sort((a, b) => a - b)
