@@ -50,6 +50,7 @@ export function planProblems(raw: unknown): string[] {
     check(isStr(inp.region), 'inputs.region', 'a string', inp.region)
     check(isStr(inp.priceTableVersion), 'inputs.priceTableVersion', 'a string', inp.priceTableVersion)
     check(isInt(inp.maxBatch) && inp.maxBatch >= 1, 'inputs.maxBatch', 'an integer >= 1', inp.maxBatch)
+    check(inp.replicas === undefined || (isInt(inp.replicas) && inp.replicas >= 1), 'inputs.replicas', 'an integer >= 1', inp.replicas)
   }
   const b = raw.batch
   check(isObj(b), 'batch', 'an object', b)

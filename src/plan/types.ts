@@ -82,6 +82,8 @@ export interface Plan {
     maxBatch: number
     stages?: number
     maxStages?: number
+    /** gateway replicas sharing the traffic; ratePerSecond is each one's share (amps plan --replicas) */
+    replicas?: number
   }
   batch: {size: number; timeoutMs: number}
   stages: PlanStage[]
