@@ -487,17 +487,9 @@ class LayerCtx {
       )
       return this.set(y, layout)
     }
-    // any other axis: y = x * scale + shift, broadcast along the Keras axis
-    const scale = new Float32Array(C)
-    const shift = new Float32Array(C)
-    for (let c = 0; c < C; c++) {
-      scale[c] = gamma[c] / Math.sqrt(variance[c] + eps)
-      shift[c] = beta[c] - mean[c] * scale[c]
-    }
-    const dims = Array.from({length: rank - 1}, (_, i) => (i + 1 === axis ? C : 1))
-    const x = this.input(0, 'nhwc')
-    const y = this.b.op('Add', [this.b.op('Mul', [x, this.b.floatTensor(`${n}_scale`, dims, scale)]), this.b.floatTensor(`${n}_shift`, dims, shift)], {}, n)
-    this.set(y, 'nhwc')
+    // tfjs broadcasts the statistics of a non-last axis along the last axis (not as Keras does), so
+    // no ONNX graph can agree with the wasm runtime here
+    throw this.unsupported(`normalisation over axis ${axis} of a rank-${rank} tensor (only the channel axis exports)`)
   }
 
   pool(op: 'MaxPool' | 'AveragePool'): void {
