@@ -121,10 +121,12 @@ export async function exportOnnx(model: LoadedModel, first = 0, last = model.gra
     const layer = graph.layers[p]
     if (layer.className === 'InputLayer') continue
     const kl = configs.get(layer.name) as KerasLayerJson
+    b.tag = layerTag(p)
     const ctx = new LayerCtx(b, layer, kl, weights, values, get, uses)
     ctx.emit()
   }
 
+  b.tag = ''
   for (const u of outputs) {
     const v = values.get(u.info.id)
     if (!v) throw new InvalidProblemError(`ONNX export: stage output ${u.info.id} was not produced`)
@@ -141,6 +143,17 @@ export async function exportOnnx(model: LoadedModel, first = 0, last = model.gra
     opset: OPSET,
     nodes: b.nodes.length,
   }
+}
+
+/** Every node a layer emits is named `@L<position>@…`, so ORT's per-node profile maps back to layers (see layerOfNode). */
+export function layerTag(position: number): string {
+  return `@L${position}@`
+}
+
+/** The layer position a node name (also ORT's fused node names, which keep the first node's name) belongs to, or undefined. */
+export function layerOfNode(name: string): number | undefined {
+  const m = /@L(\d+)@/.exec(name)
+  return m ? Number(m[1]) : undefined
 }
 
 function pair(v: unknown, name: string): [number, number] {

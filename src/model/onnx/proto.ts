@@ -31,6 +31,8 @@ export class GraphBuilder {
   readonly initializers: OnnxNs.ITensorProto[] = []
   readonly inputs: OnnxNs.IValueInfoProto[] = []
   readonly outputs: OnnxNs.IValueInfoProto[] = []
+  /** prefix of every node name from now on (the exporter sets `@L<position>@` per layer) */
+  tag = ''
   private used = new Set<string>()
   private consts = new Map<string, string>()
 
@@ -48,12 +50,12 @@ export class GraphBuilder {
 
   /** Adds a node with one output (named after `base`) and returns the output's name. */
   op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, base = opType.toLowerCase(), output?: string): string {
-    const out = output ?? this.name(base)
+    const out = output ?? this.name(`${this.tag}${base}`)
     this.nodes.push({
       opType,
       input: inputs,
       output: [out],
-      name: this.name(`${out}/${opType}`),
+      name: this.name(`${this.tag}${out}/${opType}`),
       attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
     })
     return out
