@@ -31,7 +31,7 @@ import {AmpsUserError} from '../../src/errors.js'
 import type {LoadedModel, StageArtifacts, TensorInfo} from '../../src/model/types.js'
 import type {Plan, PlanStage} from '../../src/plan/types.js'
 import {writeFileAtomic, planHash as computePlanHash} from '../state/deployment.js'
-import type {Arch} from '../../src/platform/lambda.js'
+import {ortRuntimeFiles} from '../../src/runtime/ort-files.js'
 import {ortThreadsForMemory} from '../../src/runtime/ort.js'
 import {STAGE_SPEC_VERSION, type StageBackend, type StageSpec} from '../../src/stage/spec.js'
 import type {StageBundle} from '../state/types.js'
@@ -141,33 +141,6 @@ export async function buildRuntime(outDir: string): Promise<RuntimeBuild> {
     bytes += statSync(join(dir, f)).size
   }
   return {dir, files: ['index.mjs', ...BUNDLED_WASM_FILES], bytes}
-}
-
-/** Node's name for a Lambda architecture. */
-export function nodeArch(arch: Arch): 'x64' | 'arm64' {
-  return arch === 'arm64' ? 'arm64' : 'x64'
-}
-
-/** The files of onnxruntime-node (and onnxruntime-common) an ONNX stage needs for `arch`, relative to node_modules/. */
-export function ortRuntimeFiles(arch: Arch): {from: string; rel: string}[] {
-  const require = createRequire(import.meta.url)
-  const nodeRoot = dirname(dirname(require.resolve('onnxruntime-node')))
-  const commonRoot = dirname(dirname(dirname(createRequire(join(nodeRoot, 'package.json')).resolve('onnxruntime-common'))))
-  const files: {from: string; rel: string}[] = []
-  const add = (root: string, name: string, sub: string, filter: (f: string) => boolean): void => {
-    for (const f of readdirSync(join(root, sub)).filter(filter).sort()) files.push({from: join(root, sub, f), rel: `${name}/${sub}/${f}`})
-  }
-  files.push({from: join(nodeRoot, 'package.json'), rel: 'onnxruntime-node/package.json'})
-  add(nodeRoot, 'onnxruntime-node', 'dist', (f) => f.endsWith('.js'))
-  add(nodeRoot, 'onnxruntime-node', `bin/napi-v6/linux/${nodeArch(arch)}`, () => true)
-  files.push({from: join(commonRoot, 'package.json'), rel: 'onnxruntime-common/package.json'})
-  add(commonRoot, 'onnxruntime-common', 'dist/cjs', (f) => f.endsWith('.js') || f === 'package.json')
-  return files
-}
-
-/** Bytes of the ONNX runtime files for `arch` (the package check's runtime size for onnx stages). */
-export function ortRuntimeBytes(arch: Arch): number {
-  return ortRuntimeFiles(arch).reduce((a, f) => a + statSync(f.from).size, 0)
 }
 
 /** amps-<model>-<planhash8>-<stage>, sanitised and trimmed to Lambda's 64 characters. */

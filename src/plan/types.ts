@@ -88,6 +88,8 @@ export interface Plan {
     maxBatch: number
     stages?: number
     maxStages?: number
+    /** what the stages run on (`--backend`); absent in older plans = wasm */
+    backend?: StageBackend
   }
   batch: {size: number; timeoutMs: number}
   stages: PlanStage[]
