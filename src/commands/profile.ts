@@ -45,7 +45,7 @@ Results are cached by the model's content and the options (under $AMPS_CACHE_DIR
     memory: Flags.string({description: 'Lambda memory sizes to emulate in MB, comma-separated (default 512,1024,1769,3008; --quick: 512,1769)'}),
     quick: Flags.boolean({description: 'fewer repeats, batch sizes and memory sizes, for a first look', default: false}),
     force: Flags.boolean({description: 'measure again even when a cached profile exists', default: false}),
-    backend: Flags.option({options: ['tensorflow', 'wasm', 'cpu'] as const, description: 'tensor backend (default: tfjs-node if installed, else wasm)'})(),
+    backend: Flags.option({options: ['onnx', 'tensorflow', 'wasm', 'cpu'] as const, description: 'what runs the layers: onnx (the exported model on onnxruntime-node, as ONNX stages run it) or a tfjs backend (default: tfjs-node if installed, else wasm)'})(),
   }
 
   async run(): Promise<ProfileJson> {
