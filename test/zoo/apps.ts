@@ -19,6 +19,9 @@
  */
 import {KerasGraph, type T} from './builder.js'
 
+/** Random weights make large logits; a small classifier head keeps softmax from saturating to one-hot. */
+const HEAD_GAIN = 0.02
+
 export type ZooName = 'vgg16' | 'resnet50' | 'xception' | 'densenet121' | 'efficientnetb0'
 
 export const KERAS_FACTS: Record<ZooName, {params: number; layers: number; size: number; minSize: number}> = {
@@ -48,7 +51,7 @@ const BUILDERS: Record<ZooName, (g: KerasGraph, x: T) => T> = {
     x = g.flatten(x, 'flatten')
     x = g.dense(x, 4096, {activation: 'relu', name: 'fc1'})
     x = g.dense(x, 4096, {activation: 'relu', name: 'fc2'})
-    return g.dense(x, 1000, {activation: 'softmax', name: 'predictions'})
+    return g.dense(x, 1000, {activation: 'softmax', name: 'predictions', gain: HEAD_GAIN})
   },
 
   resnet50(g, input) {
@@ -79,7 +82,7 @@ const BUILDERS: Record<ZooName, (g: KerasGraph, x: T) => T> = {
     x = stack1(x, 256, 6, 2, 'conv4')
     x = stack1(x, 512, 3, 2, 'conv5')
     x = g.gap(x, 'avg_pool')
-    return g.dense(x, 1000, {activation: 'softmax', name: 'predictions'})
+    return g.dense(x, 1000, {activation: 'softmax', name: 'predictions', gain: HEAD_GAIN})
   },
 
   xception(g, input) {
@@ -125,7 +128,7 @@ const BUILDERS: Record<ZooName, (g: KerasGraph, x: T) => T> = {
     x = g.act(sep(x, 1536, 'block14_sepconv1'), 'relu', 'block14_sepconv1_act')
     x = g.act(sep(x, 2048, 'block14_sepconv2'), 'relu', 'block14_sepconv2_act')
     x = g.gap(x, 'avg_pool')
-    return g.dense(x, 1000, {activation: 'softmax', name: 'predictions'})
+    return g.dense(x, 1000, {activation: 'softmax', name: 'predictions', gain: HEAD_GAIN})
   },
 
   densenet121(g, input) {
@@ -159,7 +162,7 @@ const BUILDERS: Record<ZooName, (g: KerasGraph, x: T) => T> = {
     }
     x = g.act(bn(x, 'bn'), 'relu', 'relu')
     x = g.gap(x, 'avg_pool')
-    return g.dense(x, 1000, {activation: 'softmax', name: 'predictions'})
+    return g.dense(x, 1000, {activation: 'softmax', name: 'predictions', gain: HEAD_GAIN})
   },
 
   efficientnetb0(g, input) {
@@ -230,6 +233,6 @@ const BUILDERS: Record<ZooName, (g: KerasGraph, x: T) => T> = {
     x = g.act(g.bn(x, {name: 'top_bn'}), 'swish', 'top_activation')
     x = g.gap(x, 'avg_pool')
     x = g.dropout(x, 0.2, {name: 'top_dropout'})
-    return g.dense(x, 1000, {activation: 'softmax', name: 'predictions', init: denseInit})
+    return g.dense(x, 1000, {activation: 'softmax', name: 'predictions', init: denseInit, gain: HEAD_GAIN})
   },
 }

@@ -34,6 +34,8 @@ interface WeightDef {
   init: 'kernel' | 'bias' | 'gamma' | 'beta' | 'mean' | 'var' | 'normMean' | 'normVar' | 'count'
   /** fan-in for kernels */
   fanIn?: number
+  /** multiplies the kernel's range (a classifier head uses a small one so softmax does not saturate) */
+  gain?: number
 }
 
 export const SHARD_BYTES = 4 * 1024 * 1024
@@ -218,7 +220,7 @@ export class KerasGraph {
     return this.add('Flatten', name ?? this.auto('flatten'), {data_format: 'channels_last'}, [x], [x.shape.reduce((a, b) => a * b, 1)])
   }
 
-  dense(x: T, units: number, o: {name?: string; activation?: string; init?: Obj} = {}): T {
+  dense(x: T, units: number, o: {name?: string; activation?: string; init?: Obj; gain?: number} = {}): T {
     const cin = x.shape[x.shape.length - 1]
     const config = {
       units,
@@ -233,7 +235,7 @@ export class KerasGraph {
       bias_constraint: null,
     }
     const weights: WeightDef[] = [
-      {name: 'kernel', shape: [cin, units], dtype: 'float32', init: 'kernel', fanIn: cin},
+      {name: 'kernel', shape: [cin, units], dtype: 'float32', init: 'kernel', fanIn: cin, gain: o.gain},
       {name: 'bias', shape: [units], dtype: 'float32', init: 'bias'},
     ]
     return this.add('Dense', o.name ?? this.auto('dense'), config, [x], [...x.shape.slice(0, -1), units], weights)
@@ -378,7 +380,7 @@ function fill(a: Float32Array, w: WeightDef, rng: () => number): void {
   const u = (lo: number, hi: number): number => lo + (hi - lo) * rng()
   switch (w.init) {
     case 'kernel': {
-      const lim = Math.sqrt(6 / Math.max(1, w.fanIn ?? 1))
+      const lim = (w.gain ?? 1) * Math.sqrt(6 / Math.max(1, w.fanIn ?? 1))
       for (let i = 0; i < a.length; i++) a[i] = u(-lim, lim)
       return
     }
