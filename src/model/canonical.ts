@@ -25,7 +25,7 @@ import {
 } from './keras-format.js'
 import {tfjsLayerConfig} from './layer-config.js'
 import {CONVERTER_HINT} from './tfjs-dir.js'
-import {joinWeightData, selectWeights, storedByteLength} from './weights.js'
+import {joinWeightData, nonFiniteWeight, selectWeights, storedByteLength} from './weights.js'
 
 export interface CanonicalizeInput {
   modelTopology: unknown
@@ -337,6 +337,14 @@ export function canonicalize(raw: CanonicalizeInput, source: string): CanonicalA
   }
   const {weightSpecs, weightData} = selectWeights(raw.weightSpecs, data, (s) => s.group !== 'optimizer' && canonicalName(s.name) !== null)
   for (const s of weightSpecs) s.name = canonicalName(s.name) as string
+  const bad = nonFiniteWeight(weightSpecs, weightData)
+  if (bad) {
+    throw new AmpsUserError(
+      'MODEL_WEIGHTS_INVALID',
+      `${source}: weight ${bad.name} holds ${bad.count} NaN or infinite value(s) of ${bad.total}; every output it feeds would be NaN`,
+      {suggestions: ['The model diverged in training or the weight files are damaged: export it again from a good checkpoint']},
+    )
+  }
   const out: CanonicalArtifacts = {modelTopology: modelTopology as unknown as CanonicalArtifacts['modelTopology'], weightSpecs, weightData, format: 'layers-model'}
   if (raw.generatedBy) out.generatedBy = raw.generatedBy
   if (raw.convertedBy) out.convertedBy = raw.convertedBy
