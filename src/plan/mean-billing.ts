@@ -19,7 +19,7 @@
  * Pure functions, no I/O.
  */
 import type {Profile} from '../profile/types.js'
-import {computeSpread, type Spread} from '../simulate/service.js'
+import {computeSpread, type Spread} from '../cost/spread.js'
 import {billedMs, type BatchSupport, type CostModel, type StageRange} from '../cost/model.js'
 
 const AT = [0, 0.1, 0.5, 0.9, 1]

@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {billedMs} from '../../src/cost/model.js'
 import {planFromProfile} from '../../src/plan/index.js'
 import {expectedBilledMs} from '../../src/plan/mean-billing.js'
-import {quantileOf, type Spread} from '../../src/simulate/service.js'
+import {quantileOf, type Spread} from '../../src/cost/spread.js'
 import {simulatePlan} from '../../src/simulate/index.js'
 import {syntheticProfile, seededRandom} from '../../solver/synthetic.js'
 
