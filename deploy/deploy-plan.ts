@@ -4,9 +4,10 @@
  * consistency, then the bundle limits; --dry-run stops there (local) or lists the AWS calls.
  */
 import {existsSync} from 'node:fs'
-import {dirname, isAbsolute, join, resolve} from 'node:path'
+import {dirname, join, resolve} from 'node:path'
 
 import {AmpsUserError} from '../src/errors.js'
+import {resolveRecordedPath} from '../src/files/paths.js'
 import {extractStage, loadModel} from '../src/model/index.js'
 import type {LoadedModel} from '../src/model/types.js'
 import type {Plan} from '../src/plan/types.js'
@@ -68,9 +69,8 @@ export interface DeployReport {
 export function resolvePlanModel(plan: Plan, planPath: string, override?: string): string {
   if (override) return resolve(override)
   const src = plan.model.source
-  if (isAbsolute(src) || existsSync(src)) return resolve(src)
-  const rel = join(dirname(resolve(planPath)), src)
-  if (existsSync(rel)) return rel
+  const found = resolveRecordedPath(src, planPath)
+  if (existsSync(found)) return found
   throw new AmpsUserError('FILE_NOT_FOUND', `the plan's model ${src} was not found`, {
     suggestions: ['Pass the model with --model <path>.'],
   })
