@@ -5,7 +5,7 @@ import {jsonSchemaOf, type FileFormat} from '../files/format.js'
 import {FILE_KINDS, type FileKind} from '../files/kinds.js'
 import {planFormat} from '../plan/schema.js'
 import {profileFormat} from '../profile/schema.js'
-import {deploymentFormat} from '../../deploy/deployment.js'
+import {deploymentFormat} from '../../deploy/state/deployment.js'
 
 const FORMATS: Record<FileKind, FileFormat<unknown>> = {
   profile: profileFormat as FileFormat<unknown>,

@@ -8,7 +8,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {deploymentFormat} from '../../deploy/deployment.js'
+import {deploymentFormat} from '../../deploy/state/deployment.js'
 import {jsonSchemaOf, readAs, writeAs} from '../../src/files/format.js'
 import {detectKind} from '../../src/files/kinds.js'
 import {resolveRecordedPath} from '../../src/files/paths.js'

@@ -21,7 +21,7 @@ import type {LambdaClient} from '@aws-sdk/client-lambda'
 import type {S3Client} from '@aws-sdk/client-s3'
 import {statSync} from 'node:fs'
 
-import type {DeploymentState, StageBundle} from '../types.js'
+import type {DeploymentState, StageBundle} from '../../state/types.js'
 import type {AwsClients} from './clients.js'
 import type {FunctionWaiters} from './deploy.js'
 import {configSha256, desiredConfig, functionTags} from './deploy.js'

@@ -4,10 +4,11 @@
  * file that `amps deploy` can resume and `amps destroy` can clean up.
  */
 import {createHash} from 'node:crypto'
-import {writeFileAtomic} from '../src/files/atomic.js'
-import {defineFormat, readAs, writeAs} from '../src/files/format.js'
-import {list, num, obj, oneOf, problemsOf, str} from '../src/files/zod.js'
-import type {Plan} from '../src/plan/types.js'
+
+import {writeFileAtomic} from '../../src/files/atomic.js'
+import {defineFormat, readAs, writeAs} from '../../src/files/format.js'
+import {list, num, obj, oneOf, problemsOf, str} from '../../src/files/zod.js'
+import type {Plan} from '../../src/plan/types.js'
 import {DEPLOYMENT_VERSION, type DeploymentState, type StageDeployment} from './types.js'
 
 /** The one atomic writer (temp file + fsync + rename), from the src/files kit. */
