@@ -11,7 +11,7 @@ import {resolveRecordedPath} from '../src/files/paths.js'
 import {extractStage, loadModel} from '../src/model/index.js'
 import type {LoadedModel} from '../src/model/types.js'
 import type {Plan} from '../src/plan/types.js'
-import {LAMBDA_DIRECT_ZIP_MAX_BYTES, LAMBDA_UNZIPPED_MAX_BYTES, buildBundles, checkBundleLimits, writeMeasuredSizes, type ExtractStageFn} from './bundle/bundle.js'
+import {LAMBDA_DIRECT_ZIP_MAX_BYTES, LAMBDA_UNZIPPED_MAX_BYTES, buildBundles, checkBundleLimits, type ExtractStageFn} from './bundle/bundle.js'
 import {planHash as computePlanHash, readDeployment, writeDeployment} from './state/deployment.js'
 import {deployLocal, type LocalAction} from './targets/local/index.js'
 import {readPlanForDeploy} from './state/plan-input.js'
@@ -120,7 +120,7 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
     log('--dry-run: exiting before starting any stage process')
     return report
   }
-  if (!options.dryRun) writeMeasuredSizes(options.planPath, set.bundles)
+  // the plan given is never rewritten: the measured sizes are recorded in deployment.json (stages[].zipBytes/unzippedBytes)
 
   const previous = existsSync(out) ? readDeployment(out) : undefined
   if (previous && previous.target !== options.target && previous.stages.some((s) => s.status !== 'deleted')) {
