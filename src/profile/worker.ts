@@ -366,6 +366,7 @@ async function main(): Promise<void> {
   const second = await tf.loadLayersModel(tf.io.fromMemory(staged.artifacts))
   const secondRssBytes = rss()
   second.dispose()
+  // eslint-disable-next-line no-useless-assignment -- drops the reference so the staged copy can be collected before the memory probes
   staged = undefined
 
   const runner = new Runner(tf, graph, model)
