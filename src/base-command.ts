@@ -29,7 +29,10 @@ export function renderError(err: Error & {exitCode?: number}, commandId?: string
     const suggestions = (err as Errors.CLIError).suggestions ?? []
     const raw = unwrapFlagParse(err.message)
     // oclif's parse errors carry their hint in the message ("See more help with --help")
-    const [first, ...rest] = raw.split('\n').map((l) => l.trim()).filter(Boolean)
+    const [first, ...rest] = raw
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
     const helpHint = rest.find((l) => /--help/.test(l))
     const hint = suggestions.length > 0 ? suggestions.join('; ') : commandId ? `run \`amps ${commandId} --help\` for the flags and examples` : undefined
     const message = oneLine([first, ...rest.filter((l) => l !== helpHint)].join(' '))

@@ -20,7 +20,10 @@ export default class Schema extends BaseCommand {
 
   static examples = [
     {description: 'The plan.json schema, for an editor or a CI check', command: '<%= config.bin %> <%= command.id %> plan > plan.schema.json'},
-    {description: 'Validate a plan with a JSON Schema tool', command: '<%= config.bin %> <%= command.id %> plan > s.json && npx ajv-cli validate -s s.json -d plan.json'},
+    {
+      description: 'Validate a plan with a JSON Schema tool',
+      command: '<%= config.bin %> <%= command.id %> plan > s.json && npx ajv-cli validate -s s.json -d plan.json',
+    },
   ]
 
   static args = {

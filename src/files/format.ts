@@ -57,9 +57,13 @@ export function validateAs<T>(format: FileFormat<T>, raw: unknown, file: string)
     throw new AmpsUserError('FILE_INVALID', w.message, {suggestions: [w.suggestion], details: {file, kind: detected, expected: format.kind}})
   }
   if (!isObj(raw)) {
-    throw new AmpsUserError(format.code, `${file} is not ${format.kind}.json: expected a JSON object, got ${Array.isArray(raw) ? 'a list' : JSON.stringify(raw)}`, {
-      suggestions: [remake],
-    })
+    throw new AmpsUserError(
+      format.code,
+      `${file} is not ${format.kind}.json: expected a JSON object, got ${Array.isArray(raw) ? 'a list' : JSON.stringify(raw)}`,
+      {
+        suggestions: [remake],
+      },
+    )
   }
   const version = versionOf(raw)
   if (typeof version === 'number' && version !== format.version) {

@@ -48,13 +48,16 @@ export function wrongKind(file: string, want: FileKind, got: DetectedKind, raw: 
   const plan = outputBeside(file, 'plan.json')
   let suggestion: string
   if (want === 'plan' && (got === 'profile' || got === 'model')) suggestion = `make a plan from it first: amps plan ${file} --slo <ms> -o ${plan}`
-  else if (want === 'plan' && got === 'deployment') suggestion = typeof r.planPath === 'string' ? `its plan is ${r.planPath}` : 'pass the plan.json given to `amps deploy`'
+  else if (want === 'plan' && got === 'deployment')
+    suggestion = typeof r.planPath === 'string' ? `its plan is ${r.planPath}` : 'pass the plan.json given to `amps deploy`'
   else if (want === 'profile' && got === 'model') suggestion = `profile it first: amps profile ${file} -o ${outputBeside(file, 'profile.json')}`
   else if (want === 'profile' && got === 'plan') {
     const m = isObj(r.model) ? r.model : {}
     suggestion = typeof m.profile === 'string' ? `the plan was made from ${m.profile}` : 'pass the profile.json the plan was made from'
-  } else if (want === 'deployment' && got === 'plan') suggestion = `deploy it first: amps deploy ${file} --target local -o ${outputBeside(file, 'deployment.json')}`
-  else if (want === 'deployment' && (got === 'profile' || got === 'model')) suggestion = `plan it, then deploy the plan: amps plan ${file} --slo <ms> -o ${plan}`
+  } else if (want === 'deployment' && got === 'plan')
+    suggestion = `deploy it first: amps deploy ${file} --target local -o ${outputBeside(file, 'deployment.json')}`
+  else if (want === 'deployment' && (got === 'profile' || got === 'model'))
+    suggestion = `plan it, then deploy the plan: amps plan ${file} --slo <ms> -o ${plan}`
   else suggestion = `pass the ${want}.json written by ${WRITER[want]}`
   return {message, suggestion}
 }
@@ -66,4 +69,3 @@ export function describeKind(kind: DetectedKind): string {
 export function defaultFileName(kind: FileKind): string {
   return `${kind}.json`
 }
-

@@ -45,7 +45,11 @@ writeAs(deploymentFormat, deploymentPath, deployment as never)
 
 describe('files kit', () => {
   it('writes kind and version first, reads back the same value, leaves no temporary file', () => {
-    for (const [path, kind] of [[profilePath, 'profile'], [planPath, 'plan'], [deploymentPath, 'deployment']] as const) {
+    for (const [path, kind] of [
+      [profilePath, 'profile'],
+      [planPath, 'plan'],
+      [deploymentPath, 'deployment'],
+    ] as const) {
       const text = readFileSync(path, 'utf8')
       expect(text.startsWith(`{\n  "kind": "${kind}",\n  "version": 1,`)).toBe(true)
       expect(detectKind(JSON.parse(text))).toBe(kind)
@@ -129,7 +133,10 @@ describe('files kit', () => {
     expect(s.required).toEqual(expect.arrayContaining(['model', 'inputs', 'batch', 'stages', 'predicted']))
     const p = jsonSchemaOf(profileFormat as never) as {properties: Record<string, {required?: string[]}>}
     expect(p.properties.runtime.required).toContain('baselineRssMb')
-    expect((jsonSchemaOf(deploymentFormat as never) as {properties: Record<string, unknown>}).properties.target).toEqual({type: 'string', enum: ['local', 'aws']})
+    expect((jsonSchemaOf(deploymentFormat as never) as {properties: Record<string, unknown>}).properties.target).toEqual({
+      type: 'string',
+      enum: ['local', 'aws'],
+    })
   })
 
   it('resolves a recorded relative path beside the file first, then from the current directory', () => {
