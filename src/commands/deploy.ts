@@ -6,6 +6,7 @@ import {formatBytes} from '../../deploy/bundle/bundle.js'
 import {deployPlan, type DeployReport} from '../../deploy/deploy-plan.js'
 import {BaseCommand} from '../base-command.js'
 import {outputFlag} from '../flags.js'
+import {table} from '../util/format.js'
 
 export default class Deploy extends BaseCommand {
   static summary = 'Bundle each stage of a plan and deploy the chain (local processes or AWS Lambda)'
@@ -61,14 +62,20 @@ deployment.json records what was deployed and is rewritten after every step. Run
     }
     this.note('Deployed')
     if (!json) {
-      this.log(`${'stage'.padEnd(9)} ${'function'.padEnd(40)} ${'MB'.padStart(5)} ${'unzipped'.padStart(10)} ${'zipped'.padStart(10)} ${'of 250 MB'.padStart(9)}  status`)
-      for (const s of report.stages) {
-        const where = s.port ? ` 127.0.0.1:${s.port} pid ${s.pid}` : ''
-        const init = s.initMs !== undefined ? ` init ${s.initMs.toFixed(0)} ms` : ''
-        this.log(
-          `${s.name.padEnd(9)} ${s.functionName.padEnd(40)} ${String(s.memoryMb).padStart(5)} ${formatBytes(s.unzippedBytes).padStart(10)} ${formatBytes(s.zipBytes).padStart(10)} ${(100 * s.fractionOfLimit).toFixed(2).padStart(8)}%  ${s.action ?? ''}${where}${init}`,
-        )
-      }
+      this.log(
+        table(
+          ['stage', 'function', 'MB', 'unzipped', 'zipped', 'of 250 MB', 'status'],
+          report.stages.map((s) => [
+            s.name,
+            s.functionName,
+            String(s.memoryMb),
+            formatBytes(s.unzippedBytes),
+            formatBytes(s.zipBytes),
+            `${(100 * s.fractionOfLimit).toFixed(2)}%`,
+            `${s.action ?? ''}${s.port ? ` 127.0.0.1:${s.port} pid ${s.pid}` : ''}${s.initMs !== undefined ? ` init ${s.initMs.toFixed(0)} ms` : ''}`,
+          ]),
+        ),
+      )
       if (report.deploymentPath) this.log(`wrote ${report.deploymentPath}; try: amps invoke ${relative(process.cwd(), flags.output) || flags.output} --input random --compare`)
     }
     return report
