@@ -10,11 +10,11 @@ import {AmpsUserError} from '../src/errors.js'
 import {extractStage, loadModel} from '../src/model/index.js'
 import type {LoadedModel} from '../src/model/types.js'
 import type {Plan} from '../src/plan/types.js'
-import {LAMBDA_DIRECT_ZIP_MAX_BYTES, LAMBDA_UNZIPPED_MAX_BYTES, buildBundles, checkBundleLimits, writeMeasuredSizes, type ExtractStageFn} from './bundle.js'
-import {planHash as computePlanHash, readDeployment, writeDeployment} from './deployment.js'
-import {deployLocal, type LocalAction} from './local/index.js'
-import {readPlanForDeploy} from './plan-input.js'
-import type {DeploymentState, StageBundle} from './types.js'
+import {LAMBDA_DIRECT_ZIP_MAX_BYTES, LAMBDA_UNZIPPED_MAX_BYTES, buildBundles, checkBundleLimits, writeMeasuredSizes, type ExtractStageFn} from './bundle/bundle.js'
+import {planHash as computePlanHash, readDeployment, writeDeployment} from './state/deployment.js'
+import {deployLocal, type LocalAction} from './targets/local/index.js'
+import {readPlanForDeploy} from './state/plan-input.js'
+import type {DeploymentState, StageBundle} from './state/types.js'
 
 export interface DeployOptions {
   planPath: string
@@ -180,15 +180,15 @@ async function deployToAws(
   bundles: StageBundle[],
   o: DeployOptions & {out: string; modelPath: string; planHash: string; previous?: DeploymentState; log: (l: string) => void},
 ): Promise<DeploymentState> {
-  let aws: typeof import('./aws/index.js')
+  let aws: typeof import('./targets/aws/index.js')
   try {
-    aws = await import('./aws/index.js')
+    aws = await import('./targets/aws/index.js')
   } catch (error) {
     throw new AmpsUserError('AWS_ERROR', `the AWS target is not available in this build: ${(error as Error).message}`, {
       suggestions: ['Use --target local.'],
     })
   }
-  if (typeof aws.deployAws !== 'function') throw new AmpsUserError('AWS_ERROR', 'the AWS target is not available in this build (deploy/aws has no deployAws)')
+  if (typeof aws.deployAws !== 'function') throw new AmpsUserError('AWS_ERROR', 'the AWS target is not available in this build (deploy/targets/aws has no deployAws)')
   const region = o.aws?.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? plan.inputs.region
   return aws.deployAws(bundles, plan, {
     region,

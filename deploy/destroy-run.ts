@@ -1,15 +1,15 @@
 /**
  * `amps destroy` logic: list what a deployment's destroy would stop and delete, then do it
- * (local: stage processes, their cgroups, the local runtime directory; AWS: deploy/aws destroyAws).
+ * (local: stage processes, their cgroups, the local runtime directory; AWS: deploy/targets/aws destroyAws).
  * deployment.json stays, with every stage marked 'deleted', so a second destroy is a no-op and an
  * interrupted one can be rerun.
  */
 import {existsSync} from 'node:fs'
 
 import {AmpsUserError} from '../src/errors.js'
-import {readDeployment, writeDeployment} from './deployment.js'
-import {describeLocal, destroyLocal} from './local/index.js'
-import type {DeploymentState} from './types.js'
+import {readDeployment, writeDeployment} from './state/deployment.js'
+import {describeLocal, destroyLocal} from './targets/local/index.js'
+import type {DeploymentState} from './state/types.js'
 
 export interface DestroyPreview {
   target: 'local' | 'aws'
@@ -45,7 +45,7 @@ export async function previewDestroy(state: DeploymentState): Promise<DestroyPre
     const live = state.stages.some((s) => s.status !== 'deleted')
     return {target: 'local', actions, keep: [], nothingToDo: !live && actions.length === 0}
   }
-  const aws = await import('./aws/index.js')
+  const aws = await import('./targets/aws/index.js')
   const d = aws.describeDestroy(state)
   return {target: 'aws', actions: d.delete.map((x) => `delete ${x}`), keep: d.keep, nothingToDo: d.delete.length === 0}
 }
@@ -61,9 +61,9 @@ export async function runDestroy(deploymentPath: string, options: {log?: (line: 
     report.stages = r.stages.map((s) => ({index: s.stageIndex, functionName: s.functionName, pid: s.pid, wasRunning: s.wasRunning, stopped: s.stopped, cgroupsRemoved: s.cgroupsRemoved}))
     writeDeployment(deploymentPath, state)
   } else {
-    let aws: typeof import('./aws/index.js')
+    let aws: typeof import('./targets/aws/index.js')
     try {
-      aws = await import('./aws/index.js')
+      aws = await import('./targets/aws/index.js')
     } catch (error) {
       throw new AmpsUserError('AWS_ERROR', `the AWS target is not available in this build: ${(error as Error).message}`)
     }

@@ -1,6 +1,6 @@
 import {Args, Flags, ux} from '@oclif/core'
 
-import {formatBytes} from '../../deploy/bundle.js'
+import {formatBytes} from '../../deploy/bundle/bundle.js'
 import {deployPlan, type DeployReport} from '../../deploy/deploy-plan.js'
 import {BaseCommand} from '../base-command.js'
 

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {createInterface} from 'node:readline/promises'
 
-import {readDeployment} from '../../deploy/deployment.js'
+import {readDeployment} from '../../deploy/state/deployment.js'
 import {previewDestroy, runDestroy, type DestroyReport} from '../../deploy/destroy-run.js'
 import {BaseCommand} from '../base-command.js'
 import {AmpsUserError} from '../errors.js'

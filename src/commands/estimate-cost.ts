@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
-import {type CostEstimate, estimateCost} from '../cost/estimate.js'
+import {type CostEstimate, estimateCost} from '../plan/estimate.js'
 import {loadPriceTable} from '../cost/prices.js'
 import {AmpsUserError} from '../errors.js'
 import {readPlan} from '../plan/schema.js'

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {parseTags} from '../../deploy/aws/tags.js'
+import {parseTags} from '../../deploy/targets/aws/tags.js'
 import {BaseCommand} from '../base-command.js'
 import {type ExportResult, exportPlan} from '../export/index.js'
 
@@ -18,7 +18,10 @@ Deploy it with: sam deploy --template-file template.json --stack-name <name> --c
 
   static examples = [
     {description: 'A SAM template next to the plan', command: '<%= config.bin %> <%= command.id %> plan.json --format sam -o template.json'},
-    {description: 'Tag every resource, use an existing role', command: '<%= config.bin %> <%= command.id %> plan.json --format sam --tags team=ml --tags env=prod --role-arn arn:aws:iam::123456789012:role/amps'},
+    {
+      description: 'Tag every resource, use an existing role',
+      command: '<%= config.bin %> <%= command.id %> plan.json --format sam --tags team=ml --tags env=prod --role-arn arn:aws:iam::123456789012:role/amps',
+    },
   ]
 
   static args = {

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {runInvoke, type InvokeReport} from '../../deploy/invoke-run.js'
+import {runInvoke, type InvokeReport} from '../../deploy/client/invoke-run.js'
 import {BaseCommand} from '../base-command.js'
 
 export default class Invoke extends BaseCommand {

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {readDeployment} from '../../deploy/deployment.js'
+import {readDeployment} from '../../deploy/state/deployment.js'
 import {BaseCommand} from '../base-command.js'
 import {loadPriceTable} from '../cost/prices.js'
 import {AmpsUserError} from '../errors.js'
@@ -22,8 +22,14 @@ The frontier and the Power-Tuning charts need the profile the plan was made from
 
   static examples = [
     {description: 'The report of a plan', command: '<%= config.bin %> <%= command.id %> plan.json -o report.html'},
-    {description: 'With the simulated latency distribution and the deployed functions', command: '<%= config.bin %> <%= command.id %> plan.json --simulate --deployment deployment.json'},
-    {description: 'A plan made without --rate: say what traffic to simulate', command: '<%= config.bin %> <%= command.id %> plan.json --simulate --rate 20 --seed 7'},
+    {
+      description: 'With the simulated latency distribution and the deployed functions',
+      command: '<%= config.bin %> <%= command.id %> plan.json --simulate --deployment deployment.json',
+    },
+    {
+      description: 'A plan made without --rate: say what traffic to simulate',
+      command: '<%= config.bin %> <%= command.id %> plan.json --simulate --rate 20 --seed 7',
+    },
   ]
 
   static args = {
@@ -35,9 +41,18 @@ The frontier and the Power-Tuning charts need the profile the plan was made from
     deployment: Flags.string({description: 'deployment.json written by `amps deploy`: adds the deployed functions'}),
     simulate: Flags.boolean({description: 'simulate the plan and draw its latency distribution', default: false}),
     rate: Flags.string({description: "with --simulate: requests per second (default: the plan's rate)", dependsOn: ['simulate']}),
-    duration: Flags.integer({description: `with --simulate: simulated seconds (default: 600, or fewer to stay near 200,000 requests)`, min: 1, dependsOn: ['simulate']}),
+    duration: Flags.integer({
+      description: `with --simulate: simulated seconds (default: 600, or fewer to stay near 200,000 requests)`,
+      min: 1,
+      dependsOn: ['simulate'],
+    }),
     seed: Flags.integer({description: 'with --simulate: random seed', default: 1}),
-    'frontier-points': Flags.integer({description: 'SLOs to re-solve the plan at for the cost-vs-SLO chart (0: leave the chart out)', default: 11, min: 0, max: 11}),
+    'frontier-points': Flags.integer({
+      description: 'SLOs to re-solve the plan at for the cost-vs-SLO chart (0: leave the chart out)',
+      default: 11,
+      min: 0,
+      max: 11,
+    }),
     'profile-file': Flags.string({description: 'profile.json to use instead of the one the plan records'}),
     prices: Flags.string({description: 'JSON file overriding figures of the built-in price table'}),
   }
@@ -48,7 +63,9 @@ The frontier and the Power-Tuning charts need the profile the plan was made from
     if (flags.rate !== undefined) {
       rate = Number(flags.rate)
       if (flags.rate.trim() === '' || !(rate > 0) || !Number.isFinite(rate)) {
-        throw new AmpsUserError('FLAG_INVALID', `--rate must be a number of requests per second > 0, got "${flags.rate}"`, {suggestions: ['for example --rate 10']})
+        throw new AmpsUserError('FLAG_INVALID', `--rate must be a number of requests per second > 0, got "${flags.rate}"`, {
+          suggestions: ['for example --rate 10'],
+        })
       }
     }
     const deployment = flags.deployment ? readDeployment(flags.deployment) : undefined

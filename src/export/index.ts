@@ -4,10 +4,10 @@
  */
 import {dirname, join, resolve} from 'node:path'
 
-import {buildBundles, checkBundleLimits} from '../../deploy/bundle.js'
+import {buildBundles, checkBundleLimits} from '../../deploy/bundle/bundle.js'
 import {resolvePlanModel} from '../../deploy/deploy-plan.js'
-import {planHash as computePlanHash} from '../../deploy/deployment.js'
-import {readPlanForDeploy} from '../../deploy/plan-input.js'
+import {planHash as computePlanHash} from '../../deploy/state/deployment.js'
+import {readPlanForDeploy} from '../../deploy/state/plan-input.js'
 import {extractStage, loadModel} from '../model/index.js'
 import {writeFileAtomic} from '../profile/io.js'
 import {samTemplate} from './sam.js'
@@ -61,7 +61,9 @@ export async function exportPlan(o: ExportOptions): Promise<ExportResult> {
     stages: set.bundles.map((b) => ({
       name: b.stageName ?? `stage-${b.stageIndex + 1}`,
       functionName: b.functionName,
-      codeUri: resources.find(([, r]) => r.Type === 'AWS::Serverless::Function' && (r.Properties as {FunctionName?: string}).FunctionName === b.functionName)?.[1].Properties.CodeUri ?? '',
+      codeUri:
+        resources.find(([, r]) => r.Type === 'AWS::Serverless::Function' && (r.Properties as {FunctionName?: string}).FunctionName === b.functionName)?.[1]
+          .Properties.CodeUri ?? '',
       zipBytes: b.zipBytes,
       memoryMb: b.memoryMb,
       arch: b.arch,

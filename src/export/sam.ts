@@ -10,7 +10,7 @@
 import {relative, sep} from 'node:path'
 
 import type {Plan} from '../plan/types.js'
-import {desiredConfig, functionTags} from '../../deploy/aws/deploy.js'
+import {desiredConfig, functionTags} from '../../deploy/targets/aws/deploy.js'
 import {
   INLINE_POLICY_NAME,
   LAMBDA_TRUST_POLICY,
@@ -19,9 +19,9 @@ import {
   executionPolicy,
   handoffPrefix,
   planNeedsS3Handoff,
-} from '../../deploy/aws/naming.js'
-import {tagList} from '../../deploy/aws/tags.js'
-import type {StageBundle} from '../../deploy/types.js'
+} from '../../deploy/targets/aws/naming.js'
+import {tagList} from '../../deploy/targets/aws/tags.js'
+import type {StageBundle} from '../../deploy/state/types.js'
 
 export const SAM_TRANSFORM = 'AWS::Serverless-2016-10-31'
 export const ROLE_ID = 'ExecutionRole'
@@ -82,7 +82,9 @@ export function samTemplate(o: SamOptions): Cfn {
       Type: 'AWS::S3::Bucket',
       Properties: {
         LifecycleConfiguration: {
-          Rules: [{Id: 'amps-expire-handoff', Status: 'Enabled', Prefix: 'handoff/', ExpirationInDays: 1, AbortIncompleteMultipartUpload: {DaysAfterInitiation: 1}}],
+          Rules: [
+            {Id: 'amps-expire-handoff', Status: 'Enabled', Prefix: 'handoff/', ExpirationInDays: 1, AbortIncompleteMultipartUpload: {DaysAfterInitiation: 1}},
+          ],
         },
         Tags: tagList({...userTags, [TAG_PLAN_HASH]: o.planHash}),
       },
@@ -123,7 +125,11 @@ export function samTemplate(o: SamOptions): Cfn {
   return {
     AWSTemplateFormatVersion: '2010-09-09',
     Transform: SAM_TRANSFORM,
-    Description: `amps: ${o.plan.model.name} as a chain of ${bundles.length} Lambda functions (plan ${o.planHash.slice(0, 8)}, SLO ${o.plan.inputs.sloMs} ms at p${o.plan.inputs.percentile})`.slice(0, 1024),
+    Description:
+      `amps: ${o.plan.model.name} as a chain of ${bundles.length} Lambda functions (plan ${o.planHash.slice(0, 8)}, SLO ${o.plan.inputs.sloMs} ms at p${o.plan.inputs.percentile})`.slice(
+        0,
+        1024,
+      ),
     Resources: resources,
     Outputs: outputs,
   }

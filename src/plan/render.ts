@@ -1,7 +1,7 @@
 /**
  * Human tables for `amps plan` and `amps estimate-cost` (stdout, only without --json).
  */
-import type {CostEstimate} from '../cost/estimate.js'
+import type {CostEstimate} from './estimate.js'
 import type {Plan} from './types.js'
 
 /** A plain text table; numbers right-aligned. */

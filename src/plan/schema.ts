@@ -13,7 +13,7 @@ type Check = (ok: boolean, field: string, expected: string, got?: unknown) => vo
 const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x)
 const isInt = (x: unknown): x is number => isNum(x) && Number.isInteger(x)
 const isStr = (x: unknown): x is string => typeof x === 'string'
-const isObj = (x: unknown): x is Record<string, any> => typeof x === 'object' && x !== null && !Array.isArray(x)
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
 const isArch = (x: unknown): boolean => x === 'x86_64' || x === 'arm64'
 
 function show(x: unknown): string {
@@ -70,8 +70,8 @@ export function planProblems(raw: unknown): string[] {
       else {
         check(isStr(l.first) && isStr(l.last), `${at}.layers.first/last`, 'layer names', [l.first, l.last])
         check(isInt(l.firstIndex) && l.firstIndex === expectFirst, `${at}.layers.firstIndex`, `${expectFirst} (stages cover the model in order)`, l.firstIndex)
-        check(isInt(l.lastIndex) && l.lastIndex >= l.firstIndex, `${at}.layers.lastIndex`, 'an integer >= firstIndex', l.lastIndex)
-        check(isInt(l.count) && l.count === l.lastIndex - l.firstIndex + 1, `${at}.layers.count`, 'lastIndex - firstIndex + 1', l.count)
+        check(isInt(l.lastIndex) && l.lastIndex >= (l.firstIndex as number), `${at}.layers.lastIndex`, 'an integer >= firstIndex', l.lastIndex)
+        check(isInt(l.count) && l.count === (l.lastIndex as number) - (l.firstIndex as number) + 1, `${at}.layers.count`, 'lastIndex - firstIndex + 1', l.count)
         if (isInt(l.lastIndex)) expectFirst = l.lastIndex + 1
       }
       check(isInt(s.memoryMb) && s.memoryMb >= 128 && s.memoryMb <= 10240, `${at}.memoryMb`, 'an integer in 128–10240', s.memoryMb)

@@ -2,9 +2,11 @@
  * plan.json: what `amps plan` decided. Written by the planner (solver/ + src/plan), read by
  * estimate-cost, deploy, invoke and simulate. Validated on read by src/plan/schema.ts.
  */
-export const PLAN_VERSION = 1
+import type {Arch} from '../platform/lambda.js'
 
-export type Arch = 'x86_64' | 'arm64'
+export type {Arch}
+
+export const PLAN_VERSION = 1
 
 export interface PlanStage {
   index: number

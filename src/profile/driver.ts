@@ -239,7 +239,7 @@ async function measureOnce(req: MeasureRequest): Promise<Measurement> {
       throttledMs,
     }
   } catch (error) {
-    if (interrupted) throw new Error(`profiling interrupted by ${interrupted}; nothing was written`)
+    if (interrupted) throw new Error(`profiling interrupted by ${interrupted}; nothing was written`, {cause: error})
     throw error
   } finally {
     cleanup()

@@ -223,12 +223,12 @@ function probeTensorData(mb: number): Float32Array {
 }
 
 /**
- * Cost of the stage hand-off codec (deploy/codec.ts: base64 of the raw float32 bytes, both ways,
+ * Cost of the stage hand-off codec (src/stage/codec.ts: base64 of the raw float32 bytes, both ways,
  * including the aligned copy on decode): mean CPU ms per MB of tensor bytes (CPU time, like the
  * layers, so another tenant's load does not count).
  */
 async function codecMsPerMb(): Promise<number> {
-  const codec = await import('../../deploy/codec.js')
+  const codec = await import('../stage/codec.js')
   const mb = 4
   const data = probeTensorData(mb)
   const n = data.length
@@ -250,13 +250,13 @@ async function codecMsPerMb(): Promise<number> {
 
 /**
  * What the Lambda runtime does around a stage handler with an inline hand-off, per raw MB of
- * float32 tensor: JSON.parse of the request body (base64 tensors, as deploy/codec encodes them),
+ * float32 tensor: JSON.parse of the request body (base64 tensors, as src/stage/codec encodes them),
  * and JSON.stringify of the result plus its conversion to bytes. Mean CPU ms over repeated calls
  * at 2 MB, garbage collection included (as in codecMsPerMb). The stage's own decode/encode is
  * codecMsPerMb; the one-element fixed part is in invokeOverheadMs.
  */
 async function payloadJsonMsPerMb(): Promise<{parse: number; stringify: number}> {
-  const codec = await import('../../deploy/codec.js')
+  const codec = await import('../stage/codec.js')
   const mb = 2
   const data = probeTensorData(mb)
   const n = data.length
@@ -283,13 +283,13 @@ async function payloadJsonMsPerMb(): Promise<{parse: number; stringify: number}>
 }
 
 /**
- * The fixed cost of one call through the real stage handler (deploy/stage-runtime.ts `handle`):
+ * The fixed cost of one call through the real stage handler (src/stage/runtime.ts `handle`):
  * a one-layer stage fed a one-element tensor, so event checks, decode, predict bookkeeping, read
  * back and encode are all there and the arithmetic is not. JSON (de)serialisation of the event and
  * result, which the Lambda runtime does around the handler, is included.
  */
 async function invokeOverheadMs(tf: Tf): Promise<number> {
-  const [{loadStageRuntime, STAGE_SPEC_VERSION}, codec] = await Promise.all([import('../../deploy/stage-runtime.js'), import('../../deploy/codec.js')])
+  const [{loadStageRuntime, STAGE_SPEC_VERSION}, codec] = await Promise.all([import('../stage/runtime.js'), import('../stage/codec.js')])
   const dir = mkdtempSync(join(tmpdir(), `amps-profile-${process.pid}-stage-`))
   try {
     const tiny = tf.sequential({layers: [tf.layers.dense({units: 1, inputShape: [1], name: 'probe_dense'})]})
@@ -366,6 +366,7 @@ async function main(): Promise<void> {
   const second = await tf.loadLayersModel(tf.io.fromMemory(staged.artifacts))
   const secondRssBytes = rss()
   second.dispose()
+  // eslint-disable-next-line no-useless-assignment -- drops the reference so the staged copy can be collected before the memory probes
   staged = undefined
 
   const runner = new Runner(tf, graph, model)

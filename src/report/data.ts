@@ -174,7 +174,9 @@ function powerTuning(plan: Plan, profile: Profile, prices: PriceTable): PowerTun
     const model = new CostModel(profile, {arch: s.arch, prices})
     const r = rangeOf(plan, i)
     const minMb = model.minimumMemoryMb(r, B) ?? s.memoryMb
-    const memories = [...new Set([...POWER_TUNING_MEMORIES_MB, s.memoryMb])].filter((m) => m >= Math.min(minMb, s.memoryMb) && m <= model.memoryMaxMb).sort((a, b) => a - b)
+    const memories = [...new Set([...POWER_TUNING_MEMORIES_MB, s.memoryMb])]
+      .filter((m) => m >= Math.min(minMb, s.memoryMb) && m <= model.memoryMaxMb)
+      .sort((a, b) => a - b)
     return {
       name: s.name,
       arch: s.arch,

@@ -91,7 +91,9 @@ export function renderReportHtml(data: ReportData): string {
         'power-tuning',
         'Time and cost against memory, per stage',
         `As AWS Lambda Power Tuning draws it, from amps' cost model: handler ms of one full batch (${plan.batch.size}) and its cost per 1M requests at each memory size. The ringed points are the memory the plan chose.`,
-        data.powerTuning.map((s, i) => `<h3>${escapeHtml(s.name)} (${escapeHtml(s.arch)})</h3>${canvas(`chart-power-${i}`, `${s.name}: time and cost against memory`)}`).join('\n'),
+        data.powerTuning
+          .map((s, i) => `<h3>${escapeHtml(s.name)} (${escapeHtml(s.arch)})</h3>${canvas(`chart-power-${i}`, `${s.name}: time and cost against memory`)}`)
+          .join('\n'),
       ),
     )
   }
@@ -158,7 +160,8 @@ export function renderReportHtml(data: ReportData): string {
 
   const notes = [...(plan.warnings ?? []), ...data.notes]
   if (!data.profile.used) notes.push(data.profile.note ?? 'no profile: the frontier and the Power-Tuning charts need the profile the plan was made from')
-  if (notes.length > 0) parts.push(section('notes', 'Notes', 'Assumptions and what is missing.', `<ul>${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`))
+  if (notes.length > 0)
+    parts.push(section('notes', 'Notes', 'Assumptions and what is missing.', `<ul>${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`))
 
   return `<!doctype html>
 <html lang="en">

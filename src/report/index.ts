@@ -65,16 +65,21 @@ export function writeReport(o: WriteReportOptions): ReportResult {
     notes.push('the plan records no profile: no frontier or Power-Tuning charts; pass --profile-file')
   }
   if (profile && plan.model.sha256 && profile.model?.sha256 && plan.model.sha256 !== profile.model.sha256) {
-    throw new AmpsUserError('PROFILE_INVALID', `the profile is of a different model (sha256 ${profile.model.sha256.slice(0, 12)}) than the plan (${plan.model.sha256.slice(0, 12)})`, {
-      suggestions: ['pass the profile the plan was made from with --profile-file'],
-    })
+    throw new AmpsUserError(
+      'PROFILE_INVALID',
+      `the profile is of a different model (sha256 ${profile.model.sha256.slice(0, 12)}) than the plan (${plan.model.sha256.slice(0, 12)})`,
+      {
+        suggestions: ['pass the profile the plan was made from with --profile-file'],
+      },
+    )
   }
   let data: ReportData
   try {
     data = buildReportData(plan, profile, {prices: o.prices, onProgress: o.onProgress, sloFactors: sloFactors(o.frontierPoints ?? DEFAULT_SLO_FACTORS.length)})
     if (o.simulate) data.simulation = simulate(plan, profile, o, notes)
   } catch (error) {
-    if (error instanceof SimulationInputError) throw new AmpsUserError('PLAN_INVALID', error.message, {suggestions: ['check that the plan and the profile belong together']})
+    if (error instanceof SimulationInputError)
+      throw new AmpsUserError('PLAN_INVALID', error.message, {suggestions: ['check that the plan and the profile belong together']})
     if (error instanceof InvalidProblemError) throw new AmpsUserError('PROFILE_INVALID', error.message)
     throw error
   }
@@ -116,9 +121,13 @@ function simulate(plan: Plan, profile: Profile | undefined, o: WriteReportOption
   }
   const durationS = s.durationS ?? Math.min(600, REPORT_SIMULATED_REQUESTS / rate)
   if (rate * durationS > s.maxRequests) {
-    throw new AmpsUserError('FLAG_INVALID', `--simulate at ${rate}/s for ${durationS} s is about ${Math.round(rate * durationS)} requests, more than ${s.maxRequests}`, {
-      suggestions: [`use --duration ${Math.floor(s.maxRequests / rate)} or less`],
-    })
+    throw new AmpsUserError(
+      'FLAG_INVALID',
+      `--simulate at ${rate}/s for ${durationS} s is about ${Math.round(rate * durationS)} requests, more than ${s.maxRequests}`,
+      {
+        suggestions: [`use --duration ${Math.floor(s.maxRequests / rate)} or less`],
+      },
+    )
   }
   o.onProgress?.(`simulating ${Math.round(rate * durationS).toLocaleString('en-US')} requests`)
   const run = (warmupS: number): SimulationResult =>

@@ -233,7 +233,7 @@ function predictionSection(r: SectionResult<PredictionData> | undefined): string
       `Spread of a stage's time from one request to the next: measured handler (p90 − p10) / median = ${fmt(d.spread.measuredRelativeWidth * 100)} % (median over the rows); ` +
         `the simulator's compute spread for the same stages (src/simulate computeSpread: Σ of the layers' profiled p10 and p90) = ${fmt(d.spread.simulatorRelativeWidth * 100)} %. ` +
         (d.spread.measuredMaxOverMedian !== undefined
-          ? `Slowest request ÷ median: measured ${fmt(d.spread.measuredMaxOverMedian, 2)} (over ${fmt(median(d.rows.map((r) => r.measured.reps)), 0)} requests per row), the simulator's max (Σ of the layers' slowest samples, capped at median + 3·(p90 − median): src/simulate/service.ts STAGE_TAIL_CAP) ${fmt(d.spread.simulatorMaxOverMedian, 2)}.`
+          ? `Slowest request ÷ median: measured ${fmt(d.spread.measuredMaxOverMedian, 2)} (over ${fmt(median(d.rows.map((r) => r.measured.reps)), 0)} requests per row), the simulator's max (Σ of the layers' slowest samples, capped at median + 3·(p90 − median): src/cost/spread.ts STAGE_TAIL_CAP) ${fmt(d.spread.simulatorMaxOverMedian, 2)}.`
           : ''),
     )
   }
@@ -338,7 +338,7 @@ function analyticFindings(d: AnalyticData): string {
     `- Cost: the analytic cost bills each stage's median time; the simulator bills draws from the profile's spread, whose mean is above the median (right tail), so the analytic cost is lower by ${fmt(med(rows.map((r) => -r.costErrPct)))} % (median).`,
   )
   lines.push(
-    '- The simulator\'s stage time is Σ of per-layer quantiles (every layer at the same quantile: perfectly correlated noise), its slowest capped at median + 3·(p90 − median) (STAGE_TAIL_CAP, src/simulate/service.ts); section 3 sets that spread next to the measured one.',
+    '- The simulator\'s stage time is Σ of per-layer quantiles (every layer at the same quantile: perfectly correlated noise), its slowest capped at median + 3·(p90 − median) (STAGE_TAIL_CAP, src/cost/spread.ts); section 3 sets that spread next to the measured one.',
   )
   return lines.join('\n')
 }

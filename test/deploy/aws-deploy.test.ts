@@ -3,8 +3,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {deployAws, INLINE_POLICY_NAME} from '../../deploy/aws/index.js'
-import type {DeploymentState, StageBundle} from '../../deploy/types.js'
+import {deployAws, INLINE_POLICY_NAME} from '../../deploy/targets/aws/index.js'
+import type {DeploymentState, StageBundle} from '../../deploy/state/types.js'
 import {AmpsUserError} from '../../src/errors.js'
 import {ACCOUNT, FakeAws, PLAN_HASH, awsError, makeBundle, makePlan, writeSparseZip} from './aws-fake.js'
 

@@ -3,8 +3,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {deployAws, describeDestroy, destroyAws} from '../../deploy/aws/index.js'
-import type {DeploymentState} from '../../deploy/types.js'
+import {deployAws, describeDestroy, destroyAws} from '../../deploy/targets/aws/index.js'
+import type {DeploymentState} from '../../deploy/state/types.js'
 import {ACCOUNT, FakeAws, PLAN_HASH, awsError, makeBundle, makePlan, writeSparseZip} from './aws-fake.js'
 
 const ROLE = `arn:aws:iam::${ACCOUNT}:role/my-lambda-role`

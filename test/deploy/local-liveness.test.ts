@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {isStageProcess, pidAlive} from '../../deploy/local/index.js'
+import {isStageProcess, pidAlive} from '../../deploy/targets/local/index.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'amps-liveness-'))
 const children: ChildProcess[] = []

@@ -8,7 +8,7 @@ import {join} from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {deployProblems, readPlanForDeploy} from '../../deploy/plan-input.js'
+import {deployProblems, readPlanForDeploy} from '../../deploy/state/plan-input.js'
 import {planFromProfile} from '../../src/plan/index.js'
 import {readPlan} from '../../src/plan/schema.js'
 import type {Plan} from '../../src/plan/types.js'

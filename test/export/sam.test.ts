@@ -17,7 +17,7 @@ import {join, resolve} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {z} from 'zod'
 
-import {executionPolicy} from '../../deploy/aws/naming.js'
+import {executionPolicy} from '../../deploy/targets/aws/naming.js'
 import {loadModel} from '../../src/model/index.js'
 import {handPlan} from '../deploy/hand-plan.js'
 import {type CliResult, runAmps} from '../helpers/cli.js'
@@ -30,7 +30,8 @@ let s3: CliResult
 let templates: {inline: any; s3: any}
 
 const cfnLint = spawnSync('cfn-lint', ['--version'], {encoding: 'utf8'}).status === 0
-if (!cfnLint) console.warn('\n*** SKIPPING the cfn-lint check of the SAM template: cfn-lint is not on PATH (pip install cfn-lint; npm and Debian do not package it) ***\n')
+if (!cfnLint)
+  console.warn('\n*** SKIPPING the cfn-lint check of the SAM template: cfn-lint is not on PATH (pip install cfn-lint; npm and Debian do not package it) ***\n')
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'amps-export-'))
@@ -45,7 +46,9 @@ beforeAll(async () => {
   viaS3.stages[0].handoff = 's3'
   viaS3.stages.forEach((s) => (s.arch = 'arm64'))
   writeFileSync(join(dir, 'plan-s3.json'), JSON.stringify(viaS3, null, 2))
-  inline = await runAmps(['export', 'plan.json', '--format', 'sam', '--tags', 'team=ml', '--tags', 'cost center=42', '-o', 'out/template.json', '--json'], {cwd: dir})
+  inline = await runAmps(['export', 'plan.json', '--format', 'sam', '--tags', 'team=ml', '--tags', 'cost center=42', '-o', 'out/template.json', '--json'], {
+    cwd: dir,
+  })
   s3 = await runAmps(['export', 'plan-s3.json', '--role-arn', 'arn:aws:iam::123456789012:role/mine', '-o', 's3/template.json', '--json'], {cwd: dir})
   expect(inline.code, inline.stderr).toBe(0)
   expect(s3.code, s3.stderr).toBe(0)
@@ -67,7 +70,10 @@ const policyDocument = z.strictObject({
   Version: z.literal('2012-10-17'),
   Statement: z.array(
     z.strictObject({
-      Sid: z.string().regex(/^[A-Za-z0-9]*$/).optional(),
+      Sid: z
+        .string()
+        .regex(/^[A-Za-z0-9]*$/)
+        .optional(),
       Effect: z.enum(['Allow', 'Deny']),
       Principal: z.strictObject({Service: z.string()}).optional(),
       Action: z.union([z.string(), z.array(z.string()).min(1)]),
@@ -134,7 +140,8 @@ function danglingRefs(t: any): string[] {
     if (v === null || typeof v !== 'object') return
     if (typeof v.Ref === 'string' && !ids.has(v.Ref) && !v.Ref.startsWith('AWS::')) bad.push(v.Ref)
     if (Array.isArray(v['Fn::GetAtt']) && !ids.has(v['Fn::GetAtt'][0])) bad.push(v['Fn::GetAtt'][0])
-    if (typeof v['Fn::Sub'] === 'string') for (const m of v['Fn::Sub'].matchAll(/\$\{([^}]+)\}/g)) if (!ids.has(m[1]) && !m[1].startsWith('AWS::')) bad.push(m[1])
+    if (typeof v['Fn::Sub'] === 'string')
+      for (const m of v['Fn::Sub'].matchAll(/\$\{([^}]+)\}/g)) if (!ids.has(m[1]) && !m[1].startsWith('AWS::')) bad.push(m[1])
     Object.values(v).forEach(visit)
   }
   visit(t)
@@ -176,8 +183,18 @@ describe('amps export --format sam', () => {
     expect(plan.stages[0].measuredPackageBytes).toBeUndefined()
     // the role: deploy's least-privilege policy, with CloudFormation's account/region/partition
     const role = t.Resources.ExecutionRole.Properties
-    expect(role.Tags).toEqual(expect.arrayContaining([{Key: 'team', Value: 'ml'}, {Key: 'cost center', Value: '42'}]))
-    const want = executionPolicy({partition: '${AWS::Partition}', region: '${AWS::Region}', account: '${AWS::AccountId}', functionNames: fns.map((f) => f.Properties.FunctionName)})
+    expect(role.Tags).toEqual(
+      expect.arrayContaining([
+        {Key: 'team', Value: 'ml'},
+        {Key: 'cost center', Value: '42'},
+      ]),
+    )
+    const want = executionPolicy({
+      partition: '${AWS::Partition}',
+      region: '${AWS::Region}',
+      account: '${AWS::AccountId}',
+      functionNames: fns.map((f) => f.Properties.FunctionName),
+    })
     expect(role.Policies[0].PolicyDocument.Statement.map((s: any) => ({...s, Resource: s.Resource.map((r: any) => r['Fn::Sub'])}))).toEqual(want.Statement)
     expect(t.Resources.HandoffBucket).toBeUndefined()
   })
@@ -219,4 +236,3 @@ describe('amps export --format sam', () => {
     expect(existsSync(join(dir, 'x'))).toBe(false)
   })
 })
-

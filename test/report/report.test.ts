@@ -84,7 +84,9 @@ async function open(file: string): Promise<PageCheck> {
       const img = ctx.getImageData(0, 0, canvas.width, canvas.height).data
       let ink = 0
       for (let i = 0; i < img.length; i += 4) if (img[i + 3] > 0 && (img[i] < 230 || img[i + 1] < 230 || img[i + 2] < 230)) ink++
-      const points = c.data.datasets.map((d: any) => d.data.filter((v: any) => v !== null && (typeof v !== 'object' || (v.y !== null && v.y !== undefined))).length)
+      const points = c.data.datasets.map(
+        (d: any) => d.data.filter((v: any) => v !== null && (typeof v !== 'object' || (v.y !== null && v.y !== undefined))).length,
+      )
       return {id: canvas.id, points, inkPixels: ink}
     })
   })
@@ -159,7 +161,10 @@ describe('amps report', () => {
     plan.stages[0].layers.first = evil
     plan.warnings = [...(plan.warnings ?? []), `note ${evil}`]
     writeFileSync(join(dir, 'evil-plan.json'), JSON.stringify(plan))
-    const r = await runAmps(['report', 'evil-plan.json', '-o', 'evil.html', '--frontier-points', '2', '--json'], {cwd: dir, env: {AMPS_CACHE_DIR: join(dir, 'cache')}})
+    const r = await runAmps(['report', 'evil-plan.json', '-o', 'evil.html', '--frontier-points', '2', '--json'], {
+      cwd: dir,
+      env: {AMPS_CACHE_DIR: join(dir, 'cache')},
+    })
     expect(r.code, r.stderr).toBe(0)
     const page = await open(join(dir, 'evil.html'))
     expect(page.errors).toEqual([])

@@ -40,9 +40,9 @@ import {
 import {createReadStream} from 'node:fs'
 import {readFile, stat} from 'node:fs/promises'
 
-import {AmpsUserError, assert} from '../../src/errors.js'
-import type {Plan} from '../../src/plan/types.js'
-import {DEPLOYMENT_VERSION, type DeploymentState, type StageBundle, type StageDeployment} from '../types.js'
+import {AmpsUserError, assert} from '../../../src/errors.js'
+import type {Plan} from '../../../src/plan/types.js'
+import {DEPLOYMENT_VERSION, type DeploymentState, type StageBundle, type StageDeployment} from '../../state/types.js'
 import type {AwsClients} from './clients.js'
 import {errorName, httpStatus, isAwsServiceError, isNotFound, toAmpsError} from './errors.js'
 import {

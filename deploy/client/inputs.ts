@@ -15,10 +15,10 @@ import {extname} from 'node:path'
 
 import {PNG} from 'pngjs'
 
-import {AmpsUserError} from '../src/errors.js'
-import type {TensorInfo} from '../src/model/types.js'
-import {checkWireTensor, decodeTensor, elementCount, type RawTensor, type WireDtype} from './codec.js'
-import {seededRandom} from '../src/util/random.js'
+import {AmpsUserError} from '../../src/errors.js'
+import type {TensorInfo} from '../../src/model/types.js'
+import {checkWireTensor, decodeTensor, elementCount, type RawTensor, type WireDtype} from '../../src/stage/codec.js'
+import {seededRandom} from '../../src/util/random.js'
 
 export interface InputOptions {
   batch?: number

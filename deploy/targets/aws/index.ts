@@ -9,9 +9,9 @@
  *   invokeTargetFor(stage), invokeOutputError(output, stage), toAmpsError(err, ctx) → for the coordinator
  *   (the coordinator imports assertInvokeOk from ./errors.js directly: one FunctionError mapping for both targets)
  */
-import {AmpsUserError} from '../../src/errors.js'
-import type {Plan} from '../../src/plan/types.js'
-import type {DeploymentState, StageBundle, StageDeployment} from '../types.js'
+import {AmpsUserError} from '../../../src/errors.js'
+import type {Plan} from '../../../src/plan/types.js'
+import type {DeploymentState, StageBundle, StageDeployment} from '../../state/types.js'
 import {createAwsClients, destroyAwsClients} from './clients.js'
 import {type DeployAwsOptions, resolveHandoff, runDeploy, sdkWaiters} from './deploy.js'
 import {type DestroyAwsOptions, runDestroy} from './destroy.js'

@@ -3,9 +3,9 @@
  */
 import {createHash} from 'node:crypto'
 
-import type {Plan} from '../../src/plan/types.js'
-import {canonicalJson, planHash} from '../deployment.js'
-import type {StageBundle} from '../types.js'
+import type {Plan} from '../../../src/plan/types.js'
+import {canonicalJson, planHash} from '../../state/deployment.js'
+import type {StageBundle} from '../../state/types.js'
 
 /** Lambda's limit for a zip passed inline in CreateFunction/UpdateFunctionCode (50 MB); larger goes through S3. */
 export const DIRECT_UPLOAD_MAX_BYTES = 50 * 1024 * 1024

@@ -2,7 +2,7 @@
  * stage.json, the file in every bundle that tells the handler which stage it is and what it takes.
  * Kept apart from stage-runtime.ts so bundling and the CLI do not load tfjs to read it.
  */
-import type {TensorInfo} from '../src/model/types.js'
+import type {TensorInfo} from '../model/types.js'
 
 export const STAGE_SPEC_VERSION = 1
 

@@ -2,7 +2,7 @@
  * The one Lambda handler every stage runs (bundle entry → index.mjs). Init happens at module load,
  * outside the handler, with top-level await: tfjs + wasm backend, the stage's model.json +
  * weights.bin, one warm-up prediction. The same file serves AWS Lambda (`index.handler`) and the
- * local target's stage processes (deploy/local/runner.ts imports it).
+ * local target's stage processes (deploy/targets/local/runner.ts imports it).
  *
  * Environment: AMPS_STAGE_DIR (default: the directory of this file, i.e. the bundle / /var/task),
  * AMPS_WASM_DIR (default: same directory), AMPS_HANDOFF_DIR or AMPS_HANDOFF_S3 (optional).
@@ -10,8 +10,8 @@
 import {dirname} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import type {StageResult} from './codec.js'
-import {loadStageRuntime, type LambdaContextLike} from './stage-runtime.js'
+import type {StageResult} from '../../src/stage/codec.js'
+import {loadStageRuntime, type LambdaContextLike} from '../../src/stage/runtime.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const stageDir = process.env.AMPS_STAGE_DIR ?? process.env.LAMBDA_TASK_ROOT ?? here

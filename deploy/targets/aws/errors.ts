@@ -2,7 +2,7 @@
  * The AWS boundary: SDK errors become AmpsUserErrors here, once, with a message a user can act on.
  * Everything that is not an AWS/credentials/network error passes through unchanged (a bug in amps).
  */
-import {AmpsUserError} from '../../src/errors.js'
+import {AmpsUserError} from '../../../src/errors.js'
 
 /** The fields of an InvokeCommandOutput we read (its Payload is a Uint8Array subclass). */
 export interface InvokeResultLike {

@@ -1,13 +1,13 @@
 /**
  * Contracts between bundling, the two deploy targets (local, AWS), the coordinator and the commands.
- * deployment.json = DeploymentState, validated on read by deploy/deployment.ts.
+ * deployment.json = DeploymentState, validated on read by deploy/state/deployment.ts.
  */
-import type {TensorInfo} from '../src/model/types.js'
-import type {Arch} from '../src/plan/types.js'
+import type {TensorInfo} from '../../src/model/types.js'
+import type {Arch} from '../../src/plan/types.js'
 
 export const DEPLOYMENT_VERSION = 1
 
-/** One stage's bundle on disk, produced by deploy/bundle.ts from a plan stage and the model. */
+/** One stage's bundle on disk, produced by deploy/bundle/bundle.ts from a plan stage and the model. */
 export interface StageBundle {
   stageIndex: number
   /** function name, e.g. amps-<model>-<planhash8>-stage-1 */

@@ -2,9 +2,9 @@
  * Reading plan.json for deploy/invoke: src/plan/schema.ts readPlan() validates the plan (the one
  * schema owner); this adds only what deploying needs on top of a valid plan.
  */
-import {AmpsUserError} from '../src/errors.js'
-import {readPlan} from '../src/plan/schema.js'
-import type {Plan} from '../src/plan/types.js'
+import {AmpsUserError} from '../../src/errors.js'
+import {readPlan} from '../../src/plan/schema.js'
+import type {Plan} from '../../src/plan/types.js'
 
 /** Lambda function names are `amps-<model>-<hash>-<stage name>`: the stage name must fit in one. */
 const STAGE_NAME = /^[A-Za-z0-9_-]{1,32}$/

@@ -1,7 +1,7 @@
 /**
  * The local target: every stage is its own node process running the stage bundle's index.mjs
- * behind the Lambda Invoke REST path on 127.0.0.1 (deploy/local/runner.ts), limited to the
- * stage's memory and to memoryMb/1769 of a core (deploy/local/cgroup.ts). The coordinator drives
+ * behind the Lambda Invoke REST path on 127.0.0.1 (deploy/targets/local/runner.ts), limited to the
+ * stage's memory and to memoryMb/1769 of a core (deploy/targets/local/cgroup.ts). The coordinator drives
  * it with @aws-sdk/client-lambda exactly as it drives AWS.
  *
  * deployLocal is idempotent and repairs: stages whose process is alive, healthy and runs the same
@@ -14,12 +14,12 @@ import {closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeF
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {AmpsUserError} from '../../src/errors.js'
-import type {Plan} from '../../src/plan/types.js'
-import {bundleEntry} from '../bundle.js'
-import {MAX_SYNC_PAYLOAD_BYTES} from '../codec.js'
-import {writeDeployment} from '../deployment.js'
-import {DEPLOYMENT_VERSION, type DeploymentState, type StageBundle, type StageDeployment} from '../types.js'
+import {AmpsUserError} from '../../../src/errors.js'
+import type {Plan} from '../../../src/plan/types.js'
+import {bundleEntry} from '../../bundle/bundle.js'
+import {MAX_SYNC_PAYLOAD_BYTES} from '../../../src/stage/codec.js'
+import {writeDeployment} from '../../state/deployment.js'
+import {DEPLOYMENT_VERSION, type DeploymentState, type StageBundle, type StageDeployment} from '../../state/types.js'
 import {controllerWritable, createCpuGroup, createMemoryGroup, groupPids, removeGroup} from './cgroup.js'
 import type {RunnerConfig} from './runner.js'
 

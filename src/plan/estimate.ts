@@ -4,10 +4,10 @@
  * SageMaker alternative; and a table over rates showing where batching starts to pay.
  * Pure: works from plan.json alone (the planner records every per-batch-size number it needs).
  */
-import type {Plan, PlanStage} from '../plan/types.js'
-import {batchSizeDistribution, coldStartProbability, expectedBatchSize, waitPercentileMs} from './batching.js'
-import {billedMs} from './model.js'
-import {type PriceTable, type SageMakerInstance, firstTierUsdPerGbS, requestUsd, tieredDurationUsd} from './prices.js'
+import type {Plan, PlanStage} from './types.js'
+import {batchSizeDistribution, coldStartProbability, expectedBatchSize, waitPercentileMs} from '../cost/batching.js'
+import {billedMs} from '../cost/model.js'
+import {type PriceTable, type SageMakerInstance, firstTierUsdPerGbS, requestUsd, tieredDurationUsd} from '../cost/prices.js'
 
 export const SECONDS_PER_MONTH = 730 * 3600
 

@@ -1,10 +1,10 @@
 /**
  * What runs inside a stage function (AWS Lambda or a local stage process): loads the stage's
  * sub-model from its bundle directory once, then answers events: validate → decode → predict →
- * encode. deploy/handler.ts is the bundle entry that calls `loadStageRuntime` at init (top-level
+ * encode. deploy/runtime/handler.ts is the bundle entry that calls `loadStageRuntime` at init (top-level
  * await) and exports the Lambda `handler(event, context)`.
  *
- * Bundle directory layout (written by deploy/bundle.ts):
+ * Bundle directory layout (written by deploy/bundle/bundle.ts):
  *   index.mjs            handler + tfjs + wasm backend (esbuild, minified)
  *   *.wasm               tfjs-backend-wasm binaries
  *   model.json           tfjs layers model of the stage's layers only (weightsManifest → weights.bin)
@@ -14,7 +14,7 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {initTf, type BackendName, type TfRuntime} from '../src/runtime/tf.js'
+import {initTf, type BackendName, type TfRuntime} from '../runtime/tf.js'
 import {
   MAX_SYNC_PAYLOAD_BYTES,
   PayloadInvalidError,
@@ -28,10 +28,10 @@ import {
   type WireDtype,
   type WireTensor,
 } from './codec.js'
-import {STAGE_SPEC_VERSION, type StageSpec} from './stage-spec.js'
+import {STAGE_SPEC_VERSION, type StageSpec} from './spec.js'
 import {storeFor} from './store.js'
 
-export {STAGE_SPEC_VERSION, type StageSpec} from './stage-spec.js'
+export {STAGE_SPEC_VERSION, type StageSpec} from './spec.js'
 
 export interface LambdaContextLike {
   awsRequestId?: string

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {SECONDS_PER_MONTH, alwaysOnAlternative, estimateCost, perRequestUsdAt} from '../../src/cost/estimate.js'
+import {SECONDS_PER_MONTH, alwaysOnAlternative, estimateCost, perRequestUsdAt} from '../../src/plan/estimate.js'
 import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import {PLAN_VERSION, type Plan, type PlanStage} from '../../src/plan/types.js'
 

@@ -5,15 +5,15 @@
  */
 import {existsSync} from 'node:fs'
 
-import {AmpsUserError} from '../src/errors.js'
-import type {TensorInfo} from '../src/model/types.js'
-import type {Plan} from '../src/plan/types.js'
-import type {RawTensor} from './codec.js'
+import {AmpsUserError} from '../../src/errors.js'
+import type {TensorInfo} from '../../src/model/types.js'
+import type {Plan} from '../../src/plan/types.js'
+import type {RawTensor} from '../../src/stage/codec.js'
 import {createChainInvoker, type ChainOptions, type ChainResult} from './coordinator.js'
-import {readDeployment} from './deployment.js'
+import {readDeployment} from '../state/deployment.js'
 import {maxAbsDiff, readInputs, summarizeOutputs, type OutputSummary} from './inputs.js'
-import {memoryPeakBytes} from './local/cgroup.js'
-import {readPlanForDeploy} from './plan-input.js'
+import {memoryPeakBytes} from '../targets/local/cgroup.js'
+import {readPlanForDeploy} from '../state/plan-input.js'
 
 export interface InvokeRunOptions {
   deploymentPath: string
@@ -80,8 +80,8 @@ const median = (xs: number[]) => {
 
 /** Runs the whole model in this process (the reference for --compare). */
 export async function runWholeModel(modelPath: string, inputs: RawTensor[]): Promise<{outputs: RawTensor[]; backend: string}> {
-  const {loadModel} = await import('../src/model/index.js')
-  const {initTf} = await import('../src/runtime/tf.js')
+  const {loadModel} = await import('../../src/model/index.js')
+  const {initTf} = await import('../../src/runtime/tf.js')
   const model = await loadModel(modelPath)
   const {tf, backend} = await initTf()
   const m = await tf.loadLayersModel(tf.io.fromMemory(model.artifacts))
@@ -130,7 +130,7 @@ export async function runInvoke(options: InvokeRunOptions): Promise<InvokeReport
         suggestions: ['Run `amps deploy` again.'],
       })
     }
-    const {loadModel} = await import('../src/model/index.js')
+    const {loadModel} = await import('../../src/model/index.js')
     modelInputs = (await loadModel(deployment.modelPath)).graph.inputs
   }
   const inputs = await readInputs(options.input, modelInputs, {batch: options.batch, seed: options.seed})

@@ -13,7 +13,7 @@
 import {existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync, accessSync, constants} from 'node:fs'
 import {join} from 'node:path'
 
-import {cfsSettings, cpuFraction} from '../../src/profile/cgroup.js'
+import {cfsSettings, cpuFraction} from '../../../src/profile/cgroup.js'
 
 export const CGROUP_V1_ROOT = process.env.AMPS_CGROUP_ROOT ?? '/sys/fs/cgroup'
 const PARENT = 'amps'

@@ -7,7 +7,7 @@ import {randomBytes} from 'node:crypto'
 import {mkdir, open, rename, rm} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 
-import type {DeploymentState} from '../types.js'
+import type {DeploymentState} from '../../state/types.js'
 
 export async function writeStateAtomic(path: string, state: DeploymentState): Promise<void> {
   const dir = dirname(path)

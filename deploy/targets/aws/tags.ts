@@ -2,7 +2,7 @@
  * User tags (`--tags key=value`, repeatable): parsed and checked once, here, against AWS's tag rules,
  * then applied to every resource amps creates (functions, role, bucket) by deploy and by export.
  */
-import {AmpsUserError} from '../../src/errors.js'
+import {AmpsUserError} from '../../../src/errors.js'
 
 /** AWS: keys 1–128 and values 0–256 characters of letters, digits, spaces and _ . : / = + - @. */
 const TAG_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u
@@ -16,7 +16,9 @@ export function parseTags(values: readonly string[] | undefined): Record<string,
     const key = eq < 0 ? text : text.slice(0, eq)
     const value = eq < 0 ? '' : text.slice(eq + 1)
     const bad = (why: string): AmpsUserError =>
-      new AmpsUserError('FLAG_INVALID', `--tags ${JSON.stringify(text)}: ${why}`, {suggestions: ['write each tag as --tags key=value, e.g. --tags team=ml --tags env=prod']})
+      new AmpsUserError('FLAG_INVALID', `--tags ${JSON.stringify(text)}: ${why}`, {
+        suggestions: ['write each tag as --tags key=value, e.g. --tags team=ml --tags env=prod'],
+      })
     if (eq < 0) throw bad('expected key=value')
     if (key.length < 1 || key.length > 128) throw bad('the key must be 1 to 128 characters')
     if (value.length > 256) throw bad('the value must be at most 256 characters')
@@ -27,7 +29,10 @@ export function parseTags(values: readonly string[] | undefined): Record<string,
     tags[key] = value
   }
   if (Object.keys(tags).length > MAX_USER_TAGS) {
-    throw new AmpsUserError('FLAG_INVALID', `${Object.keys(tags).length} --tags given; at most ${MAX_USER_TAGS} (Lambda allows 50 tags per function, amps sets 3)`)
+    throw new AmpsUserError(
+      'FLAG_INVALID',
+      `${Object.keys(tags).length} --tags given; at most ${MAX_USER_TAGS} (Lambda allows 50 tags per function, amps sets 3)`,
+    )
   }
   return tags
 }

@@ -11,8 +11,8 @@ import {randomBytes} from 'node:crypto'
 
 import {InvokeCommand, LambdaClient, type InvokeCommandOutput} from '@aws-sdk/client-lambda'
 
-import {AmpsUserError, assert} from '../src/errors.js'
-import {assertInvokeOk} from './aws/errors.js'
+import {AmpsUserError, assert} from '../../src/errors.js'
+import {assertInvokeOk} from '../targets/aws/errors.js'
 import {
   MAX_SYNC_PAYLOAD_BYTES,
   PAYLOAD_HEADROOM_BYTES,
@@ -26,10 +26,10 @@ import {
   type StageResult,
   type TensorStore,
   type WireTensor,
-} from './codec.js'
-import {memoryLimitBytes, oomKills} from './local/cgroup.js'
-import {storeFor} from './store.js'
-import type {DeploymentState, StageDeployment} from './types.js'
+} from '../../src/stage/codec.js'
+import {memoryLimitBytes, oomKills} from '../targets/local/cgroup.js'
+import {storeFor} from '../../src/stage/store.js'
+import type {DeploymentState, StageDeployment} from '../state/types.js'
 
 export interface ChainOptions {
   /** the Lambda client for a stage (default: endpoint override for local, the region for AWS) */
@@ -105,7 +105,7 @@ function stageLabel(s: StageDeployment): string {
   return s.stageName ?? `stage-${s.stageIndex}`
 }
 
-type AwsModule = typeof import('./aws/index.js')
+type AwsModule = typeof import('../targets/aws/index.js')
 
 /** Turns a transport/SDK error from invoking `stage` into an AmpsUserError when the user can act on it. */
 function invokeError(error: unknown, stage: StageDeployment, deployment: DeploymentState, aws: AwsModule | undefined): unknown {
@@ -243,7 +243,7 @@ export function createChainInvoker(deployment: DeploymentState, options: ChainOp
   // the AWS helpers (and their IAM/S3 clients) load only for AWS deployments
   let awsModule: Promise<AwsModule> | undefined
   async function invoke(inputs: RawTensor[]): Promise<ChainResult> {
-    const aws = deployment.target === 'aws' ? await (awsModule ??= import('./aws/index.js')) : undefined
+    const aws = deployment.target === 'aws' ? await (awsModule ??= import('../targets/aws/index.js')) : undefined
     const requestId = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`
     const created: string[] = []
     const pool = new Map<string, WireTensor>()

@@ -7,8 +7,8 @@ import {createHash, randomBytes} from 'node:crypto'
 import {mkdirSync, openSync, closeSync, writeSync, fsyncSync, renameSync, rmSync, readFileSync, existsSync} from 'node:fs'
 import {basename, dirname, join, resolve} from 'node:path'
 
-import {AmpsUserError} from '../src/errors.js'
-import type {Plan} from '../src/plan/types.js'
+import {AmpsUserError} from '../../src/errors.js'
+import type {Plan} from '../../src/plan/types.js'
 import {DEPLOYMENT_VERSION, type DeploymentState, type StageDeployment} from './types.js'
 
 /** Writes `text` to `path` atomically. Synchronous so a SIGINT handler cannot interleave writes. */

@@ -20,13 +20,13 @@ import {fileURLToPath} from 'node:url'
 
 import {zipSync, type Zippable} from 'fflate'
 
-import {DEFAULT_PRICE_TABLE} from '../src/cost/prices.js'
-import {AmpsUserError} from '../src/errors.js'
-import type {LoadedModel, StageArtifacts, TensorInfo} from '../src/model/types.js'
-import type {Plan, PlanStage} from '../src/plan/types.js'
-import {writeFileAtomic, planHash as computePlanHash} from './deployment.js'
-import {STAGE_SPEC_VERSION, type StageSpec} from './stage-spec.js'
-import type {StageBundle} from './types.js'
+import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
+import {AmpsUserError} from '../../src/errors.js'
+import type {LoadedModel, StageArtifacts, TensorInfo} from '../../src/model/types.js'
+import type {Plan, PlanStage} from '../../src/plan/types.js'
+import {writeFileAtomic, planHash as computePlanHash} from '../state/deployment.js'
+import {STAGE_SPEC_VERSION, type StageSpec} from '../../src/stage/spec.js'
+import type {StageBundle} from '../state/types.js'
 
 /** Lambda: unzipped package incl. layers must be smaller than 262,144,000 B ("250 MB"). */
 export const LAMBDA_UNZIPPED_MAX_BYTES = DEFAULT_PRICE_TABLE.limits.unzippedPackageBytes.value
@@ -105,7 +105,7 @@ export async function bundleEntry(entry: string, outfile: string, options: {slim
     legalComments: 'eof',
     banner: {js: ESM_REQUIRE_BANNER},
     define: {'process.env.NODE_ENV': '"production"'},
-    alias: options.slimTf ? {'@tensorflow/tfjs': sibling('runtime/tfjs-slim')} : {},
+    alias: options.slimTf ? {'@tensorflow/tfjs': sibling('../runtime/tfjs-slim')} : {},
     // tfjs-core's fetch polyfill is only loaded for http model URLs; the AWS SDK is in the Lambda runtime
     external: ['node-fetch', '@aws-sdk/*', '@tensorflow/tfjs-node'],
     logLevel: 'error',
@@ -118,7 +118,7 @@ export async function buildRuntime(outDir: string): Promise<RuntimeBuild> {
   const dir = join(outDir, '.runtime')
   rmSync(dir, {recursive: true, force: true})
   mkdirSync(dir, {recursive: true})
-  let bytes = await bundleEntry(sibling('handler'), join(dir, 'index.mjs'), {slimTf: true})
+  let bytes = await bundleEntry(sibling('../runtime/handler'), join(dir, 'index.mjs'), {slimTf: true})
   const require = createRequire(import.meta.url)
   const wasmDir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'))
   for (const f of BUNDLED_WASM_FILES) {
