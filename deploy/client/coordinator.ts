@@ -13,6 +13,7 @@ import {InvokeCommand, LambdaClient, type InvokeCommandOutput} from '@aws-sdk/cl
 
 import {AmpsUserError, assert} from '../../src/errors.js'
 import {assertInvokeOk} from '../targets/aws/errors.js'
+import {type AwsConnection, sdkClientConfig} from '../targets/aws/config.js'
 import {
   MAX_SYNC_PAYLOAD_BYTES,
   PAYLOAD_HEADROOM_BYTES,
@@ -42,6 +43,8 @@ export interface ChainOptions {
   keepRefs?: boolean
   /** AWS: named profile for the default Lambda and S3 clients */
   profile?: string
+  /** AWS: --endpoint-url for the default Lambda and S3 clients */
+  endpointUrl?: string
 }
 
 export interface StageTiming {
@@ -86,7 +89,7 @@ export interface ChainInvoker {
 
 const NOT_RUNNING_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED'])
 
-function defaultClient(stage: StageDeployment, deployment: DeploymentState, profile?: string): LambdaClient {
+function defaultClient(stage: StageDeployment, deployment: DeploymentState, connection: AwsConnection): LambdaClient {
   if (deployment.target === 'local') {
     // the SDK's "upgrade to Node 22" advisory is about AWS support, irrelevant for 127.0.0.1
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
@@ -98,7 +101,7 @@ function defaultClient(stage: StageDeployment, deployment: DeploymentState, prof
       maxAttempts: 1,
     })
   }
-  return new LambdaClient({region: deployment.region, ...(profile ? {profile} : {})})
+  return new LambdaClient(sdkClientConfig(deployment.region, connection))
 }
 
 function stageLabel(s: StageDeployment): string {
@@ -226,9 +229,9 @@ export function createChainInvoker(deployment: DeploymentState, options: ChainOp
       throw new AmpsUserError('DEPLOYMENT_INVALID', `${stageLabel(s)} has no inputTensors/outputTensors in the deployment file; run \`amps deploy\` again`)
     }
   }
-  const clientFor = options.clientFor ?? ((s: StageDeployment, d: DeploymentState) => defaultClient(s, d, options.profile))
+  const clientFor = options.clientFor ?? ((s: StageDeployment, d: DeploymentState) => defaultClient(s, d, {profile: options.profile, endpointUrl: options.endpointUrl}))
   const clients = new Map<number, LambdaClient>()
-  const s3Config = deployment.target === 'aws' ? {region: deployment.region, ...(options.profile ? {profile: options.profile} : {})} : {}
+  const s3Config = deployment.target === 'aws' ? {...sdkClientConfig(deployment.region, options), ...(options.endpointUrl ? {forcePathStyle: true} : {})} : {}
   const store = options.store ?? storeFor(deployment.handoff, s3Config)
   const limit = options.maxPayloadBytes ?? MAX_SYNC_PAYLOAD_BYTES
   const client = (s: StageDeployment) => {
