@@ -88,6 +88,8 @@ export interface Plan {
     maxBatch: number
     stages?: number
     maxStages?: number
+    /** gateway replicas sharing the traffic; ratePerSecond is each one's share (amps plan --replicas) */
+    replicas?: number
     /** what the stages run on (`--backend`); absent in older plans = wasm */
     backend?: StageBackend
   }

@@ -25,6 +25,8 @@ export interface DriverProgress {
   points?: number
   done?: number
   total?: number
+  /** with 'start': every point in the order it will be measured (for an ETA) */
+  schedule?: {memoryMb: number; batch: number}[]
 }
 
 export interface MeasureRequest {
@@ -192,7 +194,7 @@ async function measureOnce(req: MeasureRequest): Promise<Measurement> {
     probeBatch: Math.max(4, ...req.batchSizes),
     peakActivationBytesPerSample: req.peakActivationBytesPerSample,
   }
-  progress({phase: 'start', points: targets.length})
+  progress({phase: 'start', points: targets.length, schedule: targets.map((t) => ({memoryMb: t.memoryMb, batch: t.batch}))})
   const child = new Child(job, (m) =>
     progress({phase: m.phase, memoryMb: m.memoryMb, batch: m.batch, point: current, points: targets.length, done: m.done, total: m.total}),
   )

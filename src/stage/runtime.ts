@@ -30,7 +30,7 @@ import {
 } from './codec.js'
 import {loadOnnxEngine, type StageEngine} from './onnx-engine.js'
 import {STAGE_SPEC_VERSION, type StageSpec} from './spec.js'
-import {storeFor} from './store.js'
+import {isSafeName, storeFor} from './store.js'
 
 export {STAGE_SPEC_VERSION, type StageSpec} from './spec.js'
 
@@ -108,6 +108,8 @@ function serve(spec: StageSpec, engine: StageEngine): StageRuntime {
 
   let served = 0
   const envStore = storeFromEnv()
+  const envLimit = Number(process.env.AMPS_MAX_PAYLOAD_BYTES)
+  const payloadLimit = Number.isInteger(envLimit) && envLimit > 0 ? envLimit : MAX_SYNC_PAYLOAD_BYTES
   return {
     spec,
     backend: engine.backend,
@@ -125,7 +127,7 @@ function serve(spec: StageSpec, engine: StageEngine): StageRuntime {
       const h2 = performance.now()
       const requestId = ev.requestId ?? context?.awsRequestId ?? `${Date.now()}-${Math.random().toString(36).slice(2, 10)}`
       const tensors = await encodeTensors(outputs, {
-        limit: ev.maxPayloadBytes ?? MAX_SYNC_PAYLOAD_BYTES,
+        limit: payloadLimit,
         store,
         keyPrefix: `${requestId}/${spec.name}`,
       })
@@ -163,7 +165,6 @@ function storeFromEnv(): TensorStore | undefined {
 interface CheckedEvent {
   tensors: WireTensor[]
   handoff?: HandoffSpec
-  maxPayloadBytes?: number
   requestId?: string
 }
 
@@ -182,9 +183,15 @@ function checkEvent(event: unknown): CheckedEvent {
     else if (h?.kind === 's3' && typeof h.bucket === 'string' && typeof h.prefix === 'string') handoff = {kind: 's3', bucket: h.bucket, prefix: h.prefix}
     else throw new PayloadInvalidError('event.handoff must be {kind: "dir", path} or {kind: "s3", bucket, prefix}')
   }
-  const maxPayloadBytes = typeof e.maxPayloadBytes === 'number' && e.maxPayloadBytes > 0 ? e.maxPayloadBytes : undefined
-  const requestId = typeof e.requestId === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(e.requestId) ? e.requestId : undefined
-  return {tensors, handoff, maxPayloadBytes, requestId}
+  // the payload limit is the deployment's (AMPS_MAX_PAYLOAD_BYTES, set at start), never the event's
+  let requestId: string | undefined
+  if (e.requestId !== undefined) {
+    if (typeof e.requestId !== 'string' || !isSafeName(e.requestId)) {
+      throw new PayloadInvalidError('event.requestId must be 1-128 letters, digits, . _ - (no path separators, not dots only)')
+    }
+    requestId = e.requestId
+  }
+  return {tensors, handoff, requestId}
 }
 
 function safeParse(s: string): unknown {
