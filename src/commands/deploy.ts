@@ -1,3 +1,5 @@
+import {availableParallelism} from 'node:os'
+
 import {Args, Flags, ux} from '@oclif/core'
 
 import {formatBytes} from '../../deploy/bundle/bundle.js'
@@ -74,6 +76,12 @@ deployment.json records what was deployed and is rewritten after every step. Run
         const conc = s.concurrency !== undefined ? ` ≤${s.concurrency} env` : ''
         this.log(
           `${s.name.padEnd(9)} ${s.functionName.padEnd(40)} ${String(s.memoryMb).padStart(5)} ${formatBytes(s.unzippedBytes).padStart(10)} ${formatBytes(s.zipBytes).padStart(10)} ${(100 * s.fractionOfLimit).toFixed(2).padStart(8)}%  ${s.action ?? ''}${where}${conc}${init}`,
+        )
+      }
+      const limits = [...new Set(report.stages.map((s) => s.concurrency).filter((c) => c !== undefined))]
+      if (limits.length > 0) {
+        this.log(
+          `each stage runs at most ${limits.join('/')} execution environment${limits.length === 1 && limits[0] === 1 ? '' : 's'} at once (${flags.concurrency ? '--concurrency' : `default for ${availableParallelism()} cores at the stages' CPU quotas; change with --concurrency N`}); more concurrent requests get 429 TooManyRequestsException`,
         )
       }
       if (report.deploymentPath) this.log(`wrote ${report.deploymentPath}; try: amps invoke ${flags.out} --input random --compare`)
