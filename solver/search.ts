@@ -143,7 +143,10 @@ function solveInner(problem: InnerProblem, choice: SolverChoice, milpTimeLimitMs
     if (e.T > T) continue
     let root = -Infinity
     for (const b of e.bounds) root = Math.max(root, b.phi[0] - b.mu * problem.budgetMs)
-    if (root > bestRoot) ((bestRoot = root), (reuse = e.bounds))
+    if (root > bestRoot) {
+      bestRoot = root
+      reuse = e.bounds
+    }
   }
   const bounds = new Bounds(problem.costs, problem.budgetMs, perB.time, {stageLevel: choice === 'milp', reuse})
   const levelBefore = bounds.level

@@ -137,7 +137,7 @@ export interface ChainInvoker {
 
 const NOT_RUNNING_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED'])
 
-function defaultClient(stage: StageDeployment, deployment: DeploymentState, profile?: string): LambdaClient {
+export function defaultClient(stage: StageDeployment, deployment: DeploymentState, profile?: string): LambdaClient {
   if (deployment.target === 'local') return localLambdaClient(stage, deployment)
   return new LambdaClient({region: deployment.region, ...(profile ? {profile} : {})})
 }

@@ -13,7 +13,7 @@ type Check = (ok: boolean, field: string, expected: string, got?: unknown) => vo
 const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x)
 const isInt = (x: unknown): x is number => isNum(x) && Number.isInteger(x)
 const isStr = (x: unknown): x is string => typeof x === 'string'
-const isObj = (x: unknown): x is Record<string, any> => typeof x === 'object' && x !== null && !Array.isArray(x)
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
 const isArch = (x: unknown): boolean => x === 'x86_64' || x === 'arm64'
 
 function show(x: unknown): string {
@@ -50,6 +50,7 @@ export function planProblems(raw: unknown): string[] {
     check(isStr(inp.region), 'inputs.region', 'a string', inp.region)
     check(isStr(inp.priceTableVersion), 'inputs.priceTableVersion', 'a string', inp.priceTableVersion)
     check(isInt(inp.maxBatch) && inp.maxBatch >= 1, 'inputs.maxBatch', 'an integer >= 1', inp.maxBatch)
+    check(inp.replicas === undefined || (isInt(inp.replicas) && inp.replicas >= 1), 'inputs.replicas', 'an integer >= 1', inp.replicas)
   }
   const b = raw.batch
   check(isObj(b), 'batch', 'an object', b)
@@ -70,8 +71,8 @@ export function planProblems(raw: unknown): string[] {
       else {
         check(isStr(l.first) && isStr(l.last), `${at}.layers.first/last`, 'layer names', [l.first, l.last])
         check(isInt(l.firstIndex) && l.firstIndex === expectFirst, `${at}.layers.firstIndex`, `${expectFirst} (stages cover the model in order)`, l.firstIndex)
-        check(isInt(l.lastIndex) && l.lastIndex >= l.firstIndex, `${at}.layers.lastIndex`, 'an integer >= firstIndex', l.lastIndex)
-        check(isInt(l.count) && l.count === l.lastIndex - l.firstIndex + 1, `${at}.layers.count`, 'lastIndex - firstIndex + 1', l.count)
+        check(isInt(l.lastIndex) && l.lastIndex >= (l.firstIndex as number), `${at}.layers.lastIndex`, 'an integer >= firstIndex', l.lastIndex)
+        check(isInt(l.count) && l.count === (l.lastIndex as number) - (l.firstIndex as number) + 1, `${at}.layers.count`, 'lastIndex - firstIndex + 1', l.count)
         if (isInt(l.lastIndex)) expectFirst = l.lastIndex + 1
       }
       check(isInt(s.memoryMb) && s.memoryMb >= 128 && s.memoryMb <= 10240, `${at}.memoryMb`, 'an integer in 128–10240', s.memoryMb)
@@ -83,6 +84,8 @@ export function planProblems(raw: unknown): string[] {
       check(Array.isArray(s.outputTensors) && s.outputTensors.every(isStr), `${at}.outputTensors`, 'an array of tensor ids', s.outputTensors)
       check(s.handoff === 'inline' || s.handoff === 's3', `${at}.handoff`, '"inline" or "s3"', s.handoff)
       if (s.inputHandoff !== undefined) check(s.inputHandoff === 'inline' || s.inputHandoff === 's3', `${at}.inputHandoff`, '"inline" or "s3"', s.inputHandoff)
+      if (s.backend !== undefined) check(s.backend === 'onnx' || s.backend === 'wasm', `${at}.backend`, '"onnx" or "wasm"', s.backend)
+      if (s.threads !== undefined) check(isInt(s.threads) && s.threads >= 1 && s.threads <= 6, `${at}.threads`, 'an integer in 1–6', s.threads)
     })
   }
   const p = raw.predicted

@@ -27,7 +27,7 @@ import {CostModel, type StageRange} from '../cost/model.js'
 import type {PriceTable} from '../cost/prices.js'
 import {computeSpread, type Spread} from '../cost/spread.js'
 import {InvalidProblemError} from '../errors.js'
-import type {Arch, Plan, PlanStage} from '../plan/types.js'
+import type {Arch, Plan} from '../plan/types.js'
 import type {LayerProfile, Profile} from '../profile/types.js'
 
 /** A thrown mismatch between plan and profile that the user can fix. */

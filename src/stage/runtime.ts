@@ -28,6 +28,7 @@ import {
   type WireDtype,
   type WireTensor,
 } from './codec.js'
+import {loadOnnxEngine, type StageEngine} from './onnx-engine.js'
 import {STAGE_SPEC_VERSION, type StageSpec} from './spec.js'
 import {isSafeName, storeFor} from './store.js'
 
@@ -41,7 +42,7 @@ export interface LambdaContextLike {
 
 export interface StageRuntime {
   spec: StageSpec
-  backend: BackendName
+  backend: BackendName | 'onnx'
   /**
    * ms from process start to ready (runtime boot + module load + tf init + model load + warm-up),
    * what Lambda reports as Init Duration
@@ -70,6 +71,7 @@ export async function readStageSpec(dir: string): Promise<StageSpec> {
 export async function loadStageRuntime(dir: string, options: {backend?: BackendName} = {}): Promise<StageRuntime> {
   const t0 = performance.now()
   const spec = await readStageSpec(dir)
+  if (spec.backend === 'onnx') return serve(spec, await loadOnnxEngine(dir, spec, t0))
   const rt = await initTf(options.backend)
   const tf = rt.tf
   const t1 = performance.now()
@@ -92,6 +94,17 @@ export async function loadStageRuntime(dir: string, options: {backend?: BackendN
   const t3 = performance.now()
   // performance.now() counts from the process's start, like Lambda's Init Duration
   const initMs = t3
+  return serve(spec, {
+    backend: rt.backend,
+    initMs,
+    breakdown: {tfMs: t1 - t0, loadMs: t2 - t1, warmupMs: t3 - t2},
+    run: (inputs) => run(tf, model, spec, inputs),
+  })
+}
+
+/** The event loop of a loaded stage: validate → decode → engine.run → encode. */
+function serve(spec: StageSpec, engine: StageEngine): StageRuntime {
+  const {initMs} = engine
 
   let served = 0
   const envStore = storeFromEnv()
@@ -99,9 +112,9 @@ export async function loadStageRuntime(dir: string, options: {backend?: BackendN
   const payloadLimit = Number.isInteger(envLimit) && envLimit > 0 ? envLimit : MAX_SYNC_PAYLOAD_BYTES
   return {
     spec,
-    backend: rt.backend,
+    backend: engine.backend,
     initMs,
-    breakdown: {tfMs: t1 - t0, loadMs: t2 - t1, warmupMs: t3 - t2},
+    breakdown: engine.breakdown,
     async handle(event, context) {
       const coldStart = served === 0
       served++
@@ -110,7 +123,7 @@ export async function loadStageRuntime(dir: string, options: {backend?: BackendN
       const store = envStore ?? storeFor(ev.handoff)
       const inputs = await decodeInputs(spec, ev.tensors, store)
       const h1 = performance.now()
-      const outputs = await run(tf, model, spec, inputs)
+      const outputs = await engine.run(inputs)
       const h2 = performance.now()
       const requestId = ev.requestId ?? context?.awsRequestId ?? `${Date.now()}-${Math.random().toString(36).slice(2, 10)}`
       const tensors = await encodeTensors(outputs, {
@@ -129,7 +142,7 @@ export async function loadStageRuntime(dir: string, options: {backend?: BackendN
           decodeMs: h1 - h0,
           runMs: h2 - h1,
           encodeMs: h3 - h2,
-          backend: rt.backend,
+          backend: engine.backend,
         },
       }
     },
