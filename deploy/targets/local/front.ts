@@ -214,10 +214,24 @@ async function dispatch(body: Buffer, tail: boolean): Promise<Answer> {
       {'Retry-After': '1'},
     )
   }
+  // an environment that never finishes INIT must not hold its slot forever: Lambda bounds an
+  // on-demand init by the function's Timeout (we add 10 s for the local runtime's own boot)
+  let initTimer: NodeJS.Timeout | undefined
   try {
-    await env.ready
+    await Promise.race([
+      env.ready,
+      new Promise<never>((_, reject) => {
+        initTimer = setTimeout(() => {
+          env.exit = `init did not finish within ${config.timeoutSec + 10} s`
+          kill(env)
+          reject(new Error(env.exit))
+        }, (config.timeoutSec + 10) * 1000)
+      }),
+    ])
   } catch (error) {
     return functionError('Runtime.InitError', `environment of ${config.functionName} failed to start: ${(error as Error).message}`)
+  } finally {
+    clearTimeout(initTimer)
   }
   if (env.state === 'dead') return functionError('Runtime.ExitError', `Runtime exited with error: ${env.exit ?? 'unknown'}`)
   const id = ++invocationSeq
