@@ -451,6 +451,8 @@ export async function deployLocal(plan: Plan, bundles: StageBundle[], options: L
 
   const prev = options.previous?.target === 'local' ? options.previous : undefined
   const id = prev?.deploymentId ?? newDeploymentId()
+  // a file from before deployment ids: its processes and cgroups carry the hash of its path
+  const prevId = prev ? idOf(prev, options.statePath) : id
   const ownerFile = join(stateDir, 'owner.json')
   const owner = existsSync(ownerFile) ? (JSON.parse(readFileSync(ownerFile, 'utf8')) as {deploymentId?: string}) : undefined
   if (owner?.deploymentId && owner.deploymentId !== id) {
@@ -486,7 +488,7 @@ export async function deployLocal(plan: Plan, bundles: StageBundle[], options: L
   // stop what the plan no longer has (and keep it listed until it is gone)
   for (const old of prev?.stages ?? []) {
     if (wanted.has(old.functionName) || old.status === 'deleted') continue
-    await stopStage(old, id)
+    await stopStage(old, prevId)
     actions.push({stageIndex: old.stageIndex, functionName: old.functionName, action: 'stopped', reason: 'not in the plan any more'})
     log(`stopped ${old.functionName} (not in the plan any more)`)
   }
@@ -547,7 +549,7 @@ export async function deployLocal(plan: Plan, bundles: StageBundle[], options: L
           log(`${b.stageName}: kept ${b.functionName} (pid ${old.pid}, port ${old.port}, up to ${concurrency} environments)`)
           continue
         }
-        await stopStage(old, id)
+        await stopStage(old, prevId)
       }
       if (wasInterrupted()) break
       const action: LocalAction = old && old.status !== 'deleted' ? 'restarted' : 'started'
