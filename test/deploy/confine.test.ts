@@ -32,10 +32,18 @@ describe('confinement', () => {
     expect(isSafeName(safeKey('.'))).toBe(true)
   })
 
-  it('a stage starts with an allow-listed environment, never the deployer\'s credentials', () => {
+  it("a stage starts with an allow-listed environment, never the deployer's credentials", () => {
     const saved = {...process.env}
     try {
-      Object.assign(process.env, {AWS_ACCESS_KEY_ID: 'AKIA1', AWS_SECRET_ACCESS_KEY: 's', AWS_SESSION_TOKEN: 't', AWS_PROFILE: 'p', GITHUB_TOKEN: 'g', NODE_OPTIONS: '--require /tmp/evil.js', LANG: 'C.UTF-8'})
+      Object.assign(process.env, {
+        AWS_ACCESS_KEY_ID: 'AKIA1',
+        AWS_SECRET_ACCESS_KEY: 's',
+        AWS_SESSION_TOKEN: 't',
+        AWS_PROFILE: 'p',
+        GITHUB_TOKEN: 'g',
+        NODE_OPTIONS: '--require /tmp/evil.js',
+        LANG: 'C.UTF-8',
+      })
       const env = stageEnvironment({AMPS_STAGE: 'stage-1'}, {AMPS_DEPLOYMENT_ID: 'abc'})
       expect(Object.keys(env).filter((k) => k.startsWith('AWS_') || k === 'GITHUB_TOKEN')).toEqual([])
       expect(env.NODE_OPTIONS).toBe('')

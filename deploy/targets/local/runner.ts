@@ -59,7 +59,13 @@ async function main(): Promise<void> {
       const init = first ? initMs : undefined
       first = false
       void invoke(config, mod.handler, m, init).then(send, (error: Error) =>
-        send({type: 'result', id: m.id, status: 500, headers: {'x-amzn-ErrorType': 'ServiceException'}, body: Buffer.from(JSON.stringify({Type: 'Service', message: error.message}))}),
+        send({
+          type: 'result',
+          id: m.id,
+          status: 500,
+          headers: {'x-amzn-ErrorType': 'ServiceException'},
+          body: Buffer.from(JSON.stringify({Type: 'Service', message: error.message})),
+        }),
       )
     })
     send({type: 'ready', pid: process.pid, initMs, importMs, init: mod.init ?? null, uid: process.getuid?.() ?? -1})
@@ -109,7 +115,12 @@ async function invoke(config: RunnerConfig, handler: Handler, m: ToEnv, initMs: 
     const e = error instanceof Error ? error : new Error(String(error))
     console.error(`${requestId} ${e.name}: ${e.message}`)
     const logHeaders = report(requestId, t0, config.memoryMb, m.tail, initMs)
-    return jsonResult(m.id, 200, {errorType: e.name || 'Error', errorMessage: e.message, trace: (e.stack ?? '').split('\n')}, {...headers, ...logHeaders, 'X-Amz-Function-Error': 'Unhandled'})
+    return jsonResult(
+      m.id,
+      200,
+      {errorType: e.name || 'Error', errorMessage: e.message, trace: (e.stack ?? '').split('\n')},
+      {...headers, ...logHeaders, 'X-Amz-Function-Error': 'Unhandled'},
+    )
   }
   const text = JSON.stringify(result ?? null)
   const size = Buffer.byteLength(text)
@@ -119,7 +130,10 @@ async function invoke(config: RunnerConfig, handler: Handler, m: ToEnv, initMs: 
     return jsonResult(
       m.id,
       200,
-      {errorType: 'Function.ResponseSizeTooLarge', errorMessage: `Response payload size exceeded maximum allowed payload size (${config.maxPayloadBytes} bytes).`},
+      {
+        errorType: 'Function.ResponseSizeTooLarge',
+        errorMessage: `Response payload size exceeded maximum allowed payload size (${config.maxPayloadBytes} bytes).`,
+      },
       {...headers, ...logHeaders, 'X-Amz-Function-Error': 'Unhandled'},
     )
   }
