@@ -58,7 +58,9 @@ async function tryWasm(): Promise<boolean> {
 export function initTf(prefer?: BackendName): Promise<TfRuntime> {
   if (ready) return ready
   ready = (async () => {
-    const wanted = prefer ?? (process.env.AMPS_BACKEND as BackendName | undefined)
+    // AMPS_BACKEND may also name a stage backend ('onnx' in an ONNX stage's environment): only tfjs backends count here
+    const env = process.env.AMPS_BACKEND
+    const wanted = prefer ?? (env === 'wasm' || env === 'cpu' || env === 'tensorflow' ? env : undefined)
     const order: BackendName[] = wanted ? [wanted] : ['tensorflow', 'wasm', 'cpu']
     for (const b of order) {
       const ok = b === 'tensorflow' ? await tryNode() : b === 'wasm' ? await tryWasm() : await tf.setBackend('cpu')

@@ -14,6 +14,8 @@ import type {PredictionData, PredictionRow} from './prediction.js'
 import type {ProfileInfo} from './profiles.js'
 import type {QualityData} from './quality.js'
 import type {SolverData} from './solver-section.js'
+import type {BackendData} from './backend.js'
+import {renderBackendSection} from './backend-report.js'
 
 const fmt = (x: number | undefined | null, digits = 1): string => (x === undefined || x === null || !Number.isFinite(x) ? '–' : x.toLocaleString('en-US', {minimumFractionDigits: digits, maximumFractionDigits: digits}))
 const pct = (x: number | undefined | null): string => (x === undefined || x === null || !Number.isFinite(x) ? '–' : `${x > 0 ? '+' : ''}${fmt(x, 1)} %`)
@@ -445,6 +447,7 @@ export function renderReport(): string {
     analyticSection(res.analytic as SectionResult<AnalyticData>),
     overheadSection(res.overhead as SectionResult<OverheadData>),
     handoffSection(res.handoff as SectionResult<HandoffData>),
+    renderBackendSection(res.backend?.data as BackendData | undefined, table),
   ]
   return body.join('\n\n') + '\n'
 }

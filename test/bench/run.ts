@@ -29,10 +29,11 @@ const TITLES: Record<SectionName, string> = {
   analytic: 'Analytic vs simulated',
   overhead: 'Pipeline overhead',
   handoff: 'Hand-off overhead per cut',
+  backend: 'Backends: ONNX Runtime vs TensorFlow.js wasm',
 }
 
 /** The order of the issue (and of the report). */
-const RUN_ORDER: SectionName[] = ['solver', 'quality', 'prediction', 'analytic', 'overhead', 'handoff']
+const RUN_ORDER: SectionName[] = ['solver', 'quality', 'prediction', 'analytic', 'overhead', 'handoff', 'backend']
 
 function usage(): never {
   process.stderr.write(`usage: node dist/test/bench/run.js [--quick] [--only <${SECTIONS.join('|')}>[,<section>…]] [--reuse-profiles] [--report-only]\n`)
@@ -74,6 +75,8 @@ async function runSection(name: SectionName, opts: BenchOptions, deployments: Lo
       return (await import('./solver-section.js')).runSolverSection(opts)
     case 'handoff':
       return (await import('./handoff.js')).runHandoff(opts)
+    case 'backend':
+      return (await import('./backend.js')).runBackend(opts)
   }
 }
 
