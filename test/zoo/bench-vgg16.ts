@@ -45,7 +45,14 @@ const plan = amps(['plan', profilePath, '--slo', '20000', '--rate', '1', '-o', j
 let outcome: unknown
 try {
   const p = JSON.parse(plan.stdout)
-  outcome = {stages: p.stages?.map((s: {layers: {first: string; last: string}; memoryMb: number; weightsFrom?: string}) => ({layers: `${s.layers.first}…${s.layers.last}`, memoryMb: s.memoryMb, weightsFrom: s.weightsFrom ?? 'package'})), costPerMillionUsd: p.predicted?.costPerMillionUsd}
+  outcome = {
+    stages: p.stages?.map((s: {layers: {first: string; last: string}; memoryMb: number; weightsFrom?: string}) => ({
+      layers: `${s.layers.first}…${s.layers.last}`,
+      memoryMb: s.memoryMb,
+      weightsFrom: s.weightsFrom ?? 'package',
+    })),
+    costPerMillionUsd: p.predicted?.costPerMillionUsd,
+  }
 } catch {
   outcome = {exit: plan.code, stdout: plan.stdout.slice(0, 500)}
 }
