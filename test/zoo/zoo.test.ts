@@ -74,7 +74,9 @@ describe.each(Object.keys(SIZES) as ZooName[])('zoo %s: load, profile, plan, dep
       const deployment = join(root, `${name}-deployment.json`)
       const p = await runAmps(['profile', dir, '--quick', '-o', profile, '--json'], {env: env()})
       expect(p.code, p.stderr).toBe(0)
-      const pl = await runAmps(['plan', profile, '--slo', '5000', '--rate', '2', '-o', plan, '--json'], {env: env()})
+      // planning a 240-layer model to proven optimality takes minutes on a loaded machine: a time
+      // limit returns the best plan found (the planner's speed is not what this test is about)
+      const pl = await runAmps(['plan', profile, '--slo', '5000', '--rate', '2', '--time-limit', '15', '-o', plan, '--json'], {env: env()})
       expect(pl.code, pl.stderr).toBe(0)
       const planJson = JSON.parse(readFileSync(plan, 'utf8'))
       expect(planJson.stages.length).toBeGreaterThanOrEqual(1)
