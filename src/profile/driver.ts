@@ -12,7 +12,7 @@ import {dirname, join} from 'node:path'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
 import {AmpsUserError, type AmpsErrorCode} from '../errors.js'
-import type {BackendName} from '../runtime/tf.js'
+import type {ProfileBackend} from './protocol.js'
 import {cfsSettings, cpuFraction, FULL_CORE_MB, openCpuQuota, type CgroupMethod, type CpuQuota} from './cgroup.js'
 import type {ParentMessage, PointResult, RepeatPlan, RuntimeProbe, WorkerInfo, WorkerJob, WorkerMessage} from './protocol.js'
 
@@ -36,7 +36,7 @@ export interface MeasureRequest {
   batchSizes: number[]
   memoryMb: number[]
   plan: RepeatPlan
-  backend?: BackendName
+  backend?: ProfileBackend
   onProgress?: (p: DriverProgress) => void
   /** synchronous cleanup to run when a signal ends the process (temp files) */
   onAbort?: () => void

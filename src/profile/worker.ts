@@ -383,7 +383,8 @@ async function main(): Promise<void> {
   const {initTf} = await import('../runtime/tf.js')
   let rt: Awaited<ReturnType<typeof initTf>>
   try {
-    rt = await initTf(job.backend as BackendName | undefined)
+    // onnx: tfjs (its default backend) still serves the memory and hand-off probes
+    rt = await initTf(job.backend === 'onnx' ? undefined : (job.backend as BackendName | undefined))
   } catch (error) {
     if (!job.backend) throw error
     throw Object.assign(new Error(`the ${job.backend} backend is not available here (${(error as Error).message})`), {
@@ -424,13 +425,29 @@ async function main(): Promise<void> {
   for (const x of xs) x.dispose()
   const rssProbeBatchBytes = rss()
 
+  let ort: import('./ort-runner.js').OrtRunner | undefined
+  let ortThreads = 0
+  let ortLoadMs = 0
+  let ortFirstMs = 0
+  if (job.backend === 'onnx') {
+    const [{exportOnnx}, {OrtRunner, measuredThreads}] = await Promise.all([import('../model/onnx/export.js'), import('./ort-runner.js')])
+    const {graph: g, artifacts} = readStagedModel(job.modelDir)
+    const exported = await exportOnnx({source: job.modelDir, graph: g, artifacts}, 0, g.layers.length - 1)
+    ort = new OrtRunner(graph, exported.bytes, send)
+    ortThreads = measuredThreads(10240)
+    const l0 = performance.now()
+    await ort.session(1)
+    ortLoadMs = performance.now() - l0
+    ortFirstMs = (await ort.whole(ort.inputs(1), 1)).wall
+  }
+
   const probe: RuntimeProbe = {
     runtimeInitMs,
     baselineRssBytes,
     loadedRssBytes,
     secondModelRssBytes: secondRssBytes,
-    loadMs,
-    coldFirstPredictMs,
+    loadMs: ort ? ortLoadMs : loadMs,
+    coldFirstPredictMs: ort ? ortFirstMs : coldFirstPredictMs,
     rssBatch1Bytes,
     rssProbeBatchBytes,
     probeBatch,
@@ -443,7 +460,7 @@ async function main(): Promise<void> {
   }
   send({
     type: 'ready',
-    info: {backend: rt.backend, threads: rt.threads, node: process.version, cpu: cpus()[0]?.model?.trim() ?? 'unknown', pid: process.pid},
+    info: {backend: ort ? 'onnx' : rt.backend, threads: ort ? ortThreads : rt.threads, node: process.version, cpu: cpus()[0]?.model?.trim() ?? 'unknown', pid: process.pid},
     probe,
   })
 
@@ -451,7 +468,9 @@ async function main(): Promise<void> {
     process.on('message', (raw: ParentMessage) => {
       try {
         if (raw.type === 'exit') return resolvePromise()
-        if (raw.type === 'measure') send({type: 'point', result: runner.measure(raw.memoryMb, raw.fraction, raw.batch, raw.plan)})
+        if (raw.type === 'measure' && ort) {
+          ort.measure(raw.memoryMb, raw.fraction, raw.batch, raw.plan).then((result) => send({type: 'point', result}), reject)
+        } else if (raw.type === 'measure') send({type: 'point', result: runner.measure(raw.memoryMb, raw.fraction, raw.batch, raw.plan)})
       } catch (error) {
         reject(error)
       }
