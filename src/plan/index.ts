@@ -150,6 +150,7 @@ function buildStages(profile: Profile, cand: Candidate): PlanStage[] {
       billedMsByBatch: Array.from({length: B}, (_, k) => billedMs(model.handlerMs(r, st.memoryMb, k + 1, B), model.granularityMs)),
     }
     if (index === 0 && model.viaS3(-1, B)) stage.inputHandoff = 's3'
+    if (model.weightsFromS3(r)) stage.weightsFrom = 's3'
     return stage
   })
 }
