@@ -333,6 +333,10 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       done(Object.assign(new Error(`malformed JSON: ${(error as Error).message}`), {statusCode: 400}), undefined)
     }
   })
+  // while draining, every answer closes its connection (keep-alive would hold the server open)
+  app.addHook('onSend', async (_req, reply) => {
+    if (draining) reply.header('Connection', 'close')
+  })
   const starts = new WeakMap<FastifyRequest, number>()
   app.addHook('onRequest', async (req, reply) => {
     starts.set(req, performance.now())
@@ -495,8 +499,14 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         closed = true
         if (adaptTimer) clearInterval(adaptTimer)
         b.flush()
-        // app.close() stops accepting and waits for the requests in progress; they finish as their batches answer
-        await Promise.all([app.close(), b.idle()])
+        // app.close() stops accepting and waits for the requests in progress; they finish as their
+        // batches answer. Connections still open after that are idle keep-alives: closed, not waited for.
+        const appClosed = app.close()
+        await b.idle()
+        const grace = new Promise<void>((resolve) => setTimeout(resolve, 1000).unref())
+        await Promise.race([appClosed, grace])
+        app.server.closeAllConnections()
+        await appClosed
         invoker.close()
         for (const i of oldInvokers) i.close()
       })()
