@@ -51,6 +51,8 @@ export interface GatewayOptions {
   sloMs?: number
   /** keep the plan's B and T (no adaptation) */
   fixed?: boolean
+  /** serve with this B and T instead of the plan's (implies fixed; maxBatch 1 = no batching) */
+  batch?: {maxBatch: number; timeoutMs: number}
   /** instances waiting at most before 429 (default 1024) */
   maxQueue?: number
   /** batches in flight at most (default 8) */
@@ -167,8 +169,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const memoryOf = new Map((plan?.stages ?? []).map((s) => [s.name, s]))
 
   // batching policy: the plan's, then (adaptive) re-solved for the observed rate
-  let policy: BatchPolicy = {maxBatch: plan?.batch.size ?? 1, timeoutMs: plan?.batch.timeoutMs ?? 0}
-  let mode: 'adaptive' | 'fixed' = o.fixed ? 'fixed' : 'adaptive'
+  let policy: BatchPolicy = o.batch ?? {maxBatch: plan?.batch.size ?? 1, timeoutMs: plan?.batch.timeoutMs ?? 0}
+  if (!(Number.isInteger(policy.maxBatch) && policy.maxBatch >= 1 && policy.timeoutMs >= 0)) throw flagError(`--batch-size must be an integer >= 1 and --batch-timeout >= 0 ms`)
+  let mode: 'adaptive' | 'fixed' = o.fixed || o.batch ? 'fixed' : 'adaptive'
   let chainModel: DeployedChain | undefined
   if (mode === 'adaptive') {
     const profilePath = plan?.model.profile
