@@ -4,17 +4,18 @@
  * consistency, then the bundle limits; --dry-run stops there (local) or lists the AWS calls.
  */
 import {existsSync} from 'node:fs'
-import {dirname, isAbsolute, join, resolve} from 'node:path'
+import {dirname, join, resolve} from 'node:path'
 
 import {AmpsUserError} from '../src/errors.js'
+import {resolveRecordedPath} from '../src/files/paths.js'
 import {extractStage, loadModel} from '../src/model/index.js'
 import type {LoadedModel} from '../src/model/types.js'
 import type {Plan} from '../src/plan/types.js'
-import {LAMBDA_DIRECT_ZIP_MAX_BYTES, LAMBDA_UNZIPPED_MAX_BYTES, buildBundles, checkBundleLimits, writeMeasuredSizes, type ExtractStageFn} from './bundle.js'
-import {planHash as computePlanHash, readDeployment, writeDeployment} from './deployment.js'
-import {deployLocal, type LocalAction} from './local/index.js'
-import {readPlanForDeploy} from './plan-input.js'
-import type {DeploymentState, StageBundle} from './types.js'
+import {LAMBDA_DIRECT_ZIP_MAX_BYTES, LAMBDA_UNZIPPED_MAX_BYTES, buildBundles, checkBundleLimits, type ExtractStageFn} from './bundle/bundle.js'
+import {planHash as computePlanHash, readDeployment, writeDeployment} from './state/deployment.js'
+import {deployLocal, type LocalAction} from './targets/local/index.js'
+import {readPlanForDeploy} from './state/plan-input.js'
+import type {DeploymentState, StageBundle} from './state/types.js'
 
 export interface DeployOptions {
   planPath: string
@@ -27,6 +28,8 @@ export interface DeployOptions {
   /** bundles directory (default: .amps/bundles next to `out`) */
   bundleDir?: string
   aws?: {region?: string; profile?: string; roleArn?: string; createRole?: boolean; bucket?: string}
+  /** local: execution environments per stage at most (default: sized to the cores and the stage's CPU quota) */
+  concurrency?: number
   log?: (line: string) => void
   /** sub-model extractor (default src/model extractStage) */
   extract?: ExtractStageFn
@@ -49,6 +52,8 @@ export interface DeployStageReport {
   port?: number
   endpoint?: string
   initMs?: number
+  /** local: most execution environments at once (past it: 429 TooManyRequestsException) */
+  concurrency?: number
 }
 
 export interface DeployReport {
@@ -68,9 +73,8 @@ export interface DeployReport {
 export function resolvePlanModel(plan: Plan, planPath: string, override?: string): string {
   if (override) return resolve(override)
   const src = plan.model.source
-  if (isAbsolute(src) || existsSync(src)) return resolve(src)
-  const rel = join(dirname(resolve(planPath)), src)
-  if (existsSync(rel)) return rel
+  const found = resolveRecordedPath(src, planPath)
+  if (existsSync(found)) return found
   throw new AmpsUserError('FILE_NOT_FOUND', `the plan's model ${src} was not found`, {
     suggestions: ['Pass the model with --model <path>.'],
   })
@@ -120,7 +124,7 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
     log('--dry-run: exiting before starting any stage process')
     return report
   }
-  if (!options.dryRun) writeMeasuredSizes(options.planPath, set.bundles)
+  // the plan given is never rewritten: the measured sizes are recorded in deployment.json (stages[].zipBytes/unzippedBytes)
 
   const previous = existsSync(out) ? readDeployment(out) : undefined
   if (previous && previous.target !== options.target && previous.stages.some((s) => s.status !== 'deleted')) {
@@ -132,7 +136,15 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
   const sameTarget = previous?.target === options.target ? previous : undefined
   let state: DeploymentState
   if (options.target === 'local') {
-    const r = await deployLocal(plan, set.bundles, {statePath: out, planPath: options.planPath, modelPath, planHash: hash, previous: sameTarget, log})
+    const r = await deployLocal(plan, set.bundles, {
+      statePath: out,
+      planPath: options.planPath,
+      modelPath,
+      planHash: hash,
+      previous: sameTarget,
+      concurrency: options.concurrency,
+      log,
+    })
     state = r.state
     for (const a of r.actions) {
       const s = report.stages.find((x) => x.functionName === a.functionName)
@@ -155,6 +167,7 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
     s.port = st.port
     s.endpoint = st.arn
     s.initMs = st.initMs
+    s.concurrency = st.concurrency
     s.action ??= st.status
   }
   return report
@@ -180,15 +193,15 @@ async function deployToAws(
   bundles: StageBundle[],
   o: DeployOptions & {out: string; modelPath: string; planHash: string; previous?: DeploymentState; log: (l: string) => void},
 ): Promise<DeploymentState> {
-  let aws: typeof import('./aws/index.js')
+  let aws: typeof import('./targets/aws/index.js')
   try {
-    aws = await import('./aws/index.js')
+    aws = await import('./targets/aws/index.js')
   } catch (error) {
     throw new AmpsUserError('AWS_ERROR', `the AWS target is not available in this build: ${(error as Error).message}`, {
       suggestions: ['Use --target local.'],
     })
   }
-  if (typeof aws.deployAws !== 'function') throw new AmpsUserError('AWS_ERROR', 'the AWS target is not available in this build (deploy/aws has no deployAws)')
+  if (typeof aws.deployAws !== 'function') throw new AmpsUserError('AWS_ERROR', 'the AWS target is not available in this build (deploy/targets/aws has no deployAws)')
   const region = o.aws?.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? plan.inputs.region
   return aws.deployAws(bundles, plan, {
     region,

@@ -49,7 +49,10 @@ export function timeBounds(c: CompiledCosts): TimeBounds {
       if (c.memoryNeed(j, k) === null) break
       if (timeToGo[k] === Infinity) continue
       const v = c.edgeMinLatency(j, k) + timeToGo[k]
-      if (v < best) ((best = v), (arg = k))
+      if (v < best) {
+        best = v
+        arg = k
+      }
     }
     timeToGo[j] = best
     fastestNext[j] = arg
@@ -98,7 +101,6 @@ export class Bounds {
     const model = c.model
     const L = model.L
     const J = c.J
-    const K = c.ks.length
     const P = model.usdPerMbMs
     const gm = c.gridMax
     const mMin = model.memoryMinMb
@@ -157,7 +159,10 @@ export class Bounds {
       let vStar = -Infinity
       for (let u = 0; u < U; u++) {
         const v = this.prefPhi[u][L] + this.stageConst[u] - this.mus[u] * budgetMs
-        if (v > vStar) ((vStar = v), (uStar = u))
+        if (v > vStar) {
+          vStar = v
+          uStar = u
+        }
       }
       const mu = this.mus[uStar]
       this.muStar = this.refineMultiplier(mu, budgetMs)
@@ -329,7 +334,10 @@ export class Bounds {
       const last = c.edgeLagrangianRow(j, mu, vals)
       for (let k = j + 1; k <= last; k++) {
         const v = vals[k] + phi[k]
-        if (v < best) ((best = v), (arg = k))
+        if (v < best) {
+          best = v
+          arg = k
+        }
       }
       phi[j] = best
       next[j] = arg
@@ -379,13 +387,27 @@ export class Bounds {
     let f1 = envelope(Math.exp(x1))
     let f2 = envelope(Math.exp(x2))
     for (let it = 0; it < 40; it++) {
-      if (f1 < f2) ((a = x1), (x1 = x2), (f1 = f2), (x2 = a + r * (b - a)), (f2 = envelope(Math.exp(x2))))
-      else ((b = x2), (x2 = x1), (f2 = f1), (x1 = b - r * (b - a)), (f1 = envelope(Math.exp(x1))))
+      if (f1 < f2) {
+        a = x1
+        x1 = x2
+        f1 = f2
+        x2 = a + r * (b - a)
+        f2 = envelope(Math.exp(x2))
+      } else {
+        b = x2
+        x2 = x1
+        f2 = f1
+        x1 = b - r * (b - a)
+        f1 = envelope(Math.exp(x1))
+      }
     }
     let mu = Math.exp((a + b) / 2)
     let top = envelope(mu)
     const atZero = envelope(0)
-    if (atZero > top) ((mu = 0), (top = atZero))
+    if (atZero > top) {
+      mu = 0
+      top = atZero
+    }
     return {mu, top}
   }
 
@@ -419,7 +441,11 @@ export class Bounds {
       const pass = this.stagePass(mu)
       const val = pass.phi[0] - mu * budgetMs
       addPath(pass.next)
-      if (val > bestVal) ((bestVal = val), (bestMu = mu), (bestPass = pass))
+      if (val > bestVal) {
+        bestVal = val
+        bestMu = mu
+        bestPass = pass
+      }
     }
     if (bestPass) {
       this.stageMus[0] = bestMu

@@ -97,7 +97,10 @@ export function fastestChain(c: CompiledCosts, maxStages: number, exactStages?: 
     bestS = 0
     bestV = best[0][N]
   } else {
-    for (let s = 1; s <= S; s++) if (best[s][N] < bestV && (!rule.exact || s === S)) ((bestV = best[s][N]), (bestS = s))
+    for (let s = 1; s <= S; s++) if (best[s][N] < bestV && (!rule.exact || s === S)) {
+      bestV = best[s][N]
+      bestS = s
+    }
   }
   if (bestV === Infinity) return null
   const path = [N]
@@ -278,7 +281,10 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
     const kept: Label[] = []
     if (!rule.matters) {
       let minC = Infinity
-      for (const l of list) if (l.c < minC) ((minC = l.c), kept.push(l))
+      for (const l of list) if (l.c < minC) {
+        minC = l.c
+        kept.push(l)
+      }
     } else {
       bestC.fill(Infinity)
       for (const l of list) {

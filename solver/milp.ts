@@ -182,7 +182,10 @@ export function solveMilp(problem: InnerProblem, options: MilpOptions = {}): Inn
   const touched = new Uint8Array(N + 1)
   let touchedCount = 0
   const touch = (v: number): void => {
-    if (touched[v] === 0) ((touched[v] = 1), touchedCount++)
+    if (touched[v] === 0) {
+      touched[v] = 1
+      touchedCount++
+    }
   }
   const lagRows = mus.map(() => new Float64Array(N + 1))
   const tooLarge = (): InnerSolution => {

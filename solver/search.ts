@@ -23,7 +23,7 @@ import {CompiledCosts} from '../src/cost/curve.js'
 import {type BatchSupport, CostModel, batchSupport} from '../src/cost/model.js'
 import type {PriceTable} from '../src/cost/prices.js'
 import {InvalidProblemError} from '../src/errors.js'
-import type {Arch} from '../src/plan/types.js'
+import type {Arch} from '../src/platform/lambda.js'
 import type {Profile} from '../src/profile/types.js'
 import {Bounds, type StageBound, type TimeBounds, timeBounds} from './bounds.js'
 import {fastestChain, solveFast} from './fast.js'
@@ -143,7 +143,10 @@ function solveInner(problem: InnerProblem, choice: SolverChoice, milpTimeLimitMs
     if (e.T > T) continue
     let root = -Infinity
     for (const b of e.bounds) root = Math.max(root, b.phi[0] - b.mu * problem.budgetMs)
-    if (root > bestRoot) ((bestRoot = root), (reuse = e.bounds))
+    if (root > bestRoot) {
+      bestRoot = root
+      reuse = e.bounds
+    }
   }
   const bounds = new Bounds(problem.costs, problem.budgetMs, perB.time, {stageLevel: choice === 'milp', reuse})
   const levelBefore = bounds.level

@@ -66,7 +66,7 @@ export function syntheticProfile(options: SyntheticOptions): Profile {
   for (const ins of inbound) for (const q of ins) consumed[q] = true
   for (let p = 0; p < L - 1; p++) if (!consumed[p]) inbound[L - 1].push(p)
 
-  const outputBytes = names.map((_, p) => Math.round(logNormal(meanOut, 1.2) / 4) * 4 || 4)
+  const outputBytes = names.map(() => Math.round(logNormal(meanOut, 1.2) / 4) * 4 || 4)
   const layers: LayerProfile[] = names.map((name, p) => {
     const isInput = p === 0
     const weightBytes = isInput || rnd() < 0.3 ? 0 : Math.round(logNormal(meanW, 1.5) / 4) * 4

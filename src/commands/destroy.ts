@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {createInterface} from 'node:readline/promises'
 
-import {readDeployment} from '../../deploy/deployment.js'
+import {readDeployment} from '../../deploy/state/deployment.js'
 import {previewDestroy, runDestroy, type DestroyReport} from '../../deploy/destroy-run.js'
 import {BaseCommand} from '../base-command.js'
 import {AmpsUserError} from '../errors.js'
@@ -30,7 +30,7 @@ deployment.json stays, with every stage marked deleted, so running destroy again
   async run(): Promise<DestroyReport> {
     const {args, flags} = await this.parse(Destroy)
     const state = readDeployment(args.deployment)
-    const preview = await previewDestroy(state)
+    const preview = await previewDestroy(state, args.deployment)
     const json = this.jsonEnabled()
     if (preview.nothingToDo) {
       if (!json) this.log(`nothing to destroy: every stage of ${args.deployment} is already deleted`)

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
-import {readDeployment} from '../../deploy/deployment.js'
-import {readPlanForDeploy} from '../../deploy/plan-input.js'
+import {readDeployment} from '../../deploy/state/deployment.js'
+import {readPlanForDeploy} from '../../deploy/state/plan-input.js'
 import {BaseCommand} from '../base-command.js'
 import {startGateway, type GatewayStats} from '../serve/gateway.js'
 

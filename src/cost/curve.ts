@@ -671,7 +671,7 @@ export class EdgeCurve {
       const f = (m: number): number => pa * m + mb / m + c0
       if (f(lo) < threshold) return lo
       // f is convex on the segment; find its minimum, then the left crossing
-      let mMin = hi
+      let mMin: number
       if (pa > 0 && mb > 0) mMin = Math.min(hi, Math.max(lo, Math.sqrt(mb / pa)))
       else if (pa <= 0) mMin = hi
       else mMin = lo

@@ -29,7 +29,7 @@
  * Cost of one invocation = ceil-ms × m/1024 GB × price + request fee (+ S3 request fees).
  */
 import {InvalidProblemError, assert} from '../errors.js'
-import type {Arch} from '../plan/types.js'
+import type {Arch} from '../platform/lambda.js'
 import type {LayerProfile, Profile, TimingPoint} from '../profile/types.js'
 import {type PriceTable, firstTierUsdPerGbS, fitsInline, requestUsd, tieredDurationUsd} from './prices.js'
 

@@ -13,7 +13,7 @@
 import {existsSync, readFileSync} from 'node:fs'
 
 import {AmpsUserError} from '../errors.js'
-import type {Arch} from '../plan/types.js'
+import type {Arch} from '../platform/lambda.js'
 
 /** A number (or other value) with its provenance. */
 export interface Sourced<T> {

@@ -4,7 +4,7 @@
  */
 import {coldStartProbability} from '../cost/batching.js'
 import {EdgeCurve, CompiledCosts} from '../cost/curve.js'
-import {SECONDS_PER_MONTH} from '../cost/estimate.js'
+import {SECONDS_PER_MONTH} from './estimate.js'
 import {type BatchSupport, CostModel, billedMs, MB, type StageRange} from '../cost/model.js'
 import {DEFAULT_PRICE_TABLE, type PriceTable} from '../cost/prices.js'
 import {AmpsUserError} from '../errors.js'

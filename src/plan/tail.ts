@@ -13,7 +13,7 @@
  * latency_s(k) the stage's median latency for a batch of k (billed ms + unbilled); compute_s(k) its
  * Σ layer ms; and ρ_s,k the stage's compute quantile ÷ its median: the piecewise-linear quantile
  * through Σ of its layers' profiled (min, p10, median, p90, max), as the simulator draws it
- * (src/simulate/service.ts computeSpread/quantileOf). W, K and the stage draws are taken as
+ * (src/cost/spread.ts computeSpread/quantileOf). W, K and the stage draws are taken as
  * independent (in truth a long wait goes with a small batch, so this errs high), one draw per stage
  * invocation as in the simulator. The p-quantile is exact for one random part, and otherwise
  * estimated from a fixed-seed sample of 40,000 requests (so a plan always gets the same number);
@@ -22,7 +22,7 @@
 import {waitCdf} from '../cost/batching.js'
 import type {CostModel, StageRange} from '../cost/model.js'
 import type {Profile} from '../profile/types.js'
-import {computeSpread, quantileOf, type Spread} from '../simulate/service.js'
+import {computeSpread, quantileOf, type Spread} from '../cost/spread.js'
 import {seededRandom} from '../util/random.js'
 
 /** One stage of a chain: its median latency at B and what its spread adds around it. */

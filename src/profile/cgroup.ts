@@ -240,7 +240,7 @@ function removeGroup(dir: string, homeDir: string): void {
 
 /** Removes groups left by amps processes that no longer exist (killed with SIGKILL, power loss). */
 function sweepStale(parentDir: string, homeDir: string): void {
-  let entries: string[] = []
+  let entries: string[]
   try {
     entries = readdirSync(parentDir)
   } catch {

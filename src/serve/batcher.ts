@@ -8,7 +8,7 @@
  * every batch carrying one of them has answered (or fails with the first batch error).
  * Independent of HTTP and of the chain (the invoke function is given), so it is testable alone.
  */
-import type {Row} from '../../deploy/batch-invoke.js'
+import type {Row} from '../../deploy/client/batch-invoke.js'
 
 export interface BatchPolicy {
   maxBatch: number

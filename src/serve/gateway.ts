@@ -15,7 +15,7 @@
  * token (when one is set), 404 unknown model, 413 body over the limit, 429 + Retry-After when the
  * queue is full, 502 a stage failed (its message, naming the stage), 503 while shutting down, 504
  * past the request deadline. Throttling (429 / TooManyRequestsException from a stage) is retried
- * with backoff in deploy/batch-invoke.ts before it could become a 502.
+ * with backoff in deploy/client/batch-invoke.ts before it could become a 502.
  * Security: binds 127.0.0.1 unless told otherwise; any other address needs a bearer token, compared
  * in constant time. Request data only ever becomes tensors: nothing reaches a shell or a path.
  */
@@ -26,11 +26,11 @@ import {basename} from 'node:path'
 import Fastify, {type FastifyInstance, type FastifyReply, type FastifyRequest} from 'fastify'
 import {Counter, Gauge, Histogram, Registry} from 'prom-client'
 
-import {createBatchInvoker, type Row} from '../../deploy/batch-invoke.js'
-import type {ChainOptions, ChainResult} from '../../deploy/coordinator.js'
-import {readDeployment} from '../../deploy/deployment.js'
-import {readPlanForDeploy} from '../../deploy/plan-input.js'
-import type {DeploymentState} from '../../deploy/types.js'
+import {createBatchInvoker, type Row} from '../../deploy/client/batch-invoke.js'
+import type {ChainOptions, ChainResult} from '../../deploy/client/coordinator.js'
+import {readDeployment} from '../../deploy/state/deployment.js'
+import {readPlanForDeploy} from '../../deploy/state/plan-input.js'
+import type {DeploymentState} from '../../deploy/state/types.js'
 import {lambdaCostUsd} from '../cost/model.js'
 import {loadPriceTable, type PriceTable} from '../cost/prices.js'
 import {AmpsUserError, isAmpsUserError} from '../errors.js'

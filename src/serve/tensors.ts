@@ -9,8 +9,8 @@
  *                  → {"outputs": nested with the batch axis} or {"outputs": {"<output>": nested}}
  *                  (as TF Serving answers a columnar request)
  */
-import type {RawTensor} from '../../deploy/codec.js'
-import type {Row} from '../../deploy/batch-invoke.js'
+import type {RawTensor} from '../stage/codec.js'
+import type {Row} from '../../deploy/client/batch-invoke.js'
 import type {TensorInfo} from '../model/types.js'
 
 export class RequestError extends Error {

@@ -22,7 +22,8 @@
 import {InvalidProblemError} from '../errors.js'
 import {billInvocation, type PlatformModel} from './platform.js'
 import type {Rng} from './rng.js'
-import {quantileOf, type StageModel} from './service.js'
+import {quantileOf} from '../cost/spread.js'
+import type {StageModel} from './service.js'
 
 export interface Batches {
   /** index of each batch's first request; length count + 1 (the last entry is the request count) */

@@ -4,8 +4,8 @@
  * process with no HTTP at all. Reports the ms each extra cut adds end to end, where they go
  * (split compute, tensor codec, HTTP + JSON, the coordinator) and the bytes crossing each cut.
  */
-import type {ChainResult} from '../../deploy/coordinator.js'
-import {randomInputs} from '../../deploy/inputs.js'
+import type {ChainResult} from '../../deploy/client/coordinator.js'
+import {randomInputs} from '../../deploy/client/inputs.js'
 import {loadModel} from '../../src/model/index.js'
 import {nsfwjsModelDir, type NsfwjsModel} from '../helpers/nsfwjs.js'
 import {log, median, quantile, round, type BenchOptions} from './common.js'

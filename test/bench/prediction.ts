@@ -12,7 +12,7 @@
  */
 import {loadModel} from '../../src/model/index.js'
 import type {Profile} from '../../src/profile/types.js'
-import {computeSpread} from '../../src/simulate/service.js'
+import {computeSpread} from '../../src/cost/spread.js'
 import {nsfwjsModelDir, type NsfwjsModel} from '../helpers/nsfwjs.js'
 import {errorPct, log, median, quantile, round, type BenchOptions} from './common.js'
 import {balancedCuts, benchPlan, invokeSeries, type LocalDeployments} from './local.js'

@@ -8,7 +8,7 @@
 import {existsSync, readFileSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
 
-import type {StageDeployment} from '../../deploy/types.js'
+import type {StageDeployment} from '../../deploy/state/types.js'
 
 export interface CpuSample {
   /** Σ over the process's threads of time on CPU (ms) */

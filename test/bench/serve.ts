@@ -16,8 +16,8 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import {mkdirSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {createChainInvoker} from '../../deploy/coordinator.js'
-import {randomInputs} from '../../deploy/inputs.js'
+import {createChainInvoker} from '../../deploy/client/coordinator.js'
+import {randomInputs} from '../../deploy/client/inputs.js'
 import {writeGenerated} from '../../src/model/examples.js'
 import {loadModel} from '../../src/model/index.js'
 import {planFromProfile} from '../../src/plan/index.js'
@@ -242,7 +242,7 @@ export async function runServe(opts: BenchOptions, deployments: LocalDeployments
   const ovS = opts.quick ? 4 : 10
   const overhead = await deployments.with(trivialPlan, trivialDir, 'serve-overhead', async (d) => {
     // direct: the same open-loop arrivals straight to the chain through the coordinator
-    const {readDeployment} = await import('../../deploy/deployment.js')
+    const {readDeployment} = await import('../../deploy/state/deployment.js')
     const invoker = createChainInvoker(readDeployment(d.statePath))
     const inputs = randomInputs(trivialModel.graph.inputs, {batch: 1, seed: 3})
     const times = poissonArrivals(ovRate, ovS, createRng(11, STREAM.arrivals))

@@ -3,8 +3,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {deployAws, INLINE_POLICY_NAME} from '../../deploy/aws/index.js'
-import type {DeploymentState, StageBundle} from '../../deploy/types.js'
+import {deployAws, INLINE_POLICY_NAME} from '../../deploy/targets/aws/index.js'
+import type {DeploymentState, StageBundle} from '../../deploy/state/types.js'
 import {AmpsUserError} from '../../src/errors.js'
 import {ACCOUNT, FakeAws, PLAN_HASH, awsError, makeBundle, makePlan, writeSparseZip} from './aws-fake.js'
 
@@ -33,7 +33,9 @@ function bundles3(): StageBundle[] {
 }
 
 function readState(path: string): DeploymentState {
-  return JSON.parse(readFileSync(path, 'utf8')) as DeploymentState
+  const {kind, ...state} = JSON.parse(readFileSync(path, 'utf8')) as DeploymentState & {kind: string}
+  expect(kind).toBe('deployment')
+  return state
 }
 
 function opts(extra: Record<string, unknown> = {}) {

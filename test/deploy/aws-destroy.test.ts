@@ -3,8 +3,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {deployAws, describeDestroy, destroyAws} from '../../deploy/aws/index.js'
-import type {DeploymentState} from '../../deploy/types.js'
+import {deployAws, describeDestroy, destroyAws} from '../../deploy/targets/aws/index.js'
+import type {DeploymentState} from '../../deploy/state/types.js'
 import {ACCOUNT, FakeAws, PLAN_HASH, awsError, makeBundle, makePlan, writeSparseZip} from './aws-fake.js'
 
 const ROLE = `arn:aws:iam::${ACCOUNT}:role/my-lambda-role`
@@ -51,7 +51,7 @@ describe('destroy', () => {
     expect(fake.functions.has(`${BASE}-stage-1`)).toBe(true)
     expect(after.stages.map((s) => s.status)).toEqual(['active', 'deleted', 'deleted'])
     expect(after.roleArn).toBe(ROLE)
-    expect(JSON.parse(readFileSync(statePath(), 'utf8'))).toEqual(after)
+    expect(JSON.parse(readFileSync(statePath(), 'utf8'))).toEqual({kind: 'deployment', ...after})
     expect(lines).toContain(`kept ${BASE}-stage-1: this deployment did not create it`)
   })
 

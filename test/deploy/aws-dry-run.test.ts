@@ -3,8 +3,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {type AwsCall, deployAws, planAwsCalls} from '../../deploy/aws/index.js'
-import type {StageBundle} from '../../deploy/types.js'
+import {type AwsCall, deployAws, planAwsCalls} from '../../deploy/targets/aws/index.js'
+import type {StageBundle} from '../../deploy/state/types.js'
 import {ACCOUNT, FakeAws, PLAN_HASH, type LoggedCall, makeBundle, makePlan, writeSparseZip} from './aws-fake.js'
 
 const ROLE = `arn:aws:iam::${ACCOUNT}:role/my-lambda-role`

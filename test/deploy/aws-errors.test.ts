@@ -13,7 +13,7 @@ import {
   invokeOutputError,
   invokeTargetFor,
   toAmpsError,
-} from '../../deploy/aws/index.js'
+} from '../../deploy/targets/aws/index.js'
 import {AmpsUserError} from '../../src/errors.js'
 import {ACCOUNT, FakeAws, PLAN_HASH, awsError, makeBundle, makePlan} from './aws-fake.js'
 

@@ -46,8 +46,8 @@ import {createHash} from 'node:crypto'
 import {closeSync, mkdirSync, openSync, ftruncateSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import type {AwsClients} from '../../deploy/aws/index.js'
-import type {StageBundle} from '../../deploy/types.js'
+import type {AwsClients} from '../../deploy/targets/aws/index.js'
+import type {StageBundle} from '../../deploy/state/types.js'
 import type {Plan} from '../../src/plan/types.js'
 
 export const ACCOUNT = '123456789012'

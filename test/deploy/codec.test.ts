@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {unzipSync} from 'fflate'
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {LAMBDA_UNZIPPED_MAX_BYTES, checkBundleLimits, functionNameFor, zipDirectory} from '../../deploy/bundle.js'
+import {LAMBDA_UNZIPPED_MAX_BYTES, checkBundleLimits, functionNameFor, zipDirectory} from '../../deploy/bundle/bundle.js'
 import {
   MAX_SYNC_PAYLOAD_BYTES,
   PayloadInvalidError,
@@ -16,12 +16,12 @@ import {
   encodeTensors,
   isRef,
   type RawTensor,
-} from '../../deploy/codec.js'
-import {planHash} from '../../deploy/deployment.js'
-import {maxAbsDiff, parseNpy, resizeBilinear, summarizeOutputs} from '../../deploy/inputs.js'
-import {cpuQuotaFor} from '../../deploy/local/cgroup.js'
-import {DirStore} from '../../deploy/store.js'
-import type {StageBundle} from '../../deploy/types.js'
+} from '../../src/stage/codec.js'
+import {planHash} from '../../deploy/state/deployment.js'
+import {maxAbsDiff, parseNpy, resizeBilinear, summarizeOutputs} from '../../deploy/client/inputs.js'
+import {cpuQuotaFor} from '../../deploy/targets/local/cgroup.js'
+import {DirStore} from '../../src/stage/store.js'
+import type {StageBundle} from '../../deploy/state/types.js'
 import {AmpsUserError} from '../../src/errors.js'
 import type {Plan} from '../../src/plan/types.js'
 

@@ -11,9 +11,9 @@ import {InvokeCommand, type InvokeCommandOutput, LambdaClient} from '@aws-sdk/cl
 import {mockClient} from 'aws-sdk-client-mock'
 import {afterEach, describe, expect, it} from 'vitest'
 
-import {checkWireTensor, decodeTensor, encodeInline, type RawTensor, type StageEvent} from '../../deploy/codec.js'
-import {invokeChain, reportFromLogTail} from '../../deploy/coordinator.js'
-import type {DeploymentState} from '../../deploy/types.js'
+import {checkWireTensor, decodeTensor, encodeInline, type RawTensor, type StageEvent} from '../../src/stage/codec.js'
+import {invokeChain, reportFromLogTail} from '../../deploy/client/coordinator.js'
+import type {DeploymentState} from '../../deploy/state/types.js'
 import {AmpsUserError} from '../../src/errors.js'
 
 const lambda = mockClient(LambdaClient)

@@ -8,7 +8,7 @@ import {join} from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {deployProblems, readPlanForDeploy} from '../../deploy/plan-input.js'
+import {deployProblems, readPlanForDeploy} from '../../deploy/state/plan-input.js'
 import {planFromProfile} from '../../src/plan/index.js'
 import {readPlan} from '../../src/plan/schema.js'
 import type {Plan} from '../../src/plan/types.js'
@@ -52,7 +52,7 @@ describe('readPlanForDeploy', () => {
     bad.stages[0].handoff = 'carrier-pigeon'
     const e = userError(() => readPlanForDeploy(write(bad)))
     expect(e.ampsCode).toBe('PLAN_INVALID')
-    expect(e.message).toContain('"predicted": expected an object')
+    expect(e.message).toContain('"predicted": missing')
     expect(e.message).toContain('"stages[0].handoff": expected "inline" or "s3"')
   })
 

@@ -1,4 +1,4 @@
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, truncateSync, unlinkSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readFileSync, truncateSync, unlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import type * as tfType from '@tensorflow/tfjs'
@@ -8,7 +8,7 @@ import {type AmpsErrorCode, AmpsUserError} from '../../src/errors.js'
 import {saveToMemory, seedWeights, writeGenerated, writeLayersModelDir} from '../../src/model/examples.js'
 import {loadModel} from '../../src/model/index.js'
 import {initTf} from '../../src/runtime/tf.js'
-import {nsfwjsModelDir, repoRoot} from '../helpers/nsfwjs.js'
+import {nsfwjsModelDir} from '../helpers/nsfwjs.js'
 
 let tf: typeof tfType
 let tinyCnnDir: string

@@ -6,7 +6,7 @@
  */
 import {describe, expect, it} from 'vitest'
 
-import type {Row} from '../../deploy/batch-invoke.js'
+import type {Row} from '../../deploy/client/batch-invoke.js'
 import {Batcher, QueueFullError} from '../../src/serve/batcher.js'
 
 const row = (v: number): Row => [{id: 'x', dtype: 'float32', shape: [1], data: Float32Array.of(v)}]

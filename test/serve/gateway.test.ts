@@ -13,8 +13,8 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {readDeployment} from '../../deploy/deployment.js'
-import {destroyLocal, pidAlive} from '../../deploy/local/index.js'
+import {readDeployment} from '../../deploy/state/deployment.js'
+import {destroyLocal, pidAlive} from '../../deploy/targets/local/index.js'
 import {loadModel} from '../../src/model/index.js'
 import {initTf} from '../../src/runtime/tf.js'
 import {startGateway, type Gateway} from '../../src/serve/gateway.js'

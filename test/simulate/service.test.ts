@@ -1,7 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
 import {DEFAULT_PRICE_TABLE as prices} from '../../src/cost/prices.js'
-import {STAGE_TAIL_CAP, buildStageModels, computeSpread, cpuSlowdown, layerSpreadAt, meanOf, quantileOf, type Spread} from '../../src/simulate/service.js'
+import {STAGE_TAIL_CAP, computeSpread, cpuSlowdown, layerSpreadAt, meanOf, quantileOf, type Spread} from '../../src/cost/spread.js'
+import {buildStageModels} from '../../src/simulate/service.js'
 import type {TimingPoint} from '../../src/profile/types.js'
 import {point, syntheticPlan, syntheticProfile} from './fixtures.js'
 
