@@ -200,9 +200,10 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const costTotal = new Counter({name: 'amps_serve_cost_usd_total', help: 'billed cost of the stage invocations so far (USD, first-tier prices)', registers: reg})
   const policyChanges = new Counter({name: 'amps_serve_policy_changes_total', help: 'adaptive batching changes of B or T', registers: reg})
   const stats = {requests: 0, byStatus: {} as Record<string, number>, instances: 0, batches: 0, sloMisses: 0, throttles: 0, costUsd: 0, stages: new Map<string, StageStats>()}
-  let batcher: Batcher<ChainResult> | undefined
-  new Gauge({name: 'amps_serve_queue_depth', help: 'instances waiting for a batch', registers: reg, collect() { this.set(batcher?.queued ?? 0) }})
-  new Gauge({name: 'amps_serve_inflight_batches', help: 'batches being served by the chain', registers: reg, collect() { this.set(batcher?.inflight ?? 0) }})
+  // the gauges below read the batcher, created further down once the chain is set up
+  const held: {batcher?: Batcher<ChainResult>} = {}
+  new Gauge({name: 'amps_serve_queue_depth', help: 'instances waiting for a batch', registers: reg, collect() { this.set(held.batcher?.queued ?? 0) }})
+  new Gauge({name: 'amps_serve_inflight_batches', help: 'batches being served by the chain', registers: reg, collect() { this.set(held.batcher?.inflight ?? 0) }})
   new Gauge({name: 'amps_serve_cost_per_million_usd', help: 'running cost per 1M instances from billed ms (USD)', registers: reg, collect() { this.set(stats.instances > 0 ? (stats.costUsd / stats.instances) * 1e6 : 0) }})
   new Gauge({name: 'amps_serve_batch_max_size', help: 'B: current batch size limit', registers: reg, collect() { this.set(policy.maxBatch) }})
   new Gauge({name: 'amps_serve_batch_timeout_ms', help: 'T: current batch timeout (ms)', registers: reg, collect() { this.set(policy.timeoutMs) }})
@@ -258,7 +259,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     instancesServed.inc(size)
   }
 
-  batcher = new Batcher<ChainResult>({
+  const b = new Batcher<ChainResult>({
     invoke: async (rows: Row[]) => {
       refreshDeployment()
       const {rows: out, result} = await invoker.invokeRows(rows)
@@ -274,7 +275,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       if (b.error) refreshDeployment()
     },
   })
-  const b = batcher
+  held.batcher = b
 
   // adaptive controller
   const window = new RateWindow((o.windowS ?? DEFAULTS.windowS) * 1000)

@@ -153,9 +153,15 @@ function makeInstance(sig: Signature, rnd: () => number): unknown {
   return entries.length === 1 ? one(entries[0][1]) : Object.fromEntries(entries.map(([k, v]) => [k, one(v)]))
 }
 
-async function getJson(url: string, headers: Record<string, string>): Promise<{status: number; body: any}> {
+/** The parts of TF Serving's metadata answer (and of an error answer) the generator reads. */
+interface MetadataBody {
+  error?: string
+  metadata?: {signature_def?: {signature_def?: {serving_default?: Signature}}}
+}
+
+async function getJson<T>(url: string, headers: Record<string, string>): Promise<{status: number; body: T | undefined}> {
   const res = await fetch(url, {headers, signal: AbortSignal.timeout(10_000)})
-  let body: any
+  let body: T | undefined
   try {
     body = await res.json()
   } catch {
@@ -176,7 +182,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
 
   const statsOf = async (): Promise<GatewayStats | undefined> => {
     try {
-      const r = await getJson(`${base}/v1/stats`, headers)
+      const r = await getJson<GatewayStats>(`${base}/v1/stats`, headers)
       return r.status === 200 && r.body && typeof r.body.costUsd === 'number' ? (r.body as GatewayStats) : undefined
     } catch {
       return undefined
@@ -195,7 +201,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   }
   let meta
   try {
-    meta = await getJson(`${base}${modelPath}/metadata`, headers)
+    meta = await getJson<MetadataBody>(`${base}${modelPath}/metadata`, headers)
   } catch (error) {
     throw new AmpsUserError('FLAG_INVALID', `cannot reach ${base}: ${(error as Error).message}`, {suggestions: ['is `amps serve` running? check the URL and port']})
   }
@@ -244,7 +250,6 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     } catch (error) {
       const e = error as Error & {cause?: {code?: string}}
       message = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message)
-      status = 0
     }
     const ms = performance.now() - start
     if (o.keepSamples) samples.push({atMs: arrivals.timesMs[i], ms, status})

@@ -29,7 +29,7 @@ const depPath = join(dir, 'deployment.json')
 const SIDE = 64 * 64 * 3
 const DISTINCT = 40
 let inputs: Float32Array[] = []
-let expected: Float32Array[] = []
+const expected: Float32Array[] = []
 let gw: Gateway
 const extra: Gateway[] = []
 
