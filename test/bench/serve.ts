@@ -16,7 +16,7 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import {mkdirSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {createChainInvoker} from '../../deploy/client/coordinator.js'
+import {createBatchInvoker} from '../../deploy/client/batch-invoke.js'
 import {randomInputs} from '../../deploy/client/inputs.js'
 import {writeGenerated} from '../../src/model/examples.js'
 import {loadModel} from '../../src/model/index.js'
@@ -241,9 +241,10 @@ export async function runServe(opts: BenchOptions, deployments: LocalDeployments
   const ovRate = 200
   const ovS = opts.quick ? 4 : 10
   const overhead = await deployments.with(trivialPlan, trivialDir, 'serve-overhead', async (d) => {
-    // direct: the same open-loop arrivals straight to the chain through the coordinator
+    // direct: the same open-loop arrivals straight to the chain through the coordinator (with the
+    // gateway's throttle retry: the local pool answers 429 past its concurrency, as Lambda does)
     const {readDeployment} = await import('../../deploy/state/deployment.js')
-    const invoker = createChainInvoker(readDeployment(d.statePath))
+    const invoker = createBatchInvoker(readDeployment(d.statePath))
     const inputs = randomInputs(trivialModel.graph.inputs, {batch: 1, seed: 3})
     const times = poissonArrivals(ovRate, ovS, createRng(11, STREAM.arrivals))
     const direct: number[] = []
