@@ -16,7 +16,8 @@ export function writeFileAtomic(path: string, text: string): void {
   const dir = dirname(resolve(path))
   mkdirSync(dir, {recursive: true})
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
-  const fd = openSync(tmp, 'w')
+  // owner-only: deployment.json may hold the local target's token
+  const fd = openSync(tmp, 'w', 0o600)
   try {
     writeSync(fd, text)
     fsyncSync(fd)

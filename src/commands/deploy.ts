@@ -3,6 +3,8 @@ import {Args, Flags, ux} from '@oclif/core'
 import {formatBytes} from '../../deploy/bundle/bundle.js'
 import {deployPlan, type DeployReport} from '../../deploy/deploy-plan.js'
 import {parseTags} from '../../deploy/targets/aws/tags.js'
+import {exitOnInterrupt} from '../../deploy/interrupt.js'
+import {defaultConcurrency} from '../../deploy/targets/local/index.js'
 import {BaseCommand} from '../base-command.js'
 
 export default class Deploy extends BaseCommand {
@@ -10,7 +12,7 @@ export default class Deploy extends BaseCommand {
 
   static description = `Builds one bundle per plan stage: the shared handler with tfjs and its wasm backend (esbuild, minified), the stage's own layers as model.json and only its weights as weights.bin, zipped deterministically. Sizes are measured, checked against Lambda's limits (250 MB unzipped is refused; zips over 50 MB upload through S3) and written back into plan.json as stages[].measuredPackageBytes.
 
---target local (the default) runs every stage as its own node process on 127.0.0.1 behind the Lambda Invoke REST API, with the stage's memory as a hard limit and memory/1769 of a CPU core (cgroups where writable, else a heap limit). --target aws creates or updates one Lambda function per stage.
+--target local (the default) runs every stage on 127.0.0.1 behind the Lambda Invoke REST API as Lambda runs a function: a pool of execution environments (node processes, each with the stage's memory as a hard limit and memory/1769 of a CPU core: cgroups where writable, else a heap limit), a new one (a cold start) when all are busy, up to --concurrency per stage; past it the stage answers 429 TooManyRequestsException. Idle environments end after a keep-alive (AMPS_LOCAL_KEEP_ALIVE_MS, default 10 min); the function's Timeout is enforced. Stages run without the deployer's environment (no AWS credentials), as nobody where the OS allows, and answer only requests carrying the deployment's token (kept in deployment.json, mode 0600). Ctrl-C stops what the run started and exits 130. --target aws creates or updates one Lambda function per stage.
 
 deployment.json records what was deployed and is rewritten after every step. Running deploy again with the same plan keeps healthy stages, restarts dead ones and replaces changed ones.`
 
@@ -18,6 +20,7 @@ deployment.json records what was deployed and is rewritten after every step. Run
     {description: 'Deploy locally', command: '<%= config.bin %> <%= command.id %> plan.json'},
     {description: 'Measure the bundles without starting anything', command: '<%= config.bin %> <%= command.id %> plan.json --dry-run'},
     {description: 'Deploy to AWS Lambda in a region', command: '<%= config.bin %> <%= command.id %> plan.json --target aws --region eu-west-1'},
+    {description: 'Locally, at most 2 concurrent executions per stage (the rest get 429)', command: '<%= config.bin %> <%= command.id %> plan.json --concurrency 2'},
     {description: 'Use a model at another path, write the state elsewhere', command: '<%= config.bin %> <%= command.id %> plan.json --model ./model --out prod.json --json'},
   ]
 
@@ -37,11 +40,17 @@ deployment.json records what was deployed and is rewritten after every step. Run
     'role-arn': Flags.string({description: 'AWS: execution role ARN to use', exclusive: ['create-role']}),
     'create-role': Flags.boolean({description: 'AWS: create a least-privilege execution role (destroy deletes it)', exclusive: ['role-arn']}),
     bucket: Flags.string({description: 'AWS: S3 bucket for large zips and hand-offs'}),
+    concurrency: Flags.integer({
+      min: 1,
+      max: 64,
+      description: `local: execution environments per stage at most (Lambda's reserved concurrency; default: as many as the machine's cores carry at the stage's CPU quota, e.g. ${defaultConcurrency(1024)} at 1024 MB here)`,
+    }),
   }
 
   async run(): Promise<DeployReport> {
     const {args, flags} = await this.parse(Deploy)
     const json = this.jsonEnabled()
+    exitOnInterrupt((line) => this.note(line))
     if (!json) ux.action.start(`Deploying ${args.plan} (${flags.target}${flags['dry-run'] ? ', dry run' : ''})`)
     let report: DeployReport
     try {
@@ -50,6 +59,7 @@ deployment.json records what was deployed and is rewritten after every step. Run
         modelPath: flags.model,
         target: flags.target,
         out: flags.out,
+        concurrency: flags.concurrency,
         dryRun: flags['dry-run'],
         aws: flags.target === 'aws' ? {region: flags.region, profile: flags.profile, endpointUrl: flags['endpoint-url'], tags: flags.tags ? parseTags(flags.tags) : undefined, roleArn: flags['role-arn'], createRole: flags['create-role'], bucket: flags.bucket} : undefined,
         log: (line) => this.note(line),
@@ -64,8 +74,9 @@ deployment.json records what was deployed and is rewritten after every step. Run
       for (const s of report.stages) {
         const where = s.port ? ` 127.0.0.1:${s.port} pid ${s.pid}` : ''
         const init = s.initMs !== undefined ? ` init ${s.initMs.toFixed(0)} ms` : ''
+        const conc = s.concurrency !== undefined ? ` ≤${s.concurrency} env` : ''
         this.log(
-          `${s.name.padEnd(9)} ${s.functionName.padEnd(40)} ${String(s.memoryMb).padStart(5)} ${formatBytes(s.unzippedBytes).padStart(10)} ${formatBytes(s.zipBytes).padStart(10)} ${(100 * s.fractionOfLimit).toFixed(2).padStart(8)}%  ${s.action ?? ''}${where}${init}`,
+          `${s.name.padEnd(9)} ${s.functionName.padEnd(40)} ${String(s.memoryMb).padStart(5)} ${formatBytes(s.unzippedBytes).padStart(10)} ${formatBytes(s.zipBytes).padStart(10)} ${(100 * s.fractionOfLimit).toFixed(2).padStart(8)}%  ${s.action ?? ''}${where}${conc}${init}`,
         )
       }
       if (report.deploymentPath) this.log(`wrote ${report.deploymentPath}; try: amps invoke ${flags.out} --input random --compare`)

@@ -50,6 +50,7 @@ export function planProblems(raw: unknown): string[] {
     check(isStr(inp.region), 'inputs.region', 'a string', inp.region)
     check(isStr(inp.priceTableVersion), 'inputs.priceTableVersion', 'a string', inp.priceTableVersion)
     check(isInt(inp.maxBatch) && inp.maxBatch >= 1, 'inputs.maxBatch', 'an integer >= 1', inp.maxBatch)
+    check(inp.replicas === undefined || (isInt(inp.replicas) && inp.replicas >= 1), 'inputs.replicas', 'an integer >= 1', inp.replicas)
   }
   const b = raw.batch
   check(isObj(b), 'batch', 'an object', b)
@@ -83,6 +84,8 @@ export function planProblems(raw: unknown): string[] {
       check(Array.isArray(s.outputTensors) && s.outputTensors.every(isStr), `${at}.outputTensors`, 'an array of tensor ids', s.outputTensors)
       check(s.handoff === 'inline' || s.handoff === 's3', `${at}.handoff`, '"inline" or "s3"', s.handoff)
       if (s.inputHandoff !== undefined) check(s.inputHandoff === 'inline' || s.inputHandoff === 's3', `${at}.inputHandoff`, '"inline" or "s3"', s.inputHandoff)
+      if (s.backend !== undefined) check(s.backend === 'onnx' || s.backend === 'wasm', `${at}.backend`, '"onnx" or "wasm"', s.backend)
+      if (s.threads !== undefined) check(isInt(s.threads) && s.threads >= 1 && s.threads <= 6, `${at}.threads`, 'an integer in 1–6', s.threads)
     })
   }
   const p = raw.predicted

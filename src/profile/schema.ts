@@ -134,7 +134,7 @@ const profileShape = obj(
     outputs: arr(tensorInfo, {nonEmpty: true}),
     environment: obj(
       {
-        backend: oneOf('tensorflow', 'wasm', 'cpu'),
+        backend: oneOf('tensorflow', 'wasm', 'cpu', 'onnx'),
         threads: num({min: 1, integer: true}),
         node: str,
         cpu: str,
