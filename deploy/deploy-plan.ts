@@ -4,13 +4,14 @@
  * consistency, then the bundle limits; --dry-run stops there (local) or lists the AWS calls.
  */
 import {existsSync} from 'node:fs'
-import {dirname, isAbsolute, join, resolve} from 'node:path'
+import {dirname, join, resolve} from 'node:path'
 
 import {AmpsUserError} from '../src/errors.js'
+import {resolveRecordedPath} from '../src/files/paths.js'
 import {extractStage, loadModel} from '../src/model/index.js'
 import type {LoadedModel} from '../src/model/types.js'
 import type {Plan} from '../src/plan/types.js'
-import {LAMBDA_DIRECT_ZIP_MAX_BYTES, LAMBDA_UNZIPPED_MAX_BYTES, buildBundles, checkBundleLimits, writeMeasuredSizes, type ExtractStageFn} from './bundle/bundle.js'
+import {LAMBDA_DIRECT_ZIP_MAX_BYTES, LAMBDA_UNZIPPED_MAX_BYTES, buildBundles, checkBundleLimits, type ExtractStageFn} from './bundle/bundle.js'
 import {planHash as computePlanHash, readDeployment, writeDeployment} from './state/deployment.js'
 import {deployLocal, type LocalAction} from './targets/local/index.js'
 import {readPlanForDeploy} from './state/plan-input.js'
@@ -72,9 +73,8 @@ export interface DeployReport {
 export function resolvePlanModel(plan: Plan, planPath: string, override?: string): string {
   if (override) return resolve(override)
   const src = plan.model.source
-  if (isAbsolute(src) || existsSync(src)) return resolve(src)
-  const rel = join(dirname(resolve(planPath)), src)
-  if (existsSync(rel)) return rel
+  const found = resolveRecordedPath(src, planPath)
+  if (existsSync(found)) return found
   throw new AmpsUserError('FILE_NOT_FOUND', `the plan's model ${src} was not found`, {
     suggestions: ['Pass the model with --model <path>.'],
   })
@@ -124,7 +124,7 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
     log('--dry-run: exiting before starting any stage process')
     return report
   }
-  if (!options.dryRun) writeMeasuredSizes(options.planPath, set.bundles)
+  // the plan given is never rewritten: the measured sizes are recorded in deployment.json (stages[].zipBytes/unzippedBytes)
 
   const previous = existsSync(out) ? readDeployment(out) : undefined
   if (previous && previous.target !== options.target && previous.stages.some((s) => s.status !== 'deleted')) {

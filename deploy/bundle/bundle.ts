@@ -30,7 +30,7 @@ import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import {AmpsUserError} from '../../src/errors.js'
 import type {LoadedModel, StageArtifacts, TensorInfo} from '../../src/model/types.js'
 import type {Plan, PlanStage} from '../../src/plan/types.js'
-import {writeFileAtomic, planHash as computePlanHash} from '../state/deployment.js'
+import {planHash as computePlanHash} from '../state/deployment.js'
 import {ortRuntimeFiles} from '../../src/runtime/ort-files.js'
 import {ortThreadsForMemory} from '../../src/runtime/ort.js'
 import {STAGE_SPEC_VERSION, type StageBackend, type StageSpec} from '../../src/stage/spec.js'
@@ -366,16 +366,6 @@ export function checkBundleLimits(bundles: StageBundle[]): void {
       )
     }
   }
-}
-
-/** Writes each bundle's measured unzipped size into plan.json as stages[].measuredPackageBytes. */
-export function writeMeasuredSizes(planPath: string, bundles: StageBundle[]): void {
-  const plan = JSON.parse(readFileSync(planPath, 'utf8')) as Plan
-  for (const s of plan.stages) {
-    const b = bundles.find((x) => x.stageIndex === s.index)
-    if (b) s.measuredPackageBytes = b.unzippedBytes
-  }
-  writeFileAtomic(planPath, JSON.stringify(plan, null, 2) + '\n')
 }
 
 export function formatBytes(n: number): string {

@@ -137,10 +137,9 @@ export interface ChainInvoker {
 
 const NOT_RUNNING_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED'])
 
-/** The Lambda client for `stage`: the local runtime's, or AWS's for this connection (a bare string: the profile). */
-export function defaultClient(stage: StageDeployment, deployment: DeploymentState, connection?: AwsConnection | string): LambdaClient {
+export function defaultClient(stage: StageDeployment, deployment: DeploymentState, connection: AwsConnection = {}): LambdaClient {
   if (deployment.target === 'local') return localLambdaClient(stage, deployment)
-  return new LambdaClient(sdkClientConfig(deployment.region, typeof connection === 'string' ? {profile: connection} : (connection ?? {})))
+  return new LambdaClient(sdkClientConfig(deployment.region, connection))
 }
 
 function stageLabel(s: StageDeployment): string {

@@ -1,14 +1,16 @@
 import {Args, Flags} from '@oclif/core'
 import {existsSync} from 'node:fs'
-import {resolve} from 'node:path'
 
 import {BaseCommand} from '../base-command.js'
+import {numberFlag, outputFlag, PERCENTILE_RULE, rateFlag, SLO_RULE} from '../flags.js'
 import {loadPriceTable} from '../cost/prices.js'
 import {AmpsUserError, InvalidProblemError} from '../errors.js'
 import {checkPlanOptions, planFromProfile, writePlan} from '../plan/index.js'
 import {applyBackend, checkProfileBackend, chooseModelBackend, DEFAULT_BACKEND, pricesForBackend} from '../plan/backend.js'
 import {classifyPlanInput, loadPlanInput} from '../plan/input.js'
 import {renderPlan} from '../plan/render.js'
+import {planFormat} from '../plan/schema.js'
+import {serialise} from '../files/format.js'
 import type {Arch, Plan as PlanJson} from '../plan/types.js'
 import type {StageBackend} from '../stage/spec.js'
 
@@ -35,9 +37,12 @@ plan.json records the profile it was made from (the profile.json given, or the p
   }
 
   static flags = {
-    slo: Flags.string({description: 'latency objective in ms at --percentile', required: true}),
-    rate: Flags.string({description: 'mean request rate (requests/s, Poisson); without it there is no batching, and amps simulate will ask for a rate'}),
-    percentile: Flags.string({description: 'latency percentile the SLO applies to (100 = hard bound)', default: '99'}),
+    slo: numberFlag({description: 'latency objective in ms at --percentile', rule: SLO_RULE})({required: true}),
+    rate: rateFlag({
+      description: 'mean request rate (requests/s, Poisson, > 0); without it there is no batching, and amps simulate will ask for a rate',
+      zeroHint: 'leave --rate out to plan for sporadic requests (no batching), or give the expected requests/s, e.g. --rate 10',
+    })(),
+    percentile: numberFlag({description: 'latency percentile the SLO applies to (100 = hard bound)', rule: PERCENTILE_RULE})({default: 99}),
     arch: Flags.option({options: ['auto', 'x86_64', 'arm64'] as const, description: 'function architecture (auto: consider both)', default: 'auto' as const})(),
     replicas: Flags.integer({description: 'amps serve replicas sharing --rate behind a load balancer: each batches --rate ÷ N (the plan records that share)', default: 1, min: 1}),
     'max-batch': Flags.integer({description: 'largest batch size to consider (default 32)'}),
@@ -47,7 +52,7 @@ plan.json records the profile it was made from (the profile.json given, or the p
     prices: Flags.string({description: 'JSON file overriding figures of the built-in price table (partial; see src/cost/prices.ts)'}),
     solver: Flags.option({options: ['auto', 'fast', 'milp'] as const, description: 'inner solver', default: 'auto' as const})(),
     'time-limit': Flags.integer({description: 'seconds the planning may take; past it amps returns the best plan found and says it is not proven optimal', default: 120, min: 1}),
-    output: Flags.string({char: 'o', description: 'where to write plan.json', default: 'plan.json'}),
+    output: outputFlag({description: 'where to write plan.json', default: 'plan.json'}),
     backend: Flags.option({
       options: ['onnx', 'wasm'] as const,
       description: 'what the stages run on: onnx (onnxruntime-node, the default when every layer exports) or wasm (TensorFlow.js); from a profile.json, the backend it was measured with',
@@ -56,12 +61,9 @@ plan.json records the profile it was made from (the profile.json given, or the p
 
   async run(): Promise<PlanJson> {
     const {args, flags} = await this.parse(Plan)
-    const sloMs = numberFlag('--slo', flags.slo)
-    if (!(sloMs > 0)) throw new AmpsUserError('FLAG_INVALID', `--slo must be a positive number of milliseconds, got ${flags.slo}`)
-    const percentile = numberFlag('--percentile', flags.percentile)
-    if (!(percentile > 0 && percentile <= 100)) throw new AmpsUserError('FLAG_INVALID', `--percentile must be in (0, 100], got ${flags.percentile}`)
-    const rate = flags.rate === undefined ? 0 : numberFlag('--rate', flags.rate)
-    if (!(rate >= 0)) throw new AmpsUserError('FLAG_INVALID', `--rate must be >= 0 requests/s, got ${flags.rate}`)
+    const sloMs = flags.slo
+    const percentile = flags.percentile
+    const rate = flags.rate ?? 0
     const maxBatch = flags['max-batch'] ?? 32
     if (rate === 0 && flags.rate !== undefined && flags['max-batch'] !== undefined && flags['max-batch'] > 1) {
       throw new AmpsUserError('FLAG_INVALID', 'batching needs a request rate: --rate 0 with --max-batch > 1 has nothing to batch', {
@@ -117,18 +119,14 @@ plan.json records the profile it was made from (the profile.json given, or the p
       if (error instanceof InvalidProblemError) throw new AmpsUserError('PROFILE_INVALID', error.message)
       throw error
     }
-    const out = resolve(flags.output)
+    const out = flags.output
     writePlan(out, plan)
     if (!this.jsonEnabled()) {
       this.log(renderPlan(plan))
       this.log(`\nwrote ${out}`)
     }
-    return plan
+    // --json prints exactly what plan.json holds (kind and version first)
+    return JSON.parse(serialise(planFormat, plan)) as PlanJson
   }
 }
 
-function numberFlag(flag: string, text: string): number {
-  const v = Number(text)
-  if (text.trim() === '' || !Number.isFinite(v)) throw new AmpsUserError('FLAG_INVALID', `${flag} must be a number, got "${text}"`)
-  return v
-}

@@ -1,24 +1,13 @@
 import {Args, Flags} from '@oclif/core'
-import {resolve} from 'node:path'
 
 import {BaseCommand} from '../base-command.js'
-import {AmpsUserError} from '../errors.js'
+import {BATCH_SIZES_RULE, MEMORY_RULE, numberListFlag, outputFlag} from '../flags.js'
 import {profileModel, summarizeProfile, writeProfile, type Profile as ProfileJson} from '../profile/index.js'
 import {progressReporter} from '../profile/progress.js'
 import {formatSummary} from '../profile/summary.js'
+import {profileFormat} from '../profile/schema.js'
+import {serialise} from '../files/format.js'
 
-function numberList(text: string | undefined, flag: string): number[] | undefined {
-  if (text === undefined) return undefined
-  const parts = text.split(',').map((s) => s.trim()).filter(Boolean)
-  const values = parts.map(Number)
-  const bad = parts.find((p, i) => !Number.isFinite(values[i]) || !/^\d+$/.test(p))
-  if (bad !== undefined || parts.length === 0) {
-    throw new AmpsUserError('FLAG_INVALID', `${flag} takes whole numbers separated by commas, got "${text}"`, {
-      suggestions: [flag === '--memory' ? '--memory 512,1024,1769,3008' : '--batch-sizes 1,2,4,8'],
-    })
-  }
-  return values
-}
 
 export default class Profile extends BaseCommand {
   static summary = 'Measure how long every layer of a model takes at each Lambda memory size and batch size'
@@ -42,11 +31,11 @@ The model is checked before anything is measured: weights holding NaN or ±Infin
   }
 
   static flags = {
-    output: Flags.string({char: 'o', description: 'where to write profile.json', default: 'profile.json'}),
-    'batch-sizes': Flags.string({description: 'batch sizes to measure, comma-separated (default 1,2,4,8; --quick: 1)'}),
-    memory: Flags.string({description: 'Lambda memory sizes to emulate in MB, comma-separated (default 512,1024,1769,3008; --quick: 512,1769)'}),
+    output: outputFlag({description: 'where to write profile.json', default: 'profile.json'}),
+    'batch-sizes': numberListFlag({description: 'batch sizes to measure, comma-separated (default 1,2,4,8; --quick: 1)', rule: BATCH_SIZES_RULE})(),
+    memory: numberListFlag({description: 'Lambda memory sizes to emulate in MB, comma-separated (default 512,1024,1769,3008; --quick: 512,1769)', rule: MEMORY_RULE})(),
     quick: Flags.boolean({description: 'fewer repeats, batch sizes and memory sizes, for a first look', default: false}),
-    force: Flags.boolean({description: 'measure again even when a cached profile exists', default: false}),
+    'no-cache': Flags.boolean({description: 'measure again even when a cached profile exists (--force only ever means "do not ask" in amps)', default: false}),
     backend: Flags.option({options: ['onnx', 'tensorflow', 'wasm', 'cpu'] as const, description: 'what runs the layers: onnx (the exported model on onnxruntime-node, as ONNX stages run it) or a tfjs backend (default: tfjs-node if installed, else wasm)'})(),
   }
 
@@ -56,23 +45,24 @@ The model is checked before anything is measured: weights holding NaN or ±Infin
     let profile: ProfileJson
     try {
       profile = await profileModel(args.model, {
-        batchSizes: numberList(flags['batch-sizes'], '--batch-sizes'),
-        memoryMb: numberList(flags.memory, '--memory'),
+        batchSizes: flags['batch-sizes'],
+        memoryMb: flags.memory,
         quick: flags.quick,
-        force: flags.force,
+        force: flags['no-cache'],
         backend: flags.backend,
         onProgress: (p) => progress.onProgress(p),
       })
     } finally {
       progress.finish()
     }
-    const out = resolve(flags.output)
+    const out = flags.output
     writeProfile(out, profile)
     if (!this.jsonEnabled()) {
       this.log(formatSummary(summarizeProfile(profile)))
       for (const w of profile.warnings) this.log(`warning: ${w}`)
       this.log(`\nwrote ${out}`)
     }
-    return profile
+    // --json prints exactly what profile.json holds (kind and version first)
+    return JSON.parse(serialise(profileFormat, profile)) as ProfileJson
   }
 }

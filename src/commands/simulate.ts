@@ -1,6 +1,7 @@
 import {Args, Flags, ux} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
+import {rateFlag} from '../flags.js'
 import {loadPriceTable} from '../cost/prices.js'
 import {AmpsUserError, InvalidProblemError} from '../errors.js'
 import type {Profile} from '../profile/types.js'
@@ -46,7 +47,11 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
 
   static flags = {
     'profile-file': Flags.string({description: 'profile.json with the measured spread (default: the profile the plan records)'}),
-    rate: Flags.string({description: "mean arrival rate, requests per second (default: the plan's rate; required for a plan made without --rate, unless --trace)", exclusive: ['trace']}),
+    rate: rateFlag({
+      description: "mean arrival rate, requests per second, > 0 (default: the plan's rate; required for a plan made without --rate, unless --trace)",
+      exclusive: ['trace'],
+      zeroHint: 'no arrivals means nothing to simulate; give the requests/s to simulate, e.g. --rate 10, or --trace arrivals.csv',
+    })(),
     duration: Flags.string({
       description: `simulated time in seconds (default ${DEFAULT_DURATION_S}, shortened to about ${DEFAULT_REQUEST_BUDGET.toLocaleString('en-US')} requests)`,
       exclusive: ['trace'],
@@ -105,7 +110,7 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
       arrivals = {kind: 'trace', timesMs: trace.timesMs, source: flags.trace}
       expected = trace.timesMs.length
     } else {
-      const rate = flags.rate === undefined ? planRateForSimulation(plan, args.plan) : positive('--rate', flags.rate)
+      const rate = flags.rate ?? planRateForSimulation(plan, args.plan)
       let durationS: number
       if (flags.duration === undefined) {
         durationS = Math.min(DEFAULT_DURATION_S, DEFAULT_REQUEST_BUDGET / rate)

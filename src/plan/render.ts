@@ -4,20 +4,8 @@
 import type {CostEstimate} from './estimate.js'
 import type {Plan} from './types.js'
 
-/** A plain text table; numbers right-aligned. */
-export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const right = header.map((_, i) => rows.length > 0 && rows.every((r) => /^[-+$]?[\d.,]+( ?(ms|MB|%|×|x))?$|^—$/.test(r[i] ?? '')))
-  const line = (cells: string[]): string =>
-    cells.map((c, i) => (right[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd()
-  return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
-}
-
-export function usd(x: number, digits = 2): string {
-  if (!Number.isFinite(x)) return '—'
-  if (x !== 0 && Math.abs(x) < 0.01 && digits <= 2) return '$' + x.toPrecision(3)
-  return '$' + x.toLocaleString('en-US', {minimumFractionDigits: digits, maximumFractionDigits: digits})
-}
+export {table, usd} from '../util/format.js'
+import {table, usd} from '../util/format.js'
 
 export function num(x: number, digits = 0): string {
   if (!Number.isFinite(x)) return '—'

@@ -37,6 +37,11 @@ export interface SimulateOptions {
    * run starts from an empty pool, as a fresh deployment does, so its first batches are cold)
    */
   warmupS?: number
+  /**
+   * start each stage with this many warm environments (idle since t = 0), e.g. warmEnvironments(plan)
+   * from src/plan/prewarm.ts for a deployment that deploy pre-warmed (default: none, every pool empty)
+   */
+  warmEnvironments?: number[]
   /** prices and platform latencies (default: the built-in table of src/cost/prices.ts) */
   prices?: PriceTable
   /** refuse more requests than this (default 5,000,000) */
@@ -325,6 +330,7 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
     keepAliveMs: keepAliveS * 1000,
     warmupMs: warmupS * 1000,
     platform,
+    ...(options.warmEnvironments ? {warmEnvironments: options.warmEnvironments} : {}),
     rng: createRng(seed, STREAM.service),
     onProgress: options.onProgress ? (f) => options.onProgress!(f, 'simulating') : undefined,
   })
