@@ -31,7 +31,11 @@ Deploy a SAM template with: sam deploy --template-file template.json --stack-nam
   }
 
   static flags = {
-    format: Flags.option({options: ['sam', 'terraform'] as const, description: 'what to write: sam (an AWS SAM template) or terraform (main.tf.json)', default: 'sam' as const})(),
+    format: Flags.option({
+      options: ['sam', 'terraform'] as const,
+      description: 'what to write: sam (an AWS SAM template) or terraform (main.tf.json)',
+      default: 'sam' as const,
+    })(),
     output: Flags.string({char: 'o', description: 'where to write it (default: template.json for sam, main.tf.json for terraform)'}),
     model: Flags.string({description: "the model, when it is not at the plan's model.source"}),
     'bundle-dir': Flags.string({description: 'where to build the stage zips (default: .amps/bundles next to the template)'}),

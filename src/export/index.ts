@@ -59,7 +59,9 @@ export async function exportPlan(o: ExportOptions): Promise<ExportResult> {
   writeFileAtomic(out, JSON.stringify(doc, null, 2) + '\n')
   const resources: {logicalId: string; type: string}[] =
     o.format === 'terraform'
-      ? Object.entries(doc.resource as Record<string, Record<string, unknown>>).flatMap(([type, byName]) => Object.keys(byName).map((name) => ({logicalId: `${type}.${name}`, type})))
+      ? Object.entries(doc.resource as Record<string, Record<string, unknown>>).flatMap(([type, byName]) =>
+          Object.keys(byName).map((name) => ({logicalId: `${type}.${name}`, type})),
+        )
       : Object.entries(doc.Resources as Record<string, {Type: string}>).map(([logicalId, r]) => ({logicalId, type: r.Type}))
   const stack = plan.model.name.replace(/[^A-Za-z0-9-]/g, '-').replace(/^[^A-Za-z]+/, '') || 'amps'
   return {

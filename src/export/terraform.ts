@@ -7,7 +7,15 @@
 import {relative, sep} from 'node:path'
 
 import {desiredConfig, functionTags} from '../../deploy/targets/aws/deploy.js'
-import {INLINE_POLICY_NAME, LAMBDA_TRUST_POLICY, TAG_PLAN_HASH, deploymentBaseName, executionPolicy, handoffPrefix, planNeedsS3Handoff} from '../../deploy/targets/aws/naming.js'
+import {
+  INLINE_POLICY_NAME,
+  LAMBDA_TRUST_POLICY,
+  TAG_PLAN_HASH,
+  deploymentBaseName,
+  executionPolicy,
+  handoffPrefix,
+  planNeedsS3Handoff,
+} from '../../deploy/targets/aws/naming.js'
 import type {SamOptions} from './sam.js'
 
 type Tf = Record<string, unknown>
@@ -53,7 +61,15 @@ export function terraformConfig(o: SamOptions): Tf {
     add('aws_s3_bucket', 'handoff', {bucket_prefix: 'amps-handoff-', tags: {...userTags, [TAG_PLAN_HASH]: o.planHash}})
     add('aws_s3_bucket_lifecycle_configuration', 'handoff', {
       bucket: '${aws_s3_bucket.handoff.id}',
-      rule: [{id: 'amps-expire-handoff', status: 'Enabled', filter: [{prefix: 'handoff/'}], expiration: [{days: 1}], abort_incomplete_multipart_upload: [{days_after_initiation: 1}]}],
+      rule: [
+        {
+          id: 'amps-expire-handoff',
+          status: 'Enabled',
+          filter: [{prefix: 'handoff/'}],
+          expiration: [{days: 1}],
+          abort_incomplete_multipart_upload: [{days_after_initiation: 1}],
+        },
+      ],
     })
   }
   const output: Record<string, Tf> = {}
