@@ -28,6 +28,8 @@ export interface DeployOptions {
   /** bundles directory (default: .amps/bundles next to `out`) */
   bundleDir?: string
   aws?: {region?: string; profile?: string; roleArn?: string; createRole?: boolean; bucket?: string}
+  /** local: execution environments per stage at most (default: sized to the cores and the stage's CPU quota) */
+  concurrency?: number
   log?: (line: string) => void
   /** sub-model extractor (default src/model extractStage) */
   extract?: ExtractStageFn
@@ -50,6 +52,8 @@ export interface DeployStageReport {
   port?: number
   endpoint?: string
   initMs?: number
+  /** local: most execution environments at once (past it: 429 TooManyRequestsException) */
+  concurrency?: number
 }
 
 export interface DeployReport {
@@ -132,7 +136,15 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
   const sameTarget = previous?.target === options.target ? previous : undefined
   let state: DeploymentState
   if (options.target === 'local') {
-    const r = await deployLocal(plan, set.bundles, {statePath: out, planPath: options.planPath, modelPath, planHash: hash, previous: sameTarget, log})
+    const r = await deployLocal(plan, set.bundles, {
+      statePath: out,
+      planPath: options.planPath,
+      modelPath,
+      planHash: hash,
+      previous: sameTarget,
+      concurrency: options.concurrency,
+      log,
+    })
     state = r.state
     for (const a of r.actions) {
       const s = report.stages.find((x) => x.functionName === a.functionName)
@@ -155,6 +167,7 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
     s.port = st.port
     s.endpoint = st.arn
     s.initMs = st.initMs
+    s.concurrency = st.concurrency
     s.action ??= st.status
   }
   return report

@@ -40,6 +40,8 @@ export const deploymentFormat = defineFormat<DeploymentState>({
   schema: deploymentSchema,
   code: 'DEPLOYMENT_INVALID',
   remake: 'pass the deployment.json that `amps deploy <plan.json> -o {file}` wrote',
+  // owner-only: a local deployment.json holds the local Invoke API's token
+  fileMode: 0o600,
 })
 
 export function writeDeployment(path: string, state: DeploymentState): void {

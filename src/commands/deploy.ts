@@ -4,6 +4,8 @@ import {Args, Flags} from '@oclif/core'
 
 import {formatBytes} from '../../deploy/bundle/bundle.js'
 import {deployPlan, type DeployReport} from '../../deploy/deploy-plan.js'
+import {exitOnInterrupt} from '../../deploy/interrupt.js'
+import {defaultConcurrency} from '../../deploy/targets/local/index.js'
 import {BaseCommand} from '../base-command.js'
 import {outputFlag} from '../flags.js'
 import {table} from '../util/format.js'
@@ -13,7 +15,7 @@ export default class Deploy extends BaseCommand {
 
   static description = `Builds one bundle per plan stage: the shared handler with tfjs and its wasm backend (esbuild, minified), the stage's own layers as model.json and only its weights as weights.bin, zipped deterministically. Sizes are measured, checked against Lambda's limits (250 MB unzipped is refused; zips over 50 MB upload through S3) and recorded in deployment.json (stages[].zipBytes and unzippedBytes); the plan.json given is never rewritten.
 
---target local (the default) runs every stage as its own node process on 127.0.0.1 behind the Lambda Invoke REST API, with the stage's memory as a hard limit and memory/1769 of a CPU core (cgroups where writable, else a heap limit). --target aws creates or updates one Lambda function per stage.
+--target local (the default) runs every stage on 127.0.0.1 behind the Lambda Invoke REST API as Lambda runs a function: a pool of execution environments (node processes, each with the stage's memory as a hard limit and memory/1769 of a CPU core: cgroups where writable, else a heap limit), a new one (a cold start) when all are busy, up to --concurrency per stage; past it the stage answers 429 TooManyRequestsException. Idle environments end after a keep-alive (AMPS_LOCAL_KEEP_ALIVE_MS, default 10 min); the function's Timeout is enforced. Stages run without the deployer's environment (no AWS credentials), as nobody where the OS allows, and answer only requests carrying the deployment's token (kept in deployment.json, mode 0600). Ctrl-C stops what the run started and exits 130. --target aws creates or updates one Lambda function per stage.
 
 deployment.json records what was deployed and is rewritten after every step. Running deploy again with the same plan keeps healthy stages, restarts dead ones and replaces changed ones.`
 
@@ -21,6 +23,7 @@ deployment.json records what was deployed and is rewritten after every step. Run
     {description: 'Deploy locally', command: '<%= config.bin %> <%= command.id %> plan.json'},
     {description: 'Measure the bundles without starting anything', command: '<%= config.bin %> <%= command.id %> plan.json --dry-run'},
     {description: 'Deploy to AWS Lambda in a region', command: '<%= config.bin %> <%= command.id %> plan.json --target aws --region eu-west-1'},
+    {description: 'Locally, at most 2 concurrent executions per stage (the rest get 429)', command: '<%= config.bin %> <%= command.id %> plan.json --concurrency 2'},
     {description: 'Use a model at another path, write the state elsewhere', command: '<%= config.bin %> <%= command.id %> plan.json --model ./model -o prod.json --json'},
   ]
 
@@ -38,11 +41,17 @@ deployment.json records what was deployed and is rewritten after every step. Run
     'role-arn': Flags.string({description: 'AWS: execution role ARN to use', exclusive: ['create-role']}),
     'create-role': Flags.boolean({description: 'AWS: create a least-privilege execution role (destroy deletes it)', exclusive: ['role-arn']}),
     bucket: Flags.string({description: 'AWS: S3 bucket for large zips and hand-offs'}),
+    concurrency: Flags.integer({
+      min: 1,
+      max: 64,
+      description: `local: execution environments per stage at most (Lambda's reserved concurrency; default: as many as the machine's cores carry at the stage's CPU quota, e.g. ${defaultConcurrency(1024)} at 1024 MB here)`,
+    }),
   }
 
   async run(): Promise<DeployReport> {
     const {args, flags} = await this.parse(Deploy)
     const json = this.jsonEnabled()
+    exitOnInterrupt((line) => this.note(line))
     // progress as plain lines on stderr, each written when it happens (CI logs, --json, pipes)
     this.note(`Deploying ${args.plan} (${flags.target}${flags['dry-run'] ? ', dry run' : ''})…`)
     let report: DeployReport
@@ -52,6 +61,7 @@ deployment.json records what was deployed and is rewritten after every step. Run
         modelPath: flags.model,
         target: flags.target,
         out: flags.output,
+        concurrency: flags.concurrency,
         dryRun: flags['dry-run'],
         aws: flags.target === 'aws' ? {region: flags.region, profile: flags.profile, roleArn: flags['role-arn'], createRole: flags['create-role'], bucket: flags.bucket} : undefined,
         log: (line) => this.note(line),
@@ -72,7 +82,7 @@ deployment.json records what was deployed and is rewritten after every step. Run
             formatBytes(s.unzippedBytes),
             formatBytes(s.zipBytes),
             `${(100 * s.fractionOfLimit).toFixed(2)}%`,
-            `${s.action ?? ''}${s.port ? ` 127.0.0.1:${s.port} pid ${s.pid}` : ''}${s.initMs !== undefined ? ` init ${s.initMs.toFixed(0)} ms` : ''}`,
+            `${s.action ?? ''}${s.port ? ` 127.0.0.1:${s.port} pid ${s.pid}` : ''}${s.concurrency !== undefined ? ` ≤${s.concurrency} env` : ''}${s.initMs !== undefined ? ` init ${s.initMs.toFixed(0)} ms` : ''}`,
           ]),
         ),
       )

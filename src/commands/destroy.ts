@@ -30,7 +30,7 @@ deployment.json stays, with every stage marked deleted, so running destroy again
   async run(): Promise<DestroyReport> {
     const {args, flags} = await this.parse(Destroy)
     const state = readDeployment(args.deployment)
-    const preview = await previewDestroy(state)
+    const preview = await previewDestroy(state, args.deployment)
     const json = this.jsonEnabled()
     if (preview.nothingToDo) {
       if (!json) this.log(`nothing to destroy: every stage of ${args.deployment} is already deleted`)

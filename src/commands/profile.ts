@@ -16,7 +16,9 @@ export default class Profile extends BaseCommand {
 
 Lambda gives a function m/1769 of a CPU at m MB of memory. amps reproduces that by running the measuring process under a CPU quota of m/1769 of a core (a Linux cgroup; needs root or a delegated cgroup). Where no quota can be set, it measures at full speed and marks the other sizes as modelled: ms(m) = ms(1769) × max(1, 1769/m).
 
-Results are cached by the model's content and the options (under $AMPS_CACHE_DIR/profiles, default ~/.cache/amps/profiles); --force measures again. Use --quick for a first look (batch 1, 512 and 1769 MB, fewer repeats). Times depend on the machine: profile on an otherwise idle machine like the one you will compare with.`
+Results are cached by the model's content and the options (under $AMPS_CACHE_DIR/profiles, default ~/.cache/amps/profiles); --force measures again. Use --quick for a first look (batch 1, 512 and 1769 MB, fewer repeats). Times depend on the machine: profile on an otherwise idle machine like the one you will compare with.
+
+The model is checked before anything is measured: weights holding NaN or ±Infinity are refused (exit 2, naming the weight), as are a .keras whose entries fail their zip CRC-32, unreadable HDF5 datasets, and weight files model.json lists outside its own folder.`
 
   static examples = [
     {description: 'Profile a TF.js layers model with the defaults', command: '<%= config.bin %> <%= command.id %> ./mobilenet/model.json -o profile.json'},
@@ -34,7 +36,7 @@ Results are cached by the model's content and the options (under $AMPS_CACHE_DIR
     memory: numberListFlag({description: 'Lambda memory sizes to emulate in MB, comma-separated (default 512,1024,1769,3008; --quick: 512,1769)', rule: MEMORY_RULE})(),
     quick: Flags.boolean({description: 'fewer repeats, batch sizes and memory sizes, for a first look', default: false}),
     'no-cache': Flags.boolean({description: 'measure again even when a cached profile exists (--force only ever means "do not ask" in amps)', default: false}),
-    backend: Flags.option({options: ['tensorflow', 'wasm', 'cpu'] as const, description: 'tensor backend (default: tfjs-node if installed, else wasm)'})(),
+    backend: Flags.option({options: ['onnx', 'tensorflow', 'wasm', 'cpu'] as const, description: 'what runs the layers: onnx (the exported model on onnxruntime-node, as ONNX stages run it) or a tfjs backend (default: tfjs-node if installed, else wasm)'})(),
   }
 
   async run(): Promise<ProfileJson> {

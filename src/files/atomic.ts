@@ -22,7 +22,7 @@ function asWriteError(error: unknown, path: string): unknown {
   })
 }
 
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
   const dir = dirname(resolve(path))
   try {
     mkdirSync(dir, {recursive: true})
@@ -33,7 +33,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const removeTmp = (): void => rmSync(tmp, {force: true})
   process.once('exit', removeTmp)
   try {
-    const fd = openSync(tmp, 'w', 0o644)
+    const fd = openSync(tmp, 'w', mode)
     try {
       if (typeof data === 'string') writeSync(fd, data)
       else writeSync(fd, data)

@@ -22,6 +22,8 @@ export interface FileFormat<T> {
   remake: string
   /** rules the shape alone cannot say, as `"field": …` lines; called only when the shape is valid */
   check?: (value: T) => string[]
+  /** file mode for new files (default 0o644; deployment.json is owner-only) */
+  fileMode?: number
   /** the type, for inference only */
   readonly _type?: T
 }
@@ -115,7 +117,7 @@ export function serialise<T>(format: FileFormat<T>, value: T): string {
 /** Validate (never write what readAs would refuse), then write atomically with fsync. */
 export function writeAs<T>(format: FileFormat<T>, path: string, value: T): void {
   validateAs(format, value, path)
-  writeFileAtomic(path, serialise(format, value))
+  writeFileAtomic(path, serialise(format, value), format.fileMode)
 }
 
 /** The JSON Schema of a format (what `amps schema <kind>` prints). */

@@ -5,12 +5,12 @@
 import {coldStartProbability} from '../cost/batching.js'
 import {EdgeCurve, CompiledCosts} from '../cost/curve.js'
 import {SECONDS_PER_MONTH} from './estimate.js'
-import {CostModel, billedMs, MB} from '../cost/model.js'
+import {type BatchSupport, CostModel, billedMs, MB, type StageRange} from '../cost/model.js'
 import {DEFAULT_PRICE_TABLE, type PriceTable} from '../cost/prices.js'
 import {AmpsUserError} from '../errors.js'
 import type {Profile} from '../profile/types.js'
 import {type Candidate, type SearchOptions, type SolverChoice, minimumLatency, searchPlan} from '../../solver/search.js'
-import {latencyPercentileMs, tailStage, unbatched as unbatchedChain} from './tail.js'
+import {latencyPercentileMs, tailStage, unbatched as unbatchedChain, type TailInput, type TailStage} from './tail.js'
 import {PLAN_VERSION, type Arch, type Plan, type PlanBaseline, type PlanStage} from './types.js'
 
 export {readPlan, validatePlan, writePlan, planProblems} from './schema.js'
@@ -23,6 +23,11 @@ export interface PlanOptions {
   percentile?: number
   /** Poisson arrival rate, requests/s (default 0: unknown, no batching) */
   ratePerSecond?: number
+  /**
+   * stateless gateway replicas (`amps serve`) sharing the traffic behind a load balancer (default
+   * 1): each batches ratePerSecond / replicas, which is the rate the plan is made and recorded for
+   */
+  replicas?: number
   arch?: Arch | 'auto'
   /** largest batch size to consider (default 32) */
   maxBatch?: number
@@ -64,6 +69,8 @@ export function checkPlanOptions(profile: Profile, o: PlanOptions): void {
   if (!(pct > 0 && pct <= 100)) throw flagError(`--percentile must be in (0, 100], got ${pct}`)
   const rate = o.ratePerSecond ?? 0
   if (!(Number.isFinite(rate) && rate >= 0)) throw flagError(`--rate must be >= 0 requests per second, got ${rate}`)
+  const replicas = o.replicas ?? 1
+  if (!(Number.isInteger(replicas) && replicas >= 1)) throw flagError(`--replicas must be an integer >= 1, got ${replicas}`)
   const maxBatch = o.maxBatch ?? 32
   if (!(Number.isInteger(maxBatch) && maxBatch >= 1)) throw flagError(`--max-batch must be an integer >= 1, got ${maxBatch}`)
   if (o.arch !== undefined && o.arch !== 'auto' && o.arch !== 'x86_64' && o.arch !== 'arm64') {
@@ -85,7 +92,7 @@ export function checkPlanOptions(profile: Profile, o: PlanOptions): void {
 }
 
 function searchOptions(profile: Profile, o: PlanOptions, prices: PriceTable): SearchOptions {
-  const rate = o.ratePerSecond ?? 0
+  const rate = (o.ratePerSecond ?? 0) / (o.replicas ?? 1)
   return {
     profile,
     prices,
@@ -146,15 +153,39 @@ function round(x: number, digits: number): number {
 
 /** A candidate's latency at the percentile with the stages' measured spread (src/plan/tail.ts). */
 function candidateLatencyMs(profile: Profile, cand: Candidate, so: SearchOptions): number {
-  const B = cand.batchSize
-  const model = cand.model
-  const ranges = cand.inner.stages.map((st) => ({range: {first: st.first, last: st.last}, memoryMb: st.memoryMb, latencyMs: st.latencyMs}))
-  const chainAt = (k: number) =>
-    ranges.map((r) => tailStage(model, profile, r.range, r.memoryMb, k, k === B ? r.latencyMs : model.evaluate(r.range, r.memoryMb, k, B).latencyMs))
-  const {ks, pi} = cand.dist
+  const stages = cand.inner.stages.map((st) => ({range: {first: st.first, last: st.last}, memoryMb: st.memoryMb, latencyMs: st.latencyMs}))
+  return latencyPercentileMs(chainTailInput(profile, cand.model, stages, cand.dist, cand.batchSize, cand.timeoutMs, so.ratePerSecond), so.percentile)
+}
+
+/**
+ * The tail model's input for a chain of stages at fixed memories under the batching policy (B, T)
+ * at a Poisson rate: each batch size a request can ride in (size-biased), with the stages' median
+ * latency and spread at that size. The planner's own; `amps serve` re-solves B and T with it for a
+ * deployed chain. `latencyMs` (optional) is a stage's latency at the full batch as the solver
+ * counted it; `cache` (optional) keeps the per-(k, B) stage figures across calls.
+ */
+export function chainTailInput(
+  profile: Profile,
+  model: CostModel,
+  stages: {range: StageRange; memoryMb: number; latencyMs?: number}[],
+  dist: BatchSupport,
+  B: number,
+  timeoutMs: number,
+  ratePerSecond: number,
+  cache?: Map<string, TailStage[]>,
+): TailInput {
+  const chainAt = (k: number): TailStage[] => {
+    const key = `${k}/${B}`
+    const hit = cache?.get(key)
+    if (hit) return hit
+    const chain = stages.map((r) => tailStage(model, profile, r.range, r.memoryMb, k, k === B && r.latencyMs !== undefined ? r.latencyMs : model.evaluate(r.range, r.memoryMb, k, B).latencyMs))
+    cache?.set(key, chain)
+    return chain
+  }
+  const {ks, pi} = dist
   const mean = ks.reduce((s, k, i) => s + k * pi[i], 0)
   const sizes = B === 1 || !(mean > 0) ? [{k: B, weight: 1, stages: chainAt(B)}] : ks.map((k, i) => ({k, weight: (k * pi[i]) / mean, stages: pi[i] > 0 ? chainAt(k) : []})).filter((z) => z.weight > 1e-12)
-  return latencyPercentileMs({sizes, ratePerSecond: so.ratePerSecond, batchSize: B, timeoutMs: cand.timeoutMs}, so.percentile)
+  return {sizes, ratePerSecond, batchSize: B, timeoutMs}
 }
 
 /** At most this many solves per spread-aware search. */
@@ -415,6 +446,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
       maxBatch: so.maxBatch,
       ...(options.stages !== undefined ? {stages: options.stages} : {}),
       maxStages: so.maxStages,
+      ...((options.replicas ?? 1) > 1 ? {replicas: options.replicas} : {}),
     },
     batch: {size: best.batchSize, timeoutMs: best.timeoutMs},
     stages,
@@ -424,7 +456,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
       spreadMs: round(best.latencyMs - best.inner.latencyMs - best.waitMs, 3),
       meanBatchSize: best.meanBatchSize,
       costPerMillionUsd: best.costPerRequestUsd * 1e6,
-      monthlyCostUsd: best.costPerRequestUsd * rate * SECONDS_PER_MONTH,
+      monthlyCostUsd: best.costPerRequestUsd * rate * (options.replicas ?? 1) * SECONDS_PER_MONTH,
       coldStartMs: round(stages.reduce((s, st) => s + (st.coldStartMs ?? 0), 0), 3),
       coldStartProbability: coldP,
       waitMs: round(best.waitMs, 6),

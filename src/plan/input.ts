@@ -45,11 +45,11 @@ export function classifyPlanInput(path: string): PlanInput {
 }
 
 /** Read the profile (validated), or profile the model through src/profile. */
-export async function loadPlanInput(input: PlanInput, onProgress?: (p: unknown) => void): Promise<Profile> {
+export async function loadPlanInput(input: PlanInput, onProgress?: (p: unknown) => void, backend?: 'onnx'): Promise<Profile> {
   if (input.kind === 'profile') {
     const {readProfile} = await import('../profile/io.js')
     return readProfile(input.path)
   }
   const {profileModel} = await import('../profile/index.js')
-  return profileModel(input.path, {onProgress: onProgress as never})
+  return profileModel(input.path, {onProgress: onProgress as never, backend})
 }

@@ -18,7 +18,7 @@ export function renderPlan(plan: Plan): string {
   const out: string[] = []
   const inp = plan.inputs
   const pct = inp.percentile === 100 ? 'max' : `p${inp.percentile}`
-  out.push(`Plan for ${plan.model.name}: SLO ${num(inp.sloMs, 0)} ms at ${pct}, ${inp.ratePerSecond > 0 ? `${num(inp.ratePerSecond, 2)} req/s` : 'no rate given'}, arch ${inp.arch}, ${inp.region}`)
+  out.push(`Plan for ${plan.model.name}: SLO ${num(inp.sloMs, 0)} ms at ${pct}, ${inp.ratePerSecond > 0 ? `${num(inp.ratePerSecond, 2)} req/s${(inp.replicas ?? 1) > 1 ? ` per replica × ${inp.replicas} replicas` : ''}` : 'no rate given'}, arch ${inp.arch}, ${inp.region}`)
   out.push('')
   out.push(
     table(
@@ -49,7 +49,7 @@ export function renderPlan(plan: Plan): string {
   out.push(`Latency (${pct}): ${num(p.latencyMs, 1)} ms (${parts.join(', ')})   SLO ${num(inp.sloMs)} ms`)
   out.push(
     `Cost: ${usd(p.costPerMillionUsd)} per 1M requests` +
-      (inp.ratePerSecond > 0 ? `, ${usd(p.monthlyCostUsd)} per month at ${num(inp.ratePerSecond, 2)} req/s` : '') +
+      (inp.ratePerSecond > 0 ? `, ${usd(p.monthlyCostUsd)} per month at ${num(inp.ratePerSecond * (inp.replicas ?? 1), 2)} req/s` : '') +
       ' (first-tier prices, no free tier)',
   )
   out.push(

@@ -38,6 +38,8 @@ const stage = obj({
   initMs: num({min: 0}).optional(),
   coldStartMs: num({min: 0}).optional(),
   billedMsByBatch: list(num({min: 0})).optional(),
+  backend: oneOf(['onnx', 'wasm']).optional(),
+  threads: num({min: 1, max: 6, int: true}).optional(),
 })
 
 const baseline = obj({
@@ -63,6 +65,8 @@ export const planSchema = obj({
     region: str(),
     priceTableVersion: str(),
     maxBatch: num({min: 1, int: true}),
+    replicas: num({min: 1, int: true}).optional(),
+    backend: oneOf(['onnx', 'wasm']).optional(),
   }),
   batch: obj({
     size: num({min: 1, int: true}),

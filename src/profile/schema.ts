@@ -77,7 +77,7 @@ export const profileSchema = obj({
   inputs: list(tensorInfo, {nonEmpty: true}),
   outputs: list(tensorInfo, {nonEmpty: true}),
   environment: obj({
-    backend: oneOf(['tensorflow', 'wasm', 'cpu']),
+    backend: oneOf(['tensorflow', 'wasm', 'cpu', 'onnx']),
     threads: num({min: 1, int: true}),
     node: str(),
     cpu: str(),

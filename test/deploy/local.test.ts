@@ -13,11 +13,11 @@ import {InvokeCommand, LambdaClient} from '@aws-sdk/client-lambda'
 import {PNG} from 'pngjs'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {createChainInvoker, invokeChain} from '../../deploy/client/coordinator.js'
+import {createChainInvoker, invokeChain, localLambdaClient} from '../../deploy/client/coordinator.js'
 import {readDeployment, writeDeployment} from '../../deploy/state/deployment.js'
 import {randomInputs} from '../../deploy/client/inputs.js'
 import {cpuQuotaFor} from '../../deploy/targets/local/cgroup.js'
-import {destroyLocal, isStageProcess, pidAlive} from '../../deploy/targets/local/index.js'
+import {destroyLocal, isStageProcess, pidAlive, stageHealth} from '../../deploy/targets/local/index.js'
 import type {DeploymentState, StageDeployment} from '../../deploy/state/types.js'
 import {AmpsUserError} from '../../src/errors.js'
 import {extractStage, loadModel} from '../../src/model/index.js'
@@ -44,13 +44,9 @@ async function gone(pid: number, withinMs = 8000): Promise<boolean> {
   return !pidAlive(pid)
 }
 
+/** The SDK client for a stage, with the deployment's token (the local Invoke API requires it). */
 function localClient(stage: StageDeployment): LambdaClient {
-  return new LambdaClient({
-    region: 'us-east-1',
-    endpoint: `http://127.0.0.1:${stage.port}`,
-    credentials: {accessKeyId: 'x', secretAccessKey: 'x'},
-    maxAttempts: 1,
-  })
+  return localLambdaClient(stage, readDeployment(out))
 }
 
 let planTextBefore = ''
@@ -103,13 +99,17 @@ describe('local target with MobileNetV2 in 3 stages', () => {
       expect(s.status).toBe('active')
       expect(isStageProcess(s.pid, s.functionName, s.logPath)).toBe(true)
       expect(s.initMs).toBeGreaterThan(0)
+      // the front started one environment at deploy; it has its own limited groups inside the stage's
+      const envs = (await stageHealth(s, state))!.amps!.environments!
+      expect(envs).toHaveLength(1)
       if (s.limits?.memory === 'cgroup') {
-        const mem = s.cgroups!.find((c) => c.includes('/memory/'))!
+        const mem = envs[0].cgroups.find((c) => c.includes('/memory/'))!
+        expect(mem.startsWith(s.cgroups!.find((c) => c.includes('/memory/'))! + '/')).toBe(true)
         expect(Number(readFileSync(join(mem, 'memory.limit_in_bytes'), 'utf8'))).toBe(1024 * 1024 * 1024)
-        expect(readFileSync(join(mem, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(s.pid))
+        expect(readFileSync(join(mem, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(envs[0].pid))
       }
       if (s.limits?.cpu === 'cgroup') {
-        const cpu = s.cgroups!.find((c) => c.includes('/cpu/'))!
+        const cpu = envs[0].cgroups.find((c) => c.includes('/cpu/'))!
         const q = cpuQuotaFor(1024)
         expect(Number(readFileSync(join(cpu, 'cpu.cfs_quota_us'), 'utf8'))).toBe(q.quotaUs)
         expect(Number(readFileSync(join(cpu, 'cpu.cfs_period_us'), 'utf8'))).toBe(q.periodUs)
@@ -274,7 +274,7 @@ describe('local target with MobileNetV2 in 3 stages', () => {
     expect(refused.code).toBe(2)
     expect(refused.stderr).toMatch(/needs --force/)
     expect(refused.stderr).toMatch(/Code: FLAG_INVALID/)
-    expect(refused.stdout).toMatch(/stop process amps-.*-stage-1 \(pid \d+\)/)
+    expect(refused.stdout).toMatch(/stop process amps-.*-stage-1 \(pid \d+, environments \d+\)/)
     for (const s of state.stages) expect(isStageProcess(s.pid, s.functionName, s.logPath)).toBe(true)
 
     const r = await runAmps(['destroy', out, '--force', '--json'], {cwd: dir})
