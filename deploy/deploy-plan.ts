@@ -27,7 +27,7 @@ export interface DeployOptions {
   dryRun?: boolean
   /** bundles directory (default: .amps/bundles next to `out`) */
   bundleDir?: string
-  aws?: {region?: string; profile?: string; roleArn?: string; createRole?: boolean; bucket?: string}
+  aws?: {region?: string; profile?: string; endpointUrl?: string; tags?: Record<string, string>; roleArn?: string; createRole?: boolean; bucket?: string}
   /** local: execution environments per stage at most (default: sized to the cores and the stage's CPU quota) */
   concurrency?: number
   log?: (line: string) => void
@@ -202,10 +202,14 @@ async function deployToAws(
     })
   }
   if (typeof aws.deployAws !== 'function') throw new AmpsUserError('AWS_ERROR', 'the AWS target is not available in this build (deploy/targets/aws has no deployAws)')
-  const region = o.aws?.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? plan.inputs.region
+  // as the AWS CLI: --region, AWS_REGION, AWS_DEFAULT_REGION, the profile's region in ~/.aws/config, else the plan's
+  const resolved = await aws.resolveRegion({flag: o.aws?.region, profile: o.aws?.profile, planRegion: plan.inputs.region})
+  if (resolved.note) o.log(`note: ${resolved.note}`)
   return aws.deployAws(bundles, plan, {
-    region,
+    region: resolved.region,
     profile: o.aws?.profile,
+    endpointUrl: o.aws?.endpointUrl,
+    tags: o.aws?.tags,
     roleArn: o.aws?.roleArn,
     createRole: o.aws?.createRole,
     bucket: o.aws?.bucket,

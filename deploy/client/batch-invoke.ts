@@ -9,6 +9,7 @@
 import type {LambdaClient} from '@aws-sdk/client-lambda'
 
 import type {RawTensor} from '../../src/stage/codec.js'
+import type {AwsConnection} from '../targets/aws/config.js'
 import {createChainInvoker, defaultClient, type ChainInvoker, type ChainOptions, type ChainResult} from './coordinator.js'
 import type {DeploymentState, StageDeployment} from '../state/types.js'
 
@@ -37,8 +38,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
  * A Lambda client for a stage (the coordinator's own default) that retries throttling only: a
  * dead stage (connection refused) or a function error still fails at once.
  */
-export function throttleRetryingClient(stage: StageDeployment, deployment: DeploymentState, retry: ThrottleRetry = {}, profile?: string): LambdaClient {
-  const client = defaultClient(stage, deployment, profile)
+export function throttleRetryingClient(stage: StageDeployment, deployment: DeploymentState, retry: ThrottleRetry = {}, connection: AwsConnection = {}): LambdaClient {
+  const client = defaultClient(stage, deployment, connection)
   const maxAttempts = retry.maxAttempts ?? 6
   const base = retry.baseDelayMs ?? 20
   const cap = retry.maxDelayMs ?? 2000
@@ -63,7 +64,7 @@ export function throttleRetryingClient(stage: StageDeployment, deployment: Deplo
 /** An invoker for batches of rows (see module docs). */
 export function createBatchInvoker(deployment: DeploymentState, options: ChainOptions & {retry?: ThrottleRetry} = {}): ChainInvoker & {invokeRows(rows: Row[]): Promise<{rows: Row[]; result: ChainResult}>} {
   const {retry, ...chain} = options
-  const invoker = createChainInvoker(deployment, {clientFor: (s, d) => throttleRetryingClient(s, d, retry, chain.profile), ...chain})
+  const invoker = createChainInvoker(deployment, {clientFor: (s, d) => throttleRetryingClient(s, d, retry, {profile: chain.profile, endpointUrl: chain.endpointUrl}), ...chain})
   return {
     ...invoker,
     async invokeRows(rows: Row[]) {

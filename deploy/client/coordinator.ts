@@ -13,6 +13,7 @@ import {InvokeCommand, LambdaClient, type InvokeCommandOutput} from '@aws-sdk/cl
 
 import {AmpsUserError, assert} from '../../src/errors.js'
 import {assertInvokeOk} from '../targets/aws/errors.js'
+import {type AwsConnection, sdkClientConfig} from '../targets/aws/config.js'
 import {
   MAX_SYNC_PAYLOAD_BYTES,
   PAYLOAD_HEADROOM_BYTES,
@@ -44,6 +45,8 @@ export interface ChainOptions {
   keepRefs?: boolean
   /** AWS: named profile for the default Lambda and S3 clients */
   profile?: string
+  /** AWS: --endpoint-url for the default Lambda and S3 clients */
+  endpointUrl?: string
   /**
    * deadline of one stage call (ms): past it the call is abandoned with an error naming the stage.
    * Default: the stage's Timeout + 5 s (the platform answers a timed-out function itself by then;
@@ -134,9 +137,9 @@ export interface ChainInvoker {
 
 const NOT_RUNNING_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED'])
 
-export function defaultClient(stage: StageDeployment, deployment: DeploymentState, profile?: string): LambdaClient {
+export function defaultClient(stage: StageDeployment, deployment: DeploymentState, connection: AwsConnection = {}): LambdaClient {
   if (deployment.target === 'local') return localLambdaClient(stage, deployment)
-  return new LambdaClient({region: deployment.region, ...(profile ? {profile} : {})})
+  return new LambdaClient(sdkClientConfig(deployment.region, connection))
 }
 
 function stageLabel(s: StageDeployment): string {
@@ -295,9 +298,9 @@ export function createChainInvoker(deployment: DeploymentState, options: ChainOp
       throw new AmpsUserError('DEPLOYMENT_INVALID', `${stageLabel(s)} has no inputTensors/outputTensors in the deployment file; run \`amps deploy\` again`)
     }
   }
-  const clientFor = options.clientFor ?? ((s: StageDeployment, d: DeploymentState) => defaultClient(s, d, options.profile))
+  const clientFor = options.clientFor ?? ((s: StageDeployment, d: DeploymentState) => defaultClient(s, d, {profile: options.profile, endpointUrl: options.endpointUrl}))
   const clients = new Map<number, LambdaClient>()
-  const s3Config = deployment.target === 'aws' ? {region: deployment.region, ...(options.profile ? {profile: options.profile} : {})} : {}
+  const s3Config = deployment.target === 'aws' ? {...sdkClientConfig(deployment.region, options), ...(options.endpointUrl ? {forcePathStyle: true} : {})} : {}
   const store = options.store ?? storeFor(deployment.handoff, s3Config)
   const limit = options.maxPayloadBytes ?? MAX_SYNC_PAYLOAD_BYTES
   const client = (s: StageDeployment) => {

@@ -106,7 +106,10 @@ export interface DeploymentState {
   /** AWS only */
   roleArn?: string
   roleCreatedByUs?: boolean
-  codeBucket?: {bucket: string; prefix: string; createdByUs: boolean}
+  /** configured: false while the bucket amps created lacks its tags and lifecycle rule (absent: done) */
+  codeBucket?: {bucket: string; prefix: string; createdByUs: boolean; configured?: false}
+  /** AWS only: the user's --tags, on every function, role and bucket this deployment created (a re-run without --tags keeps them) */
+  tags?: Record<string, string>
   stages: StageDeployment[]
   /**
    * AWS only: functions an earlier deploy of this deployment.json created that the current plan no longer

@@ -6,6 +6,7 @@ import {formatBytes} from '../../deploy/bundle/bundle.js'
 import {deployPlan, type DeployReport} from '../../deploy/deploy-plan.js'
 import {exitOnInterrupt} from '../../deploy/interrupt.js'
 import {defaultConcurrency} from '../../deploy/targets/local/index.js'
+import {parseTags} from '../../deploy/targets/aws/tags.js'
 import {BaseCommand} from '../base-command.js'
 import {outputFlag} from '../flags.js'
 import {table} from '../util/format.js'
@@ -36,8 +37,10 @@ deployment.json records what was deployed and is rewritten after every step. Run
     model: Flags.string({description: "model path (default: the plan's model.source)"}),
     output: outputFlag({description: 'deployment file to write (--out: the old name, still accepted)', default: 'deployment.json', aliases: ['out'], deprecateAliases: true}),
     'dry-run': Flags.boolean({description: 'build and measure the bundles, then stop (aws: list the API calls it would make)'}),
-    region: Flags.string({description: "AWS region (default: AWS_REGION, else the plan's region)"}),
-    profile: Flags.string({description: 'AWS profile (~/.aws/config)'}),
+    region: Flags.string({description: "AWS region (default, as the AWS CLI: AWS_REGION, AWS_DEFAULT_REGION, the profile's region in ~/.aws/config; else the plan's, with a note)"}),
+    profile: Flags.string({description: 'AWS profile (~/.aws/config; default AWS_PROFILE, else default)'}),
+    'endpoint-url': Flags.string({description: 'AWS: send every API call to this URL (LocalStack, a proxy; default AWS_ENDPOINT_URL)'}),
+    tags: Flags.string({description: 'AWS: key=value tag for every function, role and bucket amps creates (repeatable)', multiple: true}),
     'role-arn': Flags.string({description: 'AWS: execution role ARN to use', exclusive: ['create-role']}),
     'create-role': Flags.boolean({description: 'AWS: create a least-privilege execution role (destroy deletes it)', exclusive: ['role-arn']}),
     bucket: Flags.string({description: 'AWS: S3 bucket for large zips and hand-offs'}),
@@ -63,7 +66,7 @@ deployment.json records what was deployed and is rewritten after every step. Run
         out: flags.output,
         concurrency: flags.concurrency,
         dryRun: flags['dry-run'],
-        aws: flags.target === 'aws' ? {region: flags.region, profile: flags.profile, roleArn: flags['role-arn'], createRole: flags['create-role'], bucket: flags.bucket} : undefined,
+        aws: flags.target === 'aws' ? {region: flags.region, profile: flags.profile, endpointUrl: flags['endpoint-url'], tags: flags.tags ? parseTags(flags.tags) : undefined, roleArn: flags['role-arn'], createRole: flags['create-role'], bucket: flags.bucket} : undefined,
         log: (line) => this.note(line),
       })
     } catch (error) {

@@ -29,7 +29,8 @@ Inputs: --input random (seeded), a .png (resized bilinearly to the model's input
     repeat: Flags.integer({description: 'send the input this many times (timings are medians)', default: 1, min: 1}),
     batch: Flags.integer({description: 'batch size for --input random', min: 1}),
     seed: Flags.integer({description: 'seed for --input random', default: 42}),
-    profile: Flags.string({description: 'AWS profile (~/.aws/config) for AWS deployments'}),
+    profile: Flags.string({description: 'AWS profile (~/.aws/config; default AWS_PROFILE, else default) for AWS deployments'}),
+    'endpoint-url': Flags.string({description: 'AWS: send every API call to this URL (default AWS_ENDPOINT_URL)'}),
   }
 
   async run(): Promise<InvokeReport> {
@@ -42,7 +43,7 @@ Inputs: --input random (seeded), a .png (resized bilinearly to the model's input
       batch: flags.batch,
       seed: flags.seed,
       log: (line) => this.note(line),
-      chain: flags.profile ? {profile: flags.profile} : undefined,
+      chain: flags.profile || flags['endpoint-url'] ? {profile: flags.profile, endpointUrl: flags['endpoint-url']} : undefined,
     })
     if (!this.jsonEnabled()) {
       for (const o of report.outputs) {

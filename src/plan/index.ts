@@ -9,7 +9,8 @@ import {type BatchSupport, CostModel, billedMs, MB, type StageRange} from '../co
 import {DEFAULT_PRICE_TABLE, type PriceTable} from '../cost/prices.js'
 import {AmpsUserError} from '../errors.js'
 import type {Profile} from '../profile/types.js'
-import {type Candidate, type SearchOptions, type SolverChoice, minimumLatency, searchPlan} from '../../solver/search.js'
+import {type Candidate, type SearchOptions, type SearchResult, type SolverChoice, minimumLatency, searchPlan} from '../../solver/search.js'
+import {meanCostPerBatchUsd} from './mean-billing.js'
 import {latencyPercentileMs, tailStage, unbatched as unbatchedChain, type TailInput, type TailStage} from './tail.js'
 import {PLAN_VERSION, type Arch, type Plan, type PlanBaseline, type PlanStage} from './types.js'
 
@@ -136,7 +137,7 @@ function buildStages(profile: Profile, cand: Candidate): PlanStage[] {
       handoff: model.viaS3(st.last, B) ? 's3' : 'inline',
       billedMs: billedMs(handler, model.granularityMs),
       latencyMs: round(st.latencyMs, 3),
-      costPerBatchUsd: model.expectedCostUsd(r, st.memoryMb, dist, B),
+      costPerBatchUsd: meanCostPerBatchUsd(model, r, st.memoryMb, dist, B),
       initMs: round(cold.initMs + cold.firstPredictMs, 3),
       coldStartMs: round(cold.latencyMs, 3),
       billedMsByBatch: Array.from({length: B}, (_, k) => billedMs(model.handlerMs(r, st.memoryMb, k + 1, B), model.granularityMs)),
@@ -149,6 +150,23 @@ function buildStages(profile: Profile, cand: Candidate): PlanStage[] {
 function round(x: number, digits: number): number {
   const f = 10 ** digits
   return Math.round(x * f) / f
+}
+
+const meanCosts = new WeakMap<Candidate, number>()
+
+/**
+ * A candidate's cost per request billed on the mean of ceil(handler time) over every stage's
+ * measured spread (src/plan/mean-billing.ts), as the simulator bills it; the solvers rank by the
+ * stages' median billed ms.
+ */
+function meanCostPerRequest(cand: Candidate): number {
+  let c = meanCosts.get(cand)
+  if (c === undefined) {
+    const perBatch = cand.inner.stages.reduce((s, st) => s + meanCostPerBatchUsd(cand.model, {first: st.first, last: st.last}, st.memoryMb, cand.dist, cand.batchSize), 0)
+    c = perBatch / cand.meanBatchSize
+    meanCosts.set(cand, c)
+  }
+  return c
 }
 
 /** A candidate's latency at the percentile with the stages' measured spread (src/plan/tail.ts). */
@@ -279,7 +297,8 @@ function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemor
     }
     const tailOf = (memoryMb: number, latencyMs: number): number =>
       latencyPercentileMs(unbatchedChain([tailStage(model, profile, whole, memoryMb, 1, latencyMs)]), o.percentile)
-    const solved = solveWithSpread(o.sloMs, (budget) => e.cheapestMemoryForBudget(budget), (x) => tailOf(x.memoryMb, x.latencyMs), (x) => x.costUsd, (x) => x.latencyMs, e.minLatency())
+    const meanCost = (memoryMb: number): number => meanCostPerBatchUsd(model, whole, memoryMb, {ks: [1], pi: [1]}, 1)
+    const solved = solveWithSpread(o.sloMs, (budget) => e.cheapestMemoryForBudget(budget), (x) => tailOf(x.memoryMb, x.latencyMs), (x) => meanCost(x.memoryMb), (x) => x.latencyMs, e.minLatency())
     const opt = solved?.value
     const stages = [{layers: model.L, memoryMb: 0, arch}]
     if (opt && solved) {
@@ -288,8 +307,8 @@ function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemor
         description: 'Power-Tuning style: the whole model in one function, no batching, cheapest memory meeting the SLO (searched at 1 MB)',
         feasible: true,
         latencyMs: solved.latencyMs,
-        costPerMillionUsd: opt.costUsd * 1e6,
-        costPerRequestUsd: opt.costUsd,
+        costPerMillionUsd: meanCost(opt.memoryMb) * 1e6,
+        costPerRequestUsd: meanCost(opt.memoryMb),
         stages: [{...stages[0], memoryMb: opt.memoryMb}],
         batch: {size: 1, timeoutMs: 0},
       }
@@ -303,8 +322,8 @@ function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemor
         description: `the whole model in one function at the largest memory (${c.gridMax} MB), no batching`,
         feasible: true,
         latencyMs: topLatency,
-        costPerMillionUsd: top.costUsd * 1e6,
-        costPerRequestUsd: top.costUsd,
+        costPerMillionUsd: meanCost(c.gridMax) * 1e6,
+        costPerRequestUsd: meanCost(c.gridMax),
         stages: [{...stages[0], memoryMb: c.gridMax}],
         batch: {size: 1, timeoutMs: 0},
       }
@@ -330,7 +349,7 @@ function describeCandidate(cand: Candidate): Record<string, unknown> {
   return {
     arch: cand.arch,
     latencyMs: round(cand.latencyMs, 3),
-    costPerMillionUsd: cand.costPerRequestUsd * 1e6,
+    costPerMillionUsd: meanCostPerRequest(cand) * 1e6,
     stages: cand.inner.stages.map((s) => ({layers: `${s.first}..${s.last}`, memoryMb: s.memoryMb, latencyMs: s.latencyMs})),
   }
 }
@@ -358,11 +377,36 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
     searchInner += r.innerSolves
     return r
   }
-  const solved = solveWithSpread(so.sloMs, (budget) => {
-    const r = search(so, budget)
-    rounds++
-    return r.best ? r : null
-  }, (r) => candidateLatencyMs(profile, r.best!, so), (r) => r.best!.costPerRequestUsd, (r) => r.best!.latencyMs, minimumLatency(so)?.latencyMs ?? 0)
+  const tails = new WeakMap<Candidate, number>()
+  const tailOf = (c: Candidate, o: SearchOptions): number => {
+    let t = tails.get(c)
+    if (t === undefined) tails.set(c, (t = candidateLatencyMs(profile, c, o)))
+    return t
+  }
+  /**
+   * The spread-aware search: every (arch, B, T) point's optimum counts only when it meets the SLO
+   * with the stage times' spread (SearchOptions.accept), so one round returns the cheapest such
+   * point's plan at the solver's budget. A point whose optimum failed may offer a plan at a lower
+   * budget, never cheaper than that optimum: so while the cheapest refused candidate is cheaper
+   * than the best plan, lower the budget below its median latency by its excess and search again.
+   */
+  const searchWithSpread = (o: SearchOptions): {value: SearchResult; latencyMs: number; budgetMs: number} | null => {
+    const acc = {...o, accept: (c: Candidate) => tailOf(c, o) <= o.sloMs + 1e-6}
+    const floor = minimumLatency(o)?.latencyMs ?? 0
+    let best: {value: SearchResult; latencyMs: number; budgetMs: number} | null = null
+    let budget = o.sloMs
+    for (let round = 0; round < TAIL_ROUNDS; round++) {
+      const r = search(acc, budget)
+      rounds++
+      if (r.best && (!best || meanCostPerRequest(r.best) < meanCostPerRequest(best.value.best!))) best = {value: r, latencyMs: tailOf(r.best, o), budgetMs: budget}
+      const rej = r.bestRejected
+      if (!rej || (best && rej.costPerRequestUsd >= best.value.best!.costPerRequestUsd * (1 - 1e-9)) || budget <= floor || (stopped && best)) break
+      const excess = tailOf(rej, o) - o.sloMs
+      budget = Math.max(floor, Math.min(budget - 0.5, rej.latencyMs - excess, (budget * o.sloMs) / (o.sloMs + excess)))
+    }
+    return best
+  }
+  const solved = searchWithSpread(so)
   const limitText = (): string => {
     const ms = options.timeLimitMs ?? DEFAULT_PLAN_TIME_LIMIT_MS
     return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 1000).toFixed(0)} s`
@@ -374,7 +418,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   }
   if (!solved) throw infeasibleError(profile, so)
   const result = solved.value
-  const solvedBest = {...result.best!, latencyMs: solved.latencyMs}
+  const solvedBest = {...result.best!, latencyMs: solved.latencyMs, costPerRequestUsd: meanCostPerRequest(result.best!)}
   // AMPS-Inf: the unbatched optimum of the same search, held to the same spread-aware SLO (searched
   // on its own when the plan's search had to lower the solver's budget for the plan's own spread)
   let inf: {cand: Candidate; latencyMs: number} | null = null
@@ -384,16 +428,10 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   }
   if (!inf) {
     const unb = {...so, ratePerSecond: 0, maxBatch: 1}
-    const s = solveWithSpread(
-      so.sloMs,
-      (budget) => search(unb, budget).best,
-      (c) => candidateLatencyMs(profile, c, unb),
-      (c) => c.costPerRequestUsd,
-      (c) => c.latencyMs,
-      minimumLatency(unb)?.latencyMs ?? 0,
-    )
-    if (s) inf = {cand: s.value, latencyMs: s.latencyMs}
+    const s = searchWithSpread(unb)
+    if (s) inf = {cand: s.value.best!, latencyMs: s.latencyMs}
   }
+  if (inf) inf = {cand: {...inf.cand, costPerRequestUsd: meanCostPerRequest(inf.cand)}, latencyMs: inf.latencyMs}
   // the spread-aware search is a heuristic over the solver's budget: never plan dearer than AMPS-Inf
   const best = inf && inf.cand.costPerRequestUsd < solvedBest.costPerRequestUsd ? {...inf.cand, latencyMs: inf.latencyMs} : solvedBest
   const rate = so.ratePerSecond

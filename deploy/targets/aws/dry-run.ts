@@ -123,7 +123,7 @@ export function simulatedAws(opts: {
           State: 'Active',
           LastUpdateStatus: 'Successful',
         }
-    const tags: Record<string, string> = rec.createdByUs && bundle ? functionTags(bundle, existing!.planHash, opts.modelName) : {}
+    const tags: Record<string, string> = rec.createdByUs && bundle ? functionTags(bundle, existing!.planHash, opts.modelName, existing!.tags) : {}
     functions.set(rec.functionName, {config, tags, versions: Number(rec.version ?? 0) || 0})
   }
 
