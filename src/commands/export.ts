@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {parseTags} from '../../deploy/targets/aws/tags.js'
 import {BaseCommand} from '../base-command.js'
+import {outputFlag} from '../flags.js'
 import {type ExportResult, exportPlan} from '../export/index.js'
 
 export default class Export extends BaseCommand {
@@ -30,7 +31,7 @@ Deploy it with: sam deploy --template-file template.json --stack-name <name> --c
 
   static flags = {
     format: Flags.option({options: ['sam'] as const, description: 'what to write (sam: an AWS SAM template)', default: 'sam' as const})(),
-    output: Flags.string({char: 'o', description: 'where to write the template', default: 'template.json'}),
+    output: outputFlag({description: 'where to write the template', default: 'template.json'}),
     model: Flags.string({description: "the model, when it is not at the plan's model.source"}),
     'bundle-dir': Flags.string({description: 'where to build the stage zips (default: .amps/bundles next to the template)'}),
     tags: Flags.string({description: 'key=value tag for every resource (repeatable)', multiple: true}),
