@@ -6,8 +6,8 @@
  */
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import type * as tfType from '../runtime/tfjs.js'
-import type {io} from '../runtime/tfjs.js'
+import type * as tfType from '@tensorflow/tfjs'
+import type {io} from '@tensorflow/tfjs'
 
 import {initTf} from '../runtime/tf.js'
 import {elementCount, joinWeightData} from './weights.js'

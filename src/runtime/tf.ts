@@ -3,7 +3,7 @@
  * tfjs-node (native libtensorflow) when it is installed and loads, else the wasm backend (SIMD,
  * single-threaded in Node), else the pure-JS cpu backend. Call `initTf()` once before any tensor work.
  */
-import * as tf from './tfjs.js'
+import * as tf from '@tensorflow/tfjs'
 import {createRequire} from 'node:module'
 import {dirname, join} from 'node:path'
 
@@ -51,18 +51,6 @@ async function tryWasm(): Promise<boolean> {
   }
 }
 
-async function tryCpu(): Promise<boolean> {
-  try {
-    // the pure-JS backend (installed with the wasm backend, which depends on it); a variable name keeps
-    // esbuild from bundling it into stage handlers, which run on wasm
-    const name = '@tensorflow/tfjs-backend-cpu'
-    await import(name)
-    return await tf.setBackend('cpu')
-  } catch {
-    return false
-  }
-}
-
 /**
  * Initialise tfjs once. `prefer` forces a backend (tests use 'cpu' or 'wasm' for determinism);
  * AMPS_BACKEND=wasm|cpu|tensorflow does the same from the environment.
@@ -73,7 +61,7 @@ export function initTf(prefer?: BackendName): Promise<TfRuntime> {
     const wanted = prefer ?? (process.env.AMPS_BACKEND as BackendName | undefined)
     const order: BackendName[] = wanted ? [wanted] : ['tensorflow', 'wasm', 'cpu']
     for (const b of order) {
-      const ok = b === 'tensorflow' ? await tryNode() : b === 'wasm' ? await tryWasm() : await tryCpu()
+      const ok = b === 'tensorflow' ? await tryNode() : b === 'wasm' ? await tryWasm() : await tf.setBackend('cpu')
       if (ok) {
         await tf.ready()
         return {tf, backend: b, threads: b === 'tensorflow' ? (await import('node:os')).cpus().length : 1}

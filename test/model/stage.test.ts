@@ -1,7 +1,7 @@
 import {mkdtempSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import type * as tfType from '../../src/runtime/tfjs.js'
+import type * as tfType from '@tensorflow/tfjs'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {GENERATED, type GeneratedName, seededRandom, writeGenerated} from '../../src/model/examples.js'
