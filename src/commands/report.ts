@@ -40,7 +40,10 @@ The frontier and the Power-Tuning charts need the profile the plan was made from
     output: outputFlag({description: 'where to write the HTML file', default: 'report.html'}),
     deployment: Flags.string({description: 'deployment.json written by `amps deploy`: adds the deployed functions'}),
     simulate: Flags.boolean({description: 'simulate the plan and draw its latency distribution', default: false}),
-    rate: rateFlag({description: "with --simulate: requests per second, > 0 (default: the plan's rate)", zeroHint: 'give the requests/s to simulate, e.g. --rate 10'})({dependsOn: ['simulate']}),
+    rate: rateFlag({
+      description: "with --simulate: requests per second, > 0 (default: the plan's rate)",
+      zeroHint: 'give the requests/s to simulate, e.g. --rate 10',
+    })({dependsOn: ['simulate']}),
     duration: Flags.integer({
       description: `with --simulate: simulated seconds (default: 600, or fewer to stay near 200,000 requests)`,
       min: 1,
