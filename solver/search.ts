@@ -18,12 +18,12 @@
  *   of a batch of k's cost divided by k), skipping every B whose bound cannot beat the incumbent.
  * - architectures: both when `auto`, each with its own price and time factor.
  */
-import {batchSizeDistribution, expectedBatchSize, waitPercentileLowerBound, waitPercentileMs} from '../src/cost/batching.js'
+import {type BatchSupport, batchSizeDistribution, batchSupport, expectedBatchSize, waitPercentileLowerBound, waitPercentileMs} from '../src/cost/batching.js'
 import {CompiledCosts} from '../src/cost/curve.js'
-import {type BatchSupport, CostModel, batchSupport} from '../src/cost/model.js'
+import {CostModel} from '../src/cost/model.js'
 import type {PriceTable} from '../src/cost/prices.js'
 import {InvalidProblemError} from '../src/errors.js'
-import type {Arch} from '../src/platform/lambda.js'
+import {ARCHES, type Arch} from '../src/platform/lambda.js'
 import type {Profile} from '../src/profile/types.js'
 import {Bounds, type StageBound, type TimeBounds, timeBounds} from './bounds.js'
 import {fastestChain, solveFast} from './fast.js'
@@ -216,7 +216,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
   const t0 = now()
   if (!(o.sloMs > 0)) throw new InvalidProblemError(`SLO must be > 0 ms, got ${o.sloMs}`)
   if (!(o.percentile > 0 && o.percentile <= 100)) throw new InvalidProblemError(`percentile must be in (0, 100], got ${o.percentile}`)
-  const archs: Arch[] = o.arch === 'auto' ? ['arm64', 'x86_64'] : [o.arch]
+  const archs: Arch[] = o.arch === 'auto' ? [...ARCHES] : [o.arch]
   const milpLimit = o.milpTimeLimitMs ?? 10_000
   const result: SearchResult = {
     best: null,
@@ -438,7 +438,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
 
 /** The minimum latency any chain can reach (B = 1, every stage at its largest memory), per arch. */
 export function minimumLatency(o: SearchOptions): {latencyMs: number; arch: Arch} | null {
-  const archs: Arch[] = o.arch === 'auto' ? ['arm64', 'x86_64'] : [o.arch]
+  const archs: Arch[] = o.arch === 'auto' ? [...ARCHES] : [o.arch]
   let best: {latencyMs: number; arch: Arch} | null = null
   for (const arch of archs) {
     const model = costModelFor(o, arch)

@@ -5,9 +5,11 @@
 import {coldStartProbability} from '../cost/batching.js'
 import {EdgeCurve, CompiledCosts} from '../cost/curve.js'
 import {SECONDS_PER_MONTH} from './estimate.js'
-import {CostModel, billedMs, MB} from '../cost/model.js'
+import {billedMs} from '../cost/billing.js'
+import {CostModel, MB} from '../cost/model.js'
 import {DEFAULT_PRICE_TABLE, type PriceTable} from '../cost/prices.js'
 import {AmpsUserError} from '../errors.js'
+import {ARCHES} from '../platform/lambda.js'
 import type {Profile} from '../profile/types.js'
 import {type Candidate, type SearchOptions, type SolverChoice, minimumLatency, searchPlan} from '../../solver/search.js'
 import {latencyPercentileMs, tailStage, unbatched as unbatchedChain} from './tail.js'
@@ -225,7 +227,7 @@ interface BaselineResult extends PlanBaseline {
 
 /** One function holding the whole model, no batching: cheapest memory meeting the SLO, or at the largest memory. */
 function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemory: BaselineResult; maxMemory: BaselineResult} {
-  const archs: Arch[] = o.arch === 'auto' ? ['arm64', 'x86_64'] : [o.arch]
+  const archs: Arch[] = o.arch === 'auto' ? [...ARCHES] : [o.arch]
   let best: BaselineResult | null = null
   let max: BaselineResult | null = null
   let reason = ''

@@ -5,6 +5,7 @@
 import {existsSync, readFileSync} from 'node:fs'
 
 import {AmpsUserError} from '../errors.js'
+import {ARCHES, LAMBDA} from '../platform/lambda.js'
 import {writeFileAtomic} from '../profile/io.js'
 import {PLAN_VERSION, type Plan} from './types.js'
 
@@ -14,7 +15,7 @@ const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFin
 const isInt = (x: unknown): x is number => isNum(x) && Number.isInteger(x)
 const isStr = (x: unknown): x is string => typeof x === 'string'
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
-const isArch = (x: unknown): boolean => x === 'x86_64' || x === 'arm64'
+const isArch = (x: unknown): boolean => (ARCHES as readonly unknown[]).includes(x)
 
 function show(x: unknown): string {
   const s = JSON.stringify(x)
@@ -74,7 +75,7 @@ export function planProblems(raw: unknown): string[] {
         check(isInt(l.count) && l.count === (l.lastIndex as number) - (l.firstIndex as number) + 1, `${at}.layers.count`, 'lastIndex - firstIndex + 1', l.count)
         if (isInt(l.lastIndex)) expectFirst = l.lastIndex + 1
       }
-      check(isInt(s.memoryMb) && s.memoryMb >= 128 && s.memoryMb <= 10240, `${at}.memoryMb`, 'an integer in 128–10240', s.memoryMb)
+      check(isInt(s.memoryMb) && s.memoryMb >= LAMBDA.memoryMinMb && s.memoryMb <= LAMBDA.memoryMaxMb, `${at}.memoryMb`, `an integer in ${LAMBDA.memoryMinMb}–${LAMBDA.memoryMaxMb}`, s.memoryMb)
       check(isArch(s.arch), `${at}.arch`, '"x86_64" or "arm64"', s.arch)
       for (const f of ['packageBytes', 'weightsBytes', 'predictedMs', 'inputBytes', 'outputBytes']) {
         check(isNum(s[f]) && s[f] >= 0, `${at}.${f}`, 'a number >= 0', s[f])

@@ -51,7 +51,7 @@ export function tailStage(model: CostModel, profile: Profile, range: StageRange,
   return {
     latencyMs,
     computeMs: model.computeMs(range, memoryMb, batch),
-    spread: computeSpread(profile.layers.slice(range.first, range.last + 1), memoryMb, batch),
+    spread: computeSpread(profile.layers.slice(range.first, range.last + 1), memoryMb, batch, model.env),
   }
 }
 

@@ -14,9 +14,9 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {LAMBDA} from '../platform/lambda.js'
 import {initTf, type BackendName, type TfRuntime} from '../runtime/tf.js'
 import {
-  MAX_SYNC_PAYLOAD_BYTES,
   PayloadInvalidError,
   checkWireTensor,
   decodeTensor,
@@ -112,7 +112,7 @@ export async function loadStageRuntime(dir: string, options: {backend?: BackendN
       const h2 = performance.now()
       const requestId = ev.requestId ?? context?.awsRequestId ?? `${Date.now()}-${Math.random().toString(36).slice(2, 10)}`
       const tensors = await encodeTensors(outputs, {
-        limit: ev.maxPayloadBytes ?? MAX_SYNC_PAYLOAD_BYTES,
+        limit: ev.maxPayloadBytes ?? LAMBDA.syncPayloadBytes,
         store,
         keyPrefix: `${requestId}/${spec.name}`,
       })

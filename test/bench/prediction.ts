@@ -12,6 +12,8 @@
  */
 import {loadModel} from '../../src/model/index.js'
 import type {Profile} from '../../src/profile/types.js'
+import {CostModel} from '../../src/cost/model.js'
+import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import {computeSpread} from '../../src/cost/spread.js'
 import {nsfwjsModelDir, type NsfwjsModel} from '../helpers/nsfwjs.js'
 import {errorPct, log, median, quantile, round, type BenchOptions} from './common.js'
@@ -209,7 +211,8 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
                   roundTripErrPct: round(errorPct(p.handlerMs, measured.roundTripMs), 1),
                 }
               }
-              const sp = computeSpread(profile.layers.slice(range.first, range.last + 1), memoryMb, batch)
+              const cpuEnv = new CostModel(profile, {arch: 'x86_64', prices: DEFAULT_PRICE_TABLE}).env
+              const sp = computeSpread(profile.layers.slice(range.first, range.last + 1), memoryMb, batch, cpuEnv)
               const simulatorSpread = {p10Ms: round(sp[1]), medianMs: round(sp[2]), p90Ms: round(sp[3]), maxMs: round(sp[4])}
               rows.push({model: name, stages: n, stage: i + 1, first: range.first, last: range.last, layers: s.layers.count, memoryMb, batch, measured, simulatorSpread, predicted})
             })

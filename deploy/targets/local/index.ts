@@ -17,7 +17,7 @@ import {fileURLToPath} from 'node:url'
 import {AmpsUserError} from '../../../src/errors.js'
 import type {Plan} from '../../../src/plan/types.js'
 import {bundleEntry} from '../../bundle/bundle.js'
-import {MAX_SYNC_PAYLOAD_BYTES} from '../../../src/stage/codec.js'
+import {LAMBDA} from '../../../src/platform/lambda.js'
 import {writeDeployment} from '../../state/deployment.js'
 import {DEPLOYMENT_VERSION, type DeploymentState, type StageBundle, type StageDeployment} from '../../state/types.js'
 import {controllerWritable, createCpuGroup, createMemoryGroup, groupPids, removeGroup} from './cgroup.js'
@@ -219,7 +219,7 @@ async function startStage(
     handoffDir: ctx.handoffDir,
     memoryMb: bundle.memoryMb,
     timeoutSec: bundle.timeoutSec,
-    maxPayloadBytes: MAX_SYNC_PAYLOAD_BYTES,
+    maxPayloadBytes: LAMBDA.syncPayloadBytes,
   }
   writeFileSync(configPath, JSON.stringify(config, null, 2))
   const logFd = openSync(logPath, 'a')
