@@ -91,7 +91,7 @@ module.exports = {
   ],
   options: {
     doNotFollow: {path: 'node_modules'},
-    exclude: {path: '^(dist|node_modules|test/fixtures)/'},
+    exclude: {path: '^(dist|dist-test|node_modules|test/fixtures)/'},
     tsPreCompilationDeps: true,
     tsConfig: {fileName: 'test/tsconfig.json'},
     enhancedResolveOptions: {

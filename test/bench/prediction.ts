@@ -169,7 +169,7 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
               batch,
               // a warm Lambda instance serves many requests: measure after the first ones (a fresh
               // stage process settles over its first ~150 requests, 20–30 % lower than its first
-              // 20: `node dist/test/bench/warmup.js`)
+              // 20: `node dist-test/test/bench/warmup.js`)
               warmup: 150,
               warmupBudgetMs: opts.quick ? 3_000 : 15_000,
               reps: opts.quick ? 5 : heavy ? 10 : 20,
@@ -235,7 +235,7 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
   }
   const notes = [
     'Predicted = CostModel.handlerMs (src/cost/model.ts): Σ layer ms × the profile\'s fusedFactor at the memory and batch + codec (codecMsPerMb × MB in and out) + the runtime\'s JSON parse/stringify of inline tensors (json*MsPerMb × MB) + the profile\'s invokeOverheadMs; no S3 hand-off here (every tensor is inline). `before` and `fused` are the same model with the corrections taken out of the profile (test/bench/predictors.ts).',
-    'Measured duration = the platform Duration of each invocation (the local runtime\'s REPORT line, like Lambda\'s: from the event as received, through JSON.parse, the handler and JSON.stringify of the result: what Lambda bills before rounding up); handler = the stage\'s own metrics.handlerMs (decode + model.predict + read back + encode); round trip = the coordinator\'s wall time around InvokeCommand. Medians over the requests after up to 150 warm-up requests (at most 15 s of them, at least 3): a fresh stage process settles over its first ~150 requests (`node dist/test/bench/warmup.js`).',
+    'Measured duration = the platform Duration of each invocation (the local runtime\'s REPORT line, like Lambda\'s: from the event as received, through JSON.parse, the handler and JSON.stringify of the result: what Lambda bills before rounding up); handler = the stage\'s own metrics.handlerMs (decode + model.predict + read back + encode); round trip = the coordinator\'s wall time around InvokeCommand. Medians over the requests after up to 150 warm-up requests (at most 15 s of them, at least 3): a fresh stage process settles over its first ~150 requests (`node dist-test/test/bench/warmup.js`).',
     'Error % = (predicted − measured) / measured × 100; |error| statistics over every (model, stages, stage, memory, batch) row.',
     'Cuts split the model into parts of about equal MACs, at the valid cut carrying the fewest bytes within ±15 % of each MAC quantile. Every stage of a deployment has the same memory size; the local target applies m/1769 of a core as a CFS quota (the profiler\'s period) and m MiB as a memory limit.',
   ]
