@@ -5,7 +5,7 @@ import {resolve} from 'node:path'
 import {BaseCommand} from '../base-command.js'
 import {loadPriceTable} from '../cost/prices.js'
 import {AmpsUserError, InvalidProblemError} from '../errors.js'
-import {checkPlanOptions, planFromProfile, writePlan} from '../plan/index.js'
+import {PLAN_DEFAULTS, checkPlanOptions, planFromProfile, writePlan} from '../plan/index.js'
 import {classifyPlanInput, loadPlanInput} from '../plan/input.js'
 import {renderPlan} from '../plan/render.js'
 import type {Arch, Plan as PlanJson} from '../plan/types.js'
@@ -34,15 +34,15 @@ plan.json records the profile it was made from (the profile.json given, or the p
   static flags = {
     slo: Flags.string({description: 'latency objective in ms at --percentile', required: true}),
     rate: Flags.string({description: 'mean request rate (requests/s, Poisson); without it there is no batching, and amps simulate will ask for a rate'}),
-    percentile: Flags.string({description: 'latency percentile the SLO applies to (100 = hard bound)', default: '99'}),
+    percentile: Flags.string({description: 'latency percentile the SLO applies to (100 = hard bound)', default: String(PLAN_DEFAULTS.percentile)}),
     arch: Flags.option({options: ['auto', 'x86_64', 'arm64'] as const, description: 'function architecture (auto: consider both)', default: 'auto' as const})(),
-    'max-batch': Flags.integer({description: 'largest batch size to consider (default 32)'}),
+    'max-batch': Flags.integer({description: `largest batch size to consider (default ${PLAN_DEFAULTS.maxBatch})`}),
     stages: Flags.integer({description: 'use exactly this many stages'}),
-    'max-stages': Flags.integer({description: 'use at most this many stages', default: 8}),
+    'max-stages': Flags.integer({description: 'use at most this many stages', default: PLAN_DEFAULTS.maxStages}),
     region: Flags.string({description: 'AWS region (prices are us-east-1 unless --prices says otherwise)', default: 'us-east-1'}),
     prices: Flags.string({description: 'JSON file overriding figures of the built-in price table (partial; see src/cost/prices.ts)'}),
     solver: Flags.option({options: ['auto', 'fast', 'milp'] as const, description: 'inner solver', default: 'auto' as const})(),
-    'time-limit': Flags.integer({description: 'seconds the planning may take; past it amps returns the best plan found and says it is not proven optimal', default: 120, min: 1}),
+    'time-limit': Flags.integer({description: 'seconds the planning may take; past it amps returns the best plan found and says it is not proven optimal', default: PLAN_DEFAULTS.timeLimitMs / 1000, min: 1}),
     output: Flags.string({char: 'o', description: 'where to write plan.json', default: 'plan.json'}),
   }
 
@@ -54,7 +54,7 @@ plan.json records the profile it was made from (the profile.json given, or the p
     if (!(percentile > 0 && percentile <= 100)) throw new AmpsUserError('FLAG_INVALID', `--percentile must be in (0, 100], got ${flags.percentile}`)
     const rate = flags.rate === undefined ? 0 : numberFlag('--rate', flags.rate)
     if (!(rate >= 0)) throw new AmpsUserError('FLAG_INVALID', `--rate must be >= 0 requests/s, got ${flags.rate}`)
-    const maxBatch = flags['max-batch'] ?? 32
+    const maxBatch = flags['max-batch'] ?? PLAN_DEFAULTS.maxBatch
     if (rate === 0 && flags.rate !== undefined && flags['max-batch'] !== undefined && flags['max-batch'] > 1) {
       throw new AmpsUserError('FLAG_INVALID', 'batching needs a request rate: --rate 0 with --max-batch > 1 has nothing to batch', {
         suggestions: ['give the expected --rate in requests/s', 'or drop --max-batch'],

@@ -4,6 +4,7 @@
  * SageMaker alternative; and a table over rates showing where batching starts to pay.
  * Pure: works from plan.json alone (the planner records every per-batch-size number it needs).
  */
+import {meetsSlo} from './tail.js'
 import type {Plan, PlanStage} from './types.js'
 import {batchSizeDistribution, coldStartProbability, expectedBatchSize, waitPercentileMs} from '../cost/batching.js'
 import {billedMs} from '../cost/billing.js'
@@ -291,7 +292,7 @@ export function estimateCost(plan: Plan, o: EstimateOptions): CostEstimate {
       batchedPerMillionUsd: perRequest * 1e6,
       batchedMonthlyUsd: perRequest * reqs,
       latencyMs,
-      meetsSlo: latencyMs <= plan.inputs.sloMs + 1e-6,
+      meetsSlo: meetsSlo(latencyMs, plan.inputs.sloMs),
       unbatchedPerMillionUsd: unbatchedPerMillion,
       unbatchedMonthlyUsd: unbatchedPerMillion === null ? null : (unbatchedPerMillion * reqs) / 1e6,
       alwaysOnMonthlyUsd: ao.feasible ? ao.monthlyUsd! : null,
