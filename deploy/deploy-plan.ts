@@ -4,14 +4,15 @@
  * consistency, then the bundle limits; --dry-run stops there (local) or lists the AWS calls.
  */
 import {existsSync} from 'node:fs'
-import {dirname, isAbsolute, join, resolve} from 'node:path'
+import {dirname, join, resolve} from 'node:path'
 
 import {AmpsUserError} from '../src/errors.js'
+import {resolveRecordedPath} from '../src/files/paths.js'
 import {LAMBDA} from '../src/platform/lambda.js'
 import {extractStage, loadModel} from '../src/model/index.js'
 import type {LoadedModel} from '../src/model/types.js'
 import type {Plan} from '../src/plan/types.js'
-import {buildBundles, checkBundleLimits, writeMeasuredSizes, type ExtractStageFn} from './bundle/bundle.js'
+import {buildBundles, checkBundleLimits, type ExtractStageFn} from './bundle/bundle.js'
 import {planHash as computePlanHash, readDeployment, writeDeployment} from './state/deployment.js'
 import {deployLocal, type LocalAction} from './targets/local/index.js'
 import {readPlanForDeploy} from './state/plan-input.js'
@@ -27,7 +28,9 @@ export interface DeployOptions {
   dryRun?: boolean
   /** bundles directory (default: .amps/bundles next to `out`) */
   bundleDir?: string
-  aws?: {region?: string; profile?: string; roleArn?: string; createRole?: boolean; bucket?: string}
+  aws?: {region?: string; profile?: string; endpointUrl?: string; tags?: Record<string, string>; roleArn?: string; createRole?: boolean; bucket?: string}
+  /** local: execution environments per stage at most (default: sized to the cores and the stage's CPU quota) */
+  concurrency?: number
   log?: (line: string) => void
   /** sub-model extractor (default src/model extractStage) */
   extract?: ExtractStageFn
@@ -50,6 +53,8 @@ export interface DeployStageReport {
   port?: number
   endpoint?: string
   initMs?: number
+  /** local: most execution environments at once (past it: 429 TooManyRequestsException) */
+  concurrency?: number
 }
 
 export interface DeployReport {
@@ -69,9 +74,8 @@ export interface DeployReport {
 export function resolvePlanModel(plan: Plan, planPath: string, override?: string): string {
   if (override) return resolve(override)
   const src = plan.model.source
-  if (isAbsolute(src) || existsSync(src)) return resolve(src)
-  const rel = join(dirname(resolve(planPath)), src)
-  if (existsSync(rel)) return rel
+  const found = resolveRecordedPath(src, planPath)
+  if (existsSync(found)) return found
   throw new AmpsUserError('FILE_NOT_FOUND', `the plan's model ${src} was not found`, {
     suggestions: ['Pass the model with --model <path>.'],
   })
@@ -121,7 +125,7 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
     log('--dry-run: exiting before starting any stage process')
     return report
   }
-  if (!options.dryRun) writeMeasuredSizes(options.planPath, set.bundles)
+  // the plan given is never rewritten: the measured sizes are recorded in deployment.json (stages[].zipBytes/unzippedBytes)
 
   const previous = existsSync(out) ? readDeployment(out) : undefined
   if (previous && previous.target !== options.target && previous.stages.some((s) => s.status !== 'deleted')) {
@@ -133,7 +137,15 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
   const sameTarget = previous?.target === options.target ? previous : undefined
   let state: DeploymentState
   if (options.target === 'local') {
-    const r = await deployLocal(plan, set.bundles, {statePath: out, planPath: options.planPath, modelPath, planHash: hash, previous: sameTarget, log})
+    const r = await deployLocal(plan, set.bundles, {
+      statePath: out,
+      planPath: options.planPath,
+      modelPath,
+      planHash: hash,
+      previous: sameTarget,
+      concurrency: options.concurrency,
+      log,
+    })
     state = r.state
     for (const a of r.actions) {
       const s = report.stages.find((x) => x.functionName === a.functionName)
@@ -156,6 +168,7 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
     s.port = st.port
     s.endpoint = st.arn
     s.initMs = st.initMs
+    s.concurrency = st.concurrency
     s.action ??= st.status
   }
   return report
@@ -190,10 +203,14 @@ async function deployToAws(
     })
   }
   if (typeof aws.deployAws !== 'function') throw new AmpsUserError('AWS_ERROR', 'the AWS target is not available in this build (deploy/targets/aws has no deployAws)')
-  const region = o.aws?.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? plan.inputs.region
+  // as the AWS CLI: --region, AWS_REGION, AWS_DEFAULT_REGION, the profile's region in ~/.aws/config, else the plan's
+  const resolved = await aws.resolveRegion({flag: o.aws?.region, profile: o.aws?.profile, planRegion: plan.inputs.region})
+  if (resolved.note) o.log(`note: ${resolved.note}`)
   return aws.deployAws(bundles, plan, {
-    region,
+    region: resolved.region,
     profile: o.aws?.profile,
+    endpointUrl: o.aws?.endpointUrl,
+    tags: o.aws?.tags,
     roleArn: o.aws?.roleArn,
     createRole: o.aws?.createRole,
     bucket: o.aws?.bucket,

@@ -71,6 +71,12 @@ export interface SearchOptions {
    * over the whole space (`lowerBoundPerRequestUsd`); inner solves get at most the time left.
    */
   timeLimitMs?: number
+  /**
+   * a candidate must also pass this (e.g. the SLO with the stage times' spread) to be a plan: a
+   * point whose optimum fails it offers none at this budget (the bounds stay valid: they bound the
+   * point's optimum, which is ≤ any plan there); the cheapest rejected one is `bestRejected`
+   */
+  accept?: (cand: Candidate) => boolean
 }
 
 export interface Candidate {
@@ -94,6 +100,8 @@ export interface SearchResult {
   best: Candidate | null
   /** best with batching disabled (B = 1), per the same search: the AMPS-Inf-style optimum */
   bestUnbatched: Candidate | null
+  /** with `accept`: the cheapest candidate it refused */
+  bestRejected?: Candidate | null
   innerSolves: number
   /** (arch, B, T-interval) nodes dropped by their lower bound */
   prunedIntervals: number
@@ -246,6 +254,12 @@ export function searchPlan(o: SearchOptions): SearchResult {
   /** lower bounds of points (arch, B, T) whose inner solve stopped early (cost per request) */
   let openPointLb = Infinity
   const consider = (cand: Candidate): void => {
+    const cheaper = (than: Candidate | null | undefined): boolean => !than || cand.costPerRequestUsd < than.costPerRequestUsd * (1 - 1e-12)
+    if (o.accept && (cheaper(result.best) || (cand.batchSize === 1 && cheaper(result.bestUnbatched))) && !o.accept(cand)) {
+      // only refusals cheaper than the best plan are of use (see SearchOptions.accept)
+      if (cheaper(result.bestRejected)) result.bestRejected = cand
+      return
+    }
     if (!result.best || cand.costPerRequestUsd < result.best.costPerRequestUsd * (1 - 1e-12)) result.best = cand
     if (cand.batchSize === 1 && (!result.bestUnbatched || cand.costPerRequestUsd < result.bestUnbatched.costPerRequestUsd * (1 - 1e-12))) {
       result.bestUnbatched = cand

@@ -2,6 +2,45 @@ import {Command, Errors} from '@oclif/core'
 
 import {isAmpsUserError} from './errors.js'
 
+/** How amps shows a failure: one line, then one hint line; the exit code it ends with. */
+export interface RenderedError {
+  message: string
+  hint?: string
+  exit: number
+}
+
+/** oclif wraps a custom flag's parse error as "Parsing --x \n\t<message>\nSee more help with --help". */
+function unwrapFlagParse(message: string): string {
+  const m = /^Parsing --\S+ \n\t([\s\S]*?)\nSee more help with --help$/.exec(message)
+  return m ? m[1] : message
+}
+
+const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, ' ').trim()
+
+/**
+ * The one rendering of an error: user mistakes (AmpsUserError, oclif's own parse errors) as their
+ * message and a hint matching the cause (exit 2); anything else as its message plus "probably a bug"
+ * (exit 1), the stack only with DEBUG set.
+ */
+export function renderError(err: Error & {exitCode?: number}, commandId?: string): RenderedError {
+  const cliExit = err instanceof Errors.CLIError ? err.oclif?.exit : undefined
+  if (err instanceof Errors.ExitError) return {message: '', exit: err.oclif.exit ?? 0}
+  if (isAmpsUserError(err) || cliExit !== undefined) {
+    const suggestions = (err as Errors.CLIError).suggestions ?? []
+    const raw = unwrapFlagParse(err.message)
+    // oclif's parse errors carry their hint in the message ("See more help with --help")
+    const [first, ...rest] = raw
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+    const helpHint = rest.find((l) => /--help/.test(l))
+    const hint = suggestions.length > 0 ? suggestions.join('; ') : commandId ? `run \`amps ${commandId} --help\` for the flags and examples` : undefined
+    const message = oneLine([first, ...rest.filter((l) => l !== helpHint)].join(' '))
+    return {message, hint: hint ? oneLine(hint) : undefined, exit: cliExit ?? 2}
+  }
+  return {message: oneLine(err.message), hint: 'this is probably a bug in amps; rerun with DEBUG=* to see the stack and report it', exit: 1}
+}
+
 /**
  * Every amps command extends this: --json everywhere, user errors as one clear line (exit 2),
  * anything else reported as a probable bug (exit 1), stacks only with DEBUG set.
@@ -9,31 +48,26 @@ import {isAmpsUserError} from './errors.js'
 export abstract class BaseCommand extends Command {
   static enableJsonFlag = true
 
-  /** Progress and notes go to stderr so stdout stays clean for --json and pipes. */
+  /**
+   * Progress and notes go to stderr, line by line as they happen (also when stderr is not a terminal
+   * and under --json), so stdout stays clean for --json and pipes.
+   */
   protected note(message: string): void {
-    if (!this.jsonEnabled()) process.stderr.write(message + '\n')
+    process.stderr.write(message + '\n')
   }
 
-  protected async catch(err: Error & {exitCode?: number}): Promise<unknown> {
-    // oclif's Command.catch takes the exit code from err.exitCode, which CLIErrors don't set: under
-    // --json a user error would exit 1 instead of 2. Carry the CLIError's own exit code over.
-    const cliExit = err instanceof Errors.CLIError ? err.oclif?.exit : undefined
-    if (isAmpsUserError(err) || err instanceof Errors.ExitError) {
-      if (cliExit !== undefined && process.exitCode === undefined) process.exitCode = cliExit
-      return super.catch(err)
-    }
-    // oclif's own parse errors (unknown flag, missing arg) are CLIErrors already.
-    if (cliExit !== undefined) {
-      if (process.exitCode === undefined) process.exitCode = cliExit
-      return super.catch(err)
-    }
-    const debug = Boolean(process.env.DEBUG)
-    const wrapped = new Errors.CLIError(
-      `${err.message}\nThis is probably a bug in amps; rerun with DEBUG=* to see the stack and report it.` +
-        (debug && err.stack ? `\n${err.stack}` : ''),
-      {exit: 1},
-    )
-    if (process.exitCode === undefined) process.exitCode = 1
-    return super.catch(wrapped)
+  protected async catch(err: Error & {exitCode?: number; skipOclifErrorHandling?: boolean}): Promise<unknown> {
+    const r = renderError(err, this.id)
+    if (err instanceof Errors.ExitError) return super.catch(err)
+    if (process.exitCode === undefined || process.exitCode === 0) process.exitCode = r.exit
+    err.message = r.message
+    if (this.jsonEnabled()) this.logJson(this.toErrorJson(err))
+    process.stderr.write(`Error: ${r.message}\n${r.hint ? `Hint: ${r.hint}\n` : ''}`)
+    if (r.exit === 1 && process.env.DEBUG && err.stack) process.stderr.write(err.stack + '\n')
+    // printed here; oclif's handler only exits with the code
+    err.skipOclifErrorHandling = true
+    if (err instanceof Errors.CLIError) err.oclif = {...err.oclif, exit: r.exit}
+    else Object.assign(err, {oclif: {exit: r.exit}})
+    throw err
   }
 }

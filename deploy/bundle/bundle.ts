@@ -9,6 +9,12 @@
  *   <outDir>/<functionName>/stage.json      StageSpec (expected inputs/outputs)
  *   <outDir>/<functionName>.zip             the same files, deterministic (sorted, fixed mtime)
  *
+ * An ONNX stage (stage.backend 'onnx') carries instead of the .wasm files and model.json/weights.bin:
+ *   model.onnx                              the stage exported by src/model/onnx (NHWC in and out)
+ *   node_modules/onnxruntime-node/          package.json, dist/*.js, bin/napi-v6/linux/<arch>/ only
+ *   node_modules/onnxruntime-common/        package.json, dist/cjs/*.js
+ * i.e. the one native library for the stage's architecture, not the package's 290 MB of platforms.
+ *
  * Sizes are measured (zipped and unzipped) and checked against Lambda's limits: over 250 MB
  * unzipped is refused (BUNDLE_TOO_LARGE); over 50 MB zipped is marked to upload through S3.
  */
@@ -24,8 +30,10 @@ import {AmpsUserError} from '../../src/errors.js'
 import {LAMBDA} from '../../src/platform/lambda.js'
 import type {LoadedModel, StageArtifacts, TensorInfo} from '../../src/model/types.js'
 import type {Plan, PlanStage} from '../../src/plan/types.js'
-import {writeFileAtomic, planHash as computePlanHash} from '../state/deployment.js'
-import {STAGE_SPEC_VERSION, type StageSpec} from '../../src/stage/spec.js'
+import {planHash as computePlanHash} from '../state/deployment.js'
+import {ortRuntimeFiles} from '../../src/runtime/ort-files.js'
+import {ortThreadsForMemory} from '../../src/runtime/ort.js'
+import {STAGE_SPEC_VERSION, type StageBackend, type StageSpec} from '../../src/stage/spec.js'
 import type {StageBundle} from '../state/types.js'
 
 
@@ -53,6 +61,13 @@ export interface BuildBundlesOptions {
   runtime?: StageBundle['runtime']
   /** progress lines (stderr in the CLI) */
   log?: (line: string) => void
+  /** the ONNX exporter for 'onnx' stages (src/model/onnx exportOnnx) */
+  exportOnnx?: (model: LoadedModel, first: number, last: number) => Promise<{bytes: Uint8Array}>
+}
+
+/** The backend a plan stage runs on: its own field, else 'wasm' (plans made before backends existed). */
+export function stageBackend(stage: PlanStage): StageBackend {
+  return stage.backend ?? 'wasm'
 }
 
 export interface BundleSet {
@@ -101,7 +116,7 @@ export async function bundleEntry(entry: string, outfile: string, options: {slim
     define: {'process.env.NODE_ENV': '"production"'},
     alias: options.slimTf ? {'@tensorflow/tfjs': sibling('../runtime/tfjs-slim')} : {},
     // tfjs-core's fetch polyfill is only loaded for http model URLs; the AWS SDK is in the Lambda runtime
-    external: ['node-fetch', '@aws-sdk/*', '@tensorflow/tfjs-node'],
+    external: ['node-fetch', '@aws-sdk/*', '@tensorflow/tfjs-node', 'onnxruntime-node'],
     logLevel: 'error',
   })
   return statSync(outfile).size
@@ -231,7 +246,12 @@ export async function buildBundles(plan: Plan, model: LoadedModel, options: Buil
   const bundles: StageBundle[] = []
   for (const stage of plan.stages) {
     const artifacts = await options.extract(model, stage.layers.firstIndex, stage.layers.lastIndex)
-    bundles.push(writeStageBundle(plan, stage, artifacts, {outDir, runtime, planHash: hash, maxBatch, modelName: plan.model.name || model.graph.name, modelSha: model.graph.sha256, runtimeName: options.runtime}))
+    let onnx: Uint8Array | undefined
+    if (stageBackend(stage) === 'onnx') {
+      const exporter = options.exportOnnx ?? (await import('../../src/model/onnx/export.js')).exportOnnx
+      onnx = (await exporter(model, stage.layers.firstIndex, stage.layers.lastIndex)).bytes
+    }
+    bundles.push(writeStageBundle(plan, stage, artifacts, {outDir, runtime, planHash: hash, maxBatch, modelName: plan.model.name || model.graph.name, modelSha: model.graph.sha256, runtimeName: options.runtime, onnx}))
     const b = bundles.at(-1)!
     log(`${stage.name}: ${b.functionName} ${formatBytes(b.unzippedBytes)} unzipped, ${formatBytes(b.zipBytes)} zipped`)
   }
@@ -242,25 +262,45 @@ function writeStageBundle(
   plan: Plan,
   stage: PlanStage,
   artifacts: StageArtifacts,
-  ctx: {outDir: string; runtime: RuntimeBuild; planHash: string; maxBatch: number; modelName: string; modelSha: string; runtimeName?: StageBundle['runtime']},
+  ctx: {
+    outDir: string
+    runtime: RuntimeBuild
+    planHash: string
+    maxBatch: number
+    modelName: string
+    modelSha: string
+    runtimeName?: StageBundle['runtime']
+    /** the stage's ONNX model: an 'onnx' stage */
+    onnx?: Uint8Array
+  },
 ): StageBundle {
   const functionName = functionNameFor(ctx.modelName, ctx.planHash, stage.name)
   const dir = join(ctx.outDir, functionName)
   rmSync(dir, {recursive: true, force: true})
   mkdirSync(dir, {recursive: true})
-  for (const f of ctx.runtime.files) copyFileSync(join(ctx.runtime.dir, f), join(dir, f))
-
-  const a = artifacts.artifacts
-  const weights = joinBuffers(a.weightData)
-  writeFileSync(join(dir, 'weights.bin'), weights)
-  const modelJson = {
-    format: 'layers-model',
-    generatedBy: a.generatedBy ?? 'amps',
-    convertedBy: 'amps deploy',
-    modelTopology: a.modelTopology,
-    weightsManifest: [{paths: ['weights.bin'], weights: a.weightSpecs}],
+  const backend: StageBackend = ctx.onnx ? 'onnx' : 'wasm'
+  if (ctx.onnx) {
+    copyFileSync(join(ctx.runtime.dir, 'index.mjs'), join(dir, 'index.mjs'))
+    for (const f of ortRuntimeFiles(stage.arch)) {
+      const to = join(dir, 'node_modules', f.rel)
+      mkdirSync(dirname(to), {recursive: true})
+      copyFileSync(f.from, to)
+    }
+    writeFileSync(join(dir, 'model.onnx'), ctx.onnx)
+  } else {
+    for (const f of ctx.runtime.files) copyFileSync(join(ctx.runtime.dir, f), join(dir, f))
+    const a = artifacts.artifacts
+    const weights = joinBuffers(a.weightData)
+    writeFileSync(join(dir, 'weights.bin'), weights)
+    const modelJson = {
+      format: 'layers-model',
+      generatedBy: a.generatedBy ?? 'amps',
+      convertedBy: 'amps deploy',
+      modelTopology: a.modelTopology,
+      weightsManifest: [{paths: ['weights.bin'], weights: a.weightSpecs}],
+    }
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(modelJson))
   }
-  writeFileSync(join(dir, 'model.json'), JSON.stringify(modelJson))
   const spec: StageSpec = {
     version: STAGE_SPEC_VERSION,
     index: stage.index,
@@ -272,6 +312,7 @@ function writeStageBundle(
     inputs: artifacts.inputs.map((t) => wireInfo(t, stage.name)),
     outputs: artifacts.outputs.map((t) => wireInfo(t, stage.name)),
     maxBatch: ctx.maxBatch,
+    ...(backend === 'onnx' ? {backend, threads: stage.threads ?? ortThreadsForMemory(stage.memoryMb)} : {}),
   }
   writeFileSync(join(dir, 'stage.json'), JSON.stringify(spec, null, 2))
 
@@ -295,7 +336,7 @@ function writeStageBundle(
     handler: 'index.handler',
     // Node.js 20 reached end of life on 2026-04-30 and Lambda deprecates its runtime with it: deploy on 22.
     runtime: ctx.runtimeName ?? 'nodejs22.x',
-    environment: {AMPS_STAGE: stage.name, AMPS_BACKEND: 'wasm'},
+    environment: {AMPS_STAGE: stage.name, AMPS_BACKEND: backend},
     inputTensors: spec.inputs.map((t) => t.id),
     outputTensors: spec.outputs.map((t) => t.id),
     uploadVia: zipBytes > LAMBDA.zippedDirectUploadBytes ? 's3' : 'direct',
@@ -319,16 +360,6 @@ export function checkBundleLimits(bundles: StageBundle[]): void {
       )
     }
   }
-}
-
-/** Writes each bundle's measured unzipped size into plan.json as stages[].measuredPackageBytes. */
-export function writeMeasuredSizes(planPath: string, bundles: StageBundle[]): void {
-  const plan = JSON.parse(readFileSync(planPath, 'utf8')) as Plan
-  for (const s of plan.stages) {
-    const b = bundles.find((x) => x.stageIndex === s.index)
-    if (b) s.measuredPackageBytes = b.unzippedBytes
-  }
-  writeFileAtomic(planPath, JSON.stringify(plan, null, 2) + '\n')
 }
 
 export function formatBytes(n: number): string {

@@ -14,6 +14,7 @@ import {InvokeCommand, LambdaClient, type InvokeCommandOutput} from '@aws-sdk/cl
 import {AmpsUserError, assert} from '../../src/errors.js'
 import {LAMBDA} from '../../src/platform/lambda.js'
 import {assertInvokeOk} from '../targets/aws/errors.js'
+import {type AwsConnection, sdkClientConfig} from '../targets/aws/config.js'
 import {
   PAYLOAD_HEADROOM_BYTES,
   PayloadInvalidError,
@@ -21,6 +22,7 @@ import {
   decodeTensor,
   encodeTensors,
   isRef,
+  safeKey,
   type RawTensor,
   type StageEvent,
   type StageResult,
@@ -28,6 +30,7 @@ import {
   type WireTensor,
 } from '../../src/stage/codec.js'
 import {memoryLimitBytes, oomKills} from '../targets/local/cgroup.js'
+import {LOCAL_TOKEN_HEADER} from '../targets/local/confine.js'
 import {storeFor} from '../../src/stage/store.js'
 import type {DeploymentState, StageDeployment} from '../state/types.js'
 
@@ -42,6 +45,54 @@ export interface ChainOptions {
   keepRefs?: boolean
   /** AWS: named profile for the default Lambda and S3 clients */
   profile?: string
+  /** AWS: --endpoint-url for the default Lambda and S3 clients */
+  endpointUrl?: string
+  /**
+   * deadline of one stage call (ms): past it the call is abandoned with an error naming the stage.
+   * Default: the stage's Timeout + 5 s (the platform answers a timed-out function itself by then;
+   * a stage that does not is hung), or 905 s (Lambda's longest Timeout) when it is not recorded.
+   */
+  deadlineMs?: number
+}
+
+/** Margin past a stage's Timeout before the client gives up on it (the platform's own timeout answer comes first). */
+export const DEADLINE_MARGIN_MS = 5_000
+
+/** The per-call deadline for `stage` (ms). */
+export function stageDeadlineMs(stage: StageDeployment, override?: number): number {
+  if (override !== undefined) return override
+  const env = Number(process.env.AMPS_INVOKE_DEADLINE_MS)
+  if (Number.isFinite(env) && env > 0) return env
+  return (stage.timeoutSec ?? 900) * 1000 + DEADLINE_MARGIN_MS
+}
+
+/**
+ * The @aws-sdk/client-lambda client for a local stage: endpoint override to its front on
+ * 127.0.0.1, dummy credentials, one attempt, and a middleware adding the deployment's token header
+ * (the local Invoke API refuses requests without it).
+ */
+export function localLambdaClient(stage: StageDeployment, deployment: Pick<DeploymentState, 'localToken'>): LambdaClient {
+  // the SDK's "upgrade to Node 22" advisory is about AWS support, irrelevant for 127.0.0.1
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+  assert(stage.port || stage.arn, `local stage ${stage.functionName} has no port`)
+  const client = new LambdaClient({
+    region: 'us-east-1',
+    endpoint: stage.arn?.startsWith('http') ? stage.arn : `http://127.0.0.1:${stage.port}`,
+    credentials: {accessKeyId: 'amps-local', secretAccessKey: 'amps-local'},
+    maxAttempts: 1,
+  })
+  const token = deployment.localToken
+  if (token) {
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as {headers?: Record<string, string>}
+        if (request.headers) request.headers[LOCAL_TOKEN_HEADER] = token
+        return next(args)
+      },
+      {step: 'build', name: 'ampsLocalToken'},
+    )
+  }
+  return client
 }
 
 export interface StageTiming {
@@ -86,19 +137,9 @@ export interface ChainInvoker {
 
 const NOT_RUNNING_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED'])
 
-function defaultClient(stage: StageDeployment, deployment: DeploymentState, profile?: string): LambdaClient {
-  if (deployment.target === 'local') {
-    // the SDK's "upgrade to Node 22" advisory is about AWS support, irrelevant for 127.0.0.1
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
-    assert(stage.port || stage.arn, `local stage ${stage.functionName} has no port`)
-    return new LambdaClient({
-      region: 'us-east-1',
-      endpoint: stage.arn?.startsWith('http') ? stage.arn : `http://127.0.0.1:${stage.port}`,
-      credentials: {accessKeyId: 'amps-local', secretAccessKey: 'amps-local'},
-      maxAttempts: 1,
-    })
-  }
-  return new LambdaClient({region: deployment.region, ...(profile ? {profile} : {})})
+export function defaultClient(stage: StageDeployment, deployment: DeploymentState, connection: AwsConnection = {}): LambdaClient {
+  if (deployment.target === 'local') return localLambdaClient(stage, deployment)
+  return new LambdaClient(sdkClientConfig(deployment.region, connection))
 }
 
 function stageLabel(s: StageDeployment): string {
@@ -108,9 +149,40 @@ function stageLabel(s: StageDeployment): string {
 type AwsModule = typeof import('../targets/aws/index.js')
 
 /** Turns a transport/SDK error from invoking `stage` into an AmpsUserError when the user can act on it. */
-function invokeError(error: unknown, stage: StageDeployment, deployment: DeploymentState, aws: AwsModule | undefined): unknown {
+function invokeError(error: unknown, stage: StageDeployment, deployment: DeploymentState, aws: AwsModule | undefined, deadlineMs?: number): unknown {
   if (error instanceof AmpsUserError) return error
   const e = error as {code?: string; name?: string; message?: string; cause?: {code?: string}}
+  // only when the deadline fired: the SDK also names ECONNRESET/EPIPE "TimeoutError"
+  if (deadlineMs !== undefined) {
+    return new AmpsUserError(
+      'STAGE_FAILED',
+      `${stageLabel(stage)} (${stage.functionName}${stage.pid ? `, pid ${stage.pid}` : ''}) did not answer within ${(deadlineMs / 1000).toFixed(1)} s (the call's deadline); it is hung or overloaded`,
+      {
+        suggestions: [
+          deployment.target === 'local'
+            ? `amps deploy ${deployment.planPath} restarts a stage that does not answer${stage.logPath ? `; its log is ${stage.logPath}` : ''}`
+            : `Check the function's logs: aws logs tail /aws/lambda/${stage.functionName}`,
+        ],
+        details: {stageIndex: stage.stageIndex, functionName: stage.functionName, pid: stage.pid, deadlineMs},
+      },
+    )
+  }
+  if (deployment.target === 'local' && e.name === 'TooManyRequestsException') {
+    return new AmpsUserError(
+      'STAGE_FAILED',
+      `${stageLabel(stage)} (${stage.functionName}) is throttled: all ${stage.concurrency ?? ''} of its execution environments are busy (429 TooManyRequestsException)`.replace('all  of', 'all'),
+      {
+        suggestions: ['Retry after a moment, or redeploy with a larger `amps deploy --concurrency N`.'],
+        details: {stageIndex: stage.stageIndex, functionName: stage.functionName, awsError: 'TooManyRequestsException', httpStatus: 429, retryable: true},
+      },
+    )
+  }
+  if (deployment.target === 'local' && e.name === 'AccessDeniedException') {
+    return new AmpsUserError('DEPLOYMENT_INVALID', `${stageLabel(stage)} (${stage.functionName}) refused the request: ${e.message}`, {
+      suggestions: ['Invoke through the deployment.json `amps deploy` wrote (it holds the token the local stages require).'],
+      details: {stageIndex: stage.stageIndex, functionName: stage.functionName, awsError: e.name, httpStatus: 403},
+    })
+  }
   const code = e.code ?? e.cause?.code ?? (/socket hang up/i.test(e.message ?? '') ? 'ECONNRESET' : undefined)
   if (deployment.target === 'local' && code && NOT_RUNNING_CODES.has(code)) {
     const mem = stage.cgroups?.find((c) => c.includes('/memory/'))
@@ -200,7 +272,7 @@ async function fitEvent(event: StageEvent, limit: number, store: TensorStore | u
       })
     }
     const bytes = Buffer.from(t.b64, 'base64')
-    const ref = await store.put(`${keyPrefix}/${t.id.replace(/[^A-Za-z0-9._-]/g, '_')}.bin`, bytes)
+    const ref = await store.put(`${keyPrefix}/${safeKey(t.id)}.bin`, bytes)
     created.push(ref)
     event.tensors[best] = {id: t.id, dtype: t.dtype, shape: t.shape, ref, bytes: bytes.length}
   }
@@ -226,9 +298,9 @@ export function createChainInvoker(deployment: DeploymentState, options: ChainOp
       throw new AmpsUserError('DEPLOYMENT_INVALID', `${stageLabel(s)} has no inputTensors/outputTensors in the deployment file; run \`amps deploy\` again`)
     }
   }
-  const clientFor = options.clientFor ?? ((s: StageDeployment, d: DeploymentState) => defaultClient(s, d, options.profile))
+  const clientFor = options.clientFor ?? ((s: StageDeployment, d: DeploymentState) => defaultClient(s, d, {profile: options.profile, endpointUrl: options.endpointUrl}))
   const clients = new Map<number, LambdaClient>()
-  const s3Config = deployment.target === 'aws' ? {region: deployment.region, ...(options.profile ? {profile: options.profile} : {})} : {}
+  const s3Config = deployment.target === 'aws' ? {...sdkClientConfig(deployment.region, options), ...(options.endpointUrl ? {forcePathStyle: true} : {})} : {}
   const store = options.store ?? storeFor(deployment.handoff, s3Config)
   const limit = options.maxPayloadBytes ?? LAMBDA.syncPayloadBytes
   const client = (s: StageDeployment) => {
@@ -271,16 +343,17 @@ export function createChainInvoker(deployment: DeploymentState, options: ChainOp
           )
         }
         const event: StageEvent = {tensors: s.inputTensors!.map((id) => pool.get(id)!), handoff: deployment.handoff, requestId}
-        if (options.maxPayloadBytes) event.maxPayloadBytes = options.maxPayloadBytes
         await fitEvent(event, limit, store, `${requestId}/to-${stageLabel(s)}`, created)
         const payload = Buffer.from(JSON.stringify(event))
         const s0 = performance.now()
         let out: InvokeCommandOutput
+        const deadlineMs = stageDeadlineMs(s, options.deadlineMs)
+        const deadline = AbortSignal.timeout(deadlineMs)
         try {
           const target = aws ? aws.invokeTargetFor(s) : {FunctionName: s.functionName}
-          out = await client(s).send(new InvokeCommand({...target, Payload: payload, LogType: 'Tail'}))
+          out = await client(s).send(new InvokeCommand({...target, Payload: payload, LogType: 'Tail'}), {abortSignal: deadline})
         } catch (error) {
-          throw invokeError(error, s, deployment, aws)
+          throw invokeError(error, s, deployment, aws, deadline.aborted ? deadlineMs : undefined)
         }
         const measuredMs = performance.now() - s0
         assertInvokeOk(out, {functionName: s.functionName, stageIndex: s.stageIndex, label: stageLabel(s), logPath: s.logPath})

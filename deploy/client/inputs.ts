@@ -54,6 +54,20 @@ export function randomInputs(inputs: TensorInfo[], options: InputOptions = {}): 
 /** Reads --input: 'random' or a .png/.npy/.json file, shaped for the model's inputs. */
 export async function readInputs(spec: string, inputs: TensorInfo[], options: InputOptions = {}): Promise<RawTensor[]> {
   if (spec === 'random') return randomInputs(inputs, options)
+  const tensors = await readInputFile(spec, inputs)
+  for (const t of tensors) {
+    let bad = 0
+    for (let i = 0; i < t.data.length; i++) if (!Number.isFinite(t.data[i])) bad++
+    if (bad > 0) {
+      throw new AmpsUserError('PAYLOAD_INVALID', `input "${t.id}" from ${spec} holds ${bad} NaN or infinite value(s) of ${t.data.length}; the model would answer NaN`, {
+        suggestions: ['Clean the input (replace NaN/Inf) and invoke again.'],
+      })
+    }
+  }
+  return tensors
+}
+
+async function readInputFile(spec: string, inputs: TensorInfo[]): Promise<RawTensor[]> {
   if (!existsSync(spec)) {
     throw new AmpsUserError('FILE_NOT_FOUND', `input file not found: ${spec}`, {suggestions: ['Pass --input random, or a .png, .npy or .json file.']})
   }

@@ -3,85 +3,59 @@
  * the same directory + fsync + rename) after every step, so an interrupted deploy leaves a complete
  * file that `amps deploy` can resume and `amps destroy` can clean up.
  */
-import {createHash, randomBytes} from 'node:crypto'
-import {mkdirSync, openSync, closeSync, writeSync, fsyncSync, renameSync, rmSync, readFileSync, existsSync} from 'node:fs'
-import {basename, dirname, join, resolve} from 'node:path'
+import {createHash} from 'node:crypto'
 
-import {AmpsUserError} from '../../src/errors.js'
+import {writeFileAtomic} from '../../src/files/atomic.js'
+import {defineFormat, readAs, writeAs} from '../../src/files/format.js'
+import {list, num, obj, oneOf, problemsOf, str} from '../../src/files/zod.js'
 import type {Plan} from '../../src/plan/types.js'
 import {DEPLOYMENT_VERSION, type DeploymentState, type StageDeployment} from './types.js'
 
-/** Writes `text` to `path` atomically. Synchronous so a SIGINT handler cannot interleave writes. */
-export function writeFileAtomic(path: string, text: string): void {
-  const dir = dirname(resolve(path))
-  mkdirSync(dir, {recursive: true})
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
-  const fd = openSync(tmp, 'w')
-  try {
-    writeSync(fd, text)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  try {
-    renameSync(tmp, path)
-  } catch (error) {
-    rmSync(tmp, {force: true})
-    throw error
-  }
-}
+/** The one atomic writer (temp file + fsync + rename), from the src/files kit. */
+export {writeFileAtomic}
+
+const stageSchema = obj({
+  stageIndex: num({min: 0, int: true}),
+  functionName: str(),
+  status: oneOf(['pending', 'created', 'updated', 'active', 'failed', 'deleted']),
+  port: num({min: 0, max: 65535, int: true}).optional(),
+  pid: num({min: 1, int: true}).optional(),
+})
+
+export const deploymentSchema = obj({
+  version: num({int: true}),
+  target: oneOf(['local', 'aws']),
+  region: str(),
+  planHash: str(),
+  planPath: str(),
+  modelPath: str(),
+  createdAt: str(),
+  updatedAt: str(),
+  stages: list(stageSchema),
+})
+
+export const deploymentFormat = defineFormat<DeploymentState>({
+  kind: 'deployment',
+  version: DEPLOYMENT_VERSION,
+  schema: deploymentSchema,
+  code: 'DEPLOYMENT_INVALID',
+  remake: 'pass the deployment.json that `amps deploy <plan.json> -o {file}` wrote',
+  // owner-only: a local deployment.json holds the local Invoke API's token
+  fileMode: 0o600,
+})
 
 export function writeDeployment(path: string, state: DeploymentState): void {
   state.updatedAt = new Date().toISOString()
-  writeFileAtomic(path, JSON.stringify(state, null, 2) + '\n')
+  writeAs(deploymentFormat, path, state)
 }
 
 export function readDeployment(path: string): DeploymentState {
-  const file = resolve(path)
-  if (!existsSync(file)) {
-    throw new AmpsUserError('FILE_NOT_FOUND', `deployment file ${path} does not exist`, {
-      suggestions: ['Run `amps deploy <plan.json>` first (it writes deployment.json), or pass the path it wrote with --out.'],
-    })
-  }
-  let raw: unknown
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'))
-  } catch (error) {
-    throw new AmpsUserError('DEPLOYMENT_INVALID', `${path} is not valid JSON: ${(error as Error).message}`)
-  }
-  const problems = validateDeployment(raw)
-  if (problems.length > 0) {
-    throw new AmpsUserError('DEPLOYMENT_INVALID', `${path} is not a deployment file: ${problems.slice(0, 5).join('; ')}`, {
-      suggestions: ['Pass the deployment.json that `amps deploy` wrote.'],
-      details: {problems},
-    })
-  }
-  return raw as DeploymentState
+  return readAs(deploymentFormat, path)
 }
 
 /** Every problem with a parsed deployment.json, as `"field": expected …, got …` lines. */
 export function validateDeployment(raw: unknown): string[] {
-  const p: string[] = []
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return ['expected a JSON object']
-  const d = raw as Record<string, unknown>
-  if (d.version !== DEPLOYMENT_VERSION) p.push(`"version": expected ${DEPLOYMENT_VERSION}, got ${JSON.stringify(d.version)}`)
-  if (d.target !== 'local' && d.target !== 'aws') p.push(`"target": expected "local" or "aws", got ${JSON.stringify(d.target)}`)
-  for (const k of ['region', 'planHash', 'planPath', 'modelPath', 'createdAt', 'updatedAt']) {
-    if (typeof d[k] !== 'string') p.push(`"${k}": expected a string, got ${JSON.stringify(d[k])}`)
-  }
-  if (!Array.isArray(d.stages)) {
-    p.push(`"stages": expected an array`)
-    return p
-  }
-  d.stages.forEach((s: unknown, i: number) => {
-    const st = (s ?? {}) as Record<string, unknown>
-    if (typeof st.stageIndex !== 'number') p.push(`"stages[${i}].stageIndex": expected a number`)
-    if (typeof st.functionName !== 'string') p.push(`"stages[${i}].functionName": expected a string`)
-    if (typeof st.status !== 'string') p.push(`"stages[${i}].status": expected a string`)
-    if (st.port !== undefined && !Number.isInteger(st.port)) p.push(`"stages[${i}].port": expected an integer`)
-    if (st.pid !== undefined && !Number.isInteger(st.pid)) p.push(`"stages[${i}].pid": expected an integer`)
-  })
-  return p
+  return problemsOf(deploymentSchema, raw)
 }
 
 /** Removes what `amps deploy` writes back into a plan (measured sizes) so the hash is stable. */

@@ -69,6 +69,16 @@ export interface StageDeployment {
   limits?: {memory: 'cgroup' | 'heap-flag'; cpu: 'cgroup' | 'none'; cpuQuotaUs?: number; cpuPeriodUs?: number; memoryLimitBytes?: number}
   /** measured init of this stage (module import incl. tf + model load + warm-up), ms */
   initMs?: number
+  /** local target: most execution environments at once (Lambda's reserved concurrency; past it: 429) */
+  concurrency?: number
+  /** the function's Timeout (s); local: enforced by the stage front */
+  timeoutSec?: number
+  /** local target: idle environments end after this long (s) */
+  keepAliveSec?: number
+  /** local target: the payload limit each way, fixed at deploy (never from the event) */
+  maxPayloadBytes?: number
+  /** local target: the user environments run as (and why when not dropped) */
+  user?: string
   /** AWS only: sha256 (hex) of the function configuration last applied (lets --dry-run tell "unchanged") */
   configSha256?: string
   /** AWS only: architecture last deployed */
@@ -81,6 +91,10 @@ export interface DeploymentState {
   version: typeof DEPLOYMENT_VERSION
   target: 'local' | 'aws'
   region: string
+  /** random id of this deployment, carried by every process, cgroup and folder it creates (local target) */
+  deploymentId?: string
+  /** local target: the token the local Invoke API requires (x-amps-local-token); deployment.json is written 0600 */
+  localToken?: string
   /** sha256 of the canonical plan JSON */
   planHash: string
   planPath: string
@@ -92,7 +106,10 @@ export interface DeploymentState {
   /** AWS only */
   roleArn?: string
   roleCreatedByUs?: boolean
-  codeBucket?: {bucket: string; prefix: string; createdByUs: boolean}
+  /** configured: false while the bucket amps created lacks its tags and lifecycle rule (absent: done) */
+  codeBucket?: {bucket: string; prefix: string; createdByUs: boolean; configured?: false}
+  /** AWS only: the user's --tags, on every function, role and bucket this deployment created (a re-run without --tags keeps them) */
+  tags?: Record<string, string>
   stages: StageDeployment[]
   /**
    * AWS only: functions an earlier deploy of this deployment.json created that the current plan no longer

@@ -24,17 +24,18 @@ deployment.json stays, with every stage marked deleted, so running destroy again
 
   static flags = {
     force: Flags.boolean({char: 'f', description: 'do not ask for confirmation'}),
-    profile: Flags.string({description: 'AWS profile (~/.aws/config)'}),
+    profile: Flags.string({description: 'AWS profile (~/.aws/config; default AWS_PROFILE, else default)'}),
+    'endpoint-url': Flags.string({description: 'AWS: send every API call to this URL (default AWS_ENDPOINT_URL)'}),
   }
 
   async run(): Promise<DestroyReport> {
     const {args, flags} = await this.parse(Destroy)
     const state = readDeployment(args.deployment)
-    const preview = await previewDestroy(state)
+    const preview = await previewDestroy(state, args.deployment)
     const json = this.jsonEnabled()
     if (preview.nothingToDo) {
       if (!json) this.log(`nothing to destroy: every stage of ${args.deployment} is already deleted`)
-      return runDestroy(args.deployment, {profile: flags.profile})
+      return runDestroy(args.deployment, {profile: flags.profile, endpointUrl: flags['endpoint-url']})
     }
     if (!json) {
       this.log(`amps destroy will (${state.target}):`)
@@ -56,7 +57,7 @@ deployment.json stays, with every stage marked deleted, so running destroy again
         return {schemaVersion: 1, deploymentPath: args.deployment, destroyed: false, stages: [], ...preview}
       }
     }
-    const report = await runDestroy(args.deployment, {log: (line) => this.note(line), profile: flags.profile})
+    const report = await runDestroy(args.deployment, {log: (line) => this.note(line), profile: flags.profile, endpointUrl: flags['endpoint-url']})
     if (!json) this.log(`destroyed ${report.stages.length} stage(s); ${args.deployment} now records them as deleted`)
     return report
   }

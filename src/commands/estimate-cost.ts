@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
+import {numberFlag, rateFlag} from '../flags.js'
 import {type CostEstimate, estimateCost} from '../plan/estimate.js'
 import {loadPriceTable} from '../cost/prices.js'
 import {AmpsUserError} from '../errors.js'
@@ -25,8 +26,12 @@ It then prices the plan's baselines for the same traffic, the cheapest always-on
   }
 
   static flags = {
-    rate: Flags.string({description: "requests per second (default: the plan's rate)", exclusive: ['requests-per-month']}),
-    'requests-per-month': Flags.string({description: 'requests per month (730 hours)', exclusive: ['rate']}),
+    rate: rateFlag({
+      description: "requests per second, > 0 (default: the plan's rate)",
+      exclusive: ['requests-per-month'],
+      zeroHint: 'no traffic costs nothing; give the expected requests/s, e.g. --rate 10, or --requests-per-month',
+    })(),
+    'requests-per-month': numberFlag({description: 'requests per month (730 hours)', exclusive: ['rate'], rule: {gt: 0, example: '10000000'}})(),
     'free-tier': Flags.boolean({description: "take AWS's monthly free tier off", default: false}),
     prices: Flags.string({description: 'JSON file overriding figures of the built-in price table'}),
   }
@@ -35,18 +40,8 @@ It then prices the plan's baselines for the same traffic, the cheapest always-on
     const {args, flags} = await this.parse(EstimateCost)
     const plan = readPlan(args.plan)
     const prices = loadPriceTable(flags.prices)
-    let ratePerSecond: number | undefined
-    let requestsPerMonth: number | undefined
-    if (flags.rate !== undefined) {
-      ratePerSecond = Number(flags.rate)
-      if (flags.rate.trim() === '' || !(ratePerSecond > 0)) throw new AmpsUserError('FLAG_INVALID', `--rate must be a number > 0 requests/s, got "${flags.rate}"`)
-    }
-    if (flags['requests-per-month'] !== undefined) {
-      requestsPerMonth = Number(flags['requests-per-month'])
-      if (flags['requests-per-month'].trim() === '' || !(requestsPerMonth > 0)) {
-        throw new AmpsUserError('FLAG_INVALID', `--requests-per-month must be a number > 0, got "${flags['requests-per-month']}"`)
-      }
-    }
+    const ratePerSecond = flags.rate
+    const requestsPerMonth = flags['requests-per-month']
     if (ratePerSecond === undefined && requestsPerMonth === undefined && !(plan.inputs.ratePerSecond > 0)) {
       throw new AmpsUserError('FLAG_INVALID', `${args.plan} was planned without a rate: say how much traffic to price`, {
         suggestions: ['pass --rate <requests/s> or --requests-per-month <n>'],

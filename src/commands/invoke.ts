@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {runInvoke, type InvokeReport} from '../../deploy/client/invoke-run.js'
 import {BaseCommand} from '../base-command.js'
+import {table} from '../util/format.js'
 
 export default class Invoke extends BaseCommand {
   static summary = 'Run one input through a deployed chain and time every stage'
@@ -28,7 +29,8 @@ Inputs: --input random (seeded), a .png (resized bilinearly to the model's input
     repeat: Flags.integer({description: 'send the input this many times (timings are medians)', default: 1, min: 1}),
     batch: Flags.integer({description: 'batch size for --input random', min: 1}),
     seed: Flags.integer({description: 'seed for --input random', default: 42}),
-    profile: Flags.string({description: 'AWS profile (~/.aws/config) for AWS deployments'}),
+    profile: Flags.string({description: 'AWS profile (~/.aws/config; default AWS_PROFILE, else default) for AWS deployments'}),
+    'endpoint-url': Flags.string({description: 'AWS: send every API call to this URL (default AWS_ENDPOINT_URL)'}),
   }
 
   async run(): Promise<InvokeReport> {
@@ -41,7 +43,7 @@ Inputs: --input random (seeded), a .png (resized bilinearly to the model's input
       batch: flags.batch,
       seed: flags.seed,
       log: (line) => this.note(line),
-      chain: flags.profile ? {profile: flags.profile} : undefined,
+      chain: flags.profile || flags['endpoint-url'] ? {profile: flags.profile, endpointUrl: flags['endpoint-url']} : undefined,
     })
     if (!this.jsonEnabled()) {
       for (const o of report.outputs) {
@@ -52,14 +54,23 @@ Inputs: --input random (seeded), a .png (resized bilinearly to the model's input
       }
       const reps = report.repeat > 1 ? ` (median of ${report.repeat})` : ''
       const mem = report.stages.some((s) => s.peakMemoryMb !== undefined)
+      const dash = (x: number | undefined, d: number): string => (x === undefined ? '-' : x.toFixed(d))
+      this.log('')
       this.log(
-        `\n${'stage'.padEnd(9)} ${'measured ms'.padStart(12)} ${'handler ms'.padStart(11)} ${'duration ms'.padStart(12)} ${'predicted ms'.padStart(13)} ${'init ms'.padStart(8)}${mem ? ` ${'peak MB'.padStart(8)}` : ''}  request → response`,
+        table(
+          ['stage', 'measured ms', 'handler ms', 'duration ms', 'predicted ms', 'init ms', ...(mem ? ['peak MB'] : []), 'request → response'],
+          report.stages.map((s) => [
+            s.name,
+            s.measuredMs.toFixed(1),
+            s.handlerMs.toFixed(1),
+            dash(s.durationMs, 1),
+            dash(s.predictedMs, 1),
+            s.initMs.toFixed(0),
+            ...(mem ? [dash(s.peakMemoryMb, 0)] : []),
+            `${s.requestBytes} B → ${s.responseBytes} B${s.refsIn ? ` (${s.refsIn} by reference)` : ''}`,
+          ]),
+        ),
       )
-      for (const s of report.stages) {
-        this.log(
-          `${s.name.padEnd(9)} ${s.measuredMs.toFixed(1).padStart(12)} ${s.handlerMs.toFixed(1).padStart(11)} ${(s.durationMs === undefined ? '-' : s.durationMs.toFixed(1)).padStart(12)} ${(s.predictedMs === undefined ? '-' : s.predictedMs.toFixed(1)).padStart(13)} ${s.initMs.toFixed(0).padStart(8)}${mem ? ` ${(s.peakMemoryMb === undefined ? '-' : s.peakMemoryMb.toFixed(0)).padStart(8)}` : ''}  ${s.requestBytes} B → ${s.responseBytes} B${s.refsIn ? ` (${s.refsIn} by reference)` : ''}`,
-        )
-      }
       this.log(`total ${report.totalMs.toFixed(1)} ms${reps}${report.predictedServiceMs !== undefined ? `; plan predicts ${report.predictedServiceMs.toFixed(1)} ms for a batch of ${report.planBatchSize}` : ''}`)
       if (report.maxAbsDiff !== undefined) {
         this.log(`--compare (${report.compareBackend}): max |chain − whole model| = ${report.maxAbsDiff.toExponential(3)} (max |output| ${report.maxAbsOutput!.toPrecision(4)}, relative ${report.relativeDiff!.toExponential(3)})`)

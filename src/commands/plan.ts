@@ -1,14 +1,18 @@
 import {Args, Flags} from '@oclif/core'
 import {existsSync} from 'node:fs'
-import {resolve} from 'node:path'
 
 import {BaseCommand} from '../base-command.js'
+import {numberFlag, outputFlag, PERCENTILE_RULE, rateFlag, SLO_RULE} from '../flags.js'
 import {loadPriceTable} from '../cost/prices.js'
 import {AmpsUserError, InvalidProblemError} from '../errors.js'
 import {PLAN_DEFAULTS, checkPlanOptions, planFromProfile, writePlan} from '../plan/index.js'
+import {applyBackend, checkProfileBackend, chooseModelBackend, DEFAULT_BACKEND, pricesForBackend} from '../plan/backend.js'
 import {classifyPlanInput, loadPlanInput} from '../plan/input.js'
 import {renderPlan} from '../plan/render.js'
+import {planFormat} from '../plan/schema.js'
+import {serialise} from '../files/format.js'
 import type {Arch, Plan as PlanJson} from '../plan/types.js'
+import type {StageBackend} from '../stage/spec.js'
 
 export default class Plan extends BaseCommand {
   static summary = 'Find the cheapest split × memory × architecture × batching that meets a latency SLO'
@@ -24,6 +28,7 @@ plan.json records the profile it was made from (the profile.json given, or the p
   static examples = [
     {description: 'Plan from a profile for a 300 ms p99 SLO at 20 requests/s', command: '<%= config.bin %> <%= command.id %> profile.json --slo 300 --rate 20'},
     {description: 'Profile and plan a Keras model, arm64 only, at most 3 stages', command: '<%= config.bin %> <%= command.id %> model.h5 --slo 1000 --arch arm64 --max-stages 3'},
+    {description: 'Plan on TensorFlow.js (wasm) instead of ONNX Runtime, e.g. for a layer that does not export to ONNX', command: '<%= config.bin %> <%= command.id %> model.h5 --slo 1000 --rate 10 --backend wasm'},
     {description: 'Exactly two stages, hard latency bound, MILP solver, JSON', command: '<%= config.bin %> <%= command.id %> profile.json --slo 800 --stages 2 --percentile 100 --solver milp --json'},
   ]
 
@@ -32,10 +37,14 @@ plan.json records the profile it was made from (the profile.json given, or the p
   }
 
   static flags = {
-    slo: Flags.string({description: 'latency objective in ms at --percentile', required: true}),
-    rate: Flags.string({description: 'mean request rate (requests/s, Poisson); without it there is no batching, and amps simulate will ask for a rate'}),
-    percentile: Flags.string({description: 'latency percentile the SLO applies to (100 = hard bound)', default: String(PLAN_DEFAULTS.percentile)}),
+    slo: numberFlag({description: 'latency objective in ms at --percentile', rule: SLO_RULE})({required: true}),
+    rate: rateFlag({
+      description: 'mean request rate (requests/s, Poisson, > 0); without it there is no batching, and amps simulate will ask for a rate',
+      zeroHint: 'leave --rate out to plan for sporadic requests (no batching), or give the expected requests/s, e.g. --rate 10',
+    })(),
+    percentile: numberFlag({description: 'latency percentile the SLO applies to (100 = hard bound)', rule: PERCENTILE_RULE})({default: PLAN_DEFAULTS.percentile}),
     arch: Flags.option({options: ['auto', 'x86_64', 'arm64'] as const, description: 'function architecture (auto: consider both)', default: 'auto' as const})(),
+    replicas: Flags.integer({description: 'amps serve replicas sharing --rate behind a load balancer: each batches --rate ÷ N (the plan records that share)', default: 1, min: 1}),
     'max-batch': Flags.integer({description: `largest batch size to consider (default ${PLAN_DEFAULTS.maxBatch})`}),
     stages: Flags.integer({description: 'use exactly this many stages'}),
     'max-stages': Flags.integer({description: 'use at most this many stages', default: PLAN_DEFAULTS.maxStages}),
@@ -43,17 +52,18 @@ plan.json records the profile it was made from (the profile.json given, or the p
     prices: Flags.string({description: 'JSON file overriding figures of the built-in price table (partial; see src/cost/prices.ts)'}),
     solver: Flags.option({options: ['auto', 'fast', 'milp'] as const, description: 'inner solver', default: 'auto' as const})(),
     'time-limit': Flags.integer({description: 'seconds the planning may take; past it amps returns the best plan found and says it is not proven optimal', default: PLAN_DEFAULTS.timeLimitMs / 1000, min: 1}),
-    output: Flags.string({char: 'o', description: 'where to write plan.json', default: 'plan.json'}),
+    output: outputFlag({description: 'where to write plan.json', default: 'plan.json'}),
+    backend: Flags.option({
+      options: ['onnx', 'wasm'] as const,
+      description: 'what the stages run on: onnx (onnxruntime-node, the default when every layer exports) or wasm (TensorFlow.js); from a profile.json, the backend it was measured with',
+    })(),
   }
 
   async run(): Promise<PlanJson> {
     const {args, flags} = await this.parse(Plan)
-    const sloMs = numberFlag('--slo', flags.slo)
-    if (!(sloMs > 0)) throw new AmpsUserError('FLAG_INVALID', `--slo must be a positive number of milliseconds, got ${flags.slo}`)
-    const percentile = numberFlag('--percentile', flags.percentile)
-    if (!(percentile > 0 && percentile <= 100)) throw new AmpsUserError('FLAG_INVALID', `--percentile must be in (0, 100], got ${flags.percentile}`)
-    const rate = flags.rate === undefined ? 0 : numberFlag('--rate', flags.rate)
-    if (!(rate >= 0)) throw new AmpsUserError('FLAG_INVALID', `--rate must be >= 0 requests/s, got ${flags.rate}`)
+    const sloMs = flags.slo
+    const percentile = flags.percentile
+    const rate = flags.rate ?? 0
     const maxBatch = flags['max-batch'] ?? PLAN_DEFAULTS.maxBatch
     if (rate === 0 && flags.rate !== undefined && flags['max-batch'] !== undefined && flags['max-batch'] > 1) {
       throw new AmpsUserError('FLAG_INVALID', 'batching needs a request rate: --rate 0 with --max-batch > 1 has nothing to batch', {
@@ -63,10 +73,17 @@ plan.json records the profile it was made from (the profile.json given, or the p
     if (maxBatch < 1) throw new AmpsUserError('FLAG_INVALID', `--max-batch must be >= 1, got ${maxBatch}`)
     if (flags['max-stages'] < 1) throw new AmpsUserError('FLAG_INVALID', `--max-stages must be >= 1, got ${flags['max-stages']}`)
     if (flags.stages !== undefined && flags.stages < 1) throw new AmpsUserError('FLAG_INVALID', `--stages must be >= 1, got ${flags.stages}`)
-    const prices = loadPriceTable(flags.prices)
+    let prices = loadPriceTable(flags.prices)
 
     const input = classifyPlanInput(args.model)
-    if (input.kind === 'model') this.note(`Profiling ${args.model} (cached after the first time)…`)
+    let backend: StageBackend = flags.backend ?? DEFAULT_BACKEND
+    if (input.kind === 'model') {
+      const {loadModel} = await import('../model/index.js')
+      const choice = await chooseModelBackend(await loadModel(input.path), flags.backend)
+      backend = choice.backend
+      if (choice.note) this.note(choice.note)
+      this.note(`Profiling ${args.model} on the ${backend} backend (cached after the first time)…`)
+    }
     // A model is profiled through the profiler's cache: remember the cache entry, so the plan can
     // point `amps simulate` at the measured spread the way it does for a profile.json given here.
     let cachedProfile: string | undefined
@@ -74,12 +91,15 @@ plan.json records the profile it was made from (the profile.json given, or the p
       const event = p as {phase?: string; path?: string}
       if ((event.phase === 'cache-hit' || event.phase === 'cache-miss') && event.path) cachedProfile = event.path
       if (event.phase === 'cache-hit') this.note(`Using the cached profile ${event.path}`)
-    })
+    }, backend === 'onnx' ? 'onnx' : undefined)
+    if (input.kind === 'profile') backend = checkProfileBackend(profile, flags.backend, args.model)
+    prices = pricesForBackend(prices, backend)
     const profilePath = input.kind === 'profile' ? input.path : cachedProfile && existsSync(cachedProfile) ? cachedProfile : undefined
     const options = {
       sloMs,
       percentile,
       ratePerSecond: rate,
+      replicas: flags.replicas,
       arch: flags.arch as Arch | 'auto',
       maxBatch,
       stages: flags.stages,
@@ -94,23 +114,19 @@ plan.json records the profile it was made from (the profile.json given, or the p
     this.note(`Planning ${profile.model.name} (${profile.layers.length} layers, ${profile.cuts.length} cut points)…`)
     let plan: PlanJson
     try {
-      plan = planFromProfile(profile, options)
+      plan = applyBackend(planFromProfile(profile, options), backend)
     } catch (error) {
       if (error instanceof InvalidProblemError) throw new AmpsUserError('PROFILE_INVALID', error.message)
       throw error
     }
-    const out = resolve(flags.output)
+    const out = flags.output
     writePlan(out, plan)
     if (!this.jsonEnabled()) {
       this.log(renderPlan(plan))
       this.log(`\nwrote ${out}`)
     }
-    return plan
+    // --json prints exactly what plan.json holds (kind and version first)
+    return JSON.parse(serialise(planFormat, plan)) as PlanJson
   }
 }
 
-function numberFlag(flag: string, text: string): number {
-  const v = Number(text)
-  if (text.trim() === '' || !Number.isFinite(v)) throw new AmpsUserError('FLAG_INVALID', `${flag} must be a number, got "${text}"`)
-  return v
-}

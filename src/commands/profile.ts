@@ -1,24 +1,13 @@
 import {Args, Flags} from '@oclif/core'
-import {resolve} from 'node:path'
 
 import {BaseCommand} from '../base-command.js'
-import {AmpsUserError} from '../errors.js'
+import {BATCH_SIZES_RULE, MEMORY_RULE, numberListFlag, outputFlag} from '../flags.js'
 import {profileModel, summarizeProfile, writeProfile, type Profile as ProfileJson} from '../profile/index.js'
 import {progressReporter} from '../profile/progress.js'
 import {formatSummary} from '../profile/summary.js'
+import {profileFormat} from '../profile/schema.js'
+import {serialise} from '../files/format.js'
 
-function numberList(text: string | undefined, flag: string): number[] | undefined {
-  if (text === undefined) return undefined
-  const parts = text.split(',').map((s) => s.trim()).filter(Boolean)
-  const values = parts.map(Number)
-  const bad = parts.find((p, i) => !Number.isFinite(values[i]) || !/^\d+$/.test(p))
-  if (bad !== undefined || parts.length === 0) {
-    throw new AmpsUserError('FLAG_INVALID', `${flag} takes whole numbers separated by commas, got "${text}"`, {
-      suggestions: [flag === '--memory' ? '--memory 512,1024,1769,3008' : '--batch-sizes 1,2,4,8'],
-    })
-  }
-  return values
-}
 
 export default class Profile extends BaseCommand {
   static summary = 'Measure how long every layer of a model takes at each Lambda memory size and batch size'
@@ -27,7 +16,9 @@ export default class Profile extends BaseCommand {
 
 Lambda gives a function m/1769 of a CPU at m MB of memory. amps reproduces that by running the measuring process under a CPU quota of m/1769 of a core (a Linux cgroup; needs root or a delegated cgroup). Where no quota can be set, it measures at full speed and marks the other sizes as modelled: ms(m) = ms(1769) × max(1, 1769/m).
 
-Results are cached by the model's content and the options (under $AMPS_CACHE_DIR/profiles, default ~/.cache/amps/profiles); --force measures again. Use --quick for a first look (batch 1, 512 and 1769 MB, fewer repeats). Times depend on the machine: profile on an otherwise idle machine like the one you will compare with.`
+Results are cached by the model's content and the options (under $AMPS_CACHE_DIR/profiles, default ~/.cache/amps/profiles); --force measures again. Use --quick for a first look (batch 1, 512 and 1769 MB, fewer repeats). Times depend on the machine: profile on an otherwise idle machine like the one you will compare with.
+
+The model is checked before anything is measured: weights holding NaN or ±Infinity are refused (exit 2, naming the weight), as are a .keras whose entries fail their zip CRC-32, unreadable HDF5 datasets, and weight files model.json lists outside its own folder.`
 
   static examples = [
     {description: 'Profile a TF.js layers model with the defaults', command: '<%= config.bin %> <%= command.id %> ./mobilenet/model.json -o profile.json'},
@@ -40,12 +31,12 @@ Results are cached by the model's content and the options (under $AMPS_CACHE_DIR
   }
 
   static flags = {
-    output: Flags.string({char: 'o', description: 'where to write profile.json', default: 'profile.json'}),
-    'batch-sizes': Flags.string({description: 'batch sizes to measure, comma-separated (default 1,2,4,8; --quick: 1)'}),
-    memory: Flags.string({description: 'Lambda memory sizes to emulate in MB, comma-separated (default 512,1024,1769,3008; --quick: 512,1769)'}),
+    output: outputFlag({description: 'where to write profile.json', default: 'profile.json'}),
+    'batch-sizes': numberListFlag({description: 'batch sizes to measure, comma-separated (default 1,2,4,8; --quick: 1)', rule: BATCH_SIZES_RULE})(),
+    memory: numberListFlag({description: 'Lambda memory sizes to emulate in MB, comma-separated (default 512,1024,1769,3008; --quick: 512,1769)', rule: MEMORY_RULE})(),
     quick: Flags.boolean({description: 'fewer repeats, batch sizes and memory sizes, for a first look', default: false}),
-    force: Flags.boolean({description: 'measure again even when a cached profile exists', default: false}),
-    backend: Flags.option({options: ['tensorflow', 'wasm', 'cpu'] as const, description: 'tensor backend (default: tfjs-node if installed, else wasm)'})(),
+    'no-cache': Flags.boolean({description: 'measure again even when a cached profile exists (--force only ever means "do not ask" in amps)', default: false}),
+    backend: Flags.option({options: ['onnx', 'tensorflow', 'wasm', 'cpu'] as const, description: 'what runs the layers: onnx (the exported model on onnxruntime-node, as ONNX stages run it) or a tfjs backend (default: tfjs-node if installed, else wasm)'})(),
   }
 
   async run(): Promise<ProfileJson> {
@@ -54,23 +45,24 @@ Results are cached by the model's content and the options (under $AMPS_CACHE_DIR
     let profile: ProfileJson
     try {
       profile = await profileModel(args.model, {
-        batchSizes: numberList(flags['batch-sizes'], '--batch-sizes'),
-        memoryMb: numberList(flags.memory, '--memory'),
+        batchSizes: flags['batch-sizes'],
+        memoryMb: flags.memory,
         quick: flags.quick,
-        force: flags.force,
+        force: flags['no-cache'],
         backend: flags.backend,
         onProgress: (p) => progress.onProgress(p),
       })
     } finally {
       progress.finish()
     }
-    const out = resolve(flags.output)
+    const out = flags.output
     writeProfile(out, profile)
     if (!this.jsonEnabled()) {
       this.log(formatSummary(summarizeProfile(profile)))
       for (const w of profile.warnings) this.log(`warning: ${w}`)
       this.log(`\nwrote ${out}`)
     }
-    return profile
+    // --json prints exactly what profile.json holds (kind and version first)
+    return JSON.parse(serialise(profileFormat, profile)) as ProfileJson
   }
 }

@@ -1,6 +1,7 @@
 import {Args, Flags, ux} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
+import {rateFlag} from '../flags.js'
 import {loadPriceTable} from '../cost/prices.js'
 import {AmpsUserError, InvalidProblemError} from '../errors.js'
 import type {Profile} from '../profile/types.js'
@@ -24,7 +25,7 @@ export default class Simulate extends BaseCommand {
 
   static description = `Runs a discrete-event simulation of the plan as deployed: requests arrive (Poisson, a bursty two-state process, or a recorded trace), wait in a BATCH-style buffer that dispatches at B requests or T ms after the first one, and each batch runs through the chain of stages on its own function instances (scale-out, no queueing between batches). Stage times are drawn from the spread the profile measured (min/p10/median/p90/max, interpolated to the stage's memory and the batch size); instances stay warm for --keep-alive-s after their last use, otherwise the next batch pays a cold start (INIT, billed). Billing is per invocation, rounded up to 1 ms, plus request fees and S3 hand-offs.
 
-Without --rate or --trace it simulates Poisson arrivals at the rate the plan was made for; a plan made without a rate (amps plan with no --rate) has none, so give --rate or --trace. The profile comes from --profile, else the one the plan records (the profile.json given to amps plan, or the profiler's cache entry when amps plan profiled the model); without one, every batch takes the stage's predictedMs (no measured spread).
+Without --rate or --trace it simulates Poisson arrivals at the rate the plan was made for; a plan made without a rate (amps plan with no --rate) has none, so give --rate or --trace. The profile comes from --profile-file, else the one the plan records (the profile.json given to amps plan, or the profiler's cache entry when amps plan profiled the model); without one, every batch takes the stage's predictedMs (no measured spread).
 
 It prints latency percentiles, the SLO miss rate, cost per 1M requests, the batch-size histogram, cold starts and the peak number of instances per stage, next to what the plan predicted analytically and the |error| between the two (like for like for Poisson arrivals at the plan's rate; for a plan made without a rate, at any Poisson rate when its batch size is 1). The same --seed always gives the same result.
 
@@ -45,8 +46,12 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
   }
 
   static flags = {
-    profile: Flags.string({description: 'profile.json with the measured spread (default: the profile the plan records)'}),
-    rate: Flags.string({description: "mean arrival rate, requests per second (default: the plan's rate; required for a plan made without --rate, unless --trace)", exclusive: ['trace']}),
+    'profile-file': Flags.string({description: 'profile.json with the measured spread (default: the profile the plan records)'}),
+    rate: rateFlag({
+      description: "mean arrival rate, requests per second, > 0 (default: the plan's rate; required for a plan made without --rate, unless --trace)",
+      exclusive: ['trace'],
+      zeroHint: 'no arrivals means nothing to simulate; give the requests/s to simulate, e.g. --rate 10, or --trace arrivals.csv',
+    })(),
     duration: Flags.string({
       description: `simulated time in seconds (default ${DEFAULT_DURATION_S}, shortened to about ${DEFAULT_REQUEST_BUDGET.toLocaleString('en-US')} requests)`,
       exclusive: ['trace'],
@@ -74,9 +79,9 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
     }
 
     let profile: Profile | undefined
-    const profilePath = flags.profile ?? profilePathFromPlan(plan, args.plan)
-    if (flags.profile) {
-      const read = readProfileForSimulation(flags.profile)
+    const profilePath = flags['profile-file'] ?? profilePathFromPlan(plan, args.plan)
+    if (flags['profile-file']) {
+      const read = readProfileForSimulation(flags['profile-file'])
       profile = read.profile
       notes.push(...read.warnings)
     } else if (profilePath) {
@@ -89,11 +94,11 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
         notes.push(`could not use the plan's profile (${error.message}); falling back to the plan's predictedMs`)
       }
     } else {
-      notes.push("the plan records no profile and --profile was not given; falling back to the plan's predictedMs")
+      notes.push("the plan records no profile and --profile-file was not given; falling back to the plan's predictedMs")
     }
     if (profile && plan.model.sha256 && profile.model?.sha256 && plan.model.sha256 !== profile.model.sha256) {
       throw new AmpsUserError('PROFILE_INVALID', `the profile is of a different model (sha256 ${short(profile.model.sha256)}) than the plan (${short(plan.model.sha256)})`, {
-        suggestions: ['pass the profile the plan was made from with --profile'],
+        suggestions: ['pass the profile the plan was made from with --profile-file'],
       })
     }
 
@@ -105,7 +110,7 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
       arrivals = {kind: 'trace', timesMs: trace.timesMs, source: flags.trace}
       expected = trace.timesMs.length
     } else {
-      const rate = flags.rate === undefined ? planRateForSimulation(plan, args.plan) : positive('--rate', flags.rate)
+      const rate = flags.rate ?? planRateForSimulation(plan, args.plan)
       let durationS: number
       if (flags.duration === undefined) {
         durationS = Math.min(DEFAULT_DURATION_S, DEFAULT_REQUEST_BUDGET / rate)

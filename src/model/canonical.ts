@@ -23,8 +23,9 @@ import {
   type KerasTensorRef,
   MODEL_CLASS_NAMES,
 } from './keras-format.js'
+import {tfjsLayerConfig} from './layer-config.js'
 import {CONVERTER_HINT} from './tfjs-dir.js'
-import {joinWeightData, selectWeights, storedByteLength} from './weights.js'
+import {joinWeightData, nonFiniteWeight, selectWeights, storedByteLength} from './weights.js'
 
 export interface CanonicalizeInput {
   modelTopology: unknown
@@ -46,6 +47,8 @@ interface Ctx {
   source: string
   /** names of nested models that were inlined */
   inlined: string[]
+  /** layer name → its stored weights' renames (layer-config.ts), for layers that changed class */
+  weightRenames?: Map<string, Record<string, string | null>>
 }
 
 function invalid(ctx: Ctx, what: string): AmpsUserError {
@@ -217,8 +220,19 @@ function flatten(fn: KerasFunctionalConfig, ctx: Ctx): KerasFunctionalConfig {
     if (layer.class_name !== 'InputLayer' && nodes.length === 0) {
       throw invalid(ctx, `layer '${name}' (${layer.class_name}) is never called`)
     }
-    checkLayerClass(layer, name, ctx)
-    out.push({class_name: layer.class_name, name, config: {...layer.config, name}, inbound_nodes: nodes})
+    const fixed = layer.class_name === 'InputLayer' ? {className: 'InputLayer', config: layer.config} : tfjsLayerConfig(layer.class_name, layer.config, name, ctx.source)
+    if (fixed.weightRenames) ctx.weightRenames?.set(name, fixed.weightRenames)
+    const config: Record<string, unknown> = {...fixed.config, name}
+    for (const key of ['layer', 'backward_layer']) {
+      const inner = config[key]
+      if (isRecord(inner) && typeof inner.class_name === 'string' && isRecord(inner.config)) {
+        const f = tfjsLayerConfig(inner.class_name, inner.config, name, ctx.source)
+        config[key] = {...inner, class_name: f.className, config: f.config}
+      }
+    }
+    const fixedLayer = {class_name: fixed.className, name, config, inbound_nodes: nodes}
+    checkLayerClass(fixedLayer, name, ctx)
+    out.push(fixedLayer)
   }
   const resolve = (r: KerasTensorRef): KerasTensorRef => {
     let ref = r
@@ -278,8 +292,13 @@ function checkLayerClass(layer: KerasLayerJson, name: string, ctx: Ctx): void {
 }
 
 /** The canonical, flat Functional topology of any accepted modelTopology. */
-export function canonicalTopology(modelTopology: unknown, source: string, inlined: string[] = []): KerasFunctionalTopology {
-  const ctx: Ctx = {source, inlined}
+export function canonicalTopology(
+  modelTopology: unknown,
+  source: string,
+  inlined: string[] = [],
+  weightRenames: Map<string, Record<string, string | null>> = new Map(),
+): KerasFunctionalTopology {
+  const ctx: Ctx = {source, inlined, weightRenames}
   if (!isRecord(modelTopology)) throw invalid(ctx, 'modelTopology is not an object')
   const model = isRecord(modelTopology.model_config) ? modelTopology.model_config : modelTopology
   const config = toFunctional(model, ctx, 'model')
@@ -292,7 +311,8 @@ export function canonicalTopology(modelTopology: unknown, source: string, inline
 /** Canonical artifacts for tf.io.fromMemory; see the module docs for what changes. */
 export function canonicalize(raw: CanonicalizeInput, source: string): CanonicalArtifacts {
   const inlined: string[] = []
-  const modelTopology = canonicalTopology(raw.modelTopology, source, inlined)
+  const renames = new Map<string, Record<string, string | null>>()
+  const modelTopology = canonicalTopology(raw.modelTopology, source, inlined, renames)
   const data = joinWeightData(raw.weightData)
   const expected = raw.weightSpecs.reduce((s, w) => s + storedByteLength(w), 0)
   if (expected !== data.byteLength) {
@@ -302,12 +322,28 @@ export function canonicalize(raw: CanonicalizeInput, source: string): CanonicalA
     )
   }
   const inlinedSet = new Set(inlined)
-  const {weightSpecs, weightData} = selectWeights(raw.weightSpecs, data, (s) => s.group !== 'optimizer')
-  for (const s of weightSpecs) {
+  const canonicalName = (stored: string): string | null => {
     // TF variable names carry an output suffix (kernel:0) that tfjs' weight names do not
-    let parts = s.name.replace(/:\d+$/, '').split('/')
+    let parts = stored.replace(/:\d+$/, '').split('/')
     while (parts.length > 2 && inlinedSet.has(parts[0])) parts = parts.slice(1)
-    s.name = parts.join('/')
+    const rename = renames.get(parts[0])
+    const last = parts[parts.length - 1]
+    if (rename && last in rename) {
+      const to = rename[last]
+      if (to === null) return null
+      parts = [...parts.slice(0, -1), to]
+    }
+    return parts.join('/')
+  }
+  const {weightSpecs, weightData} = selectWeights(raw.weightSpecs, data, (s) => s.group !== 'optimizer' && canonicalName(s.name) !== null)
+  for (const s of weightSpecs) s.name = canonicalName(s.name) as string
+  const bad = nonFiniteWeight(weightSpecs, weightData)
+  if (bad) {
+    throw new AmpsUserError(
+      'MODEL_WEIGHTS_INVALID',
+      `${source}: weight ${bad.name} holds ${bad.count} NaN or infinite value(s) of ${bad.total}; every output it feeds would be NaN`,
+      {suggestions: ['The model diverged in training or the weight files are damaged: export it again from a good checkpoint']},
+    )
   }
   const out: CanonicalArtifacts = {modelTopology: modelTopology as unknown as CanonicalArtifacts['modelTopology'], weightSpecs, weightData, format: 'layers-model'}
   if (raw.generatedBy) out.generatedBy = raw.generatedBy

@@ -3,8 +3,8 @@
  * parse model.json, check every shard exists and has the bytes the manifest describes, and
  * concatenate the shards into one weight buffer for `tf.io.fromMemory`.
  */
-import {existsSync, readFileSync, statSync} from 'node:fs'
-import {basename, dirname, join} from 'node:path'
+import {existsSync, readFileSync, realpathSync, statSync} from 'node:fs'
+import {basename, dirname, isAbsolute, join, relative, resolve, sep} from 'node:path'
 import type {io} from '@tensorflow/tfjs'
 
 import {AmpsUserError} from '../errors.js'
@@ -78,22 +78,43 @@ function manifestGroups(json: Record<string, unknown>, file: string): ManifestGr
   })
 }
 
-function shardPath(dir: string, p: string): string {
-  const direct = join(dir, p)
-  if (existsSync(direct)) return direct
+/**
+ * A manifest path → the shard file, which must stay inside the model folder: an absolute path,
+ * `..` segments (also URI-encoded) or a symlink leading out of it is refused.
+ */
+function shardPath(dir: string, p: string, file: string): string {
+  let decoded = p
   try {
-    const decoded = join(dir, decodeURIComponent(p))
-    if (existsSync(decoded)) return decoded
+    decoded = decodeURIComponent(p)
   } catch {
     // not URI-encoded
   }
-  return direct
+  const root = resolve(dir)
+  const inside = (candidate: string): boolean => {
+    const rel = relative(root, candidate)
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel)
+  }
+  for (const candidate of [p, decoded]) {
+    if (isAbsolute(candidate) || !inside(resolve(root, candidate))) {
+      throw new AmpsUserError('MODEL_WEIGHTS_INVALID', `${basename(file)} lists weight file ${JSON.stringify(p)}, which is outside the model folder ${dir}`, {
+        suggestions: ['Weight paths in model.json must be file names relative to its folder (as tensorflowjs_converter writes them)'],
+      })
+    }
+  }
+  const direct = join(root, p)
+  const path = existsSync(direct) ? direct : existsSync(join(root, decoded)) ? join(root, decoded) : direct
+  if (existsSync(path) && !inside(realpathSync(path)) && !realpathSync(path).startsWith(realpathSync(root) + sep)) {
+    throw new AmpsUserError('MODEL_WEIGHTS_INVALID', `weight file ${JSON.stringify(p)} listed in ${basename(file)} is a link to ${realpathSync(path)}, outside the model folder ${dir}`, {
+      suggestions: ['Copy the weight files into the model folder instead of linking them'],
+    })
+  }
+  return path
 }
 
 /** Reads the shards of one manifest group and checks their sizes against the manifest. */
 function readGroup(dir: string, group: ManifestGroup, gi: number, file: string): Uint8Array {
   const expected = group.weights.reduce((s, w) => s + storedByteLength(w), 0)
-  const paths = group.paths.map((p) => shardPath(dir, p))
+  const paths = group.paths.map((p) => shardPath(dir, p, file))
   for (const [i, p] of paths.entries()) {
     if (!existsSync(p)) {
       throw new AmpsUserError(

@@ -92,3 +92,18 @@ export function selectWeights(
   }
   return {weightSpecs: kept.map((i) => ({...specs[i]})), weightData: out.buffer}
 }
+
+/** The first float32 entry holding NaN or ±Infinity, with how many such values it holds. */
+export function nonFiniteWeight(specs: WeightSpec[], data: ArrayBuffer): {name: string; count: number; total: number} | undefined {
+  const offsets = weightOffsets(specs)
+  for (const [i, s] of specs.entries()) {
+    if (s.dtype !== 'float32' || s.quantization) continue
+    const {offset, length} = offsets[i]
+    // the buffer's float32 entries need not be 4-byte aligned after quantized or bool entries
+    const values = offset % 4 === 0 ? new Float32Array(data, offset, length / 4) : new Float32Array(data.slice(offset, offset + length))
+    let count = 0
+    for (let j = 0; j < values.length; j++) if (!Number.isFinite(values[j])) count++
+    if (count > 0) return {name: s.name, count, total: values.length}
+  }
+  return undefined
+}

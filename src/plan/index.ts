@@ -5,14 +5,16 @@
 import {coldStartProbability} from '../cost/batching.js'
 import {EdgeCurve, CompiledCosts} from '../cost/curve.js'
 import {SECONDS_PER_MONTH} from './estimate.js'
+import type {BatchSupport} from '../cost/batching.js'
 import {billedMs} from '../cost/billing.js'
-import {CostModel, MB} from '../cost/model.js'
+import {CostModel, MB, type StageRange} from '../cost/model.js'
 import {DEFAULT_PRICE_TABLE, type PriceTable} from '../cost/prices.js'
 import {AmpsUserError} from '../errors.js'
 import {ARCHES} from '../platform/lambda.js'
 import type {Profile} from '../profile/types.js'
-import {type Candidate, type SearchOptions, type SolverChoice, minimumLatency, searchPlan} from '../../solver/search.js'
-import {latencyPercentileMs, meetsSlo, tailStage, unbatched as unbatchedChain} from './tail.js'
+import {type Candidate, type SearchOptions, type SearchResult, type SolverChoice, minimumLatency, searchPlan} from '../../solver/search.js'
+import {meanCostPerBatchUsd} from './mean-billing.js'
+import {latencyPercentileMs, meetsSlo, tailStage, unbatched as unbatchedChain, type TailInput, type TailStage} from './tail.js'
 import {PLAN_VERSION, type Arch, type Plan, type PlanBaseline, type PlanStage} from './types.js'
 
 export {readPlan, validatePlan, writePlan, planProblems} from './schema.js'
@@ -25,6 +27,11 @@ export interface PlanOptions {
   percentile?: number
   /** Poisson arrival rate, requests/s (default 0: unknown, no batching) */
   ratePerSecond?: number
+  /**
+   * stateless gateway replicas (`amps serve`) sharing the traffic behind a load balancer (default
+   * 1): each batches ratePerSecond / replicas, which is the rate the plan is made and recorded for
+   */
+  replicas?: number
   arch?: Arch | 'auto'
   /** largest batch size to consider (default 32) */
   maxBatch?: number
@@ -75,6 +82,8 @@ export function checkPlanOptions(profile: Profile, o: PlanOptions): void {
   if (!(pct > 0 && pct <= 100)) throw flagError(`--percentile must be in (0, 100], got ${pct}`)
   const rate = o.ratePerSecond ?? 0
   if (!(Number.isFinite(rate) && rate >= 0)) throw flagError(`--rate must be >= 0 requests per second, got ${rate}`)
+  const replicas = o.replicas ?? 1
+  if (!(Number.isInteger(replicas) && replicas >= 1)) throw flagError(`--replicas must be an integer >= 1, got ${replicas}`)
   const maxBatch = o.maxBatch ?? PLAN_DEFAULTS.maxBatch
   if (!(Number.isInteger(maxBatch) && maxBatch >= 1)) throw flagError(`--max-batch must be an integer >= 1, got ${maxBatch}`)
   if (o.arch !== undefined && o.arch !== 'auto' && o.arch !== 'x86_64' && o.arch !== 'arm64') {
@@ -96,7 +105,7 @@ export function checkPlanOptions(profile: Profile, o: PlanOptions): void {
 }
 
 function searchOptions(profile: Profile, o: PlanOptions, prices: PriceTable): SearchOptions {
-  const rate = o.ratePerSecond ?? 0
+  const rate = (o.ratePerSecond ?? 0) / (o.replicas ?? 1)
   return {
     profile,
     prices,
@@ -140,7 +149,7 @@ function buildStages(profile: Profile, cand: Candidate): PlanStage[] {
       handoff: model.viaS3(st.last, B) ? 's3' : 'inline',
       billedMs: billedMs(handler, model.granularityMs),
       latencyMs: round(st.latencyMs, 3),
-      costPerBatchUsd: model.expectedCostUsd(r, st.memoryMb, dist, B),
+      costPerBatchUsd: meanCostPerBatchUsd(model, r, st.memoryMb, dist, B),
       initMs: round(cold.initMs + cold.firstPredictMs, 3),
       coldStartMs: round(cold.latencyMs, 3),
       billedMsByBatch: Array.from({length: B}, (_, k) => billedMs(model.handlerMs(r, st.memoryMb, k + 1, B), model.granularityMs)),
@@ -155,17 +164,58 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f
 }
 
+const meanCosts = new WeakMap<Candidate, number>()
+
+/**
+ * A candidate's cost per request billed on the mean of ceil(handler time) over every stage's
+ * measured spread (src/plan/mean-billing.ts), as the simulator bills it; the solvers rank by the
+ * stages' median billed ms.
+ */
+function meanCostPerRequest(cand: Candidate): number {
+  let c = meanCosts.get(cand)
+  if (c === undefined) {
+    const perBatch = cand.inner.stages.reduce((s, st) => s + meanCostPerBatchUsd(cand.model, {first: st.first, last: st.last}, st.memoryMb, cand.dist, cand.batchSize), 0)
+    c = perBatch / cand.meanBatchSize
+    meanCosts.set(cand, c)
+  }
+  return c
+}
+
 /** A candidate's latency at the percentile with the stages' measured spread (src/plan/tail.ts). */
 function candidateLatencyMs(profile: Profile, cand: Candidate, so: SearchOptions): number {
-  const B = cand.batchSize
-  const model = cand.model
-  const ranges = cand.inner.stages.map((st) => ({range: {first: st.first, last: st.last}, memoryMb: st.memoryMb, latencyMs: st.latencyMs}))
-  const chainAt = (k: number) =>
-    ranges.map((r) => tailStage(model, profile, r.range, r.memoryMb, k, k === B ? r.latencyMs : model.evaluate(r.range, r.memoryMb, k, B).latencyMs))
-  const {ks, pi} = cand.dist
+  const stages = cand.inner.stages.map((st) => ({range: {first: st.first, last: st.last}, memoryMb: st.memoryMb, latencyMs: st.latencyMs}))
+  return latencyPercentileMs(chainTailInput(profile, cand.model, stages, cand.dist, cand.batchSize, cand.timeoutMs, so.ratePerSecond), so.percentile)
+}
+
+/**
+ * The tail model's input for a chain of stages at fixed memories under the batching policy (B, T)
+ * at a Poisson rate: each batch size a request can ride in (size-biased), with the stages' median
+ * latency and spread at that size. The planner's own; `amps serve` re-solves B and T with it for a
+ * deployed chain. `latencyMs` (optional) is a stage's latency at the full batch as the solver
+ * counted it; `cache` (optional) keeps the per-(k, B) stage figures across calls.
+ */
+export function chainTailInput(
+  profile: Profile,
+  model: CostModel,
+  stages: {range: StageRange; memoryMb: number; latencyMs?: number}[],
+  dist: BatchSupport,
+  B: number,
+  timeoutMs: number,
+  ratePerSecond: number,
+  cache?: Map<string, TailStage[]>,
+): TailInput {
+  const chainAt = (k: number): TailStage[] => {
+    const key = `${k}/${B}`
+    const hit = cache?.get(key)
+    if (hit) return hit
+    const chain = stages.map((r) => tailStage(model, profile, r.range, r.memoryMb, k, k === B && r.latencyMs !== undefined ? r.latencyMs : model.evaluate(r.range, r.memoryMb, k, B).latencyMs))
+    cache?.set(key, chain)
+    return chain
+  }
+  const {ks, pi} = dist
   const mean = ks.reduce((s, k, i) => s + k * pi[i], 0)
   const sizes = B === 1 || !(mean > 0) ? [{k: B, weight: 1, stages: chainAt(B)}] : ks.map((k, i) => ({k, weight: (k * pi[i]) / mean, stages: pi[i] > 0 ? chainAt(k) : []})).filter((z) => z.weight > 1e-12)
-  return latencyPercentileMs({sizes, ratePerSecond: so.ratePerSecond, batchSize: B, timeoutMs: cand.timeoutMs}, so.percentile)
+  return {sizes, ratePerSecond, batchSize: B, timeoutMs}
 }
 
 /** At most this many solves per spread-aware search. */
@@ -259,7 +309,8 @@ function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemor
     }
     const tailOf = (memoryMb: number, latencyMs: number): number =>
       latencyPercentileMs(unbatchedChain([tailStage(model, profile, whole, memoryMb, 1, latencyMs)]), o.percentile)
-    const solved = solveWithSpread(o.sloMs, (budget) => e.cheapestMemoryForBudget(budget), (x) => tailOf(x.memoryMb, x.latencyMs), (x) => x.costUsd, (x) => x.latencyMs, e.minLatency())
+    const meanCost = (memoryMb: number): number => meanCostPerBatchUsd(model, whole, memoryMb, {ks: [1], pi: [1]}, 1)
+    const solved = solveWithSpread(o.sloMs, (budget) => e.cheapestMemoryForBudget(budget), (x) => tailOf(x.memoryMb, x.latencyMs), (x) => meanCost(x.memoryMb), (x) => x.latencyMs, e.minLatency())
     const opt = solved?.value
     const stages = [{layers: model.L, memoryMb: 0, arch}]
     if (opt && solved) {
@@ -268,8 +319,8 @@ function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemor
         description: 'Power-Tuning style: the whole model in one function, no batching, cheapest memory meeting the SLO (searched at 1 MB)',
         feasible: true,
         latencyMs: solved.latencyMs,
-        costPerMillionUsd: opt.costUsd * 1e6,
-        costPerRequestUsd: opt.costUsd,
+        costPerMillionUsd: meanCost(opt.memoryMb) * 1e6,
+        costPerRequestUsd: meanCost(opt.memoryMb),
         stages: [{...stages[0], memoryMb: opt.memoryMb}],
         batch: {size: 1, timeoutMs: 0},
       }
@@ -283,8 +334,8 @@ function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemor
         description: `the whole model in one function at the largest memory (${c.gridMax} MB), no batching`,
         feasible: true,
         latencyMs: topLatency,
-        costPerMillionUsd: top.costUsd * 1e6,
-        costPerRequestUsd: top.costUsd,
+        costPerMillionUsd: meanCost(c.gridMax) * 1e6,
+        costPerRequestUsd: meanCost(c.gridMax),
         stages: [{...stages[0], memoryMb: c.gridMax}],
         batch: {size: 1, timeoutMs: 0},
       }
@@ -310,7 +361,7 @@ function describeCandidate(cand: Candidate): Record<string, unknown> {
   return {
     arch: cand.arch,
     latencyMs: round(cand.latencyMs, 3),
-    costPerMillionUsd: cand.costPerRequestUsd * 1e6,
+    costPerMillionUsd: meanCostPerRequest(cand) * 1e6,
     stages: cand.inner.stages.map((s) => ({layers: `${s.first}..${s.last}`, memoryMb: s.memoryMb, latencyMs: s.latencyMs})),
   }
 }
@@ -338,11 +389,36 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
     searchInner += r.innerSolves
     return r
   }
-  const solved = solveWithSpread(so.sloMs, (budget) => {
-    const r = search(so, budget)
-    rounds++
-    return r.best ? r : null
-  }, (r) => candidateLatencyMs(profile, r.best!, so), (r) => r.best!.costPerRequestUsd, (r) => r.best!.latencyMs, minimumLatency(so)?.latencyMs ?? 0)
+  const tails = new WeakMap<Candidate, number>()
+  const tailOf = (c: Candidate, o: SearchOptions): number => {
+    let t = tails.get(c)
+    if (t === undefined) tails.set(c, (t = candidateLatencyMs(profile, c, o)))
+    return t
+  }
+  /**
+   * The spread-aware search: every (arch, B, T) point's optimum counts only when it meets the SLO
+   * with the stage times' spread (SearchOptions.accept), so one round returns the cheapest such
+   * point's plan at the solver's budget. A point whose optimum failed may offer a plan at a lower
+   * budget, never cheaper than that optimum: so while the cheapest refused candidate is cheaper
+   * than the best plan, lower the budget below its median latency by its excess and search again.
+   */
+  const searchWithSpread = (o: SearchOptions): {value: SearchResult; latencyMs: number; budgetMs: number} | null => {
+    const acc = {...o, accept: (c: Candidate) => meetsSlo(tailOf(c, o), o.sloMs)}
+    const floor = minimumLatency(o)?.latencyMs ?? 0
+    let best: {value: SearchResult; latencyMs: number; budgetMs: number} | null = null
+    let budget = o.sloMs
+    for (let round = 0; round < TAIL_ROUNDS; round++) {
+      const r = search(acc, budget)
+      rounds++
+      if (r.best && (!best || meanCostPerRequest(r.best) < meanCostPerRequest(best.value.best!))) best = {value: r, latencyMs: tailOf(r.best, o), budgetMs: budget}
+      const rej = r.bestRejected
+      if (!rej || (best && rej.costPerRequestUsd >= best.value.best!.costPerRequestUsd * (1 - 1e-9)) || budget <= floor || (stopped && best)) break
+      const excess = tailOf(rej, o) - o.sloMs
+      budget = Math.max(floor, Math.min(budget - 0.5, rej.latencyMs - excess, (budget * o.sloMs) / (o.sloMs + excess)))
+    }
+    return best
+  }
+  const solved = searchWithSpread(so)
   const limitText = (): string => {
     const ms = options.timeLimitMs ?? PLAN_DEFAULTS.timeLimitMs
     return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 1000).toFixed(0)} s`
@@ -354,7 +430,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   }
   if (!solved) throw infeasibleError(profile, so)
   const result = solved.value
-  const solvedBest = {...result.best!, latencyMs: solved.latencyMs}
+  const solvedBest = {...result.best!, latencyMs: solved.latencyMs, costPerRequestUsd: meanCostPerRequest(result.best!)}
   // AMPS-Inf: the unbatched optimum of the same search, held to the same spread-aware SLO (searched
   // on its own when the plan's search had to lower the solver's budget for the plan's own spread)
   let inf: {cand: Candidate; latencyMs: number} | null = null
@@ -364,16 +440,10 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   }
   if (!inf) {
     const unb = {...so, ratePerSecond: 0, maxBatch: 1}
-    const s = solveWithSpread(
-      so.sloMs,
-      (budget) => search(unb, budget).best,
-      (c) => candidateLatencyMs(profile, c, unb),
-      (c) => c.costPerRequestUsd,
-      (c) => c.latencyMs,
-      minimumLatency(unb)?.latencyMs ?? 0,
-    )
-    if (s) inf = {cand: s.value, latencyMs: s.latencyMs}
+    const s = searchWithSpread(unb)
+    if (s) inf = {cand: s.value.best!, latencyMs: s.latencyMs}
   }
+  if (inf) inf = {cand: {...inf.cand, costPerRequestUsd: meanCostPerRequest(inf.cand)}, latencyMs: inf.latencyMs}
   // the spread-aware search is a heuristic over the solver's budget: never plan dearer than AMPS-Inf
   const best = inf && inf.cand.costPerRequestUsd < solvedBest.costPerRequestUsd ? {...inf.cand, latencyMs: inf.latencyMs} : solvedBest
   const rate = so.ratePerSecond
@@ -426,6 +496,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
       maxBatch: so.maxBatch,
       ...(options.stages !== undefined ? {stages: options.stages} : {}),
       maxStages: so.maxStages,
+      ...((options.replicas ?? 1) > 1 ? {replicas: options.replicas} : {}),
     },
     batch: {size: best.batchSize, timeoutMs: best.timeoutMs},
     stages,
@@ -435,7 +506,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
       spreadMs: round(best.latencyMs - best.inner.latencyMs - best.waitMs, 3),
       meanBatchSize: best.meanBatchSize,
       costPerMillionUsd: best.costPerRequestUsd * 1e6,
-      monthlyCostUsd: best.costPerRequestUsd * rate * SECONDS_PER_MONTH,
+      monthlyCostUsd: best.costPerRequestUsd * rate * (options.replicas ?? 1) * SECONDS_PER_MONTH,
       coldStartMs: round(stages.reduce((s, st) => s + (st.coldStartMs ?? 0), 0), 3),
       coldStartProbability: coldP,
       waitMs: round(best.waitMs, 6),

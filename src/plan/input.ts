@@ -6,6 +6,7 @@ import {existsSync, readFileSync, statSync} from 'node:fs'
 import {extname, resolve} from 'node:path'
 
 import {AmpsUserError} from '../errors.js'
+import {describeKind, detectKind} from '../files/kinds.js'
 import type {Profile} from '../profile/types.js'
 
 export type PlanInput = {kind: 'profile'; path: string} | {kind: 'model'; path: string}
@@ -28,9 +29,14 @@ export function classifyPlanInput(path: string): PlanInput {
     } catch (error) {
       throw new AmpsUserError('FILE_INVALID', `${path} is not valid JSON (${(error as Error).message})`)
     }
-    const o = raw as Record<string, unknown>
-    if (o && typeof o === 'object' && 'modelTopology' in o) return {kind: 'model', path: abs}
-    if (o && typeof o === 'object' && 'layers' in o && 'runtime' in o) return {kind: 'profile', path: abs}
+    const kind = detectKind(raw)
+    if (kind === 'model') return {kind: 'model', path: abs}
+    if (kind === 'profile') return {kind: 'profile', path: abs}
+    if (kind === 'plan' || kind === 'deployment') {
+      throw new AmpsUserError('FILE_INVALID', `${path} is ${describeKind(kind)} already; \`amps plan\` takes a profile.json or a model`, {
+        suggestions: [kind === 'plan' ? `pass the model or profile it was made from (its "model" field), or use the plan: amps estimate-cost ${path}` : `invoke it: amps invoke ${path}`],
+      })
+    }
     throw new AmpsUserError('FILE_INVALID', `${path} is neither a profile.json (from \`amps profile\`) nor a TF.js model.json`, {
       suggestions: ['create a profile with `amps profile <model> -o profile.json`'],
     })
@@ -39,11 +45,11 @@ export function classifyPlanInput(path: string): PlanInput {
 }
 
 /** Read the profile (validated), or profile the model through src/profile. */
-export async function loadPlanInput(input: PlanInput, onProgress?: (p: unknown) => void): Promise<Profile> {
+export async function loadPlanInput(input: PlanInput, onProgress?: (p: unknown) => void, backend?: 'onnx'): Promise<Profile> {
   if (input.kind === 'profile') {
     const {readProfile} = await import('../profile/io.js')
     return readProfile(input.path)
   }
   const {profileModel} = await import('../profile/index.js')
-  return profileModel(input.path, {onProgress: onProgress as never})
+  return profileModel(input.path, {onProgress: onProgress as never, backend})
 }

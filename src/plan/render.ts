@@ -4,20 +4,8 @@
 import type {CostEstimate} from './estimate.js'
 import type {Plan} from './types.js'
 
-/** A plain text table; numbers right-aligned. */
-export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const right = header.map((_, i) => rows.length > 0 && rows.every((r) => /^[-+$]?[\d.,]+( ?(ms|MB|%|×|x))?$|^—$/.test(r[i] ?? '')))
-  const line = (cells: string[]): string =>
-    cells.map((c, i) => (right[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd()
-  return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
-}
-
-export function usd(x: number, digits = 2): string {
-  if (!Number.isFinite(x)) return '—'
-  if (x !== 0 && Math.abs(x) < 0.01 && digits <= 2) return '$' + x.toPrecision(3)
-  return '$' + x.toLocaleString('en-US', {minimumFractionDigits: digits, maximumFractionDigits: digits})
-}
+export {table, usd} from '../util/format.js'
+import {table, usd} from '../util/format.js'
 
 export function num(x: number, digits = 0): string {
   if (!Number.isFinite(x)) return '—'
@@ -30,7 +18,7 @@ export function renderPlan(plan: Plan): string {
   const out: string[] = []
   const inp = plan.inputs
   const pct = inp.percentile === 100 ? 'max' : `p${inp.percentile}`
-  out.push(`Plan for ${plan.model.name}: SLO ${num(inp.sloMs, 0)} ms at ${pct}, ${inp.ratePerSecond > 0 ? `${num(inp.ratePerSecond, 2)} req/s` : 'no rate given'}, arch ${inp.arch}, ${inp.region}`)
+  out.push(`Plan for ${plan.model.name}: SLO ${num(inp.sloMs, 0)} ms at ${pct}, ${inp.ratePerSecond > 0 ? `${num(inp.ratePerSecond, 2)} req/s${(inp.replicas ?? 1) > 1 ? ` per replica × ${inp.replicas} replicas` : ''}` : 'no rate given'}, arch ${inp.arch}, ${inp.region}`)
   out.push('')
   out.push(
     table(
@@ -61,7 +49,7 @@ export function renderPlan(plan: Plan): string {
   out.push(`Latency (${pct}): ${num(p.latencyMs, 1)} ms (${parts.join(', ')})   SLO ${num(inp.sloMs)} ms`)
   out.push(
     `Cost: ${usd(p.costPerMillionUsd)} per 1M requests` +
-      (inp.ratePerSecond > 0 ? `, ${usd(p.monthlyCostUsd)} per month at ${num(inp.ratePerSecond, 2)} req/s` : '') +
+      (inp.ratePerSecond > 0 ? `, ${usd(p.monthlyCostUsd)} per month at ${num(inp.ratePerSecond * (inp.replicas ?? 1), 2)} req/s` : '') +
       ' (first-tier prices, no free tier)',
   )
   out.push(

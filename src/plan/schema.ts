@@ -1,133 +1,136 @@
 /**
- * plan.json: the one module that validates it. Every problem is gathered, then reported once as an
- * AmpsUserError('PLAN_INVALID') naming the file and each field (`"stages[1].memoryMb": expected …`).
+ * plan.json: the one schema (zod, through the src/files kit). Every problem is gathered, then
+ * reported once as an AmpsUserError('PLAN_INVALID') naming the file and each field
+ * (`"stages[1].memoryMb": expected an integer in 128–10240, got 20000`).
  */
-import {existsSync, readFileSync} from 'node:fs'
-
-import {AmpsUserError} from '../errors.js'
-import {ARCHES, LAMBDA} from '../platform/lambda.js'
-import {writeFileAtomic} from '../profile/io.js'
+import {defineFormat, readAs, validateAs, writeAs} from '../files/format.js'
+import {bool, list, nonEmptyStr, num, obj, oneOf, problemsOf, str, z} from '../files/zod.js'
+import {LAMBDA} from '../platform/lambda.js'
 import {PLAN_VERSION, type Plan} from './types.js'
 
-type Check = (ok: boolean, field: string, expected: string, got?: unknown) => void
+const arch = oneOf(['x86_64', 'arm64'])
+const handoff = oneOf(['inline', 's3'])
 
-const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x)
-const isInt = (x: unknown): x is number => isNum(x) && Number.isInteger(x)
-const isStr = (x: unknown): x is string => typeof x === 'string'
-const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
-const isArch = (x: unknown): boolean => (ARCHES as readonly unknown[]).includes(x)
+const stage = obj({
+  index: num({min: 0, int: true}),
+  name: str(),
+  layers: obj({
+    first: str('a layer name'),
+    last: str('a layer name'),
+    firstIndex: num({min: 0, int: true}),
+    lastIndex: num({min: 0, int: true}),
+    count: num({min: 1, int: true}),
+  }),
+  memoryMb: num({min: LAMBDA.memoryMinMb, max: LAMBDA.memoryMaxMb, int: true}),
+  arch,
+  packageBytes: num({min: 0}),
+  weightsBytes: num({min: 0}),
+  predictedMs: num({min: 0}),
+  inputBytes: num({min: 0}),
+  outputBytes: num({min: 0}),
+  inputTensors: list(str('a tensor id')),
+  outputTensors: list(str('a tensor id')),
+  handoff,
+  inputHandoff: handoff.optional(),
+  measuredPackageBytes: num({min: 0}).optional(),
+  billedMs: num({min: 0}).optional(),
+  latencyMs: num({min: 0}).optional(),
+  costPerBatchUsd: num({min: 0}).optional(),
+  initMs: num({min: 0}).optional(),
+  coldStartMs: num({min: 0}).optional(),
+  billedMsByBatch: list(num({min: 0})).optional(),
+  backend: oneOf(['onnx', 'wasm']).optional(),
+  threads: num({min: 1, max: LAMBDA.maxVcpus, int: true}).optional(),
+})
 
-function show(x: unknown): string {
-  const s = JSON.stringify(x)
-  return s === undefined ? 'nothing' : s.length > 60 ? s.slice(0, 57) + '...' : s
+const baseline = obj({
+  name: str(),
+  feasible: bool(),
+  latencyMs: z.number().optional(),
+  costPerMillionUsd: z.number().optional(),
+})
+
+export const planSchema = obj({
+  version: num({int: true}),
+  model: obj({
+    name: str(),
+    sha256: str(),
+    source: str(),
+    profile: nonEmptyStr('the path of the profile.json the plan was made from').optional(),
+  }),
+  inputs: obj({
+    sloMs: num({gt: 0}),
+    percentile: num({gt: 0, max: 100, what: 'a number in (0, 100]'}),
+    ratePerSecond: num({min: 0}),
+    arch: oneOf(['x86_64', 'arm64', 'auto']),
+    region: str(),
+    priceTableVersion: str(),
+    maxBatch: num({min: 1, int: true}),
+    replicas: num({min: 1, int: true}).optional(),
+    backend: oneOf(['onnx', 'wasm']).optional(),
+  }),
+  batch: obj({
+    size: num({min: 1, int: true}),
+    timeoutMs: num({min: 0}),
+  }),
+  stages: list(stage, {nonEmpty: true}),
+  predicted: obj({
+    latencyMs: num({min: 0}),
+    serviceMs: num({min: 0}),
+    meanBatchSize: num({min: 0}),
+    costPerMillionUsd: num({min: 0}),
+    monthlyCostUsd: num({min: 0}),
+    coldStartMs: num({min: 0}),
+    coldStartProbability: num({min: 0, max: 1, what: 'a probability in 0–1'}),
+  }),
+  solver: obj({
+    method: oneOf(['fast', 'milp']),
+    optimal: bool(),
+    solveMs: num({min: 0}),
+  }),
+  baselines: list(baseline),
+  createdAt: str('an ISO date string'),
+})
+
+/** Cross-field rules: stages in order, covering the model; feasible baselines carry their numbers. */
+function planConsistency(plan: Plan): string[] {
+  const out: string[] = []
+  let expectFirst = 0
+  plan.stages.forEach((s, i) => {
+    const at = `stages[${i}]`
+    if (s.index !== i) out.push(`"${at}.index": expected ${i}, got ${s.index}`)
+    const l = s.layers
+    if (l.firstIndex !== expectFirst) out.push(`"${at}.layers.firstIndex": expected ${expectFirst} (stages cover the model in order), got ${l.firstIndex}`)
+    if (l.lastIndex < l.firstIndex) out.push(`"${at}.layers.lastIndex": expected an integer ≥ firstIndex ${l.firstIndex}, got ${l.lastIndex}`)
+    if (l.count !== l.lastIndex - l.firstIndex + 1) out.push(`"${at}.layers.count": expected lastIndex - firstIndex + 1 = ${l.lastIndex - l.firstIndex + 1}, got ${l.count}`)
+    expectFirst = l.lastIndex + 1
+  })
+  plan.baselines.forEach((b, i) => {
+    if (!b.feasible) return
+    if (!Number.isFinite(b.latencyMs)) out.push(`"baselines[${i}].latencyMs": expected a number, got ${JSON.stringify(b.latencyMs) ?? 'nothing'}`)
+    if (!Number.isFinite(b.costPerMillionUsd)) out.push(`"baselines[${i}].costPerMillionUsd": expected a number, got ${JSON.stringify(b.costPerMillionUsd) ?? 'nothing'}`)
+  })
+  return out
 }
+
+export const planFormat = defineFormat<Plan>({
+  kind: 'plan',
+  version: PLAN_VERSION,
+  schema: planSchema,
+  code: 'PLAN_INVALID',
+  remake: 're-create it with `amps plan <model|profile.json> --slo <ms> -o {file}`',
+  check: planConsistency,
+})
 
 /** Every problem with a parsed plan.json, as `"field": expected …, got …` lines. */
 export function planProblems(raw: unknown): string[] {
-  const problems: string[] = []
-  const check: Check = (ok, field, expected, got) => {
-    if (!ok) problems.push(`"${field}": expected ${expected}, got ${show(got)}`)
-  }
-  if (!isObj(raw)) return ['(root): expected a JSON object']
-  if (raw.version !== PLAN_VERSION) {
-    problems.push(`"version": expected ${PLAN_VERSION} (this amps writes plan version ${PLAN_VERSION}), got ${show(raw.version)}`)
-    return problems
-  }
-  const m = raw.model
-  check(isObj(m), 'model', 'an object', m)
-  if (isObj(m)) {
-    check(isStr(m.name), 'model.name', 'a string', m.name)
-    check(isStr(m.sha256), 'model.sha256', 'a string', m.sha256)
-    check(isStr(m.source), 'model.source', 'a string', m.source)
-    if (m.profile !== undefined) check(isStr(m.profile) && m.profile.length > 0, 'model.profile', 'the path of the profile.json the plan was made from', m.profile)
-  }
-  const inp = raw.inputs
-  check(isObj(inp), 'inputs', 'an object', inp)
-  if (isObj(inp)) {
-    check(isNum(inp.sloMs) && inp.sloMs > 0, 'inputs.sloMs', 'a number > 0', inp.sloMs)
-    check(isNum(inp.percentile) && inp.percentile > 0 && inp.percentile <= 100, 'inputs.percentile', 'a number in (0, 100]', inp.percentile)
-    check(isNum(inp.ratePerSecond) && inp.ratePerSecond >= 0, 'inputs.ratePerSecond', 'a number >= 0', inp.ratePerSecond)
-    check(isArch(inp.arch) || inp.arch === 'auto', 'inputs.arch', '"x86_64", "arm64" or "auto"', inp.arch)
-    check(isStr(inp.region), 'inputs.region', 'a string', inp.region)
-    check(isStr(inp.priceTableVersion), 'inputs.priceTableVersion', 'a string', inp.priceTableVersion)
-    check(isInt(inp.maxBatch) && inp.maxBatch >= 1, 'inputs.maxBatch', 'an integer >= 1', inp.maxBatch)
-  }
-  const b = raw.batch
-  check(isObj(b), 'batch', 'an object', b)
-  if (isObj(b)) {
-    check(isInt(b.size) && b.size >= 1, 'batch.size', 'an integer >= 1', b.size)
-    check(isNum(b.timeoutMs) && b.timeoutMs >= 0, 'batch.timeoutMs', 'a number >= 0', b.timeoutMs)
-  }
-  check(Array.isArray(raw.stages) && raw.stages.length > 0, 'stages', 'a non-empty array', raw.stages)
-  if (Array.isArray(raw.stages)) {
-    let expectFirst = 0
-    raw.stages.forEach((s: unknown, i: number) => {
-      const at = `stages[${i}]`
-      if (!isObj(s)) return void check(false, at, 'an object', s)
-      check(s.index === i, `${at}.index`, `${i}`, s.index)
-      check(isStr(s.name), `${at}.name`, 'a string', s.name)
-      const l = s.layers
-      if (!isObj(l)) check(false, `${at}.layers`, 'an object', l)
-      else {
-        check(isStr(l.first) && isStr(l.last), `${at}.layers.first/last`, 'layer names', [l.first, l.last])
-        check(isInt(l.firstIndex) && l.firstIndex === expectFirst, `${at}.layers.firstIndex`, `${expectFirst} (stages cover the model in order)`, l.firstIndex)
-        check(isInt(l.lastIndex) && l.lastIndex >= (l.firstIndex as number), `${at}.layers.lastIndex`, 'an integer >= firstIndex', l.lastIndex)
-        check(isInt(l.count) && l.count === (l.lastIndex as number) - (l.firstIndex as number) + 1, `${at}.layers.count`, 'lastIndex - firstIndex + 1', l.count)
-        if (isInt(l.lastIndex)) expectFirst = l.lastIndex + 1
-      }
-      check(isInt(s.memoryMb) && s.memoryMb >= LAMBDA.memoryMinMb && s.memoryMb <= LAMBDA.memoryMaxMb, `${at}.memoryMb`, `an integer in ${LAMBDA.memoryMinMb}–${LAMBDA.memoryMaxMb}`, s.memoryMb)
-      check(isArch(s.arch), `${at}.arch`, '"x86_64" or "arm64"', s.arch)
-      for (const f of ['packageBytes', 'weightsBytes', 'predictedMs', 'inputBytes', 'outputBytes']) {
-        check(isNum(s[f]) && s[f] >= 0, `${at}.${f}`, 'a number >= 0', s[f])
-      }
-      check(Array.isArray(s.inputTensors) && s.inputTensors.every(isStr), `${at}.inputTensors`, 'an array of tensor ids', s.inputTensors)
-      check(Array.isArray(s.outputTensors) && s.outputTensors.every(isStr), `${at}.outputTensors`, 'an array of tensor ids', s.outputTensors)
-      check(s.handoff === 'inline' || s.handoff === 's3', `${at}.handoff`, '"inline" or "s3"', s.handoff)
-      if (s.inputHandoff !== undefined) check(s.inputHandoff === 'inline' || s.inputHandoff === 's3', `${at}.inputHandoff`, '"inline" or "s3"', s.inputHandoff)
-    })
-  }
-  const p = raw.predicted
-  check(isObj(p), 'predicted', 'an object', p)
-  if (isObj(p)) {
-    for (const f of ['latencyMs', 'serviceMs', 'meanBatchSize', 'costPerMillionUsd', 'monthlyCostUsd', 'coldStartMs']) {
-      check(isNum(p[f]) && p[f] >= 0, `predicted.${f}`, 'a number >= 0', p[f])
-    }
-    check(isNum(p.coldStartProbability) && p.coldStartProbability >= 0 && p.coldStartProbability <= 1, 'predicted.coldStartProbability', 'a probability', p.coldStartProbability)
-  }
-  const sv = raw.solver
-  check(isObj(sv), 'solver', 'an object', sv)
-  if (isObj(sv)) {
-    check(sv.method === 'fast' || sv.method === 'milp', 'solver.method', '"fast" or "milp"', sv.method)
-    check(typeof sv.optimal === 'boolean', 'solver.optimal', 'true or false', sv.optimal)
-    check(isNum(sv.solveMs) && sv.solveMs >= 0, 'solver.solveMs', 'a number >= 0', sv.solveMs)
-  }
-  check(Array.isArray(raw.baselines), 'baselines', 'an array', raw.baselines)
-  if (Array.isArray(raw.baselines)) {
-    raw.baselines.forEach((bl: unknown, i: number) => {
-      const at = `baselines[${i}]`
-      if (!isObj(bl)) return void check(false, at, 'an object', bl)
-      check(isStr(bl.name), `${at}.name`, 'a string', bl.name)
-      check(typeof bl.feasible === 'boolean', `${at}.feasible`, 'true or false', bl.feasible)
-      if (bl.feasible) {
-        check(isNum(bl.latencyMs), `${at}.latencyMs`, 'a number', bl.latencyMs)
-        check(isNum(bl.costPerMillionUsd), `${at}.costPerMillionUsd`, 'a number', bl.costPerMillionUsd)
-      }
-    })
-  }
-  check(isStr(raw.createdAt), 'createdAt', 'an ISO date string', raw.createdAt)
-  return problems
+  const problems = problemsOf(planSchema, raw)
+  return problems.length > 0 ? problems : planConsistency(raw as Plan)
 }
 
 /** Validate a parsed plan; throws one AmpsUserError listing every problem. */
 export function validatePlan(raw: unknown, file = 'plan.json'): Plan {
-  const problems = planProblems(raw)
-  if (problems.length > 0) {
-    throw new AmpsUserError('PLAN_INVALID', `${file} is not a valid amps plan: ${problems.join('; ')}`, {
-      suggestions: ['re-create it with `amps plan <model|profile.json> --slo <ms> -o ' + file + '`'],
-      details: {file, problems},
-    })
-  }
-  return raw as Plan
+  return validateAs(planFormat, raw, file)
 }
 
 /**
@@ -136,24 +139,10 @@ export function validatePlan(raw: unknown, file = 'plan.json'): Plan {
  * checks on top of the Plan this returns.
  */
 export function readPlan(path: string): Plan {
-  if (!existsSync(path)) {
-    throw new AmpsUserError('FILE_NOT_FOUND', `plan not found: ${path}`, {
-      suggestions: ['create one with `amps plan <model|profile.json> --slo <ms> -o ' + path + '`'],
-    })
-  }
-  let raw: unknown
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'))
-  } catch (error) {
-    throw new AmpsUserError('PLAN_INVALID', `${path} is not valid JSON (${(error as Error).message})`, {
-      suggestions: ['re-create it with `amps plan`'],
-    })
-  }
-  return validatePlan(raw, path)
+  return readAs(planFormat, path)
 }
 
 /** Write plan.json atomically (validated first: never write what readPlan would refuse). */
 export function writePlan(path: string, plan: Plan): void {
-  validatePlan(plan, path)
-  writeFileAtomic(path, JSON.stringify(plan, null, 2) + '\n')
+  writeAs(planFormat, path, plan)
 }

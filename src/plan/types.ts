@@ -8,6 +8,8 @@ export type {Arch}
 
 export const PLAN_VERSION = 1
 
+import type {StageBackend} from '../stage/spec.js'
+
 export interface PlanStage {
   index: number
   /** Lambda function name suffix, e.g. "stage-1" */
@@ -43,6 +45,10 @@ export interface PlanStage {
   coldStartMs?: number
   /** billed ms of one invocation with a batch of k = 1..batch.size (index k-1), for re-pricing at other rates */
   billedMsByBatch?: number[]
+  /** what runs the stage: 'onnx' (onnxruntime-node) or 'wasm' (tfjs); absent in older plans = 'wasm' */
+  backend?: StageBackend
+  /** ORT intra-op threads the stage runs with (onnx only: the vCPUs its memory gives, at most 6) */
+  threads?: number
 }
 
 export interface PlanBaseline {
@@ -82,6 +88,10 @@ export interface Plan {
     maxBatch: number
     stages?: number
     maxStages?: number
+    /** gateway replicas sharing the traffic; ratePerSecond is each one's share (amps plan --replicas) */
+    replicas?: number
+    /** what the stages run on (`--backend`); absent in older plans = wasm */
+    backend?: StageBackend
   }
   batch: {size: number; timeoutMs: number}
   stages: PlanStage[]

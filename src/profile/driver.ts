@@ -13,7 +13,7 @@ import {fileURLToPath, pathToFileURL} from 'node:url'
 
 import {AmpsUserError, type AmpsErrorCode} from '../errors.js'
 import {LAMBDA} from '../platform/lambda.js'
-import type {BackendName} from '../runtime/tf.js'
+import type {ProfileBackend} from './protocol.js'
 import {cfsSettings, cpuFraction, openCpuQuota, type CgroupMethod, type CpuQuota} from './cgroup.js'
 import type {ParentMessage, PointResult, RepeatPlan, RuntimeProbe, WorkerInfo, WorkerJob, WorkerMessage} from './protocol.js'
 
@@ -26,6 +26,8 @@ export interface DriverProgress {
   points?: number
   done?: number
   total?: number
+  /** with 'start': every point in the order it will be measured (for an ETA) */
+  schedule?: {memoryMb: number; batch: number}[]
 }
 
 export interface MeasureRequest {
@@ -35,7 +37,7 @@ export interface MeasureRequest {
   batchSizes: number[]
   memoryMb: number[]
   plan: RepeatPlan
-  backend?: BackendName
+  backend?: ProfileBackend
   onProgress?: (p: DriverProgress) => void
   /** synchronous cleanup to run when a signal ends the process (temp files) */
   onAbort?: () => void
@@ -193,7 +195,7 @@ async function measureOnce(req: MeasureRequest): Promise<Measurement> {
     probeBatch: Math.max(4, ...req.batchSizes),
     peakActivationBytesPerSample: req.peakActivationBytesPerSample,
   }
-  progress({phase: 'start', points: targets.length})
+  progress({phase: 'start', points: targets.length, schedule: targets.map((t) => ({memoryMb: t.memoryMb, batch: t.batch}))})
   const child = new Child(job, (m) =>
     progress({phase: m.phase, memoryMb: m.memoryMb, batch: m.batch, point: current, points: targets.length, done: m.done, total: m.total}),
   )

@@ -15,7 +15,7 @@ import {fileURLToPath} from 'node:url'
 import {AmpsUserError} from '../errors.js'
 import type {LayerGraph} from '../model/types.js'
 import {LAMBDA} from '../platform/lambda.js'
-import type {BackendName} from '../runtime/tf.js'
+import type {ProfileBackend} from './protocol.js'
 import {assembleProfile} from './assemble.js'
 import {measureModel, type DriverProgress} from './driver.js'
 import {readProfile, writeProfile} from './io.js'
@@ -59,7 +59,7 @@ export interface ProfileOptions {
   /** read and write the cache (default true) */
   cache?: boolean
   /** force a tensor backend (default: initTf's choice) */
-  backend?: BackendName
+  backend?: ProfileBackend
   /** override parts of the repeat plan */
   plan?: Partial<RepeatPlan>
   onProgress?: (p: ProfileProgress) => void
@@ -124,7 +124,7 @@ export function resolveOptions(options: ProfileOptions = {}): ResolvedOptions {
 export const PROFILER_REVISION = 2
 
 /** The cache file for a model and resolved options. */
-export function profileCachePath(graph: Pick<LayerGraph, 'sha256' | 'name'>, resolved: ResolvedOptions, backend?: BackendName): string {
+export function profileCachePath(graph: Pick<LayerGraph, 'sha256' | 'name'>, resolved: ResolvedOptions, backend?: ProfileBackend): string {
   const key = createHash('sha256')
     .update(
       JSON.stringify({

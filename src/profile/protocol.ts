@@ -4,11 +4,14 @@
  */
 import type {BackendName} from '../runtime/tf.js'
 
+/** What the profiler measures with: a tfjs backend, or 'onnx' (the exported model on onnxruntime-node). */
+export type ProfileBackend = BackendName | 'onnx'
+
 export interface WorkerJob {
   /** directory holding model.json + weights.bin (the canonical artifacts) and graph.json (the LayerGraph) */
   modelDir: string
   /** force a backend (else initTf's order: tensorflow > wasm > cpu) */
-  backend?: BackendName
+  backend?: ProfileBackend
   /** batch size for the activation-memory probe (≥ 2) */
   probeBatch: number
   /** peak live activations of one sample when the whole model runs (bytes), from the LayerGraph */
@@ -33,7 +36,7 @@ export type ParentMessage =
   | {type: 'exit'}
 
 export interface WorkerInfo {
-  backend: BackendName
+  backend: ProfileBackend
   threads: number
   node: string
   cpu: string

@@ -2,6 +2,7 @@
  * What `amps profile` prints after measuring: model size, Σ layer times per memory × batch, and
  * the cheapest places to cut by bytes crossing. Pure functions.
  */
+import {table as renderTable} from '../util/format.js'
 import type {Profile} from './types.js'
 
 export interface ProfileSummary {
@@ -66,9 +67,9 @@ function bytes(n: number): string {
   return `${n} B`
 }
 
+/** First row is the header; the first column left-aligned, the others right-aligned. */
 function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
-  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')).join('\n')
+  return renderTable(rows[0], rows.slice(1), rows[0].map((_, i) => (i === 0 ? 'left' : 'right')))
 }
 
 /** The human-readable summary (no colours; fits 80 columns for 4 batch sizes). */

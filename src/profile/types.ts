@@ -78,7 +78,8 @@ export interface Profile {
   inputs: TensorInfo[]
   outputs: TensorInfo[]
   environment: {
-    backend: 'tensorflow' | 'wasm' | 'cpu'
+    /** 'onnx': the exported model on onnxruntime-node, per-layer times from ORT's node profile (src/profile/ort-runner.ts) */
+    backend: 'tensorflow' | 'wasm' | 'cpu' | 'onnx'
     threads: number
     node: string
     cpu: string

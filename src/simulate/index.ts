@@ -37,10 +37,19 @@ export interface SimulateOptions {
    * run starts from an empty pool, as a fresh deployment does, so its first batches are cold)
    */
   warmupS?: number
+  /**
+   * start each stage with this many warm environments (idle since t = 0), e.g. warmEnvironments(plan)
+   * from src/plan/prewarm.ts for a deployment that deploy pre-warmed (default: none, every pool empty)
+   */
+  warmEnvironments?: number[]
   /** prices and platform latencies (default: the built-in table of src/cost/prices.ts) */
   prices?: PriceTable
   /** refuse more requests than this (default 5,000,000) */
   maxRequests?: number
+  /** also return a histogram of the counted requests' latencies with this many equal bins (amps report) */
+  latencyHistogramBins?: number
+  /** the histogram's upper end (ms; default the largest latency): latencies above it are counted in `overflow` */
+  latencyHistogramMaxMs?: number
   /** called now and then with the fraction done (0..1) */
   onProgress?: (fraction: number, phase: 'arrivals' | 'simulating') => void
 }
@@ -96,6 +105,8 @@ export interface SimulationResult {
    */
   warmup: {seconds: number; requestsExcluded: number; batchesExcluded: number; suggestedS?: number}
   latencyMs: {mean: number; p50: number; p95: number; p99: number; max: number}
+  /** only with options.latencyHistogramBins: counts[i] requests had latency in [fromMs + i·binMs, fromMs + (i+1)·binMs) */
+  latencyHistogram?: {fromMs: number; binMs: number; counts: number[]; overflow: number}
   slo: {ms: number; percentile: number; misses: number; missRate: number}
   cost: {totalUsd: number; perMillionUsd: number; durationUsd: number; requestUsd: number; s3Usd: number}
   /**
@@ -125,6 +136,21 @@ export interface SimulationResult {
   }
   prices: {version: string; invokeRoundTripMs: number}
   warnings: string[]
+}
+
+/** equal-width histogram of an ascending array (the last bin includes the maximum) */
+function histogram(sorted: Float64Array, bins: number, maxMs?: number): {fromMs: number; binMs: number; counts: number[]; overflow: number} {
+  const n = Math.max(1, Math.floor(bins))
+  const lo = sorted[0]
+  const hi = maxMs !== undefined && maxMs > lo ? Math.min(maxMs, sorted[sorted.length - 1]) : sorted[sorted.length - 1]
+  const binMs = hi > lo ? (hi - lo) / n : 1
+  const counts = new Array<number>(n).fill(0)
+  let overflow = 0
+  for (const v of sorted) {
+    if (v > hi) overflow++
+    else counts[Math.min(n - 1, Math.floor((v - lo) / binMs))]++
+  }
+  return {fromMs: lo, binMs, counts, overflow}
 }
 
 /** nearest-rank percentile of an ascending array; p in (0, 1] */
@@ -304,6 +330,7 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
     keepAliveMs: keepAliveS * 1000,
     warmupMs: warmupS * 1000,
     platform,
+    ...(options.warmEnvironments ? {warmEnvironments: options.warmEnvironments} : {}),
     rng: createRng(seed, STREAM.service),
     onProgress: options.onProgress ? (f) => options.onProgress!(f, 'simulating') : undefined,
   })
@@ -415,6 +442,7 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
       p99: r(percentileSorted(sortedLat, 0.99), 3),
       max: r(sortedLat[n - 1], 3),
     },
+    ...(options.latencyHistogramBins ? {latencyHistogram: histogram(sortedLat, options.latencyHistogramBins, options.latencyHistogramMaxMs)} : {}),
     slo: {ms: plan.inputs.sloMs, percentile: pct, misses, missRate: r(misses / n, 6)},
     cost: {
       totalUsd: usd(totalUsd),

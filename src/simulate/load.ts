@@ -4,9 +4,9 @@
  * src/profile's readProfile (each the schema owner); this adds only what simulating needs.
  */
 import {existsSync, readFileSync, statSync} from 'node:fs'
-import {dirname, isAbsolute, resolve} from 'node:path'
 
 import {AmpsUserError} from '../errors.js'
+import {resolveRecordedPath} from '../files/paths.js'
 import {readPlan} from '../plan/schema.js'
 import type {Plan} from '../plan/types.js'
 import {readProfile} from '../profile/io.js'
@@ -42,14 +42,10 @@ export function readProfileForSimulation(path: string): {profile: Profile; warni
   return {profile: readProfile(path), warnings: []}
 }
 
-/** Where the plan says its profile is: absolute, else relative to the plan's folder, else to cwd. */
+/** Where the plan says its profile is (the one resolver of recorded paths: beside the plan, then cwd). */
 export function profilePathFromPlan(plan: Plan, planPath: string): string | undefined {
   const p = plan.model.profile
-  if (!p) return undefined
-  if (isAbsolute(p)) return p
-  const besidePlan = resolve(dirname(planPath), p)
-  if (existsSync(besidePlan)) return besidePlan
-  return resolve(p)
+  return p ? resolveRecordedPath(p, planPath) : undefined
 }
 
 export function readTraceFile(path: string, options: {unit?: TraceUnit; maxRows?: number}): ParsedTrace {

@@ -1,13 +1,14 @@
 /** Human-readable rendering of a SimulationResult (the command prints it when --json is off). */
+import {table as renderTable, usd} from '../util/format.js'
 import type {Compared, SimulationResult} from './index.js'
 
+/** First row is the header; the first column left-aligned, the others right-aligned. */
 function table(rows: string[][]): string[] {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)))
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd())
+  return renderTable(rows[0], rows.slice(1), rows[0].map((_, c) => (c === 0 ? 'left' : 'right'))).split('\n')
 }
 
 const ms = (x: number): string => `${x.toFixed(1)} ms`
-const money = (x: number): string => `$${x < 0.01 ? x.toPrecision(3) : x.toFixed(4)}`
+const money = (x: number): string => usd(x)
 const pctOf = (x: number): string => `${(x * 100).toFixed(2)}%`
 const err = (c: Compared): string => (c.errorPct === null ? 'n/a' : `${c.errorPct.toFixed(1)}%`)
 

@@ -277,8 +277,10 @@ export async function encodeTensors(
   return out
 }
 
-function safeKey(id: string): string {
-  return id.replace(/[^A-Za-z0-9._-]/g, '_')
+/** A tensor id as one hand-off key segment: anything but letters, digits, . _ - becomes _, and dots-only names get a leading _. */
+export function safeKey(id: string): string {
+  const s = id.replace(/[^A-Za-z0-9._-]/g, '_')
+  return /^\.*$/.test(s) ? `_${s}` : s
 }
 
 function describe(v: unknown): string {

@@ -28,8 +28,9 @@ import {
   type WireDtype,
   type WireTensor,
 } from './codec.js'
+import {loadOnnxEngine, type StageEngine} from './onnx-engine.js'
 import {STAGE_SPEC_VERSION, type StageSpec} from './spec.js'
-import {storeFor} from './store.js'
+import {isSafeName, storeFor} from './store.js'
 
 export {STAGE_SPEC_VERSION, type StageSpec} from './spec.js'
 
@@ -41,7 +42,7 @@ export interface LambdaContextLike {
 
 export interface StageRuntime {
   spec: StageSpec
-  backend: BackendName
+  backend: BackendName | 'onnx'
   /**
    * ms from process start to ready (runtime boot + module load + tf init + model load + warm-up),
    * what Lambda reports as Init Duration
@@ -70,6 +71,7 @@ export async function readStageSpec(dir: string): Promise<StageSpec> {
 export async function loadStageRuntime(dir: string, options: {backend?: BackendName} = {}): Promise<StageRuntime> {
   const t0 = performance.now()
   const spec = await readStageSpec(dir)
+  if (spec.backend === 'onnx') return serve(spec, await loadOnnxEngine(dir, spec, t0))
   const rt = await initTf(options.backend)
   const tf = rt.tf
   const t1 = performance.now()
@@ -92,14 +94,27 @@ export async function loadStageRuntime(dir: string, options: {backend?: BackendN
   const t3 = performance.now()
   // performance.now() counts from the process's start, like Lambda's Init Duration
   const initMs = t3
-
-  let served = 0
-  const envStore = storeFromEnv()
-  return {
-    spec,
+  return serve(spec, {
     backend: rt.backend,
     initMs,
     breakdown: {tfMs: t1 - t0, loadMs: t2 - t1, warmupMs: t3 - t2},
+    run: (inputs) => run(tf, model, spec, inputs),
+  })
+}
+
+/** The event loop of a loaded stage: validate → decode → engine.run → encode. */
+function serve(spec: StageSpec, engine: StageEngine): StageRuntime {
+  const {initMs} = engine
+
+  let served = 0
+  const envStore = storeFromEnv()
+  const envLimit = Number(process.env.AMPS_MAX_PAYLOAD_BYTES)
+  const payloadLimit = Number.isInteger(envLimit) && envLimit > 0 ? envLimit : LAMBDA.syncPayloadBytes
+  return {
+    spec,
+    backend: engine.backend,
+    initMs,
+    breakdown: engine.breakdown,
     async handle(event, context) {
       const coldStart = served === 0
       served++
@@ -108,11 +123,11 @@ export async function loadStageRuntime(dir: string, options: {backend?: BackendN
       const store = envStore ?? storeFor(ev.handoff)
       const inputs = await decodeInputs(spec, ev.tensors, store)
       const h1 = performance.now()
-      const outputs = await run(tf, model, spec, inputs)
+      const outputs = await engine.run(inputs)
       const h2 = performance.now()
       const requestId = ev.requestId ?? context?.awsRequestId ?? `${Date.now()}-${Math.random().toString(36).slice(2, 10)}`
       const tensors = await encodeTensors(outputs, {
-        limit: ev.maxPayloadBytes ?? LAMBDA.syncPayloadBytes,
+        limit: payloadLimit,
         store,
         keyPrefix: `${requestId}/${spec.name}`,
       })
@@ -127,7 +142,7 @@ export async function loadStageRuntime(dir: string, options: {backend?: BackendN
           decodeMs: h1 - h0,
           runMs: h2 - h1,
           encodeMs: h3 - h2,
-          backend: rt.backend,
+          backend: engine.backend,
         },
       }
     },
@@ -150,7 +165,6 @@ function storeFromEnv(): TensorStore | undefined {
 interface CheckedEvent {
   tensors: WireTensor[]
   handoff?: HandoffSpec
-  maxPayloadBytes?: number
   requestId?: string
 }
 
@@ -169,9 +183,15 @@ function checkEvent(event: unknown): CheckedEvent {
     else if (h?.kind === 's3' && typeof h.bucket === 'string' && typeof h.prefix === 'string') handoff = {kind: 's3', bucket: h.bucket, prefix: h.prefix}
     else throw new PayloadInvalidError('event.handoff must be {kind: "dir", path} or {kind: "s3", bucket, prefix}')
   }
-  const maxPayloadBytes = typeof e.maxPayloadBytes === 'number' && e.maxPayloadBytes > 0 ? e.maxPayloadBytes : undefined
-  const requestId = typeof e.requestId === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(e.requestId) ? e.requestId : undefined
-  return {tensors, handoff, maxPayloadBytes, requestId}
+  // the payload limit is the deployment's (AMPS_MAX_PAYLOAD_BYTES, set at start), never the event's
+  let requestId: string | undefined
+  if (e.requestId !== undefined) {
+    if (typeof e.requestId !== 'string' || !isSafeName(e.requestId)) {
+      throw new PayloadInvalidError('event.requestId must be 1-128 letters, digits, . _ - (no path separators, not dots only)')
+    }
+    requestId = e.requestId
+  }
+  return {tensors, handoff, requestId}
 }
 
 function safeParse(s: string): unknown {

@@ -22,4 +22,13 @@ export interface StageSpec {
   outputs: TensorInfo[]
   /** largest batch the stage accepts (0 = no limit) */
   maxBatch: number
+  /**
+   * what runs the stage: 'onnx' (model.onnx on onnxruntime-node) or 'wasm' (model.json +
+   * weights.bin on tfjs); absent in bundles built before backends existed = 'wasm'
+   */
+  backend?: StageBackend
+  /** ORT intra-op threads when AWS_LAMBDA_FUNCTION_MEMORY_SIZE is not set (onnx only) */
+  threads?: number
 }
+
+export type StageBackend = 'onnx' | 'wasm'

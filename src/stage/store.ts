@@ -16,7 +16,9 @@ export class DirStore implements TensorStore {
   }
 
   async put(key: string, bytes: Uint8Array): Promise<string> {
+    checkHandoffKey(key)
     const path = join(this.root, key)
+    if (!path.startsWith(this.root + '/')) throw new PayloadInvalidError(`hand-off key ${JSON.stringify(key)} leaves the hand-off directory`)
     await mkdir(dirname(path), {recursive: true})
     const tmp = `${path}.tmp-${process.pid}`
     await writeFile(tmp, bytes)
@@ -45,6 +47,19 @@ export class DirStore implements TensorStore {
   }
 }
 
+/** A name usable as one segment of a hand-off key: letters, digits, . _ -; not "." or ".." or dots only. */
+export function isSafeName(name: string, maxLength = 128): boolean {
+  return name.length >= 1 && name.length <= maxLength && /^[A-Za-z0-9._-]+$/.test(name) && !/^\.+$/.test(name)
+}
+
+/** Refuses a hand-off key with path separators other than between safe segments, empty or dots-only segments. */
+export function checkHandoffKey(key: string): void {
+  const parts = key.split('/')
+  if (key.length > 1024 || parts.some((p) => !isSafeName(p, 255))) {
+    throw new PayloadInvalidError(`hand-off key ${JSON.stringify(key.slice(0, 200))} is not allowed: segments must be letters, digits, . _ - and not dots only`)
+  }
+}
+
 type S3Module = typeof import('@aws-sdk/client-s3')
 
 export class S3Store implements TensorStore {
@@ -66,6 +81,7 @@ export class S3Store implements TensorStore {
   }
 
   async put(key: string, bytes: Uint8Array): Promise<string> {
+    checkHandoffKey(key)
     const {mod, client} = await this.s3()
     const fullKey = `${this.prefix.replace(/\/+$/, '')}/${key}`.replace(/^\/+/, '')
     await client.send(new mod.PutObjectCommand({Bucket: this.bucket, Key: fullKey, Body: bytes}))

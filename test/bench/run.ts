@@ -28,10 +28,11 @@ const TITLES: Record<SectionName, string> = {
   prediction: 'Prediction error of stage times',
   analytic: 'Analytic vs simulated',
   overhead: 'Pipeline overhead',
+  handoff: 'Hand-off overhead per cut',
 }
 
 /** The order of the issue (and of the report). */
-const RUN_ORDER: SectionName[] = ['solver', 'quality', 'prediction', 'analytic', 'overhead']
+const RUN_ORDER: SectionName[] = ['solver', 'quality', 'prediction', 'analytic', 'overhead', 'handoff']
 
 function usage(): never {
   process.stderr.write(`usage: node dist-test/test/bench/run.js [--quick] [--only <${SECTIONS.join('|')}>[,<section>…]] [--reuse-profiles] [--report-only]\n`)
@@ -71,6 +72,8 @@ async function runSection(name: SectionName, opts: BenchOptions, deployments: Lo
       return (await import('./quality.js')).runQuality(opts)
     case 'solver':
       return (await import('./solver-section.js')).runSolverSection(opts)
+    case 'handoff':
+      return (await import('./handoff.js')).runHandoff(opts)
   }
 }
 

@@ -33,7 +33,9 @@ function bundles3(): StageBundle[] {
 }
 
 function readState(path: string): DeploymentState {
-  return JSON.parse(readFileSync(path, 'utf8')) as DeploymentState
+  const {kind, ...state} = JSON.parse(readFileSync(path, 'utf8')) as DeploymentState & {kind: string}
+  expect(kind).toBe('deployment')
+  return state
 }
 
 function opts(extra: Record<string, unknown> = {}) {

@@ -51,7 +51,7 @@ describe('destroy', () => {
     expect(fake.functions.has(`${BASE}-stage-1`)).toBe(true)
     expect(after.stages.map((s) => s.status)).toEqual(['active', 'deleted', 'deleted'])
     expect(after.roleArn).toBe(ROLE)
-    expect(JSON.parse(readFileSync(statePath(), 'utf8'))).toEqual(after)
+    expect(JSON.parse(readFileSync(statePath(), 'utf8'))).toEqual({kind: 'deployment', ...after})
     expect(lines).toContain(`kept ${BASE}-stage-1: this deployment did not create it`)
   })
 

@@ -37,6 +37,7 @@ import {
   ListObjectsV2Command,
   NotFound,
   PutBucketLifecycleConfigurationCommand,
+  PutBucketTaggingCommand,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3'
@@ -78,6 +79,8 @@ export class FakeAws {
   readonly functions = new Map<string, FakeFunction>()
   readonly roles = new Map<string, {Arn: string; Tags: {Key: string; Value: string}[]; policies: Map<string, string>}>()
   readonly buckets = new Map<string, Map<string, {sha?: string; size?: number}>>()
+  /** per bucket: its tags and lifecycle rules, as last put */
+  readonly bucketConfig = new Map<string, {tags?: {Key: string; Value: string}[]; lifecycle?: unknown}>()
   private readonly faults = new Map<string, Fault[]>()
   /** run before each call is answered (e.g. to snapshot deployment.json) */
   onCall?: (call: LoggedCall) => void
@@ -293,7 +296,18 @@ export class FakeAws {
       }),
     )
     m.on(PutBucketLifecycleConfigurationCommand).callsFake((input) =>
-      this.handle('s3', 'PutBucketLifecycleConfiguration', input, () => (bucket(input.Bucket), {})),
+      this.handle('s3', 'PutBucketLifecycleConfiguration', input, () => {
+        bucket(input.Bucket)
+        this.bucketConfig.set(input.Bucket, {...this.bucketConfig.get(input.Bucket), lifecycle: input.LifecycleConfiguration})
+        return {}
+      }),
+    )
+    m.on(PutBucketTaggingCommand).callsFake((input) =>
+      this.handle('s3', 'PutBucketTagging', input, () => {
+        bucket(input.Bucket)
+        this.bucketConfig.set(input.Bucket, {...this.bucketConfig.get(input.Bucket), tags: input.Tagging.TagSet})
+        return {}
+      }),
     )
     m.on(PutObjectCommand).callsFake((input) =>
       this.handle('s3', 'PutObject', input, () => {
@@ -327,6 +341,7 @@ export class FakeAws {
           })
         }
         this.buckets.delete(input.Bucket)
+        this.bucketConfig.delete(input.Bucket)
         return {}
       }),
     )

@@ -24,9 +24,9 @@ async function until(check: () => boolean, withinMs = 8000): Promise<boolean> {
 }
 
 describe('local stage liveness', () => {
-  it('isStageProcess knows our runner by its command line; pidAlive only asks whether the pid lives', async () => {
-    // a stand-in for the stage runner: <stateDir>/runner.mjs <functionName>
-    const runner = join(dir, 'runner.mjs')
+  it('isStageProcess knows our stage front by its command line; pidAlive only asks whether the pid lives', async () => {
+    // a stand-in for the stage front: <stateDir>/front.mjs <functionName>
+    const runner = join(dir, 'front.mjs')
     writeFileSync(runner, 'setInterval(() => {}, 1000)\n')
     const child = spawn(process.execPath, [runner, 'amps-m-1a2b3c4d-stage-1', '{}'], {stdio: 'ignore'})
     children.push(child)

@@ -13,11 +13,11 @@ import {InvokeCommand, LambdaClient} from '@aws-sdk/client-lambda'
 import {PNG} from 'pngjs'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {createChainInvoker, invokeChain} from '../../deploy/client/coordinator.js'
+import {createChainInvoker, invokeChain, localLambdaClient} from '../../deploy/client/coordinator.js'
 import {readDeployment, writeDeployment} from '../../deploy/state/deployment.js'
 import {randomInputs} from '../../deploy/client/inputs.js'
 import {cpuQuotaFor} from '../../deploy/targets/local/cgroup.js'
-import {destroyLocal, isStageProcess, pidAlive} from '../../deploy/targets/local/index.js'
+import {destroyLocal, isStageProcess, pidAlive, stageHealth} from '../../deploy/targets/local/index.js'
 import type {DeploymentState, StageDeployment} from '../../deploy/state/types.js'
 import {AmpsUserError} from '../../src/errors.js'
 import {extractStage, loadModel} from '../../src/model/index.js'
@@ -44,19 +44,18 @@ async function gone(pid: number, withinMs = 8000): Promise<boolean> {
   return !pidAlive(pid)
 }
 
+/** The SDK client for a stage, with the deployment's token (the local Invoke API requires it). */
 function localClient(stage: StageDeployment): LambdaClient {
-  return new LambdaClient({
-    region: 'us-east-1',
-    endpoint: `http://127.0.0.1:${stage.port}`,
-    credentials: {accessKeyId: 'x', secretAccessKey: 'x'},
-    maxAttempts: 1,
-  })
+  return localLambdaClient(stage, readDeployment(out))
 }
+
+let planTextBefore = ''
 
 beforeAll(async () => {
   modelDir = nsfwjsModelDir('mobilenet_v2')
   plan = await writeHandPlan(modelDir, planPath)
-  deployed = await runAmps(['deploy', planPath, '--out', out, '--json'], {cwd: dir})
+  planTextBefore = readFileSync(planPath, 'utf8')
+  deployed = await runAmps(['deploy', planPath, '-o', out, '--json'], {cwd: dir})
 }, 240_000)
 
 afterAll(async () => {
@@ -71,7 +70,9 @@ describe('local target with MobileNetV2 in 3 stages', () => {
     expect(deployed.code).toBe(0)
     const report = deployed.json
     expect(report.stages).toHaveLength(3)
-    const written = JSON.parse(readFileSync(planPath, 'utf8')) as Plan
+    // the plan given is never rewritten: measured sizes go to deployment.json
+    expect(readFileSync(planPath, 'utf8')).toBe(planTextBefore)
+    const measured = readDeployment(out)
     const model = await loadModel(modelDir)
     let weightsTotal = 0
     for (const [i, s] of report.stages.entries()) {
@@ -82,7 +83,7 @@ describe('local target with MobileNetV2 in 3 stages', () => {
       expect(s.zipBytes).toBe(statSync(`${bundleDir}.zip`).size)
       expect(s.zipBytes).toBeLessThan(s.unzippedBytes)
       expect(s.unzippedBytes).toBeLessThan(report.limits.unzippedMaxBytes)
-      expect(written.stages[i].measuredPackageBytes).toBe(s.unzippedBytes)
+      expect(measured.stages.find((m) => m.functionName === s.functionName)?.unzippedBytes).toBe(s.unzippedBytes)
       // only this stage's weights travel with it
       const st = plan.stages[i]
       const artifacts = extractStage(model, st.layers.firstIndex, st.layers.lastIndex)
@@ -98,13 +99,17 @@ describe('local target with MobileNetV2 in 3 stages', () => {
       expect(s.status).toBe('active')
       expect(isStageProcess(s.pid, s.functionName, s.logPath)).toBe(true)
       expect(s.initMs).toBeGreaterThan(0)
+      // the front started one environment at deploy; it has its own limited groups inside the stage's
+      const envs = (await stageHealth(s, state))!.amps!.environments!
+      expect(envs).toHaveLength(1)
       if (s.limits?.memory === 'cgroup') {
-        const mem = s.cgroups!.find((c) => c.includes('/memory/'))!
+        const mem = envs[0].cgroups.find((c) => c.includes('/memory/'))!
+        expect(mem.startsWith(s.cgroups!.find((c) => c.includes('/memory/'))! + '/')).toBe(true)
         expect(Number(readFileSync(join(mem, 'memory.limit_in_bytes'), 'utf8'))).toBe(1024 * 1024 * 1024)
-        expect(readFileSync(join(mem, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(s.pid))
+        expect(readFileSync(join(mem, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(envs[0].pid))
       }
       if (s.limits?.cpu === 'cgroup') {
-        const cpu = s.cgroups!.find((c) => c.includes('/cpu/'))!
+        const cpu = envs[0].cgroups.find((c) => c.includes('/cpu/'))!
         const q = cpuQuotaFor(1024)
         expect(Number(readFileSync(join(cpu, 'cpu.cfs_quota_us'), 'utf8'))).toBe(q.quotaUs)
         expect(Number(readFileSync(join(cpu, 'cpu.cfs_period_us'), 'utf8'))).toBe(q.periodUs)
@@ -269,7 +274,7 @@ describe('local target with MobileNetV2 in 3 stages', () => {
     expect(refused.code).toBe(2)
     expect(refused.stderr).toMatch(/needs --force/)
     expect(refused.stderr).toMatch(/Code: FLAG_INVALID/)
-    expect(refused.stdout).toMatch(/stop process amps-.*-stage-1 \(pid \d+\)/)
+    expect(refused.stdout).toMatch(/stop process amps-.*-stage-1 \(pid \d+, environments \d+\)/)
     for (const s of state.stages) expect(isStageProcess(s.pid, s.functionName, s.logPath)).toBe(true)
 
     const r = await runAmps(['destroy', out, '--force', '--json'], {cwd: dir})

@@ -52,7 +52,7 @@ describe('readPlanForDeploy', () => {
     bad.stages[0].handoff = 'carrier-pigeon'
     const e = userError(() => readPlanForDeploy(write(bad)))
     expect(e.ampsCode).toBe('PLAN_INVALID')
-    expect(e.message).toContain('"predicted": expected an object')
+    expect(e.message).toContain('"predicted": missing')
     expect(e.message).toContain('"stages[0].handoff": expected "inline" or "s3"')
   })
 

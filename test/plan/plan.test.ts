@@ -148,7 +148,8 @@ describe('plan.json on disk', () => {
     writeFileSync(path, JSON.stringify({...plan, version: 2}))
     const e = userError(() => readPlan(path))
     expect(e.ampsCode).toBe('PLAN_INVALID')
-    expect(e.message).toMatch(/"version": expected 1 .* got 2/)
+    expect(e.message).toMatch(/v2\.json is plan\.json version 2; this amps reads version 1 \(the file was written by a newer amps\)/)
+    expect(e.suggestions?.[0]).toMatch(/upgrade amps/)
   })
 
   it('accepts a recorded profile path and refuses a model.profile that is not one', () => {

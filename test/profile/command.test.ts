@@ -61,7 +61,7 @@ describe('amps profile', () => {
 
   it('Ctrl-C stops cleanly: no profile written, no quota group left', async () => {
     const out = join(dir, 'interrupted.json')
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), 'profile', model, '--batch-sizes', '1,2,4,8', '--force', '-o', out], {
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), 'profile', model, '--batch-sizes', '1,2,4,8', '--no-cache', '-o', out], {
       cwd: dir,
       env: {...process.env, ...env, CI: 'true'},
       stdio: ['ignore', 'pipe', 'pipe'],

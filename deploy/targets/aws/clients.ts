@@ -6,17 +6,20 @@ import {IAMClient} from '@aws-sdk/client-iam'
 import {LambdaClient} from '@aws-sdk/client-lambda'
 import {S3Client} from '@aws-sdk/client-s3'
 
+import {type AwsConnection, sdkClientConfig} from './config.js'
+
 export interface AwsClients {
   lambda: LambdaClient
   s3: S3Client
   iam: IAMClient
 }
 
-export function createAwsClients(opts: {region: string; profile?: string}): AwsClients {
-  const config = {region: opts.region, ...(opts.profile ? {profile: opts.profile} : {})}
+export function createAwsClients(opts: {region: string} & AwsConnection): AwsClients {
+  const config = sdkClientConfig(opts.region, opts)
   return {
     lambda: new LambdaClient(config),
-    s3: new S3Client(config),
+    // a custom endpoint (LocalStack, a proxy) rarely serves bucket-named hosts: address buckets by path
+    s3: new S3Client({...config, ...(opts.endpointUrl ? {forcePathStyle: true} : {})}),
     iam: new IAMClient(config),
   }
 }

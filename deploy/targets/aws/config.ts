@@ -1,75 +1,75 @@
-/** The configuration and tags a stage function should have, and how a live function differs from them. */
-import type {FunctionConfiguration} from '@aws-sdk/client-lambda'
+/**
+ * Where AWS calls go and as whom, resolved as the AWS CLI resolves them, in one place for deploy,
+ * invoke and destroy:
+ * - region: --region, else AWS_REGION, else AWS_DEFAULT_REGION (the CLI's name, which the JS SDK
+ *   does not read), else the `region` of the chosen profile (--profile, else AWS_PROFILE, else
+ *   "default") in the shared config file (~/.aws/config or AWS_CONFIG_FILE, `[profile x]` /
+ *   `[default]`), read by the SDK's own loader; else the plan's region, with a note saying so.
+ * - credentials: the SDK's default chain for that profile (env keys, SSO, web identity, the
+ *   credentials file, container/instance roles), never parsed here.
+ * - endpoint: --endpoint-url, else the SDK's own AWS_ENDPOINT_URL(_<SERVICE>) handling.
+ */
+import {LambdaClient} from '@aws-sdk/client-lambda'
 
-import type {StageBundle} from '../../state/types.js'
-import {TAG_MODEL, TAG_PLAN_HASH, TAG_STAGE, canonicalJson, sha256Hex, tagValue} from './naming.js'
-
-/** Environment variables amps adds to every function when the plan hands tensors over through S3. */
-export const HANDOFF_BUCKET_ENV = 'AMPS_HANDOFF_BUCKET'
-export const HANDOFF_PREFIX_ENV = 'AMPS_HANDOFF_PREFIX'
-/** The configuration a stage function should have; its sha256 is recorded as configSha256. */
-export interface DesiredConfig {
-  FunctionName: string
-  Role: string
-  Handler: string
-  Runtime: StageBundle['runtime']
-  MemorySize: number
-  Timeout: number
-  EphemeralStorage: {Size: number}
-  Environment: {Variables: Record<string, string>}
-  Description: string
-  Architectures: [StageBundle['arch']]
+/** Who and where, beside the region: what every SDK client amps creates is given. */
+export interface AwsConnection {
+  /** named profile (--profile), else the SDK's AWS_PROFILE / default */
+  profile?: string
+  /** --endpoint-url: send every call there (LocalStack, a VPC endpoint, a proxy) */
+  endpointUrl?: string
 }
 
-export function desiredConfig(
-  bundle: StageBundle,
-  ctx: {roleArn: string; handoff?: {bucket: string; prefix: string}; modelName: string; planHash: string; stageCount: number; /** 1-based position in the chain */ stageNumber: number},
-): DesiredConfig {
-  const variables: Record<string, string> = {...bundle.environment}
-  if (ctx.handoff) {
-    variables[HANDOFF_BUCKET_ENV] = ctx.handoff.bucket
-    variables[HANDOFF_PREFIX_ENV] = ctx.handoff.prefix
-  }
+export type RegionSource = 'flag' | 'AWS_REGION' | 'AWS_DEFAULT_REGION' | 'config file' | 'plan'
+
+export interface ResolvedRegion {
+  region: string
+  source: RegionSource
+  /** said to the user when the region is not one they chose (the plan's) */
+  note?: string
+}
+
+/** The configuration object for an SDK client (Lambda, S3, IAM) of this connection. */
+export function sdkClientConfig(region: string, c: AwsConnection = {}): {region: string; profile?: string; endpoint?: string} {
+  return {region, ...(c.profile ? {profile: c.profile} : {}), ...(c.endpointUrl ? {endpoint: c.endpointUrl} : {})}
+}
+
+/**
+ * The region as the AWS CLI picks it (see the top of this file). `env` and `configRegion` are
+ * injectable for tests; by default the process environment and the SDK's shared-config loader.
+ */
+export async function resolveRegion(o: {
+  flag?: string
+  profile?: string
+  planRegion: string
+  env?: NodeJS.ProcessEnv
+  configRegion?: (profile: string | undefined) => Promise<string | undefined>
+}): Promise<ResolvedRegion> {
+  const env = o.env ?? process.env
+  if (o.flag) return {region: o.flag, source: 'flag'}
+  if (env.AWS_REGION) return {region: env.AWS_REGION, source: 'AWS_REGION'}
+  if (env.AWS_DEFAULT_REGION) return {region: env.AWS_DEFAULT_REGION, source: 'AWS_DEFAULT_REGION'}
+  const fromConfig = await (o.configRegion ?? regionFromSharedConfig)(o.profile)
+  if (fromConfig) return {region: fromConfig, source: 'config file'}
+  const profile = o.profile ?? env.AWS_PROFILE ?? 'default'
   return {
-    FunctionName: bundle.functionName,
-    Role: ctx.roleArn,
-    Handler: bundle.handler,
-    Runtime: bundle.runtime,
-    MemorySize: bundle.memoryMb,
-    Timeout: bundle.timeoutSec,
-    EphemeralStorage: {Size: bundle.ephemeralStorageMb},
-    Environment: {Variables: variables},
-    Description: `amps stage ${ctx.stageNumber} of ${ctx.stageCount}: ${ctx.modelName} (plan ${ctx.planHash.slice(0, 8)})`.slice(0, 256),
-    Architectures: [bundle.arch],
+    region: o.planRegion,
+    source: 'plan',
+    note: `no region given (--region, AWS_REGION, AWS_DEFAULT_REGION, or region in profile ${profile} of ${env.AWS_CONFIG_FILE ?? '~/.aws/config'}): using the plan's ${o.planRegion}`,
   }
 }
 
-export function configSha256(config: DesiredConfig): string {
-  return sha256Hex(canonicalJson(config))
-}
-
-/** Fields of the live configuration that differ from the desired one (empty: nothing to update). */
-export function configDifferences(live: FunctionConfiguration | undefined, want: DesiredConfig): string[] {
-  const diffs: string[] = []
-  const cmp = (field: string, have: unknown, wantValue: unknown) => {
-    if (canonicalJson(have ?? null) !== canonicalJson(wantValue)) diffs.push(field)
-  }
-  cmp('Role', live?.Role, want.Role)
-  cmp('Handler', live?.Handler, want.Handler)
-  cmp('Runtime', live?.Runtime, want.Runtime)
-  cmp('MemorySize', live?.MemorySize, want.MemorySize)
-  cmp('Timeout', live?.Timeout, want.Timeout)
-  cmp('EphemeralStorage', live?.EphemeralStorage?.Size ?? 512, want.EphemeralStorage.Size)
-  cmp('Environment', live?.Environment?.Variables ?? {}, want.Environment.Variables)
-  cmp('Description', live?.Description ?? '', want.Description)
-  return diffs
-}
-
-/** Tags on every function amps creates: how a re-run recognises its own functions. */
-export function functionTags(bundle: StageBundle, planHash: string, modelName: string): Record<string, string> {
-  return {
-    [TAG_PLAN_HASH]: planHash,
-    [TAG_STAGE]: String(bundle.stageIndex),
-    [TAG_MODEL]: tagValue(modelName),
+/**
+ * The chosen profile's `region` from the shared config file, read by the AWS SDK's own loader (the
+ * one a client uses when no region is given). AWS_REGION is handled before this is called.
+ */
+export async function regionFromSharedConfig(profile: string | undefined): Promise<string | undefined> {
+  const client = new LambdaClient(profile ? {profile} : {})
+  try {
+    return (await client.config.region()) || undefined
+  } catch {
+    // "Region is missing": no such profile, or it names no region
+    return undefined
+  } finally {
+    client.destroy()
   }
 }

@@ -31,6 +31,7 @@ import {
   type CreateBucketCommandInput,
   HeadBucketCommand,
   PutBucketLifecycleConfigurationCommand,
+  PutBucketTaggingCommand,
   PutObjectCommand,
 } from '@aws-sdk/client-s3'
 import {createReadStream} from 'node:fs'
@@ -41,7 +42,7 @@ import {LAMBDA} from '../../../src/platform/lambda.js'
 import type {Plan} from '../../../src/plan/types.js'
 import {DEPLOYMENT_VERSION, type DeploymentState, type StageBundle, type StageDeployment} from '../../state/types.js'
 import type {AwsClients} from './clients.js'
-import {type DesiredConfig, configDifferences, configSha256, desiredConfig, functionTags} from './config.js'
+import {type DesiredConfig, configDifferences, configSha256, desiredConfig, functionTags} from './function-config.js'
 import {errorName, httpStatus, isAwsServiceError, isNotFound, toAmpsError} from './errors.js'
 import {
   INLINE_POLICY_NAME,
@@ -65,12 +66,17 @@ import {
   tagValue,
 } from './naming.js'
 import {type Sleep, realSleep, withRetry} from './retry.js'
+import {tagList} from './tags.js'
 import {writeStateAtomic} from './state.js'
 import {validateBundles} from './validate.js'
 import type {FunctionWaiters} from './waiters.js'
 export interface DeployAwsOptions {
   region: string
   profile?: string
+  /** --endpoint-url */
+  endpointUrl?: string
+  /** --tags: on every function, the role and the bucket amps creates */
+  tags?: Record<string, string>
   /** use this execution role (its account also names the bucket) */
   roleArn?: string
   /** create a least-privilege execution role for this deployment (deleted by destroy) */
@@ -220,6 +226,7 @@ export class AwsDeployer {
               AssumeRolePolicyDocument: JSON.stringify(LAMBDA_TRUST_POLICY),
               Description: `amps execution role for ${this.baseName} (created by amps deploy --create-role)`,
               Tags: [
+                ...tagList(s.tags ?? {}),
                 {Key: TAG_PLAN_HASH, Value: s.planHash},
                 {Key: TAG_MODEL, Value: tagValue(this.modelName)},
               ],
@@ -312,32 +319,40 @@ export class AwsDeployer {
         if (name === 'BucketAlreadyExists') throw bucketTaken(bucket)
         if (name !== 'BucketAlreadyOwnedByYou') throw error
       }
-      s.codeBucket = {bucket, prefix, createdByUs}
+      // configured: false until its tags and lifecycle rule are on, so a run interrupted in between finishes them (then dropped)
+      s.codeBucket = {bucket, prefix, createdByUs, ...(createdByUs ? {configured: false} : {})}
       await this.save()
-      if (createdByUs) {
-        await this.call(`PutBucketLifecycleConfiguration ${bucket}`, () =>
-          this.clients.s3.send(
-            new PutBucketLifecycleConfigurationCommand({
-              Bucket: bucket,
-              ExpectedBucketOwner: owner,
-              LifecycleConfiguration: {
-                Rules: [
-                  {
-                    ID: 'amps-expire-handoff',
-                    Status: 'Enabled',
-                    Filter: {Prefix: 'handoff/'},
-                    Expiration: {Days: 1},
-                    AbortIncompleteMultipartUpload: {DaysAfterInitiation: 1},
-                  },
-                ],
-              },
-            }),
-          ),
-        )
-        await this.save()
-      }
     }
-    s.codeBucket = {bucket, prefix, createdByUs}
+    const rec = s.codeBucket?.bucket === bucket ? s.codeBucket : undefined
+    if (rec?.createdByUs && rec.configured === false) {
+      if (s.tags && Object.keys(s.tags).length > 0) {
+        await this.call(`PutBucketTagging ${bucket}`, () =>
+          this.clients.s3.send(new PutBucketTaggingCommand({Bucket: bucket, ExpectedBucketOwner: owner, Tagging: {TagSet: tagList(s.tags!)}})),
+        )
+      }
+      await this.call(`PutBucketLifecycleConfiguration ${bucket}`, () =>
+        this.clients.s3.send(
+          new PutBucketLifecycleConfigurationCommand({
+            Bucket: bucket,
+            ExpectedBucketOwner: owner,
+            LifecycleConfiguration: {
+              Rules: [
+                {
+                  ID: 'amps-expire-handoff',
+                  Status: 'Enabled',
+                  Filter: {Prefix: 'handoff/'},
+                  Expiration: {Days: 1},
+                  AbortIncompleteMultipartUpload: {DaysAfterInitiation: 1},
+                },
+              ],
+            },
+          }),
+        ),
+      )
+      delete rec.configured // absent: configured
+      await this.save()
+    }
+    s.codeBucket = {...rec, bucket, prefix, createdByUs}
     if (this.handoff) s.handoff = {kind: 's3', ...this.handoff}
     await this.save()
   }
@@ -462,7 +477,7 @@ export class AwsDeployer {
           Architectures: want.Architectures,
           EphemeralStorage: want.EphemeralStorage,
           Environment: want.Environment,
-          Tags: functionTags(bundle, this.state.planHash, this.modelName),
+          Tags: functionTags(bundle, this.state.planHash, this.modelName, this.state.tags),
         }
         const created = await this.call(`CreateFunction ${name}`, () => this.clients.lambda.send(new CreateFunctionCommand(input)))
         Object.assign(rec, {
@@ -561,7 +576,7 @@ export class AwsDeployer {
       changed = true
     }
     if (rec.createdByUs && c.FunctionArn) {
-      const tags = functionTags(bundle, this.state.planHash, this.modelName)
+      const tags = functionTags(bundle, this.state.planHash, this.modelName, this.state.tags)
       const stale = Object.entries(tags).some(([k, v]) => live.Tags?.[k] !== v)
       if (stale) {
         await this.call(`TagResource ${name}`, () => this.clients.lambda.send(new TagResourceCommand({Resource: c.FunctionArn, Tags: tags})))
@@ -641,6 +656,8 @@ function initialState(bundles: StageBundle[], plan: Plan, opts: DeployAwsOptions
     state.roleCreatedByUs = existing.roleCreatedByUs
   }
   if (existing?.codeBucket) state.codeBucket = existing.codeBucket
+  const tags = opts.tags ?? existing?.tags
+  if (tags && Object.keys(tags).length > 0) state.tags = tags
   if (existing?.handoff) state.handoff = existing.handoff
   if (existing?.initMs) state.initMs = existing.initMs
   if (retired.length > 0) state.retired = retired

@@ -23,7 +23,7 @@ import {statSync} from 'node:fs'
 
 import type {DeploymentState, StageBundle} from '../../state/types.js'
 import type {AwsClients} from './clients.js'
-import {configSha256, desiredConfig, functionTags} from './config.js'
+import {configSha256, desiredConfig, functionTags} from './function-config.js'
 import {INLINE_POLICY_NAME, TAG_PLAN_HASH, parseRoleArn, sha256Base64} from './naming.js'
 import type {FunctionWaiters} from './waiters.js'
 
@@ -123,7 +123,7 @@ export function simulatedAws(opts: {
           State: 'Active',
           LastUpdateStatus: 'Successful',
         }
-    const tags: Record<string, string> = rec.createdByUs && bundle ? functionTags(bundle, existing!.planHash, opts.modelName) : {}
+    const tags: Record<string, string> = rec.createdByUs && bundle ? functionTags(bundle, existing!.planHash, opts.modelName, existing!.tags) : {}
     functions.set(rec.functionName, {config, tags, versions: Number(rec.version ?? 0) || 0})
   }
 

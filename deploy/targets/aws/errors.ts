@@ -127,6 +127,14 @@ export function toAmpsError(error: unknown, ctx: AwsErrorContext): unknown {
     })
   }
 
+  // the SDK's HTTP handler gives up on a connection or a response (no $metadata: AWS never answered)
+  if (!isAwsServiceError(error) && (name === 'TimeoutError' || name === 'RequestTimeout' || name === 'RequestTimeoutException')) {
+    return new AmpsUserError('AWS_ERROR', `${ctx.action} timed out: ${message}`, {
+      suggestions: ['Rerun the same command: it resumes from what deployment.json records.', 'Check the network connection and any HTTPS proxy settings.'],
+      details: {awsError: name, action: ctx.action, region: ctx.region},
+    })
+  }
+
   if (!isAwsServiceError(error)) return error
 
   const suggestions: string[] = []

@@ -13,6 +13,7 @@ import {AmpsUserError} from '../../../src/errors.js'
 import type {Plan} from '../../../src/plan/types.js'
 import type {DeploymentState, StageBundle, StageDeployment} from '../../state/types.js'
 import {createAwsClients, destroyAwsClients} from './clients.js'
+import type {AwsConnection} from './config.js'
 import {type DeployAwsOptions, resolveHandoff, runDeploy} from './deploy.js'
 import {type DestroyAwsOptions, runDestroy} from './destroy.js'
 import {type AwsCall, formatAwsCall, simulatedAws} from './dry-run.js'
@@ -29,9 +30,11 @@ import {sdkWaiters} from './waiters.js'
 
 export type {AwsClients} from './clients.js'
 export {createAwsClients, destroyAwsClients} from './clients.js'
+export {type AwsConnection, resolveRegion, sdkClientConfig} from './config.js'
+export {parseTags} from './tags.js'
 export type {DeployAwsOptions} from './deploy.js'
-export type {DesiredConfig} from './config.js'
-export {HANDOFF_BUCKET_ENV, HANDOFF_PREFIX_ENV, configDifferences, desiredConfig} from './config.js'
+export type {DesiredConfig} from './function-config.js'
+export {HANDOFF_BUCKET_ENV, HANDOFF_PREFIX_ENV, configDifferences, desiredConfig} from './function-config.js'
 export {validateBundles} from './validate.js'
 export type {FunctionWaiters} from './waiters.js'
 export type {DestroyAwsOptions} from './destroy.js'
@@ -62,7 +65,7 @@ export async function deployAws(bundles: StageBundle[], plan: Plan, opts: Deploy
     for (const call of calls) opts.log?.(formatAwsCall(call))
     return state
   }
-  const clients = opts.clients ?? createAwsClients({region: opts.region, profile: opts.profile})
+  const clients = opts.clients ?? createAwsClients({region: opts.region, profile: opts.profile, endpointUrl: opts.endpointUrl})
   try {
     return await runDeploy(bundles, plan, opts, clients, sdkWaiters(clients, opts.maxWaitSec ?? 600))
   } finally {
@@ -121,9 +124,9 @@ export async function planAwsCalls(
  */
 export async function destroyAws(
   state: DeploymentState,
-  opts: DestroyAwsOptions & {profile?: string},
+  opts: DestroyAwsOptions & AwsConnection,
 ): Promise<DeploymentState> {
-  const clients = opts.clients ?? createAwsClients({region: state.region, profile: opts.profile})
+  const clients = opts.clients ?? createAwsClients({region: state.region, profile: opts.profile, endpointUrl: opts.endpointUrl})
   try {
     return await runDestroy(state, opts, clients, (s) => writeStateAtomic(opts.statePath, s))
   } finally {

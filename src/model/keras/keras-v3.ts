@@ -14,6 +14,7 @@ import {isRecord} from '../keras-format.js'
 import {assembleArtifacts, type StoredWeight} from './assemble.js'
 import type {LayerOrigin} from './config.js'
 import {normalizeKerasConfig} from './config.js'
+import {checkZipCrcs} from './zip-crc.js'
 import {hasHdf5Signature, type H5Reader, withH5Bytes} from './h5.js'
 import {type KerasFileResult, majorVersion, parseJson} from './legacy-h5.js'
 
@@ -59,13 +60,15 @@ function entry(files: Record<string, Uint8Array>, name: string): Uint8Array | un
 
 export async function readKerasV3(path: string, label: string): Promise<KerasFileResult> {
   let files: Record<string, Uint8Array>
+  const zip = readFileSync(path)
   try {
-    files = unzipSync(readFileSync(path), {filter: (f) => /(^|\/)(config\.json|metadata\.json|model\.weights\.(h5|npz))$/.test(f.name)})
+    files = unzipSync(zip, {filter: (f) => /(^|\/)(config\.json|metadata\.json|model\.weights\.(h5|npz))$/.test(f.name)})
   } catch (error) {
     throw new AmpsUserError('FILE_INVALID', `${label} is damaged or incomplete (zip: ${(error as Error).message})`, {
       suggestions: ['Copy or download the file again; if Keras wrote it, save the model again'],
     })
   }
+  checkZipCrcs(zip, files, label)
   const configBytes = entry(files, 'config.json')
   const weights = entry(files, 'model.weights.h5')
   if (!configBytes) {

@@ -1,0 +1,155 @@
+/**
+ * The profiler's ONNX Runtime measurements (profile --backend onnx), used by worker.ts in place of
+ * its tfjs layer-by-layer Runner.
+ *
+ * ORT fuses Conv + BatchNormalization + activation (and re-lays out convolutions in blocks), so
+ * running Keras layers one by one would time a different computation than a stage runs. Instead the
+ * whole exported model runs with ORT's own profiler on (`enableProfiling`): its JSON has the time of
+ * every executed node, and every node the exporter writes carries its Keras layer position
+ * (`@L<position>@`, which ORT keeps in fused and re-laid-out node names). A node without a tag (a
+ * layout reorder ORT inserted) is charged to the layer that ran just before it. So a layer's
+ * sample is the time its fused kernels took inside the real graph; a layer whose work was folded
+ * into its producer (BN, the activation after a Conv) gets ~0 and its producer carries it, which
+ * is right for any stage that keeps them together (cuts inside such a pair are rare and cost a few %).
+ * Timing contiguous stage candidates instead would need O(L²) sessions per (memory, batch).
+ *
+ * Threads: the count the stage will have at that memory (ceil(m / 1,769), at most 6), capped at
+ * this machine's cores; the driver's CPU quota group gives it m / 1,769 CPUs, as Lambda does.
+ * Node times are taken as CPU time below one vCPU (scaled by the quota's share like the tfjs
+ * samples) and as wall time at one vCPU and above, where several intra-op threads share the work.
+ */
+import {mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
+import {cpus, tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {layerOfNode} from '../model/onnx/export.js'
+import type {LayerGraph} from '../model/types.js'
+import {createSession, ortThreadsForMemory, runSession, type FloatTensor, type OrtSession} from '../runtime/ort.js'
+import type {LayerSamples, PointResult, RepeatPlan, WorkerMessage} from './protocol.js'
+
+interface ProfileEvent {
+  cat: string
+  name: string
+  ts: number
+  dur: number
+}
+
+function cpuNowMs(): number {
+  const c = process.cpuUsage()
+  return (c.user + c.system) / 1000
+}
+
+/** Threads a stage of `memoryMb` runs with, as far as this machine can show them. */
+export function measuredThreads(memoryMb: number, cores = cpus().length): number {
+  return Math.max(1, Math.min(ortThreadsForMemory(memoryMb), cores))
+}
+
+/**
+ * Per-run, per-layer µs from an ORT profile: for each `model_run`, the kernel times of the nodes
+ * inside it summed by layer position (untagged nodes go to the previous tagged node's layer).
+ */
+export function layerTimesFromProfile(events: ProfileEvent[]): {runUs: number; byLayer: Map<number, number>}[] {
+  const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((a, b) => a.ts - b.ts)
+  const nodes = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time')).sort((a, b) => a.ts - b.ts)
+  return runs.map((run) => {
+    const byLayer = new Map<number, number>()
+    let last: number | undefined
+    for (const n of nodes) {
+      if (n.ts < run.ts || n.ts > run.ts + run.dur) continue
+      const layer = layerOfNode(n.name) ?? last
+      if (layer === undefined) continue
+      last = layer
+      byLayer.set(layer, (byLayer.get(layer) ?? 0) + n.dur)
+    }
+    return {runUs: run.dur, byLayer}
+  })
+}
+
+export class OrtRunner {
+  private readonly plain = new Map<number, OrtSession>()
+  private readonly positions: number[]
+
+  constructor(
+    private readonly graph: LayerGraph,
+    private readonly onnx: Uint8Array,
+    private readonly send: (m: WorkerMessage) => void,
+  ) {
+    this.positions = graph.layers.filter((l) => l.className !== 'InputLayer').map((l) => l.index)
+  }
+
+  inputs(batch: number): FloatTensor[] {
+    return this.graph.inputs.map((t) => {
+      const shape = [batch, ...t.shape.slice(1).map((d) => d ?? 1)]
+      const data = new Float32Array(shape.reduce((a, b) => a * b, 1))
+      for (let i = 0; i < data.length; i++) data[i] = Math.random()
+      return {data, shape}
+    })
+  }
+
+  async session(threads: number): Promise<OrtSession> {
+    let s = this.plain.get(threads)
+    if (!s) {
+      s = await createSession(this.onnx, {threads})
+      this.plain.set(threads, s)
+    }
+    return s
+  }
+
+  /** One run of the (non-profiling) session: wall and CPU ms. */
+  async whole(xs: FloatTensor[], threads: number): Promise<{wall: number; cpu: number}> {
+    const s = await this.session(threads)
+    const w0 = performance.now()
+    const c0 = cpuNowMs()
+    await runSession(s, xs)
+    return {wall: performance.now() - w0, cpu: cpuNowMs() - c0}
+  }
+
+  async measure(memoryMb: number, fraction: number, batch: number, plan: RepeatPlan): Promise<PointResult> {
+    const threads = measuredThreads(memoryMb)
+    const xs = this.inputs(batch)
+    const progress = (phase: 'warmup' | 'layers' | 'whole', done: number, total: number): void =>
+      this.send({type: 'progress', memoryMb, batch, phase, done, total})
+    progress('warmup', 0, 1)
+    const first = await this.whole(xs, threads)
+    const sized = (ms: number, min: number, max: number, budget: number): number => Math.max(min, Math.min(max, Math.floor(budget / Math.max(0.001, ms))))
+
+    // per-layer samples: a fresh profiling session (ORT writes its profile once, at endProfiling)
+    const dir = mkdtempSync(join(tmpdir(), `amps-ort-profile-${process.pid}-`))
+    const samples = new Map<number, number[]>(this.positions.map((p) => [p, []]))
+    const chainWallMs: number[] = []
+    try {
+      const prof = await createSession(this.onnx, {threads, profileFilePrefix: join(dir, 'ort')})
+      await runSession(prof, xs) // warm-up (arena, pre-packing), dropped below
+      const repeats = sized(first.wall, plan.minRepeats, plan.maxRepeats, plan.budgetMs)
+      for (let r = 0; r < repeats; r++) {
+        progress('layers', r, repeats)
+        await runSession(prof, xs)
+      }
+      prof.endProfiling()
+      await prof.release()
+      const file = readdirSync(dir).find((f) => f.endsWith('.json'))
+      if (!file) throw new Error('onnxruntime wrote no profile')
+      const runs = layerTimesFromProfile(JSON.parse(readFileSync(join(dir, file), 'utf8')) as ProfileEvent[]).slice(1)
+      for (const run of runs) {
+        chainWallMs.push(run.runUs / 1000)
+        for (const p of this.positions) samples.get(p)!.push((run.byLayer.get(p) ?? 0) / 1000)
+      }
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+
+    const wholeRuns = sized(first.wall, plan.wholeMin, plan.wholeMax, plan.wholeBudgetMs)
+    const wholeWallMs: number[] = []
+    for (let r = 0; r < wholeRuns; r++) {
+      progress('whole', r, wholeRuns)
+      wholeWallMs.push((await this.whole(xs, threads)).wall)
+    }
+    // A node's kernel time is short against the CFS period, so it rarely contains a throttled pause:
+    // it is the node's CPU time. Reported as cpuMs, assemble's layerSampleMs turns it into the
+    // time at this memory: ÷ f below one vCPU (the quota's share), the wall time at or above.
+    // The whole-model runs contain the pauses already: CPU = wall · min(1, f) gives their wall back.
+    const asCpu = (wall: number): number => wall * Math.min(1, fraction)
+    const layers: LayerSamples[] = this.positions.map((p) => ({index: p, cpuMs: samples.get(p)!, wallMs: samples.get(p)!}))
+    return {memoryMb, fraction, batch, layers, wholeWallMs, wholeCpuMs: wholeWallMs.map(asCpu), chainWallMs, tensorsBefore: 0, tensorsAfter: 0}
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * The ONNX engine of a stage: model.onnx on onnxruntime-node, one session per process (created at
+ * init, reused by every request), threads = the vCPUs the function's memory gives
+ * (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, set by Lambda and by the local target), else stage.json's
+ * `threads`, else 1. AMPS_ORT_THREADS overrides both (the profiler and benches use it).
+ */
+import {join} from 'node:path'
+
+import type {BackendName} from '../runtime/tf.js'
+import {createSession, loadOrt, ortThreadsForMemory, runSession} from '../runtime/ort.js'
+import type {RawTensor, WireDtype} from './codec.js'
+import type {StageSpec} from './spec.js'
+
+export interface StageEngine {
+  backend: BackendName | 'onnx'
+  /** ms from process start to ready (what Lambda reports as Init Duration) */
+  initMs: number
+  /** tfMs: loading the runtime library (tfjs backend or ORT), loadMs: model, warmupMs: first run */
+  breakdown: {tfMs: number; loadMs: number; warmupMs: number}
+  run(inputs: RawTensor[]): Promise<RawTensor[]>
+}
+
+/** Intra-op threads for this process (see the module docs). */
+export function stageThreads(spec: Pick<StageSpec, 'threads'>, env: NodeJS.ProcessEnv = process.env): number {
+  const forced = Number(env.AMPS_ORT_THREADS)
+  if (Number.isInteger(forced) && forced >= 1) return forced
+  const memory = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE)
+  if (Number.isFinite(memory) && memory > 0) return ortThreadsForMemory(memory)
+  return spec.threads && spec.threads >= 1 ? spec.threads : 1
+}
+
+export async function loadOnnxEngine(dir: string, spec: StageSpec, t0: number): Promise<StageEngine> {
+  await loadOrt()
+  const t1 = performance.now()
+  const threads = stageThreads(spec)
+  const session = await createSession(join(dir, 'model.onnx'), {threads})
+  const byName = new Map(session.outputNames.map((n, i) => [n, i]))
+  const missing = spec.outputs.filter((o) => !byName.has(o.id))
+  if (missing.length > 0 || session.inputNames.join('\0') !== spec.inputs.map((i) => i.id).join('\0')) {
+    throw new Error(`${join(dir, 'model.onnx')} does not match stage.json (inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')})`)
+  }
+  const t2 = performance.now()
+  const run = async (inputs: RawTensor[]): Promise<RawTensor[]> => {
+    const feeds = inputs.map((t) => ({data: t.data instanceof Float32Array ? t.data : Float32Array.from(t.data), shape: t.shape}))
+    const outs = await runSession(session, feeds)
+    return spec.outputs.map((o) => {
+      const y = outs[byName.get(o.id) as number]
+      return {id: o.id, dtype: 'float32' as WireDtype, shape: y.shape, data: y.data}
+    })
+  }
+  // warm-up at batch 1 with zeros: ORT allocates its arena and pre-packs weights on the first run
+  await run(spec.inputs.map((i) => {
+    const shape = [1, ...i.shape.slice(1).map((d) => d ?? 1)]
+    return {id: i.id, dtype: 'float32', shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1))}
+  }))
+  const t3 = performance.now()
+  return {backend: 'onnx', initMs: t3, breakdown: {tfMs: t1 - t0, loadMs: t2 - t1, warmupMs: t3 - t2}, run}
+}
