@@ -6,7 +6,7 @@
  *   crash    exit 1 (amps calls it a bug) or a stack trace
  *   partial  an output file (or a temporary one) left behind
  *   wrong    exit 0: accepted something it should have refused
- * test/bad-input/bad-input.test.ts asserts every case is clean; `node dist/test/bench/reliability.js`
+ * test/bad-input/bad-input.test.ts asserts every case is clean; `npm run reliability`
  * prints the counts for BENCHMARKS.md. Commands run in-process (oclif's runCommand on the built
  * command classes) except the few marked `spawn`, which run `node bin/run.js` as a user would.
  */
@@ -18,9 +18,9 @@ import {fileURLToPath} from 'node:url'
 import {planFromProfile} from '../../src/plan/index.js'
 import {writePlan} from '../../src/plan/schema.js'
 import {writeProfile} from '../../src/profile/io.js'
-import {syntheticProfile} from '../../solver/synthetic.js'
+import {syntheticProfile} from '../helpers/synthetic.js'
 
-/** The repository root, from dist/test/bench or test/bench. */
+/** The repository root, from dist-test/test/bench or test/bench. */
 export const repoRoot = ((): string => {
   let dir = dirname(fileURLToPath(import.meta.url))
   while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'bin', 'run.js'))) dir = dirname(dir)

@@ -1,5 +1,5 @@
 /**
- * `node dist/test/bench/reliability.js [--verbose]` (after `npm run build`): the "Reliability" table
+ * `npm run reliability [-- --verbose]` (= tsc -p tsconfig.bench.json && node dist-test/test/bench/reliability.js): the "Reliability" table
  * for BENCHMARKS.md. Runs the bad-input suite (test/bench/bad-inputs.ts: every case through the real
  * commands) and prints inputs tried, clean errors, crashes, partial files and accepted-but-wrong, plus
  * any lines other suites register (faults injected and survived, concurrent requests and lost/wrong)
