@@ -506,6 +506,13 @@ export class CostModel {
    * ms of the first predict after loading (billed in the first invocation; the profile measures it
    * for the whole model, apportioned here by the stage's share of compute), and the whole
    * cold-start latency (plus the platform's sandbox and code download).
+   *
+   * The platform part is the third-party fit coldStartBaseMs + coldStartMsPerPackageMb·package MB
+   * for a JavaScript runtime (wasm), whose package is JS parsed and compiled at start. An ONNX stage's
+   * package is ~95 % onnxruntime's native library, which is mmapped, not parsed: what it costs to
+   * start is what the profile measured on that backend (runtimeInitMs: loading onnxruntime-node;
+   * loadMsPerWeightMb: creating the session from the stage's weights; coldFirstPredictMs), so only
+   * the fit's intercept (the sandbox) is added, not its per-MB slope.
    */
   coldStart(s: StageRange, memoryMb: number): {initMs: number; firstPredictMs: number; latencyMs: number} {
     const r = this.profile.runtime
@@ -513,7 +520,8 @@ export class CostModel {
     const slow = codecSlowdown(memoryMb, this.env.fullVcpuMb) * this.env.timeFactor
     const initMs = (r.runtimeInitMs + (r.loadMsPerWeightMb * this.weightsBytes(s)) / MB) * slow
     const firstPredictMs = (r.coldFirstPredictMs ?? 0) * this.computeShare(s) * slow
-    const platform = lat.coldStartBaseMs.value + (lat.coldStartMsPerPackageMb.value * this.packageBytes(s)) / MB
+    const perPackageMb = this.profile.environment.backend === 'onnx' ? 0 : lat.coldStartMsPerPackageMb.value
+    const platform = lat.coldStartBaseMs.value + (perPackageMb * this.packageBytes(s)) / MB
     return {initMs, firstPredictMs, latencyMs: initMs + firstPredictMs + platform}
   }
 

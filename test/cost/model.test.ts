@@ -185,6 +185,26 @@ describe('memory, package and hand-off feasibility', () => {
     const pkgMb = m.packageBytes({first: 0, last: 2}) / 1048576
     expect(cs.latencyMs).toBeCloseTo(cs.initMs + 240 + 46 * pkgMb, 6)
   })
+
+  it('starts an ONNX stage from what the profile measured on onnx, not from the per-package-MB fit', () => {
+    const p = tinyProfile()
+    p.environment = {...p.environment, backend: 'onnx'}
+    p.runtime = {...p.runtime, runtimeInitMs: 60, loadMsPerWeightMb: 4, coldFirstPredictMs: 30}
+    // a 47 MB ORT stage package: the wasm fit would add 46 ms × 57 MB ≈ 2.6 s
+    const ort = {...prices, packaging: {...prices.packaging, runtimeBytes: {...prices.packaging.runtimeBytes, value: 47 * 1048576}}}
+    const m = new CostModel(p, {arch: 'x86_64', prices: ort})
+    const whole = {first: 0, last: 2}
+    // at 1769 MB (one vCPU): INIT = 60 + 4 ms/MB × 10 MB = 100 ms; first predict 30 ms (the whole model)
+    const cs = m.coldStart(whole, 1769)
+    expect(cs.initMs).toBeCloseTo(100, 9)
+    expect(cs.firstPredictMs).toBeCloseTo(30, 9)
+    expect(cs.latencyMs).toBeCloseTo(240 + 100 + 30, 9)
+    // at 884.5 MB (half a vCPU) INIT and the first predict take twice as long; the sandbox does not
+    expect(m.coldStart(whole, 884.5).latencyMs).toBeCloseTo(240 + 200 + 60, 9)
+    // the same profile measured on wasm keeps the fit: + 46 ms per package MB (47 + 10)
+    p.environment = {...p.environment, backend: 'wasm'}
+    expect(new CostModel(p, {arch: 'x86_64', prices: ort}).coldStart(whole, 1769).latencyMs).toBeCloseTo(240 + 100 + 30 + 46 * 57, 6)
+  })
 })
 
 describe('fused predict and the runtime\'s JSON around the handler', () => {
