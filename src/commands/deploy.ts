@@ -1,10 +1,11 @@
+import {availableParallelism} from 'node:os'
 import {relative} from 'node:path'
 
 import {Args, Flags} from '@oclif/core'
 
 import {formatBytes} from '../../deploy/bundle/bundle.js'
 import {deployPlan, type DeployReport} from '../../deploy/deploy-plan.js'
-import {exitOnInterrupt} from '../../deploy/interrupt.js'
+import {exitOnInterrupt} from '../../deploy/state/interrupt.js'
 import {defaultConcurrency} from '../../deploy/targets/local/index.js'
 import {parseTags} from '../../deploy/targets/aws/tags.js'
 import {BaseCommand} from '../base-command.js'
@@ -89,6 +90,12 @@ deployment.json records what was deployed and is rewritten after every step. Run
           ]),
         ),
       )
+      const limits = [...new Set(report.stages.map((s) => s.concurrency).filter((c) => c !== undefined))]
+      if (limits.length > 0) {
+        this.log(
+          `each stage runs at most ${limits.join('/')} execution environment${limits.length === 1 && limits[0] === 1 ? '' : 's'} at once (${flags.concurrency ? '--concurrency' : `default for ${availableParallelism()} cores at the stages' CPU quotas; change with --concurrency N`}); more concurrent requests get 429 TooManyRequestsException`,
+        )
+      }
       if (report.deploymentPath) this.log(`wrote ${report.deploymentPath}; try: amps invoke ${relative(process.cwd(), flags.output) || flags.output} --input random --compare`)
     }
     return report

@@ -21,5 +21,9 @@ export async function handler(event: {tensors: unknown[]; requestId?: string}): 
   const tensors = await encodeTensors(outputs, {limit, store, keyPrefix: `${event.requestId ?? 'r'}/echo-${index}`})
   const h2 = performance.now()
   const coldStart = served++ === 0
-  return {stage: {index, name: `stage-${index + 1}`}, tensors, metrics: {initMs: 0, coldStart, handlerMs: h2 - h0, decodeMs: h1 - h0, runMs: 0, encodeMs: h2 - h1, backend: 'echo'}}
+  return {
+    stage: {index, name: `stage-${index + 1}`},
+    tensors,
+    metrics: {initMs: 0, coldStart, handlerMs: h2 - h0, decodeMs: h1 - h0, runMs: 0, encodeMs: h2 - h1, backend: 'echo'},
+  }
 }

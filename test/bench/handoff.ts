@@ -76,12 +76,13 @@ export async function runHandoff(opts: BenchOptions): Promise<{data: HandoffData
   try {
     for (const bytes of SIZES) {
       const n = bytes / 4
-      const chain = (k: number): DeploymentState => ({
-        ...state,
-        stages: state.stages.slice(0, k),
-        modelInputs: [{id: 't0', shape: [null, n], dtype: 'float32', bytesPerSample: bytes}],
-        modelOutputs: [{id: `t${k}`, shape: [null, n], dtype: 'float32', bytesPerSample: bytes}],
-      } as DeploymentState)
+      const chain = (k: number): DeploymentState =>
+        ({
+          ...state,
+          stages: state.stages.slice(0, k),
+          modelInputs: [{id: 't0', shape: [null, n], dtype: 'float32', bytesPerSample: bytes}],
+          modelOutputs: [{id: `t${k}`, shape: [null, n], dtype: 'float32', bytesPerSample: bytes}],
+        }) as DeploymentState
       const data = new Float32Array(n).map((_, i) => Math.sin(i))
       const input = [{id: 't0', dtype: 'float32' as const, shape: [1, n], data}]
       const results: Record<1 | 3, ChainResult[]> = {1: [], 3: []}
@@ -111,21 +112,31 @@ export async function runHandoff(opts: BenchOptions): Promise<{data: HandoffData
         coordinatorMs: round(median(results[3].map((x) => (x.totalMs - x.stages.reduce((a, s) => a + s.measuredMs, 0)) / 3)), 2),
       }
       rows.push(row)
-      log(`handoff ${bytes} B: ${row.msPerCut} ms per cut (target ${row.targetMs}); per call handler ${row.handlerMs}, transport ${row.transportMs}, coordinator ${row.coordinatorMs}`)
+      log(
+        `handoff ${bytes} B: ${row.msPerCut} ms per cut (target ${row.targetMs}); per call handler ${row.handlerMs}, transport ${row.transportMs}, coordinator ${row.coordinatorMs}`,
+      )
     }
   } finally {
     await destroyLocal(state, {statePath})
   }
   return {
     data: {reps, rows},
-    notes: ['Echo stages (decode + encode, no model) at 1,769 MB (a full core each); the figures are the local chain\'s per-cut overhead, not Lambda\'s network.'],
+    notes: [
+      "Echo stages (decode + encode, no model) at 1,769 MB (a full core each); the figures are the local chain's per-cut overhead, not Lambda's network.",
+    ],
   }
 }
 
 export function handoffSection(r: {data: HandoffData; command: string} | undefined): string {
   const out = ['## Hand-off overhead per cut (local chain)']
   if (!r) return [...out, '_Not run yet: `npm run bench -- --only handoff`._'].join('\n\n')
-  const head = '| bytes per cut | 1 stage (ms) | 3 stages (ms) | ms per cut | target 5 ms + bytes at 1 GB/s | handler per call | HTTP + IPC per call | coordinator per cut |'
-  const lines = r.data.rows.map((x) => `| ${x.bytes.toLocaleString('en-US')} | ${x.oneStageMs} | ${x.threeStageMs} | ${x.msPerCut} | ${x.targetMs} | ${x.handlerMs} | ${x.transportMs} | ${x.coordinatorMs} |`)
-  return [...out, `\`${r.command}\`, ${r.data.reps} requests per size (medians).`, [head, '|---|---|---|---|---|---|---|---|', ...lines].join('\n')].join('\n\n')
+  const head =
+    '| bytes per cut | 1 stage (ms) | 3 stages (ms) | ms per cut | target 5 ms + bytes at 1 GB/s | handler per call | HTTP + IPC per call | coordinator per cut |'
+  const lines = r.data.rows.map(
+    (x) =>
+      `| ${x.bytes.toLocaleString('en-US')} | ${x.oneStageMs} | ${x.threeStageMs} | ${x.msPerCut} | ${x.targetMs} | ${x.handlerMs} | ${x.transportMs} | ${x.coordinatorMs} |`,
+  )
+  return [...out, `\`${r.command}\`, ${r.data.reps} requests per size (medians).`, [head, '|---|---|---|---|---|---|---|---|', ...lines].join('\n')].join(
+    '\n\n',
+  )
 }

@@ -101,7 +101,12 @@ describe('local target: a pool of execution environments per stage', () => {
     expect(state.deploymentId).toMatch(/^[0-9a-f]{12}$/)
     expect(state.localToken!.length).toBeGreaterThanOrEqual(32)
     const procs = processesOf(state.deploymentId!)
-    expect(procs.filter((p) => p.kind === 'front').map((p) => p.pid).sort()).toEqual(state.stages.map((s) => s.pid).sort())
+    expect(
+      procs
+        .filter((p) => p.kind === 'front')
+        .map((p) => p.pid)
+        .sort(),
+    ).toEqual(state.stages.map((s) => s.pid).sort())
     for (const s of state.stages) {
       expect(s.concurrency).toBe(2)
       expect(s.timeoutSec).toBe(3)
@@ -118,7 +123,10 @@ describe('local target: a pool of execution environments per stage', () => {
       const env = (await environments(s))[0]
       for (const pid of [s.pid!, env.pid]) {
         const vars = environ(pid)
-        expect(vars.filter((v) => v.startsWith('AWS_')), `pid ${pid}`).toEqual([])
+        expect(
+          vars.filter((v) => v.startsWith('AWS_')),
+          `pid ${pid}`,
+        ).toEqual([])
         expect(vars.some((v) => v.includes('deployer-secret-not-for-stages'))).toBe(false)
       }
       // the token reaches the front only
@@ -134,7 +142,11 @@ describe('local target: a pool of execution environments per stage', () => {
     const s = state.stages[0]
     const url = `http://127.0.0.1:${s.port}/2015-03-31/functions/${s.functionName}/invocations`
     const payload = await stage1Event()
-    const wrong: Record<string, string>[] = [{}, {[LOCAL_TOKEN_HEADER]: 'wrong-token'}, {[LOCAL_TOKEN_HEADER]: state.localToken!.slice(0, -1) + (state.localToken!.endsWith('A') ? 'B' : 'A')}]
+    const wrong: Record<string, string>[] = [
+      {},
+      {[LOCAL_TOKEN_HEADER]: 'wrong-token'},
+      {[LOCAL_TOKEN_HEADER]: state.localToken!.slice(0, -1) + (state.localToken!.endsWith('A') ? 'B' : 'A')},
+    ]
     for (const headers of wrong) {
       const res = await fetch(url, {method: 'POST', body: new Uint8Array(payload), headers})
       expect(res.status).toBe(403)
@@ -148,7 +160,7 @@ describe('local target: a pool of execution environments per stage', () => {
     expect(ok.json.outputs[0].shape).toEqual([1, 10])
   })
 
-  it('request ids are validated strictly and the payload limit is the deployment\'s, not the event\'s (issue 15 failure 5)', async () => {
+  it("request ids are validated strictly and the payload limit is the deployment's, not the event's (issue 15 failure 5)", async () => {
     const s = state.stages[0]
     const event = JSON.parse((await stage1Event()).toString())
     for (const requestId of ['..', '.', 'a/b', '../../../../tmp/x', '']) {
@@ -173,7 +185,9 @@ describe('local target: a pool of execution environments per stage', () => {
     await until(async () => (await environments(s)).some((e) => e.pid === env1.pid && e.state === 'busy'))
     const b = await invokeStage(s, payload) // every environment busy: a second one starts (cold)
     expect(b.FunctionError).toBeUndefined()
-    expect(logOf(b)).toMatch(/^REPORT RequestId: \S+\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\tMemory Size: 512 MB\tMax Memory Used: \d+ MB\tInit Duration: [\d.]+ ms\t/)
+    expect(logOf(b)).toMatch(
+      /^REPORT RequestId: \S+\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\tMemory Size: 512 MB\tMax Memory Used: \d+ MB\tInit Duration: [\d.]+ ms\t/,
+    )
     const c = await invokeStage(s, payload) // the second is idle now: warm
     expect(c.FunctionError).toBeUndefined()
     expect(logOf(c)).not.toMatch(/Init Duration/)
@@ -190,7 +204,9 @@ describe('local target: a pool of execution environments per stage', () => {
     expect(throttled).toMatchObject({name: 'TooManyRequestsException', $metadata: {httpStatusCode: 429}})
     const viaCoordinator = await invokeChain(state, randomInputs(state.modelInputs!)).catch((e: unknown) => e)
     expect(viaCoordinator).toBeInstanceOf(AmpsUserError)
-    expect((viaCoordinator as AmpsUserError).message).toMatch(/^stage-1 \(amps-tiny-cnn-\w+-stage-1\) is throttled: all 2 of its execution environments are busy \(429 TooManyRequestsException\)/)
+    expect((viaCoordinator as AmpsUserError).message).toMatch(
+      /^stage-1 \(amps-tiny-cnn-\w+-stage-1\) is throttled: all 2 of its execution environments are busy \(429 TooManyRequestsException\)/,
+    )
     expect((viaCoordinator as AmpsUserError).details).toMatchObject({awsError: 'TooManyRequestsException', httpStatus: 429})
 
     // the Timeout (3 s) ends both stopped environments; the callers get Lambda's timeout error
@@ -221,7 +237,9 @@ describe('local target: a pool of execution environments per stage', () => {
     for (const e of envs) if (e.pid !== busy.pid) process.kill(e.pid, 'SIGCONT')
     const error = await call
     expect(error).toBeInstanceOf(AmpsUserError)
-    expect((error as AmpsUserError).message).toMatch(/^stage-2 \(amps-tiny-cnn-\w+-stage-2\) failed: Runtime\.ExitError: .*Runtime exited with error: signal: killed/)
+    expect((error as AmpsUserError).message).toMatch(
+      /^stage-2 \(amps-tiny-cnn-\w+-stage-2\) failed: Runtime\.ExitError: .*Runtime exited with error: signal: killed/,
+    )
     const ok = await invokeChain(state, randomInputs(state.modelInputs!))
     expect(ok.outputs[0].shape).toEqual([1, 10])
     expect((await environments(s)).map((e) => e.pid)).not.toContain(busy.pid)
@@ -327,7 +345,10 @@ describe('local target: a pool of execution environments per stage', () => {
       expect(await exited, `${step.name}: ${stderr}`).toBe(130)
       expect(existsSync(file), step.name).toBe(true)
       const after = readDeployment(file)
-      expect(after.stages.filter((s) => s.status === 'pending'), step.name).toEqual([])
+      expect(
+        after.stages.filter((s) => s.status === 'pending'),
+        step.name,
+      ).toEqual([])
       for (const s of after.stages) if (s.status === 'active') expect(s.port, step.name).toBeGreaterThan(0)
       expect(await until(() => psLines(after.deploymentId!).length === 0, 5000), `${step.name}: ${psLines(after.deploymentId!).join('\n')}`).toBe(true)
       const destroyed = await runAmps(['destroy', file, '--force'], {cwd: join(dir, 'int')})

@@ -113,7 +113,14 @@ function startEnv(): Env {
     user: config.user,
   }
   const logFd = openSync(config.logPath, 'a')
-  const nodeCommand = [process.execPath, ...config.nodeArgs, config.runnerPath, config.functionName, `--amps-deployment=${config.deploymentId}`, `--amps-env=${n}`]
+  const nodeCommand = [
+    process.execPath,
+    ...config.nodeArgs,
+    config.runnerPath,
+    config.functionName,
+    `--amps-deployment=${config.deploymentId}`,
+    `--amps-env=${n}`,
+  ]
   // join the cgroups before node starts (a shell that execs node keeps the pid), so everything the
   // process allocates is charged to its group
   const [command, args] =
@@ -126,7 +133,17 @@ function startEnv(): Env {
     env: {...config.env, AMPS_JOIN_CGROUPS: cgroups.join(' '), AMPS_DEPLOYMENT_ID: config.deploymentId, AMPS_RUNNER_CONFIG: JSON.stringify(runnerConfig)},
   })
   closeSync(logFd)
-  const env: Env = {n, child, pid: child.pid ?? -1, state: 'starting', ready: Promise.resolve(), startedAt: Date.now(), lastUsed: Date.now(), invocations: 0, cgroups}
+  const env: Env = {
+    n,
+    child,
+    pid: child.pid ?? -1,
+    state: 'starting',
+    ready: Promise.resolve(),
+    startedAt: Date.now(),
+    lastUsed: Date.now(),
+    invocations: 0,
+    cgroups,
+  }
   env.ready = new Promise<void>((resolveReady, rejectReady) => {
     child.on('message', (m: FromEnv) => {
       if (m.type === 'ready') {
@@ -144,7 +161,11 @@ function startEnv(): Env {
       }
     })
     child.on('exit', (code, signal) => {
-      const how = signal ? `signal: ${signal === 'SIGKILL' ? 'killed' : signal}` : code === 97 ? `could not join its cgroups (${cgroups.join(', ')})` : `exit status ${code}`
+      const how = signal
+        ? `signal: ${signal === 'SIGKILL' ? 'killed' : signal}`
+        : code === 97
+          ? `could not join its cgroups (${cgroups.join(', ')})`
+          : `exit status ${code}`
       env.exit ??= how
       env.state = 'dead'
       rejectReady(new Error(`environment ${n} (pid ${env.pid}) ended during init: ${env.exit}`))
@@ -182,7 +203,11 @@ function functionError(errorType: string, errorMessage: string, extra: Record<st
 }
 
 function awsError(status: number, type: string, message: string, extra: object = {}, headers: Record<string, string> = {}): Answer {
-  return {status, headers: {'Content-Type': 'application/json', 'x-amzn-ErrorType': type, ...headers}, body: Buffer.from(JSON.stringify({Type: 'User', message, ...extra}))}
+  return {
+    status,
+    headers: {'Content-Type': 'application/json', 'x-amzn-ErrorType': type, ...headers},
+    body: Buffer.from(JSON.stringify({Type: 'User', message, ...extra})),
+  }
 }
 
 function answer(res: ServerResponse, a: Answer): void {
@@ -214,10 +239,27 @@ async function dispatch(body: Buffer, tail: boolean): Promise<Answer> {
       {'Retry-After': '1'},
     )
   }
+  // an environment that never finishes INIT must not hold its slot forever: Lambda bounds an
+  // on-demand init by the function's Timeout (we add 10 s for the local runtime's own boot)
+  let initTimer: NodeJS.Timeout | undefined
   try {
-    await env.ready
+    await Promise.race([
+      env.ready,
+      new Promise<never>((_, reject) => {
+        initTimer = setTimeout(
+          () => {
+            env.exit = `init did not finish within ${config.timeoutSec + 10} s`
+            kill(env)
+            reject(new Error(env.exit))
+          },
+          (config.timeoutSec + 10) * 1000,
+        )
+      }),
+    ])
   } catch (error) {
     return functionError('Runtime.InitError', `environment of ${config.functionName} failed to start: ${(error as Error).message}`)
+  } finally {
+    clearTimeout(initTimer)
   }
   if (env.state === 'dead') return functionError('Runtime.ExitError', `Runtime exited with error: ${env.exit ?? 'unknown'}`)
   const id = ++invocationSeq
@@ -236,7 +278,10 @@ async function dispatch(body: Buffer, tail: boolean): Promise<Answer> {
       console.log(line)
       const logHeader: Record<string, string> = tail ? {'X-Amz-Log-Result': Buffer.from(`${line}\n`).toString('base64')} : {}
       resolveAnswer(
-        functionError('Sandbox.Timedout', `RequestId: ${requestId} Error: Task timed out after ${config.timeoutSec.toFixed(2)} seconds`, {'x-amzn-RequestId': requestId, ...logHeader}),
+        functionError('Sandbox.Timedout', `RequestId: ${requestId} Error: Task timed out after ${config.timeoutSec.toFixed(2)} seconds`, {
+          'x-amzn-RequestId': requestId,
+          ...logHeader,
+        }),
       )
     }, timeoutMs)
     const message: ToEnv = {type: 'invoke', id, body, tail}
@@ -271,7 +316,13 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
 
 function health(): object {
   return {
-    Configuration: {FunctionName: config.functionName, State: 'Active', LastUpdateStatus: 'Successful', MemorySize: config.memoryMb, Timeout: config.timeoutSec},
+    Configuration: {
+      FunctionName: config.functionName,
+      State: 'Active',
+      LastUpdateStatus: 'Successful',
+      MemorySize: config.memoryMb,
+      Timeout: config.timeoutSec,
+    },
     Concurrency: {ReservedConcurrentExecutions: config.concurrency},
     amps: {
       pid: process.pid,
@@ -289,7 +340,14 @@ const server = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://localhost')
   if (token && !tokenMatches(req.headers[LOCAL_TOKEN_HEADER], token)) {
     req.resume()
-    answer(res, awsError(403, 'AccessDeniedException', `this local stage answers only its deployment's clients: send the ${LOCAL_TOKEN_HEADER} header from deployment.json`))
+    answer(
+      res,
+      awsError(
+        403,
+        'AccessDeniedException',
+        `this local stage answers only its deployment's clients: send the ${LOCAL_TOKEN_HEADER} header from deployment.json`,
+      ),
+    )
     return
   }
   const inv = invokePath.exec(url.pathname)
@@ -331,14 +389,18 @@ const server = createServer((req, res) => {
 })
 server.keepAliveTimeout = 60_000
 
-const reaper = setInterval(() => {
-  const now = Date.now()
-  for (const e of envs) if (e.state === 'idle' && now - e.lastUsed > config.keepAliveMs) {
-    e.state = 'dead'
-    e.exit = 'reaped after keep-alive'
-    kill(e, 'SIGTERM')
-  }
-}, Math.min(1000, Math.max(100, config.keepAliveMs / 4)))
+const reaper = setInterval(
+  () => {
+    const now = Date.now()
+    for (const e of envs)
+      if (e.state === 'idle' && now - e.lastUsed > config.keepAliveMs) {
+        e.state = 'dead'
+        e.exit = 'reaped after keep-alive'
+        kill(e, 'SIGTERM')
+      }
+  },
+  Math.min(1000, Math.max(100, config.keepAliveMs / 4)),
+)
 reaper.unref()
 
 async function shutdown(code: number): Promise<never> {
@@ -373,7 +435,15 @@ try {
   const first = startEnv()
   await first.ready
   const port = await listen(config.port)
-  writeReady({pid: process.pid, port, envPid: first.pid, initMs: first.initMs, uid: first.uid, concurrency: config.concurrency, startedAt: new Date().toISOString()})
+  writeReady({
+    pid: process.pid,
+    port,
+    envPid: first.pid,
+    initMs: first.initMs,
+    uid: first.uid,
+    concurrency: config.concurrency,
+    startedAt: new Date().toISOString(),
+  })
 } catch (error) {
   const e = error as Error
   console.error(e.stack ?? String(e))

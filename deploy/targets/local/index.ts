@@ -29,7 +29,7 @@ import type {Plan} from '../../../src/plan/types.js'
 import {bundleEntry} from '../../bundle/bundle.js'
 import {MAX_SYNC_PAYLOAD_BYTES} from '../../../src/stage/codec.js'
 import {writeDeployment} from '../../state/deployment.js'
-import {onInterrupt, wasInterrupted} from '../../interrupt.js'
+import {onInterrupt, wasInterrupted} from '../../state/interrupt.js'
 import {DEPLOYMENT_VERSION, type DeploymentState, type StageBundle, type StageDeployment} from '../../state/types.js'
 import {cpuFraction} from '../../../src/profile/cgroup.js'
 import {controllerWritable, cpuQuotaFor, groupPath, groupPids, removeGroup} from './cgroup.js'
@@ -79,7 +79,10 @@ export function deploymentId(statePath: string): string {
 /** The local runtime directory for a deployment file: logs, ready files, runner, hand-offs. */
 export function localStateDir(statePath: string): string {
   const abs = resolve(statePath)
-  const base = abs.split('/').pop()!.replace(/\.json$/, '')
+  const base = abs
+    .split('/')
+    .pop()!
+    .replace(/\.json$/, '')
   return join(dirname(abs), '.amps', 'local', base)
 }
 
@@ -179,7 +182,16 @@ function localHeaders(state: Pick<DeploymentState, 'localToken'>): Record<string
 export async function stageHealth(
   stage: StageDeployment,
   state: Pick<DeploymentState, 'localToken'>,
-): Promise<{amps?: {pid?: number; deploymentId?: string; environments?: {n: number; pid: number; state: string; invocations: number; initMs?: number; uid?: number; cgroups: string[]}[]}} | undefined> {
+): Promise<
+  | {
+      amps?: {
+        pid?: number
+        deploymentId?: string
+        environments?: {n: number; pid: number; state: string; invocations: number; initMs?: number; uid?: number; cgroups: string[]}[]
+      }
+    }
+  | undefined
+> {
   if (!stage.port) return undefined
   try {
     const res = await fetch(`http://${LOCAL_HOST}:${stage.port}/2015-03-31/functions/${encodeURIComponent(stage.functionName)}`, {
@@ -396,10 +408,14 @@ async function startStage(
       const ready = JSON.parse(readFileSync(readyFile, 'utf8')) as {pid: number; port?: number; envPid?: number; initMs?: number; uid?: number; error?: string}
       if (ready.error || !ready.port) {
         const oom = /SIGKILL|signal: killed/.test(ready.error ?? '') && limits.memory === 'cgroup'
-        throw new AmpsUserError('LOCAL_RUNTIME_ERROR', `${bundle.stageName ?? name} failed to start: ${ready.error ?? 'no port'}${oom ? ` (likely out of memory at ${bundle.memoryMb} MB)` : ''}`, {
-          suggestions: [oom ? 'Re-plan this stage with more memory.' : `Read its log: ${logPath}`],
-          details: {logTail: tail(logPath)},
-        })
+        throw new AmpsUserError(
+          'LOCAL_RUNTIME_ERROR',
+          `${bundle.stageName ?? name} failed to start: ${ready.error ?? 'no port'}${oom ? ` (likely out of memory at ${bundle.memoryMb} MB)` : ''}`,
+          {
+            suggestions: [oom ? 'Re-plan this stage with more memory.' : `Read its log: ${logPath}`],
+            details: {logTail: tail(logPath)},
+          },
+        )
       }
       return {pid, port: ready.port, envPid: ready.envPid, initMs: ready.initMs ?? 0, uid: ready.uid, cgroups, limits, logPath}
     }
@@ -434,7 +450,7 @@ function tail(path: string, lines = 15): string {
 
 /**
  * Deploys (or repairs) the local target for `bundles`. Returns the new state and what was done.
- * SIGINT/SIGTERM meanwhile (deploy/interrupt.ts): every stage this run started is stopped with its
+ * SIGINT/SIGTERM meanwhile (deploy/state/interrupt.ts): every stage this run started is stopped with its
  * environments and cgroups, its entry is marked failed without pid or port, deployment.json is
  * written (destroy and a re-run work from it), and the process exits 130.
  */
@@ -451,6 +467,8 @@ export async function deployLocal(plan: Plan, bundles: StageBundle[], options: L
 
   const prev = options.previous?.target === 'local' ? options.previous : undefined
   const id = prev?.deploymentId ?? newDeploymentId()
+  // a file from before deployment ids: its processes and cgroups carry the hash of its path
+  const prevId = prev ? idOf(prev, options.statePath) : id
   const ownerFile = join(stateDir, 'owner.json')
   const owner = existsSync(ownerFile) ? (JSON.parse(readFileSync(ownerFile, 'utf8')) as {deploymentId?: string}) : undefined
   if (owner?.deploymentId && owner.deploymentId !== id) {
@@ -486,7 +504,7 @@ export async function deployLocal(plan: Plan, bundles: StageBundle[], options: L
   // stop what the plan no longer has (and keep it listed until it is gone)
   for (const old of prev?.stages ?? []) {
     if (wanted.has(old.functionName) || old.status === 'deleted') continue
-    await stopStage(old, id)
+    await stopStage(old, prevId)
     actions.push({stageIndex: old.stageIndex, functionName: old.functionName, action: 'stopped', reason: 'not in the plan any more'})
     log(`stopped ${old.functionName} (not in the plan any more)`)
   }
@@ -501,7 +519,9 @@ export async function deployLocal(plan: Plan, bundles: StageBundle[], options: L
         // gone
       }
       const r = await stopStage({...entry, pid}, id)
-      log(`${entry.stageName ?? entry.functionName}: stopped pid ${pid} (interrupted before it was ready)${r.cgroupsRemoved.length ? `, removed ${r.cgroupsRemoved.length} cgroup(s)` : ''}`)
+      log(
+        `${entry.stageName ?? entry.functionName}: stopped pid ${pid} (interrupted before it was ready)${r.cgroupsRemoved.length ? `, removed ${r.cgroupsRemoved.length} cgroup(s)` : ''}`,
+      )
       Object.assign(entry, {status: 'failed', pid: undefined, port: undefined, arn: undefined, updatedAt: new Date().toISOString()})
     }
     for (const s of state.stages) if (s.status === 'pending') s.status = 'failed'
@@ -539,15 +559,26 @@ export async function deployLocal(plan: Plan, bundles: StageBundle[], options: L
         if (!alive) reason = old.pid ? `pid ${old.pid} is not running` : 'never started'
         else if (old.codeSha256 !== b.codeSha256) reason = 'code changed'
         else if (old.concurrency !== concurrency) reason = `concurrency ${old.concurrency} → ${concurrency}`
-        else if (old.timeoutSec !== b.timeoutSec || old.maxPayloadBytes !== maxPayloadBytes || old.keepAliveSec !== keepAliveMs / 1000) reason = 'settings changed'
+        else if (old.timeoutSec !== b.timeoutSec || old.maxPayloadBytes !== maxPayloadBytes || old.keepAliveSec !== keepAliveMs / 1000)
+          reason = 'settings changed'
         else if (!(await healthy(old, state, id))) reason = `pid ${old.pid} does not answer on port ${old.port}`
         if (!reason) {
-          Object.assign(entry, {status: 'active', pid: old.pid, port: old.port, arn: old.arn, cgroups: old.cgroups, limits: old.limits, logPath: old.logPath, initMs: old.initMs, user: old.user})
+          Object.assign(entry, {
+            status: 'active',
+            pid: old.pid,
+            port: old.port,
+            arn: old.arn,
+            cgroups: old.cgroups,
+            limits: old.limits,
+            logPath: old.logPath,
+            initMs: old.initMs,
+            user: old.user,
+          })
           actions.push({stageIndex: b.stageIndex, functionName: b.functionName, action: 'kept', pid: old.pid, port: old.port, concurrency})
           log(`${b.stageName}: kept ${b.functionName} (pid ${old.pid}, port ${old.port}, up to ${concurrency} environments)`)
           continue
         }
-        await stopStage(old, id)
+        await stopStage(old, prevId)
       }
       if (wasInterrupted()) break
       const action: LocalAction = old && old.status !== 'deleted' ? 'restarted' : 'started'
@@ -638,8 +669,16 @@ export function describeLocal(state: DeploymentState, statePath: string): {items
       .filter((p) => p.kind === 'env' && p.functionName === s.functionName && ((running && p.ppid === s.pid) || !fronts.has(p.ppid ?? -1)))
       .map((p) => p.pid)
     const other = procs.filter((p) => p.kind === 'front' && p.functionName === s.functionName && p.pid !== s.pid)
-    for (const o of other) foreign.push(`${s.functionName}: front pid ${o.pid} carries this deployment's id but is not the pid this file names (a copy or stale file?): left alone`)
-    return {stageIndex: s.stageIndex, functionName: s.functionName, pid: s.pid, running, environments, cgroups: (s.cgroups ?? []).filter((c) => existsSync(c) && c.includes(`.${id}`))}
+    for (const o of other)
+      foreign.push(`${s.functionName}: front pid ${o.pid} carries this deployment's id but is not the pid this file names (a copy or stale file?): left alone`)
+    return {
+      stageIndex: s.stageIndex,
+      functionName: s.functionName,
+      pid: s.pid,
+      running,
+      environments,
+      cgroups: (s.cgroups ?? []).filter((c) => existsSync(c) && c.includes(`.${id}`)),
+    }
   })
   return {items, stateDir: ownedStateDir(state, statePath), foreign}
 }
@@ -687,9 +726,15 @@ export async function destroyLocal(
     s.status = 'deleted'
     s.updatedAt = new Date().toISOString()
     writeDeployment(options.statePath, state)
-    const what = r.stopped.length > 0 ? `stopped pid${r.stopped.length > 1 ? 's' : ''} ${r.stopped.join(', ')}` : `not running${s.pid ? ` (pid ${s.pid} ${pidAlive(s.pid) ? "is not this deployment's" : 'is gone'})` : ''}`
+    const what =
+      r.stopped.length > 0
+        ? `stopped pid${r.stopped.length > 1 ? 's' : ''} ${r.stopped.join(', ')}`
+        : `not running${s.pid ? ` (pid ${s.pid} ${pidAlive(s.pid) ? "is not this deployment's" : 'is gone'})` : ''}`
     log(`${s.stageName ?? s.functionName}: ${what}${r.cgroupsRemoved.length ? `, removed ${r.cgroupsRemoved.length} cgroup(s)` : ''}`)
-    for (const left of r.cgroupsLeft) log(`${s.stageName ?? s.functionName}: kept cgroup ${left.path}${left.pids.length ? `: used by pids ${left.pids.join(', ')} that this file did not start` : ''}`)
+    for (const left of r.cgroupsLeft)
+      log(
+        `${s.stageName ?? s.functionName}: kept cgroup ${left.path}${left.pids.length ? `: used by pids ${left.pids.join(', ')} that this file did not start` : ''}`,
+      )
     out.push({stageIndex: s.stageIndex, functionName: s.functionName, pid: s.pid, wasRunning, ...r})
   }
   const parents = new Set([...(state.stages ?? []), ...(state.retired ?? [])].flatMap((s) => (s.cgroups ?? []).map((c) => dirname(c))))

@@ -34,4 +34,3 @@ export function reportLine(requestId: string, durationMs: number, memoryMb: numb
     (status ? `Status: ${status}\t` : '')
   )
 }
-
