@@ -269,6 +269,8 @@ export class CostModel {
   readonly s3PutUsd: number
   readonly s3GetUsd: number
   readonly granularityMs: number
+  /** unzipped runtime + handler bytes of a stage on this architecture (packaging.runtimeBytesArm64 on arm64 when set) */
+  readonly runtimeBytes: number
   /** boundary position → bytes per sample crossing it */
   readonly boundaryBytes: Map<number, number>
   /** boundary position → tensor ids crossing it */
@@ -311,6 +313,7 @@ export class CostModel {
     this.s3PutUsd = prices.s3.putUsdPerThousand.value / 1000
     this.s3GetUsd = prices.s3.getUsdPerThousand.value / 1000
     this.granularityMs = prices.lambda.billingGranularityMs.value
+    this.runtimeBytes = runtimeBytesFor(prices, this.arch)
 
     this.boundaryBytes = new Map()
     this.boundaryTensors = new Map()
@@ -414,7 +417,7 @@ export class CostModel {
    * (the bundle ships quantized weights quantized; weightsBytes() is their float32 size at run time).
    */
   packageBytes(s: StageRange): number {
-    return this.prices.packaging.runtimeBytes.value + (this.weightsFromS3(s) ? 0 : this.storedWeightsBytes(s))
+    return this.runtimeBytes + (this.weightsFromS3(s) ? 0 : this.storedWeightsBytes(s))
   }
 
   /** The stage's weights as the model stores them (quantized stay quantized). */
@@ -430,7 +433,7 @@ export class CostModel {
    * timeout instead (see initLimitMs).
    */
   weightsFromS3(s: StageRange): boolean {
-    return s.first === s.last && weightsNeedS3(this.storedWeightsBytes(s), this.prices)
+    return s.first === s.last && weightsNeedS3(this.storedWeightsBytes(s), this.prices, this.arch)
   }
 
   /** ms to fetch `storedBytes` of weights from S3 (first byte + throughput), 0 for none. */
@@ -646,6 +649,11 @@ function rangeMax(levels: Float64Array[], lo: number, hi: number): number {
 }
 
 /** Whether `storedWeightBytes` of weights make a package over the unzipped limit (a one-layer stage then fetches them from S3). */
-export function weightsNeedS3(storedWeightBytes: number, prices: PriceTable): boolean {
-  return prices.packaging.runtimeBytes.value + storedWeightBytes > prices.limits.unzippedPackageBytes.value
+export function weightsNeedS3(storedWeightBytes: number, prices: PriceTable, arch?: Arch): boolean {
+  return runtimeBytesFor(prices, arch) + storedWeightBytes > prices.limits.unzippedPackageBytes.value
+}
+
+/** Unzipped runtime + handler bytes of a stage on `arch`: packaging.runtimeBytesArm64 on arm64 when the table has it, else runtimeBytes. */
+export function runtimeBytesFor(prices: PriceTable, arch?: Arch): number {
+  return (arch === 'arm64' ? prices.packaging.runtimeBytesArm64?.value : undefined) ?? prices.packaging.runtimeBytes.value
 }

@@ -147,6 +147,25 @@ describe('memory, package and hand-off feasibility', () => {
     expect(new CostModel(p, {arch: 'x86_64', prices}).packageFits({first: 0, last: 2})).toBe(false)
   })
 
+  it('counts an arm64 stage\'s own runtime bytes when the table has them (a native library per architecture)', () => {
+    const MB = 1048576
+    const ort = {
+      ...prices,
+      packaging: {...prices.packaging, runtimeBytes: {...prices.packaging.runtimeBytes, value: 47 * MB}, runtimeBytesArm64: {...prices.packaging.runtimeBytes, value: 26 * MB}},
+    }
+    const whole = {first: 0, last: 2}
+    expect(new CostModel(tinyProfile(), {arch: 'x86_64', prices: ort}).packageBytes(whole)).toBe(47 * MB + 10 * MB)
+    expect(new CostModel(tinyProfile(), {arch: 'arm64', prices: ort}).packageBytes(whole)).toBe(26 * MB + 10 * MB)
+    // without the arm64 figure (wasm: one runtime for both) both architectures count runtimeBytes
+    expect(new CostModel(tinyProfile(), {arch: 'arm64', prices}).packageBytes(whole)).toBe(prices.packaging.runtimeBytes.value + 10 * MB)
+    // a one-layer stage of 210 MB weights: in the package on arm64 (26 + 210 < 250 MiB; 47 + 210 is not), from S3 on x86_64
+    const big = tinyProfile()
+    big.layers[1].weightBytes = 210 * MB
+    big.model.weightBytes = big.model.storedWeightBytes = 210 * MB
+    expect(new CostModel(big, {arch: 'arm64', prices: ort}).weightsFromS3({first: 1, last: 1})).toBe(false)
+    expect(new CostModel(big, {arch: 'x86_64', prices: ort}).weightsFromS3({first: 1, last: 1})).toBe(true)
+  })
+
   it('counts weights at their stored size: uint8-quantized weights ship at a quarter of float32', () => {
     const p = tinyProfile()
     p.model.weightBytes = 40 * 1048576

@@ -17,6 +17,8 @@ import {ortWholeModelMs} from '../../src/profile/assemble.js'
 import {layerTimesFromProfile, spreadByRunCpu} from '../../src/profile/ort-runner.js'
 import type {Profile} from '../../src/profile/types.js'
 import {ortRuntimeBytes} from '../../src/runtime/ort-files.js'
+import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
+import {ONNX_HANDLER_BYTES, pricesForBackend} from '../../src/plan/backend.js'
 import {initTf} from '../../src/runtime/tf.js'
 import {runAmps} from '../helpers/cli.js'
 
@@ -117,9 +119,19 @@ describe('amps plan --backend', () => {
     for (const s of r.plan!.stages) {
       expect(s.backend).toBe('onnx')
       expect(s.threads).toBe(Math.min(6, Math.ceil(s.memoryMb / 1769)))
-      expect(s.packageBytes).toBeGreaterThan(ortRuntimeBytes('x86_64'))
+      // each stage carries its own architecture's native library (arm64's is ~20 MB smaller)
+      expect(s.packageBytes).toBeGreaterThan(ortRuntimeBytes(s.arch))
+      if (s.arch === 'arm64') expect(s.packageBytes).toBeLessThan(ortRuntimeBytes('x86_64'))
     }
   }, 120_000)
+
+  it('counts the arm64 ORT library for arm64 stages and the x64 one for x86_64 stages; wasm prices unchanged', () => {
+    const onnx = pricesForBackend(DEFAULT_PRICE_TABLE, 'onnx')
+    expect(onnx.packaging.runtimeBytes.value).toBe(ortRuntimeBytes('x86_64') + ONNX_HANDLER_BYTES)
+    expect(onnx.packaging.runtimeBytesArm64!.value).toBe(ortRuntimeBytes('arm64') + ONNX_HANDLER_BYTES)
+    expect(ortRuntimeBytes('arm64')).toBeLessThan(ortRuntimeBytes('x86_64') - 10 * 1048576)
+    expect(pricesForBackend(DEFAULT_PRICE_TABLE, 'wasm')).toEqual(DEFAULT_PRICE_TABLE)
+  })
 
   it('--backend wasm plans on TensorFlow.js with the tfjs runtime size', async () => {
     const prof = join(dir, 'profile-wasm.json')
