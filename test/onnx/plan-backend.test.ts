@@ -4,6 +4,7 @@
  * stage, `--backend wasm` keeps TensorFlow.js, a layer that does not export falls back to wasm with
  * a note (or fails when onnx was asked for), and a profile's backend cannot be swapped.
  */
+import {LAMBDA} from '../../src/platform/lambda.js'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -88,7 +89,7 @@ describe('ORT profile', () => {
     // the model's spread is its runs' (CPU time), not Σ of every layer's worst preempted sample
     for (const m of p.memoryMb) {
       for (const b of p.batchSizes) {
-        const s = computeSpread(p.layers, m, b)
+        const s = computeSpread(p.layers, m, b, {fullVcpuMb: LAMBDA.fullVcpuMemoryMb, threads: p.environment.threads})
         expect(s[3] / s[2], `${m} MB × ${b}: p90/median of Σ layers`).toBeLessThan(2)
       }
     }
