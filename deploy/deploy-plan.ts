@@ -3,6 +3,7 @@
  * local target or AWS → deployment.json. Validation happens before anything starts: plan ↔ model
  * consistency, then the bundle limits; --dry-run stops there (local) or lists the AWS calls.
  */
+import {hostArch} from '../src/platform/lambda.js'
 import {existsSync} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
 
@@ -92,7 +93,9 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
   const out = resolve(options.out)
   const bundleDir = options.bundleDir ?? join(dirname(out), '.amps', 'bundles')
   log(`building ${plan.stages.length} stage bundles in ${bundleDir}`)
-  const set = await buildBundles(plan, model, {outDir: bundleDir, extract: options.extract ?? extractStage, planHash: hash, log})
+  // the local target runs every stage on this machine, so its ONNX stages carry this machine's binary
+  const nativeArch = options.target === 'local' ? hostArch() : undefined
+  const set = await buildBundles(plan, model, {outDir: bundleDir, extract: options.extract ?? extractStage, planHash: hash, log, nativeArch})
   checkBundleLimits(set.bundles)
 
   const report: DeployReport = {

@@ -18,6 +18,7 @@
  * Sizes are measured (zipped and unzipped) and checked against Lambda's limits: over 250 MB
  * unzipped is refused (BUNDLE_TOO_LARGE); over 50 MB zipped is marked to upload through S3.
  */
+import type {Arch} from '../../src/platform/lambda.js'
 import {createHash} from 'node:crypto'
 import {existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, copyFileSync} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
@@ -63,6 +64,12 @@ export interface BuildBundlesOptions {
   log?: (line: string) => void
   /** the ONNX exporter for 'onnx' stages (src/model/onnx exportOnnx) */
   exportOnnx?: (model: LoadedModel, first: number, last: number) => Promise<{bytes: Uint8Array}>
+  /**
+   * the architecture whose native ONNX Runtime binary 'onnx' stages carry, when it is not the
+   * stage's own: the local target runs every stage on this machine (an arm64 stage on an x86_64
+   * host needs the x64 binary there; AWS gets the stage's own)
+   */
+  nativeArch?: Arch
 }
 
 /** The backend a plan stage runs on: its own field, else 'wasm' (plans made before backends existed). */
@@ -251,7 +258,11 @@ export async function buildBundles(plan: Plan, model: LoadedModel, options: Buil
       const exporter = options.exportOnnx ?? (await import('../../src/model/onnx/export.js')).exportOnnx
       onnx = (await exporter(model, stage.layers.firstIndex, stage.layers.lastIndex)).bytes
     }
-    bundles.push(writeStageBundle(plan, stage, artifacts, {outDir, runtime, planHash: hash, maxBatch, modelName: plan.model.name || model.graph.name, modelSha: model.graph.sha256, runtimeName: options.runtime, onnx}))
+    const nativeArch = options.nativeArch ?? stage.arch
+    if (onnx && nativeArch !== stage.arch) log(`${stage.name}: ${stage.arch} stage, bundled with the ${nativeArch} ONNX Runtime binary to run on this machine`)
+    bundles.push(
+      writeStageBundle(plan, stage, artifacts, {outDir, runtime, planHash: hash, maxBatch, modelName: plan.model.name || model.graph.name, modelSha: model.graph.sha256, runtimeName: options.runtime, onnx, nativeArch}),
+    )
     const b = bundles.at(-1)!
     log(`${stage.name}: ${b.functionName} ${formatBytes(b.unzippedBytes)} unzipped, ${formatBytes(b.zipBytes)} zipped`)
   }
@@ -272,6 +283,8 @@ function writeStageBundle(
     runtimeName?: StageBundle['runtime']
     /** the stage's ONNX model: an 'onnx' stage */
     onnx?: Uint8Array
+    /** whose native ONNX Runtime binary to carry (BuildBundlesOptions.nativeArch) */
+    nativeArch: Arch
   },
 ): StageBundle {
   const functionName = functionNameFor(ctx.modelName, ctx.planHash, stage.name)
@@ -281,7 +294,7 @@ function writeStageBundle(
   const backend: StageBackend = ctx.onnx ? 'onnx' : 'wasm'
   if (ctx.onnx) {
     copyFileSync(join(ctx.runtime.dir, 'index.mjs'), join(dir, 'index.mjs'))
-    for (const f of ortRuntimeFiles(stage.arch)) {
+    for (const f of ortRuntimeFiles(ctx.nativeArch)) {
       const to = join(dir, 'node_modules', f.rel)
       mkdirSync(dirname(to), {recursive: true})
       copyFileSync(f.from, to)

@@ -41,3 +41,8 @@ export const LAMBDA = {
   /** function names: 1–64 of A–Z a–z 0–9 _ - */
   functionNameMax: 64,
 } as const
+
+/** The Lambda architecture of this machine's CPU (what the local target can run natively). */
+export function hostArch(): Arch {
+  return process.arch === 'arm64' ? 'arm64' : 'x86_64'
+}
