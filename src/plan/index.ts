@@ -10,6 +10,7 @@ import {DEFAULT_PRICE_TABLE, type PriceTable} from '../cost/prices.js'
 import {AmpsUserError} from '../errors.js'
 import type {Profile} from '../profile/types.js'
 import {type Candidate, type SearchOptions, type SearchResult, type SolverChoice, minimumLatency, searchPlan} from '../../solver/search.js'
+import {headlineCost} from './headline.js'
 import {meanCostPerBatchUsd} from './mean-billing.js'
 import {latencyPercentileMs, tailStage, unbatched as unbatchedChain, type TailInput, type TailStage} from './tail.js'
 import {PLAN_VERSION, type Arch, type Plan, type PlanBaseline, type PlanStage} from './types.js'
@@ -549,6 +550,8 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
     createdAt: (options.now ?? new Date()).toISOString(),
     ...(warnings.length > 0 ? {warnings} : {}),
   }
+  const h = headlineCost(plan)
+  plan.predicted.headline = {costPerMillionUsd: h.costPerMillionUsd, monthlyCostUsd: h.monthlyCostUsd, includesInit: h.includesInit}
   return plan
 }
 
