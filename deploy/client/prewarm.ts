@@ -28,7 +28,8 @@ export interface PrewarmOptions {
 /** Invokes every stage's warm-ups concurrently (stages in parallel too); returns one record per stage index. */
 export async function prewarmDeployment(deployment: DeploymentState, counts: number[], options: PrewarmOptions = {}): Promise<Map<number, StagePrewarm>> {
   const stages = [...deployment.stages].filter((s) => s.status !== 'deleted' && s.status !== 'failed').sort((a, b) => a.stageIndex - b.stageIndex)
-  const clientFor = options.clientFor ?? ((s: StageDeployment, d: DeploymentState) => defaultClient(s, d, {profile: options.profile, endpointUrl: options.endpointUrl}))
+  const clientFor =
+    options.clientFor ?? ((s: StageDeployment, d: DeploymentState) => defaultClient(s, d, {profile: options.profile, endpointUrl: options.endpointUrl}))
   const holdMs = Math.min(options.holdMs ?? (deployment.target === 'local' ? 250 : 100), WARMUP_MAX_HOLD_MS)
   const aws = deployment.target === 'aws' ? await import('../targets/aws/index.js') : undefined
   const out = new Map<number, StagePrewarm>()

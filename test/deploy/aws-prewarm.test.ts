@@ -52,7 +52,12 @@ function emulatePool(opts: {throttleFunction?: string} = {}) {
     invokes.push({FunctionName: input.FunctionName, Qualifier: input.Qualifier, LogType: input.LogType, event})
     if (opts.throttleFunction && input.FunctionName.endsWith(opts.throttleFunction) && !throttled) {
       throttled = true
-      throw new TooManyRequestsException({message: 'Rate Exceeded.', $metadata: {httpStatusCode: 429}, Type: 'User', Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded'})
+      throw new TooManyRequestsException({
+        message: 'Rate Exceeded.',
+        $metadata: {httpStatusCode: 429},
+        Type: 'User',
+        Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded',
+      })
     }
     const pool = envs.get(input.FunctionName) ?? []
     envs.set(input.FunctionName, pool)

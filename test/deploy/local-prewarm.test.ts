@@ -50,7 +50,7 @@ afterAll(async () => {
 })
 
 describe('amps deploy pre-warms each stage (local target)', () => {
-  it('starts the plan\'s warm environments per stage, bounded by --concurrency, and records them', async () => {
+  it("starts the plan's warm environments per stage, bounded by --concurrency, and records them", async () => {
     expect(deployed.stderr).not.toMatch(/probably a bug/)
     expect(deployed.code).toBe(0)
     expect(deployed.stderr).toMatch(/stage-1: 2 of 2 environments warm, INIT \d+\/\d+ ms \(plan wants 3; its concurrency limit is 2\)/)

@@ -32,7 +32,11 @@ describe('headline cost per 1M', () => {
     expect(h.costPerMillionUsd).toBeCloseTo(p.costPerMillionUsd + p.initPerMillionUsd!, 12)
     expect(p.headline).toEqual({costPerMillionUsd: h.costPerMillionUsd, monthlyCostUsd: h.monthlyCostUsd, includesInit: true})
     const line = costLine(renderPlan(plan))
-    expect(line.startsWith(`Cost: ${usd(h.costPerMillionUsd)} per 1M requests (INIT included: ${usd(p.initPerMillionUsd!)} per 1M at a 100 % cold-start probability, no rate given; ${usd(p.costPerMillionUsd)} when every invocation is warm`)).toBe(true)
+    expect(
+      line.startsWith(
+        `Cost: ${usd(h.costPerMillionUsd)} per 1M requests (INIT included: ${usd(p.initPerMillionUsd!)} per 1M at a 100 % cold-start probability, no rate given; ${usd(p.costPerMillionUsd)} when every invocation is warm`,
+      ),
+    ).toBe(true)
   })
 
   it('a busy plan: cold starts are rare, the headline is the warm cost and says INIT is left out', () => {
@@ -44,7 +48,9 @@ describe('headline cost per 1M', () => {
     expect(h.costPerMillionUsd).toBe(p.costPerMillionUsd)
     expect(h.monthlyCostUsd).toBe(p.monthlyCostUsd)
     const text = renderPlan(plan)
-    expect(costLine(text)).toBe(`Cost: ${usd(p.costPerMillionUsd)} per 1M requests, ${usd(p.monthlyCostUsd)} per month at 20.00 req/s (first-tier prices, no free tier)`)
+    expect(costLine(text)).toBe(
+      `Cost: ${usd(p.costPerMillionUsd)} per 1M requests, ${usd(p.monthlyCostUsd)} per month at 20.00 req/s (first-tier prices, no free tier)`,
+    )
     expect(text).toMatch(/INIT \$[\d.,]+ per 1M requests \(not included above: cold starts are rare, ≤ 1 %\)/)
   })
 
@@ -59,7 +65,11 @@ describe('headline cost per 1M', () => {
     expect(h.costPerMillionUsd).toBeGreaterThan(p.costPerMillionUsd)
     // the month scales with the per-request cost
     expect(h.monthlyCostUsd / p.monthlyCostUsd).toBeCloseTo(h.costPerMillionUsd / p.costPerMillionUsd, 9)
-    expect(costLine(renderPlan(plan))).toMatch(new RegExp(`^Cost: \\${usd(h.costPerMillionUsd)} per 1M requests, \\${usd(h.monthlyCostUsd)} per month at 0\\.01 req/s \\(INIT included: .* at a \\d+\\.\\d\\d % cold-start probability;`))
+    expect(costLine(renderPlan(plan))).toMatch(
+      new RegExp(
+        `^Cost: \\${usd(h.costPerMillionUsd)} per 1M requests, \\${usd(h.monthlyCostUsd)} per month at 0\\.01 req/s \\(INIT included: .* at a \\d+\\.\\d\\d % cold-start probability;`,
+      ),
+    )
   })
 
   it('amps plan examples/tiny-cnn without --rate prints the cost with INIT and records it in plan.json', async () => {
