@@ -15,9 +15,9 @@ import {randomUUID} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {LAMBDA} from '../platform/lambda.js'
 import {initTf, type BackendName, type TfRuntime} from '../runtime/tf.js'
 import {
-  MAX_SYNC_PAYLOAD_BYTES,
   PayloadInvalidError,
   checkWireTensor,
   decodeTensor,
@@ -115,7 +115,7 @@ function serve(spec: StageSpec, engine: StageEngine): StageRuntime {
   const envId = randomUUID()
   const envStore = storeFromEnv()
   const envLimit = Number(process.env.AMPS_MAX_PAYLOAD_BYTES)
-  const payloadLimit = Number.isInteger(envLimit) && envLimit > 0 ? envLimit : MAX_SYNC_PAYLOAD_BYTES
+  const payloadLimit = Number.isInteger(envLimit) && envLimit > 0 ? envLimit : LAMBDA.syncPayloadBytes
   return {
     spec,
     backend: engine.backend,
