@@ -14,7 +14,7 @@ import {HEADLINE_INIT_THRESHOLD, headlineCost} from '../../src/plan/headline.js'
 import {planFromProfile} from '../../src/plan/index.js'
 import {renderPlan} from '../../src/plan/render.js'
 import {usd} from '../../src/util/format.js'
-import {syntheticProfile} from '../../solver/synthetic.js'
+import {syntheticProfile} from '../helpers/synthetic.js'
 import {runAmps} from '../helpers/cli.js'
 import {repoRoot} from '../helpers/nsfwjs.js'
 
