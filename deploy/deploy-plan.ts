@@ -17,7 +17,9 @@ import {buildBundles, checkBundleLimits, type ExtractStageFn} from './bundle/bun
 import {planHash as computePlanHash, readDeployment, writeDeployment} from './state/deployment.js'
 import {deployLocal, type LocalAction} from './targets/local/index.js'
 import {readPlanForDeploy} from './state/plan-input.js'
-import type {DeploymentState, StageBundle} from './state/types.js'
+import type {DeploymentState, StageBundle, StagePrewarm} from './state/types.js'
+import {prewarmDeployment, type PrewarmOptions} from './client/prewarm.js'
+import {warmEnvironments} from '../src/plan/prewarm.js'
 
 export interface DeployOptions {
   planPath: string
@@ -33,6 +35,10 @@ export interface DeployOptions {
   /** local: execution environments per stage at most (default: sized to the cores and the stage's CPU quota) */
   concurrency?: number
   log?: (line: string) => void
+  /** start warmEnvironments(plan)[i] environments per stage after deploying (default true; --no-prewarm: false) */
+  prewarm?: boolean
+  /** pre-warm: the Lambda client per stage (tests: the AWS mocks' client) */
+  prewarmClientFor?: PrewarmOptions['clientFor']
   /** sub-model extractor (default src/model extractStage) */
   extract?: ExtractStageFn
 }
@@ -56,6 +62,8 @@ export interface DeployStageReport {
   initMs?: number
   /** local: most execution environments at once (past it: 429 TooManyRequestsException) */
   concurrency?: number
+  /** environments the pre-warm started and the INIT each took (absent with --no-prewarm) */
+  prewarm?: StagePrewarm
 }
 
 export interface DeployReport {
@@ -163,6 +171,22 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
   }
   annotateState(state, set.bundles, model)
   writeDeployment(out, state)
+  if (options.prewarm !== false) {
+    const counts = warmEnvironments(plan)
+    log(`pre-warming ${counts.join('/')} environment${counts.every((c) => c === 1) && counts.length === 1 ? '' : 's'} per stage (enough for the plan's rate; --no-prewarm skips)`)
+    const byIndex = new Map(plan.stages.map((s, i) => [s.index, counts[i]]))
+    const live = [...state.stages].filter((s) => s.status !== 'deleted' && s.status !== 'failed').sort((a, b) => a.stageIndex - b.stageIndex)
+    const done = await prewarmDeployment(
+      state,
+      live.map((s) => byIndex.get(s.stageIndex) ?? 1),
+      {profile: options.aws?.profile, endpointUrl: options.aws?.endpointUrl, clientFor: options.prewarmClientFor, log},
+    )
+    for (const st of state.stages) {
+      const p = done.get(st.stageIndex)
+      if (p) st.prewarm = p
+    }
+    writeDeployment(out, state)
+  }
   report.deploymentPath = out
   for (const st of state.stages) {
     const s = report.stages.find((x) => x.functionName === st.functionName)
@@ -172,6 +196,7 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
     s.endpoint = st.arn
     s.initMs = st.initMs
     s.concurrency = st.concurrency
+    if (st.prewarm) s.prewarm = st.prewarm
     s.action ??= st.status
   }
   return report

@@ -37,6 +37,24 @@ export interface StageBundle {
   uploadVia?: 'direct' | 's3'
 }
 
+/** What one stage's pre-warm did; recorded in deployment.json as stages[].prewarm. */
+export interface StagePrewarm {
+  /** environments asked for: warmEnvironments(plan)[i], bounded by the stage's concurrency */
+  requested: number
+  /** distinct environments that answered a warm-up */
+  warm: number
+  /** environments whose INIT the warm-up paid (their first invocation) */
+  coldStarts: number
+  /** INIT of each environment that answered (ms), as the stage reports it */
+  initMs: number[]
+  /** warm-ups that failed (throttled, errors), with the first error's message */
+  failed: number
+  error?: string
+  /** true when the stage's concurrency limit cut the count */
+  limitedByConcurrency?: boolean
+  at: string
+}
+
 export type StageStatus = 'pending' | 'created' | 'updated' | 'active' | 'failed' | 'deleted'
 
 export interface StageDeployment {
@@ -69,6 +87,8 @@ export interface StageDeployment {
   limits?: {memory: 'cgroup' | 'heap-flag'; cpu: 'cgroup' | 'none'; cpuQuotaUs?: number; cpuPeriodUs?: number; memoryLimitBytes?: number}
   /** measured init of this stage (module import incl. tf + model load + warm-up), ms */
   initMs?: number
+  /** what deploy's pre-warm started (deploy/client/prewarm.ts); absent with --no-prewarm */
+  prewarm?: StagePrewarm
   /** local target: most execution environments at once (Lambda's reserved concurrency; past it: 429) */
   concurrency?: number
   /** the function's Timeout (s); local: enforced by the stage front */

@@ -26,6 +26,7 @@ deployment.json records what was deployed and is rewritten after every step. Run
     {description: 'Measure the bundles without starting anything', command: '<%= config.bin %> <%= command.id %> plan.json --dry-run'},
     {description: 'Deploy to AWS Lambda in a region', command: '<%= config.bin %> <%= command.id %> plan.json --target aws --region eu-west-1'},
     {description: 'Locally, at most 2 concurrent executions per stage (the rest get 429)', command: '<%= config.bin %> <%= command.id %> plan.json --concurrency 2'},
+    {description: 'Deploy without starting warm environments (the first requests pay cold starts)', command: '<%= config.bin %> <%= command.id %> plan.json --no-prewarm'},
     {description: 'Use a model at another path, write the state elsewhere', command: '<%= config.bin %> <%= command.id %> plan.json --model ./model -o prod.json --json'},
   ]
 
@@ -45,6 +46,11 @@ deployment.json records what was deployed and is rewritten after every step. Run
     'role-arn': Flags.string({description: 'AWS: execution role ARN to use', exclusive: ['create-role']}),
     'create-role': Flags.boolean({description: 'AWS: create a least-privilege execution role (destroy deletes it)', exclusive: ['role-arn']}),
     bucket: Flags.string({description: 'AWS: S3 bucket for large zips and hand-offs'}),
+    prewarm: Flags.boolean({
+      default: true,
+      allowNo: true,
+      description: "after deploying, start as many execution environments per stage as the plan's rate needs (a batch meets a busy pool with probability ≤ 0.1 %; 1 without a rate) with warm-up invocations that compute nothing, so the first user requests are not cold starts; --no-prewarm skips",
+    }),
     concurrency: Flags.integer({
       min: 1,
       max: 64,
@@ -67,6 +73,7 @@ deployment.json records what was deployed and is rewritten after every step. Run
         out: flags.output,
         concurrency: flags.concurrency,
         dryRun: flags['dry-run'],
+        prewarm: flags.prewarm,
         aws: flags.target === 'aws' ? {region: flags.region, profile: flags.profile, endpointUrl: flags['endpoint-url'], tags: flags.tags ? parseTags(flags.tags) : undefined, roleArn: flags['role-arn'], createRole: flags['create-role'], bucket: flags.bucket} : undefined,
         log: (line) => this.note(line),
       })
@@ -78,7 +85,7 @@ deployment.json records what was deployed and is rewritten after every step. Run
     if (!json) {
       this.log(
         table(
-          ['stage', 'function', 'MB', 'unzipped', 'zipped', 'of 250 MB', 'status'],
+          ['stage', 'function', 'MB', 'unzipped', 'zipped', 'of 250 MB', 'status', 'warm (INIT ms)'],
           report.stages.map((s) => [
             s.name,
             s.functionName,
@@ -87,6 +94,7 @@ deployment.json records what was deployed and is rewritten after every step. Run
             formatBytes(s.zipBytes),
             `${(100 * s.fractionOfLimit).toFixed(2)}%`,
             `${s.action ?? ''}${s.port ? ` 127.0.0.1:${s.port} pid ${s.pid}` : ''}${s.concurrency !== undefined ? ` ≤${s.concurrency} env` : ''}${s.initMs !== undefined ? ` init ${s.initMs.toFixed(0)} ms` : ''}`,
+            s.prewarm ? `${s.prewarm.warm} of ${s.prewarm.requested}${s.prewarm.initMs.length > 0 ? ` (${s.prewarm.initMs.map((x) => x.toFixed(0)).join('/')})` : ''}${s.prewarm.failed > 0 ? `, ${s.prewarm.failed} failed` : ''}` : '—',
           ]),
         ),
       )

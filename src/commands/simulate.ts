@@ -30,7 +30,7 @@ Without --rate or --trace it simulates Poisson arrivals at the rate the plan was
 
 It prints latency percentiles, the SLO miss rate, cost per 1M requests, the batch-size histogram, cold starts and the peak number of instances per stage, next to what the plan predicted analytically and the |error| between the two (like for like for Poisson arrivals at the plan's rate; for a plan made without a rate, at any Poisson rate when its batch size is 1). The same --seed always gives the same result.
 
-The run starts with no warm instance, as a fresh deployment does. When more than 1 % of the counted requests met a cold start while the pools grew, a warning suggests a --warmup-s that leaves the start out, so the percentiles reflect steady state (also in --json as warmup.suggestedS).
+The run starts as \`amps deploy\` leaves a deployment: each stage pre-warmed with as many idle environments as the plan's rate needs (a batch meets a busy pool with probability ≤ 0.1 %; one per stage for a plan made without a rate; in --json as warmEnvironments). --cold starts with no warm environment instead (a deployment made with --no-prewarm, or one idle past the keep-alive). When more than 1 % of the counted requests met a cold start while the pools grew, a warning suggests a --warmup-s that leaves the start out, so the percentiles reflect steady state (also in --json as warmup.suggestedS).
 
 Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, for --burst-high-s on average) and a LOW rate chosen so the long-run mean stays at --rate (for --burst-low-s on average). A trace is a CSV with one column of arrival timestamps; a header such as "time_ms" or "time_s" sets the unit, otherwise --trace-unit, otherwise integers are read as ms and decimals as seconds.`
 
@@ -40,6 +40,7 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
     {description: 'A plan made without --rate: say what traffic to simulate', command: '<%= config.bin %> <%= command.id %> plan.json --rate 5'},
     {description: 'Replay recorded arrivals, machine-readable', command: '<%= config.bin %> <%= command.id %> plan.json --trace arrivals.csv --json'},
     {description: 'Another seed and a short keep-alive', command: '<%= config.bin %> <%= command.id %> plan.json --seed 7 --keep-alive-s 60'},
+    {description: 'A deployment made with --no-prewarm: start from empty pools, every first batch cold', command: '<%= config.bin %> <%= command.id %> plan.json --cold'},
   ]
 
   static args = {
@@ -65,8 +66,9 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
     'burst-low-s': Flags.string({description: 'bursty: mean time in the LOW state (s)', default: '30'}),
     seed: Flags.integer({description: 'random seed: the same seed gives the same result', default: 1}),
     'keep-alive-s': Flags.string({description: 'how long an idle instance stays warm (s)', default: '600'}),
-    'warmup-s': Flags.string({description: 'leave the batches opened in the first N seconds out of the statistics (the run starts with no warm instance)', default: '0'}),
-    prewarm: Flags.boolean({description: "start each stage with the warm environments a pre-warmed deployment has (src/plan/prewarm.ts: enough for the plan's rate at the 99.9th percentile of busy batches)", default: false}),
+    'warmup-s': Flags.string({description: 'leave the batches opened in the first N seconds out of the statistics', default: '0'}),
+    cold: Flags.boolean({description: "start with no warm environment (a deployment made with `amps deploy --no-prewarm`) instead of the pools deploy pre-warms", exclusive: ['prewarm']}),
+    prewarm: Flags.boolean({description: "start each stage with the warm environments `amps deploy` starts (enough for the plan's rate: a batch meets a busy pool with probability ≤ 0.1 %); the default", hidden: true}),
     prices: Flags.string({description: 'JSON file overriding prices or platform latencies (same format as `amps plan --prices`)'}),
     'max-requests': Flags.integer({description: 'refuse runs larger than this many requests', default: DEFAULT_MAX_REQUESTS, min: 1}),
   }
@@ -157,7 +159,8 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
           seed: flags.seed,
           keepAliveS,
           warmupS: nonNegative('--warmup-s', flags['warmup-s']),
-          ...(flags.prewarm ? {warmEnvironments: warmEnvironments(plan)} : {}),
+          // as deploy leaves it: warmEnvironments(plan) at the plan's own rate, whatever rate is simulated
+          ...(flags.cold ? {} : {warmEnvironments: warmEnvironments(plan)}),
           prices: priceTable,
           maxRequests: flags['max-requests'],
           // Status updates only where they redraw in place (a TTY); elsewhere start/stop lines only.

@@ -13,6 +13,7 @@ import {AmpsUserError} from '../errors.js'
 import {ARCHES} from '../platform/lambda.js'
 import type {Profile} from '../profile/types.js'
 import {type Candidate, type SearchOptions, type SearchResult, type SolverChoice, minimumLatency, searchPlan} from '../../solver/search.js'
+import {headlineCost} from './headline.js'
 import {meanCostPerBatchUsd} from './mean-billing.js'
 import {latencyPercentileMs, meetsSlo, tailStage, unbatched as unbatchedChain, type TailInput, type TailStage} from './tail.js'
 import {PLAN_VERSION, type Arch, type Plan, type PlanBaseline, type PlanStage} from './types.js'
@@ -561,6 +562,8 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
     createdAt: (options.now ?? new Date()).toISOString(),
     ...(warnings.length > 0 ? {warnings} : {}),
   }
+  const h = headlineCost(plan)
+  plan.predicted.headline = {costPerMillionUsd: h.costPerMillionUsd, monthlyCostUsd: h.monthlyCostUsd, includesInit: h.includesInit}
   return plan
 }
 

@@ -2,6 +2,7 @@
  * Human tables for `amps plan` and `amps estimate-cost` (stdout, only without --json).
  */
 import type {CostEstimate} from './estimate.js'
+import {HEADLINE_INIT_THRESHOLD, headlineCost} from './headline.js'
 import type {Plan} from './types.js'
 
 export {table, usd} from '../util/format.js'
@@ -47,14 +48,18 @@ export function renderPlan(plan: Plan): string {
   if ((p.waitMs ?? 0) > 0) parts.unshift(`${pct} wait ${num(p.waitMs!, 1)} ms`)
   if (p.spreadMs !== undefined && Math.abs(p.spreadMs) >= 0.05) parts.push(`${p.spreadMs >= 0 ? '+' : '−'} ${num(Math.abs(p.spreadMs), 1)} ms for their measured spread${p.spreadMs < 0 ? ' and partial batches' : ''}`)
   out.push(`Latency (${pct}): ${num(p.latencyMs, 1)} ms (${parts.join(', ')})   SLO ${num(inp.sloMs)} ms`)
+  // the headline is what the user will pay: INIT included when cold starts are not rare (src/plan/headline.ts)
+  const h = headlineCost(plan)
   out.push(
-    `Cost: ${usd(p.costPerMillionUsd)} per 1M requests` +
-      (inp.ratePerSecond > 0 ? `, ${usd(p.monthlyCostUsd)} per month at ${num(inp.ratePerSecond * (inp.replicas ?? 1), 2)} req/s` : '') +
-      ' (first-tier prices, no free tier)',
+    `Cost: ${usd(h.costPerMillionUsd)} per 1M requests` +
+      (inp.ratePerSecond > 0 ? `, ${usd(h.monthlyCostUsd)} per month at ${num(inp.ratePerSecond * (inp.replicas ?? 1), 2)} req/s` : '') +
+      (h.includesInit
+        ? ` (INIT included: ${usd(h.initPerMillionUsd)} per 1M at a ${num(h.coldStartProbability * 100, h.coldStartProbability >= 0.995 ? 0 : 2)} % cold-start probability${inp.ratePerSecond > 0 ? '' : ', no rate given'}; ${usd(p.costPerMillionUsd)} when every invocation is warm; first-tier prices, no free tier)`
+        : ' (first-tier prices, no free tier)'),
   )
   out.push(
     `Cold start: ${num(p.coldStartMs)} ms through the chain, probability ${num(p.coldStartProbability * 100, 3)} % per batch` +
-      (p.initPerMillionUsd !== undefined ? `, INIT ${usd(p.initPerMillionUsd)} per 1M requests (not included above)` : ''),
+      (p.initPerMillionUsd !== undefined || h.includesInit ? `, INIT ${usd(h.initPerMillionUsd)} per 1M requests (${h.includesInit ? 'included above' : `not included above: cold starts are rare, ≤ ${num(HEADLINE_INIT_THRESHOLD * 100)} %`})` : ''),
   )
   const sv = plan.solver
   out.push(

@@ -123,6 +123,8 @@ export interface Plan {
     initUsdPerColdStart?: number
     /** expected INIT charge per 1M requests at coldStartProbability (USD), not in costPerMillionUsd */
     initPerMillionUsd?: number
+    /** what the user will pay (src/plan/headline.ts): costPerMillionUsd, plus INIT when coldStartProbability > 1 % */
+    headline?: {costPerMillionUsd: number; monthlyCostUsd: number; includesInit: boolean}
     /** whole model, one request, one full vCPU (ms): sizing the always-on alternative */
     fullCpuMsPerRequest?: number
     /** memory the whole model needs in one process at batch 1 (MB) */

@@ -6,6 +6,7 @@ import {resolve} from 'node:path'
 
 import type {PriceTable} from '../cost/prices.js'
 import {AmpsUserError, InvalidProblemError} from '../errors.js'
+import {warmEnvironments} from '../plan/prewarm.js'
 import type {Plan} from '../plan/types.js'
 import {writeFileAtomic} from '../profile/io.js'
 import type {Profile} from '../profile/types.js'
@@ -135,6 +136,8 @@ function simulate(plan: Plan, profile: Profile | undefined, o: WriteReportOption
       arrivals: {kind: 'poisson', ratePerSecond: rate, durationS},
       seed: s.seed,
       warmupS,
+      // as amps simulate: the pools amps deploy pre-warms
+      warmEnvironments: warmEnvironments(plan),
       prices: o.prices,
       maxRequests: s.maxRequests,
       latencyHistogramBins: 60,

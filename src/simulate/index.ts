@@ -98,6 +98,8 @@ export interface SimulationResult {
   }
   batch: {size: number; timeoutMs: number}
   keepAliveS: number
+  /** warm environments per stage at t = 0 (options.warmEnvironments; all 0: an empty, cold start) */
+  warmEnvironments: number[]
   /**
    * requests/batches opened in the first warmupS seconds were simulated but not counted.
    * suggestedS: a longer warm-up that would leave the start-up cold starts out (see adviseWarmup;
@@ -429,6 +431,7 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
     },
     batch: {size: B, timeoutMs: plan.batch.timeoutMs},
     keepAliveS,
+    warmEnvironments: plan.stages.map((_, i) => Math.max(0, Math.floor(options.warmEnvironments?.[i] ?? 0))),
     warmup: {
       seconds: warmupS,
       requestsExcluded: times.length - n,

@@ -16,7 +16,7 @@ export function renderSimulation(r: SimulationResult): string {
   const out: string[] = []
   const a = r.arrivals
   out.push(
-    `Simulated ${a.requests.toLocaleString('en-US')} requests (${a.process}${a.process === 'trace' ? '' : ` at ${a.meanRatePerSecond}/s mean`}, ${a.durationS} s, seed ${r.seed}); batch B=${r.batch.size}, T=${r.batch.timeoutMs} ms; keep-alive ${r.keepAliveS} s`,
+    `Simulated ${a.requests.toLocaleString('en-US')} requests (${a.process}${a.process === 'trace' ? '' : ` at ${a.meanRatePerSecond}/s mean`}, ${a.durationS} s, seed ${r.seed}); batch B=${r.batch.size}, T=${r.batch.timeoutMs} ms; keep-alive ${r.keepAliveS} s; ${r.warmEnvironments.some((w) => w > 0) ? `pre-warmed start (${r.warmEnvironments.join('/')} warm environments per stage)` : 'cold start (no warm environment)'}`,
   )
   if (r.warmup.seconds > 0) {
     out.push(`Warm-up: the first ${r.warmup.seconds} s (${r.warmup.requestsExcluded.toLocaleString('en-US')} requests) simulated but not counted`)

@@ -11,6 +11,7 @@
  *   weights.bin          the stage's weights only
  *   stage.json           StageSpec: expected inputs/outputs (ids, dtypes, shapes), names
  */
+import {randomUUID} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -31,6 +32,7 @@ import {
 import {loadOnnxEngine, type StageEngine} from './onnx-engine.js'
 import {STAGE_SPEC_VERSION, type StageSpec} from './spec.js'
 import {isSafeName, storeFor} from './store.js'
+import {isWarmUpEvent, warmUpHoldMs, type WarmUpResult} from './warmup.js'
 
 export {STAGE_SPEC_VERSION, type StageSpec} from './spec.js'
 
@@ -49,6 +51,7 @@ export interface StageRuntime {
    */
   initMs: number
   breakdown: {tfMs: number; loadMs: number; warmupMs: number}
+  /** a warm-up event (src/stage/warmup.ts) answers a WarmUpResult without computing */
   handle(event: unknown, context?: LambdaContextLike): Promise<StageResult>
 }
 
@@ -107,6 +110,9 @@ function serve(spec: StageSpec, engine: StageEngine): StageRuntime {
   const {initMs} = engine
 
   let served = 0
+  // a warm-up paid this environment's INIT: the first user request is then not a cold start
+  let warmed = false
+  const envId = randomUUID()
   const envStore = storeFromEnv()
   const envLimit = Number(process.env.AMPS_MAX_PAYLOAD_BYTES)
   const payloadLimit = Number.isInteger(envLimit) && envLimit > 0 ? envLimit : LAMBDA.syncPayloadBytes
@@ -116,7 +122,14 @@ function serve(spec: StageSpec, engine: StageEngine): StageRuntime {
     initMs,
     breakdown: engine.breakdown,
     async handle(event, context) {
-      const coldStart = served === 0
+      if (isWarmUpEvent(event)) {
+        const hold = warmUpHoldMs(event)
+        const result: WarmUpResult = {warmUp: true, stage: {index: spec.index, name: spec.name}, envId, coldStart: served === 0 && !warmed, initMs}
+        warmed = true
+        if (hold > 0) await new Promise((r) => setTimeout(r, hold))
+        return result as unknown as StageResult
+      }
+      const coldStart = served === 0 && !warmed
       served++
       const h0 = performance.now()
       const ev = checkEvent(event)
