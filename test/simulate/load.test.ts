@@ -34,16 +34,21 @@ describe('readPlanForSimulation', () => {
     expect(planRateForSimulation(syntheticPlan({rate: 12.5}), 'plan.json')).toBe(12.5)
   })
 
-  it('refuses what the plan schema refuses, naming every field', () => {
-    const bad = syntheticPlan() as any
-    bad.stages[1].layers.firstIndex = 3 // leaves a gap after stage 1
-    bad.predicted.coldStartProbability = 2
-    const path = join(dir, 'bad.json')
-    writeFileSync(path, JSON.stringify(bad))
-    const e = userError(() => readPlanForSimulation(path))
-    expect(e.ampsCode).toBe('PLAN_INVALID')
-    expect(e.message).toContain('"stages[1].layers.firstIndex": expected 2 (stages cover the model in order), got 3')
-    expect(e.message).toContain('"predicted.coldStartProbability": expected a probability, got 2')
+  it('refuses what the plan schema refuses, naming the field (shape first, then the cross-field rules)', () => {
+    const shape = syntheticPlan() as any
+    shape.predicted.coldStartProbability = 2
+    const shapePath = join(dir, 'bad-shape.json')
+    writeFileSync(shapePath, JSON.stringify(shape))
+    const e1 = userError(() => readPlanForSimulation(shapePath))
+    expect(e1.ampsCode).toBe('PLAN_INVALID')
+    expect(e1.message).toContain('"predicted.coldStartProbability": expected a probability in 0–1, got 2')
+    const gap = syntheticPlan() as any
+    gap.stages[1].layers.firstIndex = 3 // leaves a gap after stage 1
+    const gapPath = join(dir, 'bad-gap.json')
+    writeFileSync(gapPath, JSON.stringify(gap))
+    const e2 = userError(() => readPlanForSimulation(gapPath))
+    expect(e2.ampsCode).toBe('PLAN_INVALID')
+    expect(e2.message).toContain('"stages[1].layers.firstIndex": expected 2 (stages cover the model in order), got 3')
   })
 
   it('finds the profile the plan records: absolute, or beside the plan', () => {
