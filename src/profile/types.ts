@@ -3,6 +3,7 @@
  * estimator and simulator. Validated on read by src/profile/schema.ts (one module owns the schema).
  */
 import type {CutPoint, ModelFormat, TensorInfo} from '../model/types.js'
+import type {StageCorrection} from './corrections.js'
 
 export const PROFILE_VERSION = 1
 
@@ -103,6 +104,8 @@ export interface Profile {
   wholeModel: TimingPoint[]
   /** optional: Σ layers vs whole model at each (memory, batch) */
   calibration?: CalibrationPoint[]
+  /** optional: stage times measured by `amps plan --verify`, applied to the layer timings when planning (src/profile/corrections.ts) */
+  corrections?: StageCorrection[]
   runtime: {
     /** RSS of a stage process with the runtime loaded and no model (MB) */
     baselineRssMb: number
