@@ -19,6 +19,7 @@ import {randomInputs} from './client/inputs.js'
 import {deployPlan, resolvePlanModel, type DeployOptions} from './deploy-plan.js'
 import {runDestroy} from './destroy-run.js'
 import {readDeployment} from './state/deployment.js'
+import {onInterrupt} from './state/interrupt.js'
 
 /** Requests per stage by default: warm-up (not counted), then measured. */
 export const VERIFY_WARM_REQUESTS = 5
@@ -85,6 +86,11 @@ export async function verifyPlan(o: VerifyOptions): Promise<VerifyResult> {
   const dir = mkdtempSync(join(tmpdir(), 'amps-verify-'))
   const statePath = join(dir, 'deployment.json')
   const modelPath = resolvePlanModel(o.plan, o.planPath)
+  // Ctrl-C: the temporary deployment goes too
+  const unregister = onInterrupt(async () => {
+    if (existsSync(statePath)) await runDestroy(statePath, {profile: o.aws?.profile, endpointUrl: o.aws?.endpointUrl}).catch(() => {})
+    rmSync(dir, {recursive: true, force: true})
+  })
   try {
     log(`verify: deploying ${o.plan.stages.length} stage(s) to a temporary ${o.target} deployment`)
     await deployPlan({planPath: o.planPath, modelPath, target: o.target, out: statePath, bundleDir: join(dir, 'bundles'), concurrency: 1, aws: o.aws, log: (l) => log(`  ${l}`)})
@@ -129,6 +135,7 @@ export async function verifyPlan(o: VerifyOptions): Promise<VerifyResult> {
     })
     return {target: o.target, batch: B, warm, measured: stages[0]?.samples ?? 0, stages, costUsd, wallMs: performance.now() - t0}
   } finally {
+    unregister()
     if (existsSync(statePath)) {
       try {
         await runDestroy(statePath, {log: (l) => log(`  ${l}`), profile: o.aws?.profile, endpointUrl: o.aws?.endpointUrl})
