@@ -207,6 +207,7 @@ plan.json records the profile it was made from (the profile.json given, or the p
         batch: result.batch,
         stages: result.stages.map((s) => ({index: s.index, predictedMs: s.predictedMs, measuredMs: Math.round(s.measuredMs * 1000) / 1000, error: Math.round(s.error * 10000) / 10000, samples: s.samples})),
         resolved: off.length > 0,
+        ...(off.length > 0 ? {previous: {memoriesMb: plan.stages.map((s) => s.memoryMb), batch: plan.batch, costPerMillionUsd: plan.predicted.costPerMillionUsd, latencyMs: plan.predicted.latencyMs}} : {}),
         ...(o.target === 'aws' ? {costUsd: result.costUsd} : {}),
       },
     }

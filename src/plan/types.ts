@@ -104,6 +104,8 @@ export interface Plan {
     batch: number
     stages: {index: number; predictedMs: number; measuredMs: number; error: number; samples: number}[]
     resolved: boolean
+    /** when re-solved: the plan as first solved (before the corrections) */
+    previous?: {memoriesMb: number[]; batch: {size: number; timeoutMs: number}; costPerMillionUsd: number; latencyMs: number}
     costUsd?: number
   }
   predicted: {
