@@ -56,7 +56,7 @@ plan.json records the profile it was made from (the profile.json given, or the p
     'max-batch': Flags.integer({description: 'largest batch size to consider (default 32)'}),
     stages: Flags.integer({description: 'use exactly this many stages'}),
     'max-stages': Flags.integer({description: 'use at most this many stages', default: 8}),
-    region: Flags.string({description: 'AWS region (prices are us-east-1 unless --prices says otherwise)', default: 'us-east-1'}),
+    region: Flags.string({description: "AWS region: its built-in dated price table (src/cost/prices.ts PRICE_TABLES), else us-east-1's with a note; --prices overrides figures", default: 'us-east-1'}),
     prices: Flags.string({description: 'JSON file overriding figures of the built-in price table (partial; see src/cost/prices.ts)'}),
     solver: Flags.option({options: ['auto', 'fast', 'milp'] as const, description: 'inner solver', default: 'auto' as const})(),
     'time-limit': Flags.integer({description: 'seconds the planning may take; past it amps returns the best plan found and says it is not proven optimal', default: 120, min: 1}),
@@ -93,7 +93,7 @@ plan.json records the profile it was made from (the profile.json given, or the p
     if (maxBatch < 1) throw new AmpsUserError('FLAG_INVALID', `--max-batch must be >= 1, got ${maxBatch}`)
     if (flags['max-stages'] < 1) throw new AmpsUserError('FLAG_INVALID', `--max-stages must be >= 1, got ${flags['max-stages']}`)
     if (flags.stages !== undefined && flags.stages < 1) throw new AmpsUserError('FLAG_INVALID', `--stages must be >= 1, got ${flags.stages}`)
-    let prices = loadPriceTable(flags.prices)
+    let prices = loadPriceTable(flags.prices, flags.region)
 
     const input = classifyPlanInput(args.model)
     let backend: StageBackend = flags.backend ?? DEFAULT_BACKEND

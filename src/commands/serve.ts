@@ -1,5 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
+import {readDeployment} from '../../deploy/state/deployment.js'
+import {readPlanForDeploy} from '../../deploy/state/plan-input.js'
 import {BaseCommand} from '../base-command.js'
 import {startGateway, type GatewayStats} from '../serve/gateway.js'
 
@@ -32,6 +34,8 @@ Logs go to stderr. With --json, stdout gets one JSON line when the gateway liste
     host: Flags.string({description: 'address to bind; anything but loopback needs --token', default: '127.0.0.1'}),
     slo: Flags.integer({description: "latency SLO in ms for misses and adaptive batching (default: the plan's)", min: 1}),
     fixed: Flags.boolean({description: "keep the plan's batch size and timeout (no adaptive batching)"}),
+    'batch-size': Flags.integer({description: "serve with this batch size B instead of the plan's (implies --fixed; 1 = no batching)", min: 1}),
+    'batch-timeout': Flags.integer({description: "with --batch-size: the batch timeout T in ms (default the plan's)", min: 0, dependsOn: ['batch-size']}),
     'max-queue': Flags.integer({description: 'instances allowed to wait for a batch; beyond, 429', default: 1024, min: 1}),
     'max-concurrency': Flags.integer({description: 'batches in flight at once (Lambda runs each in its own environment)', default: 8, min: 1}),
     token: Flags.string({description: 'bearer token clients must send (Authorization: Bearer …); default AMPS_SERVE_TOKEN', env: 'AMPS_SERVE_TOKEN'}),
@@ -50,6 +54,7 @@ Logs go to stderr. With --json, stdout gets one JSON line when the gateway liste
       port: flags.port,
       sloMs: flags.slo,
       fixed: flags.fixed,
+      batch: flags['batch-size'] === undefined ? undefined : {maxBatch: flags['batch-size'], timeoutMs: flags['batch-size'] === 1 ? 0 : (flags['batch-timeout'] ?? readPlanTimeout(args.deployment))},
       maxQueue: flags['max-queue'],
       maxConcurrency: flags['max-concurrency'],
       token: flags.token,
@@ -75,5 +80,14 @@ Logs go to stderr. With --json, stdout gets one JSON line when the gateway liste
     })
     log(`stopped: ${stats.requests} requests, ${stats.instances} instances in ${stats.batches} batches, ${stats.sloMisses} SLO misses, $${stats.costPerMillionUsd.toFixed(4)} per 1M from billed ms`)
     if (json) line({event: 'stopped', stats})
+  }
+}
+
+/** The plan's batch timeout for --batch-size without --batch-timeout (0 when the plan is gone). */
+function readPlanTimeout(deploymentPath: string): number {
+  try {
+    return readPlanForDeploy(readDeployment(deploymentPath).planPath).batch.timeoutMs
+  } catch {
+    return 0
   }
 }

@@ -15,6 +15,7 @@ import {
 } from '../simulate/index.js'
 import {planRateForSimulation, profilePathFromPlan, readPlanForSimulation, readProfileForSimulation, readTraceFile} from '../simulate/load.js'
 import {renderSimulation} from '../simulate/report.js'
+import {warmEnvironments} from '../plan/prewarm.js'
 
 const DEFAULT_DURATION_S = 3600
 /** when --duration is not given, keep a default run to about this many requests */
@@ -65,6 +66,7 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
     seed: Flags.integer({description: 'random seed: the same seed gives the same result', default: 1}),
     'keep-alive-s': Flags.string({description: 'how long an idle instance stays warm (s)', default: '600'}),
     'warmup-s': Flags.string({description: 'leave the batches opened in the first N seconds out of the statistics (the run starts with no warm instance)', default: '0'}),
+    prewarm: Flags.boolean({description: "start each stage with the warm environments a pre-warmed deployment has (src/plan/prewarm.ts: enough for the plan's rate at the 99.9th percentile of busy batches)", default: false}),
     prices: Flags.string({description: 'JSON file overriding prices or platform latencies (same format as `amps plan --prices`)'}),
     'max-requests': Flags.integer({description: 'refuse runs larger than this many requests', default: DEFAULT_MAX_REQUESTS, min: 1}),
   }
@@ -155,6 +157,7 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
           seed: flags.seed,
           keepAliveS,
           warmupS: nonNegative('--warmup-s', flags['warmup-s']),
+          ...(flags.prewarm ? {warmEnvironments: warmEnvironments(plan)} : {}),
           prices: priceTable,
           maxRequests: flags['max-requests'],
           // Status updates only where they redraw in place (a TTY); elsewhere start/stop lines only.

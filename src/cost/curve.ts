@@ -19,7 +19,7 @@
  * cost cap. `cheapestMemoryForBudget` is that search with a moving cap.
  */
 import {InvalidProblemError} from '../errors.js'
-import {type BatchSupport, type CostModel, type StageRange, billedMs, layerSegmentCoefficients, MB, mediansAtBatch} from './model.js'
+import {type BatchSupport, type CostModel, type StageRange, billedMs, layerSegmentCoefficients, MB, mediansAtBatch, weightsNeedS3} from './model.js'
 
 /**
  * min over m in [lo, hi] of pa·m + mb/m (pa, mb ≥ 0): the smaller end, or 2·√(pa·mb) at
@@ -96,7 +96,6 @@ export class CompiledCosts {
   /** prefix over positions of each layer's time at gridMax, batch B */
   private readonly prefTop: Float64Array
   private readonly timeoutMs: number
-  private readonly initLimitMs: number
   private readonly topCodecFactor: number
 
   /**
@@ -208,7 +207,6 @@ export class CompiledCosts {
     this.packageLimit = model.prices.limits.unzippedPackageBytes.value
     this.runtimeBytes = model.prices.packaging.runtimeBytes.value
     this.timeoutMs = model.prices.limits.timeoutS.value * 1000
-    this.initLimitMs = model.prices.limits.initMaxS.value * 1000
     this.topCodecFactor = Math.max(1, F / gridMax)
     this.tmp = new Float64Array(2)
     const w = this.weighted(pi)
@@ -341,7 +339,8 @@ export class CompiledCosts {
     const last = this.nodes[j]
     const model = this.model
     const w = model.weightPrefix[last + 1] - model.weightPrefix[first]
-    if (this.runtimeBytes + w > this.packageLimit) return null
+    // a one-layer stage over the package limit fetches its weights from S3 at INIT (CostModel.weightsFromS3)
+    if (this.runtimeBytes + w > this.packageLimit && !this.weightsFromS3(i, j)) return null
     return model.gridCeil(this.memBase + w * this.memPerWeightByte + model.peakBetween(first, last) * this.memPerActByte)
   }
 
@@ -350,7 +349,21 @@ export class CompiledCosts {
     const model = this.model
     const rt = model.profile.runtime
     const w = model.weightPrefix[this.nodes[j] + 1] - model.weightPrefix[this.nodes[i] + 1]
-    return (rt.runtimeInitMs + (rt.loadMsPerWeightMb * w) / MB) * model.env.timeFactor
+    const s3 = this.weightsFromS3(i, j) ? model.s3WeightsMs(Math.ceil(w * model.storedWeightRatio)) : 0
+    return (rt.runtimeInitMs + (rt.loadMsPerWeightMb * w) / MB) * model.env.timeFactor + s3
+  }
+
+  /** Whether stage (i, j) fetches its weights from S3 because they do not fit in its package. */
+  weightsFromS3(i: number, j: number): boolean {
+    const model = this.model
+    if (this.nodes[i] + 1 !== this.nodes[j]) return false
+    const w = model.weightPrefix[this.nodes[j] + 1] - model.weightPrefix[this.nodes[i] + 1]
+    return weightsNeedS3(Math.ceil(w * model.storedWeightRatio), model.prices)
+  }
+
+  /** The bound stage (i, j)'s INIT must meet (CostModel.initLimitMs). */
+  initLimitFor(i: number, j: number): number {
+    return this.model.initLimitMs(this.weightsFromS3(i, j))
   }
 
   /**
@@ -365,7 +378,7 @@ export class CompiledCosts {
     const t =
       this.prefTop[this.nodes[j] + 1] - this.prefTop[this.nodes[i] + 1] + this.overheadMs + this.getMs[ki * n + i] + this.putMs[ki * n + j] + codec
     if (t > this.timeoutMs) return Infinity
-    if (this.initMsAtFullCpu(i, j) * this.topCodecFactor > this.initLimitMs) return Infinity
+    if (this.initMsAtFullCpu(i, j) * this.topCodecFactor > this.initLimitFor(i, j)) return Infinity
     return billedMs(t, this.model.granularityMs) + this.unbilled(i, j)
   }
 
@@ -428,7 +441,7 @@ export class CompiledCosts {
     for (let j = i + 1; j <= N; j++) {
       const lastPos = this.nodes[j]
       const w = wp[lastPos + 1] - wp[lo]
-      if (this.runtimeBytes + w > this.packageLimit) break
+      if (this.runtimeBytes + w > this.packageLimit && !this.weightsFromS3(i, j)) break
       const mLo = model.gridCeil(this.memBase + w * this.memPerWeightByte + model.peakBetween(lo, lastPos) * this.memPerActByte)
       if (mLo === null) break
       last = j
@@ -526,7 +539,7 @@ export class EdgeCurve {
     if (mLo !== null) {
       // INIT must finish within the on-demand limit: init·max(1, F/m) ≤ limit
       const init = c.initMsAtFullCpu(i, j)
-      const initLimit = model.prices.limits.initMaxS.value * 1000
+      const initLimit = c.initLimitFor(i, j)
       const F = model.env.fullVcpuMb
       if (init > initLimit) mLo = null
       else if (init * Math.max(1, F / mLo) > initLimit) mLo = model.gridCeil((init * F) / initLimit)

@@ -414,7 +414,33 @@ export class CostModel {
    * (the bundle ships quantized weights quantized; weightsBytes() is their float32 size at run time).
    */
   packageBytes(s: StageRange): number {
-    return this.prices.packaging.runtimeBytes.value + Math.ceil(this.weightsBytes(s) * this.storedWeightRatio)
+    return this.prices.packaging.runtimeBytes.value + (this.weightsFromS3(s) ? 0 : this.storedWeightsBytes(s))
+  }
+
+  /** The stage's weights as the model stores them (quantized stay quantized). */
+  storedWeightsBytes(s: StageRange): number {
+    return Math.ceil(this.weightsBytes(s) * this.storedWeightRatio)
+  }
+
+  /**
+   * A stage of one layer whose weights alone would not fit in the unzipped package limit (no cut can
+   * help it: VGG16's fc1 holds 411 MB of float32) keeps them in S3 and fetches them when it starts (one GET at the assumed S3 throughput, added to its INIT; the package then
+   * holds only the runtime). Such an INIT may exceed the 10 s on-demand INIT limit: Lambda then
+   * runs it again inside the first invocation under the function timeout, so it is bounded by the
+   * timeout instead (see initLimitMs).
+   */
+  weightsFromS3(s: StageRange): boolean {
+    return s.first === s.last && weightsNeedS3(this.storedWeightsBytes(s), this.prices)
+  }
+
+  /** ms to fetch `storedBytes` of weights from S3 (first byte + throughput), 0 for none. */
+  s3WeightsMs(storedBytes: number): number {
+    return storedBytes > 0 ? this.s3Ms('get', storedBytes) : 0
+  }
+
+  /** The bound a stage's INIT must meet: the INIT limit, or the function timeout when its weights come from S3. */
+  initLimitMs(fromS3: boolean): number {
+    return (fromS3 ? this.prices.limits.timeoutS.value : this.prices.limits.initMaxS.value) * 1000
   }
 
   packageFits(s: StageRange): boolean {
@@ -511,7 +537,7 @@ export class CostModel {
     const r = this.profile.runtime
     const lat = this.prices.latency
     const slow = codecSlowdown(memoryMb, this.env.fullVcpuMb) * this.env.timeFactor
-    const initMs = (r.runtimeInitMs + (r.loadMsPerWeightMb * this.weightsBytes(s)) / MB) * slow
+    const initMs = (r.runtimeInitMs + (r.loadMsPerWeightMb * this.weightsBytes(s)) / MB) * slow + (this.weightsFromS3(s) ? this.s3WeightsMs(this.storedWeightsBytes(s)) : 0)
     const firstPredictMs = (r.coldFirstPredictMs ?? 0) * this.computeShare(s) * slow
     const platform = lat.coldStartBaseMs.value + (lat.coldStartMsPerPackageMb.value * this.packageBytes(s)) / MB
     return {initMs, firstPredictMs, latencyMs: initMs + firstPredictMs + platform}
@@ -609,4 +635,9 @@ function rangeMax(levels: Float64Array[], lo: number, hi: number): number {
   const k = 31 - Math.clz32(len)
   const w = 1 << k
   return Math.max(levels[k][lo], levels[k][hi - w + 1])
+}
+
+/** Whether `storedWeightBytes` of weights make a package over the unzipped limit (a one-layer stage then fetches them from S3). */
+export function weightsNeedS3(storedWeightBytes: number, prices: PriceTable): boolean {
+  return prices.packaging.runtimeBytes.value + storedWeightBytes > prices.limits.unzippedPackageBytes.value
 }

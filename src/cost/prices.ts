@@ -384,11 +384,30 @@ export function mergePriceTable(override: unknown, file = '(inline)', base: Pric
 }
 
 /**
- * The price table to use: the built-in one, or the built-in one with the partial override in
- * `overridePath` merged on top (validated; every problem reported at once).
+ * The built-in, dated price tables by region. Only us-east-1's figures were read from AWS's pages
+ * (2026-11); AWS publishes the other regions' Lambda prices on the same page, rendered by script,
+ * which amps could not read: add a region here with its own `read` dates when they are transcribed.
  */
-export function loadPriceTable(overridePath?: string): PriceTable {
-  if (!overridePath) return DEFAULT_PRICE_TABLE
+export const PRICE_TABLES: Readonly<Record<string, PriceTable>> = {[DEFAULT_PRICE_TABLE.region]: DEFAULT_PRICE_TABLE}
+
+/** The built-in table for `region`; a region without one gets us-east-1's, with a note saying so. */
+export function priceTableForRegion(region: string | undefined): {table: PriceTable; note?: string} {
+  if (!region) return {table: DEFAULT_PRICE_TABLE}
+  const table = PRICE_TABLES[region]
+  if (table) return {table}
+  return {
+    table: DEFAULT_PRICE_TABLE,
+    note: `amps has no price table for ${region} (built in: ${Object.keys(PRICE_TABLES).join(', ')}): using ${DEFAULT_PRICE_TABLE.region}'s (${DEFAULT_PRICE_TABLE.version}); pass --prices with ${region}'s figures`,
+  }
+}
+
+/**
+ * The price table to use: the built-in one for `region` (default us-east-1), or that one with the
+ * partial override in `overridePath` merged on top (validated; every problem reported at once).
+ */
+export function loadPriceTable(overridePath?: string, region?: string): PriceTable {
+  const base = priceTableForRegion(region).table
+  if (!overridePath) return base
   if (!existsSync(overridePath)) {
     throw new AmpsUserError('FILE_NOT_FOUND', `price file not found: ${overridePath}`)
   }
@@ -398,5 +417,5 @@ export function loadPriceTable(overridePath?: string): PriceTable {
   } catch (error) {
     throw new AmpsUserError('CONFIG_INVALID', `price file ${overridePath} is not valid JSON: ${(error as Error).message}`)
   }
-  return mergePriceTable(parsed, overridePath)
+  return mergePriceTable(parsed, overridePath, base)
 }

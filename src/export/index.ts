@@ -2,7 +2,7 @@
  * `amps export`: build the stage bundles exactly as `amps deploy --dry-run` does (same bundler, same
  * limits, plan.json left untouched), then write infrastructure-as-code that deploys them.
  */
-import {dirname, join, resolve} from 'node:path'
+import {dirname, join, relative, resolve, sep} from 'node:path'
 
 import {buildBundles, checkBundleLimits} from '../../deploy/bundle/bundle.js'
 import {resolvePlanModel} from '../../deploy/deploy-plan.js'
@@ -10,9 +10,13 @@ import {planHash as computePlanHash} from '../../deploy/state/deployment.js'
 import {readPlanForDeploy} from '../../deploy/state/plan-input.js'
 import {extractStage, loadModel} from '../model/index.js'
 import {writeFileAtomic} from '../profile/io.js'
-import {samTemplate} from './sam.js'
+import {functionLogicalId, samTemplate} from './sam.js'
+import {terraformConfig, tfFunctionName} from './terraform.js'
 
-export type ExportFormat = 'sam'
+export type ExportFormat = 'sam' | 'terraform'
+
+/** Where each format is written by default. */
+export const DEFAULT_EXPORT_FILE: Record<ExportFormat, string> = {sam: 'template.json', terraform: 'main.tf.json'}
 
 export interface ExportOptions {
   planPath: string
@@ -32,7 +36,8 @@ export interface ExportResult {
   output: string
   planHash: string
   resources: {logicalId: string; type: string}[]
-  stages: {name: string; functionName: string; codeUri: string; zipBytes: number; memoryMb: number; arch: string}[]
+  /** resource: the function's logical id (SAM) or address (Terraform); codeUri: its zip, relative to the output */
+  stages: {name: string; functionName: string; resource: string; codeUri: string; zipBytes: number; memoryMb: number; arch: string}[]
   next: string
 }
 
@@ -49,25 +54,34 @@ export async function exportPlan(o: ExportOptions): Promise<ExportResult> {
   log(`building ${plan.stages.length} stage bundles in ${bundleDir}`)
   const set = await buildBundles(plan, model, {outDir: bundleDir, extract: extractStage, planHash: hash, log})
   checkBundleLimits(set.bundles)
-  const template = samTemplate({plan, bundles: set.bundles, planHash: hash, templateDir, tags: o.tags, roleArn: o.roleArn})
-  writeFileAtomic(out, JSON.stringify(template, null, 2) + '\n')
-  const resources = Object.entries(template.Resources as Record<string, {Type: string; Properties: {CodeUri?: string}}>)
+  const input = {plan, bundles: set.bundles, planHash: hash, templateDir, tags: o.tags, roleArn: o.roleArn}
+  const doc = o.format === 'terraform' ? terraformConfig(input) : samTemplate(input)
+  writeFileAtomic(out, JSON.stringify(doc, null, 2) + '\n')
+  const resources: {logicalId: string; type: string}[] =
+    o.format === 'terraform'
+      ? Object.entries(doc.resource as Record<string, Record<string, unknown>>).flatMap(([type, byName]) =>
+          Object.keys(byName).map((name) => ({logicalId: `${type}.${name}`, type})),
+        )
+      : Object.entries(doc.Resources as Record<string, {Type: string}>).map(([logicalId, r]) => ({logicalId, type: r.Type}))
+  const stack = plan.model.name.replace(/[^A-Za-z0-9-]/g, '-').replace(/^[^A-Za-z]+/, '') || 'amps'
   return {
     schemaVersion: 1,
     format: o.format,
     output: out,
     planHash: hash,
-    resources: resources.map(([logicalId, r]) => ({logicalId, type: r.Type})),
+    resources,
     stages: set.bundles.map((b) => ({
       name: b.stageName ?? `stage-${b.stageIndex + 1}`,
       functionName: b.functionName,
-      codeUri:
-        resources.find(([, r]) => r.Type === 'AWS::Serverless::Function' && (r.Properties as {FunctionName?: string}).FunctionName === b.functionName)?.[1]
-          .Properties.CodeUri ?? '',
+      resource: o.format === 'terraform' ? `aws_lambda_function.${tfFunctionName(b.stageIndex)}` : functionLogicalId(b),
+      codeUri: relative(templateDir, b.zipPath).split(sep).join('/'),
       zipBytes: b.zipBytes,
       memoryMb: b.memoryMb,
       arch: b.arch,
     })),
-    next: `sam deploy --template-file ${o.outPath} --stack-name ${plan.model.name.replace(/[^A-Za-z0-9-]/g, '-').replace(/^[^A-Za-z]+/, '') || 'amps'}-amps --capabilities CAPABILITY_IAM --resolve-s3`,
+    next:
+      o.format === 'terraform'
+        ? `terraform -chdir=${relative(process.cwd(), templateDir) || '.'} init && terraform -chdir=${relative(process.cwd(), templateDir) || '.'} apply`
+        : `sam deploy --template-file ${o.outPath} --stack-name ${stack}-amps --capabilities CAPABILITY_IAM --resolve-s3`,
   }
 }

@@ -90,7 +90,8 @@ export function tfjsLayerConfig(className: string, given: Obj, layer: string, so
     if (dil.some((d) => d > 1) && str.some((s) => s > 1)) {
       throw refuse(`combines dilation_rate ${JSON.stringify(config.dilation_rate)} with strides ${JSON.stringify(config.strides)}, which tfjs cannot compute`)
     }
-    if (config.padding === 'causal') throw refuse("uses padding='causal', which tfjs-layers does not implement", 'Pad the input with ZeroPadding1D and use padding=\'valid\'')
+    if (config.padding === 'causal')
+      throw refuse("uses padding='causal', which tfjs-layers does not implement", "Pad the input with ZeroPadding1D and use padding='valid'")
     if (/Transpose$/.test(className) && dil.some((d) => d > 1)) throw refuse('is a dilated transposed convolution, which tfjs-layers ignores the dilation of')
   }
   if (className === 'SeparableConv2D' || className === 'SeparableConv1D') {
@@ -135,7 +136,9 @@ export function tfjsLayerConfig(className: string, given: Obj, layer: string, so
   }
   if (className === 'Rescaling') {
     if (typeof config.scale !== 'number' || (config.offset !== undefined && typeof config.offset !== 'number')) {
-      throw refuse(`has a per-channel scale or offset (${JSON.stringify(config.scale)}, ${JSON.stringify(config.offset)}); tfjs-layers' Rescaling takes one number each`)
+      throw refuse(
+        `has a per-channel scale or offset (${JSON.stringify(config.scale)}, ${JSON.stringify(config.offset)}); tfjs-layers' Rescaling takes one number each`,
+      )
     }
   }
   if (className === 'Normalization') return normalization(config, refuse)
@@ -145,7 +148,10 @@ export function tfjsLayerConfig(className: string, given: Obj, layer: string, so
 function normalization(config: Obj, refuse: (why: string, hint?: string) => AmpsUserError): LayerConfigResult {
   if (config.invert === true) throw refuse('has invert=True (it de-normalizes), which amps does not implement')
   if (config.mean !== undefined && config.mean !== null) {
-    throw refuse('holds its mean and variance in the config instead of as weights, which amps does not read', 'Adapt the layer (layer.adapt(data)) instead of passing mean= and variance=, and save again')
+    throw refuse(
+      'holds its mean and variance in the config instead of as weights, which amps does not read',
+      'Adapt the layer (layer.adapt(data)) instead of passing mean= and variance=, and save again',
+    )
   }
   let axis = config.axis
   if (Array.isArray(axis)) {

@@ -82,6 +82,8 @@ export function selectWeights(
       total += offsets[i].length
     }
   })
+  // everything kept: the buffer as it is (no copy of a model's weights)
+  if (kept.length === specs.length && total === data.byteLength) return {weightSpecs: specs.map((s) => ({...s})), weightData: data}
   const out = new Uint8Array(total)
   const src = new Uint8Array(data)
   let at = 0

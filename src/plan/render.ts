@@ -31,7 +31,7 @@ export function renderPlan(plan: Plan): string {
         s.arch,
         `${num(s.predictedMs, 1)} ms`,
         s.billedMs === undefined ? '—' : `${num(s.billedMs)} ms`,
-        `${mb(s.packageBytes)} MB`,
+        `${mb(s.packageBytes)} MB${s.weightsFrom === 's3' ? ` + ${mb(s.weightsBytes)} MB of weights from S3` : ''}`,
         (s.inputHandoff === 's3' ? 'in: s3, out: ' : '') + s.handoff,
       ]),
     ),

@@ -32,6 +32,12 @@ export interface PlanStage {
   handoff: 'inline' | 's3'
   /** measured package bytes, written back by `amps deploy` */
   measuredPackageBytes?: number
+  /**
+   * 's3': the stage's weights do not fit in its unzipped package, so the package holds the runtime
+   * only and the function fetches the weights from S3 when it starts (priced in initMs); absent:
+   * the weights ship in the package
+   */
+  weightsFrom?: 's3'
   /** how this stage's input arrives when not inline (only the first stage can differ from the previous stage's handoff) */
   inputHandoff?: 'inline' | 's3'
   /** billed ms of a full batch (handler ms rounded up to the billing granularity) */

@@ -62,7 +62,9 @@ export function readStagedModel(dir: string): {graph: LayerGraph; artifacts: Can
     convertedBy?: string | null
   }
   const bin = readFileSync(join(dir, 'weights.bin'))
-  const weightData = bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) as ArrayBuffer
+  // a large file is read into a buffer of its own: use it as is instead of copying hundreds of MB
+  const whole = bin.byteOffset === 0 && bin.byteLength === bin.buffer.byteLength
+  const weightData = (whole ? bin.buffer : bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength)) as ArrayBuffer
   return {
     graph,
     artifacts: {

@@ -51,6 +51,8 @@ export interface GatewayOptions {
   sloMs?: number
   /** keep the plan's B and T (no adaptation) */
   fixed?: boolean
+  /** serve with this B and T instead of the plan's (implies fixed; maxBatch 1 = no batching) */
+  batch?: {maxBatch: number; timeoutMs: number}
   /** instances waiting at most before 429 (default 1024) */
   maxQueue?: number
   /** batches in flight at most (default 8) */
@@ -167,8 +169,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const memoryOf = new Map((plan?.stages ?? []).map((s) => [s.name, s]))
 
   // batching policy: the plan's, then (adaptive) re-solved for the observed rate
-  let policy: BatchPolicy = {maxBatch: plan?.batch.size ?? 1, timeoutMs: plan?.batch.timeoutMs ?? 0}
-  let mode: 'adaptive' | 'fixed' = o.fixed ? 'fixed' : 'adaptive'
+  let policy: BatchPolicy = o.batch ?? {maxBatch: plan?.batch.size ?? 1, timeoutMs: plan?.batch.timeoutMs ?? 0}
+  if (!(Number.isInteger(policy.maxBatch) && policy.maxBatch >= 1 && policy.timeoutMs >= 0)) throw flagError(`--batch-size must be an integer >= 1 and --batch-timeout >= 0 ms`)
+  let mode: 'adaptive' | 'fixed' = o.fixed || o.batch ? 'fixed' : 'adaptive'
   let chainModel: DeployedChain | undefined
   if (mode === 'adaptive') {
     const profilePath = plan?.model.profile
@@ -197,9 +200,10 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const costTotal = new Counter({name: 'amps_serve_cost_usd_total', help: 'billed cost of the stage invocations so far (USD, first-tier prices)', registers: reg})
   const policyChanges = new Counter({name: 'amps_serve_policy_changes_total', help: 'adaptive batching changes of B or T', registers: reg})
   const stats = {requests: 0, byStatus: {} as Record<string, number>, instances: 0, batches: 0, sloMisses: 0, throttles: 0, costUsd: 0, stages: new Map<string, StageStats>()}
-  let batcher: Batcher<ChainResult> | undefined
-  new Gauge({name: 'amps_serve_queue_depth', help: 'instances waiting for a batch', registers: reg, collect() { this.set(batcher?.queued ?? 0) }})
-  new Gauge({name: 'amps_serve_inflight_batches', help: 'batches being served by the chain', registers: reg, collect() { this.set(batcher?.inflight ?? 0) }})
+  // the gauges below read the batcher, created further down once the chain is set up
+  const held: {batcher?: Batcher<ChainResult>} = {}
+  new Gauge({name: 'amps_serve_queue_depth', help: 'instances waiting for a batch', registers: reg, collect() { this.set(held.batcher?.queued ?? 0) }})
+  new Gauge({name: 'amps_serve_inflight_batches', help: 'batches being served by the chain', registers: reg, collect() { this.set(held.batcher?.inflight ?? 0) }})
   new Gauge({name: 'amps_serve_cost_per_million_usd', help: 'running cost per 1M instances from billed ms (USD)', registers: reg, collect() { this.set(stats.instances > 0 ? (stats.costUsd / stats.instances) * 1e6 : 0) }})
   new Gauge({name: 'amps_serve_batch_max_size', help: 'B: current batch size limit', registers: reg, collect() { this.set(policy.maxBatch) }})
   new Gauge({name: 'amps_serve_batch_timeout_ms', help: 'T: current batch timeout (ms)', registers: reg, collect() { this.set(policy.timeoutMs) }})
@@ -255,7 +259,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     instancesServed.inc(size)
   }
 
-  batcher = new Batcher<ChainResult>({
+  const b = new Batcher<ChainResult>({
     invoke: async (rows: Row[]) => {
       refreshDeployment()
       const {rows: out, result} = await invoker.invokeRows(rows)
@@ -271,7 +275,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       if (b.error) refreshDeployment()
     },
   })
-  const b = batcher
+  held.batcher = b
 
   // adaptive controller
   const window = new RateWindow((o.windowS ?? DEFAULTS.windowS) * 1000)
@@ -332,6 +336,10 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     } catch (error) {
       done(Object.assign(new Error(`malformed JSON: ${(error as Error).message}`), {statusCode: 400}), undefined)
     }
+  })
+  // while draining, every answer closes its connection (keep-alive would hold the server open)
+  app.addHook('onSend', async (_req, reply) => {
+    if (draining) reply.header('Connection', 'close')
   })
   const starts = new WeakMap<FastifyRequest, number>()
   app.addHook('onRequest', async (req, reply) => {
@@ -495,8 +503,14 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         closed = true
         if (adaptTimer) clearInterval(adaptTimer)
         b.flush()
-        // app.close() stops accepting and waits for the requests in progress; they finish as their batches answer
-        await Promise.all([app.close(), b.idle()])
+        // app.close() stops accepting and waits for the requests in progress; they finish as their
+        // batches answer. Connections still open after that are idle keep-alives: closed, not waited for.
+        const appClosed = app.close()
+        await b.idle()
+        const grace = new Promise<void>((resolve) => setTimeout(resolve, 1000).unref())
+        await Promise.race([appClosed, grace])
+        app.server.closeAllConnections()
+        await appClosed
         invoker.close()
         for (const i of oldInvokers) i.close()
       })()

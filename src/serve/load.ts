@@ -34,6 +34,12 @@ export interface LoadOptions {
   maxRequests?: number
   /** per request (ms, default 30,000) */
   timeoutMs?: number
+  /** programmatic arrival times (ms from the start), instead of rate/duration/arrival (the bench's rate steps) */
+  arrivalsMs?: Float64Array
+  /** keep every request's send time, latency and status in the report (samples) */
+  keepSamples?: boolean
+  /** called at these ms from the start with the gateway's /v1/stats (phase boundaries) */
+  statsAtMs?: number[]
   log?: (line: string) => void
 }
 
@@ -72,6 +78,9 @@ export interface LoadReport {
     policyAfter: {maxBatch: number; timeoutMs: number}
     sloMisses: number
   }
+  samples?: {atMs: number; ms: number; status: number}[]
+  /** the gateway's /v1/stats at each of statsAtMs (undefined where it did not answer) */
+  statsAt?: (GatewayStats | undefined)[]
 }
 
 const MAX_DURATION_S = 3600
@@ -84,6 +93,10 @@ function flagError(message: string, suggestions: string[] = []): AmpsUserError {
 export function loadArrivals(o: LoadOptions): {timesMs: Float64Array; label: string; rate: number; durationS: number} {
   const seed = o.seed ?? 1
   const max = o.maxRequests ?? 100_000
+  if (o.arrivalsMs) {
+    const durationS = o.durationS ?? Math.max(0.001, (o.arrivalsMs.at(-1) ?? 0) / 1000)
+    return {timesMs: o.arrivalsMs.slice(0, max), label: 'given arrival times', rate: Math.min(max, o.arrivalsMs.length) / durationS, durationS}
+  }
   if (o.arrival === 'trace' || o.traceFile) {
     if (!o.traceFile) throw flagError('--arrival trace needs --trace <file.csv>')
     const t = readTraceFile(o.traceFile, {maxRows: max})
@@ -140,9 +153,15 @@ function makeInstance(sig: Signature, rnd: () => number): unknown {
   return entries.length === 1 ? one(entries[0][1]) : Object.fromEntries(entries.map(([k, v]) => [k, one(v)]))
 }
 
-async function getJson(url: string, headers: Record<string, string>): Promise<{status: number; body: any}> {
+/** The parts of TF Serving's metadata answer (and of an error answer) the generator reads. */
+interface MetadataBody {
+  error?: string
+  metadata?: {signature_def?: {signature_def?: {serving_default?: Signature}}}
+}
+
+async function getJson<T>(url: string, headers: Record<string, string>): Promise<{status: number; body: T | undefined}> {
   const res = await fetch(url, {headers, signal: AbortSignal.timeout(10_000)})
-  let body: any
+  let body: T | undefined
   try {
     body = await res.json()
   } catch {
@@ -163,7 +182,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
 
   const statsOf = async (): Promise<GatewayStats | undefined> => {
     try {
-      const r = await getJson(`${base}/v1/stats`, headers)
+      const r = await getJson<GatewayStats>(`${base}/v1/stats`, headers)
       return r.status === 200 && r.body && typeof r.body.costUsd === 'number' ? (r.body as GatewayStats) : undefined
     } catch {
       return undefined
@@ -182,7 +201,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   }
   let meta
   try {
-    meta = await getJson(`${base}${modelPath}/metadata`, headers)
+    meta = await getJson<MetadataBody>(`${base}${modelPath}/metadata`, headers)
   } catch (error) {
     throw new AmpsUserError('FLAG_INVALID', `cannot reach ${base}: ${(error as Error).message}`, {suggestions: ['is `amps serve` running? check the URL and port']})
   }
@@ -207,6 +226,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   const pending: Promise<void>[] = []
   const t0 = performance.now()
   let lastSend = t0
+  const samples: {atMs: number; ms: number; status: number}[] = []
+  const statsAt: Promise<GatewayStats | undefined>[] = (o.statsAtMs ?? []).map(
+    (at) => new Promise((resolve) => setTimeout(() => void statsOf().then(resolve), Math.max(0, at - (performance.now() - t0)))),
+  )
   const send = async (i: number): Promise<void> => {
     const start = performance.now()
     lags.push(start - t0 - arrivals.timesMs[i])
@@ -227,9 +250,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     } catch (error) {
       const e = error as Error & {cause?: {code?: string}}
       message = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message)
-      status = 0
     }
     const ms = performance.now() - start
+    if (o.keepSamples) samples.push({atMs: arrivals.timesMs[i], ms, status})
     byStatus[status] = (byStatus[status] ?? 0) + 1
     if (status === 200) {
       ok++
@@ -250,6 +273,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   }
   const spanMs = Math.max(lastSend - t0, 1)
   await Promise.all(pending)
+  const statsAtDone = await Promise.all(statsAt)
   const after = before ? await statsOf() : undefined
   latencies.sort((a, b) => a - b)
   lags.sort((a, b) => a - b)
@@ -276,6 +300,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     errors,
     sendLagMs: {p99: percentile(lags, 99), max: lags.at(-1) ?? NaN},
   }
+  if (o.keepSamples) report.samples = samples.sort((a, b) => a.atMs - b.atMs)
+  if (o.statsAtMs) report.statsAt = statsAtDone
   if (o.sloMs !== undefined) {
     report.sloMs = o.sloMs
     report.sloMissRate = n > 0 ? missed / n : 0

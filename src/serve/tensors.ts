@@ -35,22 +35,28 @@ const shapeText = (s: (number | null)[]) => `[${s.map((d) => (d === null || d < 
 function flatten(value: unknown, shape: (number | null)[], dtype: string, where: string): {data: Float32Array | Int32Array; shape: number[]} {
   const dims: number[] = []
   const out: number[] = []
-  const walk = (v: unknown, depth: number, path: string): void => {
+  // the index path is kept as numbers and only turned into text for an error message
+  const at: number[] = []
+  const pathText = (depth: number) => at.slice(0, depth).map((i) => `[${i}]`).join('')
+  const walk = (v: unknown, depth: number): void => {
     if (depth === shape.length) {
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new RequestError(`${where}${path}: expected a finite number, got ${JSON.stringify(v)?.slice(0, 40) ?? String(v)}`)
-      if (dtype === 'int32' && !Number.isInteger(v)) throw new RequestError(`${where}${path}: the input is int32 but got ${v}`)
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new RequestError(`${where}${pathText(depth)}: expected a finite number, got ${JSON.stringify(v)?.slice(0, 40) ?? String(v)}`)
+      if (dtype === 'int32' && !Number.isInteger(v)) throw new RequestError(`${where}${pathText(depth)}: the input is int32 but got ${v}`)
       out.push(v)
       return
     }
-    if (!Array.isArray(v)) throw new RequestError(`${where}${path}: expected an array of rank ${shape.length - depth} (shape ${shapeText(shape)}), got ${typeof v === 'number' ? 'a number' : JSON.stringify(v)?.slice(0, 40)}`)
+    if (!Array.isArray(v)) throw new RequestError(`${where}${pathText(depth)}: expected an array of rank ${shape.length - depth} (shape ${shapeText(shape)}), got ${typeof v === 'number' ? 'a number' : JSON.stringify(v)?.slice(0, 40)}`)
     const want = shape[depth]
     if (dims[depth] === undefined) {
       if (want !== null && want >= 0 && v.length !== want) throw new RequestError(`${where}: dimension ${depth} has ${v.length} elements, the model expects ${want} (shape ${shapeText(shape)})`)
       dims[depth] = v.length
-    } else if (v.length !== dims[depth]) throw new RequestError(`${where}${path}: ragged array (${v.length} elements where ${dims[depth]} were before)`)
-    for (let i = 0; i < v.length; i++) walk(v[i], depth + 1, `${path}[${i}]`)
+    } else if (v.length !== dims[depth]) throw new RequestError(`${where}${pathText(depth)}: ragged array (${v.length} elements where ${dims[depth]} were before)`)
+    for (let i = 0; i < v.length; i++) {
+      at[depth] = i
+      walk(v[i], depth + 1)
+    }
   }
-  walk(value, 0, '')
+  walk(value, 0)
   return {data: dtype === 'int32' ? Int32Array.from(out) : Float32Array.from(out), shape: dims}
 }
 

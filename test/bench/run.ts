@@ -6,7 +6,8 @@
  * Sections, in this order: solver (solve times, the planner's test/bench/solver.ts), quality (plan
  * cost vs baselines and the compute floor), prediction (stage ms predicted vs measured on the local
  * target under CPU quota), analytic (analytic p99/cost vs the simulator), overhead (pipeline
- * overhead per cut). Progress goes to stderr.
+ * overhead per cut), serve (amps serve + amps load on local deployments: measured vs predicted p99 and
+ * cost, a rate step adaptive vs fixed vs unbatched, the gateway's own overhead). Progress goes to stderr.
  *
  * Flags: --quick (fewer requests, the profiler's --quick settings: a few minutes), --only <section>[,…],
  * --reuse-profiles (a full run otherwise measures the profiles again), --report-only (re-render
@@ -30,10 +31,11 @@ const TITLES: Record<SectionName, string> = {
   overhead: 'Pipeline overhead',
   handoff: 'Hand-off overhead per cut',
   backend: 'Backends: ONNX Runtime vs TensorFlow.js wasm',
+  serve: 'Serving: amps serve + amps load',
 }
 
 /** The order of the issue (and of the report). */
-const RUN_ORDER: SectionName[] = ['solver', 'quality', 'prediction', 'analytic', 'overhead', 'handoff', 'backend']
+const RUN_ORDER: SectionName[] = ['solver', 'quality', 'prediction', 'analytic', 'overhead', 'handoff', 'backend', 'serve']
 
 function usage(): never {
   process.stderr.write(`usage: node dist/test/bench/run.js [--quick] [--only <${SECTIONS.join('|')}>[,<section>…]] [--reuse-profiles] [--report-only]\n`)
@@ -77,6 +79,8 @@ async function runSection(name: SectionName, opts: BenchOptions, deployments: Lo
       return (await import('./handoff.js')).runHandoff(opts)
     case 'backend':
       return (await import('./backend.js')).runBackend(opts)
+    case 'serve':
+      return (await import('./serve.js')).runServe(opts, deployments)
   }
 }
 

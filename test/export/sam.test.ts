@@ -27,6 +27,7 @@ const model = join(repoRoot, 'examples', 'tiny-cnn')
 let dir: string
 let inline: CliResult
 let s3: CliResult
+let tf: CliResult
 let templates: {inline: any; s3: any}
 
 const cfnLint = spawnSync('cfn-lint', ['--version'], {encoding: 'utf8'}).status === 0
@@ -50,8 +51,10 @@ beforeAll(async () => {
     cwd: dir,
   })
   s3 = await runAmps(['export', 'plan-s3.json', '--role-arn', 'arn:aws:iam::123456789012:role/mine', '-o', 's3/template.json', '--json'], {cwd: dir})
+  tf = await runAmps(['export', 'plan-s3.json', '--format', 'terraform', '--tags', 'team=ml', '-o', 'tf/main.tf.json', '--json'], {cwd: dir})
   expect(inline.code, inline.stderr).toBe(0)
   expect(s3.code, s3.stderr).toBe(0)
+  expect(tf.code, tf.stderr).toBe(0)
   templates = {inline: JSON.parse(readFileSync(join(dir, 'out/template.json'), 'utf8')), s3: JSON.parse(readFileSync(join(dir, 's3/template.json'), 'utf8'))}
 })
 
@@ -234,5 +237,71 @@ describe('amps export --format sam', () => {
     expect(reserved.code).toBe(2)
     expect(reserved.json.error.message).toMatch(/reserved by AWS/)
     expect(existsSync(join(dir, 'x'))).toBe(false)
+  })
+
+  it('--format terraform writes the same resources as Terraform JSON, every reference resolving', () => {
+    const t = JSON.parse(readFileSync(join(dir, 'tf/main.tf.json'), 'utf8'))
+    const declared = new Set<string>()
+    for (const [type, byName] of Object.entries<any>(t.resource)) for (const name of Object.keys(byName)) declared.add(`${type}.${name}`)
+    for (const [type, byName] of Object.entries<any>(t.data)) for (const name of Object.keys(byName)) declared.add(`data.${type}.${name}`)
+    expect([...declared].sort()).toEqual(
+      [
+        'aws_iam_role.execution',
+        'aws_iam_role_policy.execution',
+        'aws_lambda_function.stage_1',
+        'aws_lambda_function.stage_2',
+        'aws_s3_bucket.handoff',
+        'aws_s3_bucket_lifecycle_configuration.handoff',
+        'data.aws_caller_identity.current',
+        'data.aws_partition.current',
+        'data.aws_region.current',
+      ].sort(),
+    )
+    // every ${…} interpolation names a declared resource or data source
+    const refs = [...JSON.stringify(t).matchAll(/\$\{((?:data\.)?[a-z0-9_]+\.[a-z0-9_]+)\.[a-z0-9_]+\}/g)].map((m) => m[1])
+    expect(refs.length).toBeGreaterThan(5)
+    expect(refs.filter((r) => !declared.has(r!))).toEqual([])
+    // aws_lambda_function: the provider's argument names, the values deploy would set
+    const fnArgs = z.strictObject({
+      function_name: z.string().regex(/^[a-zA-Z0-9-_]{1,64}$/),
+      description: z.string().max(256),
+      filename: z.string(),
+      source_code_hash: z.string().regex(/^[A-Za-z0-9+/]{43}=$/),
+      handler: z.string(),
+      runtime: z.enum(['nodejs20.x', 'nodejs22.x']),
+      architectures: z.tuple([z.enum(['x86_64', 'arm64'])]),
+      memory_size: z.number().int().min(128).max(10240),
+      timeout: z.number().int().min(1).max(900),
+      ephemeral_storage: z.tuple([z.strictObject({size: z.number().int().min(512).max(10240)})]),
+      environment: z.tuple([z.strictObject({variables: z.record(z.string(), z.string())})]),
+      role: z.string(),
+      publish: z.literal(true),
+      tags: tagMap,
+      depends_on: z.array(z.string()).optional(),
+    })
+    const plan = JSON.parse(readFileSync(join(dir, 'plan-s3.json'), 'utf8'))
+    for (const [i, f] of Object.values<any>(t.resource.aws_lambda_function).entries()) {
+      const r = fnArgs.safeParse(f)
+      expect(r.success ? [] : r.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`)).toEqual([])
+      expect(f.memory_size).toBe(plan.stages[i].memoryMb)
+      expect(f.architectures).toEqual(['arm64'])
+      expect(f.role).toBe('${aws_iam_role.execution.arn}')
+      expect(f.environment[0].variables.AMPS_HANDOFF_BUCKET).toBe('${aws_s3_bucket.handoff.bucket}')
+      expect(f.tags).toMatchObject({team: 'ml', 'amps:stage': String(i)})
+      expect(statSync(resolve(join(dir, 'tf'), f.filename)).size).toBe(tf.json.stages[i].zipBytes)
+    }
+    // the role policy: deploy's, with Terraform's account/region/partition
+    const policy = JSON.parse(t.resource.aws_iam_role_policy.execution.policy)
+    const fns = Object.values<any>(t.resource.aws_lambda_function).map((f) => f.function_name)
+    expect(policy).toEqual(
+      executionPolicy({
+        partition: '${data.aws_partition.current.partition}',
+        region: '${data.aws_region.current.name}',
+        account: '${data.aws_caller_identity.current.account_id}',
+        functionNames: fns,
+        handoff: {bucket: '${aws_s3_bucket.handoff.bucket}', prefix: fns[0].replace(/-stage-1$/, '').replace(/^/, 'handoff/')},
+      }),
+    )
+    expect(tf.json.next).toMatch(/^terraform -chdir=tf init && terraform -chdir=tf apply$/)
   })
 })

@@ -130,7 +130,11 @@ describe('NaN and infinity', () => {
     const t: TensorInfo = {id: 'input_1:0', shape: [null, 2, 2], dtype: 'float32', bytesPerSample: 16}
     const header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 2), }"
     const padded = header.padEnd(118 - 1, ' ') + '\n'
-    const head = Buffer.concat([Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]), Buffer.from([padded.length & 0xff, padded.length >> 8]), Buffer.from(padded, 'latin1')])
+    const head = Buffer.concat([
+      Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]),
+      Buffer.from([padded.length & 0xff, padded.length >> 8]),
+      Buffer.from(padded, 'latin1'),
+    ])
     const file = join(root, 'nan.npy')
     writeFileSync(file, Buffer.concat([head, Buffer.from(new Float32Array([1, Number.NaN, 3, 4]).buffer)]))
     const e = await userError(readInputs(file, [t]))

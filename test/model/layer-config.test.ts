@@ -83,13 +83,18 @@ describe('accepted: keys that cannot change inference', () => {
     }
   })
 
-  it("initializers tfjs lacks or spells differently, regularizers, groups: 1, BatchNormalization axis [3] and synchronized, Keras 3 dtype policies", async () => {
+  it('initializers tfjs lacks or spells differently, regularizers, groups: 1, BatchNormalization axis [3] and synchronized, Keras 3 dtype policies', async () => {
     const g = new KerasGraph('keys')
     const x = g.input([3, 3, 2])
     g.outputs = [g.bn(g.conv(x, 2, 1, {name: 'c'}), {name: 'bn'})]
     const dir = write(g, (layers) => {
       const c = layers[1].config
-      c.kernel_initializer = {module: 'keras.initializers', class_name: 'VarianceScaling', config: {scale: 2, mode: 'fan_out', distribution: 'untruncated_normal'}, registered_name: null}
+      c.kernel_initializer = {
+        module: 'keras.initializers',
+        class_name: 'VarianceScaling',
+        config: {scale: 2, mode: 'fan_out', distribution: 'untruncated_normal'},
+        registered_name: null,
+      }
       c.bias_initializer = {class_name: 'SomethingNew', config: {}}
       c.kernel_regularizer = {class_name: 'L2', config: {l2: 0.01}}
       c.dtype = {module: 'keras', class_name: 'DTypePolicy', config: {name: 'mixed_float16'}, registered_name: null}
@@ -137,11 +142,17 @@ describe('refused by name: keys that would change the computation', () => {
   }
 
   it('a grouped convolution (groups=2)', async () => {
-    await rejects(conv((c) => (c.groups = 2)), /layer 'the_conv' \(Conv2D\) is a grouped convolution \(groups=2\)/)
+    await rejects(
+      conv((c) => (c.groups = 2)),
+      /layer 'the_conv' \(Conv2D\) is a grouped convolution \(groups=2\)/,
+    )
   })
 
   it('dilation with strides > 1', async () => {
-    await rejects(conv((c) => ((c.dilation_rate = [2, 2]), (c.strides = [2, 2]))), /layer 'the_conv' \(Conv2D\) combines dilation_rate \[2,2\] with strides \[2,2\]/)
+    await rejects(
+      conv((c) => ((c.dilation_rate = [2, 2]), (c.strides = [2, 2]))),
+      /layer 'the_conv' \(Conv2D\) combines dilation_rate \[2,2\] with strides \[2,2\]/,
+    )
   })
 
   it('ELU with alpha ≠ 1, ReLU with a threshold, causal padding, a per-channel Rescaling, Normalization invert=True', async () => {

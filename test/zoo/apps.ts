@@ -43,7 +43,13 @@ export function buildZooModel(name: ZooName, size = KERAS_FACTS[name].size, quir
 const BUILDERS: Record<ZooName, (g: KerasGraph, x: T) => T> = {
   vgg16(g, input) {
     let x = input
-    const blocks: [number, number][] = [[64, 2], [128, 2], [256, 3], [512, 3], [512, 3]]
+    const blocks: [number, number][] = [
+      [64, 2],
+      [128, 2],
+      [256, 3],
+      [512, 3],
+      [512, 3],
+    ]
     blocks.forEach(([filters, convs], b) => {
       for (let i = 1; i <= convs; i++) x = g.conv(x, filters, 3, {padding: 'same', activation: 'relu', name: `block${b + 1}_conv${i}`})
       x = g.pool('MaxPooling2D', x, 2, {strides: 2, name: `block${b + 1}_pool`})
@@ -72,10 +78,24 @@ const BUILDERS: Record<ZooName, (g: KerasGraph, x: T) => T> = {
       for (let i = 2; i <= blocks; i++) y = block1(y, filters, 1, false, `${name}_block${i}`)
       return y
     }
-    let x = g.zeroPad(input, [[3, 3], [3, 3]], 'conv1_pad')
+    let x = g.zeroPad(
+      input,
+      [
+        [3, 3],
+        [3, 3],
+      ],
+      'conv1_pad',
+    )
     x = g.conv(x, 64, 7, {strides: 2, name: 'conv1_conv'})
     x = g.act(bn(x, 'conv1_bn'), 'relu', 'conv1_relu')
-    x = g.zeroPad(x, [[1, 1], [1, 1]], 'pool1_pad')
+    x = g.zeroPad(
+      x,
+      [
+        [1, 1],
+        [1, 1],
+      ],
+      'pool1_pad',
+    )
     x = g.pool('MaxPooling2D', x, 3, {strides: 2, name: 'pool1_pool'})
     x = stack1(x, 64, 3, 1, 'conv2')
     x = stack1(x, 128, 4, 2, 'conv3')
@@ -100,7 +120,10 @@ const BUILDERS: Record<ZooName, (g: KerasGraph, x: T) => T> = {
     x = g.pool('MaxPooling2D', x, 3, {strides: 2, padding: 'same', name: 'block2_pool'})
     x = g.merge('Add', [x, residual])
 
-    for (const [b, f] of [[3, 256], [4, 728]] as const) {
+    for (const [b, f] of [
+      [3, 256],
+      [4, 728],
+    ] as const) {
       residual = shortcut(x, f)
       x = g.act(x, 'relu', `block${b}_sepconv1_act`)
       x = sep(x, f, `block${b}_sepconv1`)
@@ -150,10 +173,16 @@ const BUILDERS: Record<ZooName, (g: KerasGraph, x: T) => T> = {
       y = g.conv(y, Math.floor(y.shape[2] * 0.5), 1, {useBias: false, name: `${name}_conv`})
       return g.pool('AveragePooling2D', y, 2, {strides: 2, name: `${name}_pool`})
     }
-    let x = g.zeroPad(input, [[3, 3], [3, 3]])
+    let x = g.zeroPad(input, [
+      [3, 3],
+      [3, 3],
+    ])
     x = g.conv(x, 64, 7, {strides: 2, useBias: false, name: 'conv1/conv'})
     x = g.act(bn(x, 'conv1/bn'), 'relu', 'conv1/relu')
-    x = g.zeroPad(x, [[1, 1], [1, 1]])
+    x = g.zeroPad(x, [
+      [1, 1],
+      [1, 1],
+    ])
     x = g.pool('MaxPooling2D', x, 3, {strides: 2, name: 'pool1'})
     const blocks = [6, 12, 24, 16]
     for (let i = 0; i < 4; i++) {
@@ -166,12 +195,25 @@ const BUILDERS: Record<ZooName, (g: KerasGraph, x: T) => T> = {
   },
 
   efficientnetb0(g, input) {
-    const convInit = {module: 'keras.initializers', class_name: 'VarianceScaling', config: {scale: 2.0, mode: 'fan_out', distribution: 'truncated_normal', seed: null}, registered_name: null}
-    const denseInit = {module: 'keras.initializers', class_name: 'VarianceScaling', config: {scale: 1 / 3, mode: 'fan_out', distribution: 'uniform', seed: null}, registered_name: null}
+    const convInit = {
+      module: 'keras.initializers',
+      class_name: 'VarianceScaling',
+      config: {scale: 2.0, mode: 'fan_out', distribution: 'truncated_normal', seed: null},
+      registered_name: null,
+    }
+    const denseInit = {
+      module: 'keras.initializers',
+      class_name: 'VarianceScaling',
+      config: {scale: 1 / 3, mode: 'fan_out', distribution: 'uniform', seed: null},
+      registered_name: null,
+    }
     const correctPad = (x: T, k: number): [[number, number], [number, number]] => {
       const adjust = [1 - (x.shape[0] % 2), 1 - (x.shape[1] % 2)]
       const c = Math.floor(k / 2)
-      return [[c - adjust[0], c], [c - adjust[1], c]]
+      return [
+        [c - adjust[0], c],
+        [c - adjust[1], c],
+      ]
     }
     const block = (inputs: T, dropRate: number, name: string, fIn: number, fOut: number, k: number, strides: number, expand: number, se: number): T => {
       const filters = fIn * expand

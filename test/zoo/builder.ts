@@ -83,7 +83,11 @@ export class KerasGraph {
     entry.name = name
     entry.inbound_nodes = inputs.length ? [inputs.map((t) => [t.layer, 0, 0, {}])] : []
     this.layers.push(entry)
-    if (weights.length) this.weights.set(name, weights.map((w) => ({...w, name: `${name}/${w.name}`})))
+    if (weights.length)
+      this.weights.set(
+        name,
+        weights.map((w) => ({...w, name: `${name}/${w.name}`})),
+      )
     return {layer: name, shape}
   }
 
@@ -192,7 +196,12 @@ export class KerasGraph {
       gamma_constraint: null,
     }
     const w = (name: string, init: WeightDef['init']): WeightDef => ({name, shape: [c], dtype: 'float32', init})
-    return this.add('BatchNormalization', o.name ?? this.auto('batch_normalization'), config, [x], x.shape, [w('gamma', 'gamma'), w('beta', 'beta'), w('moving_mean', 'mean'), w('moving_variance', 'var')])
+    return this.add('BatchNormalization', o.name ?? this.auto('batch_normalization'), config, [x], x.shape, [
+      w('gamma', 'gamma'),
+      w('beta', 'beta'),
+      w('moving_mean', 'mean'),
+      w('moving_variance', 'var'),
+    ])
   }
 
   act(x: T, activation: string, name?: string): T {
@@ -201,7 +210,13 @@ export class KerasGraph {
 
   zeroPad(x: T, padding: Pad, name?: string): T {
     const [[t, b], [l, r]] = padding
-    return this.add('ZeroPadding2D', name ?? this.auto('zero_padding2d'), {padding, data_format: 'channels_last'}, [x], [x.shape[0] + t + b, x.shape[1] + l + r, x.shape[2]])
+    return this.add(
+      'ZeroPadding2D',
+      name ?? this.auto('zero_padding2d'),
+      {padding, data_format: 'channels_last'},
+      [x],
+      [x.shape[0] + t + b, x.shape[1] + l + r, x.shape[2]],
+    )
   }
 
   pool(cls: 'MaxPooling2D' | 'AveragePooling2D', x: T, size: number, o: {name?: string; strides?: number; padding?: string} = {}): T {

@@ -24,5 +24,7 @@ for (const name of which === 'all' ? names : [which as ZooName]) {
   const dir = which === 'all' ? join(out, name) : out
   const t0 = Date.now()
   const file = g.write(dir)
-  console.error(`${name}: ${g.layers.length} layers, ${g.paramCount().toLocaleString('en-US')} params, ${(g.weightBytes() / 1e6).toFixed(1)} MB → ${file} (${Date.now() - t0} ms)`)
+  console.error(
+    `${name}: ${g.layers.length} layers, ${g.paramCount().toLocaleString('en-US')} params, ${(g.weightBytes() / 1e6).toFixed(1)} MB → ${file} (${Date.now() - t0} ms)`,
+  )
 }

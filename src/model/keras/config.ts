@@ -443,7 +443,7 @@ class Converter {
       if (typeof config.dtype !== 'string') config.dtype = 'float32'
       return {cls, config}
     }
-    if (!tfjsLayerClasses().has(cls) && cls !== 'Normalization') {
+    if (!tfjsLayerClasses().has(cls)) {
       const why = cls === 'Lambda' || cls === 'TFOpLambda' || cls === 'SlicingOpLambda' ? ' (it holds Python code)' : ''
       throw this.unsupported(layer, cls, `is of class ${cls}, which tfjs-layers does not implement${why}`)
     }
