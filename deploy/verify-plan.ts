@@ -36,7 +36,7 @@ export interface VerifyOptions {
   timeLimitMs?: number
   aws?: DeployOptions['aws']
   log?: (line: string) => void
-  /** tests: the Lambda client per stage (AWS mocks) */
+  /** tests: the Lambda client per stage (AWS mocks; default: o.aws.clients.lambda when given) */
   clientFor?: ChainOptions['clientFor']
 }
 
@@ -88,14 +88,15 @@ export async function verifyPlan(o: VerifyOptions): Promise<VerifyResult> {
   const modelPath = resolvePlanModel(o.plan, o.planPath)
   // Ctrl-C: the temporary deployment goes too
   const unregister = onInterrupt(async () => {
-    if (existsSync(statePath)) await runDestroy(statePath, {profile: o.aws?.profile, endpointUrl: o.aws?.endpointUrl}).catch(() => {})
+    if (existsSync(statePath)) await runDestroy(statePath, {profile: o.aws?.profile, endpointUrl: o.aws?.endpointUrl, clients: o.aws?.clients}).catch(() => {})
     rmSync(dir, {recursive: true, force: true})
   })
   try {
     log(`verify: deploying ${o.plan.stages.length} stage(s) to a temporary ${o.target} deployment`)
     await deployPlan({planPath: o.planPath, modelPath, target: o.target, out: statePath, bundleDir: join(dir, 'bundles'), concurrency: 1, aws: o.aws, log: (l) => log(`  ${l}`)})
     const state = readDeployment(statePath)
-    const invoker = createBatchInvoker(state, {...(o.clientFor ? {clientFor: o.clientFor} : {}), profile: o.aws?.profile, endpointUrl: o.aws?.endpointUrl})
+    const clientFor = o.clientFor ?? (o.aws?.clients ? () => o.aws!.clients!.lambda : undefined)
+    const invoker = createBatchInvoker(state, {...(clientFor ? {clientFor} : {}), profile: o.aws?.profile, endpointUrl: o.aws?.endpointUrl})
     const durations: number[][] = o.plan.stages.map(() => [])
     try {
       const inputs = randomInputs(state.modelInputs ?? [], {batch: B, seed: 7})
@@ -138,7 +139,7 @@ export async function verifyPlan(o: VerifyOptions): Promise<VerifyResult> {
     unregister()
     if (existsSync(statePath)) {
       try {
-        await runDestroy(statePath, {log: (l) => log(`  ${l}`), profile: o.aws?.profile, endpointUrl: o.aws?.endpointUrl})
+        await runDestroy(statePath, {log: (l) => log(`  ${l}`), profile: o.aws?.profile, endpointUrl: o.aws?.endpointUrl, clients: o.aws?.clients})
       } catch (error) {
         log(`verify: destroying the temporary deployment failed: ${(error as Error).message}; run \`amps destroy ${statePath}\``)
         throw error
