@@ -93,7 +93,16 @@ export async function verifyPlan(o: VerifyOptions): Promise<VerifyResult> {
   })
   try {
     log(`verify: deploying ${o.plan.stages.length} stage(s) to a temporary ${o.target} deployment`)
-    await deployPlan({planPath: o.planPath, modelPath, target: o.target, out: statePath, bundleDir: join(dir, 'bundles'), concurrency: 1, aws: o.aws, log: (l) => log(`  ${l}`)})
+    await deployPlan({
+      planPath: o.planPath,
+      modelPath,
+      target: o.target,
+      out: statePath,
+      bundleDir: join(dir, 'bundles'),
+      concurrency: 1,
+      aws: o.aws,
+      log: (l) => log(`  ${l}`),
+    })
     const state = readDeployment(statePath)
     const clientFor = o.clientFor ?? (o.aws?.clients ? () => o.aws!.clients!.lambda : undefined)
     const invoker = createBatchInvoker(state, {...(clientFor ? {clientFor} : {}), profile: o.aws?.profile, endpointUrl: o.aws?.endpointUrl})
@@ -138,13 +147,20 @@ export async function verifyPlan(o: VerifyOptions): Promise<VerifyResult> {
   } finally {
     unregister()
     if (existsSync(statePath)) {
-      try {
-        await runDestroy(statePath, {log: (l) => log(`  ${l}`), profile: o.aws?.profile, endpointUrl: o.aws?.endpointUrl, clients: o.aws?.clients})
-      } catch (error) {
-        log(`verify: destroying the temporary deployment failed: ${(error as Error).message}; run \`amps destroy ${statePath}\``)
-        throw error
-      }
-    }
-    rmSync(dir, {recursive: true, force: true})
+      const destroyed = await runDestroy(statePath, {
+        log: (l) => log(`  ${l}`),
+        profile: o.aws?.profile,
+        endpointUrl: o.aws?.endpointUrl,
+        clients: o.aws?.clients,
+      }).then(
+        () => true,
+        (error: Error) => {
+          // keep the folder, so `amps destroy` can finish the job
+          log(`verify: destroying the temporary deployment failed: ${error.message}; run \`amps destroy ${statePath}\``)
+          return false
+        },
+      )
+      if (destroyed) rmSync(dir, {recursive: true, force: true})
+    } else rmSync(dir, {recursive: true, force: true})
   }
 }

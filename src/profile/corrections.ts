@@ -6,27 +6,9 @@
  * `corrections` and applied, in order, whenever a plan is made from that profile (factors of
  * entries covering the same layer multiply: each was measured against the already-corrected profile).
  */
-import type {Profile, TimingPoint} from './types.js'
+import type {Profile, StageCorrection, TimingPoint} from './types.js'
 
-export interface StageCorrection {
-  /** first and last layer index of the verified stage (inclusive) */
-  firstIndex: number
-  lastIndex: number
-  /** the stage's memory and batch size when it was measured */
-  memoryMb: number
-  batch: number
-  arch: 'x86_64' | 'arm64'
-  /** where it was measured: the local runtime or AWS Lambda */
-  target: 'local' | 'aws'
-  /** the prediction before this correction, and the median Duration measured (ms) */
-  predictedMs: number
-  measuredMs: number
-  /** multiplies medianMs, p10Ms, p90Ms, minMs and maxMs of every timing point of layers firstIndex..lastIndex */
-  factor: number
-  /** requests measured */
-  samples: number
-  measuredAt: string
-}
+export type {StageCorrection} from './types.js'
 
 /** The per-layer multiplier all corrections add up to (1 for an uncorrected layer). */
 export function layerFactors(profile: Profile, corrections: readonly StageCorrection[] = profile.corrections ?? []): number[] {

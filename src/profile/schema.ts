@@ -147,7 +147,8 @@ function consistency(p: Profile): string[] {
     })
   })
   p.corrections?.forEach((c, i) => {
-    if (c.firstIndex > c.lastIndex || c.lastIndex >= p.layers.length) out.push(`"corrections[${i}]": layers ${c.firstIndex}..${c.lastIndex} are not a range of the model's ${p.layers.length} layers`)
+    if (c.firstIndex > c.lastIndex || c.lastIndex >= p.layers.length)
+      out.push(`"corrections[${i}]": layers ${c.firstIndex}..${c.lastIndex} are not a range of the model's ${p.layers.length} layers`)
   })
   p.cuts.forEach((c, i) => {
     if (c.after >= p.layers.length - 1) out.push(`"cuts[${i}].after": ${c.after} leaves nothing after the cut (model has ${p.layers.length} layers)`)

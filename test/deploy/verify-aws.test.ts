@@ -37,7 +37,12 @@ describe('verifyPlan on AWS (mocked)', () => {
     const factor = [1.5, 0.95]
     const invoked: string[] = []
     const answers = await Promise.all(
-      plan.stages.map((st) => encodeTensors(st.outputTensors.map((id) => ({id, dtype: 'float32' as const, shape: [4, 2], data: new Float32Array(8)})), {limit: 6_000_000})),
+      plan.stages.map((st) =>
+        encodeTensors(
+          st.outputTensors.map((id) => ({id, dtype: 'float32' as const, shape: [4, 2], data: new Float32Array(8)})),
+          {limit: 6_000_000},
+        ),
+      ),
     )
     fake.invokeHandler = (name, event) => {
       const i = plan.stages.findIndex((s) => name.endsWith(s.name))
@@ -46,12 +51,24 @@ describe('verifyPlan on AWS (mocked)', () => {
       expect(event.tensors[0].shape[0]).toBe(4) // the plan's batch size
       const tensors = answers[i]
       return {
-        result: {stage: {index: i, name: st.name}, tensors: tensors as never, metrics: {initMs: 1, coldStart: false, handlerMs: 1, decodeMs: 0, runMs: 1, encodeMs: 0, backend: 'fake'}},
+        result: {
+          stage: {index: i, name: st.name},
+          tensors: tensors as never,
+          metrics: {initMs: 1, coldStart: false, handlerMs: 1, decodeMs: 0, runMs: 1, encodeMs: 0, backend: 'fake'},
+        },
         durationMs: st.predictedMs * factor[i],
       }
     }
     const lines: string[] = []
-    const r = await verifyPlan({plan, planPath, target: 'aws', warm: 2, measured: 4, aws: {region: 'us-east-1', createRole: true, clients: fake.clients}, log: (l) => lines.push(l)})
+    const r = await verifyPlan({
+      plan,
+      planPath,
+      target: 'aws',
+      warm: 2,
+      measured: 4,
+      aws: {region: 'us-east-1', createRole: true, clients: fake.clients},
+      log: (l) => lines.push(l),
+    })
     expect(r.costUsd).toBeCloseTo(verificationCostUsd(plan, 6), 12)
     expect(r.costUsd).toBeGreaterThan(0)
     expect(r.stages.map((s) => s.samples)).toEqual([4, 4])
