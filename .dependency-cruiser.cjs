@@ -12,6 +12,8 @@
 const LAYERS = [
   // shared by every layer: the error taxonomy, small utilities, AWS Lambda platform facts
   {name: 'shared', path: '^src/(errors\\.ts$|util/|platform/)'},
+  // reading, validating and atomically writing the files users keep (profile.json, plan.json, deployment.json)
+  {name: 'files', path: '^src/files/'},
   // tfjs initialisation (backend choice), used to load, run and profile models
   {name: 'tf-runtime', path: '^src/runtime/'},
   {name: 'model', path: '^src/model/'},
@@ -33,7 +35,9 @@ const LAYERS = [
   // what `deploy` and `destroy` run: bundle + target
   {name: 'deploy-commands', path: '^deploy/[^/]+$'},
   {name: 'serve', path: '^src/serve/'},
-  {name: 'commands', path: '^(src/commands/|src/base-command\\.ts$|bin/)'},
+  // what reads plans and deployments to show or export them: the HTML report, the SAM/CloudFormation export
+  {name: 'report-export', path: '^src/(report|export)/'},
+  {name: 'commands', path: '^(src/commands/|src/base-command\\.ts$|src/flags\\.ts$|bin/)'},
 ]
 
 const upward = LAYERS.slice(0, -1).map((layer, i) => ({
@@ -91,7 +95,7 @@ module.exports = {
   ],
   options: {
     doNotFollow: {path: 'node_modules'},
-    exclude: {path: '^(dist|node_modules|test/fixtures)/'},
+    exclude: {path: '^(dist|dist-test|node_modules|test/fixtures)/'},
     tsPreCompilationDeps: true,
     tsConfig: {fileName: 'test/tsconfig.json'},
     enhancedResolveOptions: {

@@ -30,7 +30,7 @@ const nodeGlobals = Object.fromEntries(
 )
 
 export default tseslint.config(
-  {ignores: ['dist/', 'node_modules/', 'bench-results/', 'test/fixtures/', 'examples/tiny-cnn/', 'oclif.manifest.json']},
+  {ignores: ['dist/', 'dist-test/', 'node_modules/', 'bench-results/', 'test/fixtures/', 'examples/tiny-cnn/', 'oclif.manifest.json']},
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

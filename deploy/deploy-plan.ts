@@ -8,10 +8,11 @@ import {dirname, join, resolve} from 'node:path'
 
 import {AmpsUserError} from '../src/errors.js'
 import {resolveRecordedPath} from '../src/files/paths.js'
+import {LAMBDA} from '../src/platform/lambda.js'
 import {extractStage, loadModel} from '../src/model/index.js'
 import type {LoadedModel} from '../src/model/types.js'
 import type {Plan} from '../src/plan/types.js'
-import {LAMBDA_DIRECT_ZIP_MAX_BYTES, LAMBDA_UNZIPPED_MAX_BYTES, buildBundles, checkBundleLimits, type ExtractStageFn} from './bundle/bundle.js'
+import {buildBundles, checkBundleLimits, type ExtractStageFn} from './bundle/bundle.js'
 import {planHash as computePlanHash, readDeployment, writeDeployment} from './state/deployment.js'
 import {deployLocal, type LocalAction} from './targets/local/index.js'
 import {readPlanForDeploy} from './state/plan-input.js'
@@ -102,7 +103,7 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
     planPath: resolve(options.planPath),
     planHash: hash,
     modelPath,
-    limits: {unzippedMaxBytes: LAMBDA_UNZIPPED_MAX_BYTES, directZipMaxBytes: LAMBDA_DIRECT_ZIP_MAX_BYTES},
+    limits: {unzippedMaxBytes: LAMBDA.unzippedPackageBytes, directZipMaxBytes: LAMBDA.zippedDirectUploadBytes},
     runtimeBytes: set.runtime.bytes,
     stages: set.bundles.map((b) => {
       const s = plan.stages.find((x) => x.index === b.stageIndex)!
@@ -115,7 +116,7 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
         zipBytes: b.zipBytes,
         unzippedBytes: b.unzippedBytes,
         predictedPackageBytes: s.packageBytes,
-        fractionOfLimit: b.unzippedBytes / LAMBDA_UNZIPPED_MAX_BYTES,
+        fractionOfLimit: b.unzippedBytes / LAMBDA.unzippedPackageBytes,
         uploadVia: b.uploadVia ?? 'direct',
       }
     }),

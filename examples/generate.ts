@@ -5,7 +5,7 @@
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {writeGenerated} from '../src/model/examples.js'
+import {writeGenerated} from './models.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const file = await writeGenerated('tinyCnn', join(here, 'tiny-cnn'))

@@ -18,12 +18,12 @@
  *   of a batch of k's cost divided by k), skipping every B whose bound cannot beat the incumbent.
  * - architectures: both when `auto`, each with its own price and time factor.
  */
-import {batchSizeDistribution, expectedBatchSize, waitPercentileLowerBound, waitPercentileMs} from '../src/cost/batching.js'
+import {type BatchSupport, batchSizeDistribution, batchSupport, expectedBatchSize, waitPercentileLowerBound, waitPercentileMs} from '../src/cost/batching.js'
 import {CompiledCosts} from '../src/cost/curve.js'
-import {type BatchSupport, CostModel, batchSupport} from '../src/cost/model.js'
+import {CostModel} from '../src/cost/model.js'
 import type {PriceTable} from '../src/cost/prices.js'
 import {InvalidProblemError} from '../src/errors.js'
-import type {Arch} from '../src/platform/lambda.js'
+import {ARCHES, type Arch} from '../src/platform/lambda.js'
 import type {Profile} from '../src/profile/types.js'
 import {Bounds, type StageBound, type TimeBounds, timeBounds} from './bounds.js'
 import {fastestChain, solveFast} from './fast.js'
@@ -35,7 +35,13 @@ export type SolverChoice = 'auto' | 'fast' | 'milp'
 export interface SearchOptions {
   profile: Profile
   prices: PriceTable
+  /** the user's latency SLO (ms) at `percentile` */
   sloMs: number
+  /**
+   * the latency the search must meet, wait at the percentile + every stage at its median time (ms);
+   * default sloMs. The planner passes a smaller budget to leave room for the stage times' spread.
+   */
+  latencyBudgetMs?: number
   /** latency percentile in (0, 100] */
   percentile: number
   /** Poisson arrival rate (requests/s); 0 = unknown/no batching */
@@ -223,8 +229,10 @@ function costModelFor(o: SearchOptions, arch: Arch): CostModel {
 export function searchPlan(o: SearchOptions): SearchResult {
   const t0 = now()
   if (!(o.sloMs > 0)) throw new InvalidProblemError(`SLO must be > 0 ms, got ${o.sloMs}`)
+  const latencyBudgetMs = o.latencyBudgetMs ?? o.sloMs
+  if (!(latencyBudgetMs > 0)) throw new InvalidProblemError(`the latency budget must be > 0 ms, got ${latencyBudgetMs}`)
   if (!(o.percentile > 0 && o.percentile <= 100)) throw new InvalidProblemError(`percentile must be in (0, 100], got ${o.percentile}`)
-  const archs: Arch[] = o.arch === 'auto' ? ['arm64', 'x86_64'] : [o.arch]
+  const archs: Arch[] = o.arch === 'auto' ? [...ARCHES] : [o.arch]
   const milpLimit = o.milpTimeLimitMs ?? 10_000
   const result: SearchResult = {
     best: null,
@@ -310,7 +318,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
       const policy = {ratePerSecond: o.ratePerSecond, maxBatch: B, timeoutMs: T}
       const dist = B === 1 ? {ks: [1], pi: [1]} : batchSupport(batchSizeDistribution(policy))
       const waitMs = B === 1 ? 0 : waitPercentileMs(policy, o.percentile)
-      const budgetMs = budgetOverride ?? o.sloMs - waitMs
+      const budgetMs = budgetOverride ?? latencyBudgetMs - waitMs
       if (!(budgetMs > 0)) return null
       let perB = compiledByB.get(B)
       if (!perB) {
@@ -380,7 +388,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
           const ruleOk = o.stages === undefined ? stagesOnFastest <= o.maxStages : stagesOnFastest === o.stages
           root.fastestMs = ruleOk ? time.timeToGo[0] : (fastestChain(base, o.stages ?? o.maxStages, o.stages)?.latencyMs ?? Infinity)
           root.u1 = base.unbilled(0, N)
-          return Number.isFinite(root.fastestMs) && root.fastestMs < o.sloMs
+          return Number.isFinite(root.fastestMs) && root.fastestMs < latencyBudgetMs
         },
       }
       // timeouts are searched in [1, SLO]: even the unluckiest request's wait stays within the SLO
@@ -407,10 +415,10 @@ export function searchPlan(o: SearchOptions): SearchResult {
     }
     if (iv.t2 < 0) {
       if (!root.setup()) continue
-      iv.t2 = Math.max(1, Math.floor(o.sloMs))
+      iv.t2 = Math.max(1, Math.floor(latencyBudgetMs))
     }
     const W = waitPercentileLowerBound(o.ratePerSecond, root.B, iv.t1, iv.t2, o.percentile)
-    const bMax = o.sloMs - W
+    const bMax = latencyBudgetMs - W
     if (root.fastestMs! > bMax + 1e-9) continue // no timeout in the interval leaves room for the chain
     const v1 = evalT(root, iv.t1)
     let optLb: number
@@ -452,7 +460,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
 
 /** The minimum latency any chain can reach (B = 1, every stage at its largest memory), per arch. */
 export function minimumLatency(o: SearchOptions): {latencyMs: number; arch: Arch} | null {
-  const archs: Arch[] = o.arch === 'auto' ? ['arm64', 'x86_64'] : [o.arch]
+  const archs: Arch[] = o.arch === 'auto' ? [...ARCHES] : [o.arch]
   let best: {latencyMs: number; arch: Arch} | null = null
   for (const arch of archs) {
     const model = costModelFor(o, arch)

@@ -9,10 +9,15 @@ export interface RenderedError {
   exit: number
 }
 
-/** oclif wraps a custom flag's parse error as "Parsing --x \n\t<message>\nSee more help with --help". */
+/**
+ * oclif wraps a flag's parse error as "Parsing --x \n\t<message>\nSee more help with --help"; keep
+ * the message, and name the flag when the message does not (its integer checks say only "Expected
+ * an integer greater than or equal to 1 but received: 0").
+ */
 function unwrapFlagParse(message: string): string {
-  const m = /^Parsing --\S+ \n\t([\s\S]*?)\nSee more help with --help$/.exec(message)
-  return m ? m[1] : message
+  const m = /^Parsing (--\S+) \n\t([\s\S]*?)\nSee more help with --help$/.exec(message)
+  if (!m) return message.replace(/^The following errors? occurred:\s*/, '').replace(/Missing required flag (\w[\w-]*)/g, 'Missing required flag --$1')
+  return m[2].includes(m[1]) ? m[2] : `${m[1]}: ${m[2]}`
 }
 
 const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, ' ').trim()

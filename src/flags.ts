@@ -10,6 +10,7 @@ import {dirname, join, resolve} from 'node:path'
 import {Flags} from '@oclif/core'
 
 import {AmpsUserError} from './errors.js'
+import {LAMBDA} from './platform/lambda.js'
 
 type FlagOpts = {name: string; char?: string}
 
@@ -87,7 +88,7 @@ export function numberListFlag(opts: {description: string; rule: NumberRule}) {
 }
 
 /** Lambda memory sizes, MB. */
-export const MEMORY_RULE: NumberRule = {min: 128, max: 10240, int: true, unit: 'MB', example: '512,1024,1769,3008'}
+export const MEMORY_RULE: NumberRule = {min: LAMBDA.memoryMinMb, max: LAMBDA.memoryMaxMb, int: true, unit: 'MB', example: '512,1024,1769,3008'}
 /** Batch sizes the profiler measures. */
 export const BATCH_SIZES_RULE: NumberRule = {min: 1, max: 1024, int: true, example: '1,2,4,8'}
 /** A latency objective, ms. */

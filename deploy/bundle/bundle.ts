@@ -26,8 +26,8 @@ import {fileURLToPath} from 'node:url'
 
 import {zipSync, type Zippable} from 'fflate'
 
-import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import {AmpsUserError} from '../../src/errors.js'
+import {LAMBDA} from '../../src/platform/lambda.js'
 import type {LoadedModel, StageArtifacts, TensorInfo} from '../../src/model/types.js'
 import type {Plan, PlanStage} from '../../src/plan/types.js'
 import {planHash as computePlanHash} from '../state/deployment.js'
@@ -36,12 +36,6 @@ import {ortThreadsForMemory} from '../../src/runtime/ort.js'
 import {STAGE_SPEC_VERSION, type StageBackend, type StageSpec} from '../../src/stage/spec.js'
 import type {StageBundle} from '../state/types.js'
 
-/** Lambda: unzipped package incl. layers must be smaller than 262,144,000 B ("250 MB"). */
-export const LAMBDA_UNZIPPED_MAX_BYTES = DEFAULT_PRICE_TABLE.limits.unzippedPackageBytes.value
-/** Lambda: a zip passed directly to CreateFunction/UpdateFunctionCode is at most 50 MB; larger goes through S3. */
-export const LAMBDA_DIRECT_ZIP_MAX_BYTES = DEFAULT_PRICE_TABLE.limits.zippedDirectUploadBytes.value
-/** Lambda: function names are at most 64 characters of [A-Za-z0-9-_]. */
-export const LAMBDA_FUNCTION_NAME_MAX = 64
 
 /** The wasm binaries a bundle carries: Node has SIMD but no wasm threads, so the threaded build is left out. */
 export const BUNDLED_WASM_FILES = ['tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm.wasm'] as const
@@ -147,7 +141,7 @@ export async function buildRuntime(outDir: string): Promise<RuntimeBuild> {
 export function functionNameFor(modelName: string, planHashHex: string, stageName: string): string {
   const clean = (s: string) => s.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/-+/g, '-').replace(/^-|-$/g, '')
   const tail = `-${planHashHex.slice(0, 8)}-${clean(stageName)}`
-  const room = LAMBDA_FUNCTION_NAME_MAX - 'amps-'.length - tail.length
+  const room = LAMBDA.functionNameMax - 'amps-'.length - tail.length
   const model = clean(modelName).slice(0, Math.max(1, room)).replace(/-$/, '') || 'model'
   return `amps-${model}${tail}`
 }
@@ -201,7 +195,7 @@ function wireInfo(t: TensorInfo, stage: string): TensorInfo {
 
 /** Lambda timeout (s) for a stage: generous against the prediction, within 30–900 s. */
 export function timeoutFor(predictedMs: number): number {
-  return Math.min(900, Math.max(30, Math.ceil((predictedMs * 20) / 1000)))
+  return Math.min(LAMBDA.timeoutS, Math.max(30, Math.ceil((predictedMs * 20) / 1000)))
 }
 
 /** Checks that the plan's stages match the model and cover it contiguously. */
@@ -345,7 +339,7 @@ function writeStageBundle(
     environment: {AMPS_STAGE: stage.name, AMPS_BACKEND: backend},
     inputTensors: spec.inputs.map((t) => t.id),
     outputTensors: spec.outputs.map((t) => t.id),
-    uploadVia: zipBytes > LAMBDA_DIRECT_ZIP_MAX_BYTES ? 's3' : 'direct',
+    uploadVia: zipBytes > LAMBDA.zippedDirectUploadBytes ? 's3' : 'direct',
   }
 }
 
@@ -355,13 +349,13 @@ function writeStageBundle(
  */
 export function checkBundleLimits(bundles: StageBundle[]): void {
   for (const b of bundles) {
-    if (b.unzippedBytes >= LAMBDA_UNZIPPED_MAX_BYTES) {
+    if (b.unzippedBytes >= LAMBDA.unzippedPackageBytes) {
       throw new AmpsUserError(
         'BUNDLE_TOO_LARGE',
-        `${b.stageName ?? `stage ${b.stageIndex}`} (${b.functionName}) is ${formatBytes(b.unzippedBytes)} unzipped; Lambda's limit is 250 MB (${LAMBDA_UNZIPPED_MAX_BYTES} B) unzipped`,
+        `${b.stageName ?? `stage ${b.stageIndex}`} (${b.functionName}) is ${formatBytes(b.unzippedBytes)} unzipped; Lambda's limit is 250 MB (${LAMBDA.unzippedPackageBytes} B) unzipped`,
         {
           suggestions: ['Re-plan with more stages (`amps plan --stages N`) so each stage carries fewer weights.'],
-          details: {stageIndex: b.stageIndex, functionName: b.functionName, unzippedBytes: b.unzippedBytes, limitBytes: LAMBDA_UNZIPPED_MAX_BYTES},
+          details: {stageIndex: b.stageIndex, functionName: b.functionName, unzippedBytes: b.unzippedBytes, limitBytes: LAMBDA.unzippedPackageBytes},
         },
       )
     }

@@ -13,10 +13,10 @@ import {randomBytes} from 'node:crypto'
 import {InvokeCommand, LambdaClient, type InvokeCommandOutput} from '@aws-sdk/client-lambda'
 
 import {AmpsUserError, assert} from '../../src/errors.js'
+import {LAMBDA} from '../../src/platform/lambda.js'
 import {assertInvokeOk} from '../targets/aws/errors.js'
 import {type AwsConnection, sdkClientConfig} from '../targets/aws/config.js'
 import {
-  MAX_SYNC_PAYLOAD_BYTES,
   PAYLOAD_HEADROOM_BYTES,
   PayloadInvalidError,
   checkWireTensor,
@@ -313,7 +313,7 @@ export function createChainInvoker(deployment: DeploymentState, options: ChainOp
   const clients = new Map<number, LambdaClient>()
   const s3Config = deployment.target === 'aws' ? {...sdkClientConfig(deployment.region, options), ...(options.endpointUrl ? {forcePathStyle: true} : {})} : {}
   const store = options.store ?? storeFor(deployment.handoff, s3Config)
-  const limit = options.maxPayloadBytes ?? MAX_SYNC_PAYLOAD_BYTES
+  const limit = options.maxPayloadBytes ?? LAMBDA.syncPayloadBytes
   const client = (s: StageDeployment) => {
     let c = clients.get(s.stageIndex)
     if (!c) {

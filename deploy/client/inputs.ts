@@ -182,7 +182,7 @@ export function resizeBilinear(rgba: Uint8Array, w: number, h: number, outW: num
 }
 
 function readPng(path: string, t: TensorInfo): RawTensor {
-  if (t.shape.length !== 4) throw new AmpsUserError('FLAG_INVALID', `input "${t.id}" has shape [${t.shape.map((d) => d ?? '?')}], not an image [batch, H, W, C]`)
+  if (t.shape.length !== 4) throw new AmpsUserError('FLAG_INVALID', `${path}: input "${t.id}" has shape [${t.shape.map((d) => d ?? '?')}], not an image [batch, H, W, C]`, {suggestions: ['pass --input file.npy or file.json with the shape of the model input']})
   const [, h, w, c] = t.shape
   if (!h || !w || !c || ![1, 3, 4].includes(c)) {
     throw new AmpsUserError('FLAG_INVALID', `input "${t.id}" [${t.shape.map((d) => d ?? '?')}] is not a channels-last image with fixed H, W and 1, 3 or 4 channels`)

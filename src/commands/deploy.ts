@@ -5,7 +5,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {formatBytes} from '../../deploy/bundle/bundle.js'
 import {deployPlan, type DeployReport} from '../../deploy/deploy-plan.js'
-import {exitOnInterrupt} from '../../deploy/state/interrupt.js'
+import {exitOnInterrupt} from '../util/interrupt.js'
 import {defaultConcurrency} from '../../deploy/targets/local/index.js'
 import {parseTags} from '../../deploy/targets/aws/tags.js'
 import {BaseCommand} from '../base-command.js'

@@ -5,7 +5,7 @@ import {BaseCommand} from '../base-command.js'
 import {numberFlag, outputFlag, PERCENTILE_RULE, rateFlag, SLO_RULE} from '../flags.js'
 import {loadPriceTable} from '../cost/prices.js'
 import {AmpsUserError, InvalidProblemError} from '../errors.js'
-import {checkPlanOptions, planFromProfile, writePlan} from '../plan/index.js'
+import {PLAN_DEFAULTS, checkPlanOptions, planFromProfile, writePlan} from '../plan/index.js'
 import {applyBackend, checkProfileBackend, chooseModelBackend, DEFAULT_BACKEND, pricesForBackend} from '../plan/backend.js'
 import {classifyPlanInput, loadPlanInput} from '../plan/input.js'
 import {renderPlan} from '../plan/render.js'
@@ -50,16 +50,16 @@ plan.json records the profile it was made from (the profile.json given, or the p
       description: 'mean request rate (requests/s, Poisson, > 0); without it there is no batching, and amps simulate will ask for a rate',
       zeroHint: 'leave --rate out to plan for sporadic requests (no batching), or give the expected requests/s, e.g. --rate 10',
     })(),
-    percentile: numberFlag({description: 'latency percentile the SLO applies to (100 = hard bound)', rule: PERCENTILE_RULE})({default: 99}),
+    percentile: numberFlag({description: 'latency percentile the SLO applies to (100 = hard bound)', rule: PERCENTILE_RULE})({default: PLAN_DEFAULTS.percentile}),
     arch: Flags.option({options: ['auto', 'x86_64', 'arm64'] as const, description: 'function architecture (auto: consider both)', default: 'auto' as const})(),
     replicas: Flags.integer({description: 'amps serve replicas sharing --rate behind a load balancer: each batches --rate ÷ N (the plan records that share)', default: 1, min: 1}),
-    'max-batch': Flags.integer({description: 'largest batch size to consider (default 32)'}),
+    'max-batch': Flags.integer({description: `largest batch size to consider (default ${PLAN_DEFAULTS.maxBatch})`}),
     stages: Flags.integer({description: 'use exactly this many stages'}),
-    'max-stages': Flags.integer({description: 'use at most this many stages', default: 8}),
+    'max-stages': Flags.integer({description: 'use at most this many stages', default: PLAN_DEFAULTS.maxStages}),
     region: Flags.string({description: "AWS region: its built-in dated price table (src/cost/prices.ts PRICE_TABLES), else us-east-1's with a note; --prices overrides figures", default: 'us-east-1'}),
     prices: Flags.string({description: 'JSON file overriding figures of the built-in price table (partial; see src/cost/prices.ts)'}),
     solver: Flags.option({options: ['auto', 'fast', 'milp'] as const, description: 'inner solver', default: 'auto' as const})(),
-    'time-limit': Flags.integer({description: 'seconds the planning may take; past it amps returns the best plan found and says it is not proven optimal', default: 120, min: 1}),
+    'time-limit': Flags.integer({description: 'seconds the planning may take; past it amps returns the best plan found and says it is not proven optimal', default: PLAN_DEFAULTS.timeLimitMs / 1000, min: 1}),
     output: outputFlag({description: 'where to write plan.json', default: 'plan.json'}),
     verify: Flags.option({
       options: ['local', 'aws'] as const,
@@ -84,7 +84,7 @@ plan.json records the profile it was made from (the profile.json given, or the p
     const sloMs = flags.slo
     const percentile = flags.percentile
     const rate = flags.rate ?? 0
-    const maxBatch = flags['max-batch'] ?? 32
+    const maxBatch = flags['max-batch'] ?? PLAN_DEFAULTS.maxBatch
     if (rate === 0 && flags.rate !== undefined && flags['max-batch'] !== undefined && flags['max-batch'] > 1) {
       throw new AmpsUserError('FLAG_INVALID', 'batching needs a request rate: --rate 0 with --max-batch > 1 has nothing to batch', {
         suggestions: ['give the expected --rate in requests/s', 'or drop --max-batch'],

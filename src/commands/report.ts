@@ -2,8 +2,8 @@ import {Args, Flags} from '@oclif/core'
 
 import {readDeployment} from '../../deploy/state/deployment.js'
 import {BaseCommand} from '../base-command.js'
+import {outputFlag, rateFlag} from '../flags.js'
 import {loadPriceTable} from '../cost/prices.js'
-import {AmpsUserError} from '../errors.js'
 import {type ReportResult, writeReport} from '../report/index.js'
 import {DEFAULT_MAX_REQUESTS} from '../simulate/index.js'
 
@@ -37,10 +37,13 @@ The frontier and the Power-Tuning charts need the profile the plan was made from
   }
 
   static flags = {
-    output: Flags.string({char: 'o', description: 'where to write the HTML file', default: 'report.html'}),
+    output: outputFlag({description: 'where to write the HTML file', default: 'report.html'}),
     deployment: Flags.string({description: 'deployment.json written by `amps deploy`: adds the deployed functions'}),
     simulate: Flags.boolean({description: 'simulate the plan and draw its latency distribution', default: false}),
-    rate: Flags.string({description: "with --simulate: requests per second (default: the plan's rate)", dependsOn: ['simulate']}),
+    rate: rateFlag({
+      description: "with --simulate: requests per second, > 0 (default: the plan's rate)",
+      zeroHint: 'give the requests/s to simulate, e.g. --rate 10',
+    })({dependsOn: ['simulate']}),
     duration: Flags.integer({
       description: `with --simulate: simulated seconds (default: 600, or fewer to stay near 200,000 requests)`,
       min: 1,
@@ -59,15 +62,7 @@ The frontier and the Power-Tuning charts need the profile the plan was made from
 
   async run(): Promise<ReportResult> {
     const {args, flags} = await this.parse(Report)
-    let rate: number | undefined
-    if (flags.rate !== undefined) {
-      rate = Number(flags.rate)
-      if (flags.rate.trim() === '' || !(rate > 0) || !Number.isFinite(rate)) {
-        throw new AmpsUserError('FLAG_INVALID', `--rate must be a number of requests per second > 0, got "${flags.rate}"`, {
-          suggestions: ['for example --rate 10'],
-        })
-      }
-    }
+    const rate = flags.rate
     const deployment = flags.deployment ? readDeployment(flags.deployment) : undefined
     const result = writeReport({
       planPath: args.plan,

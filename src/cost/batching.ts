@@ -23,7 +23,7 @@
  *
  * Pure functions, no I/O.
  */
-import {InvalidProblemError} from '../errors.js'
+import {InvalidProblemError, assert} from '../errors.js'
 
 /** ln(n!) for n = 0..max, cached. */
 const logFactorials: number[] = [0]
@@ -212,4 +212,24 @@ export function batchesPerSecond(policy: BatchPolicy): number {
 export function coldStartProbability(ratePerSecond: number, keepAliveS: number, serviceMs = 0): number {
   if (!(ratePerSecond > 0)) return 1
   return Math.exp(-ratePerSecond * (keepAliveS + serviceMs / 1000))
+}
+
+/** Batch sizes with positive probability: ks ascending, pi their probabilities. */
+export interface BatchSupport {
+  ks: number[]
+  pi: number[]
+}
+
+/** Drop batch sizes with probability below `threshold` (documented: relative effect < B·threshold). */
+export function batchSupport(probabilities: number[], threshold = 1e-12): BatchSupport {
+  const ks: number[] = []
+  const pi: number[] = []
+  probabilities.forEach((p, i) => {
+    if (p >= threshold) {
+      ks.push(i + 1)
+      pi.push(p)
+    }
+  })
+  assert(ks.length > 0, 'batch-size distribution has no mass')
+  return {ks, pi}
 }

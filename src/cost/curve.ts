@@ -19,7 +19,10 @@
  * cost cap. `cheapestMemoryForBudget` is that search with a moving cap.
  */
 import {InvalidProblemError} from '../errors.js'
-import {type BatchSupport, type CostModel, type StageRange, billedMs, layerSegmentCoefficients, MB, mediansAtBatch, weightsNeedS3} from './model.js'
+import type {BatchSupport} from './batching.js'
+import {billedMs} from './billing.js'
+import {type CostModel, type StageRange, MB, weightsNeedS3} from './model.js'
+import {layerSegmentCoefficients, mediansAtBatch} from './timing.js'
 
 /**
  * min over m in [lo, hi] of pa·m + mb/m (pa, mb ≥ 0): the smaller end, or 2·√(pa·mb) at

@@ -28,190 +28,31 @@
  * + the client's Invoke round trip (+ the client's own S3 PUT/GET at the model's input/output).
  * Cost of one invocation = ceil-ms × m/1024 GB × price + request fee (+ S3 request fees).
  */
-import {InvalidProblemError, assert} from '../errors.js'
+import {InvalidProblemError} from '../errors.js'
 import type {Arch} from '../platform/lambda.js'
-import type {LayerProfile, Profile, TimingPoint} from '../profile/types.js'
-import {type PriceTable, firstTierUsdPerGbS, fitsInline, requestUsd, tieredDurationUsd} from './prices.js'
+import type {Profile} from '../profile/types.js'
+import type {BatchSupport} from './batching.js'
+import {billedMs} from './billing.js'
+import {buildSparseMax, computeLiveBytes, rangeMax} from './liveness.js'
+import {type PriceTable, firstTierUsdPerGbS, fitsInline, requestUsd} from './prices.js'
+import {type LayerTiming, type TimingEnv, codecSlowdown, layerMsAt, layerTiming, scaleTiming} from './timing.js'
+
+export {billedMs, lambdaCostUsd, type LambdaCost} from './billing.js'
+export {batchSupport, type BatchSupport} from './batching.js'
+export {computeLiveBytes} from './liveness.js'
+export {
+  codecSlowdown,
+  cpuSlowdown,
+  layerMsAt,
+  layerSegmentCoefficients,
+  layerTiming,
+  mediansAtBatch,
+  scaleTiming,
+  type LayerTiming,
+  type TimingEnv,
+} from './timing.js'
 
 export const MB = 1048576
-
-// ---------------------------------------------------------------------------------------------
-// Billing
-
-/** Lambda bills each invocation's duration rounded UP to the granularity (1 ms), at least 1 unit. */
-export function billedMs(durationMs: number, granularityMs = 1): number {
-  // Guard: 12.000000000001 from float sums must bill 12, not 13.
-  return Math.max(granularityMs, Math.ceil(durationMs / granularityMs - 1e-9) * granularityMs)
-}
-
-export interface LambdaCost {
-  billedMs: number
-  gbSeconds: number
-  durationUsd: number
-  requestUsd: number
-  totalUsd: number
-}
-
-/**
- * Cost of `invocations` identical invocations of `durationMs` at `memoryMb` (first price tier
- * unless `tiered`, which walks the monthly tiers treating the invocations as one month).
- * Example: 1M × 100 ms × 1,024 MB on x86_64 = 100,000 GB-s = $1.666670 + $0.20 requests.
- */
-export function lambdaCostUsd(args: {
-  memoryMb: number
-  durationMs: number
-  invocations: number
-  arch: Arch
-  prices: PriceTable
-  tiered?: boolean
-}): LambdaCost {
-  const {memoryMb, durationMs, invocations, arch, prices} = args
-  const billed = billedMs(durationMs, prices.lambda.billingGranularityMs.value)
-  const gbSeconds = (billed / 1000) * (memoryMb / 1024) * invocations
-  const durationUsd = args.tiered ? tieredDurationUsd(prices, arch, gbSeconds) : gbSeconds * firstTierUsdPerGbS(prices, arch)
-  const req = invocations * requestUsd(prices)
-  return {billedMs: billed, gbSeconds, durationUsd, requestUsd: req, totalUsd: durationUsd + req}
-}
-
-// ---------------------------------------------------------------------------------------------
-// Layer timing
-
-export interface TimingEnv {
-  /** memory with one full vCPU (1769) */
-  fullVcpuMb: number
-  /** threads the backend computes with (wasm: 1) */
-  threads: number
-  /** multiplier on compute time for the target architecture (1 = as profiled) */
-  timeFactor: number
-}
-
-/** Time multiplier relative to one full vCPU: 1 / min(m/1769, threads). */
-export function cpuSlowdown(memoryMb: number, env: Pick<TimingEnv, 'fullVcpuMb' | 'threads'>): number {
-  return 1 / Math.min(memoryMb / env.fullVcpuMb, Math.max(1, env.threads))
-}
-
-/** Codec (single-threaded JS) slowdown: max(1, 1769/m). */
-export function codecSlowdown(memoryMb: number, fullVcpuMb: number): number {
-  return Math.max(1, fullVcpuMb / memoryMb)
-}
-
-/** A layer's timing, grouped by memory, sorted, made monotone. */
-export interface LayerTiming {
-  memories: number[]
-  /** per memory: batch sizes (ascending) and median ms (non-decreasing in batch) */
-  batches: number[][]
-  medians: number[][]
-}
-
-export function layerTiming(points: readonly TimingPoint[]): LayerTiming {
-  const byMemory = new Map<number, TimingPoint[]>()
-  for (const p of points) {
-    if (!(p.memoryMb > 0) || !(p.batch >= 1) || !(p.medianMs >= 0)) continue
-    const list = byMemory.get(p.memoryMb) ?? []
-    list.push(p)
-    byMemory.set(p.memoryMb, list)
-  }
-  const memories = [...byMemory.keys()].sort((a, b) => a - b)
-  const batches: number[][] = []
-  const medians: number[][] = []
-  for (const m of memories) {
-    const list = byMemory.get(m)!.sort((a, b) => a.batch - b.batch)
-    const bs: number[] = []
-    const ms: number[] = []
-    for (const p of list) {
-      if (bs.length > 0 && bs[bs.length - 1] === p.batch) {
-        // duplicate (memory, batch): keep the larger median (conservative)
-        ms[ms.length - 1] = Math.max(ms[ms.length - 1], p.medianMs)
-        continue
-      }
-      bs.push(p.batch)
-      ms.push(ms.length > 0 ? Math.max(ms[ms.length - 1], p.medianMs) : p.medianMs)
-    }
-    batches.push(bs)
-    medians.push(ms)
-  }
-  return {memories, batches, medians}
-}
-
-/** The same timing with every median multiplied by `factor`. */
-export function scaleTiming(t: LayerTiming, factor: number): LayerTiming {
-  if (factor === 1) return t
-  return {memories: t.memories, batches: t.batches, medians: t.medians.map((ms) => ms.map((x) => x * factor))}
-}
-
-/** One memory setting's median at batch k (see module docs for the rule). */
-function atBatch(bs: number[], ms: number[], k: number): number {
-  const n = bs.length
-  if (k <= bs[0]) return (ms[0] * k) / bs[0]
-  if (k >= bs[n - 1]) {
-    const last = ms[n - 1]
-    if (k === bs[n - 1] || n === 1) return (last * k) / bs[n - 1]
-    const slope = Math.max(0, (last - ms[n - 2]) / (bs[n - 1] - bs[n - 2]))
-    return Math.max(last + slope * (k - bs[n - 1]), (last * k) / bs[n - 1])
-  }
-  for (let i = 1; i < n; i++) {
-    if (k <= bs[i]) {
-      const f = (k - bs[i - 1]) / (bs[i] - bs[i - 1])
-      return ms[i - 1] + f * (ms[i] - ms[i - 1])
-    }
-  }
-  return ms[n - 1]
-}
-
-/** Medians at batch k for each measured memory, made non-increasing in memory. */
-export function mediansAtBatch(t: LayerTiming, k: number): number[] {
-  const out = t.memories.map((_, i) => atBatch(t.batches[i], t.medians[i], k))
-  for (let i = 1; i < out.length; i++) out[i] = Math.min(out[i], out[i - 1])
-  return out
-}
-
-/** Definitional: one layer's median ms at (memoryMb, batch). Zero for a layer without timing. */
-export function layerMsAt(t: LayerTiming, memoryMb: number, batch: number, env: TimingEnv): number {
-  if (t.memories.length === 0) return 0
-  const v = mediansAtBatch(t, batch)
-  const M = t.memories
-  const n = M.length
-  let ms: number
-  if (memoryMb <= M[0]) ms = (v[0] * cpuSlowdown(memoryMb, env)) / cpuSlowdown(M[0], env)
-  else if (memoryMb >= M[n - 1]) ms = (v[n - 1] * cpuSlowdown(memoryMb, env)) / cpuSlowdown(M[n - 1], env)
-  else {
-    let i = 1
-    while (memoryMb > M[i]) i++
-    const f = (1 / memoryMb - 1 / M[i - 1]) / (1 / M[i] - 1 / M[i - 1])
-    ms = v[i - 1] + f * (v[i] - v[i - 1])
-  }
-  return ms * env.timeFactor
-}
-
-/**
- * Coefficients (a, b) with ms = a + b/m on the memory segment [lo, hi], which must not straddle a
- * measured memory or the 1769·threads breakpoint.
- */
-export function layerSegmentCoefficients(
-  t: LayerTiming,
-  v: number[],
-  lo: number,
-  hi: number,
-  env: TimingEnv,
-): {a: number; b: number} {
-  if (t.memories.length === 0) return {a: 0, b: 0}
-  const M = t.memories
-  const n = M.length
-  const mid = (lo + hi) / 2
-  const f = env.timeFactor
-  const extrapolate = (value: number, at: number): {a: number; b: number} => {
-    const base = value / cpuSlowdown(at, env)
-    // s(m) = 1769/m below the thread cap, 1/threads above it
-    if (mid / env.fullVcpuMb < Math.max(1, env.threads)) return {a: 0, b: base * env.fullVcpuMb * f}
-    return {a: (base / Math.max(1, env.threads)) * f, b: 0}
-  }
-  if (mid <= M[0]) return extrapolate(v[0], M[0])
-  if (mid >= M[n - 1]) return extrapolate(v[n - 1], M[n - 1])
-  let i = 1
-  while (mid > M[i]) i++
-  const b = (v[i] - v[i - 1]) / (1 / M[i] - 1 / M[i - 1])
-  return {a: (v[i - 1] - b / M[i - 1]) * f, b: b * f}
-}
 
 // ---------------------------------------------------------------------------------------------
 // The stage model over a profile
@@ -551,90 +392,6 @@ export class CostModel {
   }
 
   private _totalCompute?: number
-}
-
-/** Batch sizes with positive probability: ks ascending, pi their probabilities. */
-export interface BatchSupport {
-  ks: number[]
-  pi: number[]
-}
-
-/** Drop batch sizes with probability below `threshold` (documented: relative effect < B·threshold). */
-export function batchSupport(probabilities: number[], threshold = 1e-12): BatchSupport {
-  const ks: number[] = []
-  const pi: number[] = []
-  probabilities.forEach((p, i) => {
-    if (p >= threshold) {
-      ks.push(i + 1)
-      pi.push(p)
-    }
-  })
-  assert(ks.length > 0, 'batch-size distribution has no mass')
-  return {ks, pi}
-}
-
-// ---------------------------------------------------------------------------------------------
-// Liveness
-
-function producerOf(tensorId: string): string {
-  const m = /^(.*):(\d+)$/.exec(tensorId)
-  return m ? m[1] : tensorId
-}
-
-/**
- * liveBytes[p] = bytes per sample alive while layer p runs: every tensor produced before p and
- * still needed at or after p (including its inputs), plus p's own output.
- */
-export function computeLiveBytes(profile: Profile): Float64Array {
-  const L = profile.layers.length
-  const pos = new Map<string, number>()
-  profile.layers.forEach((l: LayerProfile, i) => pos.set(l.name, i))
-  const lastUse = new Int32Array(L).fill(-1)
-  profile.layers.forEach((l, i) => {
-    for (const t of l.inbound) {
-      const p = pos.get(producerOf(t))
-      if (p !== undefined && p < i) lastUse[p] = Math.max(lastUse[p], i)
-    }
-  })
-  for (const o of profile.outputs) {
-    const p = pos.get(producerOf(o.id))
-    if (p !== undefined) lastUse[p] = L // alive to the end
-  }
-  // crossing[q] for boundary after q: tensors produced at ≤ q, last used > q
-  const diff = new Float64Array(L + 1)
-  profile.layers.forEach((l, p) => {
-    if (lastUse[p] > p) {
-      diff[p] += l.outputBytes
-      diff[Math.min(L, lastUse[p])] -= l.outputBytes
-    }
-  })
-  const crossing = new Float64Array(L)
-  let run = 0
-  for (let q = 0; q < L; q++) {
-    run += diff[q]
-    crossing[q] = run
-  }
-  const live = new Float64Array(L)
-  for (let p = 0; p < L; p++) live[p] = (p > 0 ? crossing[p - 1] : 0) + profile.layers[p].outputBytes
-  return live
-}
-
-function buildSparseMax(values: Float64Array): Float64Array[] {
-  const levels: Float64Array[] = [values]
-  for (let w = 1; 2 * w <= values.length; w *= 2) {
-    const prev = levels[levels.length - 1]
-    const next = new Float64Array(values.length - 2 * w + 1)
-    for (let i = 0; i < next.length; i++) next[i] = Math.max(prev[i], prev[i + w])
-    levels.push(next)
-  }
-  return levels
-}
-
-function rangeMax(levels: Float64Array[], lo: number, hi: number): number {
-  const len = hi - lo + 1
-  const k = 31 - Math.clz32(len)
-  const w = 1 << k
-  return Math.max(levels[k][lo], levels[k][hi - w + 1])
 }
 
 /** Whether `storedWeightBytes` of weights make a package over the unzipped limit (a one-layer stage then fetches them from S3). */

@@ -13,7 +13,7 @@
 import {existsSync, readFileSync} from 'node:fs'
 
 import {AmpsUserError} from '../errors.js'
-import type {Arch} from '../platform/lambda.js'
+import {type Arch, LAMBDA} from '../platform/lambda.js'
 
 /** A number (or other value) with its provenance. */
 export interface Sourced<T> {
@@ -157,17 +157,17 @@ export const DEFAULT_PRICE_TABLE: PriceTable = {
     getUsdPerThousand: thirdParty(0.0004, 'S3 Standard pricing, third-party transcription via lambda-facts.md'),
   },
   limits: {
-    memoryMinMb: aws(128, QUOTAS),
-    memoryMaxMb: aws(10240, QUOTAS),
-    memoryStepMb: aws(1, QUOTAS),
-    fullVcpuMemoryMb: aws(1769, QUOTAS, '1,769 MB = 1 vCPU-second per second'),
-    maxVcpus: aws(6, QUOTAS, '10,240 MB = 6 vCPUs'),
-    timeoutS: aws(900, QUOTAS),
-    unzippedPackageBytes: aws(262_144_000, QUOTAS, 'error text: "Unzipped size must be smaller than 262144000 bytes"'),
-    zippedDirectUploadBytes: aws(50 * 1048576, QUOTAS, 'larger zips upload through S3'),
-    syncPayloadBytes: aws(6_291_456, QUOTAS, '6 MB request and response (measured 6,291,456 B)'),
-    ephemeralStorageMaxMb: aws(10240, QUOTAS),
-    initMaxS: aws(10, QUOTAS, 'on-demand INIT'),
+    memoryMinMb: aws(LAMBDA.memoryMinMb, QUOTAS),
+    memoryMaxMb: aws(LAMBDA.memoryMaxMb, QUOTAS),
+    memoryStepMb: aws(LAMBDA.memoryStepMb, QUOTAS),
+    fullVcpuMemoryMb: aws(LAMBDA.fullVcpuMemoryMb, QUOTAS, '1,769 MB = 1 vCPU-second per second'),
+    maxVcpus: aws(LAMBDA.maxVcpus, QUOTAS, '10,240 MB = 6 vCPUs'),
+    timeoutS: aws(LAMBDA.timeoutS, QUOTAS),
+    unzippedPackageBytes: aws(LAMBDA.unzippedPackageBytes, QUOTAS, 'error text: "Unzipped size must be smaller than 262144000 bytes"'),
+    zippedDirectUploadBytes: aws(LAMBDA.zippedDirectUploadBytes, QUOTAS, 'larger zips upload through S3'),
+    syncPayloadBytes: aws(LAMBDA.syncPayloadBytes, QUOTAS, '6 MB request and response (measured 6,291,456 B)'),
+    ephemeralStorageMaxMb: aws(LAMBDA.ephemeralStorageMaxMb, QUOTAS),
+    initMaxS: aws(LAMBDA.initMaxS, QUOTAS, 'on-demand INIT'),
   },
   latency: {
     invokeRoundTripMs: assumption(15, 'client-side synchronous Invoke round trip outside the handler; same value as the simulator'),

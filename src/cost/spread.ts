@@ -6,17 +6,15 @@
  * the simulator.
  */
 import type {LayerProfile, TimingPoint} from '../profile/types.js'
+import {type TimingEnv, cpuSlowdown} from './timing.js'
 
 /** [min, p10, median, p90, max] (ms) */
 export type Spread = [number, number, number, number, number]
 
 const QUANTILE_AT: Spread = [0, 0.1, 0.5, 0.9, 1]
-const FULL_CPU_MB = 1769
 
-/** CPU share relative to a full vCPU: time scales with max(1, 1769/m). */
-export function cpuSlowdown(memoryMb: number): number {
-  return Math.max(1, FULL_CPU_MB / memoryMb)
-}
+/** What the CPU-share slowdown outside the measured memories needs (a CostModel's `env`): the same rule as the cost model's. */
+export type CpuEnv = Pick<TimingEnv, 'fullVcpuMb' | 'threads'>
 
 /** Piecewise-linear quantile function through the five statistics. */
 export function quantileOf(spread: Spread, u: number): number {
@@ -73,7 +71,7 @@ function atBatch(points: TimingPoint[], k: number): Spread {
  * One layer's time spread at (memoryMb, batch). Returns zeros for a layer without timing
  * (e.g. an InputLayer).
  */
-export function layerSpreadAt(layer: Pick<LayerProfile, 'timing'>, memoryMb: number, batch: number): Spread {
+export function layerSpreadAt(layer: Pick<LayerProfile, 'timing'>, memoryMb: number, batch: number, env: CpuEnv): Spread {
   if (layer.timing.length === 0) return [0, 0, 0, 0, 0]
   const byMemory = new Map<number, TimingPoint[]>()
   for (const p of layer.timing) {
@@ -85,8 +83,8 @@ export function layerSpreadAt(layer: Pick<LayerProfile, 'timing'>, memoryMb: num
   const at = (m: number): Spread => atBatch(byMemory.get(m)!.sort((a, b) => a.batch - b.batch), batch)
   const lo = memories[0]
   const hi = memories[memories.length - 1]
-  if (memoryMb <= lo) return scale(at(lo), cpuSlowdown(memoryMb) / cpuSlowdown(lo))
-  if (memoryMb >= hi) return scale(at(hi), cpuSlowdown(memoryMb) / cpuSlowdown(hi))
+  if (memoryMb <= lo) return scale(at(lo), cpuSlowdown(memoryMb, env) / cpuSlowdown(lo, env))
+  if (memoryMb >= hi) return scale(at(hi), cpuSlowdown(memoryMb, env) / cpuSlowdown(hi, env))
   for (let i = 1; i < memories.length; i++) {
     const m2 = memories[i]
     if (memoryMb <= m2) {
@@ -115,10 +113,10 @@ function sorted(s: Spread): Spread {
 export const STAGE_TAIL_CAP = 3
 
 /** Σ of the stage layers' spreads at (m, k), sorted, the max capped by STAGE_TAIL_CAP (the compute part only). */
-export function computeSpread(layers: Pick<LayerProfile, 'timing'>[], memoryMb: number, batch: number): Spread {
+export function computeSpread(layers: Pick<LayerProfile, 'timing'>[], memoryMb: number, batch: number, env: CpuEnv): Spread {
   const sum: Spread = [0, 0, 0, 0, 0]
   for (const l of layers) {
-    const sp = layerSpreadAt(l, memoryMb, batch)
+    const sp = layerSpreadAt(l, memoryMb, batch, env)
     for (let q = 0; q < 5; q++) sum[q] += sp[q]
   }
   const s = sorted(sum)

@@ -10,7 +10,7 @@
 import {relative, sep} from 'node:path'
 
 import type {Plan} from '../plan/types.js'
-import {desiredConfig, functionTags} from '../../deploy/targets/aws/deploy.js'
+import {desiredConfig, functionTags} from '../../deploy/targets/aws/function-config.js'
 import {
   INLINE_POLICY_NAME,
   LAMBDA_TRUST_POLICY,

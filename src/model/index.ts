@@ -156,6 +156,12 @@ function applyInputShape(artifacts: CanonicalArtifacts, inputShape: number[] | u
         {suggestions: ['Give the input shape of one sample, e.g. --input-shape 224,224,3']},
       )
     }
+    const bad = shape.slice(1).find((d) => !Number.isInteger(d) || (d as number) < 1)
+    if (bad !== undefined) {
+      throw new AmpsUserError('MODEL_FORMAT_UNSUPPORTED', `${label}: input '${l?.name}' has shape ${JSON.stringify(shape)}; dimension ${JSON.stringify(bad)} is not a positive whole number`, {
+        suggestions: ['fix batch_input_shape in the model (every dimension after the batch one must be ≥ 1), or re-export the model'],
+      })
+    }
   }
 }
 

@@ -4,10 +4,12 @@
  * SageMaker alternative; and a table over rates showing where batching starts to pay.
  * Pure: works from plan.json alone (the planner records every per-batch-size number it needs).
  */
+import {meetsSlo} from './tail.js'
 import type {Plan, PlanStage} from './types.js'
 import {batchSizeDistribution, coldStartProbability, expectedBatchSize, waitPercentileMs} from '../cost/batching.js'
-import {billedMs} from '../cost/model.js'
+import {billedMs} from '../cost/billing.js'
 import {type PriceTable, type SageMakerInstance, firstTierUsdPerGbS, requestUsd, tieredDurationUsd} from '../cost/prices.js'
+import {ARCHES} from '../platform/lambda.js'
 
 export const SECONDS_PER_MONTH = 730 * 3600
 
@@ -219,7 +221,7 @@ export function estimateCost(plan: Plan, o: EstimateOptions): CostEstimate {
   const totalGbS = stages.reduce((s, x) => s + x.gbSeconds + x.initGbSeconds, 0)
   let freeGbSLeft = o.freeTier ? Math.min(free.gbSecondsPerMonth, totalGbS) : 0
   let freeTierUsd = 0
-  for (const arch of ['arm64', 'x86_64'] as const) {
+  for (const arch of ARCHES) {
     const mine = stages.filter((x) => x.arch === arch)
     const gbs = mine.reduce((s, x) => s + x.gbSeconds + x.initGbSeconds, 0)
     if (gbs === 0) continue
@@ -290,7 +292,7 @@ export function estimateCost(plan: Plan, o: EstimateOptions): CostEstimate {
       batchedPerMillionUsd: perRequest * 1e6,
       batchedMonthlyUsd: perRequest * reqs,
       latencyMs,
-      meetsSlo: latencyMs <= plan.inputs.sloMs + 1e-6,
+      meetsSlo: meetsSlo(latencyMs, plan.inputs.sloMs),
       unbatchedPerMillionUsd: unbatchedPerMillion,
       unbatchedMonthlyUsd: unbatchedPerMillion === null ? null : (unbatchedPerMillion * reqs) / 1e6,
       alwaysOnMonthlyUsd: ao.feasible ? ao.monthlyUsd! : null,

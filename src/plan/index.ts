@@ -5,13 +5,16 @@
 import {coldStartProbability} from '../cost/batching.js'
 import {EdgeCurve, CompiledCosts} from '../cost/curve.js'
 import {SECONDS_PER_MONTH} from './estimate.js'
-import {type BatchSupport, CostModel, billedMs, MB, type StageRange} from '../cost/model.js'
+import type {BatchSupport} from '../cost/batching.js'
+import {billedMs} from '../cost/billing.js'
+import {CostModel, MB, type StageRange} from '../cost/model.js'
 import {DEFAULT_PRICE_TABLE, type PriceTable} from '../cost/prices.js'
 import {AmpsUserError} from '../errors.js'
+import {ARCHES} from '../platform/lambda.js'
 import type {Profile} from '../profile/types.js'
 import {type Candidate, type SearchOptions, type SearchResult, type SolverChoice, minimumLatency, searchPlan} from '../../solver/search.js'
 import {meanCostPerBatchUsd} from './mean-billing.js'
-import {latencyPercentileMs, tailStage, unbatched as unbatchedChain, type TailInput, type TailStage} from './tail.js'
+import {latencyPercentileMs, meetsSlo, tailStage, unbatched as unbatchedChain, type TailInput, type TailStage} from './tail.js'
 import {PLAN_VERSION, type Arch, type Plan, type PlanBaseline, type PlanStage} from './types.js'
 
 export {readPlan, validatePlan, writePlan, planProblems} from './schema.js'
@@ -63,8 +66,17 @@ export interface PlanOptions {
   now?: Date
 }
 
-/** Default wall-clock limit of planFromProfile (ms). */
-export const DEFAULT_PLAN_TIME_LIMIT_MS = 120_000
+/** The planner's defaults, set here once (the plan command's flags show the same values). */
+export const PLAN_DEFAULTS = {
+  /** latency percentile the SLO applies to */
+  percentile: 99,
+  /** largest batch size considered when a rate is given */
+  maxBatch: 32,
+  /** most stages considered */
+  maxStages: 8,
+  /** wall-clock limit of planFromProfile (ms) */
+  timeLimitMs: 120_000,
+} as const
 
 function flagError(message: string, suggestions: string[] = []): AmpsUserError {
   return new AmpsUserError('FLAG_INVALID', message, {suggestions})
@@ -73,13 +85,13 @@ function flagError(message: string, suggestions: string[] = []): AmpsUserError {
 /** Validate planner options against the profile; throws one clear AmpsUserError. */
 export function checkPlanOptions(profile: Profile, o: PlanOptions): void {
   if (!(Number.isFinite(o.sloMs) && o.sloMs > 0)) throw flagError(`--slo must be a positive number of milliseconds, got ${o.sloMs}`)
-  const pct = o.percentile ?? 99
+  const pct = o.percentile ?? PLAN_DEFAULTS.percentile
   if (!(pct > 0 && pct <= 100)) throw flagError(`--percentile must be in (0, 100], got ${pct}`)
   const rate = o.ratePerSecond ?? 0
   if (!(Number.isFinite(rate) && rate >= 0)) throw flagError(`--rate must be >= 0 requests per second, got ${rate}`)
   const replicas = o.replicas ?? 1
   if (!(Number.isInteger(replicas) && replicas >= 1)) throw flagError(`--replicas must be an integer >= 1, got ${replicas}`)
-  const maxBatch = o.maxBatch ?? 32
+  const maxBatch = o.maxBatch ?? PLAN_DEFAULTS.maxBatch
   if (!(Number.isInteger(maxBatch) && maxBatch >= 1)) throw flagError(`--max-batch must be an integer >= 1, got ${maxBatch}`)
   if (o.arch !== undefined && o.arch !== 'auto' && o.arch !== 'x86_64' && o.arch !== 'arm64') {
     throw flagError(`--arch must be auto, x86_64 or arm64, got ${o.arch}`)
@@ -105,12 +117,12 @@ function searchOptions(profile: Profile, o: PlanOptions, prices: PriceTable): Se
     profile,
     prices,
     sloMs: o.sloMs,
-    percentile: o.percentile ?? 99,
+    percentile: o.percentile ?? PLAN_DEFAULTS.percentile,
     ratePerSecond: rate,
     arch: o.arch ?? 'auto',
-    maxBatch: rate > 0 ? (o.maxBatch ?? 32) : 1,
+    maxBatch: rate > 0 ? (o.maxBatch ?? PLAN_DEFAULTS.maxBatch) : 1,
     stages: o.stages,
-    maxStages: o.stages ?? o.maxStages ?? 8,
+    maxStages: o.stages ?? o.maxStages ?? PLAN_DEFAULTS.maxStages,
     solver: o.solver ?? 'auto',
     timeFactor: o.timeFactor,
     milpTimeLimitMs: o.milpTimeLimitMs,
@@ -245,7 +257,7 @@ function solveWithSpread<T>(
       over = {budgetMs: budget, latencyMs: Infinity}
     } else {
       const latencyMs = latencyOf(value)
-      if (latencyMs <= sloMs + 1e-6) {
+      if (meetsSlo(latencyMs, sloMs)) {
         if (!best || costOf(value) < costOf(best.value)) best = {value, latencyMs, budgetMs: budget}
         if (round === 0) break
       } else {
@@ -282,7 +294,7 @@ interface BaselineResult extends PlanBaseline {
 
 /** One function holding the whole model, no batching: cheapest memory meeting the SLO, or at the largest memory. */
 function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemory: BaselineResult; maxMemory: BaselineResult} {
-  const archs: Arch[] = o.arch === 'auto' ? ['arm64', 'x86_64'] : [o.arch]
+  const archs: Arch[] = o.arch === 'auto' ? [...ARCHES] : [o.arch]
   let best: BaselineResult | null = null
   let max: BaselineResult | null = null
   let reason = ''
@@ -324,7 +336,7 @@ function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemor
     } else reason = `one function is too slow: ${tailOf(c.gridMax, e.minLatency()).toFixed(0)} ms at ${c.gridMax} MB > SLO ${o.sloMs} ms`
     const top = e.option(c.gridMax)
     const topLatency = tailOf(c.gridMax, top.latencyMs)
-    if (topLatency <= o.sloMs + 1e-6) {
+    if (meetsSlo(topLatency, o.sloMs)) {
       const cand: BaselineResult = {
         name: 'max-memory',
         description: `the whole model in one function at the largest memory (${c.gridMax} MB), no batching`,
@@ -375,11 +387,11 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   let searchInner = 0
   let rounds = 0
   let stopped = false
-  const deadline = performance.now() + (options.timeLimitMs ?? DEFAULT_PLAN_TIME_LIMIT_MS)
+  const deadline = performance.now() + (options.timeLimitMs ?? PLAN_DEFAULTS.timeLimitMs)
   const left = (): number => Math.max(1, deadline - performance.now())
   /** One whole search within the time left, its effort counted in the plan's solver stats. */
   const search = (o: SearchOptions, budgetMs: number): ReturnType<typeof searchPlan> => {
-    const r = searchPlan({...o, sloMs: budgetMs, timeLimitMs: left()})
+    const r = searchPlan({...o, latencyBudgetMs: budgetMs, timeLimitMs: left()})
     if (r.stopped) stopped = true
     searchMs += r.totalMs
     searchInner += r.innerSolves
@@ -399,7 +411,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
    * than the best plan, lower the budget below its median latency by its excess and search again.
    */
   const searchWithSpread = (o: SearchOptions): {value: SearchResult; latencyMs: number; budgetMs: number} | null => {
-    const acc = {...o, accept: (c: Candidate) => tailOf(c, o) <= o.sloMs + 1e-6}
+    const acc = {...o, accept: (c: Candidate) => meetsSlo(tailOf(c, o), o.sloMs)}
     const floor = minimumLatency(o)?.latencyMs ?? 0
     let best: {value: SearchResult; latencyMs: number; budgetMs: number} | null = null
     let budget = o.sloMs
@@ -437,7 +449,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   const spreadSearch = options.spreadSearch === 'per-point' ? searchWithSpread : budgetSearch
   const solved = spreadSearch(so)
   const limitText = (): string => {
-    const ms = options.timeLimitMs ?? DEFAULT_PLAN_TIME_LIMIT_MS
+    const ms = options.timeLimitMs ?? PLAN_DEFAULTS.timeLimitMs
     return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 1000).toFixed(0)} s`
   }
   if (!solved && stopped) {
@@ -453,7 +465,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   let inf: {cand: Candidate; latencyMs: number} | null = null
   if (result.bestUnbatched && solved.budgetMs >= so.sloMs) {
     const latencyMs = candidateLatencyMs(profile, result.bestUnbatched, so)
-    if (latencyMs <= so.sloMs + 1e-6) inf = {cand: result.bestUnbatched, latencyMs}
+    if (meetsSlo(latencyMs, so.sloMs)) inf = {cand: result.bestUnbatched, latencyMs}
   }
   if (!inf) {
     const unb = {...so, ratePerSecond: 0, maxBatch: 1}
@@ -563,7 +575,7 @@ function infeasibleError(profile: Profile, so: SearchOptions): AmpsUserError {
   }
   // the cheapest plan at the minimum latency (no batching: any wait only adds latency), and its
   // latency at the percentile with the stage times' spread
-  const unb = {...so, sloMs: min.latencyMs, ratePerSecond: 0, maxBatch: 1}
+  const unb = {...so, latencyBudgetMs: min.latencyMs, ratePerSecond: 0, maxBatch: 1}
   const atMin = searchPlan(unb)
   const fastest = atMin.best ? Math.max(min.latencyMs, candidateLatencyMs(profile, atMin.best, unb)) : min.latencyMs
   const cheapest = atMin.best ? {...describeCandidate(atMin.best), latencyMs: round(fastest, 3)} : null

@@ -63,7 +63,7 @@ export function expectedBilledMs(spread: Spread, granularityMs = 1): number {
 export function handlerSpread(model: CostModel, profile: Profile, range: StageRange, memoryMb: number, k: number, handoffBatch: number): Spread {
   const handler = model.handlerMs(range, memoryMb, k, handoffBatch)
   const compute = model.computeMs(range, memoryMb, k)
-  const shape = computeSpread(profile.layers.slice(range.first, range.last + 1), memoryMb, k)
+  const shape = computeSpread(profile.layers.slice(range.first, range.last + 1), memoryMb, k, model.env)
   if (!(shape[2] > 0)) return [handler, handler, handler, handler, handler]
   return shape.map((x) => Math.max(0, handler + compute * (x / shape[2] - 1))) as Spread
 }

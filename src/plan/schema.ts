@@ -5,6 +5,7 @@
  */
 import {defineFormat, readAs, validateAs, writeAs} from '../files/format.js'
 import {bool, list, nonEmptyStr, num, obj, oneOf, problemsOf, str, z} from '../files/zod.js'
+import {LAMBDA} from '../platform/lambda.js'
 import {PLAN_VERSION, type Plan} from './types.js'
 
 const arch = oneOf(['x86_64', 'arm64'])
@@ -20,7 +21,7 @@ const stage = obj({
     lastIndex: num({min: 0, int: true}),
     count: num({min: 1, int: true}),
   }),
-  memoryMb: num({min: 128, max: 10240, int: true}),
+  memoryMb: num({min: LAMBDA.memoryMinMb, max: LAMBDA.memoryMaxMb, int: true}),
   arch,
   packageBytes: num({min: 0}),
   weightsBytes: num({min: 0}),
@@ -39,7 +40,7 @@ const stage = obj({
   coldStartMs: num({min: 0}).optional(),
   billedMsByBatch: list(num({min: 0})).optional(),
   backend: oneOf(['onnx', 'wasm']).optional(),
-  threads: num({min: 1, max: 6, int: true}).optional(),
+  threads: num({min: 1, max: LAMBDA.maxVcpus, int: true}).optional(),
 })
 
 const baseline = obj({

@@ -46,12 +46,20 @@ export interface TailInput {
 
 export const TAIL_SAMPLES = 40_000
 
+/** Float slack when a latency is compared with the SLO (ms). */
+export const SLO_TOLERANCE_MS = 1e-6
+
+/** Whether a latency at the SLO's percentile meets the SLO: the one place the planner and estimate-cost compare them. */
+export function meetsSlo(latencyMs: number, sloMs: number): boolean {
+  return latencyMs <= sloMs + SLO_TOLERANCE_MS
+}
+
 /** A stage's part of the tail model, from the cost model and the profile's spreads. */
 export function tailStage(model: CostModel, profile: Profile, range: StageRange, memoryMb: number, batch: number, latencyMs: number): TailStage {
   return {
     latencyMs,
     computeMs: model.computeMs(range, memoryMb, batch),
-    spread: computeSpread(profile.layers.slice(range.first, range.last + 1), memoryMb, batch),
+    spread: computeSpread(profile.layers.slice(range.first, range.last + 1), memoryMb, batch, model.env),
   }
 }
 

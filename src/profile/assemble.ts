@@ -3,7 +3,7 @@
  * arithmetic is unit-tested by hand-worked numbers.
  */
 import type {LayerGraph} from '../model/types.js'
-import {FULL_CORE_MB} from './cgroup.js'
+import {LAMBDA} from '../platform/lambda.js'
 import type {PointResult, RuntimeProbe, WorkerInfo} from './protocol.js'
 import {median, sum, summarize} from './stats.js'
 import {PROFILE_VERSION, type CalibrationPoint, type LayerProfile, type Profile, type TimingPoint} from './types.js'
@@ -29,7 +29,7 @@ export function layerSampleMs(cpuMs: number, wallMs: number, fraction: number, t
 
 /** The model used where no quota can be set: ms(m) = ms(ref)·max(1, 1769/m). */
 export function modelledScale(memoryMb: number): number {
-  return Math.max(1, FULL_CORE_MB / memoryMb)
+  return Math.max(1, LAMBDA.fullVcpuMemoryMb / memoryMb)
 }
 
 function timingPoint(memoryMb: number, batch: number, samples: number[], modelled: boolean): TimingPoint {

@@ -22,8 +22,8 @@
 import {existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-/** Lambda memory size (MB) that buys one full vCPU. */
-export const FULL_CORE_MB = 1769
+import {LAMBDA} from '../platform/lambda.js'
+
 /** Period used whenever the quota it implies is at least MIN_QUOTA_US. */
 export const DEFAULT_PERIOD_US = 10_000
 /** Kernel limits: quota ≥ 1 ms, 1 ms ≤ period ≤ 1 s. */
@@ -34,7 +34,7 @@ export type CgroupMethod = 'cgroup-v1' | 'cgroup-v2'
 
 /** Fraction of one CPU a Lambda function gets at `memoryMb`. */
 export function cpuFraction(memoryMb: number): number {
-  return memoryMb / FULL_CORE_MB
+  return memoryMb / LAMBDA.fullVcpuMemoryMb
 }
 
 /** CFS period and quota (µs) for a fraction of a CPU; see the module comment for the choice. */
@@ -309,7 +309,7 @@ function attempt(method: CgroupMethod, parentDir: string, homeDir: string, tag: 
   const quota = new CgroupQuota(method, parentDir, homeDir, tag)
   try {
     // prove we can create a group and set a quota before relying on it
-    quota.group(FULL_CORE_MB)
+    quota.group(LAMBDA.fullVcpuMemoryMb)
     return {ok: true, quota}
   } catch (error) {
     quota.release()

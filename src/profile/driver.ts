@@ -12,8 +12,9 @@ import {dirname, join} from 'node:path'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
 import {AmpsUserError, type AmpsErrorCode} from '../errors.js'
+import {LAMBDA} from '../platform/lambda.js'
 import type {ProfileBackend} from './protocol.js'
-import {cfsSettings, cpuFraction, FULL_CORE_MB, openCpuQuota, type CgroupMethod, type CpuQuota} from './cgroup.js'
+import {cfsSettings, cpuFraction, openCpuQuota, type CgroupMethod, type CpuQuota} from './cgroup.js'
 import type {ParentMessage, PointResult, RepeatPlan, RuntimeProbe, WorkerInfo, WorkerJob, WorkerMessage} from './protocol.js'
 
 export interface DriverProgress {
@@ -183,7 +184,7 @@ async function measureOnce(req: MeasureRequest): Promise<Measurement> {
   const targets: {memoryMb: number; fraction: number; batch: number}[] = []
   for (const batch of req.batchSizes) {
     if (quota) for (const m of memories) targets.push({memoryMb: m, fraction: cpuFraction(m), batch})
-    else targets.push({memoryMb: FULL_CORE_MB, fraction: 1, batch})
+    else targets.push({memoryMb: LAMBDA.fullVcpuMemoryMb, fraction: 1, batch})
   }
   let current = 0
 

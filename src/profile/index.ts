@@ -14,6 +14,7 @@ import {fileURLToPath} from 'node:url'
 
 import {AmpsUserError} from '../errors.js'
 import type {LayerGraph} from '../model/types.js'
+import {LAMBDA} from '../platform/lambda.js'
 import type {ProfileBackend} from './protocol.js'
 import {assembleProfile} from './assemble.js'
 import {measureModel, type DriverProgress} from './driver.js'
@@ -25,7 +26,7 @@ import {PROFILE_VERSION, type Profile} from './types.js'
 export {readProfile, writeProfile, writeFileAtomic} from './io.js'
 export {validateProfile} from './schema.js'
 export {layerSampleMs, modelledScale} from './assemble.js'
-export {cfsSettings, cpuFraction, FULL_CORE_MB, openCpuQuota} from './cgroup.js'
+export {cfsSettings, cpuFraction, openCpuQuota} from './cgroup.js'
 export {formatSummary, summarizeProfile, type ProfileSummary} from './summary.js'
 export type {CalibrationPoint, LayerProfile, Profile, TimingPoint} from './types.js'
 export type {RepeatPlan} from './protocol.js'
@@ -110,7 +111,7 @@ export function resolveOptions(options: ProfileOptions = {}): ResolvedOptions {
   const quick = Boolean(options.quick)
   return {
     batchSizes: checkList(options.batchSizes ?? (quick ? QUICK_BATCH_SIZES : DEFAULT_BATCH_SIZES), 'batch size', '--batch-sizes', 1, 1024),
-    memoryMb: checkList(options.memoryMb ?? (quick ? QUICK_MEMORY_MB : DEFAULT_MEMORY_MB), 'memory size (MB)', '--memory', 128, 10_240),
+    memoryMb: checkList(options.memoryMb ?? (quick ? QUICK_MEMORY_MB : DEFAULT_MEMORY_MB), 'memory size (MB)', '--memory', LAMBDA.memoryMinMb, LAMBDA.memoryMaxMb),
     plan: {...(quick ? QUICK_PLAN : DEFAULT_PLAN), ...options.plan},
     quick,
   }

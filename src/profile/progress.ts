@@ -2,6 +2,7 @@
  * Progress for `amps profile` on stderr: a one-line bar redrawn in place when stderr is a terminal
  * (and CI is not set), plain lines otherwise so logs stay readable.
  */
+import {LAMBDA} from '../platform/lambda.js'
 import type {ProfileProgress} from './index.js'
 
 export interface ProgressReporter {
@@ -21,7 +22,7 @@ export function progressReporter(stream: NodeJS.WriteStream = process.stderr): P
   // (m/1769 of a core); the time the finished points took per unit of work prices the rest.
   let schedule: {memoryMb: number; batch: number}[] = []
   let measuringSince = 0
-  const work = (pt: {memoryMb: number; batch: number}): number => pt.batch * Math.max(1, 1769 / pt.memoryMb) + 0.5
+  const work = (pt: {memoryMb: number; batch: number}): number => pt.batch * Math.max(1, LAMBDA.fullVcpuMemoryMb / pt.memoryMb) + 0.5
   const eta = (done: number, fractionOfNext = 0): string => {
     if (!schedule.length || measuringSince === 0) return ''
     const doneWork = schedule.slice(0, done).reduce((s, pt) => s + work(pt), 0) + (schedule[done] ? work(schedule[done]) * fractionOfNext : 0)

@@ -10,12 +10,12 @@
  */
 import type * as OrtType from 'onnxruntime-node'
 
+import {LAMBDA} from '../platform/lambda.js'
+
 export type Ort = typeof OrtType
 export type OrtSession = OrtType.InferenceSession
 
-/** Lambda gives one vCPU per 1,769 MB (up to 6 at 10,240 MB). */
-export const MB_PER_VCPU = 1769
-export const MAX_ORT_THREADS = 6
+export const MAX_ORT_THREADS = LAMBDA.maxVcpus
 
 /**
  * Intra-op threads for a stage of `memoryMb`: ceil(memory / 1,769), 1..6. Ceil, because Lambda's
@@ -24,7 +24,7 @@ export const MAX_ORT_THREADS = 6
  * finds no quota waits instead of burning it.
  */
 export function ortThreadsForMemory(memoryMb: number): number {
-  return Math.min(MAX_ORT_THREADS, Math.max(1, Math.ceil(memoryMb / MB_PER_VCPU)))
+  return Math.min(MAX_ORT_THREADS, Math.max(1, Math.ceil(memoryMb / LAMBDA.fullVcpuMemoryMb)))
 }
 
 let ortPromise: Promise<Ort> | undefined

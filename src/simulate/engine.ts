@@ -196,10 +196,9 @@ export function runEngine(arrivalsMs: Float64Array, o: EngineOptions): EngineRes
     const busy = new MinHeap()
     let idle = new Float64Array(64) // free times, ascending; [head, top) are alive
     let head = 0
-    let top = 0
     const warm = Math.max(0, Math.floor(o.warmEnvironments?.[s] ?? 0))
     if (warm > idle.length) idle = new Float64Array(warm * 2)
-    top = warm // free since t = 0
+    let top = warm // free since t = 0
     const out: StageOutcome = {invocations: nb - b0, coldStarts: 0, peakConcurrency: 0, billedMs: 0, durationUsd: 0, requestUsd: 0, s3Usd: 0, busyMs: 0}
     for (let r = 0; r < nb; r++) {
       const b = inOrder ? r : order![r]

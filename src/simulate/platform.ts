@@ -5,7 +5,7 @@
  * Plumbing latencies (Invoke round trip, S3, cold-start platform time) enter through the stage
  * models (src/simulate/service.ts), which take them from the planner's CostModel.
  */
-import {billedMs} from '../cost/model.js'
+import {billedMs} from '../cost/billing.js'
 import {DEFAULT_PRICE_TABLE, firstTierUsdPerGbS, type PriceTable, requestUsd} from '../cost/prices.js'
 import type {Arch} from '../plan/types.js'
 

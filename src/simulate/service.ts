@@ -6,7 +6,7 @@
  *   1. each layer's TimingPoints are interpolated to (m, k): linearly in k between measured batch
  *      sizes (beyond the largest, along the slope of the last two points, clamped at
  *      zero; below the smallest, proportionally), and linearly in 1/m between measured
- *      memories (outside the measured range, by the CPU-share model ms(m) ∝ max(1, 1769/m));
+ *      memories (outside the measured range, by the cost model's CPU-share rule, src/cost/timing.ts cpuSlowdown);
  *      the plan's batch size should be one the profile measured, so extrapolation in k is rare;
  *   2. the stage statistic is the sum of its layers' statistics.
  * One uniform u ~ U(0,1) is drawn per stage invocation and mapped through the piecewise-linear
@@ -123,7 +123,7 @@ export function buildStageModels(plan: Plan, profile: Profile | undefined, optio
       for (let k = 1; k <= B; k++) {
         const handler = wrap(() => cm.handlerMs(range, st.memoryMb, k, B), context)
         const compute = cm.computeMs(range, st.memoryMb, k)
-        const shape = computeSpread(layers, st.memoryMb, k)
+        const shape = computeSpread(layers, st.memoryMb, k, cm.env)
         handlerSpread.push(
           shape[2] > 0 ? (shape.map((x) => Math.max(0, handler + compute * (x / shape[2] - 1))) as Spread) : [handler, handler, handler, handler, handler],
         )

@@ -9,8 +9,7 @@
  *
  * This module is pure (no tfjs, no AWS SDK) so the handler, the coordinator and the CLI share it.
  */
-/** Lambda's synchronous request (and response) payload limit, measured: 6,291,456 B. */
-export const MAX_SYNC_PAYLOAD_BYTES = 6_291_456
+import {LAMBDA} from '../platform/lambda.js'
 
 /**
  * Bytes kept free below the limit for the JSON envelope around the tensors (stage name, metrics,
@@ -57,7 +56,7 @@ export interface StageEvent {
   tensors: WireTensor[]
   /** where to put outputs that would not fit inline */
   handoff?: HandoffSpec
-  /** overrides MAX_SYNC_PAYLOAD_BYTES (tests use it to force references) */
+  /** overrides LAMBDA.syncPayloadBytes (tests use it to force references) */
   maxPayloadBytes?: number
   /** correlation id, used in reference keys */
   requestId?: string
@@ -247,7 +246,7 @@ export async function encodeTensors(
   tensors: RawTensor[],
   opts: {limit?: number; store?: TensorStore; keyPrefix?: string} = {},
 ): Promise<WireTensor[]> {
-  const limit = (opts.limit ?? MAX_SYNC_PAYLOAD_BYTES) - PAYLOAD_HEADROOM_BYTES
+  const limit = (opts.limit ?? LAMBDA.syncPayloadBytes) - PAYLOAD_HEADROOM_BYTES
   const sizes = tensors.map(inlineSize)
   // exact size of {"tensors":[…]} with everything inline; the headroom covers the rest of the envelope
   let total = sizes.reduce((a, b) => a + b, 0) - (tensors.length > 0 ? 1 : 0) + '{"tensors":[]}'.length
@@ -266,7 +265,7 @@ export async function encodeTensors(
     }
     if (!opts.store) {
       throw new PayloadInvalidError(
-        `tensor "${t.id}" (${rawBytes(t.shape, t.dtype)} B) does not fit in a ${opts.limit ?? MAX_SYNC_PAYLOAD_BYTES} B payload and no hand-off store (S3 bucket or directory) is configured`,
+        `tensor "${t.id}" (${rawBytes(t.shape, t.dtype)} B) does not fit in a ${opts.limit ?? LAMBDA.syncPayloadBytes} B payload and no hand-off store (S3 bucket or directory) is configured`,
       )
     }
     checkRaw(t)

@@ -14,9 +14,9 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {LAMBDA} from '../platform/lambda.js'
 import {initTf, type BackendName, type TfRuntime} from '../runtime/tf.js'
 import {
-  MAX_SYNC_PAYLOAD_BYTES,
   PayloadInvalidError,
   checkWireTensor,
   decodeTensor,
@@ -109,7 +109,7 @@ function serve(spec: StageSpec, engine: StageEngine): StageRuntime {
   let served = 0
   const envStore = storeFromEnv()
   const envLimit = Number(process.env.AMPS_MAX_PAYLOAD_BYTES)
-  const payloadLimit = Number.isInteger(envLimit) && envLimit > 0 ? envLimit : MAX_SYNC_PAYLOAD_BYTES
+  const payloadLimit = Number.isInteger(envLimit) && envLimit > 0 ? envLimit : LAMBDA.syncPayloadBytes
   return {
     spec,
     backend: engine.backend,

@@ -4,12 +4,13 @@
  * minus the compute). The handoff bench (test/bench/handoff.ts) chains these to measure what one
  * cut costs beyond compute: HTTP, JSON, base64, the front's dispatch, the coordinator.
  */
-import {MAX_SYNC_PAYLOAD_BYTES, checkWireTensor, decodeTensor, encodeTensors} from '../../src/stage/codec.js'
+import {LAMBDA} from '../../src/platform/lambda.js'
+import {checkWireTensor, decodeTensor, encodeTensors} from '../../src/stage/codec.js'
 import {storeFor} from '../../src/stage/store.js'
 
 const store = process.env.AMPS_HANDOFF_DIR ? storeFor({kind: 'dir', path: process.env.AMPS_HANDOFF_DIR}) : undefined
 const index = Number(process.env.AMPS_ECHO_INDEX ?? 0)
-const limit = Number(process.env.AMPS_MAX_PAYLOAD_BYTES) || MAX_SYNC_PAYLOAD_BYTES
+const limit = Number(process.env.AMPS_MAX_PAYLOAD_BYTES) || LAMBDA.syncPayloadBytes
 let served = 0
 
 export async function handler(event: {tensors: unknown[]; requestId?: string}): Promise<unknown> {

@@ -6,7 +6,7 @@
  * (end to end with 3 stages − with 1 stage) / 2, medians; beside it the target 5 ms + bytes at
  * 1 GB/s, and where the ms go (the stages' handler time, the HTTP/IPC round trip around it, the
  * coordinator's own JSON and base64).
- * Standalone: `npm run build && node dist/test/bench/run.js --only handoff` (about 1 min).
+ * Standalone: `npm run bench -- --only handoff` (about 1 min).
  */
 import {mkdirSync, rmSync} from 'node:fs'
 import {join} from 'node:path'

@@ -12,6 +12,8 @@
  */
 import {loadModel} from '../../src/model/index.js'
 import type {Profile} from '../../src/profile/types.js'
+import {CostModel} from '../../src/cost/model.js'
+import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import {computeSpread} from '../../src/cost/spread.js'
 import {nsfwjsModelDir, type NsfwjsModel} from '../helpers/nsfwjs.js'
 import {errorPct, log, median, quantile, round, type BenchOptions} from './common.js'
@@ -167,7 +169,7 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
               batch,
               // a warm Lambda instance serves many requests: measure after the first ones (a fresh
               // stage process settles over its first ~150 requests, 20–30 % lower than its first
-              // 20: `node dist/test/bench/warmup.js`)
+              // 20: `node dist-test/test/bench/warmup.js`)
               warmup: 150,
               warmupBudgetMs: opts.quick ? 3_000 : 15_000,
               reps: opts.quick ? 5 : heavy ? 10 : 20,
@@ -209,7 +211,8 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
                   roundTripErrPct: round(errorPct(p.handlerMs, measured.roundTripMs), 1),
                 }
               }
-              const sp = computeSpread(profile.layers.slice(range.first, range.last + 1), memoryMb, batch)
+              const cpuEnv = new CostModel(profile, {arch: 'x86_64', prices: DEFAULT_PRICE_TABLE}).env
+              const sp = computeSpread(profile.layers.slice(range.first, range.last + 1), memoryMb, batch, cpuEnv)
               const simulatorSpread = {p10Ms: round(sp[1]), medianMs: round(sp[2]), p90Ms: round(sp[3]), maxMs: round(sp[4])}
               rows.push({model: name, stages: n, stage: i + 1, first: range.first, last: range.last, layers: s.layers.count, memoryMb, batch, measured, simulatorSpread, predicted})
             })
@@ -232,7 +235,7 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
   }
   const notes = [
     'Predicted = CostModel.handlerMs (src/cost/model.ts): Σ layer ms × the profile\'s fusedFactor at the memory and batch + codec (codecMsPerMb × MB in and out) + the runtime\'s JSON parse/stringify of inline tensors (json*MsPerMb × MB) + the profile\'s invokeOverheadMs; no S3 hand-off here (every tensor is inline). `before` and `fused` are the same model with the corrections taken out of the profile (test/bench/predictors.ts).',
-    'Measured duration = the platform Duration of each invocation (the local runtime\'s REPORT line, like Lambda\'s: from the event as received, through JSON.parse, the handler and JSON.stringify of the result: what Lambda bills before rounding up); handler = the stage\'s own metrics.handlerMs (decode + model.predict + read back + encode); round trip = the coordinator\'s wall time around InvokeCommand. Medians over the requests after up to 150 warm-up requests (at most 15 s of them, at least 3): a fresh stage process settles over its first ~150 requests (`node dist/test/bench/warmup.js`).',
+    'Measured duration = the platform Duration of each invocation (the local runtime\'s REPORT line, like Lambda\'s: from the event as received, through JSON.parse, the handler and JSON.stringify of the result: what Lambda bills before rounding up); handler = the stage\'s own metrics.handlerMs (decode + model.predict + read back + encode); round trip = the coordinator\'s wall time around InvokeCommand. Medians over the requests after up to 150 warm-up requests (at most 15 s of them, at least 3): a fresh stage process settles over its first ~150 requests (`node dist-test/test/bench/warmup.js`).',
     'Error % = (predicted − measured) / measured × 100; |error| statistics over every (model, stages, stage, memory, batch) row.',
     'Cuts split the model into parts of about equal MACs, at the valid cut carrying the fewest bytes within ±15 % of each MAC quantile. Every stage of a deployment has the same memory size; the local target applies m/1769 of a core as a CFS quota (the profiler\'s period) and m MiB as a memory limit.',
   ]

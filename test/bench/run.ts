@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (= npm run build && node dist/test/bench/run.js [--quick] [--only <section>]):
+ * `npm run bench` (= tsc -p tsconfig.bench.json && node dist-test/test/bench/run.js [--quick] [--only <section>]):
  * runs the benchmark sections in order, writes each one's raw figures to bench-results/<section>.json
  * and regenerates BENCHMARKS.md from every result file present.
  *
@@ -38,7 +38,7 @@ const TITLES: Record<SectionName, string> = {
 const RUN_ORDER: SectionName[] = ['solver', 'quality', 'prediction', 'analytic', 'overhead', 'handoff', 'backend', 'serve']
 
 function usage(): never {
-  process.stderr.write(`usage: node dist/test/bench/run.js [--quick] [--only <${SECTIONS.join('|')}>[,<section>…]] [--reuse-profiles] [--report-only]\n`)
+  process.stderr.write(`usage: node dist-test/test/bench/run.js [--quick] [--only <${SECTIONS.join('|')}>[,<section>…]] [--reuse-profiles] [--report-only]\n`)
   process.exit(2)
 }
 

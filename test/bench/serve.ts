@@ -18,7 +18,7 @@ import {join} from 'node:path'
 
 import {createBatchInvoker} from '../../deploy/client/batch-invoke.js'
 import {randomInputs} from '../../deploy/client/inputs.js'
-import {writeGenerated} from '../../src/model/examples.js'
+import {writeGenerated} from '../../examples/models.js'
 import {loadModel} from '../../src/model/index.js'
 import {planFromProfile} from '../../src/plan/index.js'
 import type {Plan} from '../../src/plan/types.js'

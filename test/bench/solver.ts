@@ -13,7 +13,7 @@
  * root bound), the outer search a time limit (the best plan found, the gap to its lower bound).
  * Rows are handed to `onEvent` as soon as they are ready, so a caller that kills the run keeps them.
  *
- *   node dist/test/bench/solver.js [--quick] [profile.json …]
+ *   node dist-test/test/bench/solver.js [--quick] [profile.json …]
  *
  * Timings taken on a busy machine are not final.
  */
@@ -28,7 +28,7 @@ import type {Profile} from '../../src/profile/types.js'
 import {fastestChain, solveFast} from '../../solver/fast.js'
 import {solveMilp} from '../../solver/milp.js'
 import {searchPlan} from '../../solver/search.js'
-import {syntheticProfile} from '../../solver/synthetic.js'
+import {syntheticProfile} from '../helpers/synthetic.js'
 import type {InnerSolution} from '../../solver/types.js'
 
 export interface SolverBenchRow {

@@ -4,7 +4,7 @@
  * sends N requests of batch 1 and prints each stage's median Duration (REPORT line) and run ms
  * over request windows.
  *
- *   npm run build && node dist/test/bench/warmup.js [mobilenet_v2|inception_v3] [memoryMb] [requests]
+ *   npx tsc -p tsconfig.bench.json && node dist-test/test/bench/warmup.js [mobilenet_v2|inception_v3] [memoryMb] [requests]
  */
 import {loadModel} from '../../src/model/index.js'
 import {nsfwjsModelDir, type NsfwjsModel} from '../helpers/nsfwjs.js'
@@ -15,7 +15,7 @@ const name = (process.argv[2] ?? 'mobilenet_v2') as NsfwjsModel
 const memoryMb = Number(process.argv[3] ?? 1769)
 const requests = Number(process.argv[4] ?? 300)
 if (!['mobilenet_v2', 'inception_v3'].includes(name) || !(memoryMb >= 128) || !(requests >= 60)) {
-  process.stderr.write('usage: node dist/test/bench/warmup.js [mobilenet_v2|inception_v3] [memoryMb ≥ 128] [requests ≥ 60]\n')
+  process.stderr.write('usage: node dist-test/test/bench/warmup.js [mobilenet_v2|inception_v3] [memoryMb ≥ 128] [requests ≥ 60]\n')
   process.exit(2)
 }
 const dir = nsfwjsModelDir(name)

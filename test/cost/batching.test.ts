@@ -10,7 +10,7 @@ import {
   waitPercentileLowerBound,
   waitPercentileMs,
 } from '../../src/cost/batching.js'
-import {seededRandom} from '../../solver/synthetic.js'
+import {seededRandom} from '../helpers/synthetic.js'
 
 /**
  * Seeded Monte Carlo of the BATCH buffer: Poisson arrivals; a batch opens with the first arrival

@@ -4,7 +4,7 @@ import {CompiledCosts} from '../../src/cost/curve.js'
 import {CostModel, billedMs, computeLiveBytes, cpuSlowdown, lambdaCostUsd, layerMsAt, layerTiming} from '../../src/cost/model.js'
 import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import type {Profile, TimingPoint} from '../../src/profile/types.js'
-import {seededRandom, syntheticProfile} from '../../solver/synthetic.js'
+import {seededRandom, syntheticProfile} from '../helpers/synthetic.js'
 
 const prices = DEFAULT_PRICE_TABLE
 

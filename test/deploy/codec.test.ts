@@ -5,9 +5,8 @@ import {join} from 'node:path'
 import {unzipSync} from 'fflate'
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {LAMBDA_UNZIPPED_MAX_BYTES, checkBundleLimits, functionNameFor, zipDirectory} from '../../deploy/bundle/bundle.js'
+import {checkBundleLimits, functionNameFor, zipDirectory} from '../../deploy/bundle/bundle.js'
 import {
-  MAX_SYNC_PAYLOAD_BYTES,
   PayloadInvalidError,
   base64Length,
   checkWireTensor,
@@ -23,6 +22,7 @@ import {cpuQuotaFor} from '../../deploy/targets/local/cgroup.js'
 import {DirStore} from '../../src/stage/store.js'
 import type {StageBundle} from '../../deploy/state/types.js'
 import {AmpsUserError} from '../../src/errors.js'
+import {LAMBDA} from '../../src/platform/lambda.js'
 import type {Plan} from '../../src/plan/types.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'amps-codec-'))
@@ -80,7 +80,7 @@ describe('wire codec', () => {
     const back = await decodeTensor(checkWireTensor(JSON.parse(JSON.stringify(wire[0])), 'x'), store)
     expect(maxAbsDiff([big], [back]).maxAbsDiff).toBe(0)
     // under Lambda's real limit the same tensors go inline
-    const inline = await encodeTensors([big, small], {limit: MAX_SYNC_PAYLOAD_BYTES})
+    const inline = await encodeTensors([big, small], {limit: LAMBDA.syncPayloadBytes})
     expect(inline.every((t) => !isRef(t))).toBe(true)
     await store.delete((wire[0] as {ref: string}).ref)
     expect(readdirSync(join(tmp, 'handoff', 'req', 'stage-1'))).toEqual([])
@@ -189,7 +189,7 @@ describe('bundle helpers', () => {
   })
 
   it('refuses a bundle over 250 MB unzipped, naming the stage and the limit', () => {
-    const bundle = {stageIndex: 1, stageName: 'stage-2', functionName: 'amps-m-12345678-stage-2', unzippedBytes: LAMBDA_UNZIPPED_MAX_BYTES + 1} as StageBundle
+    const bundle = {stageIndex: 1, stageName: 'stage-2', functionName: 'amps-m-12345678-stage-2', unzippedBytes: LAMBDA.unzippedPackageBytes + 1} as StageBundle
     let error: unknown
     try {
       checkBundleLimits([bundle])
@@ -199,7 +199,7 @@ describe('bundle helpers', () => {
     expect(error).toBeInstanceOf(AmpsUserError)
     expect((error as AmpsUserError).ampsCode).toBe('BUNDLE_TOO_LARGE')
     expect((error as AmpsUserError).message).toMatch(/stage-2 .*250 MB \(262144000 B\) unzipped/)
-    expect(() => checkBundleLimits([{...bundle, unzippedBytes: LAMBDA_UNZIPPED_MAX_BYTES - 1}])).not.toThrow()
+    expect(() => checkBundleLimits([{...bundle, unzippedBytes: LAMBDA.unzippedPackageBytes - 1}])).not.toThrow()
   })
 
   it('the plan hash ignores the sizes deploy writes back', () => {

@@ -13,7 +13,7 @@ import {planFromProfile} from '../../src/plan/index.js'
 import {readPlan} from '../../src/plan/schema.js'
 import type {Plan} from '../../src/plan/types.js'
 import {readPlanForSimulation} from '../../src/simulate/load.js'
-import {syntheticProfile} from '../../solver/synthetic.js'
+import {syntheticProfile} from '../helpers/synthetic.js'
 import {userError} from '../helpers/errors.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'amps-plan-input-'))

@@ -16,7 +16,7 @@ import {planFromProfile} from '../../src/plan/index.js'
 import {planFormat, readPlan} from '../../src/plan/schema.js'
 import {profileFormat} from '../../src/profile/schema.js'
 import {readProfile, writeProfile} from '../../src/profile/io.js'
-import {syntheticProfile} from '../../solver/synthetic.js'
+import {syntheticProfile} from '../helpers/synthetic.js'
 import {userError} from '../helpers/errors.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'amps-files-kit-'))

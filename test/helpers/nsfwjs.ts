@@ -12,7 +12,7 @@ import {fileURLToPath} from 'node:url'
 export type NsfwjsModel = 'mobilenet_v2' | 'inception_v3' | 'mobilenet_v2_mid'
 
 const here = dirname(fileURLToPath(import.meta.url))
-/** repository root (works from test/helpers and from dist/test/helpers) */
+/** repository root (works from test/helpers and from dist-test/test/helpers) */
 export const repoRoot = resolve(here, here.includes(`${'dist'}`) ? '../../..' : '../..')
 export const cacheRoot = join(repoRoot, 'test', '.cache')
 

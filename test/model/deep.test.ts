@@ -2,7 +2,7 @@ import type * as tfType from '@tensorflow/tfjs'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {AmpsUserError} from '../../src/errors.js'
-import {deepChain} from '../../src/model/examples.js'
+import {deepChain} from '../../examples/models.js'
 import {loadModelFromArtifacts, loadStageModel, runStages} from '../../src/model/index.js'
 import type {CanonicalArtifacts, StageArtifacts} from '../../src/model/types.js'
 import {initTf} from '../../src/runtime/tf.js'

@@ -5,7 +5,7 @@ import type * as tfType from '@tensorflow/tfjs'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {type AmpsErrorCode, AmpsUserError} from '../../src/errors.js'
-import {saveToMemory, seedWeights, writeGenerated, writeLayersModelDir} from '../../src/model/examples.js'
+import {saveToMemory, seedWeights, writeGenerated, writeLayersModelDir} from '../../examples/models.js'
 import {loadModel} from '../../src/model/index.js'
 import {initTf} from '../../src/runtime/tf.js'
 import {nsfwjsModelDir} from '../helpers/nsfwjs.js'

@@ -3,7 +3,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
-import {seededRandom, writeGenerated} from '../../src/model/examples.js'
+import {seededRandom, writeGenerated} from '../../examples/models.js'
 import {loadModel} from '../../src/model/index.js'
 import {repoRoot} from '../helpers/nsfwjs.js'
 

@@ -3,7 +3,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import {GENERATED, type GeneratedName, writeGenerated} from '../../src/model/examples.js'
+import {GENERATED, type GeneratedName, writeGenerated} from '../../examples/models.js'
 import {loadModel} from '../../src/model/index.js'
 import type {LayerGraph, LoadedModel} from '../../src/model/types.js'
 import {initTf} from '../../src/runtime/tf.js'

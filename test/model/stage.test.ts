@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import type * as tfType from '@tensorflow/tfjs'
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import {GENERATED, type GeneratedName, seededRandom, writeGenerated} from '../../src/model/examples.js'
+import {GENERATED, type GeneratedName, seededRandom, writeGenerated} from '../../examples/models.js'
 import {extractStage, extractStages, loadModel, runStages, stageRanges} from '../../src/model/index.js'
 import type {LoadedModel} from '../../src/model/types.js'
 import {initTf} from '../../src/runtime/tf.js'

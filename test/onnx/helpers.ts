@@ -4,7 +4,7 @@
  */
 import type * as tfType from '@tensorflow/tfjs'
 
-import {saveToMemory} from '../../src/model/examples.js'
+import {saveToMemory} from '../../examples/models.js'
 import {loadModelFromArtifacts, stageBoundary} from '../../src/model/index.js'
 import {exportOnnx} from '../../src/model/onnx/export.js'
 import type {LoadedModel} from '../../src/model/types.js'

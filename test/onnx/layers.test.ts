@@ -6,7 +6,7 @@ import type * as tfType from '@tensorflow/tfjs'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {AmpsUserError} from '../../src/errors.js'
-import {seedWeights, tinyCnn, sequentialCnn, tinyMlp, twoHeads} from '../../src/model/examples.js'
+import {seedWeights, tinyCnn, sequentialCnn, tinyMlp, twoHeads} from '../../examples/models.js'
 import {exportOnnx} from '../../src/model/onnx/export.js'
 import {initTf} from '../../src/runtime/tf.js'
 import {allTensors, loadedFrom, randomInputs, stageMaxAbsDiff} from './helpers.js'

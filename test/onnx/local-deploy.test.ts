@@ -12,7 +12,7 @@ import {afterAll, describe, expect, it} from 'vitest'
 
 import {readDeployment} from '../../deploy/state/deployment.js'
 import {destroyLocal} from '../../deploy/targets/local/index.js'
-import {writeGenerated} from '../../src/model/examples.js'
+import {writeGenerated} from '../../examples/models.js'
 import {loadModel} from '../../src/model/index.js'
 import type {Plan} from '../../src/plan/types.js'
 import type {StageSpec} from '../../src/stage/spec.js'

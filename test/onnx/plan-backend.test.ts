@@ -10,7 +10,7 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {saveToMemory, writeGenerated, writeLayersModelDir} from '../../src/model/examples.js'
+import {saveToMemory, writeGenerated, writeLayersModelDir} from '../../examples/models.js'
 import type {Plan} from '../../src/plan/types.js'
 import {layerTimesFromProfile} from '../../src/profile/ort-runner.js'
 import type {Profile} from '../../src/profile/types.js'

@@ -10,7 +10,7 @@ import {CostModel} from '../../src/cost/model.js'
 import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import {planFromProfile} from '../../src/plan/index.js'
 import type {Profile} from '../../src/profile/types.js'
-import {syntheticProfile} from '../../solver/synthetic.js'
+import {syntheticProfile} from '../helpers/synthetic.js'
 import {userError} from '../helpers/errors.js'
 
 const MB = 1024 * 1024

@@ -10,7 +10,7 @@ import {beforeAll, describe, expect, it} from 'vitest'
 import {runCommand} from '@oclif/test'
 
 import {validatePlan} from '../../src/plan/schema.js'
-import {syntheticProfile} from '../../solver/synthetic.js'
+import {syntheticProfile} from '../helpers/synthetic.js'
 import {runAmps} from '../helpers/cli.js'
 import {repoRoot} from '../helpers/nsfwjs.js'
 

@@ -5,7 +5,7 @@ import {planFromProfile} from '../../src/plan/index.js'
 import {expectedBilledMs} from '../../src/plan/mean-billing.js'
 import {quantileOf, type Spread} from '../../src/cost/spread.js'
 import {simulatePlan} from '../../src/simulate/index.js'
-import {syntheticProfile, seededRandom} from '../../solver/synthetic.js'
+import {syntheticProfile, seededRandom} from '../helpers/synthetic.js'
 
 describe('expectedBilledMs: E[ceil(H)] over the piecewise-linear spread', () => {
   it('bills a fixed time at its ceiling, with the one-unit minimum', () => {

@@ -7,7 +7,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {planFromProfile} from '../../src/plan/index.js'
-import {syntheticProfile} from '../../solver/synthetic.js'
+import {syntheticProfile} from '../helpers/synthetic.js'
 import {exhaustiveCheaper} from './exhaustive.js'
 
 describe('planFromProfile against an exhaustive search', () => {

@@ -7,7 +7,7 @@ import {billedMs, CostModel} from '../../src/cost/model.js'
 import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import {planFromProfile, readPlan, validatePlan, writePlan} from '../../src/plan/index.js'
 import type {Plan} from '../../src/plan/types.js'
-import {syntheticProfile} from '../../solver/synthetic.js'
+import {syntheticProfile} from '../helpers/synthetic.js'
 import {userError} from '../helpers/errors.js'
 
 /** Re-price a plan from its stages with the layer-by-layer model (not the solver's arithmetic). */

@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {planFromProfile} from '../../src/plan/index.js'
 import {poissonQuantileCount, warmEnvironments} from '../../src/plan/prewarm.js'
 import {simulatePlan} from '../../src/simulate/index.js'
-import {syntheticProfile} from '../../solver/synthetic.js'
+import {syntheticProfile} from '../helpers/synthetic.js'
 
 describe('pre-warmed environments per stage', () => {
   it('takes the smallest pool a Poisson number of busy batches overflows with probability ≤ 0.1 %', () => {

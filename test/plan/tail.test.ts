@@ -5,7 +5,7 @@ import {planFromProfile} from '../../src/plan/index.js'
 import {TAIL_SAMPLES, latencyPercentileMs, unbatched, type TailStage} from '../../src/plan/tail.js'
 import {simulatePlan} from '../../src/simulate/index.js'
 import {quantileOf} from '../../src/cost/spread.js'
-import {seededRandom, syntheticProfile} from '../../solver/synthetic.js'
+import {seededRandom, syntheticProfile} from '../helpers/synthetic.js'
 
 const stage = (latencyMs: number, computeMs: number, spread: TailStage['spread']): TailStage => ({latencyMs, computeMs, spread})
 

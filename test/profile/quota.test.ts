@@ -8,7 +8,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
-import {writeGenerated} from '../../src/model/examples.js'
+import {writeGenerated} from '../../examples/models.js'
 import {openCpuQuota, profileModel, validateProfile} from '../../src/profile/index.js'
 import {nsfwjsModelDir} from '../helpers/nsfwjs.js'
 

@@ -221,13 +221,13 @@ describe('profile.json schema', () => {
   })
 
   const broken: [string, (p: any) => void, RegExp][] = [
-    ['a missing field', (p) => delete p.runtime.baselineRssMb, /\"runtime\.baselineRssMb\": missing/],
-    ['a wrong type deep inside', (p) => (p.layers[3].timing[1].medianMs = 'fast'), /\"layers\[3\]\.timing\[1\]\.medianMs\": expected a number ≥ 0, got "fast"/],
-    ['an unknown quota method', (p) => (p.environment.quotaMethod = 'guessed'), /\"environment\.quotaMethod\": expected \"cgroup-v1\", \"cgroup-v2\", \"modelled\", got \"guessed\"/],
-    ['percentiles out of order', (p) => (p.layers[2].timing[0].p10Ms = 1e6), /\"layers\[2\]\.timing\[0\]\": expected minMs ≤ p10Ms ≤ medianMs/],
-    ['a missing (memory, batch) point', (p) => p.layers[4].timing.pop(), /\"layers\[4\]\.timing\": no entry for 1769 MB × batch 2/],
-    ['a layer count that disagrees', (p) => (p.model.layers = 3), /\"model\.layers\": says 3/],
-    ['a cut naming the wrong layer', (p) => (p.cuts[0].afterLayer = 'nope'), /\"cuts\[0\]\.afterLayer\": position 0 is/],
+    ['a missing field', (p) => delete p.runtime.baselineRssMb, /"runtime\.baselineRssMb": missing/],
+    ['a wrong type deep inside', (p) => (p.layers[3].timing[1].medianMs = 'fast'), /"layers\[3\]\.timing\[1\]\.medianMs": expected a number ≥ 0, got "fast"/],
+    ['an unknown quota method', (p) => (p.environment.quotaMethod = 'guessed'), /"environment\.quotaMethod": expected "cgroup-v1", "cgroup-v2", "modelled", got "guessed"/],
+    ['percentiles out of order', (p) => (p.layers[2].timing[0].p10Ms = 1e6), /"layers\[2\]\.timing\[0\]": expected minMs ≤ p10Ms ≤ medianMs/],
+    ['a missing (memory, batch) point', (p) => p.layers[4].timing.pop(), /"layers\[4\]\.timing": no entry for 1769 MB × batch 2/],
+    ['a layer count that disagrees', (p) => (p.model.layers = 3), /"model\.layers": says 3/],
+    ['a cut naming the wrong layer', (p) => (p.cuts[0].afterLayer = 'nope'), /"cuts\[0\]\.afterLayer": position 0 is/],
   ]
   it.each(broken)('rejects %s, naming the field', (_name, breakIt, message) => {
     const p = JSON.parse(JSON.stringify(fakeProfile('cgroup-v1')))
@@ -267,7 +267,7 @@ describe('profile.json schema', () => {
     const p = JSON.parse(JSON.stringify(fakeProfile('cgroup-v1')))
     p.batchSizes = []
     const file = join(dir, 'never.json')
-    expect(() => writeProfile(file, p)).toThrow(/\"batchSizes\": expected at least one entry/)
+    expect(() => writeProfile(file, p)).toThrow(/"batchSizes": expected at least one entry/)
     expect(readdirSync(dir)).not.toContain('never.json')
     expect(readFileSync(join(dir, 'ok.json'), 'utf8').length).toBeGreaterThan(0)
   })

@@ -10,7 +10,7 @@ import {afterAll, describe, expect, it} from 'vitest'
 
 import {planFromProfile} from '../../src/plan/index.js'
 import {planRateForSimulation, profilePathFromPlan, readPlanForSimulation} from '../../src/simulate/load.js'
-import {syntheticProfile} from '../../solver/synthetic.js'
+import {syntheticProfile} from '../helpers/synthetic.js'
 import {syntheticPlan} from './fixtures.js'
 import {userError} from '../helpers/errors.js'
 

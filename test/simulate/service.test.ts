@@ -1,10 +1,14 @@
 import {describe, expect, it} from 'vitest'
 
 import {DEFAULT_PRICE_TABLE as prices} from '../../src/cost/prices.js'
-import {STAGE_TAIL_CAP, computeSpread, cpuSlowdown, layerSpreadAt, meanOf, quantileOf, type Spread} from '../../src/cost/spread.js'
+import {STAGE_TAIL_CAP, computeSpread, layerSpreadAt, meanOf, quantileOf, type Spread} from '../../src/cost/spread.js'
+import {cpuSlowdown} from '../../src/cost/timing.js'
 import {buildStageModels} from '../../src/simulate/service.js'
 import type {TimingPoint} from '../../src/profile/types.js'
 import {point, syntheticPlan, syntheticProfile} from './fixtures.js'
+
+/** a single-threaded backend (wasm) at Lambda's 1,769 MB per vCPU */
+const wasm = {fullVcpuMb: 1769, threads: 1}
 
 describe('quantile function through min/p10/median/p90/max', () => {
   const s: Spread = [8, 9, 10, 12, 16]
@@ -25,11 +29,11 @@ describe('a stage\'s spread from its layers\'', () => {
     timing: [{memoryMb: 1769, batch: 1, medianMs, p10Ms, p90Ms, minMs: p10Ms, maxMs, repeats: 15, modelled: false}],
   })
   it('sums the layers\' statistics (every layer at the same quantile)', () => {
-    expect(computeSpread([at(10, 9, 12, 13), at(20, 18, 23, 25)], 1769, 1)).toEqual([27, 27, 30, 35, 38])
+    expect(computeSpread([at(10, 9, 12, 13), at(20, 18, 23, 25)], 1769, 1, wasm)).toEqual([27, 27, 30, 35, 38])
   })
   it('caps the slowest at median + 3·(p90 − median): the layers\' slowest samples came from different runs', () => {
     // Σ max = 10 + 60 = 70, but median 30 + 3·(35 − 30) = 45
-    const s = computeSpread([at(10, 9, 12, 13), at(20, 18, 23, 57)], 1769, 1)
+    const s = computeSpread([at(10, 9, 12, 13), at(20, 18, 23, 57)], 1769, 1, wasm)
     expect(STAGE_TAIL_CAP).toBe(3)
     expect(s[2]).toBe(30)
     expect(s[3]).toBe(35)
@@ -41,28 +45,32 @@ describe('layer time at (memory, batch)', () => {
   // fixture layer: (fixed + perSample·k)·max(1, 1769/m), measured at 1024 and 1769 MB, k = 1, 2, 4, 8
   const layer = {timing: [1024, 1769].flatMap((m) => [1, 2, 4, 8].map((k) => point(m, k, 4, 2, 0)))}
   it('returns measured points exactly', () => {
-    expect(layerSpreadAt(layer, 1769, 4)[2]).toBeCloseTo(12, 12)
-    expect(layerSpreadAt(layer, 1024, 2)[2]).toBeCloseTo(8 * (1769 / 1024), 12)
+    expect(layerSpreadAt(layer, 1769, 4, wasm)[2]).toBeCloseTo(12, 12)
+    expect(layerSpreadAt(layer, 1024, 2, wasm)[2]).toBeCloseTo(8 * (1769 / 1024), 12)
   })
   it('interpolates linearly in batch size', () => {
-    expect(layerSpreadAt(layer, 1769, 3)[2]).toBeCloseTo(10, 12)
-    expect(layerSpreadAt(layer, 1769, 6)[2]).toBeCloseTo(16, 12)
+    expect(layerSpreadAt(layer, 1769, 3, wasm)[2]).toBeCloseTo(10, 12)
+    expect(layerSpreadAt(layer, 1769, 6, wasm)[2]).toBeCloseTo(16, 12)
   })
   it('interpolates linearly in 1/memory, which recovers time ∝ 1/CPU share between points', () => {
-    expect(layerSpreadAt(layer, 1400, 1)[2]).toBeCloseTo(6 * (1769 / 1400), 9)
+    expect(layerSpreadAt(layer, 1400, 1, wasm)[2]).toBeCloseTo(6 * (1769 / 1400), 9)
   })
   it('scales by the CPU share outside the measured memories', () => {
-    expect(layerSpreadAt(layer, 512, 1)[2]).toBeCloseTo(6 * (1769 / 512), 9)
-    expect(layerSpreadAt(layer, 3008, 1)[2]).toBeCloseTo(6, 12)
-    expect(cpuSlowdown(3008)).toBe(1)
+    expect(layerSpreadAt(layer, 512, 1, wasm)[2]).toBeCloseTo(6 * (1769 / 512), 9)
+    expect(layerSpreadAt(layer, 3008, 1, wasm)[2]).toBeCloseTo(6, 12)
+    expect(cpuSlowdown(3008, wasm)).toBe(1)
+  })
+  it('follows the cost model\'s CPU-share rule for a multi-threaded backend: up to `threads` vCPUs above 1,769 MB', () => {
+    expect(layerSpreadAt(layer, 3538, 1, {fullVcpuMb: 1769, threads: 2})[2]).toBeCloseTo(3, 12)
+    expect(layerSpreadAt(layer, 3538, 1, wasm)[2]).toBeCloseTo(6, 12)
   })
   it('extrapolates along the last slope above the largest batch, proportionally below the smallest', () => {
-    expect(layerSpreadAt(layer, 1769, 16)[2]).toBeCloseTo(4 + 2 * 16, 9)
+    expect(layerSpreadAt(layer, 1769, 16, wasm)[2]).toBeCloseTo(4 + 2 * 16, 9)
     const only4 = {timing: [point(1769, 4, 4, 2, 0)]}
-    expect(layerSpreadAt(only4, 1769, 2)[2]).toBeCloseTo(6, 12)
+    expect(layerSpreadAt(only4, 1769, 2, wasm)[2]).toBeCloseTo(6, 12)
   })
   it('gives zero for a layer without timing', () => {
-    expect(layerSpreadAt({timing: []}, 1024, 3)).toEqual([0, 0, 0, 0, 0])
+    expect(layerSpreadAt({timing: []}, 1024, 3, wasm)).toEqual([0, 0, 0, 0, 0])
   })
 })
 

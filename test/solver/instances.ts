@@ -8,7 +8,7 @@ import {CompiledCosts} from '../../src/cost/curve.js'
 import {CostModel, batchSupport} from '../../src/cost/model.js'
 import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import {fastestChain} from '../../solver/fast.js'
-import {seededRandom, syntheticProfile} from '../../solver/synthetic.js'
+import {seededRandom, syntheticProfile} from '../helpers/synthetic.js'
 import type {InnerProblem} from '../../solver/types.js'
 
 export interface Instance {

@@ -7,7 +7,7 @@ import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import type {Arch} from '../../src/plan/types.js'
 import {solveFast} from '../../solver/fast.js'
 import {type SearchOptions, minimumLatency, searchPlan} from '../../solver/search.js'
-import {syntheticProfile} from '../../solver/synthetic.js'
+import {syntheticProfile} from '../helpers/synthetic.js'
 
 /** Every (arch, B, integer T) evaluated with the exact inner solver: the search's ground truth. */
 function exhaustive(o: SearchOptions): {cost: number; arch: Arch; B: number; T: number; opts: Map<string, number[]>; solves: number} {

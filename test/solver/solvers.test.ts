@@ -116,7 +116,7 @@ describe('bound multipliers (Bounds.tighten)', () => {
   })
 
   it('close most of a tight budget\'s root gap on a long chain', async () => {
-    const {syntheticProfile} = await import('../../solver/synthetic.js')
+    const {syntheticProfile} = await import('../helpers/synthetic.js')
     const {CostModel} = await import('../../src/cost/model.js')
     const {CompiledCosts} = await import('../../src/cost/curve.js')
     const {DEFAULT_PRICE_TABLE} = await import('../../src/cost/prices.js')
@@ -156,7 +156,7 @@ describe('fast path seeds and escalation', () => {
 
 describe('fast path limits', () => {
   it('stops at its label budget with a feasible chain and a valid lower bound', async () => {
-    const {syntheticProfile} = await import('../../solver/synthetic.js')
+    const {syntheticProfile} = await import('../helpers/synthetic.js')
     const {CostModel} = await import('../../src/cost/model.js')
     const {CompiledCosts} = await import('../../src/cost/curve.js')
     const {DEFAULT_PRICE_TABLE} = await import('../../src/cost/prices.js')

@@ -16,7 +16,6 @@
 import {
   CreateFunctionCommand,
   type CreateFunctionCommandInput,
-  type FunctionConfiguration,
   GetFunctionCommand,
   type GetFunctionCommandOutput,
   PublishVersionCommand,
@@ -24,9 +23,6 @@ import {
   UpdateFunctionCodeCommand,
   type UpdateFunctionCodeCommandInput,
   UpdateFunctionConfigurationCommand,
-  waitUntilFunctionActiveV2,
-  waitUntilFunctionUpdatedV2,
-  waitUntilPublishedVersionActive,
 } from '@aws-sdk/client-lambda'
 import {CreateRoleCommand, GetRoleCommand, GetRolePolicyCommand, PutRolePolicyCommand} from '@aws-sdk/client-iam'
 import {
@@ -39,21 +35,21 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3'
 import {createReadStream} from 'node:fs'
-import {readFile, stat} from 'node:fs/promises'
+import {readFile} from 'node:fs/promises'
 
 import {AmpsUserError, assert} from '../../../src/errors.js'
+import {LAMBDA} from '../../../src/platform/lambda.js'
 import type {Plan} from '../../../src/plan/types.js'
 import {DEPLOYMENT_VERSION, type DeploymentState, type StageBundle, type StageDeployment} from '../../state/types.js'
 import type {AwsClients} from './clients.js'
+import {type DesiredConfig, configDifferences, configSha256, desiredConfig, functionTags} from './function-config.js'
 import {errorName, httpStatus, isAwsServiceError, isNotFound, toAmpsError} from './errors.js'
 import {
-  DIRECT_UPLOAD_MAX_BYTES,
   INLINE_POLICY_NAME,
   LAMBDA_TRUST_POLICY,
   TAG_MODEL,
   TAG_PLAN_HASH,
   TAG_STAGE,
-  UNZIPPED_MAX_BYTES,
   canonicalJson,
   canonicalPlanHash,
   codeObjectKey,
@@ -67,17 +63,13 @@ import {
   planNeedsS3Handoff,
   roleNameFor,
   sha256Base64,
-  sha256Hex,
   tagValue,
 } from './naming.js'
 import {type Sleep, realSleep, withRetry} from './retry.js'
 import {tagList} from './tags.js'
 import {writeStateAtomic} from './state.js'
-
-/** Environment variables amps adds to every function when the plan hands tensors over through S3. */
-export const HANDOFF_BUCKET_ENV = 'AMPS_HANDOFF_BUCKET'
-export const HANDOFF_PREFIX_ENV = 'AMPS_HANDOFF_PREFIX'
-
+import {validateBundles} from './validate.js'
+import type {FunctionWaiters} from './waiters.js'
 export interface DeployAwsOptions {
   region: string
   profile?: string
@@ -109,141 +101,6 @@ export interface DeployAwsOptions {
   sleep?: Sleep
   random?: () => number
 }
-
-/** Waiters, replaceable so --dry-run can record them instead of polling. */
-export interface FunctionWaiters {
-  active(functionName: string): Promise<void>
-  updated(functionName: string): Promise<void>
-  versionActive(functionName: string, version: string): Promise<void>
-}
-
-export function sdkWaiters(clients: AwsClients, maxWaitSec: number): FunctionWaiters {
-  const params = {client: clients.lambda, maxWaitTime: maxWaitSec}
-  return {
-    active: async (FunctionName) => {
-      await waitUntilFunctionActiveV2(params, {FunctionName})
-    },
-    updated: async (FunctionName) => {
-      await waitUntilFunctionUpdatedV2(params, {FunctionName})
-    },
-    versionActive: async (FunctionName, Qualifier) => {
-      await waitUntilPublishedVersionActive(params, {FunctionName, Qualifier})
-    },
-  }
-}
-
-/** The configuration a stage function should have; its sha256 is recorded as configSha256. */
-export interface DesiredConfig {
-  FunctionName: string
-  Role: string
-  Handler: string
-  Runtime: StageBundle['runtime']
-  MemorySize: number
-  Timeout: number
-  EphemeralStorage: {Size: number}
-  Environment: {Variables: Record<string, string>}
-  Description: string
-  Architectures: [StageBundle['arch']]
-}
-
-export function desiredConfig(
-  bundle: StageBundle,
-  ctx: {roleArn: string; handoff?: {bucket: string; prefix: string}; modelName: string; planHash: string; stageCount: number; /** 1-based position in the chain */ stageNumber: number},
-): DesiredConfig {
-  const variables: Record<string, string> = {...bundle.environment}
-  if (ctx.handoff) {
-    variables[HANDOFF_BUCKET_ENV] = ctx.handoff.bucket
-    variables[HANDOFF_PREFIX_ENV] = ctx.handoff.prefix
-  }
-  return {
-    FunctionName: bundle.functionName,
-    Role: ctx.roleArn,
-    Handler: bundle.handler,
-    Runtime: bundle.runtime,
-    MemorySize: bundle.memoryMb,
-    Timeout: bundle.timeoutSec,
-    EphemeralStorage: {Size: bundle.ephemeralStorageMb},
-    Environment: {Variables: variables},
-    Description: `amps stage ${ctx.stageNumber} of ${ctx.stageCount}: ${ctx.modelName} (plan ${ctx.planHash.slice(0, 8)})`.slice(0, 256),
-    Architectures: [bundle.arch],
-  }
-}
-
-export function configSha256(config: DesiredConfig): string {
-  return sha256Hex(canonicalJson(config))
-}
-
-/** Fields of the live configuration that differ from the desired one (empty: nothing to update). */
-export function configDifferences(live: FunctionConfiguration | undefined, want: DesiredConfig): string[] {
-  const diffs: string[] = []
-  const cmp = (field: string, have: unknown, wantValue: unknown) => {
-    if (canonicalJson(have ?? null) !== canonicalJson(wantValue)) diffs.push(field)
-  }
-  cmp('Role', live?.Role, want.Role)
-  cmp('Handler', live?.Handler, want.Handler)
-  cmp('Runtime', live?.Runtime, want.Runtime)
-  cmp('MemorySize', live?.MemorySize, want.MemorySize)
-  cmp('Timeout', live?.Timeout, want.Timeout)
-  cmp('EphemeralStorage', live?.EphemeralStorage?.Size ?? 512, want.EphemeralStorage.Size)
-  cmp('Environment', live?.Environment?.Variables ?? {}, want.Environment.Variables)
-  cmp('Description', live?.Description ?? '', want.Description)
-  return diffs
-}
-
-/** Tags on every function amps creates: how a re-run recognises its own functions. */
-export function functionTags(bundle: StageBundle, planHash: string, modelName: string, userTags: Record<string, string> = {}): Record<string, string> {
-  return {
-    ...userTags,
-    [TAG_PLAN_HASH]: planHash,
-    [TAG_STAGE]: String(bundle.stageIndex),
-    [TAG_MODEL]: tagValue(modelName),
-  }
-}
-
-/** Checks that need no network: every problem here is reported before AWS is touched. */
-export async function validateBundles(bundles: StageBundle[]): Promise<void> {
-  if (bundles.length === 0) throw new AmpsUserError('PLAN_INVALID', 'the plan has no stages to deploy')
-  const names = new Set<string>()
-  const indexes = new Set<number>()
-  const problems: string[] = []
-  for (const b of bundles) {
-    if (names.has(b.functionName)) problems.push(`two stages are named ${b.functionName}`)
-    if (indexes.has(b.stageIndex)) problems.push(`two stages have index ${b.stageIndex}`)
-    names.add(b.functionName)
-    indexes.add(b.stageIndex)
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(b.functionName)) problems.push(`"${b.functionName}": function names are 1–64 of A–Z a–z 0–9 _ -`)
-    if (!(b.memoryMb >= 128 && b.memoryMb <= 10_240 && Number.isInteger(b.memoryMb)))
-      problems.push(`${b.functionName}: memory ${b.memoryMb} MB is outside 128–10240`)
-    if (!(b.timeoutSec >= 1 && b.timeoutSec <= 900 && Number.isInteger(b.timeoutSec)))
-      problems.push(`${b.functionName}: timeout ${b.timeoutSec} s is outside 1–900`)
-    if (!(b.ephemeralStorageMb >= 512 && b.ephemeralStorageMb <= 10_240))
-      problems.push(`${b.functionName}: /tmp ${b.ephemeralStorageMb} MB is outside 512–10240`)
-  }
-  if (problems.length > 0) throw new AmpsUserError('PLAN_INVALID', `cannot deploy: ${problems.join('; ')}`)
-  for (const b of bundles) {
-    if (b.unzippedBytes > UNZIPPED_MAX_BYTES) {
-      throw new AmpsUserError(
-        'BUNDLE_TOO_LARGE',
-        `${b.functionName} unzips to ${b.unzippedBytes} bytes; Lambda allows ${UNZIPPED_MAX_BYTES}`,
-        {suggestions: ['Plan with more stages (`amps plan --stages N`) so each stage carries fewer weights.']},
-      )
-    }
-    let size: number
-    try {
-      size = (await stat(b.zipPath)).size
-    } catch {
-      throw new AmpsUserError('FILE_NOT_FOUND', `bundle zip ${b.zipPath} for ${b.functionName} is missing`, {
-        suggestions: ['Rerun `amps deploy`; it rebuilds the bundles.'],
-      })
-    }
-    if (size !== b.zipBytes) {
-      throw new AmpsUserError('FILE_INVALID', `bundle zip ${b.zipPath} is ${size} bytes but its bundle says ${b.zipBytes}`, {
-        suggestions: ['Rerun `amps deploy`; it rebuilds the bundles.'],
-      })
-    }
-  }
-}
-
 type ZipCode = {ZipFile: Uint8Array} | {S3Bucket: string; S3Key: string}
 
 const now = () => new Date().toISOString()
@@ -442,7 +299,7 @@ export class AwsDeployer {
 
   private async ensureBucket(handoffNeeded: boolean): Promise<void> {
     const s = this.state
-    const big = this.bundles.filter((b) => b.zipBytes > DIRECT_UPLOAD_MAX_BYTES)
+    const big = this.bundles.filter((b) => b.zipBytes > LAMBDA.zippedDirectUploadBytes)
     if (!handoffNeeded && big.length === 0) return
     const bucket = this.bucketName()
     const owner = this.account!
@@ -520,7 +377,7 @@ export class AwsDeployer {
   // ---- stages -------------------------------------------------------------------------------
 
   private async codeFor(bundle: StageBundle, rec: StageDeployment): Promise<ZipCode> {
-    if (bundle.zipBytes <= DIRECT_UPLOAD_MAX_BYTES) {
+    if (bundle.zipBytes <= LAMBDA.zippedDirectUploadBytes) {
       const bytes = new Uint8Array(await readFile(bundle.zipPath))
       const sha = sha256Base64(bytes)
       if (sha !== bundle.codeSha256) {

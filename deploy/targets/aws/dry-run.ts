@@ -23,9 +23,9 @@ import {statSync} from 'node:fs'
 
 import type {DeploymentState, StageBundle} from '../../state/types.js'
 import type {AwsClients} from './clients.js'
-import type {FunctionWaiters} from './deploy.js'
-import {configSha256, desiredConfig, functionTags} from './deploy.js'
+import {configSha256, desiredConfig, functionTags} from './function-config.js'
 import {INLINE_POLICY_NAME, TAG_PLAN_HASH, parseRoleArn, sha256Base64} from './naming.js'
+import type {FunctionWaiters} from './waiters.js'
 
 /** One API call the deploy would make. Byte payloads are shown as "<N bytes, sha256 …>". */
 export interface AwsCall {

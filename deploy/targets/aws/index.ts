@@ -14,7 +14,7 @@ import type {Plan} from '../../../src/plan/types.js'
 import type {DeploymentState, StageBundle, StageDeployment} from '../../state/types.js'
 import {createAwsClients, destroyAwsClients} from './clients.js'
 import type {AwsConnection} from './config.js'
-import {type DeployAwsOptions, resolveHandoff, runDeploy, sdkWaiters} from './deploy.js'
+import {type DeployAwsOptions, resolveHandoff, runDeploy} from './deploy.js'
 import {type DestroyAwsOptions, runDestroy} from './destroy.js'
 import {type AwsCall, formatAwsCall, simulatedAws} from './dry-run.js'
 import {
@@ -26,23 +26,25 @@ import {
   partitionForRegion,
 } from './naming.js'
 import {writeStateAtomic} from './state.js'
+import {sdkWaiters} from './waiters.js'
 
 export type {AwsClients} from './clients.js'
 export {createAwsClients, destroyAwsClients} from './clients.js'
 export {type AwsConnection, resolveRegion, sdkClientConfig} from './config.js'
 export {parseTags} from './tags.js'
-export type {DeployAwsOptions, DesiredConfig, FunctionWaiters} from './deploy.js'
-export {HANDOFF_BUCKET_ENV, HANDOFF_PREFIX_ENV, configDifferences, desiredConfig, validateBundles} from './deploy.js'
+export type {DeployAwsOptions} from './deploy.js'
+export type {DesiredConfig} from './function-config.js'
+export {HANDOFF_BUCKET_ENV, HANDOFF_PREFIX_ENV, configDifferences, desiredConfig} from './function-config.js'
+export {validateBundles} from './validate.js'
+export type {FunctionWaiters} from './waiters.js'
 export type {DestroyAwsOptions} from './destroy.js'
 export type {AwsCall} from './dry-run.js'
 export {DRY_RUN_ACCOUNT, describeInput, formatAwsCall} from './dry-run.js'
 export type {AwsErrorContext, InvokeResultLike, InvokedStage} from './errors.js'
 export {assertInvokeOk, invokeOutputError, toAmpsError} from './errors.js'
 export {
-  DIRECT_UPLOAD_MAX_BYTES,
   INLINE_POLICY_NAME,
   LAMBDA_TRUST_POLICY,
-  UNZIPPED_MAX_BYTES,
   canonicalPlanHash,
   defaultBucketName,
   executionPolicy,

@@ -7,10 +7,6 @@ import type {Plan} from '../../../src/plan/types.js'
 import {canonicalJson, planHash} from '../../state/deployment.js'
 import type {StageBundle} from '../../state/types.js'
 
-/** Lambda's limit for a zip passed inline in CreateFunction/UpdateFunctionCode (50 MB); larger goes through S3. */
-export const DIRECT_UPLOAD_MAX_BYTES = 50 * 1024 * 1024
-/** Lambda's limit on the unzipped package ("Unzipped size must be smaller than 262144000 bytes"). */
-export const UNZIPPED_MAX_BYTES = 262_144_000
 export const INLINE_POLICY_NAME = 'amps-execution'
 export const TAG_PLAN_HASH = 'amps:plan-hash'
 export const TAG_STAGE = 'amps:stage'

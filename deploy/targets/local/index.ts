@@ -27,9 +27,9 @@ import {fileURLToPath} from 'node:url'
 import {AmpsUserError} from '../../../src/errors.js'
 import type {Plan} from '../../../src/plan/types.js'
 import {bundleEntry} from '../../bundle/bundle.js'
-import {MAX_SYNC_PAYLOAD_BYTES} from '../../../src/stage/codec.js'
+import {LAMBDA} from '../../../src/platform/lambda.js'
 import {writeDeployment} from '../../state/deployment.js'
-import {onInterrupt, wasInterrupted} from '../../state/interrupt.js'
+import {onInterrupt, wasInterrupted} from '../../../src/util/interrupt.js'
 import {DEPLOYMENT_VERSION, type DeploymentState, type StageBundle, type StageDeployment} from '../../state/types.js'
 import {cpuFraction} from '../../../src/profile/cgroup.js'
 import {controllerWritable, cpuQuotaFor, groupPath, groupPids, removeGroup} from './cgroup.js'
@@ -450,7 +450,7 @@ function tail(path: string, lines = 15): string {
 
 /**
  * Deploys (or repairs) the local target for `bundles`. Returns the new state and what was done.
- * SIGINT/SIGTERM meanwhile (deploy/state/interrupt.ts): every stage this run started is stopped with its
+ * SIGINT/SIGTERM meanwhile (src/util/interrupt.ts): every stage this run started is stopped with its
  * environments and cgroups, its entry is marked failed without pid or port, deployment.json is
  * written (destroy and a re-run work from it), and the process exits 130.
  */
@@ -493,7 +493,7 @@ export async function deployLocal(plan: Plan, bundles: StageBundle[], options: L
     stages: [],
     initMs: [],
   }
-  const maxPayloadBytes = Number(process.env.AMPS_LOCAL_MAX_PAYLOAD_BYTES) > 0 ? Number(process.env.AMPS_LOCAL_MAX_PAYLOAD_BYTES) : MAX_SYNC_PAYLOAD_BYTES
+  const maxPayloadBytes = Number(process.env.AMPS_LOCAL_MAX_PAYLOAD_BYTES) > 0 ? Number(process.env.AMPS_LOCAL_MAX_PAYLOAD_BYTES) : LAMBDA.syncPayloadBytes
   const keepAliveMs = options.keepAliveSec !== undefined ? options.keepAliveSec * 1000 : Number(process.env.AMPS_LOCAL_KEEP_ALIVE_MS ?? DEFAULT_KEEP_ALIVE_MS)
   // the functions' Timeout comes from the plan (bundle.timeoutSec); AMPS_LOCAL_TIMEOUT_SEC overrides it locally (tests, debugging)
   const timeoutOverride = Number(process.env.AMPS_LOCAL_TIMEOUT_SEC) > 0 ? Number(process.env.AMPS_LOCAL_TIMEOUT_SEC) : undefined

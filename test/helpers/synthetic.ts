@@ -3,9 +3,10 @@
  * several tensors), random per-layer ms at a few memory points and batch sizes, weights and output
  * bytes. Deterministic for a seed. Shaped like profile.json so everything downstream runs on it.
  */
-import type {CutPoint, TensorInfo} from '../src/model/types.js'
-import {PROFILE_VERSION, type LayerProfile, type Profile, type TimingPoint} from '../src/profile/types.js'
-import {seededRandom} from '../src/util/random.js'
+import type {CutPoint, TensorInfo} from '../../src/model/types.js'
+import {LAMBDA} from '../../src/platform/lambda.js'
+import {PROFILE_VERSION, type LayerProfile, type Profile, type TimingPoint} from '../../src/profile/types.js'
+import {seededRandom} from '../../src/util/random.js'
 
 export {seededRandom}
 
@@ -81,7 +82,7 @@ export function syntheticProfile(options: SyntheticOptions): Profile {
       for (const m of memories) for (const k of batches) timing.push({memoryMb: m, batch: k, medianMs: 0, p10Ms: 0, p90Ms: 0, minMs: 0, maxMs: 0, repeats: 1, modelled: false})
     } else {
       for (const m of memories) {
-        const slow = Math.max(1, 1769 / m) / Math.max(1, Math.min(threads, m / 1769))
+        const slow = Math.max(1, LAMBDA.fullVcpuMemoryMb / m) / Math.max(1, Math.min(threads, m / LAMBDA.fullVcpuMemoryMb))
         for (const k of batches) {
           const noise = 1 + (rnd() - 0.5) * 0.04
           const ms = base * (flat + (1 - flat) * slow) * (fixed + (1 - fixed) * k) * noise

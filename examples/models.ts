@@ -9,9 +9,9 @@ import {join} from 'node:path'
 import type * as tfType from '@tensorflow/tfjs'
 import type {io} from '@tensorflow/tfjs'
 
-import {initTf} from '../runtime/tf.js'
-import {elementCount, joinWeightData} from './weights.js'
-import {seededRandom} from '../util/random.js'
+import {initTf} from '../src/runtime/tf.js'
+import {elementCount, joinWeightData} from '../src/model/weights.js'
+import {seededRandom} from '../src/util/random.js'
 
 export {seededRandom}
 

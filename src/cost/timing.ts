@@ -1,0 +1,144 @@
+/**
+ * A layer's time at memory m and batch k from its profiled TimingPoints (the rules are in the
+ * header of src/cost/model.ts): grouping and monotone clean-up, interpolation in k and in 1/m, the
+ * CPU-share slowdown outside the measured memories, and the a + b/m coefficients per memory
+ * segment that the solver uses. Split out of src/cost/model.ts.
+ */
+import type {TimingPoint} from '../profile/types.js'
+
+export interface TimingEnv {
+  /** memory with one full vCPU (1769) */
+  fullVcpuMb: number
+  /** threads the backend computes with (wasm: 1) */
+  threads: number
+  /** multiplier on compute time for the target architecture (1 = as profiled) */
+  timeFactor: number
+}
+
+/** Time multiplier relative to one full vCPU: 1 / min(m/1769, threads). */
+export function cpuSlowdown(memoryMb: number, env: Pick<TimingEnv, 'fullVcpuMb' | 'threads'>): number {
+  return 1 / Math.min(memoryMb / env.fullVcpuMb, Math.max(1, env.threads))
+}
+
+/** Codec (single-threaded JS) slowdown: max(1, 1769/m). */
+export function codecSlowdown(memoryMb: number, fullVcpuMb: number): number {
+  return Math.max(1, fullVcpuMb / memoryMb)
+}
+
+/** A layer's timing, grouped by memory, sorted, made monotone. */
+export interface LayerTiming {
+  memories: number[]
+  /** per memory: batch sizes (ascending) and median ms (non-decreasing in batch) */
+  batches: number[][]
+  medians: number[][]
+}
+
+export function layerTiming(points: readonly TimingPoint[]): LayerTiming {
+  const byMemory = new Map<number, TimingPoint[]>()
+  for (const p of points) {
+    if (!(p.memoryMb > 0) || !(p.batch >= 1) || !(p.medianMs >= 0)) continue
+    const list = byMemory.get(p.memoryMb) ?? []
+    list.push(p)
+    byMemory.set(p.memoryMb, list)
+  }
+  const memories = [...byMemory.keys()].sort((a, b) => a - b)
+  const batches: number[][] = []
+  const medians: number[][] = []
+  for (const m of memories) {
+    const list = byMemory.get(m)!.sort((a, b) => a.batch - b.batch)
+    const bs: number[] = []
+    const ms: number[] = []
+    for (const p of list) {
+      if (bs.length > 0 && bs[bs.length - 1] === p.batch) {
+        // duplicate (memory, batch): keep the larger median (conservative)
+        ms[ms.length - 1] = Math.max(ms[ms.length - 1], p.medianMs)
+        continue
+      }
+      bs.push(p.batch)
+      ms.push(ms.length > 0 ? Math.max(ms[ms.length - 1], p.medianMs) : p.medianMs)
+    }
+    batches.push(bs)
+    medians.push(ms)
+  }
+  return {memories, batches, medians}
+}
+
+/** The same timing with every median multiplied by `factor`. */
+export function scaleTiming(t: LayerTiming, factor: number): LayerTiming {
+  if (factor === 1) return t
+  return {memories: t.memories, batches: t.batches, medians: t.medians.map((ms) => ms.map((x) => x * factor))}
+}
+
+/** One memory setting's median at batch k (see module docs for the rule). */
+function atBatch(bs: number[], ms: number[], k: number): number {
+  const n = bs.length
+  if (k <= bs[0]) return (ms[0] * k) / bs[0]
+  if (k >= bs[n - 1]) {
+    const last = ms[n - 1]
+    if (k === bs[n - 1] || n === 1) return (last * k) / bs[n - 1]
+    const slope = Math.max(0, (last - ms[n - 2]) / (bs[n - 1] - bs[n - 2]))
+    return Math.max(last + slope * (k - bs[n - 1]), (last * k) / bs[n - 1])
+  }
+  for (let i = 1; i < n; i++) {
+    if (k <= bs[i]) {
+      const f = (k - bs[i - 1]) / (bs[i] - bs[i - 1])
+      return ms[i - 1] + f * (ms[i] - ms[i - 1])
+    }
+  }
+  return ms[n - 1]
+}
+
+/** Medians at batch k for each measured memory, made non-increasing in memory. */
+export function mediansAtBatch(t: LayerTiming, k: number): number[] {
+  const out = t.memories.map((_, i) => atBatch(t.batches[i], t.medians[i], k))
+  for (let i = 1; i < out.length; i++) out[i] = Math.min(out[i], out[i - 1])
+  return out
+}
+
+/** Definitional: one layer's median ms at (memoryMb, batch). Zero for a layer without timing. */
+export function layerMsAt(t: LayerTiming, memoryMb: number, batch: number, env: TimingEnv): number {
+  if (t.memories.length === 0) return 0
+  const v = mediansAtBatch(t, batch)
+  const M = t.memories
+  const n = M.length
+  let ms: number
+  if (memoryMb <= M[0]) ms = (v[0] * cpuSlowdown(memoryMb, env)) / cpuSlowdown(M[0], env)
+  else if (memoryMb >= M[n - 1]) ms = (v[n - 1] * cpuSlowdown(memoryMb, env)) / cpuSlowdown(M[n - 1], env)
+  else {
+    let i = 1
+    while (memoryMb > M[i]) i++
+    const f = (1 / memoryMb - 1 / M[i - 1]) / (1 / M[i] - 1 / M[i - 1])
+    ms = v[i - 1] + f * (v[i] - v[i - 1])
+  }
+  return ms * env.timeFactor
+}
+
+/**
+ * Coefficients (a, b) with ms = a + b/m on the memory segment [lo, hi], which must not straddle a
+ * measured memory or the 1769·threads breakpoint.
+ */
+export function layerSegmentCoefficients(
+  t: LayerTiming,
+  v: number[],
+  lo: number,
+  hi: number,
+  env: TimingEnv,
+): {a: number; b: number} {
+  if (t.memories.length === 0) return {a: 0, b: 0}
+  const M = t.memories
+  const n = M.length
+  const mid = (lo + hi) / 2
+  const f = env.timeFactor
+  const extrapolate = (value: number, at: number): {a: number; b: number} => {
+    const base = value / cpuSlowdown(at, env)
+    // s(m) = 1769/m below the thread cap, 1/threads above it
+    if (mid / env.fullVcpuMb < Math.max(1, env.threads)) return {a: 0, b: base * env.fullVcpuMb * f}
+    return {a: (base / Math.max(1, env.threads)) * f, b: 0}
+  }
+  if (mid <= M[0]) return extrapolate(v[0], M[0])
+  if (mid >= M[n - 1]) return extrapolate(v[n - 1], M[n - 1])
+  let i = 1
+  while (mid > M[i]) i++
+  const b = (v[i] - v[i - 1]) / (1 / M[i] - 1 / M[i - 1])
+  return {a: (v[i - 1] - b / M[i - 1]) * f, b: b * f}
+}
