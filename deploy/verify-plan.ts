@@ -19,7 +19,7 @@ import {randomInputs} from './client/inputs.js'
 import {deployPlan, resolvePlanModel, type DeployOptions} from './deploy-plan.js'
 import {runDestroy} from './destroy-run.js'
 import {readDeployment} from './state/deployment.js'
-import {onInterrupt} from './state/interrupt.js'
+import {onInterrupt} from '../src/util/interrupt.js'
 
 /** Requests per stage by default: warm-up (not counted), then measured. */
 export const VERIFY_WARM_REQUESTS = 5

@@ -164,7 +164,7 @@ plan.json records the profile it was made from (the profile.json given, or the p
     o: {target: 'local' | 'aws'; out: string; profilePath?: string; prices: PriceTable; solve: (p: Profile) => PlanJson; flags: {region: string; 'verify-requests': number; 'aws-profile'?: string; 'endpoint-url'?: string; 'role-arn'?: string; 'create-role'?: boolean}},
   ): Promise<PlanJson> {
     const {verifyPlan, verificationCostUsd, VERIFY_WARM_REQUESTS} = await import('../../deploy/verify-plan.js')
-    const {exitOnInterrupt} = await import('../../deploy/state/interrupt.js')
+    const {exitOnInterrupt} = await import('../util/interrupt.js')
     const measured = o.flags['verify-requests']
     if (o.target === 'aws') {
       this.note(`--verify aws: ${plan.stages.length} temporary function(s), ${VERIFY_WARM_REQUESTS + measured} batches of ${plan.batch.size}: about $${verificationCostUsd(plan, VERIFY_WARM_REQUESTS + measured).toFixed(6)} (plan prices, one INIT per stage), all deleted after`)
