@@ -65,7 +65,7 @@ plan.json records the profile it was made from (the profile.json given, or the p
       options: ['local', 'aws'] as const,
       description: 'after solving, run the chosen stages (local runtime, or temporary AWS Lambda functions) at the plan\'s batch size and compare each stage\'s median Duration with its prediction; a stage off by more than 10 % is corrected in the profile (saved, reused by later plans) and the plan re-solved. Bare --verify means local',
     })(),
-    'verify-requests': Flags.integer({description: 'measured requests per stage for --verify (after 5 warm-up ones)', default: 15, min: 3, dependsOn: ['verify']}),
+    'verify-requests': Flags.integer({description: 'measured requests per stage for --verify (after 5 warm-up ones)', default: 15, min: 3}),
     'aws-profile': Flags.string({description: '--verify aws: AWS profile (~/.aws/config; default AWS_PROFILE)', dependsOn: ['verify']}),
     'endpoint-url': Flags.string({description: '--verify aws: send every API call to this URL (LocalStack, a proxy)', dependsOn: ['verify']}),
     'role-arn': Flags.string({description: '--verify aws: execution role ARN for the temporary functions', exclusive: ['create-role'], dependsOn: ['verify']}),
