@@ -208,7 +208,7 @@ export class CompiledCosts {
     this.memPerWeightByte = rt.rssPerWeightMb / MB
     this.memPerActByte = (rt.rssPerActivationMb * B) / MB
     this.packageLimit = model.prices.limits.unzippedPackageBytes.value
-    this.runtimeBytes = model.prices.packaging.runtimeBytes.value
+    this.runtimeBytes = model.runtimeBytes
     this.timeoutMs = model.prices.limits.timeoutS.value * 1000
     this.topCodecFactor = Math.max(1, F / gridMax)
     this.tmp = new Float64Array(2)
@@ -361,7 +361,7 @@ export class CompiledCosts {
     const model = this.model
     if (this.nodes[i] + 1 !== this.nodes[j]) return false
     const w = model.weightPrefix[this.nodes[j] + 1] - model.weightPrefix[this.nodes[i] + 1]
-    return weightsNeedS3(Math.ceil(w * model.storedWeightRatio), model.prices)
+    return weightsNeedS3(Math.ceil(w * model.storedWeightRatio), model.prices, model.arch)
   }
 
   /** The bound stage (i, j)'s INIT must meet (CostModel.initLimitMs). */

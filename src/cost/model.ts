@@ -110,6 +110,8 @@ export class CostModel {
   readonly s3PutUsd: number
   readonly s3GetUsd: number
   readonly granularityMs: number
+  /** unzipped runtime + handler bytes of a stage on this architecture (packaging.runtimeBytesArm64 on arm64 when set) */
+  readonly runtimeBytes: number
   /** boundary position → bytes per sample crossing it */
   readonly boundaryBytes: Map<number, number>
   /** boundary position → tensor ids crossing it */
@@ -152,6 +154,7 @@ export class CostModel {
     this.s3PutUsd = prices.s3.putUsdPerThousand.value / 1000
     this.s3GetUsd = prices.s3.getUsdPerThousand.value / 1000
     this.granularityMs = prices.lambda.billingGranularityMs.value
+    this.runtimeBytes = runtimeBytesFor(prices, this.arch)
 
     this.boundaryBytes = new Map()
     this.boundaryTensors = new Map()
@@ -255,7 +258,7 @@ export class CostModel {
    * (the bundle ships quantized weights quantized; weightsBytes() is their float32 size at run time).
    */
   packageBytes(s: StageRange): number {
-    return this.prices.packaging.runtimeBytes.value + (this.weightsFromS3(s) ? 0 : this.storedWeightsBytes(s))
+    return this.runtimeBytes + (this.weightsFromS3(s) ? 0 : this.storedWeightsBytes(s))
   }
 
   /** The stage's weights as the model stores them (quantized stay quantized). */
@@ -271,7 +274,7 @@ export class CostModel {
    * timeout instead (see initLimitMs).
    */
   weightsFromS3(s: StageRange): boolean {
-    return s.first === s.last && weightsNeedS3(this.storedWeightsBytes(s), this.prices)
+    return s.first === s.last && weightsNeedS3(this.storedWeightsBytes(s), this.prices, this.arch)
   }
 
   /** ms to fetch `storedBytes` of weights from S3 (first byte + throughput), 0 for none. */
@@ -373,6 +376,13 @@ export class CostModel {
    * ms of the first predict after loading (billed in the first invocation; the profile measures it
    * for the whole model, apportioned here by the stage's share of compute), and the whole
    * cold-start latency (plus the platform's sandbox and code download).
+   *
+   * The platform part is the third-party fit coldStartBaseMs + coldStartMsPerPackageMb·package MB
+   * for a JavaScript runtime (wasm), whose package is JS parsed and compiled at start. An ONNX stage's
+   * package is ~95 % onnxruntime's native library, which is mmapped, not parsed: what it costs to
+   * start is what the profile measured on that backend (runtimeInitMs: loading onnxruntime-node;
+   * loadMsPerWeightMb: creating the session from the stage's weights; coldFirstPredictMs), so only
+   * the fit's intercept (the sandbox) is added, not its per-MB slope.
    */
   coldStart(s: StageRange, memoryMb: number): {initMs: number; firstPredictMs: number; latencyMs: number} {
     const r = this.profile.runtime
@@ -380,7 +390,8 @@ export class CostModel {
     const slow = codecSlowdown(memoryMb, this.env.fullVcpuMb) * this.env.timeFactor
     const initMs = (r.runtimeInitMs + (r.loadMsPerWeightMb * this.weightsBytes(s)) / MB) * slow + (this.weightsFromS3(s) ? this.s3WeightsMs(this.storedWeightsBytes(s)) : 0)
     const firstPredictMs = (r.coldFirstPredictMs ?? 0) * this.computeShare(s) * slow
-    const platform = lat.coldStartBaseMs.value + (lat.coldStartMsPerPackageMb.value * this.packageBytes(s)) / MB
+    const perPackageMb = this.profile.environment.backend === 'onnx' ? 0 : lat.coldStartMsPerPackageMb.value
+    const platform = lat.coldStartBaseMs.value + (perPackageMb * this.packageBytes(s)) / MB
     return {initMs, firstPredictMs, latencyMs: initMs + firstPredictMs + platform}
   }
 
@@ -395,6 +406,11 @@ export class CostModel {
 }
 
 /** Whether `storedWeightBytes` of weights make a package over the unzipped limit (a one-layer stage then fetches them from S3). */
-export function weightsNeedS3(storedWeightBytes: number, prices: PriceTable): boolean {
-  return prices.packaging.runtimeBytes.value + storedWeightBytes > prices.limits.unzippedPackageBytes.value
+export function weightsNeedS3(storedWeightBytes: number, prices: PriceTable, arch?: Arch): boolean {
+  return runtimeBytesFor(prices, arch) + storedWeightBytes > prices.limits.unzippedPackageBytes.value
+}
+
+/** Unzipped runtime + handler bytes of a stage on `arch`: packaging.runtimeBytesArm64 on arm64 when the table has it, else runtimeBytes. */
+export function runtimeBytesFor(prices: PriceTable, arch?: Arch): number {
+  return (arch === 'arm64' ? prices.packaging.runtimeBytesArm64?.value : undefined) ?? prices.packaging.runtimeBytes.value
 }

@@ -92,6 +92,8 @@ export interface PriceTable {
   packaging: {
     /** unzipped bytes of the runtime + handler in every stage bundle (weights excluded) */
     runtimeBytes: Sourced<number>
+    /** optional: the same for arm64 stages when their runtime differs (a native library per architecture); absent: runtimeBytes */
+    runtimeBytesArm64?: Sourced<number>
     /** inline payloads carry tensors as base64 inside JSON: encoded = ceil(raw/3)·4 + envelope */
     payloadEnvelopeBytes: Sourced<number>
   }
@@ -348,6 +350,7 @@ export function validatePriceTable(t: PriceTable): string[] {
   }
   for (const [key, fig] of Object.entries(t.latency)) positive(fig.value, `latency.${key}`, key !== 's3MbPerS' && key !== 'keepAliveS')
   positive(t.packaging.runtimeBytes.value, 'packaging.runtimeBytes', true)
+  if (t.packaging.runtimeBytesArm64 !== undefined) positive(t.packaging.runtimeBytesArm64.value, 'packaging.runtimeBytesArm64', true)
   positive(t.packaging.payloadEnvelopeBytes.value, 'packaging.payloadEnvelopeBytes', true)
   positive(t.sagemaker.hoursPerMonth.value, 'sagemaker.hoursPerMonth')
   const u = t.sagemaker.maxUtilisation.value

@@ -5,7 +5,7 @@
  * - from a profile.json: the backend it was measured with (a different --backend is refused:
  *   the times would belong to another runtime);
  * - the package check counts the runtime the stage carries: onnxruntime-node's files for the
- *   stage's architecture (x86_64's, the larger, for every stage) + index.mjs for onnx, the
+ *   stage's architecture (linux x64's on x86_64, arm64's on arm64) + index.mjs for onnx, the
  *   price table's tfjs figure for wasm;
  * - every plan stage records its backend, and an onnx stage its intra-op threads.
  */
@@ -58,18 +58,15 @@ export async function chooseModelBackend(model: LoadedModel, flag: StageBackend 
 /** The price table with the runtime bytes of `backend` in the package check. */
 export function pricesForBackend(prices: PriceTable, backend: StageBackend): PriceTable {
   if (backend === 'wasm') return prices
-  const bytes = ortRuntimeBytes('x86_64') + ONNX_HANDLER_BYTES
+  const figure = (arch: 'x86_64' | 'arm64', platform: string): PriceTable['packaging']['runtimeBytes'] => ({
+    ...prices.packaging.runtimeBytes,
+    value: ortRuntimeBytes(arch) + ONNX_HANDLER_BYTES,
+    source: `onnxruntime-node files an ONNX stage carries for ${platform} (src/runtime/ort-files.ts, measured at plan time) + index.mjs`,
+    kind: 'assumption',
+  })
   return {
     ...prices,
-    packaging: {
-      ...prices.packaging,
-      runtimeBytes: {
-        ...prices.packaging.runtimeBytes,
-        value: bytes,
-        source: 'onnxruntime-node files an ONNX stage carries for linux x64 (src/runtime/ort-files.ts, measured at plan time) + index.mjs',
-        kind: 'assumption',
-      },
-    },
+    packaging: {...prices.packaging, runtimeBytes: figure('x86_64', 'linux x64'), runtimeBytesArm64: figure('arm64', 'linux arm64')},
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import type {LayerGraph} from '../model/types.js'
 import {LAMBDA} from '../platform/lambda.js'
+import {measuredThreads} from './ort-runner.js'
 import type {PointResult, RuntimeProbe, WorkerInfo} from './protocol.js'
 import {median, sum, summarize} from './stats.js'
 import {PROFILE_VERSION, type CalibrationPoint, type LayerProfile, type Profile, type TimingPoint} from './types.js'
@@ -25,6 +26,18 @@ const MB = 1024 * 1024
 export function layerSampleMs(cpuMs: number, wallMs: number, fraction: number, threads: number): number {
   if (!(fraction > 0)) throw new RangeError(`CPU fraction must be > 0, got ${fraction}`)
   return threads > 1 ? Math.max(wallMs, cpuMs / fraction) : cpuMs / Math.min(1, fraction)
+}
+
+/**
+ * An ONNX Runtime whole-model run's time from its process CPU ms c, at CPU share f with the
+ * session's `threads`: c ÷ min(f, threads) (the fluid time of c CPU-ms of work spread over the
+ * threads within the quota). Not the run's wall time: that counts the time other tenants of a
+ * shared machine held the CPU, which a Lambda stage does not have (fusedFactorOf compares this with
+ * Σ of the nodes' median kernel times).
+ */
+export function ortWholeModelMs(cpuMs: number, fraction: number, threads: number): number {
+  if (!(fraction > 0)) throw new RangeError(`CPU fraction must be > 0, got ${fraction}`)
+  return cpuMs / Math.min(fraction, Math.max(1, threads))
 }
 
 /** The model used where no quota can be set: ms(m) = ms(ref)·max(1, 1769/m). */
@@ -84,7 +97,12 @@ export function assembleProfile(input: AssembleInput): Profile {
       const whole = timingPoint(m, b, p.wholeWallMs.map((w) => w * scale), modelled)
       wholeModel.push(whole)
       const chainWall = median(p.chainWallMs) * scale
-      const wholeCpu = p.wholeCpuMs.length > 0 ? median(p.wholeCpuMs.map((c, i) => layerSampleMs(c, p.wholeWallMs[i] ?? 0, p.fraction, info.threads))) * scale : NaN
+      const wholeCpu =
+        p.wholeCpuMs.length === 0
+          ? NaN
+          : info.backend === 'onnx'
+            ? median(p.wholeCpuMs.map((c) => ortWholeModelMs(c, p.fraction, measuredThreads(m)))) * scale
+            : median(p.wholeCpuMs.map((c, i) => layerSampleMs(c, p.wholeWallMs[i] ?? 0, p.fraction, info.threads))) * scale
       const throttled = input.throttledMs?.get(`${m}x${b}`)
       calibration.push({
         memoryMb: m,

@@ -26,6 +26,7 @@ import {layerOfNode} from '../model/onnx/export.js'
 import type {LayerGraph} from '../model/types.js'
 import {createSession, ortThreadsForMemory, runSession, type FloatTensor, type OrtSession} from '../runtime/ort.js'
 import type {LayerSamples, PointResult, RepeatPlan, WorkerMessage} from './protocol.js'
+import {median} from './stats.js'
 
 interface ProfileEvent {
   cat: string
@@ -63,6 +64,29 @@ export function layerTimesFromProfile(events: ProfileEvent[]): {runUs: number; b
     }
     return {runUs: run.dur, byLayer}
   })
+}
+
+/**
+ * Replaces each layer's per-run node times by its median × (that run's process CPU ms ÷ the median
+ * run's), in place. A node's kernel time is wall time: on a shared machine one run in a few has a
+ * node preempted for a scheduler slice (10–25 ms against a 0.1 ms median), a different node each
+ * run, and summing per-layer p90/max over a stage then adds every run's pause at once (a
+ * MobileNetV2 profile measured p90 = 15 × the median that way, planning a 308 ms p99 for a 32 ms
+ * model). The medians are robust to those pauses; the runs' CPU time carries the run-to-run
+ * variation the work itself has (it does not count time another process held the CPU), and a
+ * stage's layers vary together within one run, so each layer's spread is the run's.
+ */
+export function spreadByRunCpu(samples: Map<number, number[]>, runCpuMs: readonly number[]): void {
+  const runs = Math.min(runCpuMs.length, ...[...samples.values()].map((s) => s.length))
+  const mid = median(runCpuMs.slice(0, runs))
+  if (!(runs > 0) || !(mid > 0)) return
+  for (const [p, s] of samples) {
+    const m = median(s.slice(0, runs))
+    samples.set(
+      p,
+      runCpuMs.slice(0, runs).map((c) => (m * c) / mid),
+    )
+  }
 }
 
 export class OrtRunner {
@@ -117,13 +141,16 @@ export class OrtRunner {
     const dir = mkdtempSync(join(tmpdir(), `amps-ort-profile-${process.pid}-`))
     const samples = new Map<number, number[]>(this.positions.map((p) => [p, []]))
     const chainWallMs: number[] = []
+    const runCpuMs: number[] = []
     try {
       const prof = await createSession(this.onnx, {threads, profileFilePrefix: join(dir, 'ort')})
       await runSession(prof, xs) // warm-up (arena, pre-packing), dropped below
       const repeats = sized(first.wall, plan.minRepeats, plan.maxRepeats, plan.budgetMs)
       for (let r = 0; r < repeats; r++) {
         progress('layers', r, repeats)
+        const c0 = cpuNowMs()
         await runSession(prof, xs)
+        runCpuMs.push(cpuNowMs() - c0)
       }
       prof.endProfiling()
       await prof.release()
@@ -134,22 +161,27 @@ export class OrtRunner {
         chainWallMs.push(run.runUs / 1000)
         for (const p of this.positions) samples.get(p)!.push((run.byLayer.get(p) ?? 0) / 1000)
       }
+      spreadByRunCpu(samples, runCpuMs)
     } finally {
       rmSync(dir, {recursive: true, force: true})
     }
 
     const wholeRuns = sized(first.wall, plan.wholeMin, plan.wholeMax, plan.wholeBudgetMs)
     const wholeWallMs: number[] = []
+    const wholeCpuMs: number[] = []
     for (let r = 0; r < wholeRuns; r++) {
       progress('whole', r, wholeRuns)
-      wholeWallMs.push((await this.whole(xs, threads)).wall)
+      const run = await this.whole(xs, threads)
+      wholeWallMs.push(run.wall)
+      wholeCpuMs.push(run.cpu)
     }
     // A node's kernel time is short against the CFS period, so it rarely contains a throttled pause:
     // it is the node's CPU time. Reported as cpuMs, assemble's layerSampleMs turns it into the
     // time at this memory: ÷ f below one vCPU (the quota's share), the wall time at or above.
-    // The whole-model runs contain the pauses already: CPU = wall · min(1, f) gives their wall back.
-    const asCpu = (wall: number): number => wall * Math.min(1, fraction)
+    // The whole-model runs' CPU time is the process's (all intra-op threads; spinning is off, so an
+    // idle thread burns none): unlike their wall time, it does not grow when other tenants of the
+    // machine hold the CPU. assemble converts it at the threads the session ran with (ortWholeModelMs).
     const layers: LayerSamples[] = this.positions.map((p) => ({index: p, cpuMs: samples.get(p)!, wallMs: samples.get(p)!}))
-    return {memoryMb, fraction, batch, layers, wholeWallMs, wholeCpuMs: wholeWallMs.map(asCpu), chainWallMs, tensorsBefore: 0, tensorsAfter: 0}
+    return {memoryMb, fraction, batch, layers, wholeWallMs, wholeCpuMs, chainWallMs, tensorsBefore: 0, tensorsAfter: 0}
   }
 }

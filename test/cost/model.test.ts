@@ -147,6 +147,25 @@ describe('memory, package and hand-off feasibility', () => {
     expect(new CostModel(p, {arch: 'x86_64', prices}).packageFits({first: 0, last: 2})).toBe(false)
   })
 
+  it('counts an arm64 stage\'s own runtime bytes when the table has them (a native library per architecture)', () => {
+    const MB = 1048576
+    const ort = {
+      ...prices,
+      packaging: {...prices.packaging, runtimeBytes: {...prices.packaging.runtimeBytes, value: 47 * MB}, runtimeBytesArm64: {...prices.packaging.runtimeBytes, value: 26 * MB}},
+    }
+    const whole = {first: 0, last: 2}
+    expect(new CostModel(tinyProfile(), {arch: 'x86_64', prices: ort}).packageBytes(whole)).toBe(47 * MB + 10 * MB)
+    expect(new CostModel(tinyProfile(), {arch: 'arm64', prices: ort}).packageBytes(whole)).toBe(26 * MB + 10 * MB)
+    // without the arm64 figure (wasm: one runtime for both) both architectures count runtimeBytes
+    expect(new CostModel(tinyProfile(), {arch: 'arm64', prices}).packageBytes(whole)).toBe(prices.packaging.runtimeBytes.value + 10 * MB)
+    // a one-layer stage of 210 MB weights: in the package on arm64 (26 + 210 < 250 MiB; 47 + 210 is not), from S3 on x86_64
+    const big = tinyProfile()
+    big.layers[1].weightBytes = 210 * MB
+    big.model.weightBytes = big.model.storedWeightBytes = 210 * MB
+    expect(new CostModel(big, {arch: 'arm64', prices: ort}).weightsFromS3({first: 1, last: 1})).toBe(false)
+    expect(new CostModel(big, {arch: 'x86_64', prices: ort}).weightsFromS3({first: 1, last: 1})).toBe(true)
+  })
+
   it('counts weights at their stored size: uint8-quantized weights ship at a quarter of float32', () => {
     const p = tinyProfile()
     p.model.weightBytes = 40 * 1048576
@@ -184,6 +203,26 @@ describe('memory, package and hand-off feasibility', () => {
     expect(cs.initMs).toBeCloseTo((200 + 5 * 10) * 2, 9)
     const pkgMb = m.packageBytes({first: 0, last: 2}) / 1048576
     expect(cs.latencyMs).toBeCloseTo(cs.initMs + 240 + 46 * pkgMb, 6)
+  })
+
+  it('starts an ONNX stage from what the profile measured on onnx, not from the per-package-MB fit', () => {
+    const p = tinyProfile()
+    p.environment = {...p.environment, backend: 'onnx'}
+    p.runtime = {...p.runtime, runtimeInitMs: 60, loadMsPerWeightMb: 4, coldFirstPredictMs: 30}
+    // a 47 MB ORT stage package: the wasm fit would add 46 ms × 57 MB ≈ 2.6 s
+    const ort = {...prices, packaging: {...prices.packaging, runtimeBytes: {...prices.packaging.runtimeBytes, value: 47 * 1048576}}}
+    const m = new CostModel(p, {arch: 'x86_64', prices: ort})
+    const whole = {first: 0, last: 2}
+    // at 1769 MB (one vCPU): INIT = 60 + 4 ms/MB × 10 MB = 100 ms; first predict 30 ms (the whole model)
+    const cs = m.coldStart(whole, 1769)
+    expect(cs.initMs).toBeCloseTo(100, 9)
+    expect(cs.firstPredictMs).toBeCloseTo(30, 9)
+    expect(cs.latencyMs).toBeCloseTo(240 + 100 + 30, 9)
+    // at 884.5 MB (half a vCPU) INIT and the first predict take twice as long; the sandbox does not
+    expect(m.coldStart(whole, 884.5).latencyMs).toBeCloseTo(240 + 200 + 60, 9)
+    // the same profile measured on wasm keeps the fit: + 46 ms per package MB (47 + 10)
+    p.environment = {...p.environment, backend: 'wasm'}
+    expect(new CostModel(p, {arch: 'x86_64', prices: ort}).coldStart(whole, 1769).latencyMs).toBeCloseTo(240 + 100 + 30 + 46 * 57, 6)
   })
 })
 

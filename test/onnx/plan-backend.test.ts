@@ -4,6 +4,7 @@
  * stage, `--backend wasm` keeps TensorFlow.js, a layer that does not export falls back to wasm with
  * a note (or fails when onnx was asked for), and a profile's backend cannot be swapped.
  */
+import {LAMBDA} from '../../src/platform/lambda.js'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -12,9 +13,13 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {saveToMemory, writeGenerated, writeLayersModelDir} from '../../examples/models.js'
 import type {Plan} from '../../src/plan/types.js'
-import {layerTimesFromProfile} from '../../src/profile/ort-runner.js'
+import {computeSpread} from '../../src/cost/spread.js'
+import {ortWholeModelMs} from '../../src/profile/assemble.js'
+import {layerTimesFromProfile, spreadByRunCpu} from '../../src/profile/ort-runner.js'
 import type {Profile} from '../../src/profile/types.js'
 import {ortRuntimeBytes} from '../../src/runtime/ort-files.js'
+import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
+import {ONNX_HANDLER_BYTES, pricesForBackend} from '../../src/plan/backend.js'
 import {initTf} from '../../src/runtime/tf.js'
 import {runAmps} from '../helpers/cli.js'
 
@@ -53,6 +58,24 @@ describe('ORT profile', () => {
     expect([...runs[1].byLayer]).toEqual([[3, 5]])
   })
 
+  it('spreadByRunCpu: each layer keeps its median node time and varies with its run\'s CPU time', () => {
+    // layer 1: a 20 ms scheduler pause in run 2 (wall time); layer 3: a pause in run 0
+    const samples = new Map([
+      [1, [1, 1.2, 21, 0.8]],
+      [3, [30, 2, 2.2, 1.8]],
+    ])
+    spreadByRunCpu(samples, [4, 5, 4, 6]) // the runs' CPU ms: median 4.5
+    expect(samples.get(1)!.map((x) => +x.toFixed(6))).toEqual([(1.1 * 4) / 4.5, (1.1 * 5) / 4.5, (1.1 * 4) / 4.5, (1.1 * 6) / 4.5].map((x) => +x.toFixed(6)))
+    expect(samples.get(3)!.map((x) => +x.toFixed(6))).toEqual([(2.1 * 4) / 4.5, (2.1 * 5) / 4.5, (2.1 * 4) / 4.5, (2.1 * 6) / 4.5].map((x) => +x.toFixed(6)))
+  })
+
+  it('ortWholeModelMs: a run\'s CPU ms over min(CPU share, threads)', () => {
+    expect(ortWholeModelMs(10, 0.25, 1)).toBe(40) // 442 MB: a quarter of a vCPU
+    expect(ortWholeModelMs(10, 1, 1)).toBe(10)
+    expect(ortWholeModelMs(10, 2, 2)).toBe(5) // 3,538 MB, 2 threads: 10 CPU-ms spread over both
+    expect(ortWholeModelMs(10, 2, 1)).toBe(10) // one thread cannot use the second vCPU
+  })
+
   it('amps profile --backend onnx measures every layer on ORT under the quota', async () => {
     const out = join(dir, 'profile-onnx.json')
     const r = await runAmps(['profile', modelDir, '--backend', 'onnx', '--quick', '-o', out, '--json'], {cwd: dir, env})
@@ -63,6 +86,22 @@ describe('ORT profile', () => {
     expect(convs.length).toBeGreaterThan(3)
     // every conv kernel ran and was timed at every measured point
     for (const l of convs) for (const t of l.timing) expect(t.medianMs).toBeGreaterThan(0)
+    // the model's spread is its runs' (CPU time), not Σ of every layer's worst preempted sample
+    for (const m of p.memoryMb) {
+      for (const b of p.batchSizes) {
+        const s = computeSpread(p.layers, m, b, {fullVcpuMb: LAMBDA.fullVcpuMemoryMb, threads: p.environment.threads})
+        expect(s[3] / s[2], `${m} MB × ${b}: p90/median of Σ layers`).toBeLessThan(2)
+      }
+    }
+    // and the fused factor compares Σ node medians with the whole model's CPU time, not its wall time
+    expect(p.runtime.fusedFactor).toBeGreaterThan(0.5)
+    expect(p.runtime.fusedFactor).toBeLessThan(2)
+    // regression: an ORT profile plans at an SLO a few times its whole-model time (the Invoke round
+    // trip + 3 × Σ layer medians at one vCPU), not the 10× a sum of per-layer maxima made it
+    const sumAt1769 = p.calibration!.find((c) => c.memoryMb === 1769 && c.batch === 1)!.sumLayersMs
+    const slo = Math.ceil(15 + 5 + 3 * sumAt1769 * p.runtime.fusedFactor!)
+    const planned = await runAmps(['plan', out, '--slo', String(slo), '--rate', '10', '--json', '-o', join(dir, 'plan-tight.json')], {cwd: dir, env})
+    expect(planned.code, `--slo ${slo}: ${planned.stderr}`).toBe(0)
   }, 120_000)
 })
 
@@ -81,9 +120,19 @@ describe('amps plan --backend', () => {
     for (const s of r.plan!.stages) {
       expect(s.backend).toBe('onnx')
       expect(s.threads).toBe(Math.min(6, Math.ceil(s.memoryMb / 1769)))
-      expect(s.packageBytes).toBeGreaterThan(ortRuntimeBytes('x86_64'))
+      // each stage carries its own architecture's native library (arm64's is ~20 MB smaller)
+      expect(s.packageBytes).toBeGreaterThan(ortRuntimeBytes(s.arch))
+      if (s.arch === 'arm64') expect(s.packageBytes).toBeLessThan(ortRuntimeBytes('x86_64'))
     }
   }, 120_000)
+
+  it('counts the arm64 ORT library for arm64 stages and the x64 one for x86_64 stages; wasm prices unchanged', () => {
+    const onnx = pricesForBackend(DEFAULT_PRICE_TABLE, 'onnx')
+    expect(onnx.packaging.runtimeBytes.value).toBe(ortRuntimeBytes('x86_64') + ONNX_HANDLER_BYTES)
+    expect(onnx.packaging.runtimeBytesArm64!.value).toBe(ortRuntimeBytes('arm64') + ONNX_HANDLER_BYTES)
+    expect(ortRuntimeBytes('arm64')).toBeLessThan(ortRuntimeBytes('x86_64') - 10 * 1048576)
+    expect(pricesForBackend(DEFAULT_PRICE_TABLE, 'wasm')).toEqual(DEFAULT_PRICE_TABLE)
+  })
 
   it('--backend wasm plans on TensorFlow.js with the tfjs runtime size', async () => {
     const prof = join(dir, 'profile-wasm.json')
