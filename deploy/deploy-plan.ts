@@ -20,6 +20,7 @@ import {readPlanForDeploy} from './state/plan-input.js'
 import type {DeploymentState, StageBundle, StagePrewarm} from './state/types.js'
 import {prewarmDeployment, type PrewarmOptions} from './client/prewarm.js'
 import {warmEnvironments} from '../src/plan/prewarm.js'
+import type {AwsClients} from './targets/aws/clients.js'
 
 export interface DeployOptions {
   planPath: string
@@ -31,7 +32,7 @@ export interface DeployOptions {
   dryRun?: boolean
   /** bundles directory (default: .amps/bundles next to `out`) */
   bundleDir?: string
-  aws?: {region?: string; profile?: string; endpointUrl?: string; tags?: Record<string, string>; roleArn?: string; createRole?: boolean; bucket?: string}
+  aws?: {region?: string; profile?: string; endpointUrl?: string; tags?: Record<string, string>; roleArn?: string; createRole?: boolean; bucket?: string; clients?: AwsClients}
   /** local: execution environments per stage at most (default: sized to the cores and the stage's CPU quota) */
   concurrency?: number
   log?: (line: string) => void
@@ -242,6 +243,7 @@ async function deployToAws(
     roleArn: o.aws?.roleArn,
     createRole: o.aws?.createRole,
     bucket: o.aws?.bucket,
+    clients: o.aws?.clients,
     dryRun: o.dryRun,
     statePath: o.out,
     existing: o.previous,

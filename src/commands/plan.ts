@@ -13,6 +13,12 @@ import {planFormat} from '../plan/schema.js'
 import {serialise} from '../files/format.js'
 import type {Arch, Plan as PlanJson} from '../plan/types.js'
 import type {StageBackend} from '../stage/spec.js'
+import type {PriceTable} from '../cost/prices.js'
+import {correctionFor, VERIFY_TOLERANCE} from '../plan/calibrate.js'
+import {applyCorrections} from '../profile/corrections.js'
+import {writeProfile} from '../profile/io.js'
+import type {Profile} from '../profile/types.js'
+import {table} from '../util/format.js'
 
 export default class Plan extends BaseCommand {
   static summary = 'Find the cheapest split × memory × architecture × batching that meets a latency SLO'
@@ -30,6 +36,8 @@ plan.json records the profile it was made from (the profile.json given, or the p
     {description: 'Profile and plan a Keras model, arm64 only, at most 3 stages', command: '<%= config.bin %> <%= command.id %> model.h5 --slo 1000 --arch arm64 --max-stages 3'},
     {description: 'Plan on TensorFlow.js (wasm) instead of ONNX Runtime, e.g. for a layer that does not export to ONNX', command: '<%= config.bin %> <%= command.id %> model.h5 --slo 1000 --rate 10 --backend wasm'},
     {description: 'Exactly two stages, hard latency bound, MILP solver, JSON', command: '<%= config.bin %> <%= command.id %> profile.json --slo 800 --stages 2 --percentile 100 --solver milp --json'},
+    {description: 'Run the chosen stages locally (same quotas, the plan\'s batch size) before answering; a stage off by > 10 % is corrected in profile.json and the plan re-solved', command: '<%= config.bin %> <%= command.id %> profile.json --slo 300 --rate 20 --verify'},
+    {description: 'The same on real AWS Lambda (temporary functions, deleted after; its cost is printed first)', command: '<%= config.bin %> <%= command.id %> profile.json --slo 300 --rate 20 --verify aws --create-role'},
   ]
 
   static args = {
@@ -53,6 +61,15 @@ plan.json records the profile it was made from (the profile.json given, or the p
     solver: Flags.option({options: ['auto', 'fast', 'milp'] as const, description: 'inner solver', default: 'auto' as const})(),
     'time-limit': Flags.integer({description: 'seconds the planning may take; past it amps returns the best plan found and says it is not proven optimal', default: PLAN_DEFAULTS.timeLimitMs / 1000, min: 1}),
     output: outputFlag({description: 'where to write plan.json', default: 'plan.json'}),
+    verify: Flags.option({
+      options: ['local', 'aws'] as const,
+      description: 'after solving, run the chosen stages (local runtime, or temporary AWS Lambda functions) at the plan\'s batch size and compare each stage\'s median Duration with its prediction; a stage off by more than 10 % is corrected in the profile (saved, reused by later plans) and the plan re-solved. Bare --verify means local',
+    })(),
+    'verify-requests': Flags.integer({description: 'measured requests per stage for --verify (after 5 warm-up ones)', default: 15, min: 3}),
+    'aws-profile': Flags.string({description: '--verify aws: AWS profile (~/.aws/config; default AWS_PROFILE)', dependsOn: ['verify']}),
+    'endpoint-url': Flags.string({description: '--verify aws: send every API call to this URL (LocalStack, a proxy)', dependsOn: ['verify']}),
+    'role-arn': Flags.string({description: '--verify aws: execution role ARN for the temporary functions', exclusive: ['create-role'], dependsOn: ['verify']}),
+    'create-role': Flags.boolean({description: '--verify aws: create a temporary execution role (deleted after)', exclusive: ['role-arn'], dependsOn: ['verify']}),
     backend: Flags.option({
       options: ['onnx', 'wasm'] as const,
       description: 'what the stages run on: onnx (onnxruntime-node, the default when every layer exports) or wasm (TensorFlow.js); from a profile.json, the backend it was measured with',
@@ -60,6 +77,9 @@ plan.json records the profile it was made from (the profile.json given, or the p
   }
 
   async run(): Promise<PlanJson> {
+    // a bare --verify (last, or followed by another flag or the model) means --verify local
+    const at = this.argv.indexOf('--verify')
+    if (at >= 0 && !['local', 'aws'].includes(this.argv[at + 1] ?? '')) this.argv.splice(at + 1, 0, 'local')
     const {args, flags} = await this.parse(Plan)
     const sloMs = flags.slo
     const percentile = flags.percentile
@@ -112,15 +132,19 @@ plan.json records the profile it was made from (the profile.json given, or the p
     }
     checkPlanOptions(profile, options)
     this.note(`Planning ${profile.model.name} (${profile.layers.length} layers, ${profile.cuts.length} cut points)…`)
-    let plan: PlanJson
-    try {
-      plan = applyBackend(planFromProfile(profile, options), backend)
-    } catch (error) {
-      if (error instanceof InvalidProblemError) throw new AmpsUserError('PROFILE_INVALID', error.message)
-      throw error
+    if (profile.corrections?.length) this.note(`Applying ${profile.corrections.length} measured stage correction(s) saved by --verify in ${profilePath ?? 'the profile'}`)
+    const solve = (p: typeof profile): PlanJson => {
+      try {
+        return applyBackend(planFromProfile(applyCorrections(p), options), backend)
+      } catch (error) {
+        if (error instanceof InvalidProblemError) throw new AmpsUserError('PROFILE_INVALID', error.message)
+        throw error
+      }
     }
+    let plan = solve(profile)
     const out = flags.output
     writePlan(out, plan)
+    if (flags.verify) plan = await this.verify(plan, profile, {target: flags.verify, out, profilePath, prices, solve, flags})
     if (!this.jsonEnabled()) {
       this.log(renderPlan(plan))
       this.log(`\nwrote ${out}`)
@@ -128,5 +152,78 @@ plan.json records the profile it was made from (the profile.json given, or the p
     // --json prints exactly what plan.json holds (kind and version first)
     return JSON.parse(serialise(planFormat, plan)) as PlanJson
   }
+
+  /**
+   * --verify: run the plan's stages, report measured vs predicted, and when a stage is off by more
+   * than VERIFY_TOLERANCE save its correction with the profile and re-solve. Returns the final plan
+   * (written to `out`), with its `verification` record.
+   */
+  private async verify(
+    plan: PlanJson,
+    profile: Profile,
+    o: {target: 'local' | 'aws'; out: string; profilePath?: string; prices: PriceTable; solve: (p: Profile) => PlanJson; flags: {region: string; 'verify-requests': number; 'aws-profile'?: string; 'endpoint-url'?: string; 'role-arn'?: string; 'create-role'?: boolean}},
+  ): Promise<PlanJson> {
+    const {verifyPlan, verificationCostUsd, VERIFY_WARM_REQUESTS} = await import('../../deploy/verify-plan.js')
+    const {exitOnInterrupt} = await import('../util/interrupt.js')
+    const measured = o.flags['verify-requests']
+    if (o.target === 'aws') {
+      this.note(`--verify aws: ${plan.stages.length} temporary function(s), ${VERIFY_WARM_REQUESTS + measured} batches of ${plan.batch.size}: about $${verificationCostUsd(plan, VERIFY_WARM_REQUESTS + measured).toFixed(6)} (plan prices, one INIT per stage), all deleted after`)
+    }
+    this.note(`Verifying the plan's ${plan.stages.length} stage(s) on the ${o.target} target…`)
+    exitOnInterrupt((line) => this.note(line))
+    const result = await verifyPlan({
+        plan,
+        planPath: o.out,
+        target: o.target,
+        measured,
+        aws: o.target === 'aws' ? {region: o.flags.region, profile: o.flags['aws-profile'], endpointUrl: o.flags['endpoint-url'], roleArn: o.flags['role-arn'], createRole: o.flags['create-role']} : undefined,
+        log: (l) => this.note(l),
+      })
+    const off = result.stages.filter((s) => Math.abs(s.error) > VERIFY_TOLERANCE)
+    const lines = [`Verification (${o.target}, batch ${result.batch}, ${result.warm} warm-up + ${result.measured} measured requests, median Duration):`]
+    lines.push(
+      table(
+        ['stage', 'layers', 'memory', 'predicted ms', 'measured ms', 'error', ''],
+        result.stages.map((s) => [s.name, `${s.firstIndex}–${s.lastIndex}`, `${s.memoryMb} MB`, s.predictedMs.toFixed(2), s.measuredMs.toFixed(2), `${s.error >= 0 ? '+' : ''}${(s.error * 100).toFixed(1)} %`, Math.abs(s.error) > VERIFY_TOLERANCE ? 'OFF' : 'ok']),
+      ),
+    )
+    let final = plan
+    if (off.length > 0) {
+      const before = applyCorrections(profile)
+      const corrections = off.map((s) => correctionFor(before, plan.stages[s.index], result.batch, s.measuredMs, {prices: o.prices, target: o.target, samples: s.samples}))
+      const corrected: Profile = {...profile, corrections: [...(profile.corrections ?? []), ...corrections]}
+      final = o.solve(corrected)
+      lines.push(`${off.length} stage(s) off by more than ${VERIFY_TOLERANCE * 100} %: ${corrections.map((c) => `layers ${c.firstIndex}–${c.lastIndex} × ${c.factor.toFixed(3)}`).join(', ')}; re-solved:`)
+      lines.push(...describeChange(plan, final).map((l) => `  ${l}`))
+      if (o.profilePath) {
+        writeProfile(o.profilePath, corrected)
+        lines.push(`saved the correction(s) in ${o.profilePath} (used by every later plan from it)`)
+      } else lines.push('the profile has no file to save the corrections in (pass a profile.json to keep them)')
+    } else lines.push(`every stage within ${VERIFY_TOLERANCE * 100} % of its prediction: plan unchanged`)
+    final = {
+      ...final,
+      verification: {
+        target: o.target,
+        batch: result.batch,
+        stages: result.stages.map((s) => ({index: s.index, predictedMs: s.predictedMs, measuredMs: Math.round(s.measuredMs * 1000) / 1000, error: Math.round(s.error * 10000) / 10000, samples: s.samples})),
+        resolved: off.length > 0,
+        ...(off.length > 0 ? {previous: {memoriesMb: plan.stages.map((s) => s.memoryMb), batch: plan.batch, costPerMillionUsd: plan.predicted.costPerMillionUsd, latencyMs: plan.predicted.latencyMs}} : {}),
+        ...(o.target === 'aws' ? {costUsd: result.costUsd} : {}),
+      },
+    }
+    writePlan(o.out, final)
+    if (!this.jsonEnabled()) this.log(lines.join('\n') + '\n')
+    return final
+  }
 }
 
+/** What re-solving changed, one line per figure that differs (or that nothing did). */
+export function describeChange(a: PlanJson, b: PlanJson): string[] {
+  const out: string[] = []
+  const stagesOf = (p: PlanJson): string => p.stages.map((s) => `${s.layers.firstIndex}–${s.layers.lastIndex} @ ${s.memoryMb} MB ${s.arch}`).join(', ')
+  if (stagesOf(a) !== stagesOf(b)) out.push(`stages: ${stagesOf(a)} → ${stagesOf(b)}`)
+  if (a.batch.size !== b.batch.size || a.batch.timeoutMs !== b.batch.timeoutMs) out.push(`batching: B=${a.batch.size}, T=${a.batch.timeoutMs} ms → B=${b.batch.size}, T=${b.batch.timeoutMs} ms`)
+  out.push(`cost: $${a.predicted.costPerMillionUsd.toFixed(4)}/1M → $${b.predicted.costPerMillionUsd.toFixed(4)}/1M`)
+  out.push(`p${a.inputs.percentile} latency: ${a.predicted.latencyMs.toFixed(1)} ms → ${b.predicted.latencyMs.toFixed(1)} ms`)
+  return out
+}

@@ -101,6 +101,19 @@ export interface Plan {
   }
   batch: {size: number; timeoutMs: number}
   stages: PlanStage[]
+  /**
+   * optional: `amps plan --verify` ran the stages (deploy/verify-plan.ts): measured median Duration
+   * vs prediction per stage, and whether the plan was re-solved with the corrections it saved
+   */
+  verification?: {
+    target: 'local' | 'aws'
+    batch: number
+    stages: {index: number; predictedMs: number; measuredMs: number; error: number; samples: number}[]
+    resolved: boolean
+    /** when re-solved: the plan as first solved (before the corrections) */
+    previous?: {memoriesMb: number[]; batch: {size: number; timeoutMs: number}; costPerMillionUsd: number; latencyMs: number}
+    costUsd?: number
+  }
   predicted: {
     latencyMs: number
     /** service time of a full batch through the chain (ms) */

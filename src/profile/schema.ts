@@ -61,6 +61,20 @@ const calibrationPoint = obj({
   wholeModelCpuMs: num({min: 0}).optional(),
 })
 
+const correction = obj({
+  firstIndex: num({min: 0, int: true}),
+  lastIndex: num({min: 0, int: true}),
+  memoryMb: num({gt: 0}),
+  batch: num({min: 1, int: true}),
+  arch: oneOf(['x86_64', 'arm64']),
+  target: oneOf(['local', 'aws']),
+  predictedMs: num({min: 0}),
+  measuredMs: num({min: 0}),
+  factor: num({gt: 0}),
+  samples: num({min: 0, int: true}),
+  measuredAt: str(),
+})
+
 export const profileSchema = obj({
   version: num({int: true}),
   model: obj({
@@ -109,6 +123,7 @@ export const profileSchema = obj({
   }),
   warnings: list(str()),
   calibration: list(calibrationPoint).optional(),
+  corrections: list(correction).optional(),
 })
 
 /** Cross-field rules the shapes alone cannot say. */
@@ -130,6 +145,10 @@ function consistency(p: Profile): string[] {
         out.push(`"layers[${i}].timing[${j}]": expected minMs ≤ p10Ms ≤ medianMs ≤ p90Ms ≤ maxMs`)
       }
     })
+  })
+  p.corrections?.forEach((c, i) => {
+    if (c.firstIndex > c.lastIndex || c.lastIndex >= p.layers.length)
+      out.push(`"corrections[${i}]": layers ${c.firstIndex}..${c.lastIndex} are not a range of the model's ${p.layers.length} layers`)
   })
   p.cuts.forEach((c, i) => {
     if (c.after >= p.layers.length - 1) out.push(`"cuts[${i}].after": ${c.after} leaves nothing after the cut (model has ${p.layers.length} layers)`)

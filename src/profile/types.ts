@@ -6,6 +6,30 @@ import type {CutPoint, ModelFormat, TensorInfo} from '../model/types.js'
 
 export const PROFILE_VERSION = 1
 
+/**
+ * A measured correction of one stage's layer timings by `amps plan --verify` (applied by
+ * src/profile/corrections.ts).
+ */
+export interface StageCorrection {
+  /** first and last layer index of the verified stage (inclusive) */
+  firstIndex: number
+  lastIndex: number
+  /** the stage's memory and batch size when it was measured */
+  memoryMb: number
+  batch: number
+  arch: 'x86_64' | 'arm64'
+  /** where it was measured: the local runtime or AWS Lambda */
+  target: 'local' | 'aws'
+  /** the prediction before this correction, and the median Duration measured (ms) */
+  predictedMs: number
+  measuredMs: number
+  /** multiplies medianMs, p10Ms, p90Ms, minMs and maxMs of every timing point of layers firstIndex..lastIndex */
+  factor: number
+  /** requests measured */
+  samples: number
+  measuredAt: string
+}
+
 /** One measured (or modelled) time of one layer at one (memory, batch) point. */
 export interface TimingPoint {
   memoryMb: number
@@ -103,6 +127,8 @@ export interface Profile {
   wholeModel: TimingPoint[]
   /** optional: Σ layers vs whole model at each (memory, batch) */
   calibration?: CalibrationPoint[]
+  /** optional: stage times measured by `amps plan --verify`, applied to the layer timings when planning (src/profile/corrections.ts) */
+  corrections?: StageCorrection[]
   runtime: {
     /** RSS of a stage process with the runtime loaded and no model (MB) */
     baselineRssMb: number

@@ -9,6 +9,7 @@ import {AmpsUserError} from '../errors.js'
 import {resolveRecordedPath} from '../files/paths.js'
 import {readPlan} from '../plan/schema.js'
 import type {Plan} from '../plan/types.js'
+import {applyCorrections} from '../profile/corrections.js'
 import {readProfile} from '../profile/io.js'
 import type {Profile} from '../profile/types.js'
 import {parseTraceCsv, type ParsedTrace, TraceFormatError, type TraceUnit} from './arrivals.js'
@@ -39,7 +40,8 @@ export function planRateForSimulation(plan: Plan, planPath: string): number {
 
 /** Reads and validates a profile through src/profile (the schema owner). */
 export function readProfileForSimulation(path: string): {profile: Profile; warnings: string[]} {
-  return {profile: readProfile(path), warnings: []}
+  // the stage times `amps plan --verify` measured, as the planner used them
+  return {profile: applyCorrections(readProfile(path)), warnings: []}
 }
 
 /** Where the plan says its profile is (the one resolver of recorded paths: beside the plan, then cwd). */

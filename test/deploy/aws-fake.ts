@@ -21,6 +21,7 @@ import {
   type FunctionConfiguration,
   GetFunctionCommand,
   InvalidParameterValueException,
+  InvokeCommand,
   LambdaClient,
   PublishVersionCommand,
   ResourceConflictException,
@@ -84,6 +85,11 @@ export class FakeAws {
   private readonly faults = new Map<string, Fault[]>()
   /** run before each call is answered (e.g. to snapshot deployment.json) */
   onCall?: (call: LoggedCall) => void
+  /**
+   * Invoke: the function's stand-in code (a test's): the parsed event in, the result object and
+   * the Duration to report out. The answer carries a log tail ending in Lambda's REPORT line.
+   */
+  invokeHandler?: (functionName: string, event: any, config: FunctionConfiguration) => {result: unknown; durationMs: number}
 
   constructor(readonly region = 'us-east-1') {
     const config = {region, credentials: {accessKeyId: 'AKIDTEST', secretAccessKey: 'test'}}
@@ -156,6 +162,18 @@ export class FakeAws {
 
   private installLambda(): void {
     const m = this.lambdaMock
+    m.on(InvokeCommand).callsFake((input) =>
+      this.handle('lambda', 'Invoke', input, () => {
+        const name = String(input.FunctionName).replace(/^arn:[^:]+:lambda:[^:]+:\d+:function:/, '').split(':')[0]
+        const f = this.fn(name)
+        if (!this.invokeHandler) throw new Error('FakeAws: Invoke needs fake.invokeHandler')
+        const event = JSON.parse(Buffer.from(input.Payload as Uint8Array).toString('utf8'))
+        const {result, durationMs} = this.invokeHandler(name, event, f.config)
+        const id = createHash('sha256').update(String(this.calls.length)).digest('hex').slice(0, 36)
+        const tail = `START RequestId: ${id} Version: ${input.Qualifier ?? '$LATEST'}\nEND RequestId: ${id}\nREPORT RequestId: ${id}\tDuration: ${durationMs.toFixed(2)} ms\tBilled Duration: ${Math.ceil(durationMs)} ms\tMemory Size: ${f.config.MemorySize} MB\tMax Memory Used: 90 MB\t\n`
+        return {StatusCode: 200, ExecutedVersion: input.Qualifier ?? '$LATEST', Payload: new TextEncoder().encode(JSON.stringify(result)), LogResult: Buffer.from(tail).toString('base64')}
+      }),
+    )
     m.on(GetFunctionCommand).callsFake((input) =>
       this.handle('lambda', 'GetFunction', input, () => {
         const f = this.fn(input.FunctionName)
