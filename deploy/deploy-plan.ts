@@ -32,7 +32,16 @@ export interface DeployOptions {
   dryRun?: boolean
   /** bundles directory (default: .amps/bundles next to `out`) */
   bundleDir?: string
-  aws?: {region?: string; profile?: string; endpointUrl?: string; tags?: Record<string, string>; roleArn?: string; createRole?: boolean; bucket?: string; clients?: AwsClients}
+  aws?: {
+    region?: string
+    profile?: string
+    endpointUrl?: string
+    tags?: Record<string, string>
+    roleArn?: string
+    createRole?: boolean
+    bucket?: string
+    clients?: AwsClients
+  }
   /** local: execution environments per stage at most (default: sized to the cores and the stage's CPU quota) */
   concurrency?: number
   log?: (line: string) => void
@@ -174,7 +183,9 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
   writeDeployment(out, state)
   if (options.prewarm !== false) {
     const counts = warmEnvironments(plan)
-    log(`pre-warming ${counts.join('/')} environment${counts.every((c) => c === 1) && counts.length === 1 ? '' : 's'} per stage (enough for the plan's rate; --no-prewarm skips)`)
+    log(
+      `pre-warming ${counts.join('/')} environment${counts.every((c) => c === 1) && counts.length === 1 ? '' : 's'} per stage (enough for the plan's rate; --no-prewarm skips)`,
+    )
     const byIndex = new Map(plan.stages.map((s, i) => [s.index, counts[i]]))
     const live = [...state.stages].filter((s) => s.status !== 'deleted' && s.status !== 'failed').sort((a, b) => a.stageIndex - b.stageIndex)
     const done = await prewarmDeployment(
@@ -231,7 +242,8 @@ async function deployToAws(
       suggestions: ['Use --target local.'],
     })
   }
-  if (typeof aws.deployAws !== 'function') throw new AmpsUserError('AWS_ERROR', 'the AWS target is not available in this build (deploy/targets/aws has no deployAws)')
+  if (typeof aws.deployAws !== 'function')
+    throw new AmpsUserError('AWS_ERROR', 'the AWS target is not available in this build (deploy/targets/aws has no deployAws)')
   // as the AWS CLI: --region, AWS_REGION, AWS_DEFAULT_REGION, the profile's region in ~/.aws/config, else the plan's
   const resolved = await aws.resolveRegion({flag: o.aws?.region, profile: o.aws?.profile, planRegion: plan.inputs.region})
   if (resolved.note) o.log(`note: ${resolved.note}`)

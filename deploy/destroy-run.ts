@@ -71,7 +71,10 @@ export async function previewDestroy(state: DeploymentState, deploymentPath: str
   return {target: 'aws', actions: d.delete.map((x) => `delete ${x}`), keep: d.keep, nothingToDo: d.delete.length === 0}
 }
 
-export async function runDestroy(deploymentPath: string, options: {log?: (line: string) => void; profile?: string; endpointUrl?: string; clients?: AwsClients} = {}): Promise<DestroyReport> {
+export async function runDestroy(
+  deploymentPath: string,
+  options: {log?: (line: string) => void; profile?: string; endpointUrl?: string; clients?: AwsClients} = {},
+): Promise<DestroyReport> {
   const log = options.log ?? (() => {})
   const state = readDeployment(deploymentPath)
   const preview = await previewDestroy(state, deploymentPath)
@@ -99,7 +102,13 @@ export async function runDestroy(deploymentPath: string, options: {log?: (line: 
     } catch (error) {
       throw new AmpsUserError('AWS_ERROR', `the AWS target is not available in this build: ${(error as Error).message}`)
     }
-    const final = await aws.destroyAws(state, {statePath: deploymentPath, log, profile: options.profile, endpointUrl: options.endpointUrl, clients: options.clients})
+    const final = await aws.destroyAws(state, {
+      statePath: deploymentPath,
+      log,
+      profile: options.profile,
+      endpointUrl: options.endpointUrl,
+      clients: options.clients,
+    })
     report.stages = final.stages.map((s) => ({index: s.stageIndex, functionName: s.functionName}))
   }
   report.destroyed = true

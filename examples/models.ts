@@ -24,7 +24,6 @@ export interface ModelFiles {
   convertedBy?: string | null
 }
 
-
 /** Weight values that keep activations in a sane range: uniform ±sqrt(3/fanIn), BN stats near identity. */
 function seededValues(name: string, shape: number[], rand: () => number): Float32Array {
   const n = elementCount(shape)
@@ -73,7 +72,6 @@ export async function saveToMemory(model: tfType.LayersModel): Promise<ModelFile
     convertedBy: null,
   }
 }
-
 
 function f32ToF16(x: number): number {
   const f = new Float32Array([x])
@@ -294,7 +292,12 @@ export async function lstmStates(seed = 7): Promise<tfType.LayersModel> {
 export function deepChain(depth: number, width = 4, seed = 6): ModelFiles {
   const rand = seededRandom(seed)
   const layers: unknown[] = [
-    {class_name: 'InputLayer', name: 'chain_in', config: {batch_input_shape: [null, width], dtype: 'float32', sparse: false, name: 'chain_in'}, inbound_nodes: []},
+    {
+      class_name: 'InputLayer',
+      name: 'chain_in',
+      config: {batch_input_shape: [null, width], dtype: 'float32', sparse: false, name: 'chain_in'},
+      inbound_nodes: [],
+    },
   ]
   const specs: io.WeightsManifestEntry[] = []
   const values: Float32Array[] = []
@@ -303,7 +306,14 @@ export function deepChain(depth: number, width = 4, seed = 6): ModelFiles {
     const dense = i % 2 === 0
     const name = dense ? `d${i}` : `r${i}`
     const config = dense
-      ? {name, units: width, activation: 'linear', use_bias: true, kernel_initializer: {class_name: 'Zeros', config: {}}, bias_initializer: {class_name: 'Zeros', config: {}}}
+      ? {
+          name,
+          units: width,
+          activation: 'linear',
+          use_bias: true,
+          kernel_initializer: {class_name: 'Zeros', config: {}},
+          bias_initializer: {class_name: 'Zeros', config: {}},
+        }
       : {name}
     layers.push({class_name: dense ? 'Dense' : 'ReLU', name, config, inbound_nodes: [[[prev, 0, 0, {}]]]})
     if (dense) {
@@ -332,7 +342,11 @@ export const GENERATED = {tinyCnn, tinyMlp, sequentialCnn, twoHeads, nestedModel
 export type GeneratedName = keyof typeof GENERATED
 
 /** Builds a generated model and writes it as a TF.js layers directory; returns model.json's path. */
-export async function writeGenerated(name: GeneratedName, dir: string, options: WriteOptions & {quantize?: 'uint8' | 'uint16' | 'float16'; seed?: number} = {}): Promise<string> {
+export async function writeGenerated(
+  name: GeneratedName,
+  dir: string,
+  options: WriteOptions & {quantize?: 'uint8' | 'uint16' | 'float16'; seed?: number} = {},
+): Promise<string> {
   const model = await GENERATED[name](options.seed)
   try {
     let files = await saveToMemory(model)

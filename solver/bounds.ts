@@ -90,12 +90,7 @@ export class Bounds {
    * `options.stageLevel: false` starts with the cheap per-layer bound in place of the stage-level
    * one; call upgrade() when the search needs the tighter bound.
    */
-  constructor(
-    c: CompiledCosts,
-    budgetMs?: number,
-    shared?: TimeBounds,
-    options: {stageLevel?: boolean; reuse?: StageBound[]} = {},
-  ) {
+  constructor(c: CompiledCosts, budgetMs?: number, shared?: TimeBounds, options: {stageLevel?: boolean; reuse?: StageBound[]} = {}) {
     const t0 = now()
     this.c = c
     const model = c.model

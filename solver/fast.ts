@@ -97,10 +97,11 @@ export function fastestChain(c: CompiledCosts, maxStages: number, exactStages?: 
     bestS = 0
     bestV = best[0][N]
   } else {
-    for (let s = 1; s <= S; s++) if (best[s][N] < bestV && (!rule.exact || s === S)) {
-      bestV = best[s][N]
-      bestS = s
-    }
+    for (let s = 1; s <= S; s++)
+      if (best[s][N] < bestV && (!rule.exact || s === S)) {
+        bestV = best[s][N]
+        bestS = s
+      }
   }
   if (bestV === Infinity) return null
   const path = [N]
@@ -149,7 +150,7 @@ export function solveChainHeuristic(c: CompiledCosts, path: number[], budgetMs: 
     }
     if (picks.length !== curves.length) continue
     // repair: give the leftover slack to each stage in turn
-    for (let changed = true; changed && curves.length > 1; ) {
+    for (let changed = true; changed && curves.length > 1;) {
       changed = false
       for (let x = 0; x < curves.length; x++) {
         const left = budgetMs - picks.reduce((s, o) => s + o.latencyMs, 0)
@@ -177,10 +178,7 @@ export function solveChainHeuristic(c: CompiledCosts, path: number[], budgetMs: 
  * of each Lagrangian-shortest chain (respecting the stage rule), the cheapest of them.
  * 'infeasible' when no chain meets the budget at all.
  */
-export function initialIncumbent(
-  problem: InnerProblem,
-  bounds: Bounds,
-): {costUsd: number; latencyMs: number; stages: SolvedStage[]} | null | 'infeasible' {
+export function initialIncumbent(problem: InnerProblem, bounds: Bounds): {costUsd: number; latencyMs: number; stages: SolvedStage[]} | null | 'infeasible' {
   const c = problem.costs
   const N = c.nodes.length - 1
   const budget = problem.budgetMs
@@ -281,10 +279,11 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
     const kept: Label[] = []
     if (!rule.matters) {
       let minC = Infinity
-      for (const l of list) if (l.c < minC) {
-        minC = l.c
-        kept.push(l)
-      }
+      for (const l of list)
+        if (l.c < minC) {
+          minC = l.c
+          kept.push(l)
+        }
     } else {
       bestC.fill(Infinity)
       for (const l of list) {
@@ -389,29 +388,34 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
             skipBelow = Math.max(skipBelow, e.lagrangianWindowStart(e.mLo!, mu, thr))
           }
           if (skipBelow === Infinity) continue
-          stats.candidates += e.enumerate(latCap, stop, (memoryMb, lat, cost) => {
-            const nt = l.t + lat
-            const nc = l.c + cost
-            if (nt > budget + 1e-9) return
-            if (j === N) {
-              if (nc < cut()) {
-                UB = nc
-                incumbent = null
-                bestLabel = {t: nt, c: nc, s: s1, node: j, memoryMb, lat, cost, prev: l}
+          stats.candidates += e.enumerate(
+            latCap,
+            stop,
+            (memoryMb, lat, cost) => {
+              const nt = l.t + lat
+              const nc = l.c + cost
+              if (nt > budget + 1e-9) return
+              if (j === N) {
+                if (nc < cut()) {
+                  UB = nc
+                  incumbent = null
+                  bestLabel = {t: nt, c: nc, s: s1, node: j, memoryMb, lat, cost, prev: l}
+                }
+              } else if (nc + bounds.costToGo(j, budget - nt) < cut()) {
+                const at = labels[j]
+                at.push({t: nt, c: nc, s: s1, node: j, memoryMb, lat, cost, prev: l})
+                work++
+                stored++
+                if (at.length >= compactAt[j]) {
+                  const compacted = prune(at, j)
+                  stored -= at.length - compacted.length
+                  labels[j] = compacted
+                  compactAt[j] = Math.max(1024, 2 * compacted.length)
+                }
               }
-            } else if (nc + bounds.costToGo(j, budget - nt) < cut()) {
-              const at = labels[j]
-              at.push({t: nt, c: nc, s: s1, node: j, memoryMb, lat, cost, prev: l})
-              work++
-              stored++
-              if (at.length >= compactAt[j]) {
-                const compacted = prune(at, j)
-                stored -= at.length - compacted.length
-                labels[j] = compacted
-                compactAt[j] = Math.max(1024, 2 * compacted.length)
-              }
-            }
-          }, skipBelow)
+            },
+            skipBelow,
+          )
         }
         if (aborted || gaveUp) break
       }

@@ -64,7 +64,18 @@ interface Option {
 }
 
 function fail(t0: number, status: InnerSolution['status'], stats: Record<string, number>, optimal: boolean, reason?: string): InnerSolution {
-  return {feasible: false, costUsd: Infinity, latencyMs: Infinity, stages: [], method: 'milp', optimal, solveMs: now() - t0, status, stats, ...(reason ? {reason} : {})}
+  return {
+    feasible: false,
+    costUsd: Infinity,
+    latencyMs: Infinity,
+    stages: [],
+    method: 'milp',
+    optimal,
+    solveMs: now() - t0,
+    status,
+    stats,
+    ...(reason ? {reason} : {}),
+  }
 }
 
 /** Dense tableau cells javascript-lp-solver allocates for `v` binaries and `nodes` flow rows (equalities count twice). */
@@ -122,7 +133,10 @@ export function solveMilp(problem: InnerProblem, options: MilpOptions = {}): Inn
     }
     return last
   }
-  const lagRow = (mu: number): Row => (i, out) => c.edgeLagrangianRow(i, mu, out)
+  const lagRow =
+    (mu: number): Row =>
+    (i, out) =>
+      c.edgeLagrangianRow(i, mu, out)
   const row = new Float64Array(N + 1)
   /** forward F[s][v] / backward G[s][v]: best weight of s stages from the source to v / from v to the sink; null when out of time */
   const pass = (weights: Row): {F: Float64Array[]; G: Float64Array[]; Fmin: Float64Array; Gmin: Float64Array} | null => {
@@ -267,7 +281,7 @@ export function solveMilp(problem: InnerProblem, options: MilpOptions = {}): Inn
   const chosen = opts.filter((o) => Number(result[o.name] ?? 0) > 0.5)
   const byFrom = new Map(chosen.map((o) => [o.i, o]))
   const stages: SolvedStage[] = []
-  for (let v = 0; v !== N; ) {
+  for (let v = 0; v !== N;) {
     const o = byFrom.get(v)
     if (!o) return fail(t0, 'infeasible', stats, false)
     const r = c.range(o.i, o.j)

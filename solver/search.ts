@@ -148,7 +148,16 @@ interface PerBatchSize {
   stageCache: {T: number; ek: number; bounds: StageBound[]}[]
 }
 
-function solveInner(problem: InnerProblem, choice: SolverChoice, milpTimeLimitMs: number, perB: PerBatchSize, T: number, ek: number, leftMs: number, result: SearchResult): InnerSolution {
+function solveInner(
+  problem: InnerProblem,
+  choice: SolverChoice,
+  milpTimeLimitMs: number,
+  perB: PerBatchSize,
+  T: number,
+  ek: number,
+  leftMs: number,
+  result: SearchResult,
+): InnerSolution {
   // reuse the stage-level bound from a shorter timeout with the best root value at this budget (a
   // weaker but valid bound; the fast path escalates to a fresh one if it turns out too weak)
   let reuse: StageBound[] | undefined
@@ -166,7 +175,10 @@ function solveInner(problem: InnerProblem, choice: SolverChoice, milpTimeLimitMs
   const levelBefore = bounds.level
   const out =
     choice === 'milp'
-      ? solveMilp({...problem, timeLimitMs: Math.max(1, Math.min(milpTimeLimitMs, leftMs))}, {bounds, ...(Number.isFinite(leftMs) ? {buildTimeLimitMs: Math.max(1, leftMs)} : {})})
+      ? solveMilp(
+          {...problem, timeLimitMs: Math.max(1, Math.min(milpTimeLimitMs, leftMs))},
+          {bounds, ...(Number.isFinite(leftMs) ? {buildTimeLimitMs: Math.max(1, leftMs)} : {})},
+        )
       : solveFast(Number.isFinite(leftMs) ? {...problem, timeLimitMs: Math.max(0, Math.min(problem.timeLimitMs ?? Infinity, leftMs))} : problem, bounds)
   if (bounds.level > levelBefore || (choice === 'milp' && !reuse)) perB.stageCache.push({T, ek, bounds: bounds.stageBounds()})
   result.boundPasses += bounds.passes
@@ -329,7 +341,16 @@ export function searchPlan(o: SearchOptions): SearchResult {
       }
       const costs = perB.base.withDistribution(dist)
       const ek = B === 1 ? 1 : expectedBatchSize(policy)
-      const inner = solveInner({costs, budgetMs, maxStages: o.maxStages, exactStages: o.stages, hintChains: [...recentChains]}, o.solver, milpLimit, perB, T, ek, left(), result)
+      const inner = solveInner(
+        {costs, budgetMs, maxStages: o.maxStages, exactStages: o.stages, hintChains: [...recentChains]},
+        o.solver,
+        milpLimit,
+        perB,
+        T,
+        ek,
+        left(),
+        result,
+      )
       if (inner.feasible && inner.stages.length > 0) {
         const chain = [0, ...inner.stages.map((st) => st.to)]
         const key = chain.join(',')

@@ -31,11 +31,7 @@ export class AmpsUserError extends Errors.CLIError {
   /** Structured details kept for --json output (e.g. the minimum achievable latency). */
   readonly details?: Record<string, unknown>
 
-  constructor(
-    code: AmpsErrorCode,
-    message: string,
-    options: {suggestions?: string[]; details?: Record<string, unknown>; exit?: number} = {},
-  ) {
+  constructor(code: AmpsErrorCode, message: string, options: {suggestions?: string[]; details?: Record<string, unknown>; exit?: number} = {}) {
     super(message, {code, exit: options.exit ?? 2, suggestions: options.suggestions})
     Object.setPrototypeOf(this, new.target.prototype)
     this.name = 'AmpsUserError'

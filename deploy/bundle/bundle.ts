@@ -37,7 +37,6 @@ import {ortThreadsForMemory} from '../../src/runtime/ort.js'
 import {STAGE_SPEC_VERSION, type StageBackend, type StageSpec} from '../../src/stage/spec.js'
 import type {StageBundle} from '../state/types.js'
 
-
 /** The wasm binaries a bundle carries: Node has SIMD but no wasm threads, so the threaded build is left out. */
 export const BUNDLED_WASM_FILES = ['tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm.wasm'] as const
 
@@ -146,7 +145,11 @@ export async function buildRuntime(outDir: string): Promise<RuntimeBuild> {
 
 /** amps-<model>-<planhash8>-<stage>, sanitised and trimmed to Lambda's 64 characters. */
 export function functionNameFor(modelName: string, planHashHex: string, stageName: string): string {
-  const clean = (s: string) => s.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/-+/g, '-').replace(/^-|-$/g, '')
+  const clean = (s: string) =>
+    s
+      .replace(/[^A-Za-z0-9_-]+/g, '-')
+      .replace(/-+/g, '-')
+      .replace(/^-|-$/g, '')
   const tail = `-${planHashHex.slice(0, 8)}-${clean(stageName)}`
   const room = LAMBDA.functionNameMax - 'amps-'.length - tail.length
   const model = clean(modelName).slice(0, Math.max(1, room)).replace(/-$/, '') || 'model'
@@ -221,11 +224,9 @@ export function checkPlanAgainstModel(plan: Plan, model: LoadedModel): void {
     const {firstIndex, lastIndex, first, last} = s.layers
     const okRange = Number.isInteger(firstIndex) && Number.isInteger(lastIndex) && firstIndex <= lastIndex && lastIndex < g.layers.length
     if (!okRange || g.layers[firstIndex]?.name !== first || g.layers[lastIndex]?.name !== last) {
-      throw new AmpsUserError(
-        'PLAN_INVALID',
-        `${s.name}: layers ${first} (${firstIndex}) … ${last} (${lastIndex}) do not match the model's layer order`,
-        {suggestions: ['Re-run `amps plan` on this model.']},
-      )
+      throw new AmpsUserError('PLAN_INVALID', `${s.name}: layers ${first} (${firstIndex}) … ${last} (${lastIndex}) do not match the model's layer order`, {
+        suggestions: ['Re-run `amps plan` on this model.'],
+      })
     }
     if (firstIndex !== next && !(next === 0 && g.layers.slice(0, firstIndex).every((l) => l.className === 'InputLayer'))) {
       throw new AmpsUserError('PLAN_INVALID', `${s.name}: starts at layer ${firstIndex} but the previous stage ended at ${next - 1}; stages must be contiguous`)
@@ -261,7 +262,17 @@ export async function buildBundles(plan: Plan, model: LoadedModel, options: Buil
     const nativeArch = options.nativeArch ?? stage.arch
     if (onnx && nativeArch !== stage.arch) log(`${stage.name}: ${stage.arch} stage, bundled with the ${nativeArch} ONNX Runtime binary to run on this machine`)
     bundles.push(
-      writeStageBundle(plan, stage, artifacts, {outDir, runtime, planHash: hash, maxBatch, modelName: plan.model.name || model.graph.name, modelSha: model.graph.sha256, runtimeName: options.runtime, onnx, nativeArch}),
+      writeStageBundle(plan, stage, artifacts, {
+        outDir,
+        runtime,
+        planHash: hash,
+        maxBatch,
+        modelName: plan.model.name || model.graph.name,
+        modelSha: model.graph.sha256,
+        runtimeName: options.runtime,
+        onnx,
+        nativeArch,
+      }),
     )
     const b = bundles.at(-1)!
     log(`${stage.name}: ${b.functionName} ${formatBytes(b.unzippedBytes)} unzipped, ${formatBytes(b.zipBytes)} zipped`)

@@ -38,7 +38,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
  * A Lambda client for a stage (the coordinator's own default) that retries throttling only: a
  * dead stage (connection refused) or a function error still fails at once.
  */
-export function throttleRetryingClient(stage: StageDeployment, deployment: DeploymentState, retry: ThrottleRetry = {}, connection: AwsConnection = {}): LambdaClient {
+export function throttleRetryingClient(
+  stage: StageDeployment,
+  deployment: DeploymentState,
+  retry: ThrottleRetry = {},
+  connection: AwsConnection = {},
+): LambdaClient {
   const client = defaultClient(stage, deployment, connection)
   const maxAttempts = retry.maxAttempts ?? 6
   const base = retry.baseDelayMs ?? 20
@@ -62,9 +67,15 @@ export function throttleRetryingClient(stage: StageDeployment, deployment: Deplo
 }
 
 /** An invoker for batches of rows (see module docs). */
-export function createBatchInvoker(deployment: DeploymentState, options: ChainOptions & {retry?: ThrottleRetry} = {}): ChainInvoker & {invokeRows(rows: Row[]): Promise<{rows: Row[]; result: ChainResult}>} {
+export function createBatchInvoker(
+  deployment: DeploymentState,
+  options: ChainOptions & {retry?: ThrottleRetry} = {},
+): ChainInvoker & {invokeRows(rows: Row[]): Promise<{rows: Row[]; result: ChainResult}>} {
   const {retry, ...chain} = options
-  const invoker = createChainInvoker(deployment, {clientFor: (s, d) => throttleRetryingClient(s, d, retry, {profile: chain.profile, endpointUrl: chain.endpointUrl}), ...chain})
+  const invoker = createChainInvoker(deployment, {
+    clientFor: (s, d) => throttleRetryingClient(s, d, retry, {profile: chain.profile, endpointUrl: chain.endpointUrl}),
+    ...chain,
+  })
   return {
     ...invoker,
     async invokeRows(rows: Row[]) {
@@ -82,7 +93,8 @@ export function stackRows(rows: Row[]): RawTensor[] {
     const data = first.dtype === 'int32' ? new Int32Array(size * rows.length) : new Float32Array(size * rows.length)
     rows.forEach((row, i) => {
       const t = row[j]
-      if (t.id !== first.id || t.data.length !== size || t.dtype !== first.dtype) throw new RangeError(`row ${i} tensor ${j} (${t.id}) does not match row 0's ${first.id}`)
+      if (t.id !== first.id || t.data.length !== size || t.dtype !== first.dtype)
+        throw new RangeError(`row ${i} tensor ${j} (${t.id}) does not match row 0's ${first.id}`)
       data.set(t.data, i * size)
     })
     return {id: first.id, dtype: first.dtype, shape: [rows.length, ...first.shape], data}

@@ -173,7 +173,10 @@ function invokeError(error: unknown, stage: StageDeployment, deployment: Deploym
   if (deployment.target === 'local' && e.name === 'TooManyRequestsException') {
     return new AmpsUserError(
       'STAGE_FAILED',
-      `${stageLabel(stage)} (${stage.functionName}) is throttled: all ${stage.concurrency ?? ''} of its execution environments are busy (429 TooManyRequestsException)`.replace('all  of', 'all'),
+      `${stageLabel(stage)} (${stage.functionName}) is throttled: all ${stage.concurrency ?? ''} of its execution environments are busy (429 TooManyRequestsException)`.replace(
+        'all  of',
+        'all',
+      ),
       {
         suggestions: ['Retry after a moment, or redeploy with a larger `amps deploy --concurrency N`.'],
         details: {stageIndex: stage.stageIndex, functionName: stage.functionName, awsError: 'TooManyRequestsException', httpStatus: 429, retryable: true},
@@ -202,14 +205,10 @@ function invokeError(error: unknown, stage: StageDeployment, deployment: Deploym
         },
       )
     }
-    return new AmpsUserError(
-      'LOCAL_RUNTIME_ERROR',
-      `${stageLabel(stage)} (pid ${stage.pid ?? '?'}) is not running; run \`amps deploy\` again`,
-      {
-        suggestions: [`amps deploy ${deployment.planPath} restarts stages that died${stage.logPath ? `; its log is ${stage.logPath}` : ''}`],
-        details: {stageIndex: stage.stageIndex, functionName: stage.functionName, pid: stage.pid, port: stage.port, networkError: code},
-      },
-    )
+    return new AmpsUserError('LOCAL_RUNTIME_ERROR', `${stageLabel(stage)} (pid ${stage.pid ?? '?'}) is not running; run \`amps deploy\` again`, {
+      suggestions: [`amps deploy ${deployment.planPath} restarts stages that died${stage.logPath ? `; its log is ${stage.logPath}` : ''}`],
+      details: {stageIndex: stage.stageIndex, functionName: stage.functionName, pid: stage.pid, port: stage.port, networkError: code},
+    })
   }
   if (e.name === 'RequestTooLargeException') {
     return new AmpsUserError('STAGE_FAILED', `${stageLabel(stage)} (${stage.functionName}) refused the request: ${e.message}`, {
@@ -248,7 +247,10 @@ function parseResult(out: InvokeCommandOutput, stage: StageDeployment): StageRes
 export function reportFromLogTail(logResult: string | undefined): {durationMs?: number; billedDurationMs?: number} {
   if (!logResult) return {}
   const text = Buffer.from(logResult, 'base64').toString('utf8')
-  const line = text.split('\n').reverse().find((l) => l.startsWith('REPORT '))
+  const line = text
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('REPORT '))
   if (!line) return {}
   const duration = /\tDuration: ([\d.]+) ms/.exec(line)
   const billed = /Billed Duration: (\d+) ms/.exec(line)
@@ -309,7 +311,8 @@ export function createChainInvoker(deployment: DeploymentState, options: ChainOp
       throw new AmpsUserError('DEPLOYMENT_INVALID', `${stageLabel(s)} has no inputTensors/outputTensors in the deployment file; run \`amps deploy\` again`)
     }
   }
-  const clientFor = options.clientFor ?? ((s: StageDeployment, d: DeploymentState) => defaultClient(s, d, {profile: options.profile, endpointUrl: options.endpointUrl}))
+  const clientFor =
+    options.clientFor ?? ((s: StageDeployment, d: DeploymentState) => defaultClient(s, d, {profile: options.profile, endpointUrl: options.endpointUrl}))
   const clients = new Map<number, LambdaClient>()
   const s3Config = deployment.target === 'aws' ? {...sdkClientConfig(deployment.region, options), ...(options.endpointUrl ? {forcePathStyle: true} : {})} : {}
   const store = options.store ?? storeFor(deployment.handoff, s3Config)

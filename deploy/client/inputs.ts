@@ -39,7 +39,6 @@ function concreteShape(t: TensorInfo, batch: number, what: string): number[] {
   return [batch, ...(rest as number[])]
 }
 
-
 export function randomInputs(inputs: TensorInfo[], options: InputOptions = {}): RawTensor[] {
   const rand = seededRandom(options.seed ?? 42)
   return inputs.map((t) => {
@@ -59,9 +58,13 @@ export async function readInputs(spec: string, inputs: TensorInfo[], options: In
     let bad = 0
     for (let i = 0; i < t.data.length; i++) if (!Number.isFinite(t.data[i])) bad++
     if (bad > 0) {
-      throw new AmpsUserError('PAYLOAD_INVALID', `input "${t.id}" from ${spec} holds ${bad} NaN or infinite value(s) of ${t.data.length}; the model would answer NaN`, {
-        suggestions: ['Clean the input (replace NaN/Inf) and invoke again.'],
-      })
+      throw new AmpsUserError(
+        'PAYLOAD_INVALID',
+        `input "${t.id}" from ${spec} holds ${bad} NaN or infinite value(s) of ${t.data.length}; the model would answer NaN`,
+        {
+          suggestions: ['Clean the input (replace NaN/Inf) and invoke again.'],
+        },
+      )
     }
   }
   return tensors
@@ -103,7 +106,8 @@ function fitTensor(arr: {shape: number[]; data: ArrayLike<number>}, t: TensorInf
   }
   const dtype = wireDtype(t)
   const data = dtype === 'int32' ? Int32Array.from(arr.data, (v) => Math.trunc(v)) : Float32Array.from(arr.data)
-  if (data.length !== elementCount(shape)) throw new AmpsUserError('FLAG_INVALID', `${where}: ${data.length} values but shape [${shape}] needs ${elementCount(shape)}`)
+  if (data.length !== elementCount(shape))
+    throw new AmpsUserError('FLAG_INVALID', `${where}: ${data.length} values but shape [${shape}] needs ${elementCount(shape)}`)
   return {id: t.id, dtype, shape, data}
 }
 
@@ -118,9 +122,14 @@ export function parseNpy(buf: Buffer, where = 'npy'): {shape: number[]; data: Fl
   const descr = /'descr'\s*:\s*'([^']+)'/.exec(header)?.[1]
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1]
   const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1]
-  if (!descr || !fortran || shapeText === undefined) throw new AmpsUserError('FILE_INVALID', `${where}: cannot read the .npy header ${JSON.stringify(header.trim())}`)
+  if (!descr || !fortran || shapeText === undefined)
+    throw new AmpsUserError('FILE_INVALID', `${where}: cannot read the .npy header ${JSON.stringify(header.trim())}`)
   if (fortran === 'True') throw new AmpsUserError('FILE_INVALID', `${where}: Fortran-order arrays are not supported; save with np.ascontiguousarray`)
-  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number)
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number)
   const n = elementCount(shape)
   const body = buf.subarray(start + headerLen)
   const copy = (bytes: number) => {
@@ -182,10 +191,16 @@ export function resizeBilinear(rgba: Uint8Array, w: number, h: number, outW: num
 }
 
 function readPng(path: string, t: TensorInfo): RawTensor {
-  if (t.shape.length !== 4) throw new AmpsUserError('FLAG_INVALID', `${path}: input "${t.id}" has shape [${t.shape.map((d) => d ?? '?')}], not an image [batch, H, W, C]`, {suggestions: ['pass --input file.npy or file.json with the shape of the model input']})
+  if (t.shape.length !== 4)
+    throw new AmpsUserError('FLAG_INVALID', `${path}: input "${t.id}" has shape [${t.shape.map((d) => d ?? '?')}], not an image [batch, H, W, C]`, {
+      suggestions: ['pass --input file.npy or file.json with the shape of the model input'],
+    })
   const [, h, w, c] = t.shape
   if (!h || !w || !c || ![1, 3, 4].includes(c)) {
-    throw new AmpsUserError('FLAG_INVALID', `input "${t.id}" [${t.shape.map((d) => d ?? '?')}] is not a channels-last image with fixed H, W and 1, 3 or 4 channels`)
+    throw new AmpsUserError(
+      'FLAG_INVALID',
+      `input "${t.id}" [${t.shape.map((d) => d ?? '?')}] is not a channels-last image with fixed H, W and 1, 3 or 4 channels`,
+    )
   }
   let png: PNG
   try {
@@ -255,7 +270,11 @@ async function readJsonInput(path: string, inputs: TensorInfo[]): Promise<RawTen
     return [fitTensor(arrayOf(raw, path), t, path)]
   }
   return inputs.map((t) => {
-    if (!(t.id in (o ?? {}))) throw new AmpsUserError('FILE_INVALID', `${path}: no key "${t.id}" (the model's input${inputs.length > 1 ? 's are ' + inputs.map((i) => i.id).join(', ') : ''})`)
+    if (!(t.id in (o ?? {})))
+      throw new AmpsUserError(
+        'FILE_INVALID',
+        `${path}: no key "${t.id}" (the model's input${inputs.length > 1 ? 's are ' + inputs.map((i) => i.id).join(', ') : ''})`,
+      )
     return fitTensor(arrayOf(o[t.id], `${path} "${t.id}"`), t, `${path} "${t.id}"`)
   })
 }

@@ -65,7 +65,9 @@ export function planForHash(plan: Plan): Plan {
 
 /** sha256 (hex) of the plan as canonical JSON (keys sorted), ignoring fields deploy writes back. */
 export function planHash(plan: Plan): string {
-  return createHash('sha256').update(canonicalJson(planForHash(plan))).digest('hex')
+  return createHash('sha256')
+    .update(canonicalJson(planForHash(plan)))
+    .digest('hex')
 }
 
 export function canonicalJson(value: unknown): string {

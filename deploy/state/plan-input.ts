@@ -17,7 +17,8 @@ export function deployProblems(plan: Plan, options: {modelPath?: string} = {}): 
   const problems: string[] = []
   if (!options.modelPath && plan.model.source.trim() === '') problems.push('"model.source": expected the model\'s path (or pass --model), got ""')
   for (const [i, s] of plan.stages.entries()) {
-    if (!STAGE_NAME.test(s.name)) problems.push(`"stages[${i}].name": expected a short name like "stage-1" (letters, digits, - and _, at most 32), got ${JSON.stringify(s.name)}`)
+    if (!STAGE_NAME.test(s.name))
+      problems.push(`"stages[${i}].name": expected a short name like "stage-1" (letters, digits, - and _, at most 32), got ${JSON.stringify(s.name)}`)
   }
   return problems
 }

@@ -25,9 +25,18 @@ deployment.json records what was deployed and is rewritten after every step. Run
     {description: 'Deploy locally', command: '<%= config.bin %> <%= command.id %> plan.json'},
     {description: 'Measure the bundles without starting anything', command: '<%= config.bin %> <%= command.id %> plan.json --dry-run'},
     {description: 'Deploy to AWS Lambda in a region', command: '<%= config.bin %> <%= command.id %> plan.json --target aws --region eu-west-1'},
-    {description: 'Locally, at most 2 concurrent executions per stage (the rest get 429)', command: '<%= config.bin %> <%= command.id %> plan.json --concurrency 2'},
-    {description: 'Deploy without starting warm environments (the first requests pay cold starts)', command: '<%= config.bin %> <%= command.id %> plan.json --no-prewarm'},
-    {description: 'Use a model at another path, write the state elsewhere', command: '<%= config.bin %> <%= command.id %> plan.json --model ./model -o prod.json --json'},
+    {
+      description: 'Locally, at most 2 concurrent executions per stage (the rest get 429)',
+      command: '<%= config.bin %> <%= command.id %> plan.json --concurrency 2',
+    },
+    {
+      description: 'Deploy without starting warm environments (the first requests pay cold starts)',
+      command: '<%= config.bin %> <%= command.id %> plan.json --no-prewarm',
+    },
+    {
+      description: 'Use a model at another path, write the state elsewhere',
+      command: '<%= config.bin %> <%= command.id %> plan.json --model ./model -o prod.json --json',
+    },
   ]
 
   static args = {
@@ -37,9 +46,16 @@ deployment.json records what was deployed and is rewritten after every step. Run
   static flags = {
     target: Flags.option({options: ['local', 'aws'] as const, default: 'local' as const, description: 'where to deploy'})(),
     model: Flags.string({description: "model path (default: the plan's model.source)"}),
-    output: outputFlag({description: 'deployment file to write (--out: the old name, still accepted)', default: 'deployment.json', aliases: ['out'], deprecateAliases: true}),
+    output: outputFlag({
+      description: 'deployment file to write (--out: the old name, still accepted)',
+      default: 'deployment.json',
+      aliases: ['out'],
+      deprecateAliases: true,
+    }),
     'dry-run': Flags.boolean({description: 'build and measure the bundles, then stop (aws: list the API calls it would make)'}),
-    region: Flags.string({description: "AWS region (default, as the AWS CLI: AWS_REGION, AWS_DEFAULT_REGION, the profile's region in ~/.aws/config; else the plan's, with a note)"}),
+    region: Flags.string({
+      description: "AWS region (default, as the AWS CLI: AWS_REGION, AWS_DEFAULT_REGION, the profile's region in ~/.aws/config; else the plan's, with a note)",
+    }),
     profile: Flags.string({description: 'AWS profile (~/.aws/config; default AWS_PROFILE, else default)'}),
     'endpoint-url': Flags.string({description: 'AWS: send every API call to this URL (LocalStack, a proxy; default AWS_ENDPOINT_URL)'}),
     tags: Flags.string({description: 'AWS: key=value tag for every function, role and bucket amps creates (repeatable)', multiple: true}),
@@ -49,7 +65,8 @@ deployment.json records what was deployed and is rewritten after every step. Run
     prewarm: Flags.boolean({
       default: true,
       allowNo: true,
-      description: "after deploying, start as many execution environments per stage as the plan's rate needs (a batch meets a busy pool with probability ≤ 0.1 %; 1 without a rate) with warm-up invocations that compute nothing, so the first user requests are not cold starts; --no-prewarm skips",
+      description:
+        "after deploying, start as many execution environments per stage as the plan's rate needs (a batch meets a busy pool with probability ≤ 0.1 %; 1 without a rate) with warm-up invocations that compute nothing, so the first user requests are not cold starts; --no-prewarm skips",
     }),
     concurrency: Flags.integer({
       min: 1,
@@ -74,7 +91,18 @@ deployment.json records what was deployed and is rewritten after every step. Run
         concurrency: flags.concurrency,
         dryRun: flags['dry-run'],
         prewarm: flags.prewarm,
-        aws: flags.target === 'aws' ? {region: flags.region, profile: flags.profile, endpointUrl: flags['endpoint-url'], tags: flags.tags ? parseTags(flags.tags) : undefined, roleArn: flags['role-arn'], createRole: flags['create-role'], bucket: flags.bucket} : undefined,
+        aws:
+          flags.target === 'aws'
+            ? {
+                region: flags.region,
+                profile: flags.profile,
+                endpointUrl: flags['endpoint-url'],
+                tags: flags.tags ? parseTags(flags.tags) : undefined,
+                roleArn: flags['role-arn'],
+                createRole: flags['create-role'],
+                bucket: flags.bucket,
+              }
+            : undefined,
         log: (line) => this.note(line),
       })
     } catch (error) {
@@ -94,7 +122,9 @@ deployment.json records what was deployed and is rewritten after every step. Run
             formatBytes(s.zipBytes),
             `${(100 * s.fractionOfLimit).toFixed(2)}%`,
             `${s.action ?? ''}${s.port ? ` 127.0.0.1:${s.port} pid ${s.pid}` : ''}${s.concurrency !== undefined ? ` ≤${s.concurrency} env` : ''}${s.initMs !== undefined ? ` init ${s.initMs.toFixed(0)} ms` : ''}`,
-            s.prewarm ? `${s.prewarm.warm} of ${s.prewarm.requested}${s.prewarm.initMs.length > 0 ? ` (${s.prewarm.initMs.map((x) => x.toFixed(0)).join('/')})` : ''}${s.prewarm.failed > 0 ? `, ${s.prewarm.failed} failed` : ''}` : '—',
+            s.prewarm
+              ? `${s.prewarm.warm} of ${s.prewarm.requested}${s.prewarm.initMs.length > 0 ? ` (${s.prewarm.initMs.map((x) => x.toFixed(0)).join('/')})` : ''}${s.prewarm.failed > 0 ? `, ${s.prewarm.failed} failed` : ''}`
+              : '—',
           ]),
         ),
       )
@@ -104,7 +134,8 @@ deployment.json records what was deployed and is rewritten after every step. Run
           `each stage runs at most ${limits.join('/')} execution environment${limits.length === 1 && limits[0] === 1 ? '' : 's'} at once (${flags.concurrency ? '--concurrency' : `default for ${availableParallelism()} cores at the stages' CPU quotas; change with --concurrency N`}); more concurrent requests get 429 TooManyRequestsException`,
         )
       }
-      if (report.deploymentPath) this.log(`wrote ${report.deploymentPath}; try: amps invoke ${relative(process.cwd(), flags.output) || flags.output} --input random --compare`)
+      if (report.deploymentPath)
+        this.log(`wrote ${report.deploymentPath}; try: amps invoke ${relative(process.cwd(), flags.output) || flags.output} --input random --compare`)
     }
     return report
   }

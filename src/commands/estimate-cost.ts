@@ -18,7 +18,10 @@ It then prices the plan's baselines for the same traffic, the cheapest always-on
   static examples = [
     {description: "At the plan's own rate", command: '<%= config.bin %> <%= command.id %> plan.json'},
     {description: 'At 50 requests/s with the free tier', command: '<%= config.bin %> <%= command.id %> plan.json --rate 50 --free-tier'},
-    {description: 'For 10 million requests a month, machine-readable', command: '<%= config.bin %> <%= command.id %> plan.json --requests-per-month 10000000 --json'},
+    {
+      description: 'For 10 million requests a month, machine-readable',
+      command: '<%= config.bin %> <%= command.id %> plan.json --requests-per-month 10000000 --json',
+    },
   ]
 
   static args = {

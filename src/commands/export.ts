@@ -37,7 +37,11 @@ Deploy a SAM template with: sam deploy --template-file template.json --stack-nam
       description: 'what to write: sam (an AWS SAM template) or terraform (main.tf.json)',
       default: 'sam' as const,
     })(),
-    output: Flags.string({char: 'o', description: 'where to write it (default: template.json for sam, main.tf.json for terraform)', parse: async (input) => checkWritablePath(input)}),
+    output: Flags.string({
+      char: 'o',
+      description: 'where to write it (default: template.json for sam, main.tf.json for terraform)',
+      parse: async (input) => checkWritablePath(input),
+    }),
     model: Flags.string({description: "the model, when it is not at the plan's model.source"}),
     'bundle-dir': Flags.string({description: 'where to build the stage zips (default: .amps/bundles next to the template)'}),
     tags: Flags.string({description: 'key=value tag for every resource (repeatable)', multiple: true}),

@@ -71,9 +71,13 @@ Inputs: --input random (seeded), a .png (resized bilinearly to the model's input
           ]),
         ),
       )
-      this.log(`total ${report.totalMs.toFixed(1)} ms${reps}${report.predictedServiceMs !== undefined ? `; plan predicts ${report.predictedServiceMs.toFixed(1)} ms for a batch of ${report.planBatchSize}` : ''}`)
+      this.log(
+        `total ${report.totalMs.toFixed(1)} ms${reps}${report.predictedServiceMs !== undefined ? `; plan predicts ${report.predictedServiceMs.toFixed(1)} ms for a batch of ${report.planBatchSize}` : ''}`,
+      )
       if (report.maxAbsDiff !== undefined) {
-        this.log(`--compare (${report.compareBackend}): max |chain − whole model| = ${report.maxAbsDiff.toExponential(3)} (max |output| ${report.maxAbsOutput!.toPrecision(4)}, relative ${report.relativeDiff!.toExponential(3)})`)
+        this.log(
+          `--compare (${report.compareBackend}): max |chain − whole model| = ${report.maxAbsDiff.toExponential(3)} (max |output| ${report.maxAbsOutput!.toPrecision(4)}, relative ${report.relativeDiff!.toExponential(3)})`,
+        )
       }
     }
     return report

@@ -13,9 +13,18 @@ It reports the achieved rate, p50/p95/p99 latency of the answered requests, the 
 Bounded: at most --max-requests requests and --duration seconds (plus one request timeout to collect answers). Use it on 127.0.0.1 or on servers you run.`
 
   static examples = [
-    {description: '20 req/s for 30 s against the local gateway', command: '<%= config.bin %> <%= command.id %> http://127.0.0.1:8080/v1/models/tiny-cnn --rate 20 --duration 30 --slo 100'},
-    {description: 'Bursty traffic (3× peaks), machine-readable', command: '<%= config.bin %> <%= command.id %> http://127.0.0.1:8080/v1/models/tiny-cnn --rate 10 --duration 60 --arrival bursty --json'},
-    {description: 'Replay recorded arrival times', command: '<%= config.bin %> <%= command.id %> http://127.0.0.1:8080/v1/models/tiny-cnn --arrival trace --trace arrivals.csv'},
+    {
+      description: '20 req/s for 30 s against the local gateway',
+      command: '<%= config.bin %> <%= command.id %> http://127.0.0.1:8080/v1/models/tiny-cnn --rate 20 --duration 30 --slo 100',
+    },
+    {
+      description: 'Bursty traffic (3× peaks), machine-readable',
+      command: '<%= config.bin %> <%= command.id %> http://127.0.0.1:8080/v1/models/tiny-cnn --rate 10 --duration 60 --arrival bursty --json',
+    },
+    {
+      description: 'Replay recorded arrival times',
+      command: '<%= config.bin %> <%= command.id %> http://127.0.0.1:8080/v1/models/tiny-cnn --arrival trace --trace arrivals.csv',
+    },
   ]
 
   static args = {
@@ -59,17 +68,30 @@ Bounded: at most --max-requests requests and --duration seconds (plus one reques
     })
     if (!this.jsonEnabled()) {
       const f = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-')
-      this.log(`${r.sent} requests (${r.arrival}) to ${r.url}: achieved ${r.achievedRate.toFixed(2)} req/s of ${r.requestedRate.toFixed(2)}; ${r.ok} answered 200`)
+      this.log(
+        `${r.sent} requests (${r.arrival}) to ${r.url}: achieved ${r.achievedRate.toFixed(2)} req/s of ${r.requestedRate.toFixed(2)}; ${r.ok} answered 200`,
+      )
       this.log(`latency ms: p50 ${f(r.latencyMs.p50)}, p95 ${f(r.latencyMs.p95)}, p99 ${f(r.latencyMs.p99)}, max ${f(r.latencyMs.max)}`)
       if (r.sloMissRate !== undefined) this.log(`SLO ${r.sloMs} ms: ${(100 * r.sloMissRate).toFixed(2)} % missed`)
-      this.log(`status: ${Object.entries(r.byStatus).map(([s, c]) => `${s === '0' ? 'no answer' : s} × ${c}`).join(', ')}`)
+      this.log(
+        `status: ${Object.entries(r.byStatus)
+          .map(([s, c]) => `${s === '0' ? 'no answer' : s} × ${c}`)
+          .join(', ')}`,
+      )
       for (const [s, m] of Object.entries(r.errors)) this.log(`  ${s === '0' ? 'no answer' : s}: ${m}`)
       if (r.gateway) {
         const g = r.gateway
-        this.log(`gateway: ${g.instances} instances in ${g.batches} batches (mean ${g.meanBatchSize.toFixed(2)}), B/T ${g.policyBefore.maxBatch}/${g.policyBefore.timeoutMs} ms → ${g.policyAfter.maxBatch}/${g.policyAfter.timeoutMs} ms`)
-        this.log(`cost from billed ms: $${g.costUsd.toExponential(3)} for this run, $${g.costPerMillionUsd.toFixed(4)} per 1M (${Object.entries(g.billedMsByStage).map(([s, ms]) => `${s} ${ms} ms`).join(', ')})`)
+        this.log(
+          `gateway: ${g.instances} instances in ${g.batches} batches (mean ${g.meanBatchSize.toFixed(2)}), B/T ${g.policyBefore.maxBatch}/${g.policyBefore.timeoutMs} ms → ${g.policyAfter.maxBatch}/${g.policyAfter.timeoutMs} ms`,
+        )
+        this.log(
+          `cost from billed ms: $${g.costUsd.toExponential(3)} for this run, $${g.costPerMillionUsd.toFixed(4)} per 1M (${Object.entries(g.billedMsByStage)
+            .map(([s, ms]) => `${s} ${ms} ms`)
+            .join(', ')})`,
+        )
       }
-      if (r.sendLagMs.p99 > 20) this.log(`note: the generator sent up to ${f(r.sendLagMs.max)} ms late (p99 ${f(r.sendLagMs.p99)}): this machine was too busy to keep the schedule`)
+      if (r.sendLagMs.p99 > 20)
+        this.log(`note: the generator sent up to ${f(r.sendLagMs.max)} ms late (p99 ${f(r.sendLagMs.p99)}): this machine was too busy to keep the schedule`)
     }
     return r
   }

@@ -33,11 +33,27 @@ plan.json records the profile it was made from (the profile.json given, or the p
 
   static examples = [
     {description: 'Plan from a profile for a 300 ms p99 SLO at 20 requests/s', command: '<%= config.bin %> <%= command.id %> profile.json --slo 300 --rate 20'},
-    {description: 'Profile and plan a Keras model, arm64 only, at most 3 stages', command: '<%= config.bin %> <%= command.id %> model.h5 --slo 1000 --arch arm64 --max-stages 3'},
-    {description: 'Plan on TensorFlow.js (wasm) instead of ONNX Runtime, e.g. for a layer that does not export to ONNX', command: '<%= config.bin %> <%= command.id %> model.h5 --slo 1000 --rate 10 --backend wasm'},
-    {description: 'Exactly two stages, hard latency bound, MILP solver, JSON', command: '<%= config.bin %> <%= command.id %> profile.json --slo 800 --stages 2 --percentile 100 --solver milp --json'},
-    {description: 'Run the chosen stages locally (same quotas, the plan\'s batch size) before answering; a stage off by > 10 % is corrected in profile.json and the plan re-solved', command: '<%= config.bin %> <%= command.id %> profile.json --slo 300 --rate 20 --verify'},
-    {description: 'The same on real AWS Lambda (temporary functions, deleted after; its cost is printed first)', command: '<%= config.bin %> <%= command.id %> profile.json --slo 300 --rate 20 --verify aws --create-role'},
+    {
+      description: 'Profile and plan a Keras model, arm64 only, at most 3 stages',
+      command: '<%= config.bin %> <%= command.id %> model.h5 --slo 1000 --arch arm64 --max-stages 3',
+    },
+    {
+      description: 'Plan on TensorFlow.js (wasm) instead of ONNX Runtime, e.g. for a layer that does not export to ONNX',
+      command: '<%= config.bin %> <%= command.id %> model.h5 --slo 1000 --rate 10 --backend wasm',
+    },
+    {
+      description: 'Exactly two stages, hard latency bound, MILP solver, JSON',
+      command: '<%= config.bin %> <%= command.id %> profile.json --slo 800 --stages 2 --percentile 100 --solver milp --json',
+    },
+    {
+      description:
+        "Run the chosen stages locally (same quotas, the plan's batch size) before answering; a stage off by > 10 % is corrected in profile.json and the plan re-solved",
+      command: '<%= config.bin %> <%= command.id %> profile.json --slo 300 --rate 20 --verify',
+    },
+    {
+      description: 'The same on real AWS Lambda (temporary functions, deleted after; its cost is printed first)',
+      command: '<%= config.bin %> <%= command.id %> profile.json --slo 300 --rate 20 --verify aws --create-role',
+    },
   ]
 
   static args = {
@@ -50,29 +66,48 @@ plan.json records the profile it was made from (the profile.json given, or the p
       description: 'mean request rate (requests/s, Poisson, > 0); without it there is no batching, and amps simulate will ask for a rate',
       zeroHint: 'leave --rate out to plan for sporadic requests (no batching), or give the expected requests/s, e.g. --rate 10',
     })(),
-    percentile: numberFlag({description: 'latency percentile the SLO applies to (100 = hard bound)', rule: PERCENTILE_RULE})({default: PLAN_DEFAULTS.percentile}),
+    percentile: numberFlag({description: 'latency percentile the SLO applies to (100 = hard bound)', rule: PERCENTILE_RULE})({
+      default: PLAN_DEFAULTS.percentile,
+    }),
     arch: Flags.option({options: ['auto', 'x86_64', 'arm64'] as const, description: 'function architecture (auto: consider both)', default: 'auto' as const})(),
-    replicas: Flags.integer({description: 'amps serve replicas sharing --rate behind a load balancer: each batches --rate ÷ N (the plan records that share)', default: 1, min: 1}),
+    replicas: Flags.integer({
+      description: 'amps serve replicas sharing --rate behind a load balancer: each batches --rate ÷ N (the plan records that share)',
+      default: 1,
+      min: 1,
+    }),
     'max-batch': Flags.integer({description: `largest batch size to consider (default ${PLAN_DEFAULTS.maxBatch})`}),
     stages: Flags.integer({description: 'use exactly this many stages'}),
     'max-stages': Flags.integer({description: 'use at most this many stages', default: PLAN_DEFAULTS.maxStages}),
-    region: Flags.string({description: "AWS region: its built-in dated price table (src/cost/prices.ts PRICE_TABLES), else us-east-1's with a note; --prices overrides figures", default: 'us-east-1'}),
+    region: Flags.string({
+      description: "AWS region: its built-in dated price table (src/cost/prices.ts PRICE_TABLES), else us-east-1's with a note; --prices overrides figures",
+      default: 'us-east-1',
+    }),
     prices: Flags.string({description: 'JSON file overriding figures of the built-in price table (partial; see src/cost/prices.ts)'}),
     solver: Flags.option({options: ['auto', 'fast', 'milp'] as const, description: 'inner solver', default: 'auto' as const})(),
-    'time-limit': Flags.integer({description: 'seconds the planning may take; past it amps returns the best plan found and says it is not proven optimal', default: PLAN_DEFAULTS.timeLimitMs / 1000, min: 1}),
+    'time-limit': Flags.integer({
+      description: 'seconds the planning may take; past it amps returns the best plan found and says it is not proven optimal',
+      default: PLAN_DEFAULTS.timeLimitMs / 1000,
+      min: 1,
+    }),
     output: outputFlag({description: 'where to write plan.json', default: 'plan.json'}),
     verify: Flags.option({
       options: ['local', 'aws'] as const,
-      description: 'after solving, run the chosen stages (local runtime, or temporary AWS Lambda functions) at the plan\'s batch size and compare each stage\'s median Duration with its prediction; a stage off by more than 10 % is corrected in the profile (saved, reused by later plans) and the plan re-solved. Bare --verify means local',
+      description:
+        "after solving, run the chosen stages (local runtime, or temporary AWS Lambda functions) at the plan's batch size and compare each stage's median Duration with its prediction; a stage off by more than 10 % is corrected in the profile (saved, reused by later plans) and the plan re-solved. Bare --verify means local",
     })(),
     'verify-requests': Flags.integer({description: 'measured requests per stage for --verify (after 5 warm-up ones)', default: 15, min: 3}),
     'aws-profile': Flags.string({description: '--verify aws: AWS profile (~/.aws/config; default AWS_PROFILE)', dependsOn: ['verify']}),
     'endpoint-url': Flags.string({description: '--verify aws: send every API call to this URL (LocalStack, a proxy)', dependsOn: ['verify']}),
     'role-arn': Flags.string({description: '--verify aws: execution role ARN for the temporary functions', exclusive: ['create-role'], dependsOn: ['verify']}),
-    'create-role': Flags.boolean({description: '--verify aws: create a temporary execution role (deleted after)', exclusive: ['role-arn'], dependsOn: ['verify']}),
+    'create-role': Flags.boolean({
+      description: '--verify aws: create a temporary execution role (deleted after)',
+      exclusive: ['role-arn'],
+      dependsOn: ['verify'],
+    }),
     backend: Flags.option({
       options: ['onnx', 'wasm'] as const,
-      description: 'what the stages run on: onnx (onnxruntime-node, the default when every layer exports) or wasm (TensorFlow.js); from a profile.json, the backend it was measured with',
+      description:
+        'what the stages run on: onnx (onnxruntime-node, the default when every layer exports) or wasm (TensorFlow.js); from a profile.json, the backend it was measured with',
     })(),
   }
 
@@ -107,11 +142,15 @@ plan.json records the profile it was made from (the profile.json given, or the p
     // A model is profiled through the profiler's cache: remember the cache entry, so the plan can
     // point `amps simulate` at the measured spread the way it does for a profile.json given here.
     let cachedProfile: string | undefined
-    const profile = await loadPlanInput(input, (p) => {
-      const event = p as {phase?: string; path?: string}
-      if ((event.phase === 'cache-hit' || event.phase === 'cache-miss') && event.path) cachedProfile = event.path
-      if (event.phase === 'cache-hit') this.note(`Using the cached profile ${event.path}`)
-    }, backend === 'onnx' ? 'onnx' : undefined)
+    const profile = await loadPlanInput(
+      input,
+      (p) => {
+        const event = p as {phase?: string; path?: string}
+        if ((event.phase === 'cache-hit' || event.phase === 'cache-miss') && event.path) cachedProfile = event.path
+        if (event.phase === 'cache-hit') this.note(`Using the cached profile ${event.path}`)
+      },
+      backend === 'onnx' ? 'onnx' : undefined,
+    )
     if (input.kind === 'profile') backend = checkProfileBackend(profile, flags.backend, args.model)
     prices = pricesForBackend(prices, backend)
     const profilePath = input.kind === 'profile' ? input.path : cachedProfile && existsSync(cachedProfile) ? cachedProfile : undefined
@@ -132,7 +171,8 @@ plan.json records the profile it was made from (the profile.json given, or the p
     }
     checkPlanOptions(profile, options)
     this.note(`Planning ${profile.model.name} (${profile.layers.length} layers, ${profile.cuts.length} cut points)…`)
-    if (profile.corrections?.length) this.note(`Applying ${profile.corrections.length} measured stage correction(s) saved by --verify in ${profilePath ?? 'the profile'}`)
+    if (profile.corrections?.length)
+      this.note(`Applying ${profile.corrections.length} measured stage correction(s) saved by --verify in ${profilePath ?? 'the profile'}`)
     const solve = (p: typeof profile): PlanJson => {
       try {
         return applyBackend(planFromProfile(applyCorrections(p), options), backend)
@@ -161,39 +201,69 @@ plan.json records the profile it was made from (the profile.json given, or the p
   private async verify(
     plan: PlanJson,
     profile: Profile,
-    o: {target: 'local' | 'aws'; out: string; profilePath?: string; prices: PriceTable; solve: (p: Profile) => PlanJson; flags: {region: string; 'verify-requests': number; 'aws-profile'?: string; 'endpoint-url'?: string; 'role-arn'?: string; 'create-role'?: boolean}},
+    o: {
+      target: 'local' | 'aws'
+      out: string
+      profilePath?: string
+      prices: PriceTable
+      solve: (p: Profile) => PlanJson
+      flags: {region: string; 'verify-requests': number; 'aws-profile'?: string; 'endpoint-url'?: string; 'role-arn'?: string; 'create-role'?: boolean}
+    },
   ): Promise<PlanJson> {
     const {verifyPlan, verificationCostUsd, VERIFY_WARM_REQUESTS} = await import('../../deploy/verify-plan.js')
     const {exitOnInterrupt} = await import('../util/interrupt.js')
     const measured = o.flags['verify-requests']
     if (o.target === 'aws') {
-      this.note(`--verify aws: ${plan.stages.length} temporary function(s), ${VERIFY_WARM_REQUESTS + measured} batches of ${plan.batch.size}: about $${verificationCostUsd(plan, VERIFY_WARM_REQUESTS + measured).toFixed(6)} (plan prices, one INIT per stage), all deleted after`)
+      this.note(
+        `--verify aws: ${plan.stages.length} temporary function(s), ${VERIFY_WARM_REQUESTS + measured} batches of ${plan.batch.size}: about $${verificationCostUsd(plan, VERIFY_WARM_REQUESTS + measured).toFixed(6)} (plan prices, one INIT per stage), all deleted after`,
+      )
     }
     this.note(`Verifying the plan's ${plan.stages.length} stage(s) on the ${o.target} target…`)
     exitOnInterrupt((line) => this.note(line))
     const result = await verifyPlan({
-        plan,
-        planPath: o.out,
-        target: o.target,
-        measured,
-        aws: o.target === 'aws' ? {region: o.flags.region, profile: o.flags['aws-profile'], endpointUrl: o.flags['endpoint-url'], roleArn: o.flags['role-arn'], createRole: o.flags['create-role']} : undefined,
-        log: (l) => this.note(l),
-      })
+      plan,
+      planPath: o.out,
+      target: o.target,
+      measured,
+      aws:
+        o.target === 'aws'
+          ? {
+              region: o.flags.region,
+              profile: o.flags['aws-profile'],
+              endpointUrl: o.flags['endpoint-url'],
+              roleArn: o.flags['role-arn'],
+              createRole: o.flags['create-role'],
+            }
+          : undefined,
+      log: (l) => this.note(l),
+    })
     const off = result.stages.filter((s) => Math.abs(s.error) > VERIFY_TOLERANCE)
     const lines = [`Verification (${o.target}, batch ${result.batch}, ${result.warm} warm-up + ${result.measured} measured requests, median Duration):`]
     lines.push(
       table(
         ['stage', 'layers', 'memory', 'predicted ms', 'measured ms', 'error', ''],
-        result.stages.map((s) => [s.name, `${s.firstIndex}–${s.lastIndex}`, `${s.memoryMb} MB`, s.predictedMs.toFixed(2), s.measuredMs.toFixed(2), `${s.error >= 0 ? '+' : ''}${(s.error * 100).toFixed(1)} %`, Math.abs(s.error) > VERIFY_TOLERANCE ? 'OFF' : 'ok']),
+        result.stages.map((s) => [
+          s.name,
+          `${s.firstIndex}–${s.lastIndex}`,
+          `${s.memoryMb} MB`,
+          s.predictedMs.toFixed(2),
+          s.measuredMs.toFixed(2),
+          `${s.error >= 0 ? '+' : ''}${(s.error * 100).toFixed(1)} %`,
+          Math.abs(s.error) > VERIFY_TOLERANCE ? 'OFF' : 'ok',
+        ]),
       ),
     )
     let final = plan
     if (off.length > 0) {
       const before = applyCorrections(profile)
-      const corrections = off.map((s) => correctionFor(before, plan.stages[s.index], result.batch, s.measuredMs, {prices: o.prices, target: o.target, samples: s.samples}))
+      const corrections = off.map((s) =>
+        correctionFor(before, plan.stages[s.index], result.batch, s.measuredMs, {prices: o.prices, target: o.target, samples: s.samples}),
+      )
       const corrected: Profile = {...profile, corrections: [...(profile.corrections ?? []), ...corrections]}
       final = o.solve(corrected)
-      lines.push(`${off.length} stage(s) off by more than ${VERIFY_TOLERANCE * 100} %: ${corrections.map((c) => `layers ${c.firstIndex}–${c.lastIndex} × ${c.factor.toFixed(3)}`).join(', ')}; re-solved:`)
+      lines.push(
+        `${off.length} stage(s) off by more than ${VERIFY_TOLERANCE * 100} %: ${corrections.map((c) => `layers ${c.firstIndex}–${c.lastIndex} × ${c.factor.toFixed(3)}`).join(', ')}; re-solved:`,
+      )
       lines.push(...describeChange(plan, final).map((l) => `  ${l}`))
       if (o.profilePath) {
         writeProfile(o.profilePath, corrected)
@@ -205,9 +275,24 @@ plan.json records the profile it was made from (the profile.json given, or the p
       verification: {
         target: o.target,
         batch: result.batch,
-        stages: result.stages.map((s) => ({index: s.index, predictedMs: s.predictedMs, measuredMs: Math.round(s.measuredMs * 1000) / 1000, error: Math.round(s.error * 10000) / 10000, samples: s.samples})),
+        stages: result.stages.map((s) => ({
+          index: s.index,
+          predictedMs: s.predictedMs,
+          measuredMs: Math.round(s.measuredMs * 1000) / 1000,
+          error: Math.round(s.error * 10000) / 10000,
+          samples: s.samples,
+        })),
         resolved: off.length > 0,
-        ...(off.length > 0 ? {previous: {memoriesMb: plan.stages.map((s) => s.memoryMb), batch: plan.batch, costPerMillionUsd: plan.predicted.costPerMillionUsd, latencyMs: plan.predicted.latencyMs}} : {}),
+        ...(off.length > 0
+          ? {
+              previous: {
+                memoriesMb: plan.stages.map((s) => s.memoryMb),
+                batch: plan.batch,
+                costPerMillionUsd: plan.predicted.costPerMillionUsd,
+                latencyMs: plan.predicted.latencyMs,
+              },
+            }
+          : {}),
         ...(o.target === 'aws' ? {costUsd: result.costUsd} : {}),
       },
     }
@@ -222,7 +307,8 @@ export function describeChange(a: PlanJson, b: PlanJson): string[] {
   const out: string[] = []
   const stagesOf = (p: PlanJson): string => p.stages.map((s) => `${s.layers.firstIndex}–${s.layers.lastIndex} @ ${s.memoryMb} MB ${s.arch}`).join(', ')
   if (stagesOf(a) !== stagesOf(b)) out.push(`stages: ${stagesOf(a)} → ${stagesOf(b)}`)
-  if (a.batch.size !== b.batch.size || a.batch.timeoutMs !== b.batch.timeoutMs) out.push(`batching: B=${a.batch.size}, T=${a.batch.timeoutMs} ms → B=${b.batch.size}, T=${b.batch.timeoutMs} ms`)
+  if (a.batch.size !== b.batch.size || a.batch.timeoutMs !== b.batch.timeoutMs)
+    out.push(`batching: B=${a.batch.size}, T=${a.batch.timeoutMs} ms → B=${b.batch.size}, T=${b.batch.timeoutMs} ms`)
   out.push(`cost: $${a.predicted.costPerMillionUsd.toFixed(4)}/1M → $${b.predicted.costPerMillionUsd.toFixed(4)}/1M`)
   out.push(`p${a.inputs.percentile} latency: ${a.predicted.latencyMs.toFixed(1)} ms → ${b.predicted.latencyMs.toFixed(1)} ms`)
   return out

@@ -8,7 +8,6 @@ import {formatSummary} from '../profile/summary.js'
 import {profileFormat} from '../profile/schema.js'
 import {serialise} from '../files/format.js'
 
-
 export default class Profile extends BaseCommand {
   static summary = 'Measure how long every layer of a model takes at each Lambda memory size and batch size'
 
@@ -23,7 +22,10 @@ The model is checked before anything is measured: weights holding NaN or ±Infin
   static examples = [
     {description: 'Profile a TF.js layers model with the defaults', command: '<%= config.bin %> <%= command.id %> ./mobilenet/model.json -o profile.json'},
     {description: 'A fast first look', command: '<%= config.bin %> <%= command.id %> model.h5 --quick'},
-    {description: 'Choose the points, measure again, machine-readable', command: '<%= config.bin %> <%= command.id %> model.keras --batch-sizes 1,4 --memory 1024,2048 --force --json'},
+    {
+      description: 'Choose the points, measure again, machine-readable',
+      command: '<%= config.bin %> <%= command.id %> model.keras --batch-sizes 1,4 --memory 1024,2048 --force --json',
+    },
   ]
 
   static args = {
@@ -33,10 +35,17 @@ The model is checked before anything is measured: weights holding NaN or ±Infin
   static flags = {
     output: outputFlag({description: 'where to write profile.json', default: 'profile.json'}),
     'batch-sizes': numberListFlag({description: 'batch sizes to measure, comma-separated (default 1,2,4,8; --quick: 1)', rule: BATCH_SIZES_RULE})(),
-    memory: numberListFlag({description: 'Lambda memory sizes to emulate in MB, comma-separated (default 512,1024,1769,3008; --quick: 512,1769)', rule: MEMORY_RULE})(),
+    memory: numberListFlag({
+      description: 'Lambda memory sizes to emulate in MB, comma-separated (default 512,1024,1769,3008; --quick: 512,1769)',
+      rule: MEMORY_RULE,
+    })(),
     quick: Flags.boolean({description: 'fewer repeats, batch sizes and memory sizes, for a first look', default: false}),
     'no-cache': Flags.boolean({description: 'measure again even when a cached profile exists (--force only ever means "do not ask" in amps)', default: false}),
-    backend: Flags.option({options: ['onnx', 'tensorflow', 'wasm', 'cpu'] as const, description: 'what runs the layers: onnx (the exported model on onnxruntime-node, as ONNX stages run it) or a tfjs backend (default: tfjs-node if installed, else wasm)'})(),
+    backend: Flags.option({
+      options: ['onnx', 'tensorflow', 'wasm', 'cpu'] as const,
+      description:
+        'what runs the layers: onnx (the exported model on onnxruntime-node, as ONNX stages run it) or a tfjs backend (default: tfjs-node if installed, else wasm)',
+    })(),
   }
 
   async run(): Promise<ProfileJson> {

@@ -20,9 +20,18 @@ Logs go to stderr. With --json, stdout gets one JSON line when the gateway liste
 
   static examples = [
     {description: 'Serve the local deployment on http://127.0.0.1:8080', command: '<%= config.bin %> <%= command.id %> deployment.json'},
-    {description: 'Keep the plan’s batch size and timeout, at most 200 waiting instances', command: '<%= config.bin %> <%= command.id %> deployment.json --fixed --max-queue 200'},
-    {description: 'Listen on every interface (needs a token)', command: 'AMPS_SERVE_TOKEN=$(openssl rand -hex 32) <%= config.bin %> <%= command.id %> deployment.json --host 0.0.0.0'},
-    {description: 'Then, from another shell', command: 'curl -s localhost:8080/v1/models/tiny-cnn/metadata; <%= config.bin %> load http://127.0.0.1:8080/v1/models/tiny-cnn --rate 20 --duration 30'},
+    {
+      description: 'Keep the plan’s batch size and timeout, at most 200 waiting instances',
+      command: '<%= config.bin %> <%= command.id %> deployment.json --fixed --max-queue 200',
+    },
+    {
+      description: 'Listen on every interface (needs a token)',
+      command: 'AMPS_SERVE_TOKEN=$(openssl rand -hex 32) <%= config.bin %> <%= command.id %> deployment.json --host 0.0.0.0',
+    },
+    {
+      description: 'Then, from another shell',
+      command: 'curl -s localhost:8080/v1/models/tiny-cnn/metadata; <%= config.bin %> load http://127.0.0.1:8080/v1/models/tiny-cnn --rate 20 --duration 30',
+    },
   ]
 
   static args = {
@@ -54,7 +63,10 @@ Logs go to stderr. With --json, stdout gets one JSON line when the gateway liste
       port: flags.port,
       sloMs: flags.slo,
       fixed: flags.fixed,
-      batch: flags['batch-size'] === undefined ? undefined : {maxBatch: flags['batch-size'], timeoutMs: flags['batch-size'] === 1 ? 0 : (flags['batch-timeout'] ?? readPlanTimeout(args.deployment))},
+      batch:
+        flags['batch-size'] === undefined
+          ? undefined
+          : {maxBatch: flags['batch-size'], timeoutMs: flags['batch-size'] === 1 ? 0 : (flags['batch-timeout'] ?? readPlanTimeout(args.deployment))},
       maxQueue: flags['max-queue'],
       maxConcurrency: flags['max-concurrency'],
       token: flags.token,
@@ -78,7 +90,9 @@ Logs go to stderr. With --json, stdout gets one JSON line when the gateway liste
       process.once('SIGTERM', () => stop('SIGTERM'))
       process.once('SIGINT', () => stop('SIGINT'))
     })
-    log(`stopped: ${stats.requests} requests, ${stats.instances} instances in ${stats.batches} batches, ${stats.sloMisses} SLO misses, $${stats.costPerMillionUsd.toFixed(4)} per 1M from billed ms`)
+    log(
+      `stopped: ${stats.requests} requests, ${stats.instances} instances in ${stats.batches} batches, ${stats.sloMisses} SLO misses, $${stats.costPerMillionUsd.toFixed(4)} per 1M from billed ms`,
+    )
     if (json) line({event: 'stopped', stats})
   }
 }

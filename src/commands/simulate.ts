@@ -5,14 +5,7 @@ import {rateFlag} from '../flags.js'
 import {loadPriceTable} from '../cost/prices.js'
 import {AmpsUserError, InvalidProblemError} from '../errors.js'
 import type {Profile} from '../profile/types.js'
-import {
-  type ArrivalSpec,
-  burstyParams,
-  DEFAULT_MAX_REQUESTS,
-  type SimulationResult,
-  SimulationInputError,
-  simulatePlan,
-} from '../simulate/index.js'
+import {type ArrivalSpec, burstyParams, DEFAULT_MAX_REQUESTS, type SimulationResult, SimulationInputError, simulatePlan} from '../simulate/index.js'
 import {planRateForSimulation, profilePathFromPlan, readPlanForSimulation, readProfileForSimulation, readTraceFile} from '../simulate/load.js'
 import {renderSimulation} from '../simulate/report.js'
 import {warmEnvironments} from '../plan/prewarm.js'
@@ -36,11 +29,17 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
 
   static examples = [
     {description: "Simulate an hour at the plan's own rate", command: '<%= config.bin %> <%= command.id %> plan.json'},
-    {description: 'Ten minutes of bursty traffic at 50 requests/s', command: '<%= config.bin %> <%= command.id %> plan.json --rate 50 --duration 600 --arrivals bursty'},
+    {
+      description: 'Ten minutes of bursty traffic at 50 requests/s',
+      command: '<%= config.bin %> <%= command.id %> plan.json --rate 50 --duration 600 --arrivals bursty',
+    },
     {description: 'A plan made without --rate: say what traffic to simulate', command: '<%= config.bin %> <%= command.id %> plan.json --rate 5'},
     {description: 'Replay recorded arrivals, machine-readable', command: '<%= config.bin %> <%= command.id %> plan.json --trace arrivals.csv --json'},
     {description: 'Another seed and a short keep-alive', command: '<%= config.bin %> <%= command.id %> plan.json --seed 7 --keep-alive-s 60'},
-    {description: 'A deployment made with --no-prewarm: start from empty pools, every first batch cold', command: '<%= config.bin %> <%= command.id %> plan.json --cold'},
+    {
+      description: 'A deployment made with --no-prewarm: start from empty pools, every first batch cold',
+      command: '<%= config.bin %> <%= command.id %> plan.json --cold',
+    },
   ]
 
   static args = {
@@ -67,8 +66,15 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
     seed: Flags.integer({description: 'random seed: the same seed gives the same result', default: 1}),
     'keep-alive-s': Flags.string({description: 'how long an idle instance stays warm (s)', default: '600'}),
     'warmup-s': Flags.string({description: 'leave the batches opened in the first N seconds out of the statistics', default: '0'}),
-    cold: Flags.boolean({description: "start with no warm environment (a deployment made with `amps deploy --no-prewarm`) instead of the pools deploy pre-warms", exclusive: ['prewarm']}),
-    prewarm: Flags.boolean({description: "start each stage with the warm environments `amps deploy` starts (enough for the plan's rate: a batch meets a busy pool with probability ≤ 0.1 %); the default", hidden: true}),
+    cold: Flags.boolean({
+      description: 'start with no warm environment (a deployment made with `amps deploy --no-prewarm`) instead of the pools deploy pre-warms',
+      exclusive: ['prewarm'],
+    }),
+    prewarm: Flags.boolean({
+      description:
+        "start each stage with the warm environments `amps deploy` starts (enough for the plan's rate: a batch meets a busy pool with probability ≤ 0.1 %); the default",
+      hidden: true,
+    }),
     prices: Flags.string({description: 'JSON file overriding prices or platform latencies (same format as `amps plan --prices`)'}),
     'max-requests': Flags.integer({description: 'refuse runs larger than this many requests', default: DEFAULT_MAX_REQUESTS, min: 1}),
   }
@@ -101,9 +107,13 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
       notes.push("the plan records no profile and --profile-file was not given; falling back to the plan's predictedMs")
     }
     if (profile && plan.model.sha256 && profile.model?.sha256 && plan.model.sha256 !== profile.model.sha256) {
-      throw new AmpsUserError('PROFILE_INVALID', `the profile is of a different model (sha256 ${short(profile.model.sha256)}) than the plan (${short(plan.model.sha256)})`, {
-        suggestions: ['pass the profile the plan was made from with --profile-file'],
-      })
+      throw new AmpsUserError(
+        'PROFILE_INVALID',
+        `the profile is of a different model (sha256 ${short(profile.model.sha256)}) than the plan (${short(plan.model.sha256)})`,
+        {
+          suggestions: ['pass the profile the plan was made from with --profile-file'],
+        },
+      )
     }
 
     let arrivals: ArrivalSpec
@@ -118,7 +128,10 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
       let durationS: number
       if (flags.duration === undefined) {
         durationS = Math.min(DEFAULT_DURATION_S, DEFAULT_REQUEST_BUDGET / rate)
-        if (durationS < DEFAULT_DURATION_S) notes.push(`simulating ${round(durationS)} s (about ${DEFAULT_REQUEST_BUDGET.toLocaleString('en-US')} requests at ${rate}/s); pass --duration for another length`)
+        if (durationS < DEFAULT_DURATION_S)
+          notes.push(
+            `simulating ${round(durationS)} s (about ${DEFAULT_REQUEST_BUDGET.toLocaleString('en-US')} requests at ${rate}/s); pass --duration for another length`,
+          )
       } else {
         durationS = positive('--duration', flags.duration)
       }
@@ -127,7 +140,12 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
         throw new AmpsUserError(
           'FLAG_INVALID',
           `${rate}/s for ${durationS} s is about ${Math.round(expected).toLocaleString('en-US')} requests, more than the limit of ${flags['max-requests'].toLocaleString('en-US')}`,
-          {suggestions: [`use --duration ${Math.floor(flags['max-requests'] / rate)} or less`, 'or raise --max-requests (memory grows with ~16 bytes per request)']},
+          {
+            suggestions: [
+              `use --duration ${Math.floor(flags['max-requests'] / rate)} or less`,
+              'or raise --max-requests (memory grows with ~16 bytes per request)',
+            ],
+          },
         )
       }
       if (flags.arrivals === 'bursty') {
@@ -164,15 +182,16 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
           prices: priceTable,
           maxRequests: flags['max-requests'],
           // Status updates only where they redraw in place (a TTY); elsewhere start/stop lines only.
-          onProgress: showProgress && process.stderr.isTTY
-            ? (fraction, phase) => {
-                const pct = Math.floor(fraction * 10) * 10
-                if (pct !== lastShown) {
-                  lastShown = pct
-                  ux.action.status = phase === 'arrivals' ? 'generating arrivals' : `${pct}%`
+          onProgress:
+            showProgress && process.stderr.isTTY
+              ? (fraction, phase) => {
+                  const pct = Math.floor(fraction * 10) * 10
+                  if (pct !== lastShown) {
+                    lastShown = pct
+                    ux.action.status = phase === 'arrivals' ? 'generating arrivals' : `${pct}%`
+                  }
                 }
-              }
-            : undefined,
+              : undefined,
         }),
       )
       if (showProgress) ux.action.stop('done')
@@ -194,7 +213,8 @@ function guard<T>(fn: () => T): T {
   try {
     return fn()
   } catch (error) {
-    if (error instanceof SimulationInputError) throw new AmpsUserError('PLAN_INVALID', error.message, {suggestions: ['check that the plan and the profile belong together']})
+    if (error instanceof SimulationInputError)
+      throw new AmpsUserError('PLAN_INVALID', error.message, {suggestions: ['check that the plan and the profile belong together']})
     if (error instanceof InvalidProblemError) throw new AmpsUserError('FLAG_INVALID', error.message)
     throw error
   }

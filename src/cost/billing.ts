@@ -24,14 +24,7 @@ export interface LambdaCost {
  * unless `tiered`, which walks the monthly tiers treating the invocations as one month).
  * Example: 1M × 100 ms × 1,024 MB on x86_64 = 100,000 GB-s = $1.666670 + $0.20 requests.
  */
-export function lambdaCostUsd(args: {
-  memoryMb: number
-  durationMs: number
-  invocations: number
-  arch: Arch
-  prices: PriceTable
-  tiered?: boolean
-}): LambdaCost {
+export function lambdaCostUsd(args: {memoryMb: number; durationMs: number; invocations: number; arch: Arch; prices: PriceTable; tiered?: boolean}): LambdaCost {
   const {memoryMb, durationMs, invocations, arch, prices} = args
   const billed = billedMs(durationMs, prices.lambda.billingGranularityMs.value)
   const gbSeconds = (billed / 1000) * (memoryMb / 1024) * invocations

@@ -378,8 +378,7 @@ export class CompiledCosts {
     const n = this.nodes.length
     const ki = this.kB
     const codec = (this.nodeCodecIn[i] + this.nodeCodecOut[j]) * this.B * this.topCodecFactor
-    const t =
-      this.prefTop[this.nodes[j] + 1] - this.prefTop[this.nodes[i] + 1] + this.overheadMs + this.getMs[ki * n + i] + this.putMs[ki * n + j] + codec
+    const t = this.prefTop[this.nodes[j] + 1] - this.prefTop[this.nodes[i] + 1] + this.overheadMs + this.getMs[ki * n + i] + this.putMs[ki * n + j] + codec
     if (t > this.timeoutMs) return Infinity
     if (this.initMsAtFullCpu(i, j) * this.topCodecFactor > this.initLimitFor(i, j)) return Infinity
     return billedMs(t, this.model.granularityMs) + this.unbilled(i, j)
@@ -776,9 +775,13 @@ export class EdgeCurve {
   /** Every Pareto-efficient (latency, cost) option with latency ≤ cap and cost < costCap. */
   paretoOptions(latencyCap = Infinity, costCap = Infinity): StageOption[] {
     const all: StageOption[] = []
-    this.enumerate(latencyCap, (m) => this.lowerCostFrom(m) >= costCap, (memoryMb, latencyMs, costUsd) => {
-      if (costUsd < costCap) all.push({memoryMb, latencyMs, costUsd})
-    })
+    this.enumerate(
+      latencyCap,
+      (m) => this.lowerCostFrom(m) >= costCap,
+      (memoryMb, latencyMs, costUsd) => {
+        if (costUsd < costCap) all.push({memoryMb, latencyMs, costUsd})
+      },
+    )
     // increasing memory ⇒ non-increasing latency; keep an option only if strictly cheaper than
     // every faster-or-equal one (scan from the fastest)
     const out: StageOption[] = []

@@ -158,15 +158,30 @@ export class CostModel {
 
     this.boundaryBytes = new Map()
     this.boundaryTensors = new Map()
-    this.boundaryBytes.set(-1, profile.inputs.reduce((s, t) => s + t.bytesPerSample, 0))
-    this.boundaryTensors.set(-1, profile.inputs.map((t) => t.id))
+    this.boundaryBytes.set(
+      -1,
+      profile.inputs.reduce((s, t) => s + t.bytesPerSample, 0),
+    )
+    this.boundaryTensors.set(
+      -1,
+      profile.inputs.map((t) => t.id),
+    )
     for (const c of profile.cuts) {
       if (c.after < 0 || c.after >= this.L - 1) continue
       this.boundaryBytes.set(c.after, c.bytesPerSample)
-      this.boundaryTensors.set(c.after, c.tensors.map((t) => t.id))
+      this.boundaryTensors.set(
+        c.after,
+        c.tensors.map((t) => t.id),
+      )
     }
-    this.boundaryBytes.set(this.L - 1, profile.outputs.reduce((s, t) => s + t.bytesPerSample, 0))
-    this.boundaryTensors.set(this.L - 1, profile.outputs.map((t) => t.id))
+    this.boundaryBytes.set(
+      this.L - 1,
+      profile.outputs.reduce((s, t) => s + t.bytesPerSample, 0),
+    )
+    this.boundaryTensors.set(
+      this.L - 1,
+      profile.outputs.map((t) => t.id),
+    )
 
     const {weightBytes, storedWeightBytes} = profile.model
     this.storedWeightRatio = weightBytes > 0 && storedWeightBytes > 0 ? Math.min(1, storedWeightBytes / weightBytes) : 1
@@ -388,7 +403,8 @@ export class CostModel {
     const r = this.profile.runtime
     const lat = this.prices.latency
     const slow = codecSlowdown(memoryMb, this.env.fullVcpuMb) * this.env.timeFactor
-    const initMs = (r.runtimeInitMs + (r.loadMsPerWeightMb * this.weightsBytes(s)) / MB) * slow + (this.weightsFromS3(s) ? this.s3WeightsMs(this.storedWeightsBytes(s)) : 0)
+    const initMs =
+      (r.runtimeInitMs + (r.loadMsPerWeightMb * this.weightsBytes(s)) / MB) * slow + (this.weightsFromS3(s) ? this.s3WeightsMs(this.storedWeightsBytes(s)) : 0)
     const firstPredictMs = (r.coldFirstPredictMs ?? 0) * this.computeShare(s) * slow
     const perPackageMb = this.profile.environment.backend === 'onnx' ? 0 : lat.coldStartMsPerPackageMb.value
     const platform = lat.coldStartBaseMs.value + (perPackageMb * this.packageBytes(s)) / MB

@@ -80,7 +80,11 @@ export function layerSpreadAt(layer: Pick<LayerProfile, 'timing'>, memoryMb: num
     byMemory.set(p.memoryMb, list)
   }
   const memories = [...byMemory.keys()].sort((a, b) => a - b)
-  const at = (m: number): Spread => atBatch(byMemory.get(m)!.sort((a, b) => a.batch - b.batch), batch)
+  const at = (m: number): Spread =>
+    atBatch(
+      byMemory.get(m)!.sort((a, b) => a.batch - b.batch),
+      batch,
+    )
   const lo = memories[0]
   const hi = memories[memories.length - 1]
   if (memoryMb <= lo) return scale(at(lo), cpuSlowdown(memoryMb, env) / cpuSlowdown(lo, env))

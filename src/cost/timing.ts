@@ -117,13 +117,7 @@ export function layerMsAt(t: LayerTiming, memoryMb: number, batch: number, env: 
  * Coefficients (a, b) with ms = a + b/m on the memory segment [lo, hi], which must not straddle a
  * measured memory or the 1769·threads breakpoint.
  */
-export function layerSegmentCoefficients(
-  t: LayerTiming,
-  v: number[],
-  lo: number,
-  hi: number,
-  env: TimingEnv,
-): {a: number; b: number} {
+export function layerSegmentCoefficients(t: LayerTiming, v: number[], lo: number, hi: number, env: TimingEnv): {a: number; b: number} {
   if (t.memories.length === 0) return {a: 0, b: 0}
   const M = t.memories
   const n = M.length

@@ -220,7 +220,8 @@ function flatten(fn: KerasFunctionalConfig, ctx: Ctx): KerasFunctionalConfig {
     if (layer.class_name !== 'InputLayer' && nodes.length === 0) {
       throw invalid(ctx, `layer '${name}' (${layer.class_name}) is never called`)
     }
-    const fixed = layer.class_name === 'InputLayer' ? {className: 'InputLayer', config: layer.config} : tfjsLayerConfig(layer.class_name, layer.config, name, ctx.source)
+    const fixed =
+      layer.class_name === 'InputLayer' ? {className: 'InputLayer', config: layer.config} : tfjsLayerConfig(layer.class_name, layer.config, name, ctx.source)
     if (fixed.weightRenames) ctx.weightRenames?.set(name, fixed.weightRenames)
     const config: Record<string, unknown> = {...fixed.config, name}
     for (const key of ['layer', 'backward_layer']) {
@@ -316,10 +317,7 @@ export function canonicalize(raw: CanonicalizeInput, source: string): CanonicalA
   const data = joinWeightData(raw.weightData)
   const expected = raw.weightSpecs.reduce((s, w) => s + storedByteLength(w), 0)
   if (expected !== data.byteLength) {
-    throw new AmpsUserError(
-      'MODEL_WEIGHTS_INVALID',
-      `${source}: the weight manifest describes ${expected} bytes but the weight data holds ${data.byteLength}`,
-    )
+    throw new AmpsUserError('MODEL_WEIGHTS_INVALID', `${source}: the weight manifest describes ${expected} bytes but the weight data holds ${data.byteLength}`)
   }
   const inlinedSet = new Set(inlined)
   const canonicalName = (stored: string): string | null => {
@@ -345,7 +343,12 @@ export function canonicalize(raw: CanonicalizeInput, source: string): CanonicalA
       {suggestions: ['The model diverged in training or the weight files are damaged: export it again from a good checkpoint']},
     )
   }
-  const out: CanonicalArtifacts = {modelTopology: modelTopology as unknown as CanonicalArtifacts['modelTopology'], weightSpecs, weightData, format: 'layers-model'}
+  const out: CanonicalArtifacts = {
+    modelTopology: modelTopology as unknown as CanonicalArtifacts['modelTopology'],
+    weightSpecs,
+    weightData,
+    format: 'layers-model',
+  }
   if (raw.generatedBy) out.generatedBy = raw.generatedBy
   if (raw.convertedBy) out.convertedBy = raw.convertedBy
   return out

@@ -137,10 +137,7 @@ function applyInputShape(artifacts: CanonicalArtifacts, inputShape: number[] | u
     if (declared) {
       const rest = declared.slice(1)
       if (rest.length !== inputShape.length || rest.some((d, i) => d !== null && d !== inputShape[i])) {
-        throw new AmpsUserError(
-          'FLAG_INVALID',
-          `input shape ${JSON.stringify(inputShape)} does not fit the model's input ${JSON.stringify(rest)} (null = any)`,
-        )
+        throw new AmpsUserError('FLAG_INVALID', `input shape ${JSON.stringify(inputShape)} does not fit the model's input ${JSON.stringify(rest)} (null = any)`)
       }
     }
     delete cfg.batch_shape
@@ -158,9 +155,13 @@ function applyInputShape(artifacts: CanonicalArtifacts, inputShape: number[] | u
     }
     const bad = shape.slice(1).find((d) => !Number.isInteger(d) || (d as number) < 1)
     if (bad !== undefined) {
-      throw new AmpsUserError('MODEL_FORMAT_UNSUPPORTED', `${label}: input '${l?.name}' has shape ${JSON.stringify(shape)}; dimension ${JSON.stringify(bad)} is not a positive whole number`, {
-        suggestions: ['fix batch_input_shape in the model (every dimension after the batch one must be ≥ 1), or re-export the model'],
-      })
+      throw new AmpsUserError(
+        'MODEL_FORMAT_UNSUPPORTED',
+        `${label}: input '${l?.name}' has shape ${JSON.stringify(shape)}; dimension ${JSON.stringify(bad)} is not a positive whole number`,
+        {
+          suggestions: ['fix batch_input_shape in the model (every dimension after the batch one must be ≥ 1), or re-export the model'],
+        },
+      )
     }
   }
 }
@@ -189,11 +190,7 @@ function weightNameMap(specs: {name: string}[], facts: TfLayerFacts[]): Map<stri
 }
 
 /** Builds a LoadedModel from artifacts already in memory (any reader's output). */
-export async function loadModelFromArtifacts(
-  raw: CanonicalizeInput,
-  origin: ArtifactsOrigin,
-  options: LoadModelOptions = {},
-): Promise<LoadedModel> {
+export async function loadModelFromArtifacts(raw: CanonicalizeInput, origin: ArtifactsOrigin, options: LoadModelOptions = {}): Promise<LoadedModel> {
   const label = origin.label ?? origin.source
   const artifacts = canonicalize(raw, label)
   applyInputShape(artifacts, options.inputShape, label)

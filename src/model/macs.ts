@@ -59,15 +59,33 @@ function fusedActivation(config: Record<string, unknown>, outElems: number): num
 }
 
 const ZERO = new Set([
-  'InputLayer', 'Concatenate', 'ZeroPadding1D', 'ZeroPadding2D', 'ZeroPadding3D', 'Cropping1D', 'Cropping2D',
-  'Cropping3D', 'UpSampling1D', 'UpSampling2D', 'UpSampling3D', 'Reshape', 'Flatten', 'Permute', 'RepeatVector',
-  'Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'SpatialDropout3D', 'GaussianNoise', 'GaussianDropout',
-  'AlphaDropout', 'Embedding', 'Masking',
+  'InputLayer',
+  'Concatenate',
+  'ZeroPadding1D',
+  'ZeroPadding2D',
+  'ZeroPadding3D',
+  'Cropping1D',
+  'Cropping2D',
+  'Cropping3D',
+  'UpSampling1D',
+  'UpSampling2D',
+  'UpSampling3D',
+  'Reshape',
+  'Flatten',
+  'Permute',
+  'RepeatVector',
+  'Dropout',
+  'SpatialDropout1D',
+  'SpatialDropout2D',
+  'SpatialDropout3D',
+  'GaussianNoise',
+  'GaussianDropout',
+  'AlphaDropout',
+  'Embedding',
+  'Masking',
 ])
 
-const PER_OUTPUT_ELEMENT = new Set([
-  'BatchNormalization', 'Activation', 'ReLU', 'LeakyReLU', 'PReLU', 'ELU', 'ThresholdedReLU', 'Softmax', 'Rescaling',
-])
+const PER_OUTPUT_ELEMENT = new Set(['BatchNormalization', 'Activation', 'ReLU', 'LeakyReLU', 'PReLU', 'ELU', 'ThresholdedReLU', 'Softmax', 'Rescaling'])
 
 const MERGE = new Set(['Add', 'Multiply', 'Average', 'Maximum', 'Minimum', 'Subtract'])
 
@@ -75,11 +93,20 @@ const CONV: Record<string, number> = {Conv1D: 1, Conv2D: 2, Conv3D: 3}
 const CONV_T: Record<string, number> = {Conv2DTranspose: 2, Conv3DTranspose: 3}
 const SEPARABLE: Record<string, number> = {SeparableConv1D: 1, SeparableConv2D: 2}
 const POOL: Record<string, number> = {
-  MaxPooling1D: 1, MaxPooling2D: 2, MaxPooling3D: 3, AveragePooling1D: 1, AveragePooling2D: 2, AveragePooling3D: 3,
+  MaxPooling1D: 1,
+  MaxPooling2D: 2,
+  MaxPooling3D: 3,
+  AveragePooling1D: 1,
+  AveragePooling2D: 2,
+  AveragePooling3D: 3,
 }
 const GLOBAL_POOL = new Set([
-  'GlobalAveragePooling1D', 'GlobalAveragePooling2D', 'GlobalAveragePooling3D',
-  'GlobalMaxPooling1D', 'GlobalMaxPooling2D', 'GlobalMaxPooling3D',
+  'GlobalAveragePooling1D',
+  'GlobalAveragePooling2D',
+  'GlobalAveragePooling3D',
+  'GlobalMaxPooling1D',
+  'GlobalMaxPooling2D',
+  'GlobalMaxPooling3D',
 ])
 
 /** MACs of one layer for one sample; see the module docs for the conventions. */

@@ -113,7 +113,6 @@ export function extractStage(model: LoadedModel, first: number, last: number): S
   }
 }
 
-
 /** Every stage of a cut list, in order. */
 export function extractStages(model: LoadedModel, cuts: number[]): StageArtifacts[] {
   return stageRanges(model.graph.layers.length, cuts).map((r) => extractStage(model, r.first, r.last))

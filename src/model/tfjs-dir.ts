@@ -35,8 +35,7 @@ export function parseModelJson(text: string, file: string): Record<string, unkno
   if (!isRecord(json)) throw new AmpsUserError('FILE_INVALID', `${file} does not hold a JSON object, so it is not a TF.js model.json`)
   const topology = json.modelTopology
   const isGraph =
-    json.format === 'graph-model' ||
-    (isRecord(topology) && (Array.isArray(topology.node) || isRecord(topology.versions)) && !('model_config' in topology))
+    json.format === 'graph-model' || (isRecord(topology) && (Array.isArray(topology.node) || isRecord(topology.versions)) && !('model_config' in topology))
   if (isGraph) {
     throw new AmpsUserError(
       'MODEL_FORMAT_UNSUPPORTED',
@@ -104,9 +103,13 @@ function shardPath(dir: string, p: string, file: string): string {
   const direct = join(root, p)
   const path = existsSync(direct) ? direct : existsSync(join(root, decoded)) ? join(root, decoded) : direct
   if (existsSync(path) && !inside(realpathSync(path)) && !realpathSync(path).startsWith(realpathSync(root) + sep)) {
-    throw new AmpsUserError('MODEL_WEIGHTS_INVALID', `weight file ${JSON.stringify(p)} listed in ${basename(file)} is a link to ${realpathSync(path)}, outside the model folder ${dir}`, {
-      suggestions: ['Copy the weight files into the model folder instead of linking them'],
-    })
+    throw new AmpsUserError(
+      'MODEL_WEIGHTS_INVALID',
+      `weight file ${JSON.stringify(p)} listed in ${basename(file)} is a link to ${realpathSync(path)}, outside the model folder ${dir}`,
+      {
+        suggestions: ['Copy the weight files into the model folder instead of linking them'],
+      },
+    )
   }
   return path
 }
@@ -117,11 +120,9 @@ function readGroup(dir: string, group: ManifestGroup, gi: number, file: string):
   const paths = group.paths.map((p) => shardPath(dir, p, file))
   for (const [i, p] of paths.entries()) {
     if (!existsSync(p)) {
-      throw new AmpsUserError(
-        'MODEL_WEIGHTS_INVALID',
-        `weight shard ${group.paths[i]} listed in ${basename(file)} is missing (looked in ${dir})`,
-        {suggestions: ['Copy every .bin file that tensorflowjs_converter wrote next to model.json']},
-      )
+      throw new AmpsUserError('MODEL_WEIGHTS_INVALID', `weight shard ${group.paths[i]} listed in ${basename(file)} is missing (looked in ${dir})`, {
+        suggestions: ['Copy every .bin file that tensorflowjs_converter wrote next to model.json'],
+      })
     }
     if (!statSync(p).isFile()) throw new AmpsUserError('MODEL_WEIGHTS_INVALID', `weight shard ${p} is not a file`)
   }

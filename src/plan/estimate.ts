@@ -181,7 +181,9 @@ export function estimateCost(plan: Plan, o: EstimateOptions): CostEstimate {
     warnings.push(`the plan was made with price table ${plan.inputs.priceTableVersion}; this estimate uses ${prices.version}`)
   }
   if (Math.abs(rate - plan.inputs.ratePerSecond) > 1e-9 * Math.max(1, rate) && plan.batch.size > 1) {
-    warnings.push(`the plan's batching (B=${plan.batch.size}, T=${plan.batch.timeoutMs} ms) was chosen for ${plan.inputs.ratePerSecond} req/s; at ${round(rate, 3)} req/s its batches and latency differ (see the rates table)`)
+    warnings.push(
+      `the plan's batching (B=${plan.batch.size}, T=${plan.batch.timeoutMs} ms) was chosen for ${plan.inputs.ratePerSecond} req/s; at ${round(rate, 3)} req/s its batches and latency differ (see the rates table)`,
+    )
   }
   const g = prices.lambda.billingGranularityMs.value
   const dist = distributionAt(plan, rate)
@@ -277,8 +279,7 @@ export function estimateCost(plan: Plan, o: EstimateOptions): CostEstimate {
   const rates: RateRow[] = multipliers.map((mult) => {
     const r = rate * mult
     const perRequest = perRequestUsdAt(plan, prices, r)
-    const wait =
-      plan.batch.size > 1 && r > 0 ? waitPercentileMs({ratePerSecond: r, maxBatch: plan.batch.size, timeoutMs: plan.batch.timeoutMs}, percentile) : 0
+    const wait = plan.batch.size > 1 && r > 0 ? waitPercentileMs({ratePerSecond: r, maxBatch: plan.batch.size, timeoutMs: plan.batch.timeoutMs}, percentile) : 0
     // + what the stages' spread adds at the percentile, as planned at the plan's own rate (an
     // approximation at other rates: the wait's share of the tail changes with the rate)
     const latencyMs = wait + plan.predicted.serviceMs + (plan.predicted.spreadMs ?? 0)
@@ -317,7 +318,9 @@ export function estimateCost(plan: Plan, o: EstimateOptions): CostEstimate {
     }
   }
   if (plan.batch.size > 1 && rates.some((r) => !r.meetsSlo)) {
-    warnings.push(`at the lower rates of the table the batch timeout (${plan.batch.timeoutMs} ms) is reached more often; rows marked "no" miss the SLO — re-plan for that rate`)
+    warnings.push(
+      `at the lower rates of the table the batch timeout (${plan.batch.timeoutMs} ms) is reached more often; rows marked "no" miss the SLO — re-plan for that rate`,
+    )
   }
 
   return {

@@ -144,7 +144,13 @@ function buildStages(profile: Profile, cand: Candidate): PlanStage[] {
     const stage: PlanStage = {
       index,
       name: `stage-${index + 1}`,
-      layers: {first: profile.layers[st.first].name, last: profile.layers[st.last].name, firstIndex: st.first, lastIndex: st.last, count: st.last - st.first + 1},
+      layers: {
+        first: profile.layers[st.first].name,
+        last: profile.layers[st.last].name,
+        firstIndex: st.first,
+        lastIndex: st.last,
+        count: st.last - st.first + 1,
+      },
       memoryMb: st.memoryMb,
       arch: cand.arch,
       packageBytes: model.packageBytes(r),
@@ -183,7 +189,10 @@ const meanCosts = new WeakMap<Candidate, number>()
 function meanCostPerRequest(cand: Candidate): number {
   let c = meanCosts.get(cand)
   if (c === undefined) {
-    const perBatch = cand.inner.stages.reduce((s, st) => s + meanCostPerBatchUsd(cand.model, {first: st.first, last: st.last}, st.memoryMb, cand.dist, cand.batchSize), 0)
+    const perBatch = cand.inner.stages.reduce(
+      (s, st) => s + meanCostPerBatchUsd(cand.model, {first: st.first, last: st.last}, st.memoryMb, cand.dist, cand.batchSize),
+      0,
+    )
     c = perBatch / cand.meanBatchSize
     meanCosts.set(cand, c)
   }
@@ -217,13 +226,25 @@ export function chainTailInput(
     const key = `${k}/${B}`
     const hit = cache?.get(key)
     if (hit) return hit
-    const chain = stages.map((r) => tailStage(model, profile, r.range, r.memoryMb, k, k === B && r.latencyMs !== undefined ? r.latencyMs : model.evaluate(r.range, r.memoryMb, k, B).latencyMs))
+    const chain = stages.map((r) =>
+      tailStage(
+        model,
+        profile,
+        r.range,
+        r.memoryMb,
+        k,
+        k === B && r.latencyMs !== undefined ? r.latencyMs : model.evaluate(r.range, r.memoryMb, k, B).latencyMs,
+      ),
+    )
     cache?.set(key, chain)
     return chain
   }
   const {ks, pi} = dist
   const mean = ks.reduce((s, k, i) => s + k * pi[i], 0)
-  const sizes = B === 1 || !(mean > 0) ? [{k: B, weight: 1, stages: chainAt(B)}] : ks.map((k, i) => ({k, weight: (k * pi[i]) / mean, stages: pi[i] > 0 ? chainAt(k) : []})).filter((z) => z.weight > 1e-12)
+  const sizes =
+    B === 1 || !(mean > 0)
+      ? [{k: B, weight: 1, stages: chainAt(B)}]
+      : ks.map((k, i) => ({k, weight: (k * pi[i]) / mean, stages: pi[i] > 0 ? chainAt(k) : []})).filter((z) => z.weight > 1e-12)
   return {sizes, ratePerSecond, batchSize: B, timeoutMs}
 }
 
@@ -283,7 +304,10 @@ function solveWithSpread<T>(
     // inside the bracket: secant between the feasible and the failing end, kept off both ends
     const lo = best.budgetMs
     const hi = over.budgetMs
-    const secant = Number.isFinite(over.latencyMs) && over.latencyMs > best.latencyMs ? lo + ((sloMs - best.latencyMs) * (hi - lo)) / (over.latencyMs - best.latencyMs) : (lo + hi) / 2
+    const secant =
+      Number.isFinite(over.latencyMs) && over.latencyMs > best.latencyMs
+        ? lo + ((sloMs - best.latencyMs) * (hi - lo)) / (over.latencyMs - best.latencyMs)
+        : (lo + hi) / 2
     budget = Math.min(hi - 0.1 * (hi - lo), Math.max(lo + 0.1 * (hi - lo), secant))
   }
   return best
@@ -301,7 +325,14 @@ function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemor
   let reason = ''
   let maxReason = ''
   for (const arch of archs) {
-    const model = new CostModel(profile, {arch, prices: o.prices, timeFactor: o.timeFactor?.[arch] ?? 1, memoryMinMb: o.memoryMinMb, memoryMaxMb: o.memoryMaxMb, memoryStepMb: o.memoryStepMb})
+    const model = new CostModel(profile, {
+      arch,
+      prices: o.prices,
+      timeFactor: o.timeFactor?.[arch] ?? 1,
+      memoryMinMb: o.memoryMinMb,
+      memoryMaxMb: o.memoryMaxMb,
+      memoryStepMb: o.memoryStepMb,
+    })
     const c = new CompiledCosts(model, 1, {ks: [1], pi: [1]})
     const N = c.nodes.length - 1
     const whole = {first: 0, last: model.L - 1}
@@ -311,7 +342,10 @@ function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemor
         reason = `the whole model's package (${(model.packageBytes(whole) / MB).toFixed(0)} MB) exceeds the ${(o.prices.limits.unzippedPackageBytes.value / MB).toFixed(0)} MB unzipped limit`
       } else {
         const need = model.requiredMemoryMb(whole, 1)
-        reason = need > model.memoryMaxMb ? `the whole model needs ${need.toFixed(0)} MB of memory (> ${model.memoryMaxMb} MB)` : 'the whole model cannot start within the INIT or timeout limits'
+        reason =
+          need > model.memoryMaxMb
+            ? `the whole model needs ${need.toFixed(0)} MB of memory (> ${model.memoryMaxMb} MB)`
+            : 'the whole model cannot start within the INIT or timeout limits'
       }
       maxReason = reason
       continue
@@ -319,7 +353,14 @@ function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemor
     const tailOf = (memoryMb: number, latencyMs: number): number =>
       latencyPercentileMs(unbatchedChain([tailStage(model, profile, whole, memoryMb, 1, latencyMs)]), o.percentile)
     const meanCost = (memoryMb: number): number => meanCostPerBatchUsd(model, whole, memoryMb, {ks: [1], pi: [1]}, 1)
-    const solved = solveWithSpread(o.sloMs, (budget) => e.cheapestMemoryForBudget(budget), (x) => tailOf(x.memoryMb, x.latencyMs), (x) => meanCost(x.memoryMb), (x) => x.latencyMs, e.minLatency())
+    const solved = solveWithSpread(
+      o.sloMs,
+      (budget) => e.cheapestMemoryForBudget(budget),
+      (x) => tailOf(x.memoryMb, x.latencyMs),
+      (x) => meanCost(x.memoryMb),
+      (x) => x.latencyMs,
+      e.minLatency(),
+    )
     const opt = solved?.value
     const stages = [{layers: model.L, memoryMb: 0, arch}]
     if (opt && solved) {
@@ -361,7 +402,8 @@ function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemor
     costPerRequestUsd: Infinity,
   })
   return {
-    bestMemory: best ?? infeasible('single-function', 'Power-Tuning style: the whole model in one function, no batching, cheapest memory meeting the SLO', reason),
+    bestMemory:
+      best ?? infeasible('single-function', 'Power-Tuning style: the whole model in one function, no batching, cheapest memory meeting the SLO', reason),
     maxMemory: max ?? infeasible('max-memory', 'the whole model in one function at the largest memory, no batching', maxReason),
   }
 }
@@ -425,7 +467,8 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
     for (let round = 1; round < TAIL_ROUNDS; round++) {
       const r = search(acc, budget)
       rounds++
-      if (r.best && (!best || meanCostPerRequest(r.best) < meanCostPerRequest(best.value.best!))) best = {value: r, latencyMs: tailOf(r.best, o), budgetMs: budget}
+      if (r.best && (!best || meanCostPerRequest(r.best) < meanCostPerRequest(best.value.best!)))
+        best = {value: r, latencyMs: tailOf(r.best, o), budgetMs: budget}
       const rej = r.bestRejected
       if (!rej || (best && rej.costPerRequestUsd >= best.value.best!.costPerRequestUsd * (1 - 1e-9)) || budget <= floor || (stopped && best)) break
       const excess = tailOf(rej, o) - o.sloMs
@@ -498,7 +541,15 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
         stages: inf.cand.inner.stages.map((s) => ({layers: s.last - s.first + 1, memoryMb: s.memoryMb, arch: inf!.cand.arch})),
         batch: {size: 1, timeoutMs: 0},
       }
-    : {name: 'amps-inf', description: 'AMPS-Inf style: cuts + memory per stage, no batching', feasible: false, reason: 'no unbatched chain meets the SLO', latencyMs: 0, costPerMillionUsd: 0, costPerRequestUsd: Infinity}
+    : {
+        name: 'amps-inf',
+        description: 'AMPS-Inf style: cuts + memory per stage, no batching',
+        feasible: false,
+        reason: 'no unbatched chain meets the SLO',
+        latencyMs: 0,
+        costPerMillionUsd: 0,
+        costPerRequestUsd: Infinity,
+      }
   const baselines: PlanBaseline[] = [singles.bestMemory, unbatched, singles.maxMemory].map(({costPerRequestUsd, ...b}) =>
     b.feasible ? {...b, costRatio: costPerRequestUsd / best.costPerRequestUsd} : b,
   )
@@ -507,15 +558,22 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   const region = options.region ?? 'us-east-1'
   if (region !== prices.region) warnings.push(`prices are for ${prices.region} (table ${prices.version}); pass --prices with ${region}'s prices`)
   if (so.arch !== 'x86_64' || best.arch === 'arm64') {
-    if (!options.timeFactor?.arm64) warnings.push(`arm64 compute is assumed as fast as the profiling machine (${profile.environment.cpu}); profile on Graviton to check`)
+    if (!options.timeFactor?.arm64)
+      warnings.push(`arm64 compute is assumed as fast as the profiling machine (${profile.environment.cpu}); profile on Graviton to check`)
   }
   if (stopped) warnings.push(`planning stopped at its time limit (${limitText()}): this is the best plan found, not proven the cheapest (raise --time-limit)`)
   if (!(rate > 0)) warnings.push('no --rate: batching disabled and monthly cost not computed; cold starts assumed on every request')
-  if (so.maxBatch > 1 && best.batchSize === so.maxBatch) warnings.push(`the best batch size is the largest allowed (${so.maxBatch}); a larger --max-batch may be cheaper`)
+  if (so.maxBatch > 1 && best.batchSize === so.maxBatch)
+    warnings.push(`the best batch size is the largest allowed (${so.maxBatch}); a larger --max-batch may be cheaper`)
 
   const plan: Plan = {
     version: PLAN_VERSION,
-    model: {name: profile.model.name, sha256: profile.model.sha256, source: profile.model.source, ...(options.profilePath ? {profile: options.profilePath} : {})},
+    model: {
+      name: profile.model.name,
+      sha256: profile.model.sha256,
+      source: profile.model.source,
+      ...(options.profilePath ? {profile: options.profilePath} : {}),
+    },
     inputs: {
       sloMs: so.sloMs,
       percentile: so.percentile,
@@ -537,7 +595,10 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
       meanBatchSize: best.meanBatchSize,
       costPerMillionUsd: best.costPerRequestUsd * 1e6,
       monthlyCostUsd: best.costPerRequestUsd * rate * (options.replicas ?? 1) * SECONDS_PER_MONTH,
-      coldStartMs: round(stages.reduce((s, st) => s + (st.coldStartMs ?? 0), 0), 3),
+      coldStartMs: round(
+        stages.reduce((s, st) => s + (st.coldStartMs ?? 0), 0),
+        3,
+      ),
       coldStartProbability: coldP,
       waitMs: round(best.waitMs, 6),
       initUsdPerColdStart,
@@ -571,10 +632,14 @@ function infeasibleError(profile: Profile, so: SearchOptions): AmpsUserError {
   const min = minimumLatency(so)
   const stagesText = so.stages !== undefined ? `exactly ${so.stages}` : `at most ${so.maxStages}`
   if (!min) {
-    return new AmpsUserError('PLAN_INFEASIBLE', `no chain of ${stagesText} stages can hold ${profile.model.name} within Lambda's memory, package and time limits`, {
-      suggestions: ['allow more stages with --max-stages', 'check the profile runtime.baselineRssMb and weight sizes'],
-      details: {minimumLatencyMs: null},
-    })
+    return new AmpsUserError(
+      'PLAN_INFEASIBLE',
+      `no chain of ${stagesText} stages can hold ${profile.model.name} within Lambda's memory, package and time limits`,
+      {
+        suggestions: ['allow more stages with --max-stages', 'check the profile runtime.baselineRssMb and weight sizes'],
+        details: {minimumLatencyMs: null},
+      },
+    )
   }
   // the cheapest plan at the minimum latency (no batching: any wait only adds latency), and its
   // latency at the percentile with the stage times' spread

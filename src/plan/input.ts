@@ -34,7 +34,11 @@ export function classifyPlanInput(path: string): PlanInput {
     if (kind === 'profile') return {kind: 'profile', path: abs}
     if (kind === 'plan' || kind === 'deployment') {
       throw new AmpsUserError('FILE_INVALID', `${path} is ${describeKind(kind)} already; \`amps plan\` takes a profile.json or a model`, {
-        suggestions: [kind === 'plan' ? `pass the model or profile it was made from (its "model" field), or use the plan: amps estimate-cost ${path}` : `invoke it: amps invoke ${path}`],
+        suggestions: [
+          kind === 'plan'
+            ? `pass the model or profile it was made from (its "model" field), or use the plan: amps estimate-cost ${path}`
+            : `invoke it: amps invoke ${path}`,
+        ],
       })
     }
     throw new AmpsUserError('FILE_INVALID', `${path} is neither a profile.json (from \`amps profile\`) nor a TF.js model.json`, {

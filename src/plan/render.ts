@@ -19,7 +19,9 @@ export function renderPlan(plan: Plan): string {
   const out: string[] = []
   const inp = plan.inputs
   const pct = inp.percentile === 100 ? 'max' : `p${inp.percentile}`
-  out.push(`Plan for ${plan.model.name}: SLO ${num(inp.sloMs, 0)} ms at ${pct}, ${inp.ratePerSecond > 0 ? `${num(inp.ratePerSecond, 2)} req/s${(inp.replicas ?? 1) > 1 ? ` per replica × ${inp.replicas} replicas` : ''}` : 'no rate given'}, arch ${inp.arch}, ${inp.region}`)
+  out.push(
+    `Plan for ${plan.model.name}: SLO ${num(inp.sloMs, 0)} ms at ${pct}, ${inp.ratePerSecond > 0 ? `${num(inp.ratePerSecond, 2)} req/s${(inp.replicas ?? 1) > 1 ? ` per replica × ${inp.replicas} replicas` : ''}` : 'no rate given'}, arch ${inp.arch}, ${inp.region}`,
+  )
   out.push('')
   out.push(
     table(
@@ -46,7 +48,8 @@ export function renderPlan(plan: Plan): string {
   )
   const parts = [`chain ${num(p.serviceMs, 1)} ms at median stage times`]
   if ((p.waitMs ?? 0) > 0) parts.unshift(`${pct} wait ${num(p.waitMs!, 1)} ms`)
-  if (p.spreadMs !== undefined && Math.abs(p.spreadMs) >= 0.05) parts.push(`${p.spreadMs >= 0 ? '+' : '−'} ${num(Math.abs(p.spreadMs), 1)} ms for their measured spread${p.spreadMs < 0 ? ' and partial batches' : ''}`)
+  if (p.spreadMs !== undefined && Math.abs(p.spreadMs) >= 0.05)
+    parts.push(`${p.spreadMs >= 0 ? '+' : '−'} ${num(Math.abs(p.spreadMs), 1)} ms for their measured spread${p.spreadMs < 0 ? ' and partial batches' : ''}`)
   out.push(`Latency (${pct}): ${num(p.latencyMs, 1)} ms (${parts.join(', ')})   SLO ${num(inp.sloMs)} ms`)
   // the headline is what the user will pay: INIT included when cold starts are not rare (src/plan/headline.ts)
   const h = headlineCost(plan)
@@ -59,7 +62,9 @@ export function renderPlan(plan: Plan): string {
   )
   out.push(
     `Cold start: ${num(p.coldStartMs)} ms through the chain, probability ${num(p.coldStartProbability * 100, 3)} % per batch` +
-      (p.initPerMillionUsd !== undefined || h.includesInit ? `, INIT ${usd(h.initPerMillionUsd)} per 1M requests (${h.includesInit ? 'included above' : `not included above: cold starts are rare, ≤ ${num(HEADLINE_INIT_THRESHOLD * 100)} %`})` : ''),
+      (p.initPerMillionUsd !== undefined || h.includesInit
+        ? `, INIT ${usd(h.initPerMillionUsd)} per 1M requests (${h.includesInit ? 'included above' : `not included above: cold starts are rare, ≤ ${num(HEADLINE_INIT_THRESHOLD * 100)} %`})`
+        : ''),
   )
   const sv = plan.solver
   out.push(
@@ -74,7 +79,13 @@ export function renderPlan(plan: Plan): string {
       ['baseline', 'latency', 'per 1M', 'vs plan', 'notes'],
       plan.baselines.map((b) =>
         b.feasible
-          ? [b.name, `${num(b.latencyMs, 1)} ms`, usd(b.costPerMillionUsd), b.costRatio === undefined ? '—' : `${num(b.costRatio, 2)}×`, b.stages ? b.stages.map((s) => `${s.memoryMb} MB`).join(' + ') : '']
+          ? [
+              b.name,
+              `${num(b.latencyMs, 1)} ms`,
+              usd(b.costPerMillionUsd),
+              b.costRatio === undefined ? '—' : `${num(b.costRatio, 2)}×`,
+              b.stages ? b.stages.map((s) => `${s.memoryMb} MB`).join(' + ') : '',
+            ]
           : [b.name, '—', '—', '—', `infeasible: ${b.reason ?? ''}`],
       ),
     ),
@@ -106,12 +117,27 @@ export function renderEstimate(e: CostEstimate): string {
           usd(s.tmpUsd),
           usd(s.totalUsd),
         ]),
-        ['total', '', '', '', num(e.totals.gbSeconds), usd(e.totals.durationUsd), usd(e.totals.requestsUsd), usd(e.totals.s3Usd), usd(e.totals.initUsd), usd(e.totals.tmpUsd), usd(e.totals.totalUsd)],
+        [
+          'total',
+          '',
+          '',
+          '',
+          num(e.totals.gbSeconds),
+          usd(e.totals.durationUsd),
+          usd(e.totals.requestsUsd),
+          usd(e.totals.s3Usd),
+          usd(e.totals.initUsd),
+          usd(e.totals.tmpUsd),
+          usd(e.totals.totalUsd),
+        ],
       ],
     ),
   )
   out.push('')
-  out.push(`Monthly: ${usd(e.totals.totalUsd)} (${usd(e.totals.perMillionUsd)} per 1M requests)` + (e.freeTier ? `, free tier saved ${usd(e.totals.freeTierUsd)}` : ''))
+  out.push(
+    `Monthly: ${usd(e.totals.totalUsd)} (${usd(e.totals.perMillionUsd)} per 1M requests)` +
+      (e.freeTier ? `, free tier saved ${usd(e.totals.freeTierUsd)}` : ''),
+  )
   out.push('')
   const ao = e.alwaysOn
   out.push(
@@ -119,10 +145,17 @@ export function renderEstimate(e: CostEstimate): string {
       ['alternative', 'per 1M', 'per month', 'vs plan'],
       [
         ...e.baselines.map((b) =>
-          b.feasible ? [b.name, usd(b.perMillionUsd ?? NaN), usd(b.monthlyUsd ?? NaN), b.ratio === null ? '—' : `${num(b.ratio, 2)}×`] : [b.name, '—', '—', `infeasible: ${b.reason ?? ''}`],
+          b.feasible
+            ? [b.name, usd(b.perMillionUsd ?? NaN), usd(b.monthlyUsd ?? NaN), b.ratio === null ? '—' : `${num(b.ratio, 2)}×`]
+            : [b.name, '—', '—', `infeasible: ${b.reason ?? ''}`],
         ),
         ao.feasible
-          ? [`SageMaker ${ao.count}× ${ao.instance} (always on)`, usd(ao.perMillionUsd ?? NaN), usd(ao.monthlyUsd!), e.totals.totalUsd > 0 ? `${num(ao.monthlyUsd! / e.totals.totalUsd, 2)}×` : '—']
+          ? [
+              `SageMaker ${ao.count}× ${ao.instance} (always on)`,
+              usd(ao.perMillionUsd ?? NaN),
+              usd(ao.monthlyUsd!),
+              e.totals.totalUsd > 0 ? `${num(ao.monthlyUsd! / e.totals.totalUsd, 2)}×` : '—',
+            ]
           : ['SageMaker (always on)', '—', '—', `infeasible: ${ao.reason ?? ''}`],
       ],
     ),

@@ -102,13 +102,15 @@ function planConsistency(plan: Plan): string[] {
     const l = s.layers
     if (l.firstIndex !== expectFirst) out.push(`"${at}.layers.firstIndex": expected ${expectFirst} (stages cover the model in order), got ${l.firstIndex}`)
     if (l.lastIndex < l.firstIndex) out.push(`"${at}.layers.lastIndex": expected an integer ≥ firstIndex ${l.firstIndex}, got ${l.lastIndex}`)
-    if (l.count !== l.lastIndex - l.firstIndex + 1) out.push(`"${at}.layers.count": expected lastIndex - firstIndex + 1 = ${l.lastIndex - l.firstIndex + 1}, got ${l.count}`)
+    if (l.count !== l.lastIndex - l.firstIndex + 1)
+      out.push(`"${at}.layers.count": expected lastIndex - firstIndex + 1 = ${l.lastIndex - l.firstIndex + 1}, got ${l.count}`)
     expectFirst = l.lastIndex + 1
   })
   plan.baselines.forEach((b, i) => {
     if (!b.feasible) return
     if (!Number.isFinite(b.latencyMs)) out.push(`"baselines[${i}].latencyMs": expected a number, got ${JSON.stringify(b.latencyMs) ?? 'nothing'}`)
-    if (!Number.isFinite(b.costPerMillionUsd)) out.push(`"baselines[${i}].costPerMillionUsd": expected a number, got ${JSON.stringify(b.costPerMillionUsd) ?? 'nothing'}`)
+    if (!Number.isFinite(b.costPerMillionUsd))
+      out.push(`"baselines[${i}].costPerMillionUsd": expected a number, got ${JSON.stringify(b.costPerMillionUsd) ?? 'nothing'}`)
   })
   return out
 }

@@ -94,7 +94,12 @@ export function assembleProfile(input: AssembleInput): Profile {
         list.push(tp)
         timing.set(l.index, list)
       }
-      const whole = timingPoint(m, b, p.wholeWallMs.map((w) => w * scale), modelled)
+      const whole = timingPoint(
+        m,
+        b,
+        p.wholeWallMs.map((w) => w * scale),
+        modelled,
+      )
       wholeModel.push(whole)
       const chainWall = median(p.chainWallMs) * scale
       const wholeCpu =
@@ -141,9 +146,7 @@ export function assembleProfile(input: AssembleInput): Profile {
     // input layers do no work: zero time at every point, so every layer has the same points
     timing:
       timing.get(l.index) ??
-      memoryMb.flatMap((m) =>
-        batchSizes.map((b) => ({memoryMb: m, batch: b, medianMs: 0, p10Ms: 0, p90Ms: 0, minMs: 0, maxMs: 0, repeats: 0, modelled})),
-      ),
+      memoryMb.flatMap((m) => batchSizes.map((b) => ({memoryMb: m, batch: b, medianMs: 0, p10Ms: 0, p90Ms: 0, minMs: 0, maxMs: 0, repeats: 0, modelled}))),
   }))
 
   const fused = fusedFactorOf(calibration)
@@ -154,8 +157,7 @@ export function assembleProfile(input: AssembleInput): Profile {
   const secondModelMb = Math.max(0, probe.secondModelRssBytes - probe.loadedRssBytes) / MB
   const rssPerWeightMb = weightMb > 0 ? secondModelMb / weightMb : 0
   const modelFixedRssMb = Math.max(0, firstModelMb - secondModelMb)
-  const rssPerActivationMb =
-    activationGrowthMb > 0 ? Math.max(0, probe.rssProbeBatchBytes - probe.rssBatch1Bytes) / MB / activationGrowthMb : 0
+  const rssPerActivationMb = activationGrowthMb > 0 ? Math.max(0, probe.rssProbeBatchBytes - probe.rssBatch1Bytes) / MB / activationGrowthMb : 0
   if (weightMb < 8) warnings.push(`rssPerWeightMb comes from only ${weightMb.toFixed(1)} MB of weights; it is rough`)
   if (activationGrowthMb < 8) {
     warnings.push(`rssPerActivationMb comes from only ${activationGrowthMb.toFixed(1)} MB of activations; it is rough`)

@@ -121,10 +121,7 @@ function pidAlive(pid: number): boolean {
 
 function readPids(file: string): number[] {
   try {
-    return readFileSync(file, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map(Number)
+    return readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number)
   } catch {
     return []
   }

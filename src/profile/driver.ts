@@ -84,7 +84,10 @@ class Child {
   private exited?: Error
   readonly exitPromise: Promise<void>
 
-  constructor(job: WorkerJob, private readonly onProgress: (m: Extract<WorkerMessage, {type: 'progress'}>) => void) {
+  constructor(
+    job: WorkerJob,
+    private readonly onProgress: (m: Extract<WorkerMessage, {type: 'progress'}>) => void,
+  ) {
     const {path, execArgv} = workerEntry()
     this.proc = fork(path, [], {
       execArgv,

@@ -41,11 +41,7 @@ export const DEFAULT_PLAN: RepeatPlan = {warmup: 1, minRepeats: 3, maxRepeats: 1
 export const QUICK_PLAN: RepeatPlan = {warmup: 1, minRepeats: 2, maxRepeats: 5, budgetMs: 500, wholeMin: 1, wholeMax: 5, wholeBudgetMs: 300}
 
 export type ProfileProgress =
-  | DriverProgress
-  | {phase: 'load'}
-  | {phase: 'loaded'; layers: number}
-  | {phase: 'cache-hit'; path: string}
-  | {phase: 'cache-miss'; path: string}
+  DriverProgress | {phase: 'load'} | {phase: 'loaded'; layers: number} | {phase: 'cache-hit'; path: string} | {phase: 'cache-miss'; path: string}
 
 export interface ProfileOptions {
   /** batch sizes to measure (default 1,2,4,8; quick: 1) */
@@ -111,7 +107,13 @@ export function resolveOptions(options: ProfileOptions = {}): ResolvedOptions {
   const quick = Boolean(options.quick)
   return {
     batchSizes: checkList(options.batchSizes ?? (quick ? QUICK_BATCH_SIZES : DEFAULT_BATCH_SIZES), 'batch size', '--batch-sizes', 1, 1024),
-    memoryMb: checkList(options.memoryMb ?? (quick ? QUICK_MEMORY_MB : DEFAULT_MEMORY_MB), 'memory size (MB)', '--memory', LAMBDA.memoryMinMb, LAMBDA.memoryMaxMb),
+    memoryMb: checkList(
+      options.memoryMb ?? (quick ? QUICK_MEMORY_MB : DEFAULT_MEMORY_MB),
+      'memory size (MB)',
+      '--memory',
+      LAMBDA.memoryMinMb,
+      LAMBDA.memoryMaxMb,
+    ),
     plan: {...(quick ? QUICK_PLAN : DEFAULT_PLAN), ...options.plan},
     quick,
   }

@@ -69,8 +69,12 @@ export function progressReporter(stream: NodeJS.WriteStream = process.stderr): P
         case 'layers':
         case 'whole': {
           if (!live || p.point === undefined || !p.points) return
-          const within = p.phase === 'warmup' ? 0 : p.phase === 'layers' ? 0.1 + 0.6 * ((p.done ?? 0) / (p.total || 1)) : 0.7 + 0.3 * ((p.done ?? 0) / (p.total || 1))
-          return draw((p.point + within) / p.points, `${p.memoryMb} MB × batch ${p.batch}: ${p.phase === 'whole' ? 'whole model' : p.phase}${eta(p.point, within)}`)
+          const within =
+            p.phase === 'warmup' ? 0 : p.phase === 'layers' ? 0.1 + 0.6 * ((p.done ?? 0) / (p.total || 1)) : 0.7 + 0.3 * ((p.done ?? 0) / (p.total || 1))
+          return draw(
+            (p.point + within) / p.points,
+            `${p.memoryMb} MB × batch ${p.batch}: ${p.phase === 'whole' ? 'whole model' : p.phase}${eta(p.point, within)}`,
+          )
         }
         case 'point-done': {
           const took = Date.now() - pointStarted

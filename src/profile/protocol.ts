@@ -31,9 +31,7 @@ export interface RepeatPlan {
   wholeBudgetMs: number
 }
 
-export type ParentMessage =
-  | {type: 'measure'; memoryMb: number; fraction: number; batch: number; plan: RepeatPlan}
-  | {type: 'exit'}
+export type ParentMessage = {type: 'measure'; memoryMb: number; fraction: number; batch: number; plan: RepeatPlan} | {type: 'exit'}
 
 export interface WorkerInfo {
   backend: ProfileBackend

@@ -69,7 +69,11 @@ function bytes(n: number): string {
 
 /** First row is the header; the first column left-aligned, the others right-aligned. */
 function table(rows: string[][]): string {
-  return renderTable(rows[0], rows.slice(1), rows[0].map((_, i) => (i === 0 ? 'left' : 'right')))
+  return renderTable(
+    rows[0],
+    rows.slice(1),
+    rows[0].map((_, i) => (i === 0 ? 'left' : 'right')),
+  )
 }
 
 /** The human-readable summary (no colours; fits 80 columns for 4 batch sizes). */

@@ -212,8 +212,7 @@ class Runner {
     const tf = this.tf
     const tensorsBefore = tf.memory().numTensors
     const xs = this.inputs(batch)
-    const progress = (phase: 'warmup' | 'layers' | 'whole', done: number, total: number): void =>
-      send({type: 'progress', memoryMb, batch, phase, done, total})
+    const progress = (phase: 'warmup' | 'layers' | 'whole', done: number, total: number): void => send({type: 'progress', memoryMb, batch, phase, done, total})
     const slow = 1 / Math.min(1, fraction)
 
     // one warm-up pass per batch size: the process stays warm when it moves to the next quota
@@ -335,15 +334,20 @@ async function invokeOverheadMs(tf: Tf): Promise<number> {
   try {
     const tiny = tf.sequential({layers: [tf.layers.dense({units: 1, inputShape: [1], name: 'probe_dense'})]})
     let saved: import('@tensorflow/tfjs').io.ModelArtifacts | undefined
-    await tiny.save(tf.io.withSaveHandler(async (a) => {
-      saved = a
-      return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}}
-    }))
+    await tiny.save(
+      tf.io.withSaveHandler(async (a) => {
+        saved = a
+        return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}}
+      }),
+    )
     tiny.dispose()
     if (!saved?.weightData || !saved.weightSpecs) throw new Error('could not serialise the probe model')
     const parts = Array.isArray(saved.weightData) ? saved.weightData : [saved.weightData]
     writeFileSync(join(dir, 'weights.bin'), Buffer.concat(parts.map((p) => Buffer.from(p))))
-    writeFileSync(join(dir, 'model.json'), JSON.stringify({modelTopology: saved.modelTopology, weightsManifest: [{paths: ['weights.bin'], weights: saved.weightSpecs}]}))
+    writeFileSync(
+      join(dir, 'model.json'),
+      JSON.stringify({modelTopology: saved.modelTopology, weightsManifest: [{paths: ['weights.bin'], weights: saved.weightSpecs}]}),
+    )
     const io = (id: string) => ({id, shape: [null, 1], dtype: 'float32' as const, bytesPerSample: 4})
     const spec = {
       version: STAGE_SPEC_VERSION,
@@ -389,7 +393,9 @@ async function main(): Promise<void> {
     if (!job.backend) throw error
     throw Object.assign(new Error(`the ${job.backend} backend is not available here (${(error as Error).message})`), {
       ampsCode: 'FLAG_INVALID',
-      suggestions: [job.backend === 'tensorflow' ? 'Install @tensorflow/tfjs-node, or leave out --backend' : 'Leave out --backend to use the best available one'],
+      suggestions: [
+        job.backend === 'tensorflow' ? 'Install @tensorflow/tfjs-node, or leave out --backend' : 'Leave out --backend to use the best available one',
+      ],
     })
   }
   // cold: from process start (Node boot, module loading, backend compile) to a ready runtime
@@ -460,7 +466,13 @@ async function main(): Promise<void> {
   }
   send({
     type: 'ready',
-    info: {backend: ort ? 'onnx' : rt.backend, threads: ort ? ortThreads : rt.threads, node: process.version, cpu: cpus()[0]?.model?.trim() ?? 'unknown', pid: process.pid},
+    info: {
+      backend: ort ? 'onnx' : rt.backend,
+      threads: ort ? ortThreads : rt.threads,
+      node: process.version,
+      cpu: cpus()[0]?.model?.trim() ?? 'unknown',
+      pid: process.pid,
+    },
     probe,
   })
 

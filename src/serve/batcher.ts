@@ -16,7 +16,10 @@ export interface BatchPolicy {
 }
 
 export class QueueFullError extends Error {
-  constructor(readonly queued: number, readonly limit: number) {
+  constructor(
+    readonly queued: number,
+    readonly limit: number,
+  ) {
     super(`the queue holds ${queued} instances (limit ${limit})`)
     this.name = 'QueueFullError'
   }
@@ -136,11 +139,14 @@ export class Batcher<M = unknown> {
     if (this.timer && this.timerAt <= at) return
     this.disarm()
     this.timerAt = at
-    this.timer = setTimeout(() => {
-      this.timer = undefined
-      this.timerAt = Infinity
-      this.schedule()
-    }, Math.max(0, at - this.now()))
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined
+        this.timerAt = Infinity
+        this.schedule()
+      },
+      Math.max(0, at - this.now()),
+    )
   }
 
   private disarm(): void {

@@ -122,7 +122,9 @@ export function isLoopback(host: string): boolean {
 
 /** Constant-time comparison of a presented bearer token with the expected one (hashes: equal lengths). */
 export function tokenMatches(presented: string | undefined, expected: string): boolean {
-  const a = createHash('sha256').update(presented ?? '').digest()
+  const a = createHash('sha256')
+    .update(presented ?? '')
+    .digest()
   const b = createHash('sha256').update(expected).digest()
   return timingSafeEqual(a, b) && presented !== undefined
 }
@@ -148,7 +150,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const maxConcurrency = o.maxConcurrency ?? DEFAULTS.maxConcurrency
   const deadlineMs = o.deadlineMs ?? DEFAULTS.deadlineMs
   const bodyLimit = o.bodyLimitBytes ?? DEFAULTS.bodyLimitBytes
-  for (const [name, v] of [['--max-queue', maxQueue], ['--max-concurrency', maxConcurrency], ['--deadline', deadlineMs], ['--max-body', bodyLimit]] as const) {
+  for (const [name, v] of [
+    ['--max-queue', maxQueue],
+    ['--max-concurrency', maxConcurrency],
+    ['--deadline', deadlineMs],
+    ['--max-body', bodyLimit],
+  ] as const) {
     if (!(Number.isFinite(v) && v >= 1)) throw flagError(`${name} must be at least 1, got ${v}`)
   }
 
@@ -159,7 +166,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const modelInputs: TensorInfo[] | undefined = deployment.modelInputs
   const modelOutputs: TensorInfo[] | undefined = deployment.modelOutputs
   if (!modelInputs || modelInputs.length === 0) {
-    throw new AmpsUserError('DEPLOYMENT_INVALID', `${o.deploymentPath} does not record the model's inputs`, {suggestions: ['Run `amps deploy` again with this amps.']})
+    throw new AmpsUserError('DEPLOYMENT_INVALID', `${o.deploymentPath} does not record the model's inputs`, {
+      suggestions: ['Run `amps deploy` again with this amps.'],
+    })
   }
   const modelName = plan?.model.name ?? basename(deployment.modelPath)
   const sloMs = o.sloMs ?? plan?.inputs.sloMs
@@ -170,55 +179,183 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
 
   // batching policy: the plan's, then (adaptive) re-solved for the observed rate
   let policy: BatchPolicy = o.batch ?? {maxBatch: plan?.batch.size ?? 1, timeoutMs: plan?.batch.timeoutMs ?? 0}
-  if (!(Number.isInteger(policy.maxBatch) && policy.maxBatch >= 1 && policy.timeoutMs >= 0)) throw flagError(`--batch-size must be an integer >= 1 and --batch-timeout >= 0 ms`)
+  if (!(Number.isInteger(policy.maxBatch) && policy.maxBatch >= 1 && policy.timeoutMs >= 0))
+    throw flagError(`--batch-size must be an integer >= 1 and --batch-timeout >= 0 ms`)
   let mode: 'adaptive' | 'fixed' = o.fixed || o.batch ? 'fixed' : 'adaptive'
   let chainModel: DeployedChain | undefined
   if (mode === 'adaptive') {
     const profilePath = plan?.model.profile
     if (!plan || !profilePath || !existsSync(profilePath) || sloMs === undefined) {
-      log(`adaptive batching needs the plan and its profile (${!plan ? 'no plan' : `profile ${profilePath ?? 'not recorded'}`}${profilePath && !existsSync(profilePath) ? ' is gone' : ''}): keeping the plan's B = ${policy.maxBatch}, T = ${policy.timeoutMs} ms as with --fixed`)
+      log(
+        `adaptive batching needs the plan and its profile (${!plan ? 'no plan' : `profile ${profilePath ?? 'not recorded'}`}${profilePath && !existsSync(profilePath) ? ' is gone' : ''}): keeping the plan's B = ${policy.maxBatch}, T = ${policy.timeoutMs} ms as with --fixed`,
+      )
       mode = 'fixed'
     } else {
       chainModel = deployedChain(plan, readProfile(profilePath), prices, sloMs)
     }
   }
-  const state = {rate: 0, dispersion: 1, feasible: true, predictedLatencyMs: plan?.predicted.latencyMs, predictedCostPerMillionUsd: plan?.predicted.costPerMillionUsd}
+  const state = {
+    rate: 0,
+    dispersion: 1,
+    feasible: true,
+    predictedLatencyMs: plan?.predicted.latencyMs,
+    predictedCostPerMillionUsd: plan?.predicted.costPerMillionUsd,
+  }
 
   // metrics
   const registry = new Registry()
   const reg = [registry]
-  const latency = new Histogram({name: 'amps_serve_request_duration_seconds', help: 'predict requests: arrival to answer (s)', labelNames: ['code'], buckets: [0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30], registers: reg})
-  const batchSize = new Histogram({name: 'amps_serve_batch_size', help: 'instances per dispatched batch', buckets: [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32, 48, 64], registers: reg})
-  const batchWait = new Histogram({name: 'amps_serve_batch_wait_seconds', help: "a batch's first instance to its dispatch (s)", buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1], registers: reg})
+  const latency = new Histogram({
+    name: 'amps_serve_request_duration_seconds',
+    help: 'predict requests: arrival to answer (s)',
+    labelNames: ['code'],
+    buckets: [0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30],
+    registers: reg,
+  })
+  const batchSize = new Histogram({
+    name: 'amps_serve_batch_size',
+    help: 'instances per dispatched batch',
+    buckets: [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32, 48, 64],
+    registers: reg,
+  })
+  const batchWait = new Histogram({
+    name: 'amps_serve_batch_wait_seconds',
+    help: "a batch's first instance to its dispatch (s)",
+    buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1],
+    registers: reg,
+  })
   const sloMisses = new Counter({name: 'amps_serve_slo_misses_total', help: 'predict requests answered later than the SLO (or not at all)', registers: reg})
   const requests = new Counter({name: 'amps_serve_requests_total', help: 'predict requests by HTTP status', labelNames: ['code'], registers: reg})
   const instancesServed = new Counter({name: 'amps_serve_instances_total', help: 'instances answered with a prediction', registers: reg})
-  const stageDuration = new Histogram({name: 'amps_serve_stage_duration_ms', help: "a stage invocation's Duration as the platform reports it (ms)", labelNames: ['stage'], buckets: [1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 1000, 2000, 5000], registers: reg})
+  const stageDuration = new Histogram({
+    name: 'amps_serve_stage_duration_ms',
+    help: "a stage invocation's Duration as the platform reports it (ms)",
+    labelNames: ['stage'],
+    buckets: [1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 1000, 2000, 5000],
+    registers: reg,
+  })
   const stageBilled = new Counter({name: 'amps_serve_stage_billed_ms_total', help: 'billed ms of the stage invocations', labelNames: ['stage'], registers: reg})
   const stageCalls = new Counter({name: 'amps_serve_stage_invocations_total', help: 'stage invocations', labelNames: ['stage'], registers: reg})
-  const throttles = new Counter({name: 'amps_serve_throttle_retries_total', help: 'stage invocations retried after throttling (429 / TooManyRequestsException)', labelNames: ['stage'], registers: reg})
-  const costTotal = new Counter({name: 'amps_serve_cost_usd_total', help: 'billed cost of the stage invocations so far (USD, first-tier prices)', registers: reg})
+  const throttles = new Counter({
+    name: 'amps_serve_throttle_retries_total',
+    help: 'stage invocations retried after throttling (429 / TooManyRequestsException)',
+    labelNames: ['stage'],
+    registers: reg,
+  })
+  const costTotal = new Counter({
+    name: 'amps_serve_cost_usd_total',
+    help: 'billed cost of the stage invocations so far (USD, first-tier prices)',
+    registers: reg,
+  })
   const policyChanges = new Counter({name: 'amps_serve_policy_changes_total', help: 'adaptive batching changes of B or T', registers: reg})
-  const stats = {requests: 0, byStatus: {} as Record<string, number>, instances: 0, batches: 0, sloMisses: 0, throttles: 0, costUsd: 0, stages: new Map<string, StageStats>()}
+  const stats = {
+    requests: 0,
+    byStatus: {} as Record<string, number>,
+    instances: 0,
+    batches: 0,
+    sloMisses: 0,
+    throttles: 0,
+    costUsd: 0,
+    stages: new Map<string, StageStats>(),
+  }
   // the gauges below read the batcher, created further down once the chain is set up
   const held: {batcher?: Batcher<ChainResult>} = {}
-  new Gauge({name: 'amps_serve_queue_depth', help: 'instances waiting for a batch', registers: reg, collect() { this.set(held.batcher?.queued ?? 0) }})
-  new Gauge({name: 'amps_serve_inflight_batches', help: 'batches being served by the chain', registers: reg, collect() { this.set(held.batcher?.inflight ?? 0) }})
-  new Gauge({name: 'amps_serve_cost_per_million_usd', help: 'running cost per 1M instances from billed ms (USD)', registers: reg, collect() { this.set(stats.instances > 0 ? (stats.costUsd / stats.instances) * 1e6 : 0) }})
-  new Gauge({name: 'amps_serve_batch_max_size', help: 'B: current batch size limit', registers: reg, collect() { this.set(policy.maxBatch) }})
-  new Gauge({name: 'amps_serve_batch_timeout_ms', help: 'T: current batch timeout (ms)', registers: reg, collect() { this.set(policy.timeoutMs) }})
-  new Gauge({name: 'amps_serve_arrival_rate', help: 'observed arrival rate over the window (instances/s)', registers: reg, collect() { this.set(state.rate) }})
-  new Gauge({name: 'amps_serve_arrival_dispersion', help: 'index of dispersion of per-second arrivals (1 = Poisson)', registers: reg, collect() { this.set(state.dispersion) }})
-  new Gauge({name: 'amps_serve_slo_feasible', help: '1 when some B, T meets the SLO at the observed rate with the deployed memories, else 0 (re-plan)', registers: reg, collect() { this.set(state.feasible ? 1 : 0) }})
-  new Gauge({name: 'amps_serve_predicted_latency_ms', help: "the policy's predicted latency at the SLO percentile (ms)", registers: reg, collect() { this.set(state.predictedLatencyMs ?? 0) }})
-  new Gauge({name: 'amps_serve_predicted_cost_per_million_usd', help: "the policy's predicted cost per 1M requests (USD)", registers: reg, collect() { this.set(state.predictedCostPerMillionUsd ?? 0) }})
-  new Gauge({name: 'amps_serve_slo_ms', help: 'the SLO (ms)', registers: reg, collect() { this.set(sloMs ?? 0) }})
+  new Gauge({
+    name: 'amps_serve_queue_depth',
+    help: 'instances waiting for a batch',
+    registers: reg,
+    collect() {
+      this.set(held.batcher?.queued ?? 0)
+    },
+  })
+  new Gauge({
+    name: 'amps_serve_inflight_batches',
+    help: 'batches being served by the chain',
+    registers: reg,
+    collect() {
+      this.set(held.batcher?.inflight ?? 0)
+    },
+  })
+  new Gauge({
+    name: 'amps_serve_cost_per_million_usd',
+    help: 'running cost per 1M instances from billed ms (USD)',
+    registers: reg,
+    collect() {
+      this.set(stats.instances > 0 ? (stats.costUsd / stats.instances) * 1e6 : 0)
+    },
+  })
+  new Gauge({
+    name: 'amps_serve_batch_max_size',
+    help: 'B: current batch size limit',
+    registers: reg,
+    collect() {
+      this.set(policy.maxBatch)
+    },
+  })
+  new Gauge({
+    name: 'amps_serve_batch_timeout_ms',
+    help: 'T: current batch timeout (ms)',
+    registers: reg,
+    collect() {
+      this.set(policy.timeoutMs)
+    },
+  })
+  new Gauge({
+    name: 'amps_serve_arrival_rate',
+    help: 'observed arrival rate over the window (instances/s)',
+    registers: reg,
+    collect() {
+      this.set(state.rate)
+    },
+  })
+  new Gauge({
+    name: 'amps_serve_arrival_dispersion',
+    help: 'index of dispersion of per-second arrivals (1 = Poisson)',
+    registers: reg,
+    collect() {
+      this.set(state.dispersion)
+    },
+  })
+  new Gauge({
+    name: 'amps_serve_slo_feasible',
+    help: '1 when some B, T meets the SLO at the observed rate with the deployed memories, else 0 (re-plan)',
+    registers: reg,
+    collect() {
+      this.set(state.feasible ? 1 : 0)
+    },
+  })
+  new Gauge({
+    name: 'amps_serve_predicted_latency_ms',
+    help: "the policy's predicted latency at the SLO percentile (ms)",
+    registers: reg,
+    collect() {
+      this.set(state.predictedLatencyMs ?? 0)
+    },
+  })
+  new Gauge({
+    name: 'amps_serve_predicted_cost_per_million_usd',
+    help: "the policy's predicted cost per 1M requests (USD)",
+    registers: reg,
+    collect() {
+      this.set(state.predictedCostPerMillionUsd ?? 0)
+    },
+  })
+  new Gauge({
+    name: 'amps_serve_slo_ms',
+    help: 'the SLO (ms)',
+    registers: reg,
+    collect() {
+      this.set(sloMs ?? 0)
+    },
+  })
 
   // the chain: same coordinator as `amps invoke`; reloaded when deploy rewrote the file (a restarted stage)
-  const retry = {onThrottle: (s: {stageName?: string; stageIndex: number}) => {
-    stats.throttles++
-    throttles.inc({stage: s.stageName ?? `stage-${s.stageIndex}`})
-  }}
+  const retry = {
+    onThrottle: (s: {stageName?: string; stageIndex: number}) => {
+      stats.throttles++
+      throttles.inc({stage: s.stageName ?? `stage-${s.stageIndex}`})
+    },
+  }
   const makeInvoker = (d: DeploymentState) => createBatchInvoker(d, {...o.chain, retry})
   let invoker = makeInvoker(deployment)
   const oldInvokers: ReturnType<typeof makeInvoker>[] = []
@@ -302,13 +439,17 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       const next = {maxBatch: r.best.maxBatch, timeoutMs: r.best.maxBatch === 1 ? 0 : r.best.timeoutMs}
       const why = `observed ${est.rate.toFixed(1)} req/s${bursty ? ` (bursty: dispersion ${est.dispersion.toFixed(1)}, phases ${est.lowRate}–${est.highRate} req/s)` : ''}`
       if (!r.feasible && state.feasible) {
-        log(`SLO: no batch size and timeout meets p${percentile} ≤ ${sloMs} ms at ${why} with the deployed memories (best: ${r.best.latencyMs.toFixed(1)} ms unbatched); serving unbatched. Re-plan for this traffic: amps plan ${plan?.model.source ?? '<model>'} --slo ${sloMs} --rate ${est.rate.toFixed(1)}, then amps deploy`)
+        log(
+          `SLO: no batch size and timeout meets p${percentile} ≤ ${sloMs} ms at ${why} with the deployed memories (best: ${r.best.latencyMs.toFixed(1)} ms unbatched); serving unbatched. Re-plan for this traffic: amps plan ${plan?.model.source ?? '<model>'} --slo ${sloMs} --rate ${est.rate.toFixed(1)}, then amps deploy`,
+        )
       } else if (r.feasible && !state.feasible) log(`SLO: p${percentile} ≤ ${sloMs} ms is reachable again at ${why}`)
       state.feasible = r.feasible
       state.predictedLatencyMs = r.best.latencyMs
       state.predictedCostPerMillionUsd = r.best.costPerMillionUsd
       if (next.maxBatch !== policy.maxBatch || next.timeoutMs !== policy.timeoutMs) {
-        log(`batching: B ${policy.maxBatch} → ${next.maxBatch}, T ${policy.timeoutMs} → ${next.timeoutMs} ms for ${why}: predicted p${percentile} ${r.best.latencyMs.toFixed(1)} ms, $${r.best.costPerMillionUsd.toFixed(4)} per 1M`)
+        log(
+          `batching: B ${policy.maxBatch} → ${next.maxBatch}, T ${policy.timeoutMs} → ${next.timeoutMs} ms for ${why}: predicted p${percentile} ${r.best.latencyMs.toFixed(1)} ms, $${r.best.costPerMillionUsd.toFixed(4)} per 1M`,
+        )
         policy = next
         policyChanges.inc()
         b.schedule()
@@ -396,7 +537,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const [, name, version] = m
     if (draining) return fail(req, reply, 503, {error: 'the gateway is shutting down'}, {Connection: 'close'})
     if (name !== modelName) return fail(req, reply, 404, unknownModel(name))
-    if (version !== undefined && version !== '1') return fail(req, reply, 404, {error: `version ${version} of "${modelName}" is not served; the deployed chain is version 1`})
+    if (version !== undefined && version !== '1')
+      return fail(req, reply, 404, {error: `version ${version} of "${modelName}" is not served; the deployed chain is version 1`})
     let parsed
     try {
       parsed = parsePredictBody(req.body, modelInputs)
@@ -404,7 +546,10 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       if (error instanceof RequestError) return fail(req, reply, error.status, {error: error.message})
       throw error
     }
-    if (parsed.rows.length > maxQueue) return fail(req, reply, 413, {error: `the request has ${parsed.rows.length} instances, more than the gateway queues at once (--max-queue ${maxQueue}); split it`})
+    if (parsed.rows.length > maxQueue)
+      return fail(req, reply, 413, {
+        error: `the request has ${parsed.rows.length} instances, more than the gateway queues at once (--max-queue ${maxQueue}); split it`,
+      })
     window.add(performance.now(), parsed.rows.length)
     let sub
     try {
@@ -443,12 +588,21 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     return {model_version_status: [{version: '1', state: draining ? 'UNAVAILABLE' : 'AVAILABLE', status: {error_code: 'OK', error_message: ''}}]}
   })
   const signature = (ts: TensorInfo[] | undefined) =>
-    Object.fromEntries((ts ?? []).map((t) => [t.id.replace(/:\d+$/, ''), {dtype: tfDtype(t.dtype), tensor_shape: {dim: t.shape.map((d) => ({size: String(d ?? -1), name: ''})), unknown_rank: false}, name: t.id}]))
+    Object.fromEntries(
+      (ts ?? []).map((t) => [
+        t.id.replace(/:\d+$/, ''),
+        {dtype: tfDtype(t.dtype), tensor_shape: {dim: t.shape.map((d) => ({size: String(d ?? -1), name: ''})), unknown_rank: false}, name: t.id},
+      ]),
+    )
   app.get<{Params: {name: string}}>('/v1/models/:name/metadata', {schema: {params: nameParams}}, async (req, reply) => {
     if (req.params.name !== modelName) return reply.code(404).send(unknownModel(req.params.name))
     return {
       model_spec: {name: modelName, signature_name: '', version: '1'},
-      metadata: {signature_def: {signature_def: {serving_default: {inputs: signature(modelInputs), outputs: signature(modelOutputs), method_name: 'tensorflow/serving/predict'}}}},
+      metadata: {
+        signature_def: {
+          signature_def: {serving_default: {inputs: signature(modelInputs), outputs: signature(modelOutputs), method_name: 'tensorflow/serving/predict'}},
+        },
+      },
     }
   })
   app.get('/healthz', async (_req, reply) => (draining ? reply.code(503).send({status: 'draining'}) : {status: 'ok', model: modelName}))
@@ -479,7 +633,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   } catch (error) {
     invoker.close()
     const e = error as {code?: string}
-    if (e.code === 'EADDRINUSE') throw flagError(`port ${o.port ?? DEFAULTS.port} on ${host} is in use`, ['pick another with --port, or --port 0 for any free port'])
+    if (e.code === 'EADDRINUSE')
+      throw flagError(`port ${o.port ?? DEFAULTS.port} on ${host} is in use`, ['pick another with --port, or --port 0 for any free port'])
     if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') throw flagError(`cannot listen on ${host}: not an address of this machine`)
     throw error
   }
@@ -487,7 +642,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const port = typeof addr === 'object' && addr ? addr.port : (o.port ?? DEFAULTS.port)
   const shownHost = host.includes(':') ? `[${host}]` : host
   const url = `http://${shownHost}:${port}`
-  log(`serving ${modelName} (${deployment.target}, ${deployment.stages.length} stage${deployment.stages.length === 1 ? '' : 's'}) on ${url}/v1/models/${modelName}:predict; batching ${mode}: B = ${policy.maxBatch}, T = ${policy.timeoutMs} ms${sloMs !== undefined ? `, SLO p${percentile} ${sloMs} ms` : ''}`)
+  log(
+    `serving ${modelName} (${deployment.target}, ${deployment.stages.length} stage${deployment.stages.length === 1 ? '' : 's'}) on ${url}/v1/models/${modelName}:predict; batching ${mode}: B = ${policy.maxBatch}, T = ${policy.timeoutMs} ms${sloMs !== undefined ? `, SLO p${percentile} ${sloMs} ms` : ''}`,
+  )
 
   let closing: Promise<void> | undefined
   return {

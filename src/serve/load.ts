@@ -111,11 +111,18 @@ export function loadArrivals(o: LoadOptions): {timesMs: Float64Array; label: str
     throw flagError(`--duration must be between 0 and ${MAX_DURATION_S} s, got ${durationS}`)
   }
   if (rate * durationS > max) {
-    throw flagError(`${rate} req/s for ${durationS} s is ${Math.round(rate * durationS)} requests, more than --max-requests ${max}`, ['shorten --duration, or raise --max-requests'])
+    throw flagError(`${rate} req/s for ${durationS} s is ${Math.round(rate * durationS)} requests, more than --max-requests ${max}`, [
+      'shorten --duration, or raise --max-requests',
+    ])
   }
   const rng = createRng(seed, STREAM.arrivals)
   const timesMs = o.arrival === 'bursty' ? burstyArrivals(burstyParams(rate), durationS, rng) : poissonArrivals(rate, durationS, rng)
-  return {timesMs: timesMs.length > max ? timesMs.slice(0, max) : timesMs, label: o.arrival === 'bursty' ? 'bursty (MMPP-2, 3× peaks)' : 'poisson', rate, durationS}
+  return {
+    timesMs: timesMs.length > max ? timesMs.slice(0, max) : timesMs,
+    label: o.arrival === 'bursty' ? 'bursty (MMPP-2, 3× peaks)' : 'poisson',
+    rate,
+    durationS,
+  }
 }
 
 /** The model URL and the gateway's base, from what the user typed. */
@@ -147,7 +154,12 @@ function makeInstance(sig: Signature, rnd: () => number): unknown {
   const entries = Object.entries(sig.inputs)
   const one = (spec: {dtype: string; tensor_shape: {dim: {size: string}[]}}) => {
     const dims = spec.tensor_shape.dim.slice(1).map((d) => Math.max(1, Number(d.size)))
-    const build = (depth: number): unknown => (depth === dims.length ? (spec.dtype === 'DT_INT32' ? Math.floor(rnd() * 10) : Math.round(rnd() * 1e4) / 1e4) : Array.from({length: dims[depth]}, () => build(depth + 1)))
+    const build = (depth: number): unknown =>
+      depth === dims.length
+        ? spec.dtype === 'DT_INT32'
+          ? Math.floor(rnd() * 10)
+          : Math.round(rnd() * 1e4) / 1e4
+        : Array.from({length: dims[depth]}, () => build(depth + 1))
     return build(0)
   }
   return entries.length === 1 ? one(entries[0][1]) : Object.fromEntries(entries.map(([k, v]) => [k, one(v)]))
@@ -203,12 +215,16 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   try {
     meta = await getJson<MetadataBody>(`${base}${modelPath}/metadata`, headers)
   } catch (error) {
-    throw new AmpsUserError('FLAG_INVALID', `cannot reach ${base}: ${(error as Error).message}`, {suggestions: ['is `amps serve` running? check the URL and port']})
+    throw new AmpsUserError('FLAG_INVALID', `cannot reach ${base}: ${(error as Error).message}`, {
+      suggestions: ['is `amps serve` running? check the URL and port'],
+    })
   }
   if (meta.status === 401) throw flagError(`${base} wants a bearer token: pass --token or set AMPS_SERVE_TOKEN`)
   const sig: Signature | undefined = meta.body?.metadata?.signature_def?.signature_def?.serving_default
   if (meta.status !== 200 || !sig?.inputs) {
-    throw flagError(`GET ${base}${modelPath}/metadata answered ${meta.status}${meta.body?.error ? `: ${meta.body.error}` : ''}; cannot learn the model's input shape`)
+    throw flagError(
+      `GET ${base}${modelPath}/metadata answered ${meta.status}${meta.body?.error ? `: ${meta.body.error}` : ''}; cannot learn the model's input shape`,
+    )
   }
   const model = modelPath.split('/').pop()!
   const rnd = seededRandom(seed)
@@ -237,7 +253,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     let status = 0
     let message = ''
     try {
-      const res = await fetch(predictUrl, {method: 'POST', headers: {...headers, 'content-type': 'application/json'}, body: bodies[i % bodies.length], signal: AbortSignal.timeout(timeoutMs)})
+      const res = await fetch(predictUrl, {
+        method: 'POST',
+        headers: {...headers, 'content-type': 'application/json'},
+        body: bodies[i % bodies.length],
+        signal: AbortSignal.timeout(timeoutMs),
+      })
       const text = await res.text()
       status = res.status
       if (status !== 200) {

@@ -100,7 +100,13 @@ export function* solvePolicySteps(chain: DeployedChain, rate: number, alsoRates:
       head ??= e
       latencyMs = Math.max(latencyMs, e.latencyMs)
     }
-    return {...choice, latencyMs, costPerMillionUsd: head!.costPerRequestUsd * 1e6, meanBatchSize: head!.meanBatchSize, meetsSlo: latencyMs <= chain.sloMs + 1e-6}
+    return {
+      ...choice,
+      latencyMs,
+      costPerMillionUsd: head!.costPerRequestUsd * 1e6,
+      meanBatchSize: head!.meanBatchSize,
+      meetsSlo: latencyMs <= chain.sloMs + 1e-6,
+    }
   }
   const unbatched = evaluate({maxBatch: 1, timeoutMs: 0})
   yield
@@ -161,7 +167,10 @@ export async function solvePolicyAsync(chain: DeployedChain, rate: number, alsoR
 export class RateWindow {
   private times: number[] = []
   private start: number
-  constructor(readonly windowMs = 10_000, now = performance.now()) {
+  constructor(
+    readonly windowMs = 10_000,
+    now = performance.now(),
+  ) {
     this.start = now
   }
 

@@ -37,20 +37,30 @@ function flatten(value: unknown, shape: (number | null)[], dtype: string, where:
   const out: number[] = []
   // the index path is kept as numbers and only turned into text for an error message
   const at: number[] = []
-  const pathText = (depth: number) => at.slice(0, depth).map((i) => `[${i}]`).join('')
+  const pathText = (depth: number) =>
+    at
+      .slice(0, depth)
+      .map((i) => `[${i}]`)
+      .join('')
   const walk = (v: unknown, depth: number): void => {
     if (depth === shape.length) {
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new RequestError(`${where}${pathText(depth)}: expected a finite number, got ${JSON.stringify(v)?.slice(0, 40) ?? String(v)}`)
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        throw new RequestError(`${where}${pathText(depth)}: expected a finite number, got ${JSON.stringify(v)?.slice(0, 40) ?? String(v)}`)
       if (dtype === 'int32' && !Number.isInteger(v)) throw new RequestError(`${where}${pathText(depth)}: the input is int32 but got ${v}`)
       out.push(v)
       return
     }
-    if (!Array.isArray(v)) throw new RequestError(`${where}${pathText(depth)}: expected an array of rank ${shape.length - depth} (shape ${shapeText(shape)}), got ${typeof v === 'number' ? 'a number' : JSON.stringify(v)?.slice(0, 40)}`)
+    if (!Array.isArray(v))
+      throw new RequestError(
+        `${where}${pathText(depth)}: expected an array of rank ${shape.length - depth} (shape ${shapeText(shape)}), got ${typeof v === 'number' ? 'a number' : JSON.stringify(v)?.slice(0, 40)}`,
+      )
     const want = shape[depth]
     if (dims[depth] === undefined) {
-      if (want !== null && want >= 0 && v.length !== want) throw new RequestError(`${where}: dimension ${depth} has ${v.length} elements, the model expects ${want} (shape ${shapeText(shape)})`)
+      if (want !== null && want >= 0 && v.length !== want)
+        throw new RequestError(`${where}: dimension ${depth} has ${v.length} elements, the model expects ${want} (shape ${shapeText(shape)})`)
       dims[depth] = v.length
-    } else if (v.length !== dims[depth]) throw new RequestError(`${where}${pathText(depth)}: ragged array (${v.length} elements where ${dims[depth]} were before)`)
+    } else if (v.length !== dims[depth])
+      throw new RequestError(`${where}${pathText(depth)}: ragged array (${v.length} elements where ${dims[depth]} were before)`)
     for (let i = 0; i < v.length; i++) {
       at[depth] = i
       walk(v[i], depth + 1)
@@ -64,12 +74,17 @@ function flatten(value: unknown, shape: (number | null)[], dtype: string, where:
 function instanceRow(value: unknown, inputs: TensorInfo[], where: string): Row {
   if (inputs.length === 1 && Array.isArray(value)) return [tensorOf(value, inputs[0], where)]
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new RequestError(`${where}: expected ${inputs.length === 1 ? `a nested array of shape ${shapeText(inputs[0].shape.slice(1))}` : `an object with the inputs ${inputs.map((i) => `"${names(i).at(-1)}"`).join(', ')}`}`)
+    throw new RequestError(
+      `${where}: expected ${inputs.length === 1 ? `a nested array of shape ${shapeText(inputs[0].shape.slice(1))}` : `an object with the inputs ${inputs.map((i) => `"${names(i).at(-1)}"`).join(', ')}`}`,
+    )
   }
   const obj = value as Record<string, unknown>
   const known = new Set(inputs.flatMap(names))
   const extra = Object.keys(obj).filter((k) => !known.has(k))
-  if (extra.length > 0) throw new RequestError(`${where}: unknown input ${extra.map((k) => `"${k.slice(0, 40)}"`).join(', ')}; the model's inputs are ${inputs.map((i) => `"${names(i).at(-1)}"`).join(', ')}`)
+  if (extra.length > 0)
+    throw new RequestError(
+      `${where}: unknown input ${extra.map((k) => `"${k.slice(0, 40)}"`).join(', ')}; the model's inputs are ${inputs.map((i) => `"${names(i).at(-1)}"`).join(', ')}`,
+    )
   return inputs.map((info) => {
     const key = names(info).find((n) => n in obj)
     if (key === undefined) throw new RequestError(`${where}: missing input "${names(info).at(-1)}"`)
@@ -90,7 +105,8 @@ export interface ParsedPredict {
 
 /** Parses a :predict body into rows (one per instance), validated against the model's inputs. */
 export function parsePredictBody(body: unknown, inputs: TensorInfo[]): ParsedPredict {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new RequestError('the body must be a JSON object with "instances" (row format) or "inputs" (columnar format)')
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new RequestError('the body must be a JSON object with "instances" (row format) or "inputs" (columnar format)')
   const b = body as Record<string, unknown>
   if ('instances' in b && 'inputs' in b) throw new RequestError('give either "instances" or "inputs", not both')
   if ('instances' in b) {
@@ -106,7 +122,8 @@ export function parsePredictBody(body: unknown, inputs: TensorInfo[]): ParsedPre
     } else throw new RequestError(`"inputs" must be a nested array with the batch axis first${inputs.length > 1 ? ', or an object by input name' : ''}`)
     const n = perInput[0].value.length
     if (n === 0) throw new RequestError('"inputs" has no rows (its first axis is the batch)')
-    for (const p of perInput) if (p.value.length !== n) throw new RequestError(`"inputs": every input needs the same number of rows (${n}), "${p.info.id}" has ${p.value.length}`)
+    for (const p of perInput)
+      if (p.value.length !== n) throw new RequestError(`"inputs": every input needs the same number of rows (${n}), "${p.info.id}" has ${p.value.length}`)
     const rows: Row[] = []
     for (let i = 0; i < n; i++) rows.push(perInput.map((p) => tensorOf(p.value[i], p.info, `inputs${perInput.length > 1 ? `.${p.info.id}` : ''}[${i}]`)))
     return {format: 'columnar', rows}
@@ -145,7 +162,11 @@ const outName = (t: RawTensor) => t.id.replace(/:\d+$/, '')
 /** The response body for rows of outputs, in the request's format. */
 export function predictResponse(format: 'row' | 'columnar', rows: Row[]): Record<string, unknown> {
   if (format === 'row') {
-    return {predictions: rows.map((row) => (row.length === 1 ? nest(row[0].data, row[0].shape) : Object.fromEntries(row.map((t) => [outName(t), nest(t.data, t.shape)]))))}
+    return {
+      predictions: rows.map((row) =>
+        row.length === 1 ? nest(row[0].data, row[0].shape) : Object.fromEntries(row.map((t) => [outName(t), nest(t.data, t.shape)])),
+      ),
+    }
   }
   const per = rows[0].map((t, j) => [outName(t), rows.map((row) => nest(row[j].data, row[j].shape))] as const)
   return {outputs: per.length === 1 ? per[0][1] : Object.fromEntries(per)}

@@ -74,10 +74,7 @@ export function burstyMeanRate(p: BurstyParams): number {
  * `highMeanS` on average, LOW for `lowMeanS` on average at the rate that keeps the mean. Requires
  * peakFactor ≤ (highMeanS + lowMeanS) / highMeanS so the LOW rate is not negative.
  */
-export function burstyParams(
-  meanRatePerSecond: number,
-  options: {peakFactor?: number; highMeanS?: number; lowMeanS?: number} = {},
-): BurstyParams {
+export function burstyParams(meanRatePerSecond: number, options: {peakFactor?: number; highMeanS?: number; lowMeanS?: number} = {}): BurstyParams {
   const peakFactor = options.peakFactor ?? 3
   const highMeanS = options.highMeanS ?? 10
   const lowMeanS = options.lowMeanS ?? 30
@@ -152,7 +149,10 @@ const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
 
 /** Unit implied by a header name, e.g. "t_ms", "timestamp (ms)", "seconds", "time_s". */
 export function unitFromHeader(header: string): TraceUnit | undefined {
-  const h = header.trim().toLowerCase().replace(/^["']|["']$/g, '')
+  const h = header
+    .trim()
+    .toLowerCase()
+    .replace(/^["']|["']$/g, '')
   if (/(^|[^a-z])(ms|msec|msecs|millis|milliseconds?)([^a-z]|$)/.test(h)) return 'ms'
   if (/(^|[^a-z])(s|sec|secs|seconds?)([^a-z]|$)/.test(h)) return 's'
   return undefined
@@ -189,7 +189,10 @@ export function parseTraceCsv(text: string, options: {unit?: TraceUnit; maxRows?
         throw new TraceFormatError(`line ${lineNo}: expected one column of timestamps, found ${cells.length} ("${clip(raw)}")`)
       }
     }
-    const cell = raw.split(/[,;\t]/)[0].trim().replace(/^["']|["']$/g, '')
+    const cell = raw
+      .split(/[,;\t]/)[0]
+      .trim()
+      .replace(/^["']|["']$/g, '')
     if (!NUMBER.test(cell)) {
       if (!sawData && header === undefined) {
         header = cell
@@ -207,7 +210,8 @@ export function parseTraceCsv(text: string, options: {unit?: TraceUnit; maxRows?
       throw new TraceFormatError(`the trace has more than ${options.maxRows} arrivals`)
     }
   }
-  if (values.length === 0) throw new TraceFormatError(header === undefined ? 'the trace is empty' : `the trace has a header ("${clip(header)}") but no timestamps`)
+  if (values.length === 0)
+    throw new TraceFormatError(header === undefined ? 'the trace is empty' : `the trace has a header ("${clip(header)}") but no timestamps`)
 
   let unit: TraceUnit
   let unitSource: ParsedTrace['unitSource']

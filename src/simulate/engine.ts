@@ -147,7 +147,8 @@ class MinHeap {
 export function runEngine(arrivalsMs: Float64Array, o: EngineOptions): EngineResult {
   const B = o.batchSize
   for (const st of o.stages) {
-    if (st.handlerSpread.length < B + 1 || st.unbilledMs.length < B + 1) throw new InvalidProblemError(`stage ${st.name}: no service model for batch sizes up to ${B}`)
+    if (st.handlerSpread.length < B + 1 || st.unbilledMs.length < B + 1)
+      throw new InvalidProblemError(`stage ${st.name}: no service model for batch sizes up to ${B}`)
   }
   if (!(o.keepAliveMs >= 0)) throw new InvalidProblemError(`keep-alive must be >= 0, got ${o.keepAliveMs}`)
   const batches = formBatches(arrivalsMs, B, o.batchTimeoutMs)

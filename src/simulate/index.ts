@@ -232,7 +232,10 @@ function comparability(plan: Plan, spec: ArrivalSpec): {comparable: boolean; not
   }
   if (madeWithoutRate) {
     if (B > 1) {
-      return {comparable: false, note: `${planned}, but it batches up to ${B} requests, so its latency and batch sizes depend on the rate; this run used ${spec.ratePerSecond}/s`}
+      return {
+        comparable: false,
+        note: `${planned}, but it batches up to ${B} requests, so its latency and batch sizes depend on the rate; this run used ${spec.ratePerSecond}/s`,
+      }
     }
     return {
       comparable: true,
@@ -406,9 +409,7 @@ export function simulatePlan(plan: Plan, profile: Profile | undefined, options: 
   })
   const peakSum = stages.reduce((a, s) => a + s.peakConcurrency, 0)
   if (peakSum > 1000) {
-    warnings.push(
-      `up to ${peakSum} instances may run at once across stages, above the default regional concurrency of 1,000: throttling is not simulated`,
-    )
+    warnings.push(`up to ${peakSum} instances may run at once across stages, above the default regional concurrency of 1,000: throttling is not simulated`)
   }
 
   // Comparison with the analytic prediction.

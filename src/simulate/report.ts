@@ -4,7 +4,11 @@ import type {Compared, SimulationResult} from './index.js'
 
 /** First row is the header; the first column left-aligned, the others right-aligned. */
 function table(rows: string[][]): string[] {
-  return renderTable(rows[0], rows.slice(1), rows[0].map((_, c) => (c === 0 ? 'left' : 'right'))).split('\n')
+  return renderTable(
+    rows[0],
+    rows.slice(1),
+    rows[0].map((_, c) => (c === 0 ? 'left' : 'right')),
+  ).split('\n')
 }
 
 const ms = (x: number): string => `${x.toFixed(1)} ms`
@@ -28,7 +32,9 @@ export function renderSimulation(r: SimulationResult): string {
       ['', ms(r.latencyMs.mean), ms(r.latencyMs.p50), ms(r.latencyMs.p95), ms(r.latencyMs.p99), ms(r.latencyMs.max)],
     ]),
   )
-  out.push(`SLO ${r.slo.ms} ms missed by ${r.slo.misses.toLocaleString('en-US')} requests (${pctOf(r.slo.missRate)}; target ${pctOf(1 - r.slo.percentile)} at p${r.slo.percentile * 100})`)
+  out.push(
+    `SLO ${r.slo.ms} ms missed by ${r.slo.misses.toLocaleString('en-US')} requests (${pctOf(r.slo.missRate)}; target ${pctOf(1 - r.slo.percentile)} at p${r.slo.percentile * 100})`,
+  )
   out.push(
     `Cost ${money(r.cost.perMillionUsd)} per 1M requests (duration ${money(r.cost.durationUsd)}, requests ${money(r.cost.requestUsd)}, S3 ${money(r.cost.s3Usd)}; total ${money(r.cost.totalUsd)})`,
   )
@@ -70,7 +76,12 @@ export function renderSimulation(r: SimulationResult): string {
   out.push(
     ...table([
       ['', 'predicted', 'simulated', '|error|'],
-      [`latency p${p.latencyAtPercentile.percentile * 100}`, ms(p.latencyAtPercentile.predicted), ms(p.latencyAtPercentile.simulated), err(p.latencyAtPercentile)],
+      [
+        `latency p${p.latencyAtPercentile.percentile * 100}`,
+        ms(p.latencyAtPercentile.predicted),
+        ms(p.latencyAtPercentile.simulated),
+        err(p.latencyAtPercentile),
+      ],
       ['cost per 1M', money(p.costPerMillionUsd.predicted), money(p.costPerMillionUsd.simulated), err(p.costPerMillionUsd)],
       ['mean batch size', p.meanBatchSize.predicted.toFixed(3), p.meanBatchSize.simulated.toFixed(3), err(p.meanBatchSize)],
       ['cold-start probability', pctOf(p.coldStartProbability.predicted), pctOf(p.coldStartProbability.simulated), err(p.coldStartProbability)],

@@ -135,7 +135,9 @@ export function buildStageModels(plan: Plan, profile: Profile | undefined, optio
       s3UsdPerBatch = cm.s3RequestUsd(range, B)
       const viaS3 = cm.viaS3(range.last, B)
       if (viaS3 !== (st.handoff === 's3')) {
-        warnings.push(`stage ${st.name}: the plan hands off ${st.handoff}, the cost model says ${viaS3 ? 's3' : 'inline'} for ${B} samples; simulating ${viaS3 ? 's3' : 'inline'}`)
+        warnings.push(
+          `stage ${st.name}: the plan hands off ${st.handoff}, the cost model says ${viaS3 ? 's3' : 'inline'} for ${B} samples; simulating ${viaS3 ? 's3' : 'inline'}`,
+        )
       }
     } else {
       const roundTrip = prices.latency.invokeRoundTripMs.value

@@ -135,12 +135,13 @@ export function tensorBytes(t: RawTensor): Uint8Array {
 export function typedFromBytes(bytes: Uint8Array, dtype: WireDtype): Float32Array | Int32Array {
   const copy = new Uint8Array(bytes.length)
   if (littleEndian) copy.set(bytes)
-  else for (let i = 0; i < bytes.length; i += 4) {
-    copy[i] = bytes[i + 3]
-    copy[i + 1] = bytes[i + 2]
-    copy[i + 2] = bytes[i + 1]
-    copy[i + 3] = bytes[i]
-  }
+  else
+    for (let i = 0; i < bytes.length; i += 4) {
+      copy[i] = bytes[i + 3]
+      copy[i + 1] = bytes[i + 2]
+      copy[i + 2] = bytes[i + 1]
+      copy[i + 3] = bytes[i]
+    }
   return dtype === 'int32' ? new Int32Array(copy.buffer) : new Float32Array(copy.buffer)
 }
 
@@ -198,9 +199,7 @@ export function checkWireTensor(raw: unknown, where: string, options: {scanBase6
     const pad = t.b64.endsWith('==') ? 2 : t.b64.endsWith('=') ? 1 : 0
     const got = (t.b64.length / 4) * 3 - pad
     if (got !== expectedBytes) {
-      throw new PayloadInvalidError(
-        `${name}: ${got} bytes of data but ${dtype} shape [${shape}] needs ${expectedBytes} bytes`,
-      )
+      throw new PayloadInvalidError(`${name}: ${got} bytes of data but ${dtype} shape [${shape}] needs ${expectedBytes} bytes`)
     }
     return {id: t.id, dtype, shape, b64: t.b64}
   }
@@ -242,10 +241,7 @@ export function inlineSize(t: {id: string; shape: number[]; dtype: WireDtype}): 
 /** Upper bound of one reference entry {id, dtype, shape, ref, bytes} in JSON (ids and URLs are short). */
 const REF_ENTRY_BYTES = 512
 
-export async function encodeTensors(
-  tensors: RawTensor[],
-  opts: {limit?: number; store?: TensorStore; keyPrefix?: string} = {},
-): Promise<WireTensor[]> {
+export async function encodeTensors(tensors: RawTensor[], opts: {limit?: number; store?: TensorStore; keyPrefix?: string} = {}): Promise<WireTensor[]> {
   const limit = (opts.limit ?? LAMBDA.syncPayloadBytes) - PAYLOAD_HEADROOM_BYTES
   const sizes = tensors.map(inlineSize)
   // exact size of {"tensors":[…]} with everything inline; the headroom covers the rest of the envelope

@@ -49,10 +49,12 @@ export async function loadOnnxEngine(dir: string, spec: StageSpec, t0: number): 
     })
   }
   // warm-up at batch 1 with zeros: ORT allocates its arena and pre-packs weights on the first run
-  await run(spec.inputs.map((i) => {
-    const shape = [1, ...i.shape.slice(1).map((d) => d ?? 1)]
-    return {id: i.id, dtype: 'float32', shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1))}
-  }))
+  await run(
+    spec.inputs.map((i) => {
+      const shape = [1, ...i.shape.slice(1).map((d) => d ?? 1)]
+      return {id: i.id, dtype: 'float32', shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1))}
+    }),
+  )
   const t3 = performance.now()
   return {backend: 'onnx', initMs: t3, breakdown: {tfMs: t1 - t0, loadMs: t2 - t1, warmupMs: t3 - t2}, run}
 }

@@ -83,9 +83,7 @@ export async function loadStageRuntime(dir: string, options: {backend?: BackendN
     weightsManifest: {paths: string[]; weights: unknown[]}[]
   }
   const weightSpecs = modelJson.weightsManifest.flatMap((g) => g.weights) as Parameters<Tf['io']['fromMemory']>[1]
-  const buffers = await Promise.all(
-    modelJson.weightsManifest.flatMap((g) => g.paths).map((p) => readFile(join(dir, p))),
-  )
+  const buffers = await Promise.all(modelJson.weightsManifest.flatMap((g) => g.paths).map((p) => readFile(join(dir, p))))
   const weights = Buffer.concat(buffers)
   const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer
   const model = await tf.loadLayersModel(tf.io.fromMemory(modelJson.modelTopology, weightSpecs, weightData))
@@ -231,7 +229,9 @@ async function decodeInputs(spec: StageSpec, tensors: WireTensor[], store: Tenso
   }
   const unexpected = [...byId.keys()].filter((id) => !expectedIds.includes(id))
   if (unexpected.length > 0) {
-    throw new PayloadInvalidError(`${spec.name} does not take ${unexpected.map((i) => `"${i}"`).join(', ')}; it expects ${expectedIds.map((i) => `"${i}"`).join(', ')}`)
+    throw new PayloadInvalidError(
+      `${spec.name} does not take ${unexpected.map((i) => `"${i}"`).join(', ')}; it expects ${expectedIds.map((i) => `"${i}"`).join(', ')}`,
+    )
   }
   let batch: number | undefined
   for (const info of spec.inputs) {

@@ -79,14 +79,16 @@ export async function runAnalytic(opts: BenchOptions): Promise<{data: AnalyticDa
         simulateMs: round(simulateMs, 0),
       }
       rows.push(row)
-      log(`  ${name} SLO ${c.sloMs} ms at ${rate}/s: p99 analytic ${row.analyticP99Ms} vs simulated ${row.simulatedP99Ms} ms (${row.p99ErrPct} %), cost ${row.costErrPct} %`)
+      log(
+        `  ${name} SLO ${c.sloMs} ms at ${rate}/s: p99 analytic ${row.analyticP99Ms} vs simulated ${row.simulatedP99Ms} ms (${row.p99ErrPct} %), cost ${row.costErrPct} %`,
+      )
     }
   }
   const absP = rows.map((r) => Math.abs(r.p99ErrPct))
   const absC = rows.map((r) => Math.abs(r.costErrPct))
   const notes = [
     `Analytic = plan.predicted (latencyMs at the plan's percentile, costPerMillionUsd) from planFromProfile; simulated = simulatePlan(plan, profile) with Poisson arrivals at the plan's rate, seed ${seed}, the first 60 s left out of every statistic (a fresh deployment's cold pool), then max(300 s, ${requests.toLocaleString('en-US')} requests / rate).`,
-    'The simulator draws each stage\'s time from the profile\'s measured spread (p10/median/p90/min/max per layer) at the actual batch size, bills each invocation rounded up to 1 ms, and bills INIT on cold starts; the analytic model uses medians and, for latency, the full batch B (a bound).',
+    "The simulator draws each stage's time from the profile's measured spread (p10/median/p90/min/max per layer) at the actual batch size, bills each invocation rounded up to 1 ms, and bills INIT on cold starts; the analytic model uses medians and, for latency, the full batch B (a bound).",
     'Error % = (analytic − simulated) / simulated × 100.',
   ]
   return {

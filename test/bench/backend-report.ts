@@ -12,7 +12,20 @@ export function renderBackendSection(data: BackendData | undefined, table: (h: s
       data.rows.map((r) => [r.model, r.backend, ...keys.map((k) => (r.wholeMs[k] === undefined ? '–' : String(r.wholeMs[k])))]),
     ),
     table(
-      ['model', 'backend', 'cold start ms', 'runtime unzipped', 'runtime zipped', `SLO (p99, ${data.rate}/s)`, '$/1M', 'stages', 'floor $/1M', 'cost ÷ floor', 'smallest feasible p99 SLO', '$/1M there'],
+      [
+        'model',
+        'backend',
+        'cold start ms',
+        'runtime unzipped',
+        'runtime zipped',
+        `SLO (p99, ${data.rate}/s)`,
+        '$/1M',
+        'stages',
+        'floor $/1M',
+        'cost ÷ floor',
+        'smallest feasible p99 SLO',
+        '$/1M there',
+      ],
       data.rows.map((r) => [
         r.model,
         r.backend,

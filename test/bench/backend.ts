@@ -107,7 +107,17 @@ function coldStartMs(backend: Backend, model: NsfwjsModel, onnxPath: string): nu
 
 function tryPlan(profile: Profile, backend: Backend, sloMs: number): {cost: number; stages: number} | undefined {
   try {
-    const plan = applyBackend(planFromProfile(profile, {sloMs, percentile: 99, ratePerSecond: RATE, arch: 'auto', prices: pricesForBackend(DEFAULT_PRICE_TABLE, backend), timeLimitMs: 30_000}), backend)
+    const plan = applyBackend(
+      planFromProfile(profile, {
+        sloMs,
+        percentile: 99,
+        ratePerSecond: RATE,
+        arch: 'auto',
+        prices: pricesForBackend(DEFAULT_PRICE_TABLE, backend),
+        timeLimitMs: 30_000,
+      }),
+      backend,
+    )
     return {cost: plan.predicted.costPerMillionUsd, stages: plan.stages.length}
   } catch (error) {
     if (error instanceof AmpsUserError) return undefined
@@ -178,17 +188,18 @@ export async function runBackend(opts: BenchOptions): Promise<{data: BackendData
           smallestSloCostPerMillionUsd: smallest ? round(smallest.cost, 4) : undefined,
         }
         rows.push(row)
-        log(`  ${model} ${backend}: SLO ${sloMs} ms → ${row.costPerMillionUsd ?? 'infeasible'} $/1M (${row.stages ?? 0} stages), smallest p99 SLO ${row.smallestSloMs ?? '?'} ms, cold ${row.coldStartMs} ms`)
+        log(
+          `  ${model} ${backend}: SLO ${sloMs} ms → ${row.costPerMillionUsd ?? 'infeasible'} $/1M (${row.stages ?? 0} stages), smallest p99 SLO ${row.smallestSloMs ?? '?'} ms, cold ${row.coldStartMs} ms`,
+        )
       }
     }
   } finally {
     rmSync(scratch, {recursive: true, force: true})
   }
   const notes = [
-    'Whole-model ms: the profiler\'s whole-model runs under each cgroup CPU quota (m/1769 of a core); ORT with ceil(m/1769) intra-op threads (at most the machine\'s cores), spinning off; tfjs wasm on one thread.',
+    "Whole-model ms: the profiler's whole-model runs under each cgroup CPU quota (m/1769 of a core); ORT with ceil(m/1769) intra-op threads (at most the machine's cores), spinning off; tfjs wasm on one thread.",
     'Runtime size: what a stage bundle carries besides its weights (wasm: index.mjs + 2 .wasm; onnx: index.mjs + onnxruntime-node JS + the linux x64 native library).',
     'Cold start: a fresh Node process importing the runtime, loading the whole model and running batch 1 once (median of 3), unrestricted CPU.',
   ]
   return {data: {memories: MEMORIES, batches: BATCHES, rate: RATE, rows}, notes}
 }
-

@@ -60,12 +60,21 @@ export function planGrid(model: NsfwjsModel, quick: boolean): Promise<{profile: 
             cells.push({model, sloFactor, sloMs, ratePerSecond, planMs: performance.now() - t0, plan})
           } catch (error) {
             const e = error as Error
-            cells.push({model, sloFactor, sloMs, ratePerSecond, planMs: performance.now() - t0, error: {code: error instanceof AmpsUserError ? error.ampsCode : undefined, message: e.message}})
+            cells.push({
+              model,
+              sloFactor,
+              sloMs,
+              ratePerSecond,
+              planMs: performance.now() - t0,
+              error: {code: error instanceof AmpsUserError ? error.ampsCode : undefined, message: e.message},
+            })
           }
           const c = cells.at(-1)!
           log(
             `  plan ${model} SLO ${sloMs} ms (${sloFactor}×) at ${ratePerSecond}/s: ` +
-              (c.plan ? `${c.plan.stages.length} stage(s), batch ${c.plan.batch.size}, $${c.plan.predicted.costPerMillionUsd.toFixed(3)}/1M` : `no plan (${c.error?.code ?? c.error?.message})`) +
+              (c.plan
+                ? `${c.plan.stages.length} stage(s), batch ${c.plan.batch.size}, $${c.plan.predicted.costPerMillionUsd.toFixed(3)}/1M`
+                : `no plan (${c.error?.code ?? c.error?.message})`) +
               ` in ${c.planMs.toFixed(0)} ms`,
           )
         }

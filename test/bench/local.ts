@@ -67,8 +67,14 @@ export function benchPlan(
   const g = model.graph
   const bounds = [-1, ...cuts, g.layers.length - 1]
   const stages: PlanStage[] = []
-  const inBytes = (q: number) => (q < 0 ? g.inputs.reduce((a, t) => a + t.bytesPerSample, 0) : q === g.layers.length - 1 ? g.outputs.reduce((a, t) => a + t.bytesPerSample, 0) : cutBytes(g, q))
-  const idsAt = (q: number) => (q < 0 ? g.inputs.map((t) => t.id) : q === g.layers.length - 1 ? g.outputs.map((t) => t.id) : g.cuts.find((c) => c.after === q)!.tensors.map((t) => t.id))
+  const inBytes = (q: number) =>
+    q < 0
+      ? g.inputs.reduce((a, t) => a + t.bytesPerSample, 0)
+      : q === g.layers.length - 1
+        ? g.outputs.reduce((a, t) => a + t.bytesPerSample, 0)
+        : cutBytes(g, q)
+  const idsAt = (q: number) =>
+    q < 0 ? g.inputs.map((t) => t.id) : q === g.layers.length - 1 ? g.outputs.map((t) => t.id) : g.cuts.find((c) => c.after === q)!.tensors.map((t) => t.id)
   for (let k = 0; k + 1 < bounds.length; k++) {
     const first = bounds[k] + 1
     const last = bounds[k + 1]

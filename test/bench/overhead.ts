@@ -150,7 +150,7 @@ export async function runOverhead(opts: BenchOptions, deployments: LocalDeployme
   const notes = [
     `Every stage runs at ${memoryMb} MB: a CFS quota of one full core (cgroup v1 cpu) and a ${memoryMb} MiB memory limit, as one Lambda vCPU.`,
     'Cuts split the model into parts of about equal MACs, at the valid cut carrying the fewest bytes within ±15 % of each MAC quantile (between blocks, as one would cut by hand).',
-    'End to end = the coordinator\'s wall time for one request through every stage (createChainInvoker().invoke), inputs encoded, outputs decoded.',
+    "End to end = the coordinator's wall time for one request through every stage (createChainInvoker().invoke), inputs encoded, outputs decoded.",
     'Per cut = (end to end with n stages − end to end with 1 stage) / (n − 1); its parts are the same differences of Σ run ms (split compute), Σ decode+encode ms (codec), Σ (round trip − handler) (HTTP + JSON in the stage process) and end to end − Σ round trips (the coordinator).',
     'In one process = model.predict + reading the output back inside the bench process (wasm backend, no quota, no HTTP, no codec).',
   ]

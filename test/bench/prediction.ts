@@ -153,14 +153,20 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
     for (const c of profile.calibration ?? []) calibration.push({model: name, ...c})
     const rt = profile.runtime
     corrections.push({model: name, fusedFactor: rt.fusedFactor, jsonParseMsPerMb: rt.jsonParseMsPerMb, jsonStringifyMsPerMb: rt.jsonStringifyMsPerMb})
-    log(`prediction: ${name} profile: fused factor ${rt.fusedFactor ?? '–'}, JSON ${rt.jsonParseMsPerMb ?? '–'} ms/MB parse, ${rt.jsonStringifyMsPerMb ?? '–'} ms/MB stringify`)
+    log(
+      `prediction: ${name} profile: fused factor ${rt.fusedFactor ?? '–'}, JSON ${rt.jsonParseMsPerMb ?? '–'} ms/MB parse, ${rt.jsonStringifyMsPerMb ?? '–'} ms/MB stringify`,
+    )
     const model = await loadModel(modelDir)
     const heavy = name === 'inception_v3'
     for (const n of [2, 3]) {
       const cuts = balancedCuts(model.graph, n)
       for (const memoryMb of memories) {
         const maxBatch = Math.max(...batches)
-        const plan = benchPlan(model, cuts, {memoryMb, batch: maxBatch, predictMs: (f, l) => PREDICTORS.model(profile, {first: f, last: l}, memoryMb, maxBatch).handlerMs})
+        const plan = benchPlan(model, cuts, {
+          memoryMb,
+          batch: maxBatch,
+          predictMs: (f, l) => PREDICTORS.model(profile, {first: f, last: l}, memoryMb, maxBatch).handlerMs,
+        })
         log(`prediction: ${name} in ${n} stages at ${memoryMb} MB`)
         await deployments.with(plan, modelDir, `prediction-${name}-${n}-${memoryMb}`, async (d) => {
           for (const batch of batches) {
@@ -214,12 +220,29 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
               const cpuEnv = new CostModel(profile, {arch: 'x86_64', prices: DEFAULT_PRICE_TABLE}).env
               const sp = computeSpread(profile.layers.slice(range.first, range.last + 1), memoryMb, batch, cpuEnv)
               const simulatorSpread = {p10Ms: round(sp[1]), medianMs: round(sp[2]), p90Ms: round(sp[3]), maxMs: round(sp[4])}
-              rows.push({model: name, stages: n, stage: i + 1, first: range.first, last: range.last, layers: s.layers.count, memoryMb, batch, measured, simulatorSpread, predicted})
+              rows.push({
+                model: name,
+                stages: n,
+                stage: i + 1,
+                first: range.first,
+                last: range.last,
+                layers: s.layers.count,
+                memoryMb,
+                batch,
+                measured,
+                simulatorSpread,
+                predicted,
+              })
             })
             const last = rows.slice(-plan.stages.length)
             log(
               `  batch ${batch}: ` +
-                last.map((r) => `stage ${r.stage} measured ${r.measured.durationMs} ms, predicted ${round(r.predicted.model.handlerMs)} ms (${r.predicted.model.durationErrPct > 0 ? '+' : ''}${r.predicted.model.durationErrPct} %; before ${r.predicted.before.durationErrPct > 0 ? '+' : ''}${r.predicted.before.durationErrPct} %)`).join('; '),
+                last
+                  .map(
+                    (r) =>
+                      `stage ${r.stage} measured ${r.measured.durationMs} ms, predicted ${round(r.predicted.model.handlerMs)} ms (${r.predicted.model.durationErrPct > 0 ? '+' : ''}${r.predicted.model.durationErrPct} %; before ${r.predicted.before.durationErrPct > 0 ? '+' : ''}${r.predicted.before.durationErrPct} %)`,
+                  )
+                  .join('; '),
             )
           }
         })
@@ -234,10 +257,10 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
     simulatorMaxOverMedian: round(median(rows.map((r) => r.simulatorSpread.maxMs / r.simulatorSpread.medianMs)), 3),
   }
   const notes = [
-    'Predicted = CostModel.handlerMs (src/cost/model.ts): Σ layer ms × the profile\'s fusedFactor at the memory and batch + codec (codecMsPerMb × MB in and out) + the runtime\'s JSON parse/stringify of inline tensors (json*MsPerMb × MB) + the profile\'s invokeOverheadMs; no S3 hand-off here (every tensor is inline). `before` and `fused` are the same model with the corrections taken out of the profile (test/bench/predictors.ts).',
-    'Measured duration = the platform Duration of each invocation (the local runtime\'s REPORT line, like Lambda\'s: from the event as received, through JSON.parse, the handler and JSON.stringify of the result: what Lambda bills before rounding up); handler = the stage\'s own metrics.handlerMs (decode + model.predict + read back + encode); round trip = the coordinator\'s wall time around InvokeCommand. Medians over the requests after up to 150 warm-up requests (at most 15 s of them, at least 3): a fresh stage process settles over its first ~150 requests (`node dist-test/test/bench/warmup.js`).',
+    "Predicted = CostModel.handlerMs (src/cost/model.ts): Σ layer ms × the profile's fusedFactor at the memory and batch + codec (codecMsPerMb × MB in and out) + the runtime's JSON parse/stringify of inline tensors (json*MsPerMb × MB) + the profile's invokeOverheadMs; no S3 hand-off here (every tensor is inline). `before` and `fused` are the same model with the corrections taken out of the profile (test/bench/predictors.ts).",
+    "Measured duration = the platform Duration of each invocation (the local runtime's REPORT line, like Lambda's: from the event as received, through JSON.parse, the handler and JSON.stringify of the result: what Lambda bills before rounding up); handler = the stage's own metrics.handlerMs (decode + model.predict + read back + encode); round trip = the coordinator's wall time around InvokeCommand. Medians over the requests after up to 150 warm-up requests (at most 15 s of them, at least 3): a fresh stage process settles over its first ~150 requests (`node dist-test/test/bench/warmup.js`).",
     'Error % = (predicted − measured) / measured × 100; |error| statistics over every (model, stages, stage, memory, batch) row.',
-    'Cuts split the model into parts of about equal MACs, at the valid cut carrying the fewest bytes within ±15 % of each MAC quantile. Every stage of a deployment has the same memory size; the local target applies m/1769 of a core as a CFS quota (the profiler\'s period) and m MiB as a memory limit.',
+    "Cuts split the model into parts of about equal MACs, at the valid cut carrying the fewest bytes within ±15 % of each MAC quantile. Every stage of a deployment has the same memory size; the local target applies m/1769 of a core as a CFS quota (the profiler's period) and m MiB as a memory limit.",
   ]
   return {data: {memories, rows, summaries, spread, profiles: [...profileInfos.values()], calibration, corrections}, notes}
 }

@@ -63,7 +63,13 @@ export async function runQuality(opts: BenchOptions): Promise<{data: QualityData
         costPerMillionUsd: cost,
         baselines: p.baselines.map((b: PlanBaseline) =>
           b.feasible
-            ? {name: b.name, feasible: true, costPerMillionUsd: b.costPerMillionUsd, latencyMs: round(b.latencyMs, 1), ratio: round(b.costPerMillionUsd / cost, 3)}
+            ? {
+                name: b.name,
+                feasible: true,
+                costPerMillionUsd: b.costPerMillionUsd,
+                latencyMs: round(b.latencyMs, 1),
+                ratio: round(b.costPerMillionUsd / cost, 3),
+              }
             : {name: b.name, feasible: false, reason: b.reason},
         ),
         floorRatio: round(cost / floor.usdPerMillion, 3),
@@ -83,12 +89,20 @@ export async function runQuality(opts: BenchOptions): Promise<{data: QualityData
   const notes = [
     `SLOs: ${SLO_FACTORS.join(', ')} × the whole model's time at 1,769 MB (Σ layer medians at batch 1 + invoke overhead, from the profile) + the price table's 15 ms Invoke round trip, rounded up to 10 ms; p${PERCENTILE}; arrival rates ${RATES.join(', ')} requests/s (Poisson); arch auto; built-in us-east-1 price table.`,
     'Cost per 1M = plan.predicted.costPerMillionUsd (duration at the first price tier + request fees + S3 fees; INIT charges are reported apart by the planner and not included); ratio = baseline cost ÷ amps cost (2.0 = amps costs half).',
-    'Baselines are the planner\'s own (plan.baselines), priced with the same profile and prices: single-function = the whole model in one function, no batching, cheapest memory meeting the SLO (Power Tuning\'s answer at 1-MB resolution); amps-inf = cuts + memory per stage without batching (AMPS-Inf); max-memory = one function at 10,240 MB.',
+    "Baselines are the planner's own (plan.baselines), priced with the same profile and prices: single-function = the whole model in one function, no batching, cheapest memory meeting the SLO (Power Tuning's answer at 1-MB resolution); amps-inf = cuts + memory per stage without batching (AMPS-Inf); max-memory = one function at 10,240 MB.",
     'Compute floor: Σ over layers of min over memory m (every breakpoint of the cost model) and batch k ≤ 32 of ms(m, k)/k × m/1024 GB × the cheapest first-tier price per GB-s (arm64, $0.0000133334, assumed as fast as the profiling machine); no request fee, overhead, codec, rounding, memory floor or SLO. No plan can cost less; floor ratio = amps ÷ floor.',
     'Target: amps ≤ 0.5 × the best single function at ≥ 10 req/s, i.e. single-function ratio ≥ 2 in every feasible cell with rate ≥ 10.',
   ]
   return {
-    data: {percentile: PERCENTILE, sloFactors: SLO_FACTORS, rates: RATES, models, cells, target: {cells: targetCells.length, met, worstRatio: worst}, profiles: [...profileInfos.values()]},
+    data: {
+      percentile: PERCENTILE,
+      sloFactors: SLO_FACTORS,
+      rates: RATES,
+      models,
+      cells,
+      target: {cells: targetCells.length, met, worstRatio: worst},
+      profiles: [...profileInfos.values()],
+    },
     notes,
   }
 }

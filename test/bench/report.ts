@@ -18,9 +18,11 @@ import type {SolverData} from './solver-section.js'
 import type {BackendData} from './backend.js'
 import {renderBackendSection} from './backend-report.js'
 
-const fmt = (x: number | undefined | null, digits = 1): string => (x === undefined || x === null || !Number.isFinite(x) ? '–' : x.toLocaleString('en-US', {minimumFractionDigits: digits, maximumFractionDigits: digits}))
+const fmt = (x: number | undefined | null, digits = 1): string =>
+  x === undefined || x === null || !Number.isFinite(x) ? '–' : x.toLocaleString('en-US', {minimumFractionDigits: digits, maximumFractionDigits: digits})
 const pct = (x: number | undefined | null): string => (x === undefined || x === null || !Number.isFinite(x) ? '–' : `${x > 0 ? '+' : ''}${fmt(x, 1)} %`)
-const usd = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '–' : x >= 1 ? `$${fmt(x, 2)}` : x >= 0.01 ? `$${fmt(x, 3)}` : `$${x.toPrecision(3)}`)
+const usd = (x: number | undefined): string =>
+  x === undefined || !Number.isFinite(x) ? '–' : x >= 1 ? `$${fmt(x, 2)}` : x >= 0.01 ? `$${fmt(x, 3)}` : `$${x.toPrecision(3)}`
 const bytes = (n: number): string => (n >= 1048576 ? `${fmt(n / 1048576, 2)} MB` : `${fmt(n / 1024, 0)} KB`)
 
 function table(head: string[], rows: (string | number)[][]): string {
@@ -42,7 +44,9 @@ function provenance(r: SectionResult): string {
       `${m.backend ? `, backend ${m.backend}` : ''}${m.quotaMethod ? `, memory sizes emulated by ${m.quotaMethod}` : ''}` +
       ` · load average ${m.loadAvgStart.join('/')} at the start, ${m.loadAvgEnd?.join('/') ?? '?'} at the end`,
     ...(busy(r) && r.section !== 'quality' && r.section !== 'analytic' && r.section !== 'solver'
-      ? [`**Warning: the machine was busy** (1-minute load average up to ${fmt(Math.max(m.loadAvgStart[0], m.loadAvgEnd?.[0] ?? 0), 1)} on ${m.cores} cores; the bench itself keeps about one core busy): measured times are inflated by other processes. Rerun on a quiet machine before reading these figures.`]
+      ? [
+          `**Warning: the machine was busy** (1-minute load average up to ${fmt(Math.max(m.loadAvgStart[0], m.loadAvgEnd?.[0] ?? 0), 1)} on ${m.cores} cores; the bench itself keeps about one core busy): measured times are inflated by other processes. Rerun on a quiet machine before reading these figures.`,
+        ]
       : []),
   ].join('  \n')
 }
@@ -56,7 +60,10 @@ function profilesLine(profiles: unknown): string {
   return (
     'Profiles (profileModel): ' +
     (profiles as ProfileLine[])
-      .map((p) => `${p.model} ${p.source === 'cache' ? 'from the bench cache, measured' : 'measured in this run'} ${p.measuredAt.replace('T', ' ').slice(0, 16)} (${p.memoryMb.join('/')} MB × batch ${p.batchSizes.join('/')}, ${p.backend}, ${p.quotaMethod}${p.source === 'cache' ? '' : `, ${fmt(p.seconds, 0)} s`})`)
+      .map(
+        (p) =>
+          `${p.model} ${p.source === 'cache' ? 'from the bench cache, measured' : 'measured in this run'} ${p.measuredAt.replace('T', ' ').slice(0, 16)} (${p.memoryMb.join('/')} MB × batch ${p.batchSizes.join('/')}, ${p.backend}, ${p.quotaMethod}${p.source === 'cache' ? '' : `, ${fmt(p.seconds, 0)} s`})`,
+      )
       .join('; ') +
     '.'
   )
@@ -77,12 +84,19 @@ function solverSection(r: SectionResult<SolverData> | undefined): string {
   else if (d.rows.length === 0) out.push(`_${d.entry} returned no rows._`)
   else {
     const keys = [...new Set(d.rows.flatMap((row) => Object.keys(row)))]
-    out.push(table(keys, d.rows.map((row) => keys.map((k) => {
-      const v = row[k]
-      if (k === 'gapPct' && typeof v === 'number') return `${v.toFixed(3)} %`
-      if (typeof v === 'number') return Number.isInteger(v) ? fmt(v, 0) : Math.abs(v) < 0.01 && v !== 0 ? v.toPrecision(3) : fmt(v, 2)
-      return v === undefined || v === null ? '–' : typeof v === 'object' ? JSON.stringify(v) : String(v)
-    }))))
+    out.push(
+      table(
+        keys,
+        d.rows.map((row) =>
+          keys.map((k) => {
+            const v = row[k]
+            if (k === 'gapPct' && typeof v === 'number') return `${v.toFixed(3)} %`
+            if (typeof v === 'number') return Number.isInteger(v) ? fmt(v, 0) : Math.abs(v) < 0.01 && v !== 0 ? v.toPrecision(3) : fmt(v, 2)
+            return v === undefined || v === null ? '–' : typeof v === 'object' ? JSON.stringify(v) : String(v)
+          }),
+        ),
+      ),
+    )
   }
   if (d.jobs?.length) {
     const rowsOf = (j: NonNullable<SolverData['jobs']>[number]): string => (j.rows === undefined ? '' : `${j.rows} rows`)
@@ -92,7 +106,12 @@ function solverSection(r: SectionResult<SolverData> | undefined): string {
         d.jobs
           .map((j) => {
             const extra = [rowsOf(j), deadline(j)].filter(Boolean).join(', ')
-            const what = j.status === 'done' ? `${fmt(j.seconds, 0)} s` : j.status === 'timed-out' ? `stopped at its deadline after ${fmt(j.seconds, 0)} s${j.rows ? `, ${j.rows} rows kept` : ''}` : `failed (${j.error ?? ''})`
+            const what =
+              j.status === 'done'
+                ? `${fmt(j.seconds, 0)} s`
+                : j.status === 'timed-out'
+                  ? `stopped at its deadline after ${fmt(j.seconds, 0)} s${j.rows ? `, ${j.rows} rows kept` : ''}`
+                  : `failed (${j.error ?? ''})`
             return `${j.label} ${what}${extra ? ` (${extra})` : ''}`
           })
           .join('; ') +
@@ -105,7 +124,9 @@ function solverSection(r: SectionResult<SolverData> | undefined): string {
     d.planTimeLimitMs ? `whole search ${fmt(d.planTimeLimitMs / 1000, 0)} s` : '',
   ].filter(Boolean)
   if (limits.length) {
-    out.push(`Time limits set by the bench: ${limits.join(', ')}; a row that hit one says so in its status (time-limit: the best found and its gap to a proven lower bound; too-large: refused before building, with the reason).`)
+    out.push(
+      `Time limits set by the bench: ${limits.join(', ')}; a row that hit one says so in its status (time-limit: the best found and its gap to a proven lower bound; too-large: refused before building, with the reason).`,
+    )
   }
   if (r.notes.length) out.push(notes(r))
   return out.join('\n\n')
@@ -128,7 +149,18 @@ function qualitySection(r: SectionResult<QualityData> | undefined): string {
     table(
       ['model', 'SLO p' + d.percentile, 'rate/s', 'amps plan', 'latency (ms)', 'amps per 1M', ...names.map((n) => `${n} ÷ amps`), 'amps ÷ floor', 'plan ms'],
       d.cells.map((c) => {
-        if (!c.feasible) return [c.model, `${c.sloMs} ms (${c.sloFactor}×)`, c.ratePerSecond, `no plan: ${c.error ?? ''}`.slice(0, 80), '–', '–', ...names.map(() => '–'), '–', fmt(c.planMs, 0)]
+        if (!c.feasible)
+          return [
+            c.model,
+            `${c.sloMs} ms (${c.sloFactor}×)`,
+            c.ratePerSecond,
+            `no plan: ${c.error ?? ''}`.slice(0, 80),
+            '–',
+            '–',
+            ...names.map(() => '–'),
+            '–',
+            fmt(c.planMs, 0),
+          ]
         const stages = c.stages!.map((s) => `${s.layers}L@${s.memoryMb}`).join(' + ')
         return [
           c.model,
@@ -168,7 +200,7 @@ function qualityFindings(d: QualityData): string {
     )
   }
   lines.push(
-    '- Why the floor is so close: the wasm backend computes on one thread, so below 1,769 MB a layer\'s time scales as 1769/m and its GB-s per request (time × memory) is the same at every memory size; above 1,769 MB more memory buys no speed. One function at the smallest memory meeting the SLO is already at the floor, apart from the request fee, the codec and per-invoke overhead and 1-ms rounding. Splitting pays only where a stage can run at a memory its neighbours cannot (a memory floor forced by weights or activations) or where an SLO forces a large memory onto part of the model; batching pays only to the extent a batch of k costs less than k single requests, which on one thread it barely does.',
+    "- Why the floor is so close: the wasm backend computes on one thread, so below 1,769 MB a layer's time scales as 1769/m and its GB-s per request (time × memory) is the same at every memory size; above 1,769 MB more memory buys no speed. One function at the smallest memory meeting the SLO is already at the floor, apart from the request fee, the codec and per-invoke overhead and 1-ms rounding. Splitting pays only where a stage can run at a memory its neighbours cannot (a memory floor forced by weights or activations) or where an SLO forces a large memory onto part of the model; batching pays only to the extent a batch of k costs less than k single requests, which on one thread it barely does.",
   )
   return lines.join('\n')
 }
@@ -176,7 +208,24 @@ function qualityFindings(d: QualityData): string {
 function predictionRowsTable(rows: PredictionRow[], predictors: string[]): string {
   const main = predictors.includes('model') ? 'model' : predictors[0]
   return table(
-    ['model', 'stages', 'stage', 'layers', 'MB', 'batch', 'measured duration (p10–p90)', 'handler', 'run', 'codec', 'round trip', 'CPU used', 'throttled', 'waited for another process', `${main}: predicted (compute + codec & JSON + overhead)`, ...predictors.map((p) => `${p}: error`)],
+    [
+      'model',
+      'stages',
+      'stage',
+      'layers',
+      'MB',
+      'batch',
+      'measured duration (p10–p90)',
+      'handler',
+      'run',
+      'codec',
+      'round trip',
+      'CPU used',
+      'throttled',
+      'waited for another process',
+      `${main}: predicted (compute + codec & JSON + overhead)`,
+      ...predictors.map((p) => `${p}: error`),
+    ],
     rows.map((x) => [
       x.model,
       x.stages,
@@ -192,7 +241,9 @@ function predictionRowsTable(rows: PredictionRow[], predictors: string[]): strin
       fmt(x.measured.cpuMs),
       fmt(x.measured.throttledMs),
       fmt(x.measured.contentionMs ?? x.measured.waitMs),
-      x.predicted[main] ? `${fmt(x.predicted[main].handlerMs)} (${fmt(x.predicted[main].computeMs)} + ${fmt(x.predicted[main].codecMs)} + ${fmt(x.predicted[main].overheadMs, 2)})` : '–',
+      x.predicted[main]
+        ? `${fmt(x.predicted[main].handlerMs)} (${fmt(x.predicted[main].computeMs)} + ${fmt(x.predicted[main].codecMs)} + ${fmt(x.predicted[main].overheadMs, 2)})`
+        : '–',
       ...predictors.map((p) => pct(x.predicted[p]?.durationErrPct)),
     ]),
   )
@@ -205,11 +256,21 @@ function predictionSection(r: SectionResult<PredictionData> | undefined): string
   const d = r.data
   out.push(profilesLine(d.profiles))
   out.push(
-    'Measured: each stage\'s platform **Duration** (the local runtime\'s REPORT line, as Lambda writes it: event parse + handler + result serialisation, the time Lambda bills), median over the requests. Predictors: `before` = the cost model without this round\'s corrections (Σ of the layers timed one by one + codec + fixed cost); `fused` = + the fused-predict factor; `model` = + the runtime\'s JSON parse/stringify of inline tensors: the planner as it is.',
+    "Measured: each stage's platform **Duration** (the local runtime's REPORT line, as Lambda writes it: event parse + handler + result serialisation, the time Lambda bills), median over the requests. Predictors: `before` = the cost model without this round's corrections (Σ of the layers timed one by one + codec + fixed cost); `fused` = + the fused-predict factor; `model` = + the runtime's JSON parse/stringify of inline tensors: the planner as it is.",
   )
   out.push(
     table(
-      ['predictor', 'rows', 'median abs error (duration)', 'worst', 'median signed', 'within ±10 %', 'median abs error vs handler', 'median abs error vs round trip', ...d.memories.map((m) => `median signed at ${m} MB`)],
+      [
+        'predictor',
+        'rows',
+        'median abs error (duration)',
+        'worst',
+        'median signed',
+        'within ±10 %',
+        'median abs error vs handler',
+        'median abs error vs round trip',
+        ...d.memories.map((m) => `median signed at ${m} MB`),
+      ],
       d.summaries.map((s) => [
         s.predictor,
         s.rows,
@@ -225,13 +286,25 @@ function predictionSection(r: SectionResult<PredictionData> | undefined): string
   )
   if (d.corrections?.length) {
     out.push(
-      'The corrections, as each profile measured them (src/profile: `runtime.fusedFactor` = median over the profile\'s points of whole-model CPU ÷ Σ layers; `runtime.json{Parse,Stringify}MsPerMb` = CPU ms per MB of tensor at one vCPU): ' +
-        d.corrections.map((c) => `${c.model}: fused factor ${fmt(c.fusedFactor, 3)}, JSON parse ${fmt(c.jsonParseMsPerMb, 2)} ms/MB, stringify ${fmt(c.jsonStringifyMsPerMb, 2)} ms/MB`).join('; ') +
+      "The corrections, as each profile measured them (src/profile: `runtime.fusedFactor` = median over the profile's points of whole-model CPU ÷ Σ layers; `runtime.json{Parse,Stringify}MsPerMb` = CPU ms per MB of tensor at one vCPU): " +
+        d.corrections
+          .map(
+            (c) =>
+              `${c.model}: fused factor ${fmt(c.fusedFactor, 3)}, JSON parse ${fmt(c.jsonParseMsPerMb, 2)} ms/MB, stringify ${fmt(c.jsonStringifyMsPerMb, 2)} ms/MB`,
+          )
+          .join('; ') +
         '.',
     )
   }
-  out.push('All times in ms, medians over the measured requests. "CPU used" is the CPU time of every thread of the stage process during one request, "throttled" the time its CFS quota held it back (cgroup cpu.stat), "waited for another process" the time its main thread was runnable but neither running nor throttled (schedstat run delay − throttled time: a busy machine shows here; ~0 on a quiet one). Error columns are against the measured duration.')
-  out.push(predictionRowsTable(d.rows, d.summaries.map((s) => s.predictor)))
+  out.push(
+    'All times in ms, medians over the measured requests. "CPU used" is the CPU time of every thread of the stage process during one request, "throttled" the time its CFS quota held it back (cgroup cpu.stat), "waited for another process" the time its main thread was runnable but neither running nor throttled (schedstat run delay − throttled time: a busy machine shows here; ~0 on a quiet one). Error columns are against the measured duration.',
+  )
+  out.push(
+    predictionRowsTable(
+      d.rows,
+      d.summaries.map((s) => s.predictor),
+    ),
+  )
   if (d.spread) {
     out.push(
       `Spread of a stage's time from one request to the next: measured handler (p90 − p10) / median = ${fmt(d.spread.measuredRelativeWidth * 100)} % (median over the rows); ` +
@@ -243,11 +316,21 @@ function predictionSection(r: SectionResult<PredictionData> | undefined): string
   }
   out.push(predictionFindings(d))
   if (d.calibration.length) {
-    out.push('Profile self-check (profile.calibration): Σ layer medians vs the whole model run under the same quota (wall time, and CPU time converted like the layers\').')
+    out.push(
+      "Profile self-check (profile.calibration): Σ layer medians vs the whole model run under the same quota (wall time, and CPU time converted like the layers').",
+    )
     out.push(
       table(
         ['model', 'MB', 'batch', 'Σ layers (ms)', 'whole model, wall (ms)', 'whole model, CPU (ms)', 'CPU ÷ Σ layers'],
-        d.calibration.map((c) => [c.model, c.memoryMb, c.batch, fmt(c.sumLayersMs), fmt(c.wholeModelMs), fmt(c.wholeModelCpuMs), c.wholeModelCpuMs ? fmt(c.wholeModelCpuMs / c.sumLayersMs, 3) : '–']),
+        d.calibration.map((c) => [
+          c.model,
+          c.memoryMb,
+          c.batch,
+          fmt(c.sumLayersMs),
+          fmt(c.wholeModelMs),
+          fmt(c.wholeModelCpuMs),
+          c.wholeModelCpuMs ? fmt(c.wholeModelCpuMs / c.sumLayersMs, 3) : '–',
+        ]),
       ),
     )
   }
@@ -268,7 +351,14 @@ function predictionFindings(d: PredictionData): string {
   const runErr = med(rows.map((r) => r.predicted.model?.computeErrPct ?? NaN))
   const runErrBefore = med(rows.map((r) => r.predicted.before?.computeErrPct ?? NaN))
   // the model's codecMs includes the runtime's JSON: compare with the codec inside the handler + the time outside it
-  const codecErr = med(rows.map((r) => ((r.predicted.model?.codecMs ?? NaN) - (r.measured.codecMs + r.measured.durationMs - r.measured.handlerMs)) / (r.measured.codecMs + r.measured.durationMs - r.measured.handlerMs) * 100))
+  const codecErr = med(
+    rows.map(
+      (r) =>
+        (((r.predicted.model?.codecMs ?? NaN) - (r.measured.codecMs + r.measured.durationMs - r.measured.handlerMs)) /
+          (r.measured.codecMs + r.measured.durationMs - r.measured.handlerMs)) *
+        100,
+    ),
+  )
   const outside = med(rows.map((r) => (r.measured.durationMs - r.measured.handlerMs) / r.measured.durationMs)) * 100
   const beyond = med(rows.map((r) => (r.measured.roundTripMs - r.measured.durationMs) / r.measured.roundTripMs)) * 100
   return [
@@ -288,11 +378,30 @@ function analyticSection(r: SectionResult<AnalyticData> | undefined): string {
   const d = r.data
   const s = d.summary
   out.push(profilesLine(d.profiles))
-  out.push(`${s.rows} plans: median |p99 error| ${fmt(s.medianAbsP99ErrPct)} % (worst ${fmt(s.worstAbsP99ErrPct)} %, ${s.within10Pct} of ${s.rows} within ±10 %); median |cost error| ${fmt(s.medianAbsCostErrPct)} % (worst ${fmt(s.worstAbsCostErrPct)} %).`)
+  out.push(
+    `${s.rows} plans: median |p99 error| ${fmt(s.medianAbsP99ErrPct)} % (worst ${fmt(s.worstAbsP99ErrPct)} %, ${s.within10Pct} of ${s.rows} within ±10 %); median |cost error| ${fmt(s.medianAbsCostErrPct)} % (worst ${fmt(s.worstAbsCostErrPct)} %).`,
+  )
   out.push(analyticFindings(d))
   out.push(
     table(
-      ['model', 'SLO', 'rate/s', 'stages', 'B, T', 'requests', 'p99 analytic', 'p99 simulated', 'error', 'p50 simulated', 'per 1M analytic', 'per 1M simulated', 'error', 'mean batch (analytic / sim)', 'cold starts', 'SLO misses'],
+      [
+        'model',
+        'SLO',
+        'rate/s',
+        'stages',
+        'B, T',
+        'requests',
+        'p99 analytic',
+        'p99 simulated',
+        'error',
+        'p50 simulated',
+        'per 1M analytic',
+        'per 1M simulated',
+        'error',
+        'mean batch (analytic / sim)',
+        'cold starts',
+        'SLO misses',
+      ],
       d.rows.map((x) => [
         x.model,
         `${x.sloMs} ms`,
@@ -325,7 +434,7 @@ function analyticFindings(d: AnalyticData): string {
   const worstMiss = rows.reduce((a, r) => (r.sloMissRate > a.sloMissRate ? r : a), rows[0])
   const lines = ['**What the numbers say:**']
   lines.push(
-    '- The analytic latency is the percentile of wait + Σ stage times (src/plan/tail.ts): the exact BATCH wait distribution, and each stage drawn from the profile\'s measured spread around the cost model\'s median, as the simulator draws it; the planner lowers the SLO it gives the solver (for median stage times) until that percentile meets the SLO.',
+    "- The analytic latency is the percentile of wait + Σ stage times (src/plan/tail.ts): the exact BATCH wait distribution, and each stage drawn from the profile's measured spread around the cost model's median, as the simulator draws it; the planner lowers the SLO it gives the solver (for median stage times) until that percentile meets the SLO.",
   )
   if (single.length) {
     lines.push(
@@ -337,12 +446,15 @@ function analyticFindings(d: AnalyticData): string {
       `- Plans with batching (${batched.length}): median |p99 error| ${fmt(med(batched.map((r) => Math.abs(r.p99ErrPct))))} % (median signed ${pct(med(batched.map((r) => r.p99ErrPct)))}). The analytic model rides each request in a batch of its size-biased size, independent of its wait (in truth a long wait comes with a small batch), so it errs high.`,
     )
   }
-  if (worstMiss) lines.push(`- Worst SLO miss rate in simulation: ${fmt(worstMiss.sloMissRate * 100, 1)} % (${worstMiss.model}, SLO ${worstMiss.sloMs} ms at ${worstMiss.ratePerSecond}/s, ${worstMiss.stages} stage(s), B = ${worstMiss.batch.size}) against a p99 target (1 % allowed); ${rows.filter((r) => r.sloMissRate <= 0.01).length} of ${rows.length} plans miss their SLO on at most 1 % of requests in simulation.`)
+  if (worstMiss)
+    lines.push(
+      `- Worst SLO miss rate in simulation: ${fmt(worstMiss.sloMissRate * 100, 1)} % (${worstMiss.model}, SLO ${worstMiss.sloMs} ms at ${worstMiss.ratePerSecond}/s, ${worstMiss.stages} stage(s), B = ${worstMiss.batch.size}) against a p99 target (1 % allowed); ${rows.filter((r) => r.sloMissRate <= 0.01).length} of ${rows.length} plans miss their SLO on at most 1 % of requests in simulation.`,
+    )
   lines.push(
     `- Cost: the analytic cost bills each stage's median time; the simulator bills draws from the profile's spread, whose mean is above the median (right tail), so the analytic cost is lower by ${fmt(med(rows.map((r) => -r.costErrPct)))} % (median).`,
   )
   lines.push(
-    '- The simulator\'s stage time is Σ of per-layer quantiles (every layer at the same quantile: perfectly correlated noise), its slowest capped at median + 3·(p90 − median) (STAGE_TAIL_CAP, src/cost/spread.ts); section 3 sets that spread next to the measured one.',
+    "- The simulator's stage time is Σ of per-layer quantiles (every layer at the same quantile: perfectly correlated noise), its slowest capped at median + 3·(p90 − median) (STAGE_TAIL_CAP, src/cost/spread.ts); section 3 sets that spread next to the measured one.",
   )
   return lines.join('\n')
 }
@@ -354,10 +466,22 @@ function overheadSection(r: SectionResult<OverheadData> | undefined): string {
   const d = r.data
   for (const m of d.models) {
     out.push(`### ${m.model} (${m.layers} layers), every stage at ${m.memoryMb} MB, batch ${m.batch}`)
-    out.push(`In one process (${m.inProcess.backend}, no quota, no HTTP): ${fmt(m.inProcess.medianMs)} ms median (p10 ${fmt(m.inProcess.p10Ms)}, p90 ${fmt(m.inProcess.p90Ms)}, ${m.inProcess.reps} runs).`)
+    out.push(
+      `In one process (${m.inProcess.backend}, no quota, no HTTP): ${fmt(m.inProcess.medianMs)} ms median (p10 ${fmt(m.inProcess.p10Ms)}, p90 ${fmt(m.inProcess.p90Ms)}, ${m.inProcess.reps} runs).`,
+    )
     out.push(
       table(
-        ['stages', 'cuts after (bytes/sample → on the wire)', 'end to end median (p10–p90)', 'Σ run', 'Σ codec', 'Σ HTTP+JSON', 'coordinator', 'per cut', 'of which compute / codec / HTTP+JSON / coordinator'],
+        [
+          'stages',
+          'cuts after (bytes/sample → on the wire)',
+          'end to end median (p10–p90)',
+          'Σ run',
+          'Σ codec',
+          'Σ HTTP+JSON',
+          'coordinator',
+          'per cut',
+          'of which compute / codec / HTTP+JSON / coordinator',
+        ],
         m.configs.map((c) => {
           const pc = m.perCut.find((p) => p.stages === c.stages)
           return [
@@ -389,7 +513,19 @@ function serveSection(r: SectionResult<ServeData> | undefined): string {
   out.push(`### Measured vs predicted (Poisson, ${d.durationS} s each; targets: p99 within ±15 %, misses ≤ 1 %, cost within ±10 %)`)
   out.push(
     table(
-      ['model', 'req/s (achieved)', 'plan: stages @ MB, B / T', 'CPU demand', 'SLO', 'p99 measured / predicted (error)', 'p50', 'SLO misses', 'cost per 1M measured / plan (error)', 'mean batch', 'status'],
+      [
+        'model',
+        'req/s (achieved)',
+        'plan: stages @ MB, B / T',
+        'CPU demand',
+        'SLO',
+        'p99 measured / predicted (error)',
+        'p50',
+        'SLO misses',
+        'cost per 1M measured / plan (error)',
+        'mean batch',
+        'status',
+      ],
       d.runs.map((x) => [
         x.model,
         `${x.rate} (${fmt(x.achievedRate)})`,
@@ -401,15 +537,25 @@ function serveSection(r: SectionResult<ServeData> | undefined): string {
         pct(x.sloMissRate),
         `${usd(x.measuredCostPerMillionUsd)} / ${usd(x.predictedCostPerMillionUsd)} (${x.costErrPct > 0 ? '+' : ''}${fmt(x.costErrPct)} %)`,
         fmt(x.meanBatchSize, 2),
-        Object.entries(x.byStatus).map(([k, v]) => `${k}×${v}`).join(' '),
+        Object.entries(x.byStatus)
+          .map(([k, v]) => `${k}×${v}`)
+          .join(' '),
       ]),
     ),
   )
-  out.push(`### Rate step 5 → 50 → 5 req/s on tiny-cnn, ${d.step.phaseS} s per phase, SLO ${d.step.sloMs} ms (plan for 5 req/s: B ${d.step.plan.size}, T ${fmt(d.step.plan.timeoutMs, 0)} ms); target: adaptive ≤ 1 % misses in every phase and never dearer than fixed`)
+  out.push(
+    `### Rate step 5 → 50 → 5 req/s on tiny-cnn, ${d.step.phaseS} s per phase, SLO ${d.step.sloMs} ms (plan for 5 req/s: B ${d.step.plan.size}, T ${fmt(d.step.plan.timeoutMs, 0)} ms); target: adaptive ≤ 1 % misses in every phase and never dearer than fixed`,
+  )
   out.push(
     table(
-      ['mode', ...d.step.modes[0]?.phases.map((p, i) => `phase ${i + 1} (${p.rate} req/s): misses, p99, cost per 1M, B/T at end`) ?? []],
-      d.step.modes.map((m) => [m.mode, ...m.phases.map((p) => `${pct(p.sloMissRate)}, ${fmt(p.p99Ms)} ms, ${usd(p.costPerMillionUsd)}, ${p.policy ? `${p.policy.maxBatch}/${fmt(p.policy.timeoutMs, 0)} ms` : '–'}`)]),
+      ['mode', ...(d.step.modes[0]?.phases.map((p, i) => `phase ${i + 1} (${p.rate} req/s): misses, p99, cost per 1M, B/T at end`) ?? [])],
+      d.step.modes.map((m) => [
+        m.mode,
+        ...m.phases.map(
+          (p) =>
+            `${pct(p.sloMissRate)}, ${fmt(p.p99Ms)} ms, ${usd(p.costPerMillionUsd)}, ${p.policy ? `${p.policy.maxBatch}/${fmt(p.policy.timeoutMs, 0)} ms` : '–'}`,
+        ),
+      ]),
     ),
   )
   const o = d.overhead
@@ -435,7 +581,9 @@ function targets(p?: SectionResult<PredictionData>, a?: SectionResult<AnalyticDa
   if (p) {
     const s = p.data.summaries.find((x) => x.predictor === 'model') ?? p.data.summaries[0]
     const ok = s.medianAbsDurationErrPct <= 10
-    const others = p.data.summaries.filter((x) => x !== s).map((x) => `${x.predictor}: ${fmt(x.medianAbsDurationErrPct)} % (worst ${fmt(x.worstAbsDurationErrPct)} %)`)
+    const others = p.data.summaries
+      .filter((x) => x !== s)
+      .map((x) => `${x.predictor}: ${fmt(x.medianAbsDurationErrPct)} % (worst ${fmt(x.worstAbsDurationErrPct)} %)`)
     rows.push([
       'Predicted stage ms within ±10 % of measured (median |error|, platform Duration)',
       `${fmt(s.medianAbsDurationErrPct)} % median, worst ${fmt(s.worstAbsDurationErrPct)} %, ${s.within10Pct} of ${s.rows} stages within ±10 % (the cost model as it is)${others.length ? `; ${others.join('; ')}` : ''}`,
@@ -463,14 +611,19 @@ function targets(p?: SectionResult<PredictionData>, a?: SectionResult<AnalyticDa
 
 export function renderReport(): string {
   const res = Object.fromEntries(SECTIONS.map((s) => [s, readResult(s)])) as Record<SectionName, SectionResult | undefined>
-  const dates = Object.values(res).filter(Boolean).map((r) => r!.startedAt).sort()
+  const dates = Object.values(res)
+    .filter(Boolean)
+    .map((r) => r!.startedAt)
+    .sort()
   const any = Object.values(res).find(Boolean)
   const head = [
     '# amps benchmarks',
     '_Generated by `npm run bench` (test/bench/run.ts) from the raw results in [bench-results/](bench-results/); do not edit by hand. ' +
       'Re-render without measuring: `npm run bench -- --report-only`. Run one section: `npm run bench -- --only <solver|quality|prediction|analytic|overhead|handoff|backend|serve>`; ' +
       'a first look in a few minutes: `npm run bench -- --quick`; keep the profiles measured by the last run: `--reuse-profiles`._',
-    dates.length ? `Results from ${dates[0].slice(0, 10)}${dates.at(-1)!.slice(0, 10) !== dates[0].slice(0, 10) ? ` to ${dates.at(-1)!.slice(0, 10)}` : ''}.` : 'No results yet.',
+    dates.length
+      ? `Results from ${dates[0].slice(0, 10)}${dates.at(-1)!.slice(0, 10) !== dates[0].slice(0, 10) ? ` to ${dates.at(-1)!.slice(0, 10)}` : ''}.`
+      : 'No results yet.',
   ]
   if (any) {
     const m = any.machine
@@ -479,7 +632,14 @@ export function renderReport(): string {
         ['section', 'command', 'date (UTC)', 'took', 'machine', 'load avg start → end'],
         SECTIONS.filter((s) => res[s]).map((s) => {
           const r = res[s]!
-          return [r.title, `\`${r.command}\``, r.startedAt.replace('T', ' ').slice(0, 16), `${fmt(r.durationS / 60, 1)} min`, `${r.machine.cpuModel}, ${r.machine.cores} cores, Node ${r.machine.node}`, `${r.machine.loadAvgStart[0]} → ${r.machine.loadAvgEnd?.[0] ?? '?'}`]
+          return [
+            r.title,
+            `\`${r.command}\``,
+            r.startedAt.replace('T', ' ').slice(0, 16),
+            `${fmt(r.durationS / 60, 1)} min`,
+            `${r.machine.cpuModel}, ${r.machine.cores} cores, Node ${r.machine.node}`,
+            `${r.machine.loadAvgStart[0]} → ${r.machine.loadAvgEnd?.[0] ?? '?'}`,
+          ]
         }),
       ),
     )

@@ -63,7 +63,11 @@ function parseArgs(argv: string[]): {quick: boolean; only?: SectionName[]; repor
   return {quick, only, reportOnly, reuseProfiles}
 }
 
-async function runSection(name: SectionName, opts: BenchOptions, deployments: LocalDeployments): Promise<{data: unknown; notes: string[]; machine?: Record<string, unknown>}> {
+async function runSection(
+  name: SectionName,
+  opts: BenchOptions,
+  deployments: LocalDeployments,
+): Promise<{data: unknown; notes: string[]; machine?: Record<string, unknown>}> {
   switch (name) {
     case 'overhead':
       return (await import('./overhead.js')).runOverhead(opts, deployments)

@@ -70,7 +70,14 @@ export interface ServeData {
   durationS: number
   runs: ServeRun[]
   step: {sloMs: number; phaseS: number; plan: {size: number; timeoutMs: number}; modes: {mode: 'adaptive' | 'fixed' | 'unbatched'; phases: StepPhase[]}[]}
-  overhead: {rate: number; durationS: number; gateway: {p50Ms: number; p99Ms: number; sent: number}; direct: {p50Ms: number; p99Ms: number; sent: number}; addedP50Ms: number; addedP99Ms: number}
+  overhead: {
+    rate: number
+    durationS: number
+    gateway: {p50Ms: number; p99Ms: number; sent: number}
+    direct: {p50Ms: number; p99Ms: number; sent: number}
+    addedP50Ms: number
+    addedP99Ms: number
+  }
 }
 
 const bin = join(repoRoot, 'bin', 'run.js')
@@ -107,10 +114,13 @@ async function startServe(deploymentPath: string, flags: string[]): Promise<{url
 
 async function profileWithPath(modelPath: string, quick: boolean): Promise<{profile: Profile; path?: string}> {
   let path: string | undefined
-  const profile = await profileModel(modelPath, {quick, onProgress: (e) => {
-    const ev = e as {phase?: string; path?: string}
-    if ((ev.phase === 'cache-hit' || ev.phase === 'cache-miss') && ev.path) path = ev.path
-  }})
+  const profile = await profileModel(modelPath, {
+    quick,
+    onProgress: (e) => {
+      const ev = e as {phase?: string; path?: string}
+      if ((ev.phase === 'cache-hit' || ev.phase === 'cache-miss') && ev.path) path = ev.path
+    },
+  })
   return {profile, path}
 }
 
@@ -141,7 +151,9 @@ export async function runServe(opts: BenchOptions, deployments: LocalDeployments
   for (const c of configs) {
     for (const rate of c.rates) {
       const plan = planFromProfile(c.p.profile, {sloMs: c.sloMs, ratePerSecond: rate, ...PLAN_LIMITS, profilePath: c.p.path})
-      log(`serve: ${c.model} at ${rate} req/s: plan B ${plan.batch.size}, T ${plan.batch.timeoutMs} ms, ${plan.stages.length} stage(s) at ${plan.stages.map((s) => s.memoryMb).join('/')} MB, predicted p${plan.inputs.percentile} ${plan.predicted.latencyMs.toFixed(1)} ms, $${plan.predicted.costPerMillionUsd.toFixed(4)}/1M`)
+      log(
+        `serve: ${c.model} at ${rate} req/s: plan B ${plan.batch.size}, T ${plan.batch.timeoutMs} ms, ${plan.stages.length} stage(s) at ${plan.stages.map((s) => s.memoryMb).join('/')} MB, predicted p${plan.inputs.percentile} ${plan.predicted.latencyMs.toFixed(1)} ms, $${plan.predicted.costPerMillionUsd.toFixed(4)}/1M`,
+      )
       const run = await deployments.with(plan, c.dir, `serve-${c.model}-${rate}`, async (d) => {
         const gw = await startServe(d.statePath, ['--fixed', '--max-queue', '100000'])
         try {
@@ -177,7 +189,9 @@ export async function runServe(opts: BenchOptions, deployments: LocalDeployments
         costErrPct: round(errorPct(plan.predicted.costPerMillionUsd, measuredCost), 1),
         byStatus: r.byStatus,
       })
-      log(`serve: ${c.model} at ${rate} req/s: p99 ${r.latencyMs.p99.toFixed(1)} ms (predicted ${plan.predicted.latencyMs.toFixed(1)}), misses ${(100 * (r.sloMissRate ?? 0)).toFixed(2)} %, $${measuredCost.toFixed(4)}/1M (predicted ${plan.predicted.costPerMillionUsd.toFixed(4)})`)
+      log(
+        `serve: ${c.model} at ${rate} req/s: p99 ${r.latencyMs.p99.toFixed(1)} ms (predicted ${plan.predicted.latencyMs.toFixed(1)}), misses ${(100 * (r.sloMissRate ?? 0)).toFixed(2)} %, $${measuredCost.toFixed(4)}/1M (predicted ${plan.predicted.costPerMillionUsd.toFixed(4)})`,
+      )
     }
   }
 
@@ -279,8 +293,8 @@ export async function runServe(opts: BenchOptions, deployments: LocalDeployments
 
   notes.push(
     `Each configuration is planned by the planner for its rate (x86_64, memory ≤ 1,769 MB so every stage gets at most one core, ≤ 3 stages), deployed on the local target, and served by a real \`amps serve\` process with the plan's B and T (--fixed); requests come from \`amps load\`'s open-loop generator in the bench process (${warmS} s warm-up, then ${measureS} s measured, Poisson, seed 1).`,
-    'cpuDemandCores estimates the stages\' CPU demand: rate ÷ E[batch] × Σ billed ms per batch × the stage\'s CPU share. The issue asks for loads this 2-core machine can carry (≤ 1.5 cores); rows above that measure queueing in the single-process local stages, not the plan.',
-    'Measured cost per 1M is Σ over every stage invocation of billed ms (the local runner\'s REPORT line, rounded up to 1 ms) × memory × the first-tier price + the request fee, ÷ instances answered: the same prices the plan uses.',
+    "cpuDemandCores estimates the stages' CPU demand: rate ÷ E[batch] × Σ billed ms per batch × the stage's CPU share. The issue asks for loads this 2-core machine can carry (≤ 1.5 cores); rows above that measure queueing in the single-process local stages, not the plan.",
+    "Measured cost per 1M is Σ over every stage invocation of billed ms (the local runner's REPORT line, rounded up to 1 ms) × memory × the first-tier price + the request fee, ÷ instances answered: the same prices the plan uses.",
     'The local target runs each stage as ONE process (until the "local" helper\'s pool lands): batches of one stage queue behind each other, which Lambda would run side by side. Latencies include that queueing.',
   )
   return {data: {durationS: measureS, runs, step, overhead}, notes}

@@ -105,10 +105,13 @@ export function runJob(entry: string, job: Job, quick: boolean, limits: {milp: n
       err += text
       for (const line of text.split('\n')) if (line.trim()) log(`  ${line}`)
     })
-    const timer = setTimeout(() => {
-      timedOut = true
-      child.kill('SIGKILL')
-    }, Math.max(1000, deadlineMs))
+    const timer = setTimeout(
+      () => {
+        timedOut = true
+        child.kill('SIGKILL')
+      },
+      Math.max(1000, deadlineMs),
+    )
     const stop = (): void => {
       child.kill('SIGKILL')
     }
@@ -121,7 +124,12 @@ export function runJob(entry: string, job: Job, quick: boolean, limits: {milp: n
       for (const [id, s] of started) {
         if (rows.has(id)) continue
         const ranS = round((Date.now() - s.at) / 1000, 1)
-        rows.set(id, {...s.row, solveMs: null, status: timedOut ? 'did not finish' : 'failed', detail: timedOut ? `stopped after ${ranS} s in this piece (the workload's deadline)` : `the workload process ended in this piece`})
+        rows.set(id, {
+          ...s.row,
+          solveMs: null,
+          status: timedOut ? 'did not finish' : 'failed',
+          detail: timedOut ? `stopped after ${ranS} s in this piece (the workload's deadline)` : `the workload process ended in this piece`,
+        })
       }
       const out = [...rows.values()]
       if (timedOut) return resolveJob({status: 'timed-out', rows: out, notes})
@@ -136,7 +144,7 @@ export async function runSolverSection(opts: BenchOptions): Promise<{data: Solve
   const entry = join(here, 'solver.js')
   if (!existsSync(entry)) {
     log('solver: test/bench/solver.ts is not in this build (the planner writes it); section skipped')
-    return {data: {available: false, reason: 'test/bench/solver.ts (the planner\'s solve-time bench) is not in this build', rows: []}, notes: []}
+    return {data: {available: false, reason: "test/bench/solver.ts (the planner's solve-time bench) is not in this build", rows: []}, notes: []}
   }
   const limits = opts.quick
     ? {milp: MILP_LIMIT_MS.quick, fast: FAST_LIMIT_MS.quick, plan: PLAN_LIMIT_MS.quick}
@@ -169,7 +177,7 @@ export async function runSolverSection(opts: BenchOptions): Promise<{data: Solve
     const later = jobs.slice(k + 1).reduce((s, j) => s + j.reserveS * 1000, 0)
     const deadline = Math.max(left / 2, left - later)
     if (left <= 1000) {
-      jobReports.push({label: job.label, seconds: 0, status: 'timed-out', error: 'not started: the section\'s time budget was used up', rows: 0})
+      jobReports.push({label: job.label, seconds: 0, status: 'timed-out', error: "not started: the section's time budget was used up", rows: 0})
       rows.push({model: job.label, status: 'not run', detail: `the section's ${budgetS} s budget was used up before it started`})
       continue
     }
@@ -177,15 +185,35 @@ export async function runSolverSection(opts: BenchOptions): Promise<{data: Solve
     const t0 = Date.now()
     const r = await runJob(entry, job, opts.quick, limits, deadline)
     const seconds = round((Date.now() - t0) / 1000, 1)
-    jobReports.push({label: job.label, seconds, status: r.status, ...(r.error ? {error: r.error} : {}), rows: r.rows.length, budgetS: round(deadline / 1000, 0)})
+    jobReports.push({
+      label: job.label,
+      seconds,
+      status: r.status,
+      ...(r.error ? {error: r.error} : {}),
+      rows: r.rows.length,
+      budgetS: round(deadline / 1000, 0),
+    })
     for (const n of r.notes) notes.add(n)
     rows.push(...r.rows)
     if (r.rows.length === 0 && r.status !== 'done') {
-      rows.push({model: job.label, status: r.status === 'timed-out' ? 'did not finish' : 'failed', detail: r.status === 'timed-out' ? `stopped after ${seconds} s (its deadline) before any row` : r.error})
+      rows.push({
+        model: job.label,
+        status: r.status === 'timed-out' ? 'did not finish' : 'failed',
+        detail: r.status === 'timed-out' ? `stopped after ${seconds} s (its deadline) before any row` : r.error,
+      })
     }
   }
   return {
-    data: {available: true, entry: 'test/bench/solver.ts runSolverBench()', milpTimeLimitMs: limits.milp, fastTimeLimitMs: limits.fast, planTimeLimitMs: limits.plan, budgetS, jobs: jobReports, rows},
+    data: {
+      available: true,
+      entry: 'test/bench/solver.ts runSolverBench()',
+      milpTimeLimitMs: limits.milp,
+      fastTimeLimitMs: limits.fast,
+      planTimeLimitMs: limits.plan,
+      budgetS,
+      jobs: jobReports,
+      rows,
+    },
     notes: [
       ...notes,
       `Each workload ran in its own process with a deadline (the section had ${budgetS} s in all) and streamed its rows as they finished; the MILP had ${limits.milp / 1000} s per solve, the fast path ${limits.fast / 1000} s, the outer search ${limits.plan / 1000} s (set by the bench, test/bench/solver-section.ts).`,

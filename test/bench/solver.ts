@@ -101,7 +101,14 @@ function innerProblem(profile: Profile, budgetFactor: number): {costs: CompiledC
 
 const pct = (gap: number | undefined): number | null => (gap === undefined || !Number.isFinite(gap) ? null : Math.round(gap * 1e5) / 1e3)
 
-function row(profile: Profile, problem: 'inner' | 'plan', solver: 'fast' | 'milp', s: InnerSolution | null, ms: number | null, extra: Partial<SolverBenchRow>): SolverBenchRow {
+function row(
+  profile: Profile,
+  problem: 'inner' | 'plan',
+  solver: 'fast' | 'milp',
+  s: InnerSolution | null,
+  ms: number | null,
+  extra: Partial<SolverBenchRow>,
+): SolverBenchRow {
   return {
     model: profile.model.name,
     layers: profile.layers.length,
@@ -152,7 +159,9 @@ export async function runSolverBench(options: SolverBenchOptions = {}): Promise<
   const deadline = options.budgetMs !== undefined ? t0 + options.budgetMs : Infinity
   /** ms a piece may take: its own limit, capped by what is left of the run's budget */
   const allowance = (limit: number): number => Math.max(0, Math.min(limit, deadline - now()))
-  const profiles: Profile[] = sizes.map((n) => syntheticProfile({layers: n, seed: 42, topology: 'chain', meanLayerMs: 1, meanWeightBytes: 300_000, name: `chain-${n}`}))
+  const profiles: Profile[] = sizes.map((n) =>
+    syntheticProfile({layers: n, seed: 42, topology: 'chain', meanLayerMs: 1, meanWeightBytes: 300_000, name: `chain-${n}`}),
+  )
   if (options.realModels !== false) profiles.push(...(await realProfiles(quick, log)))
   for (const p of options.profiles ?? []) profiles.push(typeof p === 'string' ? (JSON.parse(readFileSync(p, 'utf8')) as Profile) : p)
 
@@ -168,12 +177,19 @@ export async function runSolverBench(options: SolverBenchOptions = {}): Promise<
     options.onEvent?.({event: 'row', id, row: r})
   }
   const start = (profile: Profile, problem: 'inner' | 'plan', solver: 'fast' | 'milp', budgetFactor?: number): void => {
-    const r = {model: profile.model.name, layers: profile.layers.length, cutPoints: profile.cuts.length, problem, solver, ...(budgetFactor === undefined ? {} : {budgetFactor})}
+    const r = {
+      model: profile.model.name,
+      layers: profile.layers.length,
+      cutPoints: profile.cuts.length,
+      problem,
+      solver,
+      ...(budgetFactor === undefined ? {} : {budgetFactor}),
+    }
     options.onEvent?.({event: 'start', id: rowId(r), row: r})
   }
   const notRun = (profile: Profile, problem: 'inner' | 'plan', solver: 'fast' | 'milp', budgetFactor: number | undefined, detail: string): void =>
     emit(row(profile, problem, solver, null, null, {...(budgetFactor === undefined ? {} : {budgetFactor}), status: 'not run', detail}))
-  const outOfTime = 'the run\'s time budget was used up'
+  const outOfTime = "the run's time budget was used up"
 
   const notes: string[] = [
     'inner problem: x86_64, B = 4, T = 30 ms at 50 req/s, ≤ 8 stages, budget = factor × the fastest chain; every cut point, memories at 1 MB',
@@ -198,13 +214,17 @@ export async function runSolverBench(options: SolverBenchOptions = {}): Promise<
       let t = now()
       const fast = solveFast({...p, timeLimitMs: fastAllowance})
       const fastMs = now() - t
-      log(`solver bench: ${profile.model.name} ×${factor} fast ${fastMs.toFixed(0)} ms ${fast.status} (${fast.stages.length} stages, ${JSON.stringify(fast.stats)})`)
+      log(
+        `solver bench: ${profile.model.name} ×${factor} fast ${fastMs.toFixed(0)} ms ${fast.status} (${fast.stages.length} stages, ${JSON.stringify(fast.stats)})`,
+      )
       const fastRow = row(profile, 'inner', 'fast', fast, fastMs, {
         budgetFactor: factor,
         detail:
           `labels ${fast.stats.labels}, candidates ${fast.stats.candidates}, bounds ${Math.round(fast.stats.boundsMs ?? 0)} ms` +
           (fast.stats.tightenPasses ? ` (${fast.stats.tightenPasses} multiplier passes)` : '') +
-          (fast.optimal ? '' : `; stopped at its ${(fastAllowance / 1000).toFixed(1)} s limit with the best chain found, ≤ ${((fast.gap ?? 0) * 100).toFixed(3)} % above the root lower bound`),
+          (fast.optimal
+            ? ''
+            : `; stopped at its ${(fastAllowance / 1000).toFixed(1)} s limit with the best chain found, ≤ ${((fast.gap ?? 0) * 100).toFixed(3)} % above the root lower bound`),
       })
       emit(fastRow)
       if (deadline - now() <= 0) {
@@ -219,13 +239,17 @@ export async function runSolverBench(options: SolverBenchOptions = {}): Promise<
       const finished = milp.status === 'optimal' || milp.status === 'infeasible'
       const comparable = finished && fast.optimal
       const agree = comparable && fast.feasible === milp.feasible && (!fast.feasible || Math.abs(fast.costUsd - milp.costUsd) <= 1e-9 * fast.costUsd)
-      log(`solver bench: ${profile.model.name} ×${factor} milp ${milpMs.toFixed(0)} ms ${milp.status}${milp.reason ? ` (${milp.reason})` : ''} (${JSON.stringify(milp.stats)})`)
+      log(
+        `solver bench: ${profile.model.name} ×${factor} milp ${milpMs.toFixed(0)} ms ${milp.status}${milp.reason ? ` (${milp.reason})` : ''} (${JSON.stringify(milp.stats)})`,
+      )
       emit(
         row(profile, 'inner', 'milp', milp, finished ? milpMs : null, {
           budgetFactor: factor,
           agree: comparable ? agree : null,
           detail:
-            [milp.stats.variables ? `${milp.stats.variables} binaries over ${milp.stats.edges ?? 0} stages` : '', milp.reason ?? ''].filter(Boolean).join('; ') +
+            [milp.stats.variables ? `${milp.stats.variables} binaries over ${milp.stats.edges ?? 0} stages` : '', milp.reason ?? '']
+              .filter(Boolean)
+              .join('; ') +
             (finished ? '' : `; stopped after ${Math.round(milpMs)} ms`) +
             (milp.gap !== undefined && !milp.optimal ? `, gap ${(milp.gap * 100).toFixed(2)} %` : ''),
         }),
@@ -234,7 +258,12 @@ export async function runSolverBench(options: SolverBenchOptions = {}): Promise<
     }
     // the whole search the plan command runs (both architectures, B ≤ 32, timeouts)
     if (profile.layers.length > planMaxLayers) {
-      emit(row(profile, 'plan', 'fast', null, null, {status: 'too-large', detail: `not searched: ${profile.layers.length} layers > ${planMaxLayers} (its inner solves alone stop at their time limit here)`}))
+      emit(
+        row(profile, 'plan', 'fast', null, null, {
+          status: 'too-large',
+          detail: `not searched: ${profile.layers.length} layers > ${planMaxLayers} (its inner solves alone stop at their time limit here)`,
+        }),
+      )
       continue
     }
     if (deadline - now() <= 0) {
@@ -261,7 +290,9 @@ export async function runSolverBench(options: SolverBenchOptions = {}): Promise<
       })
       const ms = now() - t
       const best = r.best
-      log(`solver bench: ${profile.model.name} plan ${ms.toFixed(0)} ms ${r.stopped ?? 'done'} (${r.innerSolves} inner solves, ${r.boundPasses} bound passes, gap ${((r.gap ?? 0) * 100).toFixed(3)} %)`)
+      log(
+        `solver bench: ${profile.model.name} plan ${ms.toFixed(0)} ms ${r.stopped ?? 'done'} (${r.innerSolves} inner solves, ${r.boundPasses} bound passes, gap ${((r.gap ?? 0) * 100).toFixed(3)} %)`,
+      )
       emit({
         model: profile.model.name,
         layers: profile.layers.length,

@@ -50,7 +50,10 @@ describe('batch-size distribution', () => {
     expect(d[0]).toBeCloseTo(Math.exp(-2), 14)
     expect(d[1]).toBeCloseTo(2 * Math.exp(-2), 14)
     expect(d[2]).toBeCloseTo(1 - 3 * Math.exp(-2), 14)
-    expect(expectedBatchSize({ratePerSecond: 100, maxBatch: 3, timeoutMs: 20})).toBeCloseTo(1 * Math.exp(-2) + 2 * 2 * Math.exp(-2) + 3 * (1 - 3 * Math.exp(-2)), 12)
+    expect(expectedBatchSize({ratePerSecond: 100, maxBatch: 3, timeoutMs: 20})).toBeCloseTo(
+      1 * Math.exp(-2) + 2 * 2 * Math.exp(-2) + 3 * (1 - 3 * Math.exp(-2)),
+      12,
+    )
   })
 
   it('degenerates to single requests without a rate, a timeout or a batch', () => {

@@ -105,7 +105,12 @@ function tinyProfile(): Profile {
   p.layers[2].weightBytes = 0
   p.runtime = {...p.runtime, baselineRssMb: 100, rssPerWeightMb: 1.5, rssPerActivationMb: 2, modelFixedRssMb: 7}
   p.cuts = [
-    {after: 0, afterLayer: 'input_1', tensors: [{id: 'input_1', shape: [null, 1], dtype: 'float32', bytesPerSample: 100 * 1048576}], bytesPerSample: 100 * 1048576},
+    {
+      after: 0,
+      afterLayer: 'input_1',
+      tensors: [{id: 'input_1', shape: [null, 1], dtype: 'float32', bytesPerSample: 100 * 1048576}],
+      bytesPerSample: 100 * 1048576,
+    },
     {
       after: 1,
       afterLayer: 'layer_1',
@@ -147,11 +152,15 @@ describe('memory, package and hand-off feasibility', () => {
     expect(new CostModel(p, {arch: 'x86_64', prices}).packageFits({first: 0, last: 2})).toBe(false)
   })
 
-  it('counts an arm64 stage\'s own runtime bytes when the table has them (a native library per architecture)', () => {
+  it("counts an arm64 stage's own runtime bytes when the table has them (a native library per architecture)", () => {
     const MB = 1048576
     const ort = {
       ...prices,
-      packaging: {...prices.packaging, runtimeBytes: {...prices.packaging.runtimeBytes, value: 47 * MB}, runtimeBytesArm64: {...prices.packaging.runtimeBytes, value: 26 * MB}},
+      packaging: {
+        ...prices.packaging,
+        runtimeBytes: {...prices.packaging.runtimeBytes, value: 47 * MB},
+        runtimeBytesArm64: {...prices.packaging.runtimeBytes, value: 26 * MB},
+      },
     }
     const whole = {first: 0, last: 2}
     expect(new CostModel(tinyProfile(), {arch: 'x86_64', prices: ort}).packageBytes(whole)).toBe(47 * MB + 10 * MB)
@@ -226,7 +235,7 @@ describe('memory, package and hand-off feasibility', () => {
   })
 })
 
-describe('fused predict and the runtime\'s JSON around the handler', () => {
+describe("fused predict and the runtime's JSON around the handler", () => {
   /** tinyProfile with hand-offs small enough to go inline: 1 MB in, 2 MB cut, 0.5 MB out */
   function inlineProfile(): Profile {
     const p = tinyProfile()
@@ -239,12 +248,16 @@ describe('fused predict and the runtime\'s JSON around the handler', () => {
     return p
   }
 
-  it('multiplies every layer\'s time by the profile\'s fusedFactor, and nothing else', () => {
+  it("multiplies every layer's time by the profile's fusedFactor, and nothing else", () => {
     const p = inlineProfile()
     const plain = new CostModel(p, {arch: 'x86_64', prices})
     const fused = new CostModel({...p, runtime: {...p.runtime, fusedFactor: 1.08}}, {arch: 'x86_64', prices})
     const r = {first: 0, last: 2}
-    for (const [m, k] of [[512, 1], [1769, 1], [3008, 2]]) {
+    for (const [m, k] of [
+      [512, 1],
+      [1769, 1],
+      [3008, 2],
+    ]) {
       expect(fused.computeMs(r, m, k)).toBeCloseTo(plain.computeMs(r, m, k) * 1.08, 9)
       expect(fused.codecMs(r, m, k)).toBeCloseTo(plain.codecMs(r, m, k), 12)
       expect(fused.handlerMs(r, m, k) - plain.handlerMs(r, m, k)).toBeCloseTo(plain.computeMs(r, m, k) * 0.08, 9)

@@ -116,7 +116,11 @@ describe('loadPriceTable overrides', () => {
   it('accepts full sourced figures and whole tier lists', () => {
     const tiers = [{upToGbSeconds: null, usdPerGbSecond: 0.00002}]
     const t = loadPriceTable(
-      write('full.json', {version: 'eu-west-1-2026-11', region: 'eu-west-1', lambda: {durationTiers: {x86_64: {value: tiers, source: 'my sheet', read: '2026-11'}}}}),
+      write('full.json', {
+        version: 'eu-west-1-2026-11',
+        region: 'eu-west-1',
+        lambda: {durationTiers: {x86_64: {value: tiers, source: 'my sheet', read: '2026-11'}}},
+      }),
     )
     expect(t.version).toBe('eu-west-1-2026-11')
     expect(t.region).toBe('eu-west-1')

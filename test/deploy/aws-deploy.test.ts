@@ -197,10 +197,7 @@ describe('large bundles go through S3', () => {
       const big = join(dir, 'big.zip')
       const size = 50 * 1024 * 1024 + 1
       writeSparseZip(big, size)
-      const bundles = [
-        makeBundle(dir, 1),
-        {...makeBundle(dir, 2), zipPath: big, zipBytes: size, codeSha256: 'q83vEjRWeJA='.padEnd(44, 'A')},
-      ]
+      const bundles = [makeBundle(dir, 1), {...makeBundle(dir, 2), zipPath: big, zipBytes: size, codeSha256: 'q83vEjRWeJA='.padEnd(44, 'A')}]
       const bucket = `amps-${ACCOUNT}-eu-west-1`
       const key = `code/${BASE}/stage-2-${Buffer.from(bundles[1]!.codeSha256, 'base64').toString('hex').slice(0, 16)}.zip`
       const state = await deployAws(bundles, makePlan(2, {region: 'eu-west-1'}), {...opts(), region: 'eu-west-1', clients: fake2.clients})
@@ -246,11 +243,7 @@ describe('--create-role', () => {
     const roleArn = `arn:aws:iam::${ACCOUNT}:role/${roleName}`
     const bucket = `amps-${ACCOUNT}-us-east-1`
     // Lambda cannot assume a brand-new role for a few seconds
-    fake.fail(
-      'CreateFunction',
-      () => awsError('InvalidParameterValueException', 'The role defined for the function cannot be assumed by Lambda.'),
-      2,
-    )
+    fake.fail('CreateFunction', () => awsError('InvalidParameterValueException', 'The role defined for the function cannot be assumed by Lambda.'), 2)
     const {roleArn: _r, ...o} = opts()
     const state = await deployAws(bundles, makePlan(3, {handoff: 's3'}), {...o, createRole: true})
 
@@ -390,8 +383,11 @@ describe('interrupted deploys resume', () => {
   it('a failure at stage 2 leaves stage 1 recorded; the re-run creates only what is missing', async () => {
     const bundles = bundles3()
     const statePath = join(dir, 'deployment.json')
-    fake.fail('CreateFunction', () => awsError('InvalidParameterValueException', 'Uploaded file must be a non-empty zip'), 1, (i) =>
-      i.FunctionName.endsWith('stage-2'),
+    fake.fail(
+      'CreateFunction',
+      () => awsError('InvalidParameterValueException', 'Uploaded file must be a non-empty zip'),
+      1,
+      (i) => i.FunctionName.endsWith('stage-2'),
     )
     const err = await deployAws(bundles, makePlan(3), opts()).catch((e) => e)
     expect(err).toBeInstanceOf(AmpsUserError)
@@ -424,7 +420,12 @@ describe('interrupted deploys resume', () => {
   it('finishes a half-done stage (created, not published) on re-run', async () => {
     const bundles = bundles3()
     const statePath = join(dir, 'deployment.json')
-    fake.fail('PublishVersion', () => awsError('ServiceException', 'internal'), 8, (i) => i.FunctionName.endsWith('stage-2'))
+    fake.fail(
+      'PublishVersion',
+      () => awsError('ServiceException', 'internal'),
+      8,
+      (i) => i.FunctionName.endsWith('stage-2'),
+    )
     const err = await deployAws(bundles, makePlan(3), opts()).catch((e) => e)
     expect(err.ampsCode).toBe('AWS_ERROR')
     const half = readState(statePath)

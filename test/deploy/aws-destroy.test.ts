@@ -109,8 +109,17 @@ describe('destroy', () => {
   })
 
   it('resumes an interrupted destroy: functions already gone are skipped, state is written after each deletion', async () => {
-    const state = await deployAws([1, 2, 3].map((i) => makeBundle(dir, i)), makePlan(3), base({roleArn: ROLE}))
-    fake.fail('DeleteFunction', () => awsError('AccessDeniedException', 'not allowed'), 1, (i) => i.FunctionName.endsWith('stage-2'))
+    const state = await deployAws(
+      [1, 2, 3].map((i) => makeBundle(dir, i)),
+      makePlan(3),
+      base({roleArn: ROLE}),
+    )
+    fake.fail(
+      'DeleteFunction',
+      () => awsError('AccessDeniedException', 'not allowed'),
+      1,
+      (i) => i.FunctionName.endsWith('stage-2'),
+    )
     const err = await destroyAws(state, {statePath: statePath(), clients: fake.clients}).catch((e) => e)
     expect(err.ampsCode).toBe('AWS_ACCESS_DENIED')
     const half = JSON.parse(readFileSync(statePath(), 'utf8')) as DeploymentState
@@ -131,11 +140,7 @@ describe('destroy', () => {
     expect(second.retired!.map((s) => s.functionName)).toEqual([`${BASE}-stage-1`, `${BASE}-stage-2`])
     fake.resetCalls()
     await destroyAws(second, {statePath: statePath(), clients: fake.clients})
-    expect(fake.summary()).toEqual([
-      'DeleteFunction amps-tiny-99999999-stage-1',
-      `DeleteFunction ${BASE}-stage-1`,
-      `DeleteFunction ${BASE}-stage-2`,
-    ])
+    expect(fake.summary()).toEqual(['DeleteFunction amps-tiny-99999999-stage-1', `DeleteFunction ${BASE}-stage-1`, `DeleteFunction ${BASE}-stage-2`])
     expect(fake.functions.size).toBe(0)
   })
 })

@@ -162,12 +162,7 @@ describe('dry run', () => {
     const changed = [one, bigBundle(8), threeV2]
     const upd = await planAwsCalls(changed, plan, {...o, createRole: true, existing: state})
     const commands = upd.calls.map((c) => `${c.service} ${c.command}`)
-    expect(commands.filter((c) => c.startsWith('iam') || c.startsWith('s3'))).toEqual([
-      'iam GetRole',
-      'iam GetRolePolicy',
-      's3 HeadBucket',
-      's3 PutObject',
-    ])
+    expect(commands.filter((c) => c.startsWith('iam') || c.startsWith('s3'))).toEqual(['iam GetRole', 'iam GetRolePolicy', 's3 HeadBucket', 's3 PutObject'])
     const updates = upd.calls.filter((c) => c.command === 'UpdateFunctionCode')
     expect(updates.map((c) => c.input.FunctionName)).toEqual([`${BASE}-stage-2`, `${BASE}-stage-3`])
     expect(updates[0]!.input.S3Bucket).toBe(state.codeBucket!.bucket)

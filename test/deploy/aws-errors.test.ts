@@ -5,15 +5,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {
-  assertInvokeOk,
-  backoffDelayMs,
-  deployAws,
-  destroyAws,
-  invokeOutputError,
-  invokeTargetFor,
-  toAmpsError,
-} from '../../deploy/targets/aws/index.js'
+import {assertInvokeOk, backoffDelayMs, deployAws, destroyAws, invokeOutputError, invokeTargetFor, toAmpsError} from '../../deploy/targets/aws/index.js'
 import {AmpsUserError} from '../../src/errors.js'
 import {ACCOUNT, FakeAws, PLAN_HASH, awsError, makeBundle, makePlan} from './aws-fake.js'
 
@@ -77,7 +69,10 @@ describe('AWS errors become user errors', () => {
   })
 
   it('other service errors → AWS_ERROR with the service message; non-AWS errors pass through as bugs', () => {
-    const e = toAmpsError(awsError('CodeStorageExceededException', 'Code storage limit exceeded.'), {action: 'CreateFunction f', region: 'us-east-1'}) as AmpsUserError
+    const e = toAmpsError(awsError('CodeStorageExceededException', 'Code storage limit exceeded.'), {
+      action: 'CreateFunction f',
+      region: 'us-east-1',
+    }) as AmpsUserError
     expect(e.ampsCode).toBe('AWS_ERROR')
     expect(e.message).toBe('CreateFunction f failed: CodeStorageExceededException: Code storage limit exceeded.')
     expect(e.suggestions![0]).toMatch(/code storage/i)
@@ -114,15 +109,15 @@ describe('invoke helpers', () => {
     mock.on(InvokeCommand).resolves({
       StatusCode: 200,
       FunctionError: 'Unhandled',
-      Payload: new TextEncoder().encode(JSON.stringify({errorType: 'Error', errorMessage: 'input tensor has shape [1,3] but stage expects [1,224,224,3]', trace: []})) as never,
+      Payload: new TextEncoder().encode(
+        JSON.stringify({errorType: 'Error', errorMessage: 'input tensor has shape [1,3] but stage expects [1,224,224,3]', trace: []}),
+      ) as never,
     })
     const out = await lambda.send(new InvokeCommand({FunctionName: 'f', Qualifier: '3', Payload: new Uint8Array([1])}))
     const err = invokeOutputError(out, {functionName: 'amps-tiny-a1b2c3d4-stage-2', stageIndex: 2})!
     expect(err).toBeInstanceOf(AmpsUserError)
     expect(err.ampsCode).toBe('STAGE_FAILED')
-    expect(err.message).toBe(
-      'stage 2 (amps-tiny-a1b2c3d4-stage-2) failed: Error: input tensor has shape [1,3] but stage expects [1,224,224,3]',
-    )
+    expect(err.message).toBe('stage 2 (amps-tiny-a1b2c3d4-stage-2) failed: Error: input tensor has shape [1,3] but stage expects [1,224,224,3]')
     expect(err.details).toMatchObject({functionError: 'Unhandled', errorType: 'Error'})
     expect(() => assertInvokeOk(out, {functionName: 'x', stageIndex: 2})).toThrow(AmpsUserError)
     expect(invokeOutputError({StatusCode: 200, Payload: new Uint8Array([123, 125])}, {functionName: 'x', stageIndex: 1})).toBeUndefined()
@@ -155,7 +150,17 @@ describe('invoke helpers', () => {
   })
 
   it('invokeTargetFor points at the published version', () => {
-    expect(invokeTargetFor({stageIndex: 1, functionName: 'f', arn: 'arn:aws:lambda:us-east-1:1:function:f', version: '4', status: 'active', createdByUs: true, updatedAt: ''})).toEqual({
+    expect(
+      invokeTargetFor({
+        stageIndex: 1,
+        functionName: 'f',
+        arn: 'arn:aws:lambda:us-east-1:1:function:f',
+        version: '4',
+        status: 'active',
+        createdByUs: true,
+        updatedAt: '',
+      }),
+    ).toEqual({
       FunctionName: 'arn:aws:lambda:us-east-1:1:function:f',
       Qualifier: '4',
     })

@@ -164,14 +164,21 @@ export class FakeAws {
     const m = this.lambdaMock
     m.on(InvokeCommand).callsFake((input) =>
       this.handle('lambda', 'Invoke', input, () => {
-        const name = String(input.FunctionName).replace(/^arn:[^:]+:lambda:[^:]+:\d+:function:/, '').split(':')[0]
+        const name = String(input.FunctionName)
+          .replace(/^arn:[^:]+:lambda:[^:]+:\d+:function:/, '')
+          .split(':')[0]
         const f = this.fn(name)
         if (!this.invokeHandler) throw new Error('FakeAws: Invoke needs fake.invokeHandler')
         const event = JSON.parse(Buffer.from(input.Payload as Uint8Array).toString('utf8'))
         const {result, durationMs} = this.invokeHandler(name, event, f.config)
         const id = createHash('sha256').update(String(this.calls.length)).digest('hex').slice(0, 36)
         const tail = `START RequestId: ${id} Version: ${input.Qualifier ?? '$LATEST'}\nEND RequestId: ${id}\nREPORT RequestId: ${id}\tDuration: ${durationMs.toFixed(2)} ms\tBilled Duration: ${Math.ceil(durationMs)} ms\tMemory Size: ${f.config.MemorySize} MB\tMax Memory Used: 90 MB\t\n`
-        return {StatusCode: 200, ExecutedVersion: input.Qualifier ?? '$LATEST', Payload: new TextEncoder().encode(JSON.stringify(result)), LogResult: Buffer.from(tail).toString('base64')}
+        return {
+          StatusCode: 200,
+          ExecutedVersion: input.Qualifier ?? '$LATEST',
+          Payload: new TextEncoder().encode(JSON.stringify(result)),
+          LogResult: Buffer.from(tail).toString('base64'),
+        }
       }),
     )
     m.on(GetFunctionCommand).callsFake((input) =>
@@ -370,7 +377,7 @@ export class FakeAws {
 }
 
 function target(input: any): string {
-  return input?.FunctionName ?? input?.Resource ?? input?.RoleName ?? (input?.Key ? `${input.Bucket}/${input.Key}` : input?.Bucket ?? '')
+  return input?.FunctionName ?? input?.Resource ?? input?.RoleName ?? (input?.Key ? `${input.Bucket}/${input.Key}` : (input?.Bucket ?? ''))
 }
 
 // ---- fixtures -----------------------------------------------------------------------------------

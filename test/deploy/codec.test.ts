@@ -6,16 +6,7 @@ import {unzipSync} from 'fflate'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {checkBundleLimits, functionNameFor, zipDirectory} from '../../deploy/bundle/bundle.js'
-import {
-  PayloadInvalidError,
-  base64Length,
-  checkWireTensor,
-  decodeTensor,
-  encodeInline,
-  encodeTensors,
-  isRef,
-  type RawTensor,
-} from '../../src/stage/codec.js'
+import {PayloadInvalidError, base64Length, checkWireTensor, decodeTensor, encodeInline, encodeTensors, isRef, type RawTensor} from '../../src/stage/codec.js'
 import {planHash} from '../../deploy/state/deployment.js'
 import {maxAbsDiff, parseNpy, resizeBilinear, summarizeOutputs} from '../../deploy/client/inputs.js'
 import {cpuQuotaFor} from '../../deploy/targets/local/cgroup.js'
@@ -63,7 +54,11 @@ describe('wire codec', () => {
     ['invalid base64', {id: 'x', dtype: 'float32', shape: [1], b64: 'AA*APw=='}, /not valid base64/],
     ['neither b64 nor ref', {id: 'x', dtype: 'float32', shape: [1]}, /neither "b64" nor "ref"/],
     ['an http reference', {id: 'x', dtype: 'float32', shape: [1], ref: 'http://x/y', bytes: 4}, /s3:\/\/ or file:\/\//],
-    ['a reference with the wrong size', {id: 'x', dtype: 'float32', shape: [3], ref: 's3://b/k', bytes: 4}, /declares 4 bytes but float32 shape \[3\] needs 12/],
+    [
+      'a reference with the wrong size',
+      {id: 'x', dtype: 'float32', shape: [3], ref: 's3://b/k', bytes: 4},
+      /declares 4 bytes but float32 shape \[3\] needs 12/,
+    ],
   ])('rejects %s', (_name, raw, message) => {
     expect(() => checkWireTensor(raw, 'event.tensors[0]')).toThrow(PayloadInvalidError)
     expect(() => checkWireTensor(raw, 'event.tensors[0]')).toThrow(message)

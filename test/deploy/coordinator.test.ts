@@ -31,9 +31,42 @@ const deployment: DeploymentState = {
   createdAt: now,
   updatedAt: now,
   stages: [
-    {stageIndex: 0, stageName: 'stage-1', functionName: 'f1', arn: 'arn:aws:lambda:eu-west-1:1:function:f1', version: '3', status: 'active', createdByUs: true, updatedAt: now, inputTensors: ['x'], outputTensors: ['a', 'b']},
-    {stageIndex: 1, stageName: 'stage-2', functionName: 'f2', arn: 'arn:aws:lambda:eu-west-1:1:function:f2', version: '3', status: 'active', createdByUs: true, updatedAt: now, inputTensors: ['b'], outputTensors: ['c']},
-    {stageIndex: 2, stageName: 'stage-3', functionName: 'f3', arn: 'arn:aws:lambda:eu-west-1:1:function:f3', version: '3', status: 'active', createdByUs: true, updatedAt: now, inputTensors: ['a', 'c'], outputTensors: ['y']},
+    {
+      stageIndex: 0,
+      stageName: 'stage-1',
+      functionName: 'f1',
+      arn: 'arn:aws:lambda:eu-west-1:1:function:f1',
+      version: '3',
+      status: 'active',
+      createdByUs: true,
+      updatedAt: now,
+      inputTensors: ['x'],
+      outputTensors: ['a', 'b'],
+    },
+    {
+      stageIndex: 1,
+      stageName: 'stage-2',
+      functionName: 'f2',
+      arn: 'arn:aws:lambda:eu-west-1:1:function:f2',
+      version: '3',
+      status: 'active',
+      createdByUs: true,
+      updatedAt: now,
+      inputTensors: ['b'],
+      outputTensors: ['c'],
+    },
+    {
+      stageIndex: 2,
+      stageName: 'stage-3',
+      functionName: 'f3',
+      arn: 'arn:aws:lambda:eu-west-1:1:function:f3',
+      version: '3',
+      status: 'active',
+      createdByUs: true,
+      updatedAt: now,
+      inputTensors: ['a', 'c'],
+      outputTensors: ['y'],
+    },
   ],
   modelOutputs: [{id: 'y', shape: [null, 2], dtype: 'float32', bytesPerSample: 8}],
 }
@@ -49,14 +82,41 @@ async function fakeFunction(name: string, event: StageEvent): Promise<RawTensor[
     byId.set(d.id, d)
   }
   const v = (id: string) => [...byId.get(id)!.data]
-  if (name.endsWith('f1')) return [f32('a', v('x').map((z) => z + 1)), f32('b', v('x').map((z) => z * 2))]
-  if (name.endsWith('f2')) return [f32('c', v('b').map((z) => z * 10))]
-  return [f32('y', v('a').map((z, i) => z + v('c')[i]))]
+  if (name.endsWith('f1'))
+    return [
+      f32(
+        'a',
+        v('x').map((z) => z + 1),
+      ),
+      f32(
+        'b',
+        v('x').map((z) => z * 2),
+      ),
+    ]
+  if (name.endsWith('f2'))
+    return [
+      f32(
+        'c',
+        v('b').map((z) => z * 10),
+      ),
+    ]
+  return [
+    f32(
+      'y',
+      v('a').map((z, i) => z + v('c')[i]),
+    ),
+  ]
 }
 
 describe('REPORT line of a log tail', () => {
   it('reads Duration and Billed Duration the way Lambda writes them', () => {
-    const tail = ['START RequestId: 6f1c Version: $LATEST', 'some log', 'END RequestId: 6f1c', 'REPORT RequestId: 6f1c\tDuration: 212.46 ms\tBilled Duration: 213 ms\tMemory Size: 1769 MB\tMax Memory Used: 301 MB\tInit Duration: 788.10 ms\t', ''].join('\n')
+    const tail = [
+      'START RequestId: 6f1c Version: $LATEST',
+      'some log',
+      'END RequestId: 6f1c',
+      'REPORT RequestId: 6f1c\tDuration: 212.46 ms\tBilled Duration: 213 ms\tMemory Size: 1769 MB\tMax Memory Used: 301 MB\tInit Duration: 788.10 ms\t',
+      '',
+    ].join('\n')
     expect(reportFromLogTail(Buffer.from(tail).toString('base64'))).toEqual({durationMs: 212.46, billedDurationMs: 213})
     expect(reportFromLogTail(undefined)).toEqual({})
     expect(reportFromLogTail(Buffer.from('no report here').toString('base64'))).toEqual({})
@@ -96,7 +156,9 @@ describe('coordinator on AWS (network mocked)', () => {
         StatusCode: 200,
         FunctionError: 'Unhandled',
         // the SDK wraps payloads in a blob adapter; the coordinator only reads the bytes
-        Payload: Buffer.from(JSON.stringify({errorType: 'Runtime.OutOfMemory', errorMessage: 'Runtime exited with error: signal: killed'})) as unknown as InvokeCommandOutput['Payload'],
+        Payload: Buffer.from(
+          JSON.stringify({errorType: 'Runtime.OutOfMemory', errorMessage: 'Runtime exited with error: signal: killed'}),
+        ) as unknown as InvokeCommandOutput['Payload'],
       })
     const error = await invokeChain(deployment, [f32('x', [1, 2])]).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(AmpsUserError)
@@ -171,7 +233,9 @@ describe('coordinator on the local target, stage process gone', () => {
       const error = await invokeChain(await localDeployment(), [f32('x', [1])]).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(AmpsUserError)
       expect((error as AmpsUserError).ampsCode).toBe('STAGE_FAILED')
-      expect((error as AmpsUserError).message).toBe('stage-1 (pid 4242) was killed for running out of memory (512 MB); re-plan it with more memory, then run `amps deploy` again')
+      expect((error as AmpsUserError).message).toBe(
+        'stage-1 (pid 4242) was killed for running out of memory (512 MB); re-plan it with more memory, then run `amps deploy` again',
+      )
     } finally {
       lambda.reset()
     }

@@ -40,7 +40,7 @@ export function handPlan(model: LoadedModel, cutAfterLayers: string[], opts: {me
       arch: 'x86_64',
       packageBytes: 2_000_000 + weights,
       weightsBytes: weights,
-      predictedMs: (macs * batch) / 1e9 / (memoryMb / 1769) * 1000 / 2,
+      predictedMs: (((macs * batch) / 1e9 / (memoryMb / 1769)) * 1000) / 2,
       inputBytes: (inCut?.bytesPerSample ?? g.inputs.reduce((a, t) => a + t.bytesPerSample, 0)) * batch,
       outputBytes: (outCut?.bytesPerSample ?? g.outputs.reduce((a, t) => a + t.bytesPerSample, 0)) * batch,
       inputTensors: inCut ? inCut.tensors.map((t) => t.id) : g.inputs.map((t) => t.id),
@@ -62,7 +62,12 @@ export function handPlan(model: LoadedModel, cutAfterLayers: string[], opts: {me
   }
 }
 
-export async function writeHandPlan(modelDir: string, path: string, cutAfterLayers = MOBILENET_V2_CUTS, opts: {memoryMb?: number; batch?: number} = {}): Promise<Plan> {
+export async function writeHandPlan(
+  modelDir: string,
+  path: string,
+  cutAfterLayers = MOBILENET_V2_CUTS,
+  opts: {memoryMb?: number; batch?: number} = {},
+): Promise<Plan> {
   const model = await loadModel(modelDir)
   const plan = handPlan(model, cutAfterLayers, opts)
   writeFileSync(path, JSON.stringify(plan, null, 2) + '\n')

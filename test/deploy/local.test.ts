@@ -90,7 +90,11 @@ describe('local target with MobileNetV2 in 3 stages', () => {
       expect(statSync(join(bundleDir, 'weights.bin')).size).toBe(artifacts.storedWeightBytes)
       weightsTotal += statSync(join(bundleDir, 'weights.bin')).size
     }
-    expect(weightsTotal).toBe(readdirSync(modelDir).filter((f) => f.endsWith('.bin')).reduce((a, f) => a + statSync(join(modelDir, f)).size, 0))
+    expect(weightsTotal).toBe(
+      readdirSync(modelDir)
+        .filter((f) => f.endsWith('.bin'))
+        .reduce((a, f) => a + statSync(join(modelDir, f)).size, 0),
+    )
 
     const state = readDeployment(out)
     expect(state.target).toBe('local')
@@ -117,7 +121,7 @@ describe('local target with MobileNetV2 in 3 stages', () => {
     }
   })
 
-  it('invoke --compare: the chain gives the whole model\'s output (max abs diff ≤ 1e-5 × max |output|)', async () => {
+  it("invoke --compare: the chain gives the whole model's output (max abs diff ≤ 1e-5 × max |output|)", async () => {
     const r = await runAmps(['invoke', out, '--input', 'random', '--compare', '--repeat', '2', '--json'], {cwd: dir})
     expect(r.stderr).not.toMatch(/probably a bug/)
     expect(r.code).toBe(0)
@@ -139,7 +143,9 @@ describe('local target with MobileNetV2 in 3 stages', () => {
     // and every stage logged Lambda's REPORT line for each request
     const state = JSON.parse(readFileSync(out, 'utf8')) as {stages: {logPath: string}[]}
     for (const st of state.stages) {
-      const reports = readFileSync(st.logPath, 'utf8').split('\n').filter((l) => /^REPORT RequestId: \S+\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\tMemory Size: 1024 MB\tMax Memory Used: \d+ MB/.test(l))
+      const reports = readFileSync(st.logPath, 'utf8')
+        .split('\n')
+        .filter((l) => /^REPORT RequestId: \S+\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\tMemory Size: 1024 MB\tMax Memory Used: \d+ MB/.test(l))
       expect(reports.length).toBeGreaterThanOrEqual(2)
     }
   })
@@ -174,11 +180,32 @@ describe('local target with MobileNetV2 in 3 stages', () => {
       expect(ok.body.tensors.map((t: {id: string; shape: number[]}) => [t.id, t.shape])).toEqual([['block_12_add', [1, 14, 14, 96]]])
 
       const cases: [string, unknown, RegExp][] = [
-        ['wrong dtype', {tensors: [{id: 'block_5_add', dtype: 'int32', shape: [1, 28, 28, 32], b64: bytes(28 * 28 * 32 * 4)}]}, /dtype int32, expected float32/],
-        ['wrong shape', {tensors: [{id: 'block_5_add', dtype: 'float32', shape: [1, 28, 28, 16], b64: bytes(28 * 28 * 16 * 4)}]}, /shape \[1,28,28,16\], expected \[batch, 28, 28, 32\]/],
-        ['wrong byte length', {tensors: [{id: 'block_5_add', dtype: 'float32', shape: [1, 28, 28, 32], b64: bytes(1000)}]}, /1000 bytes of data but float32 shape \[1,28,28,32\] needs 100352 bytes/],
+        [
+          'wrong dtype',
+          {tensors: [{id: 'block_5_add', dtype: 'int32', shape: [1, 28, 28, 32], b64: bytes(28 * 28 * 32 * 4)}]},
+          /dtype int32, expected float32/,
+        ],
+        [
+          'wrong shape',
+          {tensors: [{id: 'block_5_add', dtype: 'float32', shape: [1, 28, 28, 16], b64: bytes(28 * 28 * 16 * 4)}]},
+          /shape \[1,28,28,16\], expected \[batch, 28, 28, 32\]/,
+        ],
+        [
+          'wrong byte length',
+          {tensors: [{id: 'block_5_add', dtype: 'float32', shape: [1, 28, 28, 32], b64: bytes(1000)}]},
+          /1000 bytes of data but float32 shape \[1,28,28,32\] needs 100352 bytes/,
+        ],
         ['missing tensor', {tensors: []}, /expects tensor "block_5_add"; missing "block_5_add"/],
-        ['unknown tensor', {tensors: [{id: 'block_5_add', dtype: 'float32', shape: [1, 28, 28, 32], b64: bytes(100352)}, {id: 'input_1', dtype: 'float32', shape: [1], b64: bytes(4)}]}, /does not take "input_1"/],
+        [
+          'unknown tensor',
+          {
+            tensors: [
+              {id: 'block_5_add', dtype: 'float32', shape: [1, 28, 28, 32], b64: bytes(100352)},
+              {id: 'input_1', dtype: 'float32', shape: [1], b64: bytes(4)},
+            ],
+          },
+          /does not take "input_1"/,
+        ],
         ['number arrays', {tensors: [{id: 'block_5_add', dtype: 'float32', shape: [1, 2], data: [1, 2]}]}, /not JSON arrays/],
         ['no tensors at all', {hello: 'world'}, /event\.tensors must be an array/],
       ]
@@ -203,7 +230,9 @@ describe('local target with MobileNetV2 in 3 stages', () => {
     const error = await invokeChain(state, wrong).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(AmpsUserError)
     expect((error as AmpsUserError).ampsCode).toBe('STAGE_FAILED')
-    expect((error as AmpsUserError).message).toMatch(/^stage-1 \(amps-.*-stage-1\) failed: PayloadInvalid: tensor "input_1": shape \[1,112,112,3\], expected \[batch, 224, 224, 3\]/)
+    expect((error as AmpsUserError).message).toMatch(
+      /^stage-1 \(amps-.*-stage-1\) failed: PayloadInvalid: tensor "input_1": shape \[1,112,112,3\], expected \[batch, 224, 224, 3\]/,
+    )
   })
 
   it('hand-offs over the payload limit travel by reference and give the same result', async () => {

@@ -16,10 +16,7 @@ export interface CliResult {
   json?: any
 }
 
-export async function runAmps(
-  args: string[],
-  options: {cwd?: string; env?: Record<string, string>; timeoutMs?: number} = {},
-): Promise<CliResult> {
+export async function runAmps(args: string[], options: {cwd?: string; env?: Record<string, string>; timeoutMs?: number} = {}): Promise<CliResult> {
   const bin = join(repoRoot, 'bin', 'run.js')
   if (!existsSync(join(repoRoot, 'dist', 'src', 'commands'))) {
     throw new Error('dist/ is missing: run `npm run build` (npm test does) before command tests')

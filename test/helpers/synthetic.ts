@@ -10,7 +10,6 @@ import {seededRandom} from '../../src/util/random.js'
 
 export {seededRandom}
 
-
 export interface SyntheticOptions {
   layers: number
   seed: number
@@ -79,7 +78,8 @@ export function syntheticProfile(options: SyntheticOptions): Profile {
     const timing: TimingPoint[] = []
     if (isInput) {
       // the profiler records the input layer at every point too (it costs nothing)
-      for (const m of memories) for (const k of batches) timing.push({memoryMb: m, batch: k, medianMs: 0, p10Ms: 0, p90Ms: 0, minMs: 0, maxMs: 0, repeats: 1, modelled: false})
+      for (const m of memories)
+        for (const k of batches) timing.push({memoryMb: m, batch: k, medianMs: 0, p10Ms: 0, p90Ms: 0, minMs: 0, maxMs: 0, repeats: 1, modelled: false})
     } else {
       for (const m of memories) {
         const slow = Math.max(1, LAMBDA.fullVcpuMemoryMb / m) / Math.max(1, Math.min(threads, m / LAMBDA.fullVcpuMemoryMb))

@@ -96,13 +96,26 @@ describe('topologicalOrder', () => {
       config: {
         name: 'm',
         layers: [
-          {name: 'late', class_name: 'Add', config: {}, inbound_nodes: [[['b1', 0, 0], ['a1', 0, 0]]]},
+          {
+            name: 'late',
+            class_name: 'Add',
+            config: {},
+            inbound_nodes: [
+              [
+                ['b1', 0, 0],
+                ['a1', 0, 0],
+              ],
+            ],
+          },
           {name: 'b1', class_name: 'Dense', config: {}, inbound_nodes: [[['in2', 0, 0]]]},
           {name: 'in1', class_name: 'InputLayer', config: {}, inbound_nodes: []},
           {name: 'a1', class_name: 'Dense', config: {}, inbound_nodes: [[['in1', 0, 0]]]},
           {name: 'in2', class_name: 'InputLayer', config: {}, inbound_nodes: []},
         ],
-        input_layers: [['in1', 0, 0], ['in2', 0, 0]],
+        input_layers: [
+          ['in1', 0, 0],
+          ['in2', 0, 0],
+        ],
         output_layers: [['late', 0, 0]],
       },
     }
@@ -117,15 +130,44 @@ describe('layerMacs', () => {
   it.each([
     ['Conv2D 3×3, 8→16, 10×10 out', cl('Conv2D', {kernel_size: [3, 3]}, [[null, 12, 12, 8]], [[null, 10, 10, 16]]), 10 * 10 * 16 * 9 * 8],
     ['Conv2D with relu', cl('Conv2D', {kernel_size: [1, 1], activation: 'relu'}, [[null, 4, 4, 2]], [[null, 4, 4, 3]]), 4 * 4 * 3 * 2 + 48],
-    ['Conv2D channels_first', cl('Conv2D', {kernel_size: [3, 3], data_format: 'channels_first'}, [[null, 8, 12, 12]], [[null, 16, 10, 10]]), 10 * 10 * 16 * 9 * 8],
+    [
+      'Conv2D channels_first',
+      cl('Conv2D', {kernel_size: [3, 3], data_format: 'channels_first'}, [[null, 8, 12, 12]], [[null, 16, 10, 10]]),
+      10 * 10 * 16 * 9 * 8,
+    ],
     ['DepthwiseConv2D ×2', cl('DepthwiseConv2D', {kernel_size: [3, 3], depth_multiplier: 2}, [[null, 8, 8, 4]], [[null, 8, 8, 8]]), 8 * 8 * 8 * 9],
     ['SeparableConv2D', cl('SeparableConv2D', {kernel_size: [3, 3], depth_multiplier: 1}, [[null, 8, 8, 4]], [[null, 8, 8, 6]]), 64 * 4 * 9 + 64 * 6 * 4],
     ['Dense on a sequence', cl('Dense', {units: 5}, [[null, 7, 3]], [[null, 7, 5]]), 7 * 3 * 5],
     ['BatchNormalization', cl('BatchNormalization', {}, [[null, 4, 4, 3]], [[null, 4, 4, 3]]), 48],
     ['MaxPooling2D 2×2', cl('MaxPooling2D', {pool_size: [2, 2]}, [[null, 8, 8, 3]], [[null, 4, 4, 3]]), 48 * 4],
     ['GlobalAveragePooling2D', cl('GlobalAveragePooling2D', {}, [[null, 8, 8, 3]], [[null, 3]]), 192],
-    ['Add of three', cl('Add', {}, [[null, 5], [null, 5], [null, 5]], [[null, 5]]), 10],
-    ['Concatenate', cl('Concatenate', {}, [[null, 5], [null, 5]], [[null, 10]]), 0],
+    [
+      'Add of three',
+      cl(
+        'Add',
+        {},
+        [
+          [null, 5],
+          [null, 5],
+          [null, 5],
+        ],
+        [[null, 5]],
+      ),
+      10,
+    ],
+    [
+      'Concatenate',
+      cl(
+        'Concatenate',
+        {},
+        [
+          [null, 5],
+          [null, 5],
+        ],
+        [[null, 10]],
+      ),
+      0,
+    ],
     ['ZeroPadding2D', cl('ZeroPadding2D', {}, [[null, 4, 4, 1]], [[null, 6, 6, 1]]), 0],
     ['ReLU', cl('ReLU', {}, [[null, 9]], [[null, 9]]), 9],
   ])('%s', (_name, result, expected) => {

@@ -14,9 +14,15 @@ type Layer = {class_name: string; name: string; config: Record<string, unknown>;
 const layersOf = (n: ReturnType<typeof normalizeKerasConfig>): Layer[] => n.topology.config.layers as unknown as Layer[]
 
 function fn(layers: Record<string, unknown>[], input: unknown, output: unknown): Record<string, unknown> {
-  return {module: 'keras.src.models.functional', class_name: 'Functional', config: {name: 'm', trainable: true, layers, input_layers: input, output_layers: output}, registered_name: 'Functional'}
+  return {
+    module: 'keras.src.models.functional',
+    class_name: 'Functional',
+    config: {name: 'm', trainable: true, layers, input_layers: input, output_layers: output},
+    registered_name: 'Functional',
+  }
 }
-const input = (name: string, shape: (number | null)[]) => k3('InputLayer', name, {batch_shape: shape, dtype: 'float32', sparse: false, ragged: false, optional: false}, [])
+const input = (name: string, shape: (number | null)[]) =>
+  k3('InputLayer', name, {batch_shape: shape, dtype: 'float32', sparse: false, ragged: false, optional: false}, [])
 
 function rejects(run: () => unknown, code: string, message: RegExp): void {
   try {
@@ -64,7 +70,12 @@ describe('Keras 3 Functional config', () => {
   it('turns {args, kwargs} nodes of __keras_tensor__ objects into [layer, node, tensor, kwargs] lists, dropping null kwargs', () => {
     expect(byName.get('stem')?.inbound_nodes).toEqual([[['pixels', 0, 0, {}]]])
     expect(byName.get('stem_bn')?.inbound_nodes).toEqual([[['stem', 0, 0, {}]]])
-    expect(byName.get('merge')?.inbound_nodes).toEqual([[['stem_bn', 0, 0, {}], ['branch_b', 0, 0, {}]]])
+    expect(byName.get('merge')?.inbound_nodes).toEqual([
+      [
+        ['stem_bn', 0, 0, {}],
+        ['branch_b', 0, 0, {}],
+      ],
+    ])
     expect(n.topology.config.input_layers).toEqual([['pixels', 0, 0]])
     expect(n.topology.config.output_layers).toEqual([['scores', 0, 0]])
   })
@@ -110,12 +121,19 @@ describe('Keras 3 Functional config', () => {
 
   it('replaces layers that are the identity at inference and tfjs lacks with linear Activations', () => {
     const m = fn(
-      [input('a', [null, 4, 4, 2]), k3('SpatialDropout2D', 'sd', {rate: 0.2, seed: null}, [kerasTensor('a', [null, 4, 4, 2])]), k3('Identity', 'id', {}, [kerasTensor('sd', [null, 4, 4, 2])])],
+      [
+        input('a', [null, 4, 4, 2]),
+        k3('SpatialDropout2D', 'sd', {rate: 0.2, seed: null}, [kerasTensor('a', [null, 4, 4, 2])]),
+        k3('Identity', 'id', {}, [kerasTensor('sd', [null, 4, 4, 2])]),
+      ],
       [['a', 0, 0]],
       [['id', 0, 0]],
     )
     const layers = layersOf(normalizeKerasConfig(m, K3))
-    expect(layers.slice(1).map((l) => [l.class_name, l.config.activation])).toEqual([['Activation', 'linear'], ['Activation', 'linear']])
+    expect(layers.slice(1).map((l) => [l.class_name, l.config.activation])).toEqual([
+      ['Activation', 'linear'],
+      ['Activation', 'linear'],
+    ])
   })
 
   it('treats mixed-precision policies as float32 (Keras keeps float variables in float32)', () => {
@@ -131,21 +149,40 @@ describe('constructs that are rejected with the layer named', () => {
   const x = [kerasTensor('a', [null, 4, 4, 2])]
 
   it.each([
-    ['Lambda', k3('Lambda', 'lam', {function: {}, arguments: {}}, x), /layer 'lam' \(Lambda\) is of class Lambda, which tfjs-layers does not implement \(it holds Python code\)/],
+    [
+      'Lambda',
+      k3('Lambda', 'lam', {function: {}, arguments: {}}, x),
+      /layer 'lam' \(Lambda\) is of class Lambda, which tfjs-layers does not implement \(it holds Python code\)/,
+    ],
     ['a custom class', k3('MyBlock', 'blk', {units: 3}, x), /layer 'blk' \(MyBlock\) is of class MyBlock/],
     ['a grouped convolution', k3('Conv2D', 'g', {...k3Conv(4, 3, 'relu'), groups: 2}, x), /layer 'g' \(Conv2D\) is a grouped convolution \(groups=2\)/],
-    ['keepdims pooling', k3('GlobalAveragePooling2D', 'p', {data_format: 'channels_last', keepdims: true}, x), /layer 'p' \(GlobalAveragePooling2D\) uses keepdims=True/],
+    [
+      'keepdims pooling',
+      k3('GlobalAveragePooling2D', 'p', {data_format: 'channels_last', keepdims: true}, x),
+      /layer 'p' \(GlobalAveragePooling2D\) uses keepdims=True/,
+    ],
     ['an unknown activation', k3('Conv2D', 'e', k3Conv(2, 1, 'hard_silu'), x), /layer 'e' \(Conv2D\) uses activation 'hard_silu'/],
     ["Keras 3's hard_sigmoid", k3('Conv2D', 'h', k3Conv(2, 1, 'hard_sigmoid'), x), /layer 'h' \(Conv2D\) uses Keras 3's hard_sigmoid/],
     ['a quantized layer', k3('Dense', 'q', {...k3Dense(2, 'relu'), quantization_config: {mode: 'int8'}}, x), /layer 'q' \(Dense\) is quantized/],
-    ['a tensor keyword argument', k3('BatchNormalization', 'bn', k3BatchNorm(), x, {mask: kerasTensor('a', [null, 4, 4, 2])}), /layer 'bn' \(BatchNormalization\) is called with tensor keyword argument 'mask'/],
-    ['a non-tensor argument', k3('Dense', 'd', k3Dense(2, 'relu'), [kerasTensor('a', [null, 4, 4, 2]), 3]), /layer 'd' \(Dense\) is called with a non-tensor argument 3/],
+    [
+      'a tensor keyword argument',
+      k3('BatchNormalization', 'bn', k3BatchNorm(), x, {mask: kerasTensor('a', [null, 4, 4, 2])}),
+      /layer 'bn' \(BatchNormalization\) is called with tensor keyword argument 'mask'/,
+    ],
+    [
+      'a non-tensor argument',
+      k3('Dense', 'd', k3Dense(2, 'relu'), [kerasTensor('a', [null, 4, 4, 2]), 3]),
+      /layer 'd' \(Dense\) is called with a non-tensor argument 3/,
+    ],
   ])('%s', (_what, layer, message) => {
     rejects(() => normalizeKerasConfig(one(layer), K3), 'MODEL_UNSUPPORTED_LAYER', message)
   })
 
   it("keeps Keras 2's hard_sigmoid, which is tfjs' own", () => {
-    const m = {class_name: 'Sequential', config: {name: 's', layers: [{class_name: 'Dense', config: {name: 'd', units: 2, activation: 'hard_sigmoid', batch_input_shape: [null, 3]}}]}}
+    const m = {
+      class_name: 'Sequential',
+      config: {name: 's', layers: [{class_name: 'Dense', config: {name: 'd', units: 2, activation: 'hard_sigmoid', batch_input_shape: [null, 3]}}]},
+    }
     const layers = layersOf(normalizeKerasConfig(m, K2))
     expect(layers.map((l) => l.class_name)).toEqual(['InputLayer', 'Dense'])
     expect(layers[0].config.batch_input_shape).toEqual([null, 3])
@@ -154,8 +191,22 @@ describe('constructs that are rejected with the layer named', () => {
   })
 
   it('a nested model called twice', () => {
-    const inner = {...keras3Nested().config, name: 'shared', inbound_nodes: [{args: [kerasTensor('a', [null, 6, 6, 2])], kwargs: {}}, {args: [kerasTensor('b', [null, 6, 6, 2])], kwargs: {}}]}
-    const m = fn([input('a', [null, 6, 6, 2]), input('b', [null, 6, 6, 2]), inner], [['a', 0, 0], ['b', 0, 0]], [['shared', 0, 0]])
+    const inner = {
+      ...keras3Nested().config,
+      name: 'shared',
+      inbound_nodes: [
+        {args: [kerasTensor('a', [null, 6, 6, 2])], kwargs: {}},
+        {args: [kerasTensor('b', [null, 6, 6, 2])], kwargs: {}},
+      ],
+    }
+    const m = fn(
+      [input('a', [null, 6, 6, 2]), input('b', [null, 6, 6, 2]), inner],
+      [
+        ['a', 0, 0],
+        ['b', 0, 0],
+      ],
+      [['shared', 0, 0]],
+    )
     rejects(() => normalizeKerasConfig(m, K3), 'MODEL_UNSUPPORTED_LAYER', /layer 'shared' \(Functional\) is a nested model called 2 times/)
   })
 
@@ -165,6 +216,10 @@ describe('constructs that are rejected with the layer named', () => {
   })
 
   it('a subclassed model', () => {
-    rejects(() => normalizeKerasConfig({module: 'my_project', class_name: 'MyNet', config: {}, registered_name: 'MyNet'}, K3), 'MODEL_FORMAT_UNSUPPORTED', /the model is a "MyNet"/)
+    rejects(
+      () => normalizeKerasConfig({module: 'my_project', class_name: 'MyNet', config: {}, registered_name: 'MyNet'}, K3),
+      'MODEL_FORMAT_UNSUPPORTED',
+      /the model is a "MyNet"/,
+    )
   })
 })

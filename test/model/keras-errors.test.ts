@@ -87,7 +87,10 @@ describe('files that are not Keras models', () => {
 
 describe('incomplete Keras files', () => {
   it('a zip without config.json', async () => {
-    writeFileSync(file('noconfig.keras'), zipSync({'metadata.json': new TextEncoder().encode('{"keras_version": "3.15.1"}'), 'model.weights.h5': unzipMember(MNIST, 'model.weights.h5')}))
+    writeFileSync(
+      file('noconfig.keras'),
+      zipSync({'metadata.json': new TextEncoder().encode('{"keras_version": "3.15.1"}'), 'model.weights.h5': unzipMember(MNIST, 'model.weights.h5')}),
+    )
     await expectError(file('noconfig.keras'), 'FILE_INVALID', /noconfig\.keras is a zip archive without config\.json/)
   })
 
@@ -102,7 +105,7 @@ describe('incomplete Keras files', () => {
     expect(e.message).toContain("this file holds only weights; save the whole model with model.save('model.h5')")
   })
 
-  it("a Keras 3 weights file (model.save_weights) asks for the whole model too", async () => {
+  it('a Keras 3 weights file (model.save_weights) asks for the whole model too', async () => {
     writeFileSync(file('model.weights.h5'), unzipMember(MNIST, 'model.weights.h5'))
     const e = await expectError(file('model.weights.h5'), 'MODEL_FORMAT_UNSUPPORTED', /model\.weights\.h5: /)
     expect(e.message).toContain('this file holds only weights')
@@ -110,7 +113,11 @@ describe('incomplete Keras files', () => {
 
   it('an .h5 missing one layer’s weights names the layer', async () => {
     await writeKeras2H5(file('missing.h5'), functionalAdd(), {omitLayers: ['branch_pw']})
-    const e = await expectError(file('missing.h5'), 'MODEL_WEIGHTS_INVALID', /weights missing for layer 'branch_pw' \(Conv2D\); it needs kernel \[1,1,4,4\], bias \[4\]/)
+    const e = await expectError(
+      file('missing.h5'),
+      'MODEL_WEIGHTS_INVALID',
+      /weights missing for layer 'branch_pw' \(Conv2D\); it needs kernel \[1,1,4,4\], bias \[4\]/,
+    )
     expect(e.details).toMatchObject({layer: 'branch_pw'})
   })
 
@@ -142,7 +149,11 @@ describe('configs that disagree with the weights or with tfjs-layers', () => {
     act.class_name = 'Lambda'
     act.config = {name: 'activation_1', trainable: true, dtype: 'float32', function: ['4wEAAAAAAAAA', null, null], function_type: 'lambda', output_shape: null}
     await writeKeras2H5(file('lambda.h5'), fx)
-    const e = await expectError(file('lambda.h5'), 'MODEL_UNSUPPORTED_LAYER', /layer 'activation_1' \(Lambda\) is of class Lambda, which tfjs-layers does not implement/)
+    const e = await expectError(
+      file('lambda.h5'),
+      'MODEL_UNSUPPORTED_LAYER',
+      /layer 'activation_1' \(Lambda\) is of class Lambda, which tfjs-layers does not implement/,
+    )
     expect(e.details).toMatchObject({layer: 'activation_1', className: 'Lambda'})
   })
 
@@ -156,7 +167,11 @@ describe('configs that disagree with the weights or with tfjs-layers', () => {
     })
     writeFileSync(
       file('gru.keras'),
-      zipSync({'config.json': new TextEncoder().encode(JSON.stringify(src)), 'metadata.json': unzipMember(MNIST, 'metadata.json'), 'model.weights.h5': unzipMember(MNIST, 'model.weights.h5')}),
+      zipSync({
+        'config.json': new TextEncoder().encode(JSON.stringify(src)),
+        'metadata.json': unzipMember(MNIST, 'metadata.json'),
+        'model.weights.h5': unzipMember(MNIST, 'model.weights.h5'),
+      }),
     )
     await expectError(file('gru.keras'), 'MODEL_UNSUPPORTED_LAYER', /layer 'gru' \(GRU\) uses reset_after=True/)
   })

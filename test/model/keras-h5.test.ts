@@ -55,7 +55,19 @@ describe('generated Keras 2.11 .h5 files', () => {
     const topo = read.artifacts.modelTopology as unknown as Topo
     expect(topo.model_config.class_name).toBe('Model')
     expect(topo.model_config.config.layers.map((l) => l.class_name)).toEqual([
-      'InputLayer', 'Conv2D', 'Activation', 'MaxPooling2D', 'Conv2D', 'BatchNormalization', 'Activation', 'Flatten', 'Dense', 'Activation', 'Dropout', 'Dense', 'Activation',
+      'InputLayer',
+      'Conv2D',
+      'Activation',
+      'MaxPooling2D',
+      'Conv2D',
+      'BatchNormalization',
+      'Activation',
+      'Flatten',
+      'Dense',
+      'Activation',
+      'Dropout',
+      'Dense',
+      'Activation',
     ])
     const stored = fixtureByTfjsName(fx)
     const params = [...stored.values()].reduce((s, d) => s + d.length, 0)
@@ -63,7 +75,10 @@ describe('generated Keras 2.11 .h5 files', () => {
     expect((read.artifacts.weightData as ArrayBuffer).byteLength).toBe(params * 4)
     // BatchNormalization: gamma, beta (trainable) before moving_mean, moving_variance
     expect(read.artifacts.weightSpecs.filter((w) => w.name.startsWith('batch_normalization/')).map((w) => w.name)).toEqual([
-      'batch_normalization/gamma', 'batch_normalization/beta', 'batch_normalization/moving_mean', 'batch_normalization/moving_variance',
+      'batch_normalization/gamma',
+      'batch_normalization/beta',
+      'batch_normalization/moving_mean',
+      'batch_normalization/moving_variance',
     ])
     const loaded = modelWeights(model)
     expect(loaded.size).toBe(stored.size)
@@ -73,7 +88,16 @@ describe('generated Keras 2.11 .h5 files', () => {
     const img = noiseImage(12, 12, 1, 3)
     let x = ref.maxPool2(ref.relu(ref.conv2d(ref.act(12, 12, 1, img), v('conv2d/kernel'), [3, 3, 1, 4], v('conv2d/bias'), 'valid')))
     x = ref.conv2d(x, v('conv2d_1/kernel'), [3, 3, 4, 6], v('conv2d_1/bias'), 'valid')
-    x = ref.relu(ref.batchNorm(x, v('batch_normalization/gamma'), v('batch_normalization/beta'), v('batch_normalization/moving_mean'), v('batch_normalization/moving_variance'), 0.001))
+    x = ref.relu(
+      ref.batchNorm(
+        x,
+        v('batch_normalization/gamma'),
+        v('batch_normalization/beta'),
+        v('batch_normalization/moving_mean'),
+        v('batch_normalization/moving_variance'),
+        0.001,
+      ),
+    )
     x = ref.relu(ref.dense(ref.flatten(x), v('dense/kernel'), v('dense/bias')))
     const want = ref.softmax(ref.dense(x, v('dense_1/kernel'), v('dense_1/bias')))
     expect(ref.maxRelDiff(predict(model, tf.tensor4d(img, [1, 12, 12, 1])), want.data)).toBeLessThan(1e-4)
@@ -84,7 +108,12 @@ describe('generated Keras 2.11 .h5 files', () => {
     const {read, model} = await roundTrip(fx, 'functional.h5')
     expect(read.name).toBe('residual_net')
     const layers = (read.artifacts.modelTopology as unknown as Topo).model_config.config.layers
-    expect(layers.find((l) => l.name === 'residual')?.inbound_nodes).toEqual([[['stem_bn', 0, 0, {}], ['branch_pw', 0, 0, {}]]])
+    expect(layers.find((l) => l.name === 'residual')?.inbound_nodes).toEqual([
+      [
+        ['stem_bn', 0, 0, {}],
+        ['branch_pw', 0, 0, {}],
+      ],
+    ])
     const stored = fixtureByTfjsName(fx)
     const loaded = modelWeights(model)
     expect([...loaded.keys()].sort()).toEqual([...stored.keys()].sort())
@@ -94,7 +123,11 @@ describe('generated Keras 2.11 .h5 files', () => {
     const img = noiseImage(8, 8, 3, 9)
     const stem = ref.batchNorm(
       ref.relu(ref.conv2d(ref.act(8, 8, 3, img), v('stem/kernel'), [3, 3, 3, 4], v('stem/bias'), 'same')),
-      v('stem_bn/gamma'), v('stem_bn/beta'), v('stem_bn/moving_mean'), v('stem_bn/moving_variance'), 0.001,
+      v('stem_bn/gamma'),
+      v('stem_bn/beta'),
+      v('stem_bn/moving_mean'),
+      v('stem_bn/moving_variance'),
+      0.001,
     )
     const dw = ref.depthwiseSame(stem, v('branch_dw/depthwise_kernel'), [3, 3, 4, 1], v('branch_dw/bias'))
     const pw = ref.conv2d(dw, v('branch_pw/kernel'), [1, 1, 4, 4], v('branch_pw/bias'), 'same')

@@ -149,10 +149,18 @@ describe('generated Keras 3 Functional files', () => {
     }
     expect(model.countParams()).toBe(expectedParams)
 
-    const layers = (file.artifacts.modelTopology as {model_config: {config: {layers: {name: string; class_name: string; config: Record<string, unknown>; inbound_nodes: unknown[]}[]}}})
-      .model_config.config.layers
+    const layers = (
+      file.artifacts.modelTopology as {
+        model_config: {config: {layers: {name: string; class_name: string; config: Record<string, unknown>; inbound_nodes: unknown[]}[]}}
+      }
+    ).model_config.config.layers
     const byName = new Map(layers.map((l) => [l.name, l]))
-    expect(byName.get('merge')?.inbound_nodes).toEqual([[['stem_bn', 0, 0, {}], ['branch_b', 0, 0, {}]]])
+    expect(byName.get('merge')?.inbound_nodes).toEqual([
+      [
+        ['stem_bn', 0, 0, {}],
+        ['branch_b', 0, 0, {}],
+      ],
+    ])
     expect(byName.get('leaky')?.config.alpha).toBe(0.1)
     expect(byName.get('branch_a')?.config.activation).toBe('swish')
     expect(byName.get('stem')?.config.kernel_regularizer).toBeNull()
@@ -161,7 +169,11 @@ describe('generated Keras 3 Functional files', () => {
     const img = noiseImage(8, 8, 3, 11)
     const stem = ref.batchNorm(
       ref.relu(ref.conv2d(ref.act(8, 8, 3, img), g('layers/conv2d', 0), [3, 3, 3, 4], g('layers/conv2d', 1), 'same')),
-      g('layers/batch_normalization', 0), g('layers/batch_normalization', 1), g('layers/batch_normalization', 2), g('layers/batch_normalization', 3), 0.001,
+      g('layers/batch_normalization', 0),
+      g('layers/batch_normalization', 1),
+      g('layers/batch_normalization', 2),
+      g('layers/batch_normalization', 3),
+      0.001,
     )
     const a = ref.swish(ref.conv2d(stem, g('layers/conv2d_1', 0), [3, 3, 4, 4], g('layers/conv2d_1', 1), 'same'))
     const b = ref.conv2d(a, g('layers/conv2d_2', 0), [1, 1, 4, 4], g('layers/conv2d_2', 1), 'same')

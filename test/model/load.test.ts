@@ -180,7 +180,11 @@ describe('generated models', () => {
   })
 
   it('quantized copies (uint8, uint16, float16) load with their stored sizes', async () => {
-    for (const [q, bytes] of [['uint8', 1], ['uint16', 2], ['float16', 2]] as const) {
+    for (const [q, bytes] of [
+      ['uint8', 1],
+      ['uint16', 2],
+      ['float16', 2],
+    ] as const) {
       const dir = mkdtempSync(join(tmpdir(), `amps-q-${q}-`))
       await writeGenerated('tinyCnn', dir, {quantize: q})
       const model = await loadModel(dir)

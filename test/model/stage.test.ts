@@ -70,7 +70,11 @@ function checkStageWeights(model: LoadedModel, cuts: number[]): void {
 
 describe('stageRanges', () => {
   it('turns cuts into contiguous ranges and rejects bad cut lists', () => {
-    expect(stageRanges(10, [2, 5])).toEqual([{first: 0, last: 2}, {first: 3, last: 5}, {first: 6, last: 9}])
+    expect(stageRanges(10, [2, 5])).toEqual([
+      {first: 0, last: 2},
+      {first: 3, last: 5},
+      {first: 6, last: 9},
+    ])
     expect(stageRanges(10, [])).toEqual([{first: 0, last: 9}])
     expect(() => stageRanges(10, [5, 2])).toThrow(/increasing/)
     expect(() => stageRanges(10, [9])).toThrow(/0\.\.8/)

@@ -39,7 +39,7 @@ async function check(m: tfType.LayersModel, batch = 2): Promise<void> {
   const tensors = await allTensors(loaded, await randomInputs(loaded, batch, 3))
   const L = loaded.graph.layers.length
   const whole = await stageMaxAbsDiff(loaded, 0, L - 1, tensors)
-  if (process.env.ONNX_DEBUG) console.log("whole", whole)
+  if (process.env.ONNX_DEBUG) console.log('whole', whole)
   for (let p = 1; p < L; p++) {
     if (loaded.graph.layers[p].className === 'InputLayer') continue
     const d = await stageMaxAbsDiff(loaded, p, p, tensors)
@@ -98,8 +98,18 @@ const cases: [string, number[], Build][] = [
     'pad_crop_upsample',
     S,
     (L, x) => [
-      L.zeroPadding2d({padding: [[1, 2], [0, 3]]}).apply(x) as Sym,
-      L.cropping2D({cropping: [[1, 2], [3, 0]]}).apply(x) as Sym,
+      L.zeroPadding2d({
+        padding: [
+          [1, 2],
+          [0, 3],
+        ],
+      }).apply(x) as Sym,
+      L.cropping2D({
+        cropping: [
+          [1, 2],
+          [3, 0],
+        ],
+      }).apply(x) as Sym,
       L.upSampling2d({size: [2, 3]}).apply(x) as Sym,
       L.upSampling2d({size: [2, 2], interpolation: 'bilinear'}).apply(x) as Sym,
     ],
@@ -152,7 +162,12 @@ const cases: [string, number[], Build][] = [
       let h = L.conv2d({filters: 16, kernelSize: 1, useBias: false}).apply(x) as Sym
       h = L.batchNormalization({}).apply(h) as Sym
       h = L.reLU({maxValue: 6}).apply(h) as Sym
-      h = L.zeroPadding2d({padding: [[0, 1], [0, 1]]}).apply(h) as Sym
+      h = L.zeroPadding2d({
+        padding: [
+          [0, 1],
+          [0, 1],
+        ],
+      }).apply(h) as Sym
       h = L.depthwiseConv2d({kernelSize: 3, strides: 2, useBias: false}).apply(h) as Sym
       h = L.batchNormalization({}).apply(h) as Sym
       h = L.reLU({maxValue: 6}).apply(h) as Sym

@@ -58,7 +58,10 @@ describe('ONNX stages on the local target', () => {
       const bundle = join(dir, '.amps', 'bundles', s.functionName)
       expect(readdirSync(bundle).sort()).toEqual(['index.mjs', 'model.onnx', 'node_modules', 'stage.json'])
       expect(readdirSync(join(bundle, 'node_modules/onnxruntime-node/bin/napi-v6/linux'))).toEqual(['x64'])
-      expect(readdirSync(join(bundle, 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64')).sort()).toEqual(['libonnxruntime.so.1', 'onnxruntime_binding.node'])
+      expect(readdirSync(join(bundle, 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64')).sort()).toEqual([
+        'libonnxruntime.so.1',
+        'onnxruntime_binding.node',
+      ])
       const spec = JSON.parse(readFileSync(join(bundle, 'stage.json'), 'utf8')) as StageSpec
       expect(spec.backend).toBe('onnx')
       expect(spec.threads).toBe(2) // 2,048 MB → ceil(2048 / 1769) vCPUs

@@ -54,11 +54,14 @@ describe('ORT profile', () => {
     ])
     expect(runs).toHaveLength(2)
     expect(runs[0].runUs).toBe(50)
-    expect([...runs[0].byLayer]).toEqual([[1, 15], [3, 7]])
+    expect([...runs[0].byLayer]).toEqual([
+      [1, 15],
+      [3, 7],
+    ])
     expect([...runs[1].byLayer]).toEqual([[3, 5]])
   })
 
-  it('spreadByRunCpu: each layer keeps its median node time and varies with its run\'s CPU time', () => {
+  it("spreadByRunCpu: each layer keeps its median node time and varies with its run's CPU time", () => {
     // layer 1: a 20 ms scheduler pause in run 2 (wall time); layer 3: a pause in run 0
     const samples = new Map([
       [1, [1, 1.2, 21, 0.8]],
@@ -69,7 +72,7 @@ describe('ORT profile', () => {
     expect(samples.get(3)!.map((x) => +x.toFixed(6))).toEqual([(2.1 * 4) / 4.5, (2.1 * 5) / 4.5, (2.1 * 4) / 4.5, (2.1 * 6) / 4.5].map((x) => +x.toFixed(6)))
   })
 
-  it('ortWholeModelMs: a run\'s CPU ms over min(CPU share, threads)', () => {
+  it("ortWholeModelMs: a run's CPU ms over min(CPU share, threads)", () => {
     expect(ortWholeModelMs(10, 0.25, 1)).toBe(40) // 442 MB: a quarter of a vCPU
     expect(ortWholeModelMs(10, 1, 1)).toBe(10)
     expect(ortWholeModelMs(10, 2, 2)).toBe(5) // 3,538 MB, 2 threads: 10 CPU-ms spread over both

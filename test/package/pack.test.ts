@@ -27,11 +27,19 @@ describe('npm pack', () => {
     if (!existsSync(join(repoRoot, 'dist', 'src', 'commands'))) throw new Error('dist/ is missing: run `npm run build` (npm test does) first')
     const files = packedFiles()
     // what a user runs is there
-    for (const f of ['bin/run.js', 'dist/src/commands/plan.js', 'dist/deploy/runtime/handler.js', 'dist/src/stage/runtime.js', 'oclif.manifest.json', 'package.json']) {
+    for (const f of [
+      'bin/run.js',
+      'dist/src/commands/plan.js',
+      'dist/deploy/runtime/handler.js',
+      'dist/src/stage/runtime.js',
+      'oclif.manifest.json',
+      'package.json',
+    ]) {
       expect(files).toContain(f)
     }
     // and nothing else
-    const shipped = /^(bin\/[^/]+\.js|dist\/(src|solver|deploy)\/.+\.js(\.map)?|examples\/tiny-cnn\/[^/]+|oclif\.manifest\.json|package\.json|README\.md|LICENSE)$/
+    const shipped =
+      /^(bin\/[^/]+\.js|dist\/(src|solver|deploy)\/.+\.js(\.map)?|examples\/tiny-cnn\/[^/]+|oclif\.manifest\.json|package\.json|README\.md|LICENSE)$/
     expect(files.filter((f) => !shipped.test(f))).toEqual([])
     expect(files.filter((f) => /(^|\/)(test|tests|bench|fixtures|\.cache)\//.test(f))).toEqual([])
     expect(files.filter((f) => f.endsWith('.ts'))).toEqual([])

@@ -33,10 +33,28 @@ function plan(over: Partial<Plan> = {}, stages: PlanStage[] = [stage()]): Plan {
   return {
     version: PLAN_VERSION,
     model: {name: 'hand', sha256: 'x', source: 'hand'},
-    inputs: {sloMs: 500, percentile: 99, ratePerSecond: 1e6 / SECONDS_PER_MONTH, arch: 'x86_64', region: 'us-east-1', priceTableVersion: prices.version, maxBatch: 1},
+    inputs: {
+      sloMs: 500,
+      percentile: 99,
+      ratePerSecond: 1e6 / SECONDS_PER_MONTH,
+      arch: 'x86_64',
+      region: 'us-east-1',
+      priceTableVersion: prices.version,
+      maxBatch: 1,
+    },
     batch: {size: 1, timeoutMs: 0},
     stages,
-    predicted: {latencyMs: 115, serviceMs: 115, meanBatchSize: 1, costPerMillionUsd: 1.86667, monthlyCostUsd: 1.86667, coldStartMs: 500, coldStartProbability: 0, fullCpuMsPerRequest: 60, wholeModelMemoryMb: 300},
+    predicted: {
+      latencyMs: 115,
+      serviceMs: 115,
+      meanBatchSize: 1,
+      costPerMillionUsd: 1.86667,
+      monthlyCostUsd: 1.86667,
+      coldStartMs: 500,
+      coldStartProbability: 0,
+      fullCpuMsPerRequest: 60,
+      wholeModelMemoryMb: 300,
+    },
     solver: {method: 'fast', optimal: true, solveMs: 1},
     baselines: [{name: 'amps-inf', description: '', feasible: true, latencyMs: 115, costPerMillionUsd: 3}],
     createdAt: '2026-11-23T00:00:00.000Z',
@@ -73,7 +91,7 @@ describe('monthly estimate', () => {
     expect(e.stages[0].coldStartsPerMonth).toBeCloseTo(invocations * coldP, 6)
     expect(e.stages[0].initGbSeconds).toBeCloseTo((invocations * coldP * 251) / 1000, 6)
     expect(e.stages[0].initUsd).toBeCloseTo(((invocations * coldP * 251) / 1000) * X86, 9)
-    expect(e.stages[0].s3Usd).toBeCloseTo(invocations * (0.005 + 0.0004) / 1000, 12)
+    expect(e.stages[0].s3Usd).toBeCloseTo((invocations * (0.005 + 0.0004)) / 1000, 12)
     expect(e.stages[0].tmpUsd).toBe(0)
   })
 
@@ -97,10 +115,9 @@ describe('monthly estimate', () => {
   })
 
   it('shows where batching pays across rates', () => {
-    const p = plan(
-      {batch: {size: 8, timeoutMs: 100}, inputs: {...plan().inputs, ratePerSecond: 10, maxBatch: 8}},
-      [stage({billedMsByBatch: [100, 130, 160, 190, 220, 250, 280, 310]})],
-    )
+    const p = plan({batch: {size: 8, timeoutMs: 100}, inputs: {...plan().inputs, ratePerSecond: 10, maxBatch: 8}}, [
+      stage({billedMsByBatch: [100, 130, 160, 190, 220, 250, 280, 310]}),
+    ])
     const unbatched = perRequestUsdAt(plan({}, [stage({billedMsByBatch: [100]})]), prices, 10) * 1e6
     p.baselines = [{name: 'amps-inf', description: '', feasible: true, latencyMs: 115, costPerMillionUsd: unbatched}]
     const e = estimateCost(p, {prices})

@@ -36,17 +36,33 @@ export interface ExhaustivePoint {
 }
 
 /** The spread-aware percentile latency of a chain at (B, T), as planFromProfile counts it. */
-export function chainLatencyMs(model: CostModel, profile: Profile, stages: {range: StageRange; memoryMb: number}[], B: number, T: number, o: Pick<ExhaustiveOptions, 'ratePerSecond' | 'percentile'>): number {
+export function chainLatencyMs(
+  model: CostModel,
+  profile: Profile,
+  stages: {range: StageRange; memoryMb: number}[],
+  B: number,
+  T: number,
+  o: Pick<ExhaustiveOptions, 'ratePerSecond' | 'percentile'>,
+): number {
   const dist = B === 1 ? {ks: [1], pi: [1]} : batchSupport(batchSizeDistribution({ratePerSecond: o.ratePerSecond, maxBatch: B, timeoutMs: T}))
   const mean = dist.ks.reduce((s, k, i) => s + k * dist.pi[i], 0)
   const chainAt = (k: number) => stages.map((s) => tailStage(model, profile, s.range, s.memoryMb, k, model.evaluate(s.range, s.memoryMb, k, B).latencyMs))
-  const sizes = B === 1 ? [{k: 1, weight: 1, stages: chainAt(1)}] : dist.ks.map((k, i) => ({k, weight: (k * dist.pi[i]) / mean, stages: chainAt(k)})).filter((z) => z.weight > 1e-12)
+  const sizes =
+    B === 1
+      ? [{k: 1, weight: 1, stages: chainAt(1)}]
+      : dist.ks.map((k, i) => ({k, weight: (k * dist.pi[i]) / mean, stages: chainAt(k)})).filter((z) => z.weight > 1e-12)
   return latencyPercentileMs({sizes, ratePerSecond: o.ratePerSecond, batchSize: B, timeoutMs: B === 1 ? 0 : T}, o.percentile)
 }
 
 /** The cheapest feasible point cheaper than `below` (USD per request), or null. */
 export function exhaustiveCheaper(profile: Profile, o: ExhaustiveOptions, below: number): ExhaustivePoint | null {
-  const model = new CostModel(profile, {arch: o.arch, prices: DEFAULT_PRICE_TABLE, memoryMinMb: o.memoryMinMb, memoryMaxMb: o.memoryMaxMb, memoryStepMb: o.memoryStepMb})
+  const model = new CostModel(profile, {
+    arch: o.arch,
+    prices: DEFAULT_PRICE_TABLE,
+    memoryMinMb: o.memoryMinMb,
+    memoryMaxMb: o.memoryMaxMb,
+    memoryStepMb: o.memoryStepMb,
+  })
   const L = profile.layers.length
   const cuts = model.boundaries().filter((q) => q >= 0 && q < L - 1)
   const chains: StageRange[][] = []
@@ -102,7 +118,13 @@ export function exhaustiveCheaper(profile: Profile, o: ExhaustiveOptions, below:
               const cost = (head + lastOpts[j].cost) / ek
               if (cost < bar) {
                 bar = cost
-                best = {costPerRequestUsd: cost, latencyMs: fits(j)!, batchSize: B, timeoutMs: T, stages: stagesWith(j).map((s) => ({...s.range, memoryMb: s.memoryMb}))}
+                best = {
+                  costPerRequestUsd: cost,
+                  latencyMs: fits(j)!,
+                  batchSize: B,
+                  timeoutMs: T,
+                  stages: stagesWith(j).map((s) => ({...s.range, memoryMb: s.memoryMb})),
+                }
               }
             }
           }

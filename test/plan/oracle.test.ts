@@ -16,7 +16,17 @@ describe('planFromProfile against an exhaustive search', () => {
   for (const seed of [5, 1]) {
     it(`finds nothing cheaper that meets the p99 (random 4-layer profile, seed ${seed}, per-point spread search)`, () => {
       const profile = syntheticProfile({layers: 4, seed, topology: 'chain', meanLayerMs: 8, meanWeightBytes: 2e5})
-      const o = {sloMs: 120, percentile: 99, ratePerSecond: 30, arch: 'x86_64' as const, maxBatch: 3, maxStages: 2, memoryMinMb: 512, memoryMaxMb: 3008, memoryStepMb: 128}
+      const o = {
+        sloMs: 120,
+        percentile: 99,
+        ratePerSecond: 30,
+        arch: 'x86_64' as const,
+        maxBatch: 3,
+        maxStages: 2,
+        memoryMinMb: 512,
+        memoryMaxMb: 3008,
+        memoryStepMb: 128,
+      }
       const plan = planFromProfile(profile, {...o, spreadSearch: 'per-point'})
       expect(plan.predicted.latencyMs).toBeLessThanOrEqual(o.sloMs)
       const timeoutsMs = [10, 20, 25, 30, 35, 40, 60, 90]

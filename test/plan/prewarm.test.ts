@@ -21,7 +21,8 @@ describe('pre-warmed environments per stage', () => {
     const plan = planFromProfile(profile, {sloMs: 150, ratePerSecond: 10, arch: 'x86_64', now: new Date('2026-12-01T00:00:00Z')})
     const warm = warmEnvironments(plan)
     expect(warm).toHaveLength(plan.stages.length)
-    const run = (w?: number[]) => simulatePlan(plan, profile, {arrivals: {kind: 'poisson', ratePerSecond: 10, durationS: 300}, seed: 1, ...(w ? {warmEnvironments: w} : {})})
+    const run = (w?: number[]) =>
+      simulatePlan(plan, profile, {arrivals: {kind: 'poisson', ratePerSecond: 10, durationS: 300}, seed: 1, ...(w ? {warmEnvironments: w} : {})})
     // a fresh deployment's first batches are cold, and their INIT is billed
     const fresh = run()
     expect(fresh.coldStarts.count).toBeGreaterThan(0)

@@ -9,7 +9,7 @@ import {seededRandom, syntheticProfile} from '../helpers/synthetic.js'
 
 const stage = (latencyMs: number, computeMs: number, spread: TailStage['spread']): TailStage => ({latencyMs, computeMs, spread})
 
-describe('latency at the percentile with the stage times\' spread', () => {
+describe("latency at the percentile with the stage times' spread", () => {
   it('one stage, no batching: the exact quantile, worked by hand', () => {
     // p99 of the spread (40, 45, 50, 60, 70): 60 + 0.9·(70 − 60) = 69, i.e. 1.38 × the median;
     // 80 ms of compute at 1.38× adds 30.4 ms to the stage's 100 ms median latency
@@ -76,7 +76,7 @@ describe('latency at the percentile with the stage times\' spread', () => {
 describe('plans held to the SLO with the spread', () => {
   const profile = syntheticProfile({layers: 30, seed: 31, topology: 'chain', meanLayerMs: 6})
 
-  it('an unbatched plan\'s p99 matches the simulator\'s, and meets the SLO there', () => {
+  it("an unbatched plan's p99 matches the simulator's, and meets the SLO there", () => {
     const plan = planFromProfile(profile, {sloMs: 400, ratePerSecond: 20, maxBatch: 1})
     expect(plan.batch.size).toBe(1)
     expect(plan.predicted.latencyMs).toBeLessThanOrEqual(400)
@@ -87,7 +87,7 @@ describe('plans held to the SLO with the spread', () => {
     expect(simP99).toBeLessThanOrEqual(400 * 1.02)
   })
 
-  it('a batched plan\'s p99 is within 5 % of the simulator\'s', () => {
+  it("a batched plan's p99 is within 5 % of the simulator's", () => {
     const plan = planFromProfile(profile, {sloMs: 600, ratePerSecond: 30, maxBatch: 8})
     expect(plan.batch.size).toBeGreaterThan(1)
     const sim = simulatePlan(plan, profile, {arrivals: {kind: 'poisson', ratePerSecond: 30, durationS: 60 + 2000}, seed: 5, warmupS: 60})
@@ -108,7 +108,8 @@ describe('budget search on a plateau', () => {
     for (const seed of [41, 42, 43]) {
       const p = syntheticProfile({layers: 24, seed, topology: 'chain', meanLayerMs: 1})
       // tiny noisy layers: p90 twice the median, the slowest four times (the cap keeps 3·(p90 − median))
-      for (const l of p.layers) for (const t of l.timing) Object.assign(t, {p10Ms: t.medianMs * 0.9, minMs: t.medianMs * 0.8, p90Ms: t.medianMs * 2, maxMs: t.medianMs * 4})
+      for (const l of p.layers)
+        for (const t of l.timing) Object.assign(t, {p10Ms: t.medianMs * 0.9, minMs: t.medianMs * 0.8, p90Ms: t.medianMs * 2, maxMs: t.medianMs * 4})
       const whole = planFromProfile(p, {sloMs: 1000, ratePerSecond: 0})
       const fastest = whole.baselines.find((b) => b.name === 'max-memory')!
       expect(fastest.feasible).toBe(true)
@@ -123,9 +124,10 @@ describe('budget search on a plateau', () => {
     }
   })
 
-  it('an SLO just under the p99 at the memory floor: the budget drops below that memory\'s own median latency, not by 1 % a round', () => {
+  it("an SLO just under the p99 at the memory floor: the budget drops below that memory's own median latency, not by 1 % a round", () => {
     const p = syntheticProfile({layers: 24, seed: 44, topology: 'chain', meanLayerMs: 1})
-    for (const l of p.layers) for (const t of l.timing) Object.assign(t, {p10Ms: t.medianMs * 0.9, minMs: t.medianMs * 0.8, p90Ms: t.medianMs * 2, maxMs: t.medianMs * 4})
+    for (const l of p.layers)
+      for (const t of l.timing) Object.assign(t, {p10Ms: t.medianMs * 0.9, minMs: t.medianMs * 0.8, p90Ms: t.medianMs * 2, maxMs: t.medianMs * 4})
     // the cheapest memory is the floor for every loose SLO
     const loose = planFromProfile(p, {sloMs: 100_000})
     const floor = loose.stages[0].memoryMb

@@ -20,8 +20,7 @@ afterAll(() => rmSync(dir, {recursive: true, force: true}))
 const probe = openCpuQuota(`${process.pid}`)
 const cgroupDir = probe.ok ? probe.quota.parentDir : undefined
 if (probe.ok) probe.quota.release()
-const groupsOf = (pid: number | undefined): string[] =>
-  cgroupDir && pid ? readdirSync(cgroupDir).filter((e) => e.startsWith(`amps-${pid}-`)) : []
+const groupsOf = (pid: number | undefined): string[] => (cgroupDir && pid ? readdirSync(cgroupDir).filter((e) => e.startsWith(`amps-${pid}-`)) : [])
 
 describe('amps profile', () => {
   it('--json prints the profile it writes', async () => {

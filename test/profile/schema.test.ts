@@ -187,7 +187,10 @@ describe('assembling profile.json', () => {
     expect(p.runtime.fusedFactor).toBeCloseTo((ratios[1] + ratios[2]) / 2, 3)
     expect(fusedFactorOf([])).toBeUndefined()
     expect(fusedFactorOf([{memoryMb: 1769, batch: 1, sumLayersMs: 10, wholeModelMs: 99, chainWallMs: 10, ratio: 0.1}])).toBeUndefined()
-    expect(fusedFactorOf([{memoryMb: 1769, batch: 1, sumLayersMs: 10, wholeModelMs: 99, chainWallMs: 10, ratio: 0.1, wholeModelCpuMs: 10.5}])).toBeCloseTo(1.05, 12)
+    expect(fusedFactorOf([{memoryMb: 1769, batch: 1, sumLayersMs: 10, wholeModelMs: 99, chainWallMs: 10, ratio: 0.1, wholeModelCpuMs: 10.5}])).toBeCloseTo(
+      1.05,
+      12,
+    )
   })
 
   it('records the runtime JSON cost per MB the child measured', () => {
@@ -223,7 +226,11 @@ describe('profile.json schema', () => {
   const broken: [string, (p: any) => void, RegExp][] = [
     ['a missing field', (p) => delete p.runtime.baselineRssMb, /"runtime\.baselineRssMb": missing/],
     ['a wrong type deep inside', (p) => (p.layers[3].timing[1].medianMs = 'fast'), /"layers\[3\]\.timing\[1\]\.medianMs": expected a number ≥ 0, got "fast"/],
-    ['an unknown quota method', (p) => (p.environment.quotaMethod = 'guessed'), /"environment\.quotaMethod": expected "cgroup-v1", "cgroup-v2", "modelled", got "guessed"/],
+    [
+      'an unknown quota method',
+      (p) => (p.environment.quotaMethod = 'guessed'),
+      /"environment\.quotaMethod": expected "cgroup-v1", "cgroup-v2", "modelled", got "guessed"/,
+    ],
     ['percentiles out of order', (p) => (p.layers[2].timing[0].p10Ms = 1e6), /"layers\[2\]\.timing\[0\]": expected minMs ≤ p10Ms ≤ medianMs/],
     ['a missing (memory, batch) point', (p) => p.layers[4].timing.pop(), /"layers\[4\]\.timing": no entry for 1769 MB × batch 2/],
     ['a layer count that disagrees', (p) => (p.model.layers = 3), /"model\.layers": says 3/],

@@ -55,7 +55,11 @@ describe('Batcher (BATCH semantics)', () => {
     const [r1, r2] = await Promise.all([big, small])
     expect(r1.map(val)).toEqual([10, 20, 30, 40, 50, 60, 70, 80, 90, 100])
     expect(r2.map(val)).toEqual([110, 120])
-    expect(batches).toEqual([[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]])
+    expect(batches).toEqual([
+      [1, 2, 3, 4],
+      [5, 6, 7, 8],
+      [9, 10, 11, 12],
+    ])
   })
 
   it('keeps several batches in flight, never more than maxConcurrency', async () => {

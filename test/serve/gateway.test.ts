@@ -52,7 +52,8 @@ const instanceJson = (i: number): string => {
   return t
 }
 const rowBody = (ids: number[]) => `{"instances":[${ids.map(instanceJson).join(',')}]}`
-const nested = (x: Float32Array) => Array.from({length: 64}, (_, r) => Array.from({length: 64}, (_, c) => Array.from(x.subarray((r * 64 + c) * 3, (r * 64 + c) * 3 + 3))))
+const nested = (x: Float32Array) =>
+  Array.from({length: 64}, (_, r) => Array.from({length: 64}, (_, c) => Array.from(x.subarray((r * 64 + c) * 3, (r * 64 + c) * 3 + 3))))
 
 function maxDiff(got: unknown, want: Float32Array): number {
   const g = got as number[]
@@ -61,7 +62,11 @@ function maxDiff(got: unknown, want: Float32Array): number {
 }
 
 async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{status: number; body: any; headers: Headers}> {
-  const res = await fetch(url, {method: 'POST', headers: {'content-type': 'application/json', ...headers}, body: typeof body === 'string' ? body : JSON.stringify(body)})
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {'content-type': 'application/json', ...headers},
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  })
   const text = await res.text()
   let parsed: any
   try {
@@ -144,7 +149,16 @@ describe('amps serve against a local tiny-cnn deployment (2 stages, B = 8, T = 1
 
   it('exports Prometheus metrics and the running cost from billed ms', async () => {
     const text = await (await fetch(`${gw.url}/metrics`)).text()
-    for (const name of ['amps_serve_request_duration_seconds_bucket', 'amps_serve_batch_size_bucket', 'amps_serve_queue_depth', 'amps_serve_inflight_batches', 'amps_serve_slo_misses_total', 'amps_serve_stage_duration_ms_bucket', 'amps_serve_stage_billed_ms_total', 'amps_serve_cost_per_million_usd']) {
+    for (const name of [
+      'amps_serve_request_duration_seconds_bucket',
+      'amps_serve_batch_size_bucket',
+      'amps_serve_queue_depth',
+      'amps_serve_inflight_batches',
+      'amps_serve_slo_misses_total',
+      'amps_serve_stage_duration_ms_bucket',
+      'amps_serve_stage_billed_ms_total',
+      'amps_serve_cost_per_million_usd',
+    ]) {
       expect(text).toContain(name)
     }
     expect(text).toMatch(/amps_serve_stage_billed_ms_total\{stage="stage-2"\} [1-9]/)
@@ -210,7 +224,10 @@ describe('amps serve against a local tiny-cnn deployment (2 stages, B = 8, T = 1
   })
 
   it('`amps load` drives it open-loop and reports the cost from the billed ms the gateway recorded', async () => {
-    const r = await runAmps(['load', `${gw.url}/v1/models/tiny-cnn`, '--rate', '15', '--duration', '2', '--slo', '60000', '--json'], {cwd: dir, timeoutMs: 60_000})
+    const r = await runAmps(['load', `${gw.url}/v1/models/tiny-cnn`, '--rate', '15', '--duration', '2', '--slo', '60000', '--json'], {
+      cwd: dir,
+      timeoutMs: 60_000,
+    })
     expect(r.code, r.stderr).toBe(0)
     const rep = r.json
     expect(rep.sent).toBeGreaterThan(10)
@@ -238,7 +255,10 @@ describe('amps serve against a local tiny-cnn deployment (2 stages, B = 8, T = 1
   }, 120_000)
 
   it('SIGTERM: the CLI stops accepting, finishes the requests it holds, and exits 0', async () => {
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), 'serve', depPath, '--port', '0', '--fixed', '--json'], {cwd: dir, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), 'serve', depPath, '--port', '0', '--fixed', '--json'], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     let err = ''
     child.stderr.on('data', (d) => (err += d))

@@ -34,7 +34,8 @@ describe('adaptive batch policy (pure)', () => {
       for (let B = 1; B <= chain.maxBatch; B++) {
         for (let T = B === 1 ? 0 : 6; T <= (B === 1 ? 0 : 114); T += 12) {
           const e = evaluatePolicy(chain, {maxBatch: B, timeoutMs: T}, rate)
-          if (e.latencyMs <= chain.sloMs) expect(e.costPerRequestUsd * 1e6, `B ${B} T ${T} at ${rate} req/s`).toBeGreaterThanOrEqual(r.best.costPerMillionUsd * (1 - 1e-3))
+          if (e.latencyMs <= chain.sloMs)
+            expect(e.costPerRequestUsd * 1e6, `B ${B} T ${T} at ${rate} req/s`).toBeGreaterThanOrEqual(r.best.costPerMillionUsd * (1 - 1e-3))
         }
       }
     }

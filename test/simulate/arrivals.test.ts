@@ -1,14 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {
-  burstyArrivals,
-  burstyMeanRate,
-  burstyParams,
-  parseTraceCsv,
-  poissonArrivals,
-  TraceFormatError,
-  unitFromHeader,
-} from '../../src/simulate/arrivals.js'
+import {burstyArrivals, burstyMeanRate, burstyParams, parseTraceCsv, poissonArrivals, TraceFormatError, unitFromHeader} from '../../src/simulate/arrivals.js'
 import {createRng} from '../../src/simulate/rng.js'
 
 /** variance / mean of the counts in consecutive windows (1 for Poisson) */

@@ -55,7 +55,17 @@ export function syntheticProfile(options: {spread?: number} = {}): Profile {
   const spread = options.spread ?? 0.2
   return {
     version: 1,
-    model: {name: 'synthetic', sha256: 'abc123', format: 'tfjs-layers', source: '/tmp/synthetic', layers: 4, params: 3000, weightBytes: 12000, storedWeightBytes: 12000, macs: 3000},
+    model: {
+      name: 'synthetic',
+      sha256: 'abc123',
+      format: 'tfjs-layers',
+      source: '/tmp/synthetic',
+      layers: 4,
+      params: 3000,
+      weightBytes: 12000,
+      storedWeightBytes: 12000,
+      macs: 3000,
+    },
     inputs: [{id: 'l0', shape: [null, 100], dtype: 'float32', bytesPerSample: 400}],
     outputs: [{id: 'l3', shape: [null, 100], dtype: 'float32', bytesPerSample: 400}],
     environment: {backend: 'cpu', threads: 1, node: 'v20', cpu: 'test', quotaMethod: 'modelled', measuredAt: '2026-11-23T00:00:00Z', ampsVersion: '0.1.0'},

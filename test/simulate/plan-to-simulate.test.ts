@@ -76,7 +76,9 @@ describe('amps plan <model dir> → amps simulate', () => {
     // the plan made without a rate has batch size 1: its latency does not depend on the rate
     expect(noRate.batch.size).toBe(1)
     expect(given.json.prediction.comparable).toBe(true)
-    expect(given.json.prediction.note).toMatch(/^the plan was made without a rate; .*so 5\/s compares, but its cold-start probability does \(the plan assumed a cold start on every request\)$/)
+    expect(given.json.prediction.note).toMatch(
+      /^the plan was made without a rate; .*so 5\/s compares, but its cold-start probability does \(the plan assumed a cold start on every request\)$/,
+    )
     // a minute from an empty pool: over 1 % cold requests gets the warm-up advice, and only then
     for (const r of [given, own]) {
       const advice = r.json.warnings.filter((w: string) => w.includes('--warmup-s'))

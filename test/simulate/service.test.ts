@@ -24,14 +24,14 @@ describe('quantile function through min/p10/median/p90/max', () => {
   })
 })
 
-describe('a stage\'s spread from its layers\'', () => {
+describe("a stage's spread from its layers'", () => {
   const at = (medianMs: number, p10Ms: number, p90Ms: number, maxMs: number): {timing: TimingPoint[]} => ({
     timing: [{memoryMb: 1769, batch: 1, medianMs, p10Ms, p90Ms, minMs: p10Ms, maxMs, repeats: 15, modelled: false}],
   })
-  it('sums the layers\' statistics (every layer at the same quantile)', () => {
+  it("sums the layers' statistics (every layer at the same quantile)", () => {
     expect(computeSpread([at(10, 9, 12, 13), at(20, 18, 23, 25)], 1769, 1, wasm)).toEqual([27, 27, 30, 35, 38])
   })
-  it('caps the slowest at median + 3·(p90 − median): the layers\' slowest samples came from different runs', () => {
+  it("caps the slowest at median + 3·(p90 − median): the layers' slowest samples came from different runs", () => {
     // Σ max = 10 + 60 = 70, but median 30 + 3·(35 − 30) = 45
     const s = computeSpread([at(10, 9, 12, 13), at(20, 18, 23, 57)], 1769, 1, wasm)
     expect(STAGE_TAIL_CAP).toBe(3)
@@ -60,7 +60,7 @@ describe('layer time at (memory, batch)', () => {
     expect(layerSpreadAt(layer, 3008, 1, wasm)[2]).toBeCloseTo(6, 12)
     expect(cpuSlowdown(3008, wasm)).toBe(1)
   })
-  it('follows the cost model\'s CPU-share rule for a multi-threaded backend: up to `threads` vCPUs above 1,769 MB', () => {
+  it("follows the cost model's CPU-share rule for a multi-threaded backend: up to `threads` vCPUs above 1,769 MB", () => {
     expect(layerSpreadAt(layer, 3538, 1, {fullVcpuMb: 1769, threads: 2})[2]).toBeCloseTo(3, 12)
     expect(layerSpreadAt(layer, 3538, 1, wasm)[2]).toBeCloseTo(6, 12)
   })

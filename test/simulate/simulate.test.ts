@@ -24,8 +24,7 @@ function batchSizeDistribution(ratePerS: number, B: number, timeoutMs: number): 
 }
 
 describe('reproducibility', () => {
-  const run = (seed: number) =>
-    simulatePlan(syntheticPlan(), syntheticProfile(), {arrivals: {kind: 'poisson', ratePerSecond: 20, durationS: 300}, seed})
+  const run = (seed: number) => simulatePlan(syntheticPlan(), syntheticProfile(), {arrivals: {kind: 'poisson', ratePerSecond: 20, durationS: 300}, seed})
   it('gives the identical result for the same seed', () => {
     expect(JSON.stringify(run(9))).toBe(JSON.stringify(run(9)))
   })
@@ -145,9 +144,9 @@ describe('warm-up', () => {
     expect(spread.warnings.join('\n')).not.toContain('--warmup-s')
   })
   it('refuses a warm-up as long as the run', () => {
-    expect(() =>
-      simulatePlan(syntheticPlan(), syntheticProfile(), {arrivals: {kind: 'poisson', ratePerSecond: 20, durationS: 10}, warmupS: 10}),
-    ).toThrow(/covers the whole run/)
+    expect(() => simulatePlan(syntheticPlan(), syntheticProfile(), {arrivals: {kind: 'poisson', ratePerSecond: 20, durationS: 10}, warmupS: 10})).toThrow(
+      /covers the whole run/,
+    )
   })
 })
 

@@ -46,7 +46,18 @@ describe('outer search over (arch, B, T)', () => {
     [3, 600, 10],
   ])('with tolerance 0 finds the best of every integer timeout (seed %i, SLO %i ms, %i req/s)', (seed, sloMs, rate) => {
     const profile = syntheticProfile({layers: 5, seed, topology: 'dag', meanLayerMs: 8, batchSizes: [1, 2, 4]})
-    const o: SearchOptions = {profile, prices: DEFAULT_PRICE_TABLE, sloMs, percentile: 99, ratePerSecond: rate, arch: 'auto', maxBatch: 4, maxStages: 3, solver: 'fast', tolerance: 0}
+    const o: SearchOptions = {
+      profile,
+      prices: DEFAULT_PRICE_TABLE,
+      sloMs,
+      percentile: 99,
+      ratePerSecond: rate,
+      arch: 'auto',
+      maxBatch: 4,
+      maxStages: 3,
+      solver: 'fast',
+      tolerance: 0,
+    }
     const truth = exhaustive(o)
     const found = searchPlan(o)
     expect(found.best).not.toBeNull()
@@ -60,7 +71,17 @@ describe('outer search over (arch, B, T)', () => {
 
   it('with the default tolerance stays within it', () => {
     const profile = syntheticProfile({layers: 6, seed: 4, topology: 'chain', meanLayerMs: 6, batchSizes: [1, 4]})
-    const o: SearchOptions = {profile, prices: DEFAULT_PRICE_TABLE, sloMs: 300, percentile: 95, ratePerSecond: 40, arch: 'arm64', maxBatch: 6, maxStages: 2, solver: 'fast'}
+    const o: SearchOptions = {
+      profile,
+      prices: DEFAULT_PRICE_TABLE,
+      sloMs: 300,
+      percentile: 95,
+      ratePerSecond: 40,
+      arch: 'arm64',
+      maxBatch: 6,
+      maxStages: 2,
+      solver: 'fast',
+    }
     const exact = searchPlan({...o, tolerance: 0})
     const fast = searchPlan(o)
     expect(fast.tolerance).toBe(1e-3)
@@ -69,7 +90,17 @@ describe('outer search over (arch, B, T)', () => {
 
   it('finds the unbatched optimum too, and nothing batches without a rate', () => {
     const profile = syntheticProfile({layers: 6, seed: 5})
-    const o: SearchOptions = {profile, prices: DEFAULT_PRICE_TABLE, sloMs: 500, percentile: 99, ratePerSecond: 0, arch: 'x86_64', maxBatch: 8, maxStages: 3, solver: 'fast'}
+    const o: SearchOptions = {
+      profile,
+      prices: DEFAULT_PRICE_TABLE,
+      sloMs: 500,
+      percentile: 99,
+      ratePerSecond: 0,
+      arch: 'x86_64',
+      maxBatch: 8,
+      maxStages: 3,
+      solver: 'fast',
+    }
     const r = searchPlan(o)
     expect(r.best!.batchSize).toBe(1)
     expect(r.bestUnbatched).toBe(r.best)
@@ -77,7 +108,18 @@ describe('outer search over (arch, B, T)', () => {
 
   it('the MILP inner solver gives the same plan', () => {
     const profile = syntheticProfile({layers: 5, seed: 6, meanLayerMs: 10})
-    const o: SearchOptions = {profile, prices: DEFAULT_PRICE_TABLE, sloMs: 350, percentile: 99, ratePerSecond: 20, arch: 'arm64', maxBatch: 3, maxStages: 2, solver: 'fast', memoryStepMb: 16}
+    const o: SearchOptions = {
+      profile,
+      prices: DEFAULT_PRICE_TABLE,
+      sloMs: 350,
+      percentile: 99,
+      ratePerSecond: 20,
+      arch: 'arm64',
+      maxBatch: 3,
+      maxStages: 2,
+      solver: 'fast',
+      memoryStepMb: 16,
+    }
     const a = searchPlan(o)
     const b = searchPlan({...o, solver: 'milp'})
     expect(b.methods.has('milp')).toBe(true)
@@ -88,7 +130,17 @@ describe('outer search over (arch, B, T)', () => {
   it('out of time, returns its best so far with a lower bound that holds for the exact optimum', () => {
     for (const seed of [1, 2, 3]) {
       const profile = syntheticProfile({layers: 6, seed, topology: 'dag', meanLayerMs: 8, batchSizes: [1, 2, 4]})
-      const o: SearchOptions = {profile, prices: DEFAULT_PRICE_TABLE, sloMs: 300, percentile: 99, ratePerSecond: 40, arch: 'auto', maxBatch: 6, maxStages: 3, solver: 'fast'}
+      const o: SearchOptions = {
+        profile,
+        prices: DEFAULT_PRICE_TABLE,
+        sloMs: 300,
+        percentile: 99,
+        ratePerSecond: 40,
+        arch: 'auto',
+        maxBatch: 6,
+        maxStages: 3,
+        solver: 'fast',
+      }
       const exact = searchPlan({...o, tolerance: 0})
       expect(exact.stopped).toBeUndefined()
       expect(exact.gap).toBe(0)
@@ -111,7 +163,17 @@ describe('outer search over (arch, B, T)', () => {
 
   it('reports the minimum latency any chain reaches', () => {
     const profile = syntheticProfile({layers: 5, seed: 7, meanLayerMs: 10})
-    const o: SearchOptions = {profile, prices: DEFAULT_PRICE_TABLE, sloMs: 1, percentile: 99, ratePerSecond: 10, arch: 'auto', maxBatch: 4, maxStages: 3, solver: 'fast'}
+    const o: SearchOptions = {
+      profile,
+      prices: DEFAULT_PRICE_TABLE,
+      sloMs: 1,
+      percentile: 99,
+      ratePerSecond: 10,
+      arch: 'auto',
+      maxBatch: 4,
+      maxStages: 3,
+      solver: 'fast',
+    }
     expect(searchPlan(o).best).toBeNull()
     const min = minimumLatency(o)!
     expect(searchPlan({...o, sloMs: min.latencyMs}).best).not.toBeNull()

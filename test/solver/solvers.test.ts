@@ -115,7 +115,7 @@ describe('bound multipliers (Bounds.tighten)', () => {
     expect(b.stagePhi[u][0] - mu * budgetMs).toBeLessThanOrEqual(top + 1e-12 * Math.abs(top) + 1e-18)
   })
 
-  it('close most of a tight budget\'s root gap on a long chain', async () => {
+  it("close most of a tight budget's root gap on a long chain", async () => {
     const {syntheticProfile} = await import('../helpers/synthetic.js')
     const {CostModel} = await import('../../src/cost/model.js')
     const {CompiledCosts} = await import('../../src/cost/curve.js')

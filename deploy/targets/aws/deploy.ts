@@ -209,8 +209,7 @@ export class AwsDeployer {
       const found = await this.read(`GetRole ${roleName}`, () => this.clients.iam.send(new GetRoleCommand({RoleName: roleName})))
       if (found?.Role?.Arn) {
         const ours =
-          (s.roleCreatedByUs === true && s.roleArn === found.Role.Arn) ||
-          (found.Role.Tags ?? []).some((t) => t.Key === TAG_PLAN_HASH && t.Value === s.planHash)
+          (s.roleCreatedByUs === true && s.roleArn === found.Role.Arn) || (found.Role.Tags ?? []).some((t) => t.Key === TAG_PLAN_HASH && t.Value === s.planHash)
         if (!ours) {
           throw new AmpsUserError('FLAG_INVALID', `IAM role ${roleName} already exists and was not created by this deployment`, {
             suggestions: [`Use it with --role-arn ${found.Role.Arn}, or delete it first.`],
@@ -225,11 +224,7 @@ export class AwsDeployer {
               RoleName: roleName,
               AssumeRolePolicyDocument: JSON.stringify(LAMBDA_TRUST_POLICY),
               Description: `amps execution role for ${this.baseName} (created by amps deploy --create-role)`,
-              Tags: [
-                ...tagList(s.tags ?? {}),
-                {Key: TAG_PLAN_HASH, Value: s.planHash},
-                {Key: TAG_MODEL, Value: tagValue(this.modelName)},
-              ],
+              Tags: [...tagList(s.tags ?? {}), {Key: TAG_PLAN_HASH, Value: s.planHash}, {Key: TAG_MODEL, Value: tagValue(this.modelName)}],
             }),
           ),
         )
@@ -268,9 +263,7 @@ export class AwsDeployer {
     const s = this.state
     if (!s.roleCreatedByUs) {
       if (handoff) {
-        this.log(
-          `note: role ${s.roleArn} must allow s3:GetObject and s3:PutObject on arn:${this.partition}:s3:::${handoff.bucket}/${handoff.prefix}/*`,
-        )
+        this.log(`note: role ${s.roleArn} must allow s3:GetObject and s3:PutObject on arn:${this.partition}:s3:::${handoff.bucket}/${handoff.prefix}/*`)
       }
       return
     }
@@ -287,9 +280,7 @@ export class AwsDeployer {
     )
     if (have?.PolicyDocument && samePolicy(have.PolicyDocument, want)) return
     await this.call(`PutRolePolicy ${roleName}`, () =>
-      this.clients.iam.send(
-        new PutRolePolicyCommand({RoleName: roleName, PolicyName: INLINE_POLICY_NAME, PolicyDocument: JSON.stringify(want)}),
-      ),
+      this.clients.iam.send(new PutRolePolicyCommand({RoleName: roleName, PolicyName: INLINE_POLICY_NAME, PolicyDocument: JSON.stringify(want)})),
     )
     this.log(`set policy ${INLINE_POLICY_NAME} on ${roleName}`)
     await this.save()
@@ -418,9 +409,7 @@ export class AwsDeployer {
     } catch (error) {
       if (error instanceof AmpsUserError) throw error
       if (isAwsServiceError(error)) throw toAmpsError(error, {action: `waiting for ${functionName}`, region: this.opts.region})
-      const live = await this.call(`GetFunction ${functionName}`, () =>
-        this.clients.lambda.send(new GetFunctionCommand({FunctionName: functionName})),
-      )
+      const live = await this.call(`GetFunction ${functionName}`, () => this.clients.lambda.send(new GetFunctionCommand({FunctionName: functionName})))
       const c = live.Configuration
       const why =
         kind === 'active'
@@ -534,12 +523,7 @@ export class AwsDeployer {
   }
 
   /** Bring an existing function to the bundle's code and configuration; true when anything changed. */
-  private async updateStage(
-    bundle: StageBundle,
-    rec: StageDeployment,
-    live: GetFunctionCommandOutput,
-    want: DesiredConfig,
-  ): Promise<boolean> {
+  private async updateStage(bundle: StageBundle, rec: StageDeployment, live: GetFunctionCommandOutput, want: DesiredConfig): Promise<boolean> {
     const name = bundle.functionName
     const c = live.Configuration!
     rec.arn = c.FunctionArn ?? rec.arn
@@ -566,9 +550,7 @@ export class AwsDeployer {
     const diffs = configDifferences(c, want)
     if (diffs.length > 0) {
       const {Architectures: _arch, ...config} = want
-      await this.call(`UpdateFunctionConfiguration ${name}`, () =>
-        this.clients.lambda.send(new UpdateFunctionConfigurationCommand(config)),
-      )
+      await this.call(`UpdateFunctionConfiguration ${name}`, () => this.clients.lambda.send(new UpdateFunctionConfigurationCommand(config)))
       Object.assign(rec, {status: 'updated', version: undefined, updatedAt: now()})
       this.log(`updated ${name} configuration (${diffs.join(', ')})`)
       await this.save()
@@ -636,10 +618,9 @@ function initialState(bundles: StageBundle[], plan: Plan, opts: DeployAwsOptions
     return {stageIndex: b.stageIndex, functionName: b.functionName, status: 'pending', createdByUs: false, updatedAt: t}
   })
   const names = new Set(sorted.map((b) => b.functionName))
-  const retired = [
-    ...(existing?.retired ?? []),
-    ...(existing?.stages ?? []).filter((s) => !names.has(s.functionName) && s.status !== 'deleted'),
-  ].filter((s) => s.status !== 'deleted' && !names.has(s.functionName))
+  const retired = [...(existing?.retired ?? []), ...(existing?.stages ?? []).filter((s) => !names.has(s.functionName) && s.status !== 'deleted')].filter(
+    (s) => s.status !== 'deleted' && !names.has(s.functionName),
+  )
   const state: DeploymentState = {
     version: DEPLOYMENT_VERSION,
     target: 'aws',

@@ -88,9 +88,7 @@ export async function runDestroy(
     await save()
     if (bucketInfo.createdByUs) {
       try {
-        const result = await remove(`DeleteBucket ${bucketInfo.bucket}`, () =>
-          clients.s3.send(new DeleteBucketCommand({Bucket: bucketInfo.bucket})),
-        )
+        const result = await remove(`DeleteBucket ${bucketInfo.bucket}`, () => clients.s3.send(new DeleteBucketCommand({Bucket: bucketInfo.bucket})))
         log(result === 'deleted' ? `deleted bucket ${bucketInfo.bucket}` : `bucket ${bucketInfo.bucket} was already gone`)
       } catch (error) {
         // Other amps deployments in this account/region share the bucket: leave it to the last one.
@@ -113,9 +111,7 @@ export async function runDestroy(
     const parsed = parseRoleArn(state.roleArn)
     if (parsed) {
       const roleName = parsed.roleName
-      await remove(`DeleteRolePolicy ${roleName}`, () =>
-        clients.iam.send(new DeleteRolePolicyCommand({RoleName: roleName, PolicyName: INLINE_POLICY_NAME})),
-      )
+      await remove(`DeleteRolePolicy ${roleName}`, () => clients.iam.send(new DeleteRolePolicyCommand({RoleName: roleName, PolicyName: INLINE_POLICY_NAME})))
       const result = await remove(`DeleteRole ${roleName}`, () => clients.iam.send(new DeleteRoleCommand({RoleName: roleName})))
       log(result === 'deleted' ? `deleted role ${roleName}` : `role ${roleName} was already gone`)
     }
@@ -153,9 +149,7 @@ async function deletePrefix(
     const keys = (page.Contents ?? []).map((o) => o.Key).filter((k): k is string => typeof k === 'string')
     if (keys.length > 0) {
       await remove(`DeleteObjects s3://${bucket}/${prefix}/`, async () => {
-        const out = await clients.s3.send(
-          new DeleteObjectsCommand({Bucket: bucket, Delete: {Objects: keys.map((Key) => ({Key})), Quiet: true}}),
-        )
+        const out = await clients.s3.send(new DeleteObjectsCommand({Bucket: bucket, Delete: {Objects: keys.map((Key) => ({Key})), Quiet: true}}))
         const failed = (out.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey')
         if (failed.length > 0) {
           throw Object.assign(new Error(`${failed[0]!.Key}: ${failed[0]!.Message ?? failed[0]!.Code}`), {

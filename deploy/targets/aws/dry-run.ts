@@ -110,7 +110,14 @@ export function simulatedAws(opts: {
     const bundle = opts.bundles.find((b) => b.functionName === rec.functionName)
     const want =
       bundle && existing?.roleArn
-        ? desiredConfig(bundle, {roleArn: existing.roleArn, handoff, modelName: opts.modelName, planHash: opts.planHash, stageCount: opts.bundles.length, stageNumber: sorted.indexOf(bundle) + 1})
+        ? desiredConfig(bundle, {
+            roleArn: existing.roleArn,
+            handoff,
+            modelName: opts.modelName,
+            planHash: opts.planHash,
+            stageCount: opts.bundles.length,
+            stageNumber: sorted.indexOf(bundle) + 1,
+          })
         : undefined
     const known = want !== undefined && rec.configSha256 === configSha256(want)
     const config: FunctionConfiguration = known

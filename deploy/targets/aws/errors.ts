@@ -97,9 +97,7 @@ export function toAmpsError(error: unknown, ctx: AwsErrorContext): unknown {
     const noCredentials = name === 'CredentialsProviderError' || name === 'TokenProviderError'
     return new AmpsUserError(
       'AWS_ACCESS_DENIED',
-      noCredentials
-        ? `no AWS credentials found for ${ctx.action}: ${message}`
-        : `AWS denied ${ctx.action} in ${ctx.region}: ${name}: ${message}`,
+      noCredentials ? `no AWS credentials found for ${ctx.action}: ${message}` : `AWS denied ${ctx.action} in ${ctx.region}: ${name}: ${message}`,
       {
         suggestions: [
           'Set AWS_PROFILE to a profile in ~/.aws/config (or pass --profile), or export AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.',
@@ -112,11 +110,10 @@ export function toAmpsError(error: unknown, ctx: AwsErrorContext): unknown {
   }
 
   if (name === 'ResourceNotFoundException' && ctx.functionName && ctx.phase !== 'deploy') {
-    return new AmpsUserError(
-      'AWS_NOT_FOUND',
-      `function ${ctx.functionName} not found in ${ctx.region}; run \`amps deploy\` first`,
-      {suggestions: ['Run `amps deploy --target aws` with the same plan.', regionHint], details: {awsError: name}},
-    )
+    return new AmpsUserError('AWS_NOT_FOUND', `function ${ctx.functionName} not found in ${ctx.region}; run \`amps deploy\` first`, {
+      suggestions: ['Run `amps deploy --target aws` with the same plan.', regionHint],
+      details: {awsError: name},
+    })
   }
 
   const code = (error as {code?: string} | undefined)?.code
@@ -191,9 +188,7 @@ export function invokeOutputError(output: InvokeResultLike, stage: InvokedStage)
   }
   if (outOfMemory) suggestions.push('The stage ran out of memory: re-plan with more memory for this stage.')
   if (timedOut) suggestions.push('The stage hit its timeout: re-plan with a larger timeout or more memory.')
-  suggestions.push(
-    stage.logPath ? `Its log: ${stage.logPath}` : `Read the function's log: aws logs tail /aws/lambda/${stage.functionName} --since 10m`,
-  )
+  suggestions.push(stage.logPath ? `Its log: ${stage.logPath}` : `Read the function's log: aws logs tail /aws/lambda/${stage.functionName} --since 10m`)
   const label = stage.label ?? `stage ${stage.stageIndex}`
   return new AmpsUserError('STAGE_FAILED', `${label} (${stage.functionName}) failed: ${errorType ? errorType + ': ' : ''}${shown}`, {
     suggestions,

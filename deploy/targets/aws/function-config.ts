@@ -23,7 +23,14 @@ export interface DesiredConfig {
 
 export function desiredConfig(
   bundle: StageBundle,
-  ctx: {roleArn: string; handoff?: {bucket: string; prefix: string}; modelName: string; planHash: string; stageCount: number; /** 1-based position in the chain */ stageNumber: number},
+  ctx: {
+    roleArn: string
+    handoff?: {bucket: string; prefix: string}
+    modelName: string
+    planHash: string
+    stageCount: number
+    /** 1-based position in the chain */ stageNumber: number
+  },
 ): DesiredConfig {
   const variables: Record<string, string> = {...bundle.environment}
   if (ctx.handoff) {

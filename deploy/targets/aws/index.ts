@@ -17,14 +17,7 @@ import type {AwsConnection} from './config.js'
 import {type DeployAwsOptions, resolveHandoff, runDeploy} from './deploy.js'
 import {type DestroyAwsOptions, runDestroy} from './destroy.js'
 import {type AwsCall, formatAwsCall, simulatedAws} from './dry-run.js'
-import {
-  canonicalPlanHash,
-  defaultBucketName,
-  deploymentBaseName,
-  executionPolicy,
-  parseRoleArn,
-  partitionForRegion,
-} from './naming.js'
+import {canonicalPlanHash, defaultBucketName, deploymentBaseName, executionPolicy, parseRoleArn, partitionForRegion} from './naming.js'
 import {writeStateAtomic} from './state.js'
 import {sdkWaiters} from './waiters.js'
 
@@ -42,13 +35,7 @@ export type {AwsCall} from './dry-run.js'
 export {DRY_RUN_ACCOUNT, describeInput, formatAwsCall} from './dry-run.js'
 export type {AwsErrorContext, InvokeResultLike, InvokedStage} from './errors.js'
 export {assertInvokeOk, invokeOutputError, toAmpsError} from './errors.js'
-export {
-  INLINE_POLICY_NAME,
-  LAMBDA_TRUST_POLICY,
-  canonicalPlanHash,
-  defaultBucketName,
-  executionPolicy,
-} from './naming.js'
+export {INLINE_POLICY_NAME, LAMBDA_TRUST_POLICY, canonicalPlanHash, defaultBucketName, executionPolicy} from './naming.js'
 export {backoffDelayMs, retryPolicyFor, withRetry} from './retry.js'
 export type {BackoffPolicy, Sleep} from './retry.js'
 export {writeStateAtomic} from './state.js'
@@ -79,11 +66,7 @@ export async function deployAws(bundles: StageBundle[], plan: Plan, opts: Deploy
  * written. ZipFile appears as "<N bytes, sha256 …>", PutObject bodies as "<N bytes streamed from …>",
  * waiters as waitUntil… entries. A role not created yet has the account "<account-id>".
  */
-export async function planAwsCalls(
-  bundles: StageBundle[],
-  plan: Plan,
-  opts: DeployAwsOptions,
-): Promise<{calls: AwsCall[]; state: DeploymentState}> {
+export async function planAwsCalls(bundles: StageBundle[], plan: Plan, opts: DeployAwsOptions): Promise<{calls: AwsCall[]; state: DeploymentState}> {
   const existing = opts.existing
   const planHash = opts.planHash ?? canonicalPlanHash(plan)
   const baseName = deploymentBaseName(bundles, planHash)
@@ -122,10 +105,7 @@ export async function planAwsCalls(
  * deletion. Returns the final state (stages 'deleted'; role/bucket fields cleared). Things already
  * gone are skipped, so an interrupted destroy can be rerun.
  */
-export async function destroyAws(
-  state: DeploymentState,
-  opts: DestroyAwsOptions & AwsConnection,
-): Promise<DeploymentState> {
+export async function destroyAws(state: DeploymentState, opts: DestroyAwsOptions & AwsConnection): Promise<DeploymentState> {
   const clients = opts.clients ?? createAwsClients({region: state.region, profile: opts.profile, endpointUrl: opts.endpointUrl})
   try {
     return await runDestroy(state, opts, clients, (s) => writeStateAtomic(opts.statePath, s))

@@ -28,11 +28,9 @@ export async function validateBundles(bundles: StageBundle[]): Promise<void> {
   if (problems.length > 0) throw new AmpsUserError('PLAN_INVALID', `cannot deploy: ${problems.join('; ')}`)
   for (const b of bundles) {
     if (b.unzippedBytes > LAMBDA.unzippedPackageBytes) {
-      throw new AmpsUserError(
-        'BUNDLE_TOO_LARGE',
-        `${b.functionName} unzips to ${b.unzippedBytes} bytes; Lambda allows ${LAMBDA.unzippedPackageBytes}`,
-        {suggestions: ['Plan with more stages (`amps plan --stages N`) so each stage carries fewer weights.']},
-      )
+      throw new AmpsUserError('BUNDLE_TOO_LARGE', `${b.functionName} unzips to ${b.unzippedBytes} bytes; Lambda allows ${LAMBDA.unzippedPackageBytes}`, {
+        suggestions: ['Plan with more stages (`amps plan --stages N`) so each stage carries fewer weights.'],
+      })
     }
     let size: number
     try {

@@ -107,10 +107,7 @@ export function createCpuGroup(name: string, memoryMb: number): {path: string} &
 /** Pids currently in a group (empty when the group is gone). */
 export function groupPids(path: string): number[] {
   try {
-    return readFileSync(join(path, 'cgroup.procs'), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map(Number)
+    return readFileSync(join(path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number)
   } catch {
     return []
   }

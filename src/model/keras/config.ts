@@ -69,7 +69,21 @@ const IDENTITY_AT_INFERENCE = new Set(['Identity', 'SpatialDropout2D', 'SpatialD
 
 /** Activation functions tfjs-layers 4.x registers, by their (camel-cased) tfjs name. */
 const TFJS_ACTIVATIONS = new Set([
-  'elu', 'gelu', 'hardSigmoid', 'linear', 'logSoftmax', 'mish', 'relu', 'relu6', 'selu', 'sigmoid', 'softmax', 'softplus', 'softsign', 'swish', 'tanh',
+  'elu',
+  'gelu',
+  'hardSigmoid',
+  'linear',
+  'logSoftmax',
+  'mish',
+  'relu',
+  'relu6',
+  'selu',
+  'sigmoid',
+  'softmax',
+  'softplus',
+  'softsign',
+  'swish',
+  'tanh',
 ])
 
 const DROP_KEYS = new Set(['module', 'registered_name', 'shared_object_id', 'build_config', 'compile_config'])
@@ -177,11 +191,9 @@ class Converter {
         (isRecord(config) && Array.isArray(config.build_input_shape) ? config.build_input_shape : undefined) ??
         (Array.isArray(buildConfig?.input_shape) ? buildConfig.input_shape : undefined)
       if (!shape && !h5Group) {
-        throw new AmpsUserError(
-          'MODEL_FORMAT_UNSUPPORTED',
-          `${this.opts.source}: Sequential model '${name}' was never built, so its input shape is unknown`,
-          {suggestions: ['Give the model an input shape (keras.Input(shape=...) as its first layer), run it once, and save it again']},
-        )
+        throw new AmpsUserError('MODEL_FORMAT_UNSUPPORTED', `${this.opts.source}: Sequential model '${name}' was never built, so its input shape is unknown`, {
+          suggestions: ['Give the model an input shape (keras.Input(shape=...) as its first layer), run it once, and save it again'],
+        })
       }
       inputName = `${this.nameOf(entries[0], 0)}_input`
       const dtype = typeof first.dtype === 'string' && !first.dtype.startsWith('mixed') ? first.dtype : 'float32'
@@ -189,7 +201,13 @@ class Converter {
         class_name: 'InputLayer',
         name: inputName,
         // a nested model's InputLayer is replaced by the outer tensor, so its shape is never used
-        config: {batch_input_shape: shape ?? [null], dtype: dtype === 'float16' || dtype === 'float64' || dtype === 'bfloat16' ? 'float32' : dtype, sparse: false, ragged: false, name: inputName},
+        config: {
+          batch_input_shape: shape ?? [null],
+          dtype: dtype === 'float16' || dtype === 'float64' || dtype === 'bfloat16' ? 'float32' : dtype,
+          sparse: false,
+          ragged: false,
+          name: inputName,
+        },
         inbound_nodes: [],
       })
     }
@@ -255,7 +273,9 @@ class Converter {
     }
     for (const l of layers) l.inbound_nodes = (l.inbound_nodes ?? []).map((n) => n.map(resolve))
     const ends = (v: unknown, what: string): KerasTensorRef[] =>
-      this.refList(v, what).map(resolve).map((r) => [r[0], r[1], r[2]] as KerasTensorRef)
+      this.refList(v, what)
+        .map(resolve)
+        .map((r) => [r[0], r[1], r[2]] as KerasTensorRef)
     return {name, layers, input_layers: ends(c.input_layers, 'input_layers'), output_layers: ends(c.output_layers, 'output_layers')}
   }
 
@@ -290,7 +310,10 @@ class Converter {
   private refList(v: unknown, what: string): KerasTensorRef[] {
     if (this.isRef(v)) return [[v[0], v[1], v[2]]]
     if (Array.isArray(v)) return v.flatMap((x) => this.refList(x, what))
-    if (isRecord(v)) return Object.keys(v).sort().flatMap((k) => this.refList(v[k], what))
+    if (isRecord(v))
+      return Object.keys(v)
+        .sort()
+        .flatMap((k) => this.refList(v[k], what))
     throw this.invalid(`${what} has a malformed tensor reference ${JSON.stringify(v)?.slice(0, 80)}`)
   }
 
@@ -447,14 +470,17 @@ class Converter {
       const why = cls === 'Lambda' || cls === 'TFOpLambda' || cls === 'SlicingOpLambda' ? ' (it holds Python code)' : ''
       throw this.unsupported(layer, cls, `is of class ${cls}, which tfjs-layers does not implement${why}`)
     }
-    if (config.quantization_config !== undefined && config.quantization_config !== null) throw this.unsupported(layer, cls, 'is quantized, which tfjs-layers cannot run')
+    if (config.quantization_config !== undefined && config.quantization_config !== null)
+      throw this.unsupported(layer, cls, 'is quantized, which tfjs-layers cannot run')
     delete config.quantization_config
-    if (typeof config.lora_rank === 'number' && config.lora_rank > 0) throw this.unsupported(layer, cls, 'has LoRA weights enabled; merge them (layer.disable_lora / save without LoRA) first')
+    if (typeof config.lora_rank === 'number' && config.lora_rank > 0)
+      throw this.unsupported(layer, cls, 'has LoRA weights enabled; merge them (layer.disable_lora / save without LoRA) first')
     delete config.lora_rank
     delete config.lora_alpha
     if ('activation' in config) config.activation = this.activation(config.activation, layer, cls)
     if ('recurrent_activation' in config) config.recurrent_activation = this.activation(config.recurrent_activation, layer, cls)
-    if (typeof config.groups === 'number' && config.groups !== 1) throw this.unsupported(layer, cls, `is a grouped convolution (groups=${config.groups}), which tfjs-layers does not implement`)
+    if (typeof config.groups === 'number' && config.groups !== 1)
+      throw this.unsupported(layer, cls, `is a grouped convolution (groups=${config.groups}), which tfjs-layers does not implement`)
     if (cls === 'LeakyReLU' && 'negative_slope' in config) {
       config.alpha = config.negative_slope
       delete config.negative_slope
@@ -467,11 +493,17 @@ class Converter {
       delete config.threshold
     }
     if (cls === 'Conv2DTranspose' || cls === 'Conv3DTranspose') {
-      if (config.output_padding !== undefined && config.output_padding !== null) throw this.unsupported(layer, cls, 'sets output_padding, which tfjs-layers does not implement')
+      if (config.output_padding !== undefined && config.output_padding !== null)
+        throw this.unsupported(layer, cls, 'sets output_padding, which tfjs-layers does not implement')
       delete config.output_padding
     }
     if (cls === 'GRU' && config.reset_after === true) {
-      throw this.unsupported(layer, cls, 'uses reset_after=True (the Keras 3 default), which tfjs-layers GRU does not implement', 'Rebuild the layer with GRU(..., reset_after=False), retrain or convert its weights, and save again')
+      throw this.unsupported(
+        layer,
+        cls,
+        'uses reset_after=True (the Keras 3 default), which tfjs-layers GRU does not implement',
+        'Rebuild the layer with GRU(..., reset_after=False), retrain or convert its weights, and save again',
+      )
     }
     if (/^Global(Average|Max)Pooling[123]D$/.test(cls) && config.keepdims === true) {
       throw this.unsupported(layer, cls, 'uses keepdims=True, which tfjs-layers does not implement', 'Use keepdims=False followed by a Reshape layer')
@@ -480,10 +512,12 @@ class Converter {
       if (config.renorm === true) throw this.unsupported(layer, cls, 'uses batch renormalization, which tfjs-layers does not implement')
       if (Array.isArray(config.axis) && config.axis.length === 1) config.axis = config.axis[0]
     }
-    if (cls === 'LayerNormalization' && config.rms_scaling === true) throw this.unsupported(layer, cls, 'uses rms_scaling, which tfjs-layers does not implement')
+    if (cls === 'LayerNormalization' && config.rms_scaling === true)
+      throw this.unsupported(layer, cls, 'uses rms_scaling, which tfjs-layers does not implement')
     if (cls === 'TimeDistributed' || cls === 'Bidirectional') {
       config.layer = this.wrapped(config.layer, layer, 'layer')
-      if (config.backward_layer !== undefined && config.backward_layer !== null) config.backward_layer = this.wrapped(config.backward_layer, layer, 'backward_layer')
+      if (config.backward_layer !== undefined && config.backward_layer !== null)
+        config.backward_layer = this.wrapped(config.backward_layer, layer, 'backward_layer')
     }
     return {cls, config}
   }

@@ -55,7 +55,12 @@ export async function readKerasFile(path: string): Promise<KerasFile> {
   if (bytes.length === 0) throw new AmpsUserError('FILE_INVALID', `${path} is empty`, {suggestions: ['Copy or download the file again']})
   if (isZip(bytes)) return {...(await readKerasV3(abs, path)), format: 'keras-v3'}
   if (hasHdf5Signature(bytes)) return {...(await readLegacyH5(abs, path)), format: 'keras-h5'}
-  const expected = ext === '.keras' ? 'a zip archive (Keras 3 .keras)' : ext === '.h5' || ext === '.hdf5' ? 'an HDF5 file (Keras .h5)' : 'an HDF5 file (Keras .h5) or a zip archive (Keras 3 .keras)'
+  const expected =
+    ext === '.keras'
+      ? 'a zip archive (Keras 3 .keras)'
+      : ext === '.h5' || ext === '.hdf5'
+        ? 'an HDF5 file (Keras .h5)'
+        : 'an HDF5 file (Keras .h5) or a zip archive (Keras 3 .keras)'
   throw new AmpsUserError('FILE_INVALID', `${path} is not ${expected}`, {
     suggestions: ["Save the model from Keras with model.save('model.keras') or model.save('model.h5') and pass that file"],
   })

@@ -17,11 +17,9 @@ export interface KerasFileResult {
 }
 
 function weightsOnly(label: string): AmpsUserError {
-  return new AmpsUserError(
-    'MODEL_FORMAT_UNSUPPORTED',
-    `${label}: this file holds only weights; save the whole model with model.save('model.h5')`,
-    {suggestions: ["In Python: model.save('model.h5') (or model.save('model.keras')), then pass that file"]},
-  )
+  return new AmpsUserError('MODEL_FORMAT_UNSUPPORTED', `${label}: this file holds only weights; save the whole model with model.save('model.h5')`, {
+    suggestions: ["In Python: model.save('model.h5') (or model.save('model.keras')), then pass that file"],
+  })
 }
 
 /** Parses a JSON attribute, with a clear error when it is not JSON. */
@@ -62,7 +60,11 @@ export async function readLegacyH5(path: string, label: string): Promise<KerasFi
     const configText = h5.stringAttr('', 'model_config')
     if (configText === undefined) {
       const looksLikeWeights =
-        h5.hasAttr('', 'layer_names') || h5.hasAttr('', 'layer_names0') || Boolean(h5.group('model_weights')) || Boolean(h5.group('layers')) || Boolean(h5.group('vars'))
+        h5.hasAttr('', 'layer_names') ||
+        h5.hasAttr('', 'layer_names0') ||
+        Boolean(h5.group('model_weights')) ||
+        Boolean(h5.group('layers')) ||
+        Boolean(h5.group('vars'))
       if (looksLikeWeights) throw weightsOnly(label)
       throw new AmpsUserError('FILE_INVALID', `${label} is an HDF5 file but not a Keras model (it has no model_config attribute)`, {
         suggestions: ["Save the model from Keras with model.save('model.h5') or model.save('model.keras')"],
@@ -80,11 +82,11 @@ export async function readLegacyH5(path: string, label: string): Promise<KerasFi
       })
     }
     const prefix = root ? `${root}/` : ''
-    const artifacts = await assembleArtifacts(
-      norm,
-      (layer, origin) => layerWeights(h5, `${prefix}${origin.h5Group}`, layer, origin.h5Inner),
-      {source: label, kerasVersion, backend},
-    )
+    const artifacts = await assembleArtifacts(norm, (layer, origin) => layerWeights(h5, `${prefix}${origin.h5Group}`, layer, origin.h5Inner), {
+      source: label,
+      kerasVersion,
+      backend,
+    })
     return {artifacts, name: norm.name, kerasVersion}
   })
 }

@@ -27,11 +27,43 @@ export {OPSET} from './proto.js'
 
 /** Layer classes the exporter writes (configurations it cannot write are rejected per layer). */
 export const ONNX_LAYER_CLASSES = [
-  'InputLayer', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'Dense', 'BatchNormalization', 'Activation', 'ReLU',
-  'LeakyReLU', 'ELU', 'Softmax', 'ThresholdedReLU', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D',
-  'GlobalMaxPooling2D', 'ZeroPadding2D', 'Cropping2D', 'UpSampling2D', 'Add', 'Multiply', 'Subtract', 'Average',
-  'Maximum', 'Minimum', 'Concatenate', 'Reshape', 'Flatten', 'Permute', 'Dropout', 'SpatialDropout1D', 'SpatialDropout2D',
-  'SpatialDropout3D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'Rescaling',
+  'InputLayer',
+  'Conv2D',
+  'DepthwiseConv2D',
+  'SeparableConv2D',
+  'Dense',
+  'BatchNormalization',
+  'Activation',
+  'ReLU',
+  'LeakyReLU',
+  'ELU',
+  'Softmax',
+  'ThresholdedReLU',
+  'MaxPooling2D',
+  'AveragePooling2D',
+  'GlobalAveragePooling2D',
+  'GlobalMaxPooling2D',
+  'ZeroPadding2D',
+  'Cropping2D',
+  'UpSampling2D',
+  'Add',
+  'Multiply',
+  'Subtract',
+  'Average',
+  'Maximum',
+  'Minimum',
+  'Concatenate',
+  'Reshape',
+  'Flatten',
+  'Permute',
+  'Dropout',
+  'SpatialDropout1D',
+  'SpatialDropout2D',
+  'SpatialDropout3D',
+  'GaussianNoise',
+  'GaussianDropout',
+  'AlphaDropout',
+  'Rescaling',
 ] as const
 
 const IDENTITY = new Set(['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'SpatialDropout3D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout'])
@@ -164,8 +196,16 @@ function pair(v: unknown, name: string): [number, number] {
 
 /** [[top, bottom], [left, right]] from an int, a pair or a pair of pairs. */
 function pads2d(v: unknown, name: string): [[number, number], [number, number]] {
-  if (typeof v === 'number') return [[v, v], [v, v]]
-  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number')) return [[v[0], v[0]], [v[1], v[1]]]
+  if (typeof v === 'number')
+    return [
+      [v, v],
+      [v, v],
+    ]
+  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number'))
+    return [
+      [v[0], v[0]],
+      [v[1], v[1]],
+    ]
   if (Array.isArray(v) && v.length === 2 && v.every((x) => Array.isArray(x))) return [pair(v[0], name), pair(v[1], name)]
   throw new InvalidProblemError(`${name} must be an int, a pair or a pair of pairs, got ${JSON.stringify(v)}`)
 }
