@@ -11,6 +11,7 @@ import {batchSizeDistribution, expectedBatchSize} from '../cost/batching.js'
 import {type BatchSupport, CostModel, batchSupport, type StageRange} from '../cost/model.js'
 import type {PriceTable} from '../cost/prices.js'
 import {chainTailInput} from '../plan/index.js'
+import {meanCostPerBatchUsd} from '../plan/mean-billing.js'
 import {latencyPercentileMs, type TailStage} from '../plan/tail.js'
 import type {Plan} from '../plan/types.js'
 import type {Profile} from '../profile/types.js'
@@ -65,7 +66,8 @@ export function evaluatePolicy(chain: DeployedChain, choice: BatchChoice, rate: 
   const dist: BatchSupport = B === 1 || !(rate > 0) || T === 0 ? {ks: [1], pi: [1]} : batchSupport(batchSizeDistribution(policy))
   const ek = dist.ks.length === 1 && dist.ks[0] === 1 ? 1 : expectedBatchSize(policy)
   const latencyMs = latencyPercentileMs(chainTailInput(chain.profile, chain.model, chain.stages, dist, B, T, rate, chain.cache), chain.percentile)
-  const perBatch = chain.stages.reduce((s, st) => s + chain.model.expectedCostUsd(st.range, st.memoryMb, dist, B), 0)
+  // billed as the planner bills: the mean of ceil(duration) over each stage's measured spread
+  const perBatch = chain.stages.reduce((s, st) => s + meanCostPerBatchUsd(chain.model, st.range, st.memoryMb, dist, B), 0)
   return {latencyMs, costPerRequestUsd: perBatch / ek, meanBatchSize: ek}
 }
 
