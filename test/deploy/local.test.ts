@@ -103,9 +103,11 @@ describe('local target with MobileNetV2 in 3 stages', () => {
       expect(s.status).toBe('active')
       expect(isStageProcess(s.pid, s.functionName, s.logPath)).toBe(true)
       expect(s.initMs).toBeGreaterThan(0)
-      // the front started one environment at deploy; it has its own limited groups inside the stage's
+      // the front started one environment at deploy and the pre-warm as many as it warmed (each has
+      // its own limited groups inside the stage's)
       const envs = (await stageHealth(s, state))!.amps!.environments!
-      expect(envs).toHaveLength(1)
+      expect(s.prewarm?.warm).toBeGreaterThanOrEqual(1)
+      expect(envs).toHaveLength(Math.max(1, s.prewarm!.warm))
       if (s.limits?.memory === 'cgroup') {
         const mem = envs[0].cgroups.find((c) => c.includes('/memory/'))!
         expect(mem.startsWith(s.cgroups!.find((c) => c.includes('/memory/'))! + '/')).toBe(true)
@@ -302,8 +304,11 @@ describe('local target with MobileNetV2 in 3 stages', () => {
     const refused = await runAmps(['destroy', out], {cwd: dir})
     expect(refused.code).toBe(2)
     expect(refused.stderr).toMatch(/needs --force/)
-    expect(refused.stderr).toMatch(/Code: FLAG_INVALID/)
+    expect(refused.stderr).toMatch(/^Hint: /m)
     expect(refused.stdout).toMatch(/stop process amps-.*-stage-1 \(pid \d+, environments \d+\)/)
+    const refusedJson = await runAmps(['destroy', out, '--json'], {cwd: dir})
+    expect(refusedJson.code).toBe(2)
+    expect(refusedJson.json.error.code).toBe('FLAG_INVALID')
     for (const s of state.stages) expect(isStageProcess(s.pid, s.functionName, s.logPath)).toBe(true)
 
     const r = await runAmps(['destroy', out, '--force', '--json'], {cwd: dir})

@@ -1,4 +1,4 @@
-import {mkdirSync, mkdtempSync, readFileSync, truncateSync, unlinkSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, truncateSync, unlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import type * as tfType from '@tensorflow/tfjs'
@@ -260,11 +260,9 @@ describe('nested sub-models', () => {
 describe('format sniffing', () => {
   it('a model.json under another name is read as JSON', async () => {
     const dir = brokenCopy()
-    const other = join(dir, 'sub')
-    mkdirSync(other)
-    const json = readFileSync(join(dir, 'model.json'), 'utf8').replaceAll('group1-shard', '../group1-shard')
-    writeFileSync(join(other, 'net.txt'), json)
-    const model = await loadModel(join(other, 'net.txt'))
+    // beside its shards (weight paths may not leave the model's folder), under a name that is not model.json
+    writeFileSync(join(dir, 'net.txt'), readFileSync(join(dir, 'model.json'), 'utf8'))
+    const model = await loadModel(join(dir, 'net.txt'))
     expect(model.graph.layers.length).toBeGreaterThan(20)
   })
 })

@@ -47,8 +47,10 @@ describe('amps profile', () => {
   it('a bad flag is a user error with a code', async () => {
     const r = await runAmps(['profile', model, '--batch-sizes', 'one,two'], {env})
     expect(r.code).toBe(2)
-    expect(r.stderr).toMatch(/--batch-sizes takes whole numbers separated by commas/)
-    expect(r.stderr).toMatch(/Code: FLAG_INVALID/)
+    expect(r.stderr).toMatch(/--batch-sizes: "one" is not a whole number from 1 to 1024/)
+    expect(r.stderr).toMatch(/^Hint: /m)
+    const j = await runAmps(['profile', model, '--batch-sizes', 'one,two', '--json'], {env})
+    expect(j.json?.error?.code).toBe('FLAG_INVALID')
     expect(r.stderr).not.toMatch(/ at .*\.js:\d+/) // no stack
     const m = await runAmps(['profile', model, '--memory', '64', '--json'], {env})
     expect(m.code).not.toBe(0)

@@ -185,7 +185,7 @@ describe('amps report', () => {
     expect(missing.code).toBe(2)
     expect(missing.json.error.message).toMatch(/nope\.json/)
     expect(noRate.code).toBe(2)
-    expect(noRate.json.error.message).toMatch(/^--rate must be a number of requests per second > 0/)
+    expect(noRate.json.error.message).toMatch(/^--rate 0 is not a request rate/)
     expect(existsSync(join(dir, 'other.html'))).toBe(false)
   })
 })
