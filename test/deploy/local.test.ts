@@ -305,7 +305,7 @@ describe('local target with MobileNetV2 in 3 stages', () => {
     expect(refused.code).toBe(2)
     expect(refused.stderr).toMatch(/needs --force/)
     expect(refused.stderr).toMatch(/^Hint: /m)
-    expect(refused.stdout).toMatch(/stop process amps-.*-stage-1 \(pid \d+, environments \d+\)/)
+    expect(refused.stdout).toMatch(/stop process amps-.*-stage-1 \(pid \d+, environments \d+(, \d+)*\)/)
     const refusedJson = await runAmps(['destroy', out, '--json'], {cwd: dir})
     expect(refusedJson.code).toBe(2)
     expect(refusedJson.json.error.code).toBe('FLAG_INVALID')

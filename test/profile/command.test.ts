@@ -55,7 +55,7 @@ describe('amps profile', () => {
     const m = await runAmps(['profile', model, '--memory', '64', '--json'], {env})
     expect(m.code).not.toBe(0)
     expect(m.json?.error?.code).toBe('FLAG_INVALID')
-    expect(m.json?.error?.message).toMatch(/--memory: memory size \(MB\) 64 must be a whole number from 128 to 10240/)
+    expect(m.json?.error?.message).toMatch(/--memory: "64" is not a whole number from 128 to 10240 \(MB\)/)
     const missing = await runAmps(['profile', join(dir, 'nope'), '--json'], {env})
     expect(missing.json?.error?.code).toBe('FILE_NOT_FOUND')
   })
