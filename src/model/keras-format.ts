@@ -49,3 +49,14 @@ export function parseTensorId(id: string): {layer: string; index: number} {
 
 /** Model classes that may appear nested as a layer. */
 export const MODEL_CLASS_NAMES = new Set(['Model', 'Functional', 'Sequential'])
+
+/** Layers that compute nothing at inference (the identity): dropout and noise layers are training-only. */
+export const INFERENCE_IDENTITY_LAYERS = [
+  'Dropout',
+  'SpatialDropout1D',
+  'SpatialDropout2D',
+  'SpatialDropout3D',
+  'GaussianNoise',
+  'GaussianDropout',
+  'AlphaDropout',
+] as const

@@ -13,6 +13,7 @@
  *   RepeatVector, Dropout family, InputLayer, Embedding lookup): 0;
  * - anything else: estimated as one per output element (`estimated: true`).
  */
+import {INFERENCE_IDENTITY_LAYERS} from './keras-format.js'
 import type {Shape} from './types.js'
 
 export interface MacsInput {
@@ -74,13 +75,7 @@ const ZERO = new Set([
   'Flatten',
   'Permute',
   'RepeatVector',
-  'Dropout',
-  'SpatialDropout1D',
-  'SpatialDropout2D',
-  'SpatialDropout3D',
-  'GaussianNoise',
-  'GaussianDropout',
-  'AlphaDropout',
+  ...INFERENCE_IDENTITY_LAYERS,
   'Embedding',
   'Masking',
 ])

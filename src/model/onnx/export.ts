@@ -18,7 +18,7 @@ import type * as tfType from '@tensorflow/tfjs'
 import {AmpsUserError, InvalidProblemError} from '../../errors.js'
 import {initTf} from '../../runtime/tf.js'
 import {stageBoundary, tensorUses, topologyOf} from '../graph.js'
-import type {KerasLayerJson} from '../keras-format.js'
+import {INFERENCE_IDENTITY_LAYERS, type KerasLayerJson} from '../keras-format.js'
 import type {LayerInfo, LoadedModel, Shape} from '../types.js'
 import {joinWeightData} from '../weights.js'
 import {GraphBuilder, OPSET, type AttrValue} from './proto.js'
@@ -56,17 +56,11 @@ export const ONNX_LAYER_CLASSES = [
   'Reshape',
   'Flatten',
   'Permute',
-  'Dropout',
-  'SpatialDropout1D',
-  'SpatialDropout2D',
-  'SpatialDropout3D',
-  'GaussianNoise',
-  'GaussianDropout',
-  'AlphaDropout',
+  ...INFERENCE_IDENTITY_LAYERS,
   'Rescaling',
 ] as const
 
-const IDENTITY = new Set(['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'SpatialDropout3D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout'])
+const IDENTITY = new Set<string>(INFERENCE_IDENTITY_LAYERS)
 
 export interface OnnxExport {
   /** encoded ModelProto */
