@@ -40,6 +40,27 @@ export function renderReliability(lines: ReliabilityLine[]): string {
   return ['| | result | target |', '|---|---:|---:|', ...lines.map((l) => `| ${l.what} | ${l.value} | ${l.target ?? ''} |`)].join('\n')
 }
 
+/** The bench section (`npm run bench -- --only reliability`): the bad-input suite's table for BENCHMARKS.md. */
+export async function runReliabilitySection(): Promise<{data: {lines: ReliabilityLine[]}; notes: string[]}> {
+  const root = mkdtempSync(join(tmpdir(), 'amps-reliability-'))
+  try {
+    const results = await runBadInputSuite(root)
+    const lines = badInputLines(results)
+    for (const s of sources) lines.push(...(await s()))
+    const unclean = results.filter((r) => r.outcome !== 'clean').map((r) => `${r.outcome}: ${r.name}${r.why ? ` (${r.why})` : ''}`)
+    return {
+      data: {lines},
+      notes: [
+        'Every case runs the real command (in-process, a few through bin/run.js) on a generated bad input (test/bench/bad-inputs.ts: model files, profile/plan/deployment files, invoke payloads, flags, price files, traces, output paths); the same cases are a test (test/bad-input/bad-input.test.ts).',
+        'Faults and concurrency are asserted by tests that CI runs, not re-measured here: test/deploy/local-pool.test.ts (kill -9 of an environment, SIGSTOP, Timeout, SIGINT at deploy steps, destroy twice, destroy of a copy), test/deploy/aws-faults.test.ts (a failure at each of the 21 deploy calls and each destroy call, then convergence), test/serve/gateway.test.ts (500 concurrent requests: 0 lost, 0 wrong).',
+        ...unclean,
+      ],
+    }
+  } finally {
+    rmSync(root, {recursive: true, force: true})
+  }
+}
+
 async function main(): Promise<void> {
   const verbose = process.argv.includes('--verbose')
   const root = mkdtempSync(join(tmpdir(), 'amps-reliability-'))

@@ -17,6 +17,7 @@ import type {QualityData} from './quality.js'
 import type {SolverData} from './solver-section.js'
 import type {BackendData} from './backend.js'
 import {renderBackendSection} from './backend-report.js'
+import {renderReliability, type ReliabilityLine} from './reliability.js'
 
 const fmt = (x: number | undefined | null, digits = 1): string =>
   x === undefined || x === null || !Number.isFinite(x) ? '–' : x.toLocaleString('en-US', {minimumFractionDigits: digits, maximumFractionDigits: digits})
@@ -503,6 +504,16 @@ function overheadSection(r: SectionResult<OverheadData> | undefined): string {
   return out.join('\n\n')
 }
 
+function reliabilitySection(r: SectionResult<{lines: ReliabilityLine[]}> | undefined): string {
+  if (!r) return '## 7. Reliability\n\nSection not run (`npm run bench -- --only reliability`).'
+  return [
+    '## 7. Reliability',
+    `Command: \`${r.command}\` · started ${r.startedAt} · took ${round(r.durationS / 60, 1)} min · raw figures: [bench-results/reliability.json](bench-results/reliability.json)`,
+    renderReliability(r.data.lines),
+    r.notes.map((n) => `- ${n}`).join('\n'),
+  ].join('\n\n')
+}
+
 function serveSection(r: SectionResult<ServeData> | undefined): string {
   const out = ['## 6. Serving (amps serve + amps load)']
   if (!r) return [...out, '_Not run yet: `npm run bench -- --only serve`._'].join('\n\n')
@@ -644,7 +655,7 @@ export function renderReport(): string {
       ),
     )
     head.push(
-      `Backend: tfjs ${m.backend ?? 'wasm'} (single-threaded SIMD) in the profiler and in every stage. Lambda memory sizes are emulated with cgroup v1 CPU quotas of m/1769 of a core ` +
+      `Backend of sections 1–5: tfjs ${m.backend ?? 'wasm'} (single-threaded SIMD) in the profiler and in every stage (they were measured before ONNX Runtime became the default; the Backends section compares the two). Lambda memory sizes are emulated with cgroup v1 CPU quotas of m/1769 of a core ` +
         `(one CFS period for the profiler and the local stages: ${cfsSettings(1).periodUs / 1000} ms, longer only where the quota would fall under 1 ms) and memory limits of m MiB on the local target.`,
     )
   }
@@ -659,6 +670,7 @@ export function renderReport(): string {
     handoffSection(res.handoff as SectionResult<HandoffData>),
     renderBackendSection(res.backend?.data as BackendData | undefined, table),
     serveSection(res.serve as SectionResult<ServeData>),
+    reliabilitySection(res.reliability as SectionResult<{lines: ReliabilityLine[]}> | undefined),
   ]
   return body.join('\n\n') + '\n'
 }

@@ -32,10 +32,11 @@ const TITLES: Record<SectionName, string> = {
   handoff: 'Hand-off overhead per cut',
   backend: 'Backends: ONNX Runtime vs TensorFlow.js wasm',
   serve: 'Serving: amps serve + amps load',
+  reliability: 'Reliability: malformed inputs',
 }
 
 /** The order of the issue (and of the report). */
-const RUN_ORDER: SectionName[] = ['solver', 'quality', 'prediction', 'analytic', 'overhead', 'handoff', 'backend', 'serve']
+const RUN_ORDER: SectionName[] = ['solver', 'quality', 'prediction', 'analytic', 'overhead', 'handoff', 'backend', 'serve', 'reliability']
 
 function usage(): never {
   process.stderr.write(`usage: node dist-test/test/bench/run.js [--quick] [--only <${SECTIONS.join('|')}>[,<section>…]] [--reuse-profiles] [--report-only]\n`)
@@ -83,6 +84,8 @@ async function runSection(
       return (await import('./handoff.js')).runHandoff(opts)
     case 'backend':
       return (await import('./backend.js')).runBackend(opts)
+    case 'reliability':
+      return (await import('./reliability.js')).runReliabilitySection()
     case 'serve':
       return (await import('./serve.js')).runServe(opts, deployments)
   }

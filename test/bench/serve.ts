@@ -295,7 +295,7 @@ export async function runServe(opts: BenchOptions, deployments: LocalDeployments
     `Each configuration is planned by the planner for its rate (x86_64, memory ≤ 1,769 MB so every stage gets at most one core, ≤ 3 stages), deployed on the local target, and served by a real \`amps serve\` process with the plan's B and T (--fixed); requests come from \`amps load\`'s open-loop generator in the bench process (${warmS} s warm-up, then ${measureS} s measured, Poisson, seed 1).`,
     "cpuDemandCores estimates the stages' CPU demand: rate ÷ E[batch] × Σ billed ms per batch × the stage's CPU share. The issue asks for loads this 2-core machine can carry (≤ 1.5 cores); rows above that measure queueing in the single-process local stages, not the plan.",
     "Measured cost per 1M is Σ over every stage invocation of billed ms (the local runner's REPORT line, rounded up to 1 ms) × memory × the first-tier price + the request fee, ÷ instances answered: the same prices the plan uses.",
-    'The local target runs each stage as ONE process (until the "local" helper\'s pool lands): batches of one stage queue behind each other, which Lambda would run side by side. Latencies include that queueing.',
+    "The local target runs each stage as a pool of execution environments (deploy/targets/local: up to --concurrency per stage, default sized to the cores and the stage's CPU share, pre-warmed at deploy), as Lambda runs concurrent batches side by side; past the limit a stage answers 429 and the gateway retries with backoff, so latencies include that wait.",
   )
   return {data: {durationS: measureS, runs, step, overhead}, notes}
 }
