@@ -30,7 +30,21 @@ const nodeGlobals = Object.fromEntries(
 )
 
 export default tseslint.config(
-  {ignores: ['dist/', 'dist-test/', 'node_modules/', 'bench-results/', 'test/fixtures/', 'examples/tiny-cnn/', 'oclif.manifest.json']},
+  {
+    ignores: [
+      'dist/',
+      'dist-test/',
+      'node_modules/',
+      'bench-results/',
+      'test/fixtures/',
+      'examples/tiny-cnn/',
+      'oclif.manifest.json',
+      'test/.cache/',
+      '.amps/',
+      '.amps-cache/',
+      'docs/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
