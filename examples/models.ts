@@ -10,19 +10,14 @@ import type * as tfType from '@tensorflow/tfjs'
 import type {io} from '@tensorflow/tfjs'
 
 import {initTf} from '../src/runtime/tf.js'
+import type {RawArtifacts} from '../src/model/tfjs-dir.js'
 import {elementCount, joinWeightData} from '../src/model/weights.js'
 import {seededRandom} from '../src/util/random.js'
 
 export {seededRandom}
 
-export interface ModelFiles {
-  modelTopology: unknown
-  weightSpecs: io.WeightsManifestEntry[]
-  weightData: ArrayBuffer
-  format?: string
-  generatedBy?: string
-  convertedBy?: string | null
-}
+/** A generated model's files, as the TF.js loader reads them. */
+export type ModelFiles = RawArtifacts
 
 /** Weight values that keep activations in a sane range: uniform ±sqrt(3/fanIn), BN stats near identity. */
 function seededValues(name: string, shape: number[], rand: () => number): Float32Array {

@@ -18,6 +18,7 @@
  * Sizes are measured (zipped and unzipped) and checked against Lambda's limits: over 250 MB
  * unzipped is refused (BUNDLE_TOO_LARGE); over 50 MB zipped is marked to upload through S3.
  */
+import {joinWeightData} from '../../src/model/weights.js'
 import type {Arch} from '../../src/platform/lambda.js'
 import {createHash} from 'node:crypto'
 import {existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, copyFileSync} from 'node:fs'
@@ -154,18 +155,6 @@ export function functionNameFor(modelName: string, planHashHex: string, stageNam
   const room = LAMBDA.functionNameMax - 'amps-'.length - tail.length
   const model = clean(modelName).slice(0, Math.max(1, room)).replace(/-$/, '') || 'model'
   return `amps-${model}${tail}`
-}
-
-function joinBuffers(data: ArrayBuffer | ArrayBuffer[]): Uint8Array {
-  if (!Array.isArray(data)) return new Uint8Array(data)
-  const total = data.reduce((a, b) => a + b.byteLength, 0)
-  const out = new Uint8Array(total)
-  let o = 0
-  for (const b of data) {
-    out.set(new Uint8Array(b), o)
-    o += b.byteLength
-  }
-  return out
 }
 
 /** Deterministic zip of every file under `dir`: sorted paths, fixed mtime, unix 0644 permissions. */
@@ -314,7 +303,7 @@ function writeStageBundle(
   } else {
     for (const f of ctx.runtime.files) copyFileSync(join(ctx.runtime.dir, f), join(dir, f))
     const a = artifacts.artifacts
-    const weights = joinBuffers(a.weightData)
+    const weights = new Uint8Array(joinWeightData(a.weightData))
     writeFileSync(join(dir, 'weights.bin'), weights)
     const modelJson = {
       format: 'layers-model',
