@@ -3,7 +3,7 @@
  */
 import type {CostEstimate} from './estimate.js'
 import {HEADLINE_INIT_THRESHOLD, headlineCost} from './headline.js'
-import type {Plan} from './types.js'
+import type {Plan, PlanStage} from './types.js'
 
 export {table, usd} from '../util/format.js'
 import {table, usd} from '../util/format.js'
@@ -15,6 +15,24 @@ export function num(x: number, digits = 0): string {
 
 const mb = (bytes: number): string => num(bytes / 1048576, 1)
 
+/** The columns of a plan's stage table, in `amps plan` and in `amps report`. */
+export const STAGE_COLUMNS = ['stage', 'layers', '#', 'memory', 'arch', 'predicted', 'billed', 'package', 'hand-off'] as const
+
+/** One stage's cells under STAGE_COLUMNS. */
+export function stageCells(s: PlanStage): string[] {
+  return [
+    s.name,
+    `${s.layers.first} … ${s.layers.last} [${s.layers.firstIndex}..${s.layers.lastIndex}]`,
+    String(s.layers.count),
+    `${s.memoryMb} MB`,
+    s.arch,
+    `${num(s.predictedMs, 1)} ms`,
+    s.billedMs === undefined ? '—' : `${num(s.billedMs)} ms`,
+    `${mb(s.measuredPackageBytes ?? s.packageBytes)} MB${s.weightsFrom === 's3' ? ` + ${mb(s.weightsBytes)} MB of weights from S3` : ''}`,
+    (s.inputHandoff === 's3' ? 'in: s3, out: ' : '') + s.handoff,
+  ]
+}
+
 export function renderPlan(plan: Plan): string {
   const out: string[] = []
   const inp = plan.inputs
@@ -25,18 +43,8 @@ export function renderPlan(plan: Plan): string {
   out.push('')
   out.push(
     table(
-      ['stage', 'layers', '#', 'memory', 'arch', 'predicted', 'billed', 'package', 'hand-off'],
-      plan.stages.map((s) => [
-        s.name,
-        `${s.layers.first} … ${s.layers.last} [${s.layers.firstIndex}..${s.layers.lastIndex}]`,
-        String(s.layers.count),
-        `${s.memoryMb} MB`,
-        s.arch,
-        `${num(s.predictedMs, 1)} ms`,
-        s.billedMs === undefined ? '—' : `${num(s.billedMs)} ms`,
-        `${mb(s.packageBytes)} MB${s.weightsFrom === 's3' ? ` + ${mb(s.weightsBytes)} MB of weights from S3` : ''}`,
-        (s.inputHandoff === 's3' ? 'in: s3, out: ' : '') + s.handoff,
-      ]),
+      [...STAGE_COLUMNS],
+      plan.stages.map((s) => stageCells(s)),
     ),
   )
   out.push('')

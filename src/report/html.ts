@@ -13,7 +13,7 @@ import {readFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {dirname, join} from 'node:path'
 
-import {num, usd} from '../plan/render.js'
+import {num, STAGE_COLUMNS, stageCells, usd} from '../plan/render.js'
 import type {ReportData} from './data.js'
 
 export function escapeHtml(text: unknown): string {
@@ -117,17 +117,7 @@ export function renderReportHtml(data: ReportData): string {
     )
   }
 
-  const stageRows = plan.stages.map((s) => [
-    s.name,
-    `${s.layers.first} … ${s.layers.last} [${s.layers.firstIndex}..${s.layers.lastIndex}]`,
-    String(s.layers.count),
-    `${s.memoryMb} MB`,
-    s.arch,
-    `${num(s.predictedMs, 1)} ms`,
-    s.billedMs === undefined ? '—' : `${num(s.billedMs)} ms`,
-    `${mb(s.measuredPackageBytes ?? s.packageBytes)} MB`,
-    (s.inputHandoff === 's3' ? 'in: s3, out: ' : '') + s.handoff,
-  ])
+  const stageRows = plan.stages.map((s) => stageCells(s))
   const baseRows = plan.baselines.map((b) => [
     b.name,
     b.feasible ? `${num(b.latencyMs, 1)} ms` : '—',
@@ -135,7 +125,7 @@ export function renderReportHtml(data: ReportData): string {
     b.costRatio === undefined ? '—' : `${num(b.costRatio, 2)}×`,
     b.feasible ? (b.stages ?? []).map((s) => `${s.memoryMb} MB`).join(' + ') : (b.reason ?? 'infeasible'),
   ])
-  let tables = `<h3>Stages</h3>${table(['stage', 'layers', '#', 'memory', 'arch', 'predicted', 'billed', 'package', 'hand-off'], stageRows)}
+  let tables = `<h3>Stages</h3>${table([...STAGE_COLUMNS], stageRows)}
 <h3>Baselines</h3>${table(['baseline', 'latency', 'per 1M', 'vs plan', 'memory'], [['plan', `${num(p.latencyMs, 1)} ms`, usd(p.costPerMillionUsd), '1.00×', plan.stages.map((s) => `${s.memoryMb} MB`).join(' + ')], ...baseRows])}
 <h3>Prediction</h3>${table(
     ['figure', 'value'],
