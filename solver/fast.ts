@@ -231,8 +231,15 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
   if (inc === 'infeasible') return infeasible(t0, stats)
   let UB = inc ? inc.costUsd : Infinity
   let incumbent: {costUsd: number; latencyMs: number; stages: SolvedStage[]} | null = inc
+  // a cap from the caller: nothing at or above it is wanted, so it prunes like an incumbent
+  const cap = problem.costCapUsd
+  const capped = cap !== undefined && cap < UB
+  if (capped) {
+    UB = cap
+    incumbent = null
+  }
   let bestLabel: Label | null = null
-  stats.heuristicUsd = UB
+  stats.heuristicUsd = inc ? inc.costUsd : Infinity
   // a stage-level bound of this problem's own: move its multiplier towards the best one when the
   // root gap is worth closing (a tight budget leaves the per-layer μ far from it)
   // chains that seed the choice of μ: the incumbent's, the caller's hints, the reused bound's own
@@ -448,6 +455,9 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
     stages = (incumbent as {stages: SolvedStage[]}).stages
   } else if (gaveUp) {
     return {...infeasible(t0, stats), optimal: false, status: 'time-limit'}
+  } else if (capped) {
+    // every chain meeting the budget costs at least the cap (or none meets it: ≥ the cap too)
+    return {...infeasible(t0, stats), status: 'above-cap', bound: cap}
   } else {
     return infeasible(t0, stats)
   }

@@ -139,6 +139,8 @@ interface Outcome {
   /** E[K] at this timeout */
   ek: number
   budget: number
+  /** the solve was told to look only below a cost cap and found nothing there: lowerUsd is the cap */
+  capped?: boolean
 }
 
 interface PerBatchSize {
@@ -282,9 +284,9 @@ export function searchPlan(o: SearchOptions): SearchResult {
   interface BatchRoot {
     arch: Arch
     B: number
-    solveAt: (B: number, T: number, budgetMs?: number) => Outcome | null
-    /** exact results at integer T (null: infeasible) */
-    values: Map<number, {opt: number; ek: number; budget: number} | null>
+    solveAt: (B: number, T: number, budgetMs?: number, costCapUsd?: number) => Outcome | null
+    /** results at integer T (null: infeasible): the optimum, or the cap it was proven to be at or above */
+    values: Map<number, {opt: number; ek: number; budget: number; capped?: boolean} | null>
     /** inner optima (or their lower bounds when a solve stopped early) at π(T) with a larger budget (interval bounds), by "T/budget" */
     relaxed: Map<string, number | null>
     /** fastest chain at batch B (ms); set up lazily */
@@ -303,10 +305,22 @@ export function searchPlan(o: SearchOptions): SearchResult {
   const tolerance = o.tolerance ?? 1e-3
   const hop = o.prices.latency.invokeRoundTripMs.value
   const granularity = o.prices.lambda.billingGranularityMs.value
-  const evalT = (root: BatchRoot, T: number): {opt: number; ek: number; budget: number} | null => {
-    if (root.values.has(T)) return root.values.get(T)!
-    const r = root.solveAt(root.B, T)
-    const v = r ? {opt: r.lowerUsd, ek: r.ek, budget: r.budget} : null
+  /**
+   * A cost per batch the search needs nothing at or above, for a point whose cost per request is
+   * divided by at most `ek` (E[K] at the far end of its interval): the incumbent's cost per request
+   * × (1 − tolerance) × ek. A point proven to cost at least that cannot beat the incumbent anywhere
+   * in the interval, so its inner solve may stop as soon as that is proven: with long stage times
+   * (every memory MB its own billed-ms cell, cost nearly flat in memory) an exact optimum of a
+   * hopeless point takes seconds, the proof that it is hopeless milliseconds.
+   */
+  const capAt = (ek: number): number | undefined => (result.best ? result.best.costPerRequestUsd * (1 - tolerance) * ek : undefined)
+  const evalT = (root: BatchRoot, T: number, ekCap: number): {opt: number; ek: number; budget: number; capped?: boolean} | null => {
+    const cap = capAt(ekCap)
+    const have = root.values.get(T)
+    // a cached optimum, or a cached proof of "≥ a cap" at least as high as this one
+    if (have !== undefined && (have === null || !have.capped || (cap !== undefined && have.opt >= cap))) return have
+    const r = root.solveAt(root.B, T, undefined, cap)
+    const v = r ? {opt: r.lowerUsd, ek: r.ek, budget: r.budget, capped: r.capped} : null
     root.values.set(T, v)
     return v
   }
@@ -326,7 +340,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
     // the latest distinct optimal chains at this architecture: they seed the bound multipliers of the next solves
     const recentChains: number[][] = []
     /** Inner optimum at (B, T); with `budgetOverride`, at π(T) but another budget (a bound, not a plan). */
-    const solveAt = (B: number, T: number, budgetOverride?: number): Outcome | null => {
+    const solveAt = (B: number, T: number, budgetOverride?: number, costCapUsd?: number): Outcome | null => {
       const policy = {ratePerSecond: o.ratePerSecond, maxBatch: B, timeoutMs: T}
       const dist = B === 1 ? {ks: [1], pi: [1]} : batchSupport(batchSizeDistribution(policy))
       const waitMs = B === 1 ? 0 : waitPercentileMs(policy, o.percentile)
@@ -342,7 +356,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
       const costs = perB.base.withDistribution(dist)
       const ek = B === 1 ? 1 : expectedBatchSize(policy)
       const inner = solveInner(
-        {costs, budgetMs, maxStages: o.maxStages, exactStages: o.stages, hintChains: [...recentChains]},
+        {costs, budgetMs, maxStages: o.maxStages, exactStages: o.stages, hintChains: [...recentChains], costCapUsd},
         o.solver,
         milpLimit,
         perB,
@@ -367,6 +381,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
       const meanBatchSize = ek
       // a point solved without proof: its optimum is only known to be ≥ the solver's bound
       if (!inner.optimal && budgetOverride === undefined) openPointLb = Math.min(openPointLb, Math.max(0, inner.bound ?? 0) / meanBatchSize)
+      if (inner.status === 'above-cap') return {cand: null, lowerUsd: inner.bound!, ek, budget: budgetMs, capped: true}
       if (!inner.feasible) return inner.optimal ? null : {cand: null, lowerUsd: Math.max(0, inner.bound ?? 0), ek, budget: budgetMs}
       const cand: Candidate = {
         arch,
@@ -441,25 +456,25 @@ export function searchPlan(o: SearchOptions): SearchResult {
     const W = waitPercentileLowerBound(o.ratePerSecond, root.B, iv.t1, iv.t2, o.percentile)
     const bMax = latencyBudgetMs - W
     if (root.fastestMs! > bMax + 1e-9) continue // no timeout in the interval leaves room for the chain
-    const v1 = evalT(root, iv.t1)
+    const ekT2 = expectedBatchSize({ratePerSecond: o.ratePerSecond, maxBatch: root.B, timeoutMs: iv.t2})
+    const v1 = evalT(root, iv.t1, ekT2)
     let optLb: number
     if (v1 && !latencyStepBetween(root, v1.budget, bMax)) optLb = v1.opt
     else {
       const key = `${iv.t1}/${bMax}`
       let relaxed = root.relaxed.get(key)
       if (relaxed === undefined) {
-        relaxed = root.solveAt(root.B, iv.t1, bMax)?.lowerUsd ?? null
+        relaxed = root.solveAt(root.B, iv.t1, bMax, capAt(ekT2))?.lowerUsd ?? null
         root.relaxed.set(key, relaxed)
       }
       if (relaxed === null) continue
       optLb = relaxed
     }
     if (iv.t2 - iv.t1 <= 1) {
-      evalT(root, iv.t2)
+      evalT(root, iv.t2, ekT2)
       continue
     }
-    const ek = expectedBatchSize({ratePerSecond: o.ratePerSecond, maxBatch: root.B, timeoutMs: iv.t2})
-    const lb = Math.max(iv.lb, optLb / ek)
+    const lb = Math.max(iv.lb, optLb / ekT2)
     if (lb >= (result.best?.costPerRequestUsd ?? Infinity) * (1 - tolerance)) {
       result.prunedIntervals++
       continue

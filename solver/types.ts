@@ -17,6 +17,13 @@ export interface InnerProblem {
   exactStages?: number
   /** cost of a known feasible solution (USD per batch): prunes the search (warm start) */
   upperBoundUsd?: number
+  /**
+   * fast path: only a solution cheaper than this matters (USD per batch), e.g. what the outer
+   * search needs to beat its incumbent; when the optimum is not below it the answer is
+   * status 'above-cap' (not feasible, proven: the optimum is ≥ the cap, given as `bound`).
+   * Unlike upperBoundUsd no solution need exist at the cap.
+   */
+  costCapUsd?: number
   /** time limit (ms): the MILP's branch and cut, or the fast path's label setting */
   timeLimitMs?: number
   /** fast path: stop after creating this many labels (memory guard; default 3,000,000) */
@@ -57,7 +64,7 @@ export interface InnerSolution {
   /** MILP: (cost − bound) / cost */
   gap?: number
   /** why the solver gave up, when it did */
-  status?: 'optimal' | 'infeasible' | 'time-limit' | 'too-large'
+  status?: 'optimal' | 'infeasible' | 'time-limit' | 'too-large' | 'above-cap'
   /** one line on why the solver stopped early (too-large / time-limit), when it did */
   reason?: string
   stats: Record<string, number>
