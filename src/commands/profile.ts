@@ -13,7 +13,9 @@ export default class Profile extends BaseCommand {
 
   static description = `Loads the model, then runs it layer by layer in a separate process, once per batch size and memory size, and records each layer's median, p10, p90, min and max time, the whole model's time, and what the runtime itself costs (start-up, memory per MB of weights and activations, model load, per-call overhead, tensor encoding). The planner reads the result, profile.json.
 
-Lambda gives a function m/1769 of a CPU at m MB of memory. amps reproduces that by running the measuring process under a CPU quota of m/1769 of a core (a Linux cgroup; needs root or a delegated cgroup). Where no quota can be set, it measures at full speed and marks the other sizes as modelled: ms(m) = ms(1769) × max(1, 1769/m).
+Lambda gives a function m/1769 of a CPU at m MB of memory. amps reproduces that by running the measuring process under a CPU quota of m/1769 of a core (a Linux cgroup; needs root or a delegated cgroup). Sizes up to 1769 MB all compute on one thread, so only the largest of them is measured and the smaller ones are derived from its CPU time (time = CPU time × 1769/m, marked modelled); sizes above 1769 MB are each measured under their own quota. Where no quota can be set, it measures at full speed and marks the other sizes as modelled: ms(m) = ms(1769) × max(1, 1769/m).
+
+The default backend is the one amps plan deploys: ONNX Runtime when every layer exports to ONNX, else TensorFlow.js.
 
 Results are cached by the model's content and the options (under $AMPS_CACHE_DIR/profiles, default ~/.cache/amps/profiles); --force measures again. Use --quick for a first look (batch 1, 512 and 1769 MB, fewer repeats). Times depend on the machine: profile on an otherwise idle machine like the one you will compare with.
 
@@ -44,7 +46,7 @@ The model is checked before anything is measured: weights holding NaN or ±Infin
     backend: Flags.option({
       options: ['onnx', 'tensorflow', 'wasm', 'cpu'] as const,
       description:
-        'what runs the layers: onnx (the exported model on onnxruntime-node, as ONNX stages run it) or a tfjs backend (default: tfjs-node if installed, else wasm)',
+        'what runs the layers: onnx (the exported model on onnxruntime-node, as ONNX stages run it) or a tfjs backend; default: onnx when every layer exports (as amps plan deploys), else tfjs-node if installed, else wasm',
     })(),
   }
 
@@ -58,7 +60,7 @@ The model is checked before anything is measured: weights holding NaN or ±Infin
         memoryMb: flags.memory,
         quick: flags.quick,
         force: flags['no-cache'],
-        backend: flags.backend,
+        backend: flags.backend ?? 'auto',
         onProgress: (p) => progress.onProgress(p),
       })
     } finally {

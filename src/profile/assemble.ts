@@ -85,10 +85,11 @@ export function assembleProfile(input: AssembleInput): Profile {
     for (const b of batchSizes) {
       const p = find(m, b)
       const scale = modelled ? modelledScale(m) : 1
+      const derived = modelled || p.derivedFrom !== undefined
       let sumLayers = 0
       for (const l of p.layers) {
         const samples = l.cpuMs.map((c, i) => layerSampleMs(c, l.wallMs[i], p.fraction, info.threads) * scale)
-        const tp = timingPoint(m, b, samples, modelled)
+        const tp = timingPoint(m, b, samples, derived)
         sumLayers += tp.medianMs
         const list = timing.get(l.index) ?? []
         list.push(tp)
@@ -98,7 +99,7 @@ export function assembleProfile(input: AssembleInput): Profile {
         m,
         b,
         p.wholeWallMs.map((w) => w * scale),
-        modelled,
+        derived,
       )
       wholeModel.push(whole)
       const chainWall = median(p.chainWallMs) * scale

@@ -1,6 +1,7 @@
 /**
- * Runs the measuring child (worker.ts) and walks it through every (batch, memory) point, moving it
- * into the CPU-quota group for each memory size (cgroup.ts). Points are taken batch by batch, from
+ * Runs the measuring child (worker.ts) and walks it through every (batch, memory) point it measures,
+ * moving it into the CPU-quota group for each memory size (cgroup.ts); the memories below one vCPU
+ * are derived from the largest of them (derive.ts). Points are taken batch by batch, from
  * the largest memory size down, so each batch size warms up once, at the fastest setting.
  *
  * Cleanup is the driver's job: on success, error, Ctrl-C (SIGINT/SIGTERM/SIGHUP) and process exit
@@ -15,6 +16,7 @@ import {AmpsUserError, type AmpsErrorCode} from '../errors.js'
 import {LAMBDA} from '../platform/lambda.js'
 import type {ProfileBackend} from './protocol.js'
 import {cfsSettings, cpuFraction, openCpuQuota, type CgroupMethod, type CpuQuota} from './cgroup.js'
+import {derivePoint, memoryPlan} from './derive.js'
 import type {ParentMessage, PointResult, RepeatPlan, RuntimeProbe, WorkerInfo, WorkerJob, WorkerMessage} from './protocol.js'
 
 export interface DriverProgress {
@@ -183,7 +185,9 @@ async function measureOnce(req: MeasureRequest): Promise<Measurement> {
   const progress = req.onProgress ?? (() => {})
   const probe = openCpuQuota()
   const quota: CpuQuota | undefined = probe.ok ? probe.quota : undefined
-  const memories = [...req.memoryMb].sort((a, b) => b - a)
+  // memories up to one vCPU are measured once, at the largest of them (derive.ts)
+  const {measure, derive} = memoryPlan(req.memoryMb)
+  const memories = quota ? [...measure].sort((a, b) => b - a) : []
   const targets: {memoryMb: number; fraction: number; batch: number}[] = []
   for (const batch of req.batchSizes) {
     if (quota) for (const m of memories) targets.push({memoryMb: m, fraction: cpuFraction(m), batch})
@@ -233,6 +237,14 @@ async function measureOnce(req: MeasureRequest): Promise<Measurement> {
       if (before !== undefined && after !== undefined) throttledMs.set(`${t.memoryMb}x${t.batch}`, after - before)
       points.push(msg.result)
       progress({phase: 'point-done', memoryMb: t.memoryMb, batch: t.batch, point: i, points: targets.length})
+    }
+    if (quota) {
+      for (const [m, from] of derive) {
+        for (const b of req.batchSizes) {
+          const ref = points.find((p) => p.memoryMb === from && p.batch === b && p.derivedFrom === undefined)
+          if (ref) points.push(derivePoint(ref, m, cpuFraction(m)))
+        }
+      }
     }
     await child.stop()
     return {

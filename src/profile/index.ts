@@ -7,7 +7,7 @@
  * memory sizes, repeats, backend, quota switch, CPU model, Node version). `force` measures again.
  */
 import {createHash} from 'node:crypto'
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {cpus, homedir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -19,7 +19,8 @@ import type {ProfileBackend} from './protocol.js'
 import {assembleProfile} from './assemble.js'
 import {measureModel, type DriverProgress} from './driver.js'
 import {readProfile, writeProfile} from './io.js'
-import {stageModelFiles} from './model-files.js'
+import {measureEveryMemory} from './derive.js'
+import {STAGED_ONNX, stageModelFiles} from './model-files.js'
 import type {RepeatPlan} from './protocol.js'
 import {PROFILE_VERSION, type Profile} from './types.js'
 
@@ -54,8 +55,11 @@ export interface ProfileOptions {
   force?: boolean
   /** read and write the cache (default true) */
   cache?: boolean
-  /** force a tensor backend (default: initTf's choice) */
-  backend?: ProfileBackend
+  /**
+   * force a tensor backend (default: initTf's choice); 'auto': onnx when every layer exports to
+   * ONNX (what `amps plan` deploys by default), else initTf's choice
+   */
+  backend?: ProfileBackend | 'auto'
   /** override parts of the repeat plan */
   plan?: Partial<RepeatPlan>
   onProgress?: (p: ProfileProgress) => void
@@ -121,12 +125,13 @@ export function resolveOptions(options: ProfileOptions = {}): ResolvedOptions {
 
 /**
  * What the profiler measures, for the cache key: bump it when a profile starts recording something
- * new, so a cached profile without it is measured again (2: fusedFactor and runtime JSON ms/MB).
+ * new, so a cached profile without it is measured again (2: fusedFactor and runtime JSON ms/MB;
+ * 3: memories below one vCPU derived from the largest of them, derive.ts).
  */
-export const PROFILER_REVISION = 2
+export const PROFILER_REVISION = 3
 
 /** The cache file for a model and resolved options. */
-export function profileCachePath(graph: Pick<LayerGraph, 'sha256' | 'name'>, resolved: ResolvedOptions, backend?: ProfileBackend): string {
+export function profileCachePath(graph: Pick<LayerGraph, 'sha256' | 'name'>, resolved: ResolvedOptions, backend?: ProfileBackend | 'auto'): string {
   const key = createHash('sha256')
     .update(
       JSON.stringify({
@@ -138,6 +143,7 @@ export function profileCachePath(graph: Pick<LayerGraph, 'sha256' | 'name'>, res
         plan: resolved.plan,
         backend: backend ?? process.env.AMPS_BACKEND ?? 'auto',
         noCgroup: Boolean(process.env.AMPS_NO_CGROUP && process.env.AMPS_NO_CGROUP !== '0'),
+        everyMemory: measureEveryMemory(),
         cpu: cpus()[0]?.model ?? '',
         node: process.version,
       }),
@@ -179,13 +185,25 @@ export async function profileModel(path: string, options: ProfileOptions = {}): 
   const staged = stageModelFiles(loaded)
   let m: Awaited<ReturnType<typeof measureModel>>
   try {
+    let backend = options.backend
+    if (backend === 'auto') {
+      // the stage default: onnx when the whole model exports (the child reuses the bytes)
+      const {exportOnnx} = await import('../model/onnx/export.js')
+      try {
+        writeFileSync(join(staged.dir, STAGED_ONNX), (await exportOnnx(loaded)).bytes)
+        backend = 'onnx'
+      } catch (error) {
+        if (!(error instanceof AmpsUserError)) throw error
+        backend = undefined
+      }
+    }
     m = await measureModel({
       modelDir: staged.dir,
       peakActivationBytesPerSample: peakActivationBytes(graph, 0, graph.layers.length - 1),
       batchSizes: resolved.batchSizes,
       memoryMb: resolved.memoryMb,
       plan: resolved.plan,
-      backend: options.backend,
+      backend,
       onProgress: progress,
       onAbort: () => staged.remove(),
     })

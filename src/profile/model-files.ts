@@ -10,6 +10,9 @@ import {join} from 'node:path'
 
 import type {CanonicalArtifacts, LayerGraph, LoadedModel} from '../model/types.js'
 
+/** The exported ONNX model, when the parent already made it for an onnx profile (the child reuses it). */
+export const STAGED_ONNX = 'model.onnx'
+
 export interface StagedModel {
   dir: string
   remove(): void

@@ -89,6 +89,8 @@ export interface PointResult {
   chainWallMs: number[]
   tensorsBefore: number
   tensorsAfter: number
+  /** not measured: derived from the point measured at this memory (derive.ts) */
+  derivedFrom?: number
 }
 
 export type WorkerMessage =

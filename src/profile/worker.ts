@@ -16,14 +16,14 @@
  * threads, exact to the µs, not counting time spent throttled or waiting for another tenant);
  * driver.ts turns them into ms at the quota's memory size (see layerSampleMs in assemble.ts).
  */
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {cpus, tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import type {LayerGraph} from '../model/types.js'
 import type {BackendName} from '../runtime/tf.js'
 import type {LayerSamples, ParentMessage, PointResult, RepeatPlan, RuntimeProbe, WorkerJob, WorkerMessage} from './protocol.js'
-import {readStagedModel} from './model-files.js'
+import {readStagedModel, STAGED_ONNX} from './model-files.js'
 import {median} from './stats.js'
 
 type Tf = typeof import('@tensorflow/tfjs')
@@ -437,9 +437,14 @@ async function main(): Promise<void> {
   let ortFirstMs = 0
   if (job.backend === 'onnx') {
     const [{exportOnnx}, {OrtRunner, measuredThreads}] = await Promise.all([import('../model/onnx/export.js'), import('./ort-runner.js')])
-    const {graph: g, artifacts} = readStagedModel(job.modelDir)
-    const exported = await exportOnnx({source: job.modelDir, graph: g, artifacts}, 0, g.layers.length - 1)
-    ort = new OrtRunner(graph, exported.bytes, send)
+    const onnxFile = join(job.modelDir, STAGED_ONNX)
+    let bytes: Uint8Array
+    if (existsSync(onnxFile)) bytes = readFileSync(onnxFile)
+    else {
+      const {graph: g, artifacts} = readStagedModel(job.modelDir)
+      bytes = (await exportOnnx({source: job.modelDir, graph: g, artifacts}, 0, g.layers.length - 1)).bytes
+    }
+    ort = new OrtRunner(graph, bytes, send)
     ortThreads = measuredThreads(10240)
     const l0 = performance.now()
     await ort.session(1)

@@ -29,11 +29,14 @@ beforeAll(async () => {
 
 afterEach(() => {
   delete process.env.AMPS_NO_CGROUP
+  delete process.env.AMPS_PROFILE_EVERY_MEMORY
   expect(leftoverGroups()).toEqual([])
 })
 
 describe('CPU quota', () => {
   it.skipIf(!probe.ok)('a 256 MB quota slows the child well below a 1769 MB one', async () => {
+    // measured under its own quota (by default 256 MB is derived from 1769 MB, see below)
+    process.env.AMPS_PROFILE_EVERY_MEMORY = '1'
     const p = await profileModel(nsfwjsModelDir('mobilenet_v2'), {batchSizes: [1], memoryMb: [256, 1769], quick: true, cache: false})
     validateProfile(p, 'in-memory profile')
     expect(p.environment.quotaMethod).toMatch(/^cgroup-v[12]$/)
@@ -49,6 +52,24 @@ describe('CPU quota', () => {
     // the kernel reports holding the 256 MB group back far more than the 1769 MB one
     expect(at(256).throttledMs).toBeGreaterThan(0)
     expect(at(256).throttledMs as number).toBeGreaterThan(at(1769).throttledMs as number)
+  })
+
+  it.skipIf(!probe.ok)('measures 1769 MB and 3008 MB under their quotas and derives 512 MB from 1769 MB', async () => {
+    const p = await profileModel(tinyCnn, {batchSizes: [1], memoryMb: [512, 1769, 3008], quick: true, cache: false})
+    validateProfile(p, 'in-memory profile')
+    expect(p.environment.quotaMethod).toMatch(/^cgroup-v[12]$/)
+    const cal = (m: number) => p.calibration?.find((c) => c.memoryMb === m) as NonNullable<typeof p.calibration>[number]
+    // the kernel saw the child in the 1769 and 3008 MB groups, never in a 512 MB one
+    expect(cal(1769).throttledMs).toBeDefined()
+    expect(cal(3008).throttledMs).toBeDefined()
+    expect(cal(512).throttledMs).toBeUndefined()
+    expect(cal(512).wholeModelMs).toBeCloseTo(cal(1769).wholeModelMs * (1769 / 512), 2)
+    for (const l of p.layers.filter((x) => x.className !== 'InputLayer')) {
+      const at = (m: number) => l.timing.find((t) => t.memoryMb === m) as (typeof l.timing)[number]
+      expect([at(512).modelled, at(1769).modelled, at(3008).modelled]).toEqual([true, false, false])
+      // one thread below one vCPU: the same CPU samples at 512/1769 of the share
+      expect(at(512).medianMs).toBeCloseTo(at(1769).medianMs * (1769 / 512), 2)
+    }
   })
 
   it('falls back to the modelled scaling when no quota can be set (AMPS_NO_CGROUP=1)', async () => {
