@@ -457,7 +457,7 @@ export function solveFast(problem: InnerProblem, sharedBounds?: Bounds): InnerSo
     return {...infeasible(t0, stats), optimal: false, status: 'time-limit'}
   } else if (capped) {
     // every chain meeting the budget costs at least the cap (or none meets it: ≥ the cap too)
-    return {...infeasible(t0, stats), status: 'above-cap', bound: cap}
+    return {...infeasible(t0, stats), status: 'above-cap', bound: Math.max(cap!, bounds.costToGo(0, budget))}
   } else {
     return infeasible(t0, stats)
   }

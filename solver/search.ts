@@ -139,8 +139,6 @@ interface Outcome {
   /** E[K] at this timeout */
   ek: number
   budget: number
-  /** the solve was told to look only below a cost cap and found nothing there: lowerUsd is the cap */
-  capped?: boolean
 }
 
 interface PerBatchSize {
@@ -286,7 +284,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
     B: number
     solveAt: (B: number, T: number, budgetMs?: number, costCapUsd?: number) => Outcome | null
     /** results at integer T (null: infeasible): the optimum, or the cap it was proven to be at or above */
-    values: Map<number, {opt: number; ek: number; budget: number; capped?: boolean} | null>
+    values: Map<number, {opt: number; ek: number; budget: number} | null>
     /** inner optima (or their lower bounds when a solve stopped early) at π(T) with a larger budget (interval bounds), by "T/budget" */
     relaxed: Map<string, number | null>
     /** fastest chain at batch B (ms); set up lazily */
@@ -306,21 +304,24 @@ export function searchPlan(o: SearchOptions): SearchResult {
   const hop = o.prices.latency.invokeRoundTripMs.value
   const granularity = o.prices.lambda.billingGranularityMs.value
   /**
-   * A cost per batch the search needs nothing at or above, for a point whose cost per request is
-   * divided by at most `ek` (E[K] at the far end of its interval): the incumbent's cost per request
-   * × (1 − tolerance) × ek. A point proven to cost at least that cannot beat the incumbent anywhere
-   * in the interval, so its inner solve may stop as soon as that is proven: with long stage times
-   * (every memory MB its own billed-ms cell, cost nearly flat in memory) an exact optimum of a
-   * hopeless point takes seconds, the proof that it is hopeless milliseconds.
+   * The cost per batch a point at timeout T must come in under to matter: the incumbent's cost per
+   * request × (1 − tolerance/2) × E[K](T) (half the tolerance: the other half lets the bound it
+   * proves cover the timeouts after T while E[K] grows by less than that, which is most of [1, SLO]
+   * once batches nearly always fill). The inner solve may stop as soon as it proves the point's
+   * optimum is at or above it, and then gives the best lower bound it has (≥ the cap), which still
+   * bounds the timeouts around T. With long stage times (every memory MB its own billed-ms cell,
+   * cost nearly flat in memory and cuts) the exact optimum of a point that cannot win takes seconds
+   * to prove and the proof that it cannot win milliseconds.
    */
-  const capAt = (ek: number): number | undefined => (result.best ? result.best.costPerRequestUsd * (1 - tolerance) * ek : undefined)
-  const evalT = (root: BatchRoot, T: number, ekCap: number): {opt: number; ek: number; budget: number; capped?: boolean} | null => {
-    const cap = capAt(ekCap)
-    const have = root.values.get(T)
-    // a cached optimum, or a cached proof of "≥ a cap" at least as high as this one
-    if (have !== undefined && (have === null || !have.capped || (cap !== undefined && have.opt >= cap))) return have
-    const r = root.solveAt(root.B, T, undefined, cap)
-    const v = r ? {opt: r.lowerUsd, ek: r.ek, budget: r.budget, capped: r.capped} : null
+  const capAt = (B: number, T: number): number | undefined =>
+    result.best
+      ? result.best.costPerRequestUsd * (1 - tolerance / 2) * expectedBatchSize({ratePerSecond: o.ratePerSecond, maxBatch: B, timeoutMs: T})
+      : undefined
+  const evalT = (root: BatchRoot, T: number): {opt: number; ek: number; budget: number} | null => {
+    // a cached optimum, or a cached "≥ a cap" (caps only fall as the incumbent improves)
+    if (root.values.has(T)) return root.values.get(T)!
+    const r = root.solveAt(root.B, T, undefined, capAt(root.B, T))
+    const v = r ? {opt: r.lowerUsd, ek: r.ek, budget: r.budget} : null
     root.values.set(T, v)
     return v
   }
@@ -381,7 +382,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
       const meanBatchSize = ek
       // a point solved without proof: its optimum is only known to be ≥ the solver's bound
       if (!inner.optimal && budgetOverride === undefined) openPointLb = Math.min(openPointLb, Math.max(0, inner.bound ?? 0) / meanBatchSize)
-      if (inner.status === 'above-cap') return {cand: null, lowerUsd: inner.bound!, ek, budget: budgetMs, capped: true}
+      if (inner.status === 'above-cap') return {cand: null, lowerUsd: inner.bound!, ek, budget: budgetMs}
       if (!inner.feasible) return inner.optimal ? null : {cand: null, lowerUsd: Math.max(0, inner.bound ?? 0), ek, budget: budgetMs}
       const cand: Candidate = {
         arch,
@@ -432,6 +433,20 @@ export function searchPlan(o: SearchOptions): SearchResult {
     }
   }
 
+  // Warm start: one point per batch size, in increasing B, at the timeout that fills a batch on
+  // average ((B − 1) / rate). The lower bounds order the batch sizes largest first, and a large B
+  // with long stage times leaves a tight budget whose inner solves are the slowest of all; with a
+  // realistic incumbent from these points most of them end at the cost cap instead.
+  for (const iv of queue) {
+    if (left() <= 0) break
+    if (iv.t2 < 0) {
+      if (!iv.root.setup()) continue
+      iv.t2 = Math.max(1, Math.floor(latencyBudgetMs))
+    }
+    const T = Math.min(iv.t2, Math.max(1, Math.round(((iv.root.B - 1) / o.ratePerSecond) * 1000)))
+    evalT(iv.root, T)
+  }
+
   // Global best-first branch and bound over (arch, B, [t1, t2]). For T in [t1, t2]:
   //   π(T) ≥ π(t1) in the stochastic order, and w_p(T) ≥ W = waitPercentileLowerBound(t1, t2), so
   //   OPT(T) ≥ OPT(π(t1), SLO − W) and the cost per request ≥ OPT(π(t1), SLO − W) / E[K](t2).
@@ -456,27 +471,45 @@ export function searchPlan(o: SearchOptions): SearchResult {
     const W = waitPercentileLowerBound(o.ratePerSecond, root.B, iv.t1, iv.t2, o.percentile)
     const bMax = latencyBudgetMs - W
     if (root.fastestMs! > bMax + 1e-9) continue // no timeout in the interval leaves room for the chain
-    const ekT2 = expectedBatchSize({ratePerSecond: o.ratePerSecond, maxBatch: root.B, timeoutMs: iv.t2})
-    const v1 = evalT(root, iv.t1, ekT2)
+    const v1 = evalT(root, iv.t1)
     let optLb: number
     if (v1 && !latencyStepBetween(root, v1.budget, bMax)) optLb = v1.opt
     else {
       const key = `${iv.t1}/${bMax}`
       let relaxed = root.relaxed.get(key)
       if (relaxed === undefined) {
-        relaxed = root.solveAt(root.B, iv.t1, bMax, capAt(ekT2))?.lowerUsd ?? null
+        relaxed = root.solveAt(root.B, iv.t1, bMax, capAt(root.B, iv.t1))?.lowerUsd ?? null
         root.relaxed.set(key, relaxed)
       }
       if (relaxed === null) continue
       optLb = relaxed
     }
     if (iv.t2 - iv.t1 <= 1) {
-      evalT(root, iv.t2, ekT2)
+      evalT(root, iv.t2)
       continue
     }
-    const lb = Math.max(iv.lb, optLb / ekT2)
+    const ek = expectedBatchSize({ratePerSecond: o.ratePerSecond, maxBatch: root.B, timeoutMs: iv.t2})
+    const lb = Math.max(iv.lb, optLb / ek)
     if (lb >= (result.best?.costPerRequestUsd ?? Infinity) * (1 - tolerance)) {
       result.prunedIntervals++
+      continue
+    }
+    // The bound at t1 holds for a prefix of the interval: E[K] grows with T, so optLb / E[K](T)
+    // stays above the incumbent up to some timeout t'. Drop [t1, t'] at once and go on from t' + 1
+    // (one solve per step of E[K] the bound's margin allows, instead of a bisection down to single
+    // timeouts wherever the bound is a capped solve's rather than an exact optimum).
+    const bar = (result.best?.costPerRequestUsd ?? Infinity) * (1 - tolerance)
+    const ekAt = (T: number): number => expectedBatchSize({ratePerSecond: o.ratePerSecond, maxBatch: root.B, timeoutMs: T})
+    if (optLb / ekAt(iv.t1 + 1) >= bar) {
+      let lo = iv.t1 + 1 // holds
+      let hi = iv.t2 // fails (the whole-interval test above failed)
+      while (hi - lo > 1) {
+        const m = Math.floor((lo + hi) / 2)
+        if (optLb / ekAt(m) >= bar) lo = m
+        else hi = m
+      }
+      result.prunedIntervals++
+      queue.push({lb, root, t1: hi, t2: iv.t2})
       continue
     }
     const mid = Math.floor((iv.t1 + iv.t2) / 2)

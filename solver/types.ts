@@ -20,7 +20,7 @@ export interface InnerProblem {
   /**
    * fast path: only a solution cheaper than this matters (USD per batch), e.g. what the outer
    * search needs to beat its incumbent; when the optimum is not below it the answer is
-   * status 'above-cap' (not feasible, proven: the optimum is ≥ the cap, given as `bound`).
+   * status 'above-cap' (not feasible, proven: the optimum is ≥ `bound` ≥ the cap).
    * Unlike upperBoundUsd no solution need exist at the cap.
    */
   costCapUsd?: number
