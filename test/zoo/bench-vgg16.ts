@@ -1,5 +1,5 @@
 /**
- * Times what issue 11.2 asks of a 553 MB model: `amps profile` (default settings, --force) and
+ * Times what issue 11.2 asks of a 553 MB model: `amps profile` (default settings, --no-cache) and
  * `amps plan` of a full-size generated VGG16 (138,357,544 params), through the built CLI as a user
  * runs it. Target: both together ≤ 5 minutes on 2 quiet cores.
  *
@@ -39,7 +39,7 @@ const amps = (cliArgs: string[]): {s: number; code: number | null; stdout: strin
 }
 const load = loadavg()
 const profilePath = join(dir, '..', 'vgg16-profile.json')
-const profile = amps(['profile', dir, '--force', '-o', profilePath, ...(quick ? ['--quick'] : [])])
+const profile = amps(['profile', dir, '--no-cache', '-o', profilePath, ...(quick ? ['--quick'] : [])])
 if (profile.code !== 0) throw new Error(`amps profile exited ${profile.code}`)
 const plan = amps(['plan', profilePath, '--slo', '20000', '--rate', '1', '-o', join(dir, '..', 'vgg16-plan.json'), '--json'])
 let outcome: unknown
