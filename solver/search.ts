@@ -130,6 +130,9 @@ export interface SearchResult {
 
 const now = (): number => globalThis.performance.now()
 
+/** How far (as a multiple of E[K] at the point) a capped solve's answer is made to reach (see capFor). */
+const CAP_REACH = 1.02
+
 /** What one inner solve tells the search (null instead: proven infeasible). */
 interface Outcome {
   /** the plan at this point, when the solver found one */
@@ -139,6 +142,8 @@ interface Outcome {
   /** E[K] at this timeout */
   ek: number
   budget: number
+  /** the solve stopped at a cost cap: lowerUsd is a lower bound (≥ the cap), not the optimum */
+  capped?: boolean
 }
 
 interface PerBatchSize {
@@ -284,7 +289,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
     B: number
     solveAt: (B: number, T: number, budgetMs?: number, costCapUsd?: number) => Outcome | null
     /** results at integer T (null: infeasible): the optimum, or the cap it was proven to be at or above */
-    values: Map<number, {opt: number; ek: number; budget: number} | null>
+    values: Map<number, {opt: number; ek: number; budget: number; capped?: boolean} | null>
     /** inner optima (or their lower bounds when a solve stopped early) at π(T) with a larger budget (interval bounds), by "T/budget" */
     relaxed: Map<string, number | null>
     /** fastest chain at batch B (ms); set up lazily */
@@ -304,24 +309,30 @@ export function searchPlan(o: SearchOptions): SearchResult {
   const hop = o.prices.latency.invokeRoundTripMs.value
   const granularity = o.prices.lambda.billingGranularityMs.value
   /**
-   * The cost per batch a point at timeout T must come in under to matter: the incumbent's cost per
-   * request × (1 − tolerance/2) × E[K](T) (half the tolerance: the other half lets the bound it
-   * proves cover the timeouts after T while E[K] grows by less than that, which is most of [1, SLO]
-   * once batches nearly always fill). The inner solve may stop as soon as it proves the point's
-   * optimum is at or above it, and then gives the best lower bound it has (≥ the cap), which still
-   * bounds the timeouts around T. With long stage times (every memory MB its own billed-ms cell,
-   * cost nearly flat in memory and cuts) the exact optimum of a point that cannot win takes seconds
-   * to prove and the proof that it cannot win milliseconds.
+   * How much a point at timeout T must cost per batch before it is of no interest: the incumbent's
+   * cost per request × (1 − tolerance/2) × E[K] at the far end of the timeouts the answer is to
+   * cover, at most CAP_REACH × E[K](T). The inner solve may stop as soon as it proves the point's
+   * optimum is at or above that cap and then gives the best lower bound it has (≥ the cap); below
+   * the cap it solves exactly. With long stage times (every memory MB its own billed-ms cell, cost
+   * nearly flat in memory and cuts) an exact optimum of a point that cannot win can take seconds and
+   * the proof that it cannot win milliseconds. Reaching across a whole wide interval would ask for
+   * exact optima almost everywhere; reaching only to T itself would prove little more than the cap,
+   * so the bound would cover a sliver of timeouts per solve. Half the tolerance is kept back so
+   * that a proof covers the timeouts over which E[K] grows by less than that, most of [1, SLO] once
+   * batches nearly always fill.
    */
-  const capAt = (B: number, T: number): number | undefined =>
-    result.best
-      ? result.best.costPerRequestUsd * (1 - tolerance / 2) * expectedBatchSize({ratePerSecond: o.ratePerSecond, maxBatch: B, timeoutMs: T})
-      : undefined
-  const evalT = (root: BatchRoot, T: number): {opt: number; ek: number; budget: number} | null => {
-    // a cached optimum, or a cached "≥ a cap" (caps only fall as the incumbent improves)
-    if (root.values.has(T)) return root.values.get(T)!
-    const r = root.solveAt(root.B, T, undefined, capAt(root.B, T))
-    const v = r ? {opt: r.lowerUsd, ek: r.ek, budget: r.budget} : null
+  const capFor = (B: number, T: number, tFar: number): number | undefined => {
+    if (!result.best) return undefined
+    const ek = (t: number): number => expectedBatchSize({ratePerSecond: o.ratePerSecond, maxBatch: B, timeoutMs: t})
+    return result.best.costPerRequestUsd * (1 - tolerance / 2) * Math.min(ek(Math.max(T, tFar)), CAP_REACH * ek(T))
+  }
+  const evalT = (root: BatchRoot, T: number, tFar = T): {opt: number; ek: number; budget: number} | null => {
+    const cap = capFor(root.B, T, tFar)
+    const have = root.values.get(T)
+    // a cached optimum, or a cached "≥ a cap" at least as high as this one
+    if (have !== undefined && (have === null || !have.capped || (cap !== undefined && have.opt >= cap))) return have
+    const r = root.solveAt(root.B, T, undefined, cap)
+    const v = r ? {opt: r.lowerUsd, ek: r.ek, budget: r.budget, capped: r.capped} : null
     root.values.set(T, v)
     return v
   }
@@ -382,7 +393,7 @@ export function searchPlan(o: SearchOptions): SearchResult {
       const meanBatchSize = ek
       // a point solved without proof: its optimum is only known to be ≥ the solver's bound
       if (!inner.optimal && budgetOverride === undefined) openPointLb = Math.min(openPointLb, Math.max(0, inner.bound ?? 0) / meanBatchSize)
-      if (inner.status === 'above-cap') return {cand: null, lowerUsd: inner.bound!, ek, budget: budgetMs}
+      if (inner.status === 'above-cap') return {cand: null, lowerUsd: inner.bound!, ek, budget: budgetMs, capped: true}
       if (!inner.feasible) return inner.optimal ? null : {cand: null, lowerUsd: Math.max(0, inner.bound ?? 0), ek, budget: budgetMs}
       const cand: Candidate = {
         arch,
@@ -471,14 +482,14 @@ export function searchPlan(o: SearchOptions): SearchResult {
     const W = waitPercentileLowerBound(o.ratePerSecond, root.B, iv.t1, iv.t2, o.percentile)
     const bMax = latencyBudgetMs - W
     if (root.fastestMs! > bMax + 1e-9) continue // no timeout in the interval leaves room for the chain
-    const v1 = evalT(root, iv.t1)
+    const v1 = evalT(root, iv.t1, iv.t2)
     let optLb: number
     if (v1 && !latencyStepBetween(root, v1.budget, bMax)) optLb = v1.opt
     else {
       const key = `${iv.t1}/${bMax}`
       let relaxed = root.relaxed.get(key)
       if (relaxed === undefined) {
-        relaxed = root.solveAt(root.B, iv.t1, bMax, capAt(root.B, iv.t1))?.lowerUsd ?? null
+        relaxed = root.solveAt(root.B, iv.t1, bMax, capFor(root.B, iv.t1, iv.t2))?.lowerUsd ?? null
         root.relaxed.set(key, relaxed)
       }
       if (relaxed === null) continue
