@@ -139,7 +139,7 @@ describe('amps plan --backend', () => {
 
   it('--backend wasm plans on TensorFlow.js with the tfjs runtime size', async () => {
     const prof = join(dir, 'profile-wasm.json')
-    expect((await runAmps(['profile', modelDir, '--quick', '-o', prof, '--json'], {cwd: dir, env})).code).toBe(0)
+    expect((await runAmps(['profile', modelDir, '--backend', 'wasm', '--quick', '-o', prof, '--json'], {cwd: dir, env})).code).toBe(0)
     const r = await plan(prof, ['--backend', 'wasm'])
     expect(r.code, r.stderr).toBe(0)
     for (const s of r.plan!.stages) {
