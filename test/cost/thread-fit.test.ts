@@ -18,6 +18,7 @@ import {layerSpreadAt} from '../../src/cost/spread.js'
 import {amdahlFactor, serialFraction, threadFit, type TimingEnv} from '../../src/cost/timing.js'
 import {AmpsUserError} from '../../src/errors.js'
 import {applyBackend} from '../../src/plan/backend.js'
+import {exceedsCores} from '../../src/plan/calibrate.js'
 import {planFromProfile} from '../../src/plan/index.js'
 import {renderPlan} from '../../src/plan/render.js'
 import {readPlan, writePlan} from '../../src/plan/schema.js'
@@ -194,5 +195,13 @@ describe('planning with extrapolated thread scaling', () => {
     const heavy = {first: 1, last: 1}
     expect(model.computeMs(heavy, 10240, 1)).toBeCloseTo(1000 * (0.5 + 0.5 / (10240 / F)), 6)
     expect(model.computeMs(heavy, 10240, 1)).toBeGreaterThan(500)
+  })
+})
+
+describe('--verify local and stages beyond the machine', () => {
+  it('a stage with more threads than the cores is not checkable locally; one within them is', () => {
+    expect(exceedsCores({threads: 3}, 2)).toBe(true)
+    expect(exceedsCores({threads: 2}, 2)).toBe(false)
+    expect(exceedsCores({}, 1)).toBe(false) // wasm: one thread
   })
 })
