@@ -1,8 +1,9 @@
 /**
  * A layer's time at memory m and batch k from its profiled TimingPoints (the rules are in the
  * header of src/cost/model.ts): grouping and monotone clean-up, interpolation in k and in 1/m, the
- * CPU-share slowdown outside the measured memories, and the a + b/m coefficients per memory
- * segment that the solver uses. Split out of src/cost/model.ts.
+ * CPU-share slowdown outside the measured memories, the parallel-efficiency fit (threadFit) above
+ * them for a backend whose threads grow with memory (ONNX Runtime), and the a + b/m coefficients
+ * per memory segment that the solver uses. Split out of src/cost/model.ts.
  */
 import type {TimingPoint} from '../profile/types.js'
 
