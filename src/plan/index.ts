@@ -187,11 +187,15 @@ function threadsNote(model: CostModel, stages: PlanStage[], baselines: PlanBasel
   const threadsAt = (m: number): number => Math.min(model.env.maxThreads ?? model.env.threads, Math.ceil(m / model.env.fullVcpuMb))
   const which = marked.map((s) => `${s.name} (${s.memoryMb.toLocaleString('en-US')} MB, ${threadsAt(s.memoryMb)} threads)`).join(', ')
   const alsoBaselines = baselines.filter((b) => b.feasible && b.stages?.some((s) => model.threadsExtrapolated(s.memoryMb))).map((b) => b.name)
+  const top = Math.max(...marked.map((s) => s.memoryMb))
+  const how =
+    measured > 1
+      ? `predicted from each layer's parallel efficiency fitted to its 1- and ${measured}-thread times, not measured`
+      : `no multi-thread time was measured, so they are assumed to scale with the CPU share up to ${model.env.threads} threads and no further`
   return (
-    `* ${which} ${marked.length > 1 ? 'run' : 'runs'} more threads than the profile measured (${measured === 1 ? '1 thread' : `1–${measured} threads`}, up to ${upTo.toLocaleString('en-US')} MB): ` +
-    `predicted from each layer's parallel efficiency fitted to those measurements, not measured` +
+    `* ${which} ${marked.length > 1 ? 'run' : 'runs'} more threads than the profile measured (${measured === 1 ? '1 thread' : `1–${measured} threads`}, up to ${upTo.toLocaleString('en-US')} MB): ${how}` +
     (alsoBaselines.length > 0 ? ` (so ${alsoBaselines.length > 1 ? 'are the baselines' : 'is the baseline'} ${alsoBaselines.join(', ')})` : '') +
-    `; profile on a machine with more cores, or check with --verify aws`
+    `; to measure it, profile with --memory up to ${top} on a machine with ${threadsAt(top)}+ cores, or check with --verify aws`
   )
 }
 

@@ -190,6 +190,19 @@ describe('planning with extrapolated thread scaling', () => {
     expect((error as AmpsUserError).code).toBe('PLAN_INFEASIBLE')
   })
 
+  it('a profile without a multi-thread measurement (--quick: 512 and 1,769 MB) marks every stage above 1,769 MB', () => {
+    const p = ortProfile(0)
+    p.memoryMb = [512, F]
+    for (const l of p.layers) l.timing = l.timing.filter((t) => t.memoryMb <= F)
+    const model = new CostModel(p, {arch: 'x86_64', prices})
+    expect(model.threadsMeasuredUpToMb()).toBe(F)
+    // 1,000 ms at one vCPU; a p99 of 800 ms needs about 2,600 MB: 2 threads, assumed to scale with the CPU share
+    const plan = applyBackend(planFromProfile(p, {...opts, sloMs: 800}), 'onnx')
+    expect(plan.stages[0].memoryMb).toBeGreaterThan(F)
+    expect(plan.stages[0].threadsExtrapolated).toBe(true)
+    expect(plan.warnings?.find((w) => w.startsWith('* stage-1'))).toContain('(1 thread, up to 1,769 MB): no multi-thread time was measured')
+  })
+
   it('a layer in between (s = 0.5) is bounded by its serial part: ~500 ms at any memory', () => {
     const model = new CostModel(ortProfile(0.5), {arch: 'x86_64', prices})
     const heavy = {first: 1, last: 1}
