@@ -59,13 +59,13 @@ for kind in cold warm prod; do
 done
 
 mb() { awk -v b="$(cat "$1")" 'BEGIN { printf "%.0f MB", b / 1e6 }'; }
-printf '\n| %-34s |' ""
+printf '\n| %-38s |' ""
 for label in "${labels[@]}"; do printf ' %-16s |' "$label"; done
-printf '\n|-%s-|' "$(printf '%.0s-' {1..34})"
-for label in "${labels[@]}"; do printf '-%s:|' "$(printf '%.0s-' {1..16})"; done
+printf '\n|-%s-|' "$(printf '%.0s-' {1..38})"
+for label in "${labels[@]}"; do printf -- '-%s:|' "$(printf '%.0s-' {1..16})"; done
 printf '\n'
 row() {
-  printf '| %-34s |' "$1"
+  printf '| %-38s |' "$1"
   for label in "${labels[@]}"; do printf ' %16s |' "$("$2" "$work/$label/$3")"; done
   printf '\n'
 }
