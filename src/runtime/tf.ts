@@ -39,7 +39,10 @@ async function tryNode(): Promise<boolean> {
 
 async function tryCpu(): Promise<boolean> {
   try {
-    await import('@tensorflow/tfjs-backend-cpu')
+    // by a computed name, so the stage bundle (esbuild) leaves the cpu backend out: a stage runs on
+    // wasm, and the cpu kernels would add ~140 kB to every function's package
+    const name = '@tensorflow/tfjs-backend-cpu'
+    await import(name)
     return await tf.setBackend('cpu')
   } catch {
     return false
