@@ -14,12 +14,12 @@
  *  5. exits when the front goes away (its IPC channel closes), so an environment never outlives its stage.
  * It has no socket of its own: only the front (which checks the deployment's token) can reach it.
  */
-import {isAscii} from 'node:buffer'
 import {randomUUID} from 'node:crypto'
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 
+import {jsonBody, parseJsonBody} from '../../../src/stage/json-body.js'
 import {reportLine, type FromEnv, type RunnerConfig, type ToEnv} from './protocol.js'
 
 type Handler = (event: unknown, context: object) => Promise<unknown>
@@ -93,8 +93,8 @@ async function invoke(config: RunnerConfig, handler: Handler, m: ToEnv, initMs: 
   const body = Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength)
   let event: unknown
   try {
-    // base64 tensors make the body ASCII: latin1 decodes it alike and much faster than utf8
-    event = body.length === 0 ? {} : JSON.parse(body.toString(isAscii(body) ? 'latin1' : 'utf8'))
+    // JSON.parse's result, without running the tensors' base64 text through the JSON parser
+    event = body.length === 0 ? {} : parseJsonBody(body)
   } catch {
     return jsonResult(m.id, 400, {Type: 'User', message: 'Could not parse request body into json'}, {'x-amzn-ErrorType': 'InvalidRequestContentException'})
   }
@@ -122,9 +122,11 @@ async function invoke(config: RunnerConfig, handler: Handler, m: ToEnv, initMs: 
       {...headers, ...logHeaders, 'X-Amz-Function-Error': 'Unhandled'},
     )
   }
-  const text = JSON.stringify(result ?? null)
-  const size = Buffer.byteLength(text)
-  const bytes = Buffer.from(text, size === text.length ? 'latin1' : 'utf8')
+  // JSON.stringify's bytes, with the tensors' base64 text copied in rather than serialised
+  const bytes = jsonBody(result ?? null)
+  // JSON.stringify gave undefined (the handler returned a function or a symbol): fail as before, with
+  // Buffer.byteLength's ERR_INVALID_ARG_TYPE (a 500 ServiceException to the caller)
+  if (!bytes) return Buffer.byteLength(undefined as never) as never
   const logHeaders = report(requestId, t0, config.memoryMb, m.tail, initMs)
   if (bytes.length > config.maxPayloadBytes) {
     return jsonResult(
