@@ -138,17 +138,24 @@ export function jsonBody(value: unknown): Buffer | undefined {
   if (long.length === 0) return textBytes(text)
   // \u0000 never appears unescaped in JSON text: JSON.stringify writes it as \\u0000, so
   // "\\u0000<k>" is found only where a spliced string was, unless a string held that text itself
-  const parts: Buffer[] = []
+  const parts: string[] = []
   let at = 0
   for (let k = 0; k < long.length; k++) {
     const mark = `"\\u0000${k}"`
     const i = text.indexOf(mark, at)
     if (i < 0 || text.indexOf(mark, i + 1) >= 0) return textBytes(JSON.stringify(value))
-    parts.push(textBytes(text.slice(at, i + 1)), Buffer.from(long[k], 'latin1'))
+    parts.push(text.slice(at, i + 1), long[k])
     at = i + mark.length - 1
   }
-  parts.push(textBytes(text.slice(at)))
-  return Buffer.concat(parts)
+  parts.push(text.slice(at))
+  // one buffer, each part written once: the skeleton's parts as UTF-8, the base64 strings as latin1 (ASCII)
+  const sizes = parts.map((p, j) => (j % 2 === 1 ? p.length : Buffer.byteLength(p)))
+  const out = Buffer.allocUnsafe(sizes.reduce((a, b) => a + b, 0))
+  let offset = 0
+  parts.forEach((p, j) => {
+    offset += out.write(p, offset, sizes[j], j % 2 === 1 ? 'latin1' : 'utf8')
+  })
+  return out
 }
 
 function textBytes(text: string): Buffer {
