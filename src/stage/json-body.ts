@@ -40,7 +40,12 @@ export function isBase64Text(s: string, decoded?: (bytes: Buffer) => void): bool
   if (s.length % 4 !== 0) return false
   if (s.length < 256) return BASE64_RE.test(s)
   // chars above 0x7f: Node's decoder reads only the low byte of a two-byte character
-  if (Buffer.byteLength(s, 'utf8') !== s.length) return false
+  return Buffer.byteLength(s, 'utf8') === s.length && isAsciiBase64Text(s, decoded)
+}
+
+/** isBase64Text for a string known to be ASCII, of 256 characters or more. */
+function isAsciiBase64Text(s: string, decoded?: (bytes: Buffer) => void): boolean {
+  if (s.length % 4 !== 0) return false
   if (s.includes('-') || s.includes('_')) return false
   const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0
   const bytes = Buffer.from(s, 'base64')
@@ -54,11 +59,11 @@ export function bodyText(body: Buffer): string {
   return isAscii(body) ? body.toString('latin1') : body.toString('utf8')
 }
 
-/** A marker prefix that does not occur in `inBody` (hex, so it needs no JSON escaping). */
-function markerPrefix(inBody: Buffer | string): string {
+/** A marker prefix that occurs in none of `pieces` (it needs no JSON escaping, and base64 has no -). */
+function markerPrefix(pieces: string[]): string {
   for (;;) {
     const prefix = `amps-splice-${randomBytes(8).toString('hex')}-`
-    if (!inBody.includes(prefix)) return prefix
+    if (!pieces.some((p) => p.includes(prefix))) return prefix
   }
 }
 
@@ -80,19 +85,16 @@ export function parseJsonBody(body: Buffer): unknown {
     if (close - open - 1 >= SPLICE_MIN_CHARS) {
       const text = body.toString('latin1', open + 1, close)
       // no backslash inside (a base64 string has none), so the text is the string's value
-      if (isBase64Text(text)) cuts.push({start: open + 1, end: close, text})
+      if (isAsciiBase64Text(text)) cuts.push({start: open + 1, end: close, text})
     }
     open = body.indexOf(QUOTE, close + 1)
   }
   if (cuts.length === 0) return JSON.parse(body.toString('latin1'))
-  const prefix = markerPrefix(body)
-  let skeleton = ''
-  let at = 0
-  cuts.forEach((c, k) => {
-    skeleton += body.toString('latin1', at, c.start) + prefix + k
-    at = c.end
-  })
-  skeleton += body.toString('latin1', at)
+  // the body around the cuts, and a marker in each cut's place
+  const pieces = cuts.map((c, k) => body.toString('latin1', k === 0 ? 0 : cuts[k - 1].end, c.start))
+  pieces.push(body.toString('latin1', cuts[cuts.length - 1].end))
+  const prefix = markerPrefix(pieces)
+  const skeleton = pieces.map((p, k) => (k < cuts.length ? p + prefix + k : p)).join('')
   const seen = new Array<number>(cuts.length).fill(0)
   let value: unknown
   try {
