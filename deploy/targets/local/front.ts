@@ -29,6 +29,7 @@ import {createServer, type IncomingMessage, type ServerResponse} from 'node:http
 
 import {createCpuGroup, createMemoryGroup, removeGroup} from './cgroup.js'
 import {LOCAL_TOKEN_HEADER, tokenMatches} from './confine.js'
+import {FrontExchange} from './exchange.js'
 import {reportLine, type FromEnv, type RunnerConfig, type ToEnv} from './protocol.js'
 
 export interface FrontConfig {
@@ -58,6 +59,8 @@ export interface FrontConfig {
   user?: {uid: number; gid: number}
   /** the environment an environment process starts with (already minimal) */
   env: Record<string, string>
+  /** the deployment's exchange folder on a tmpfs (exchange.ts); without it bodies go inline over IPC */
+  exchangeDir?: string
 }
 
 interface Env {
@@ -75,6 +78,8 @@ interface Env {
   /** the invocation in flight: resolves with the environment's answer or how it died */
   pending?: {id: number; resolve: (r: Answer) => void}
   exit?: string
+  /** its exchange files, when it has them */
+  exchange?: FrontExchange
 }
 
 type Answer = {status: number; headers: Record<string, string>; body: Buffer}
@@ -102,6 +107,7 @@ function startEnv(): Env {
   const cgroups: string[] = []
   if (config.memoryGroup) cgroups.push(createMemoryGroup(`${config.memoryGroup}/env-${n}`, config.memoryMb).path)
   if (config.cpuGroup) cgroups.push(createCpuGroup(`${config.cpuGroup}/env-${n}`, config.memoryMb).path)
+  const exchange = config.exchangeDir ? FrontExchange.create(config.exchangeDir, config.functionName, n, config.maxPayloadBytes) : undefined
   const runnerConfig: RunnerConfig = {
     functionName: config.functionName,
     bundleDir: config.bundleDir,
@@ -111,6 +117,7 @@ function startEnv(): Env {
     timeoutSec: config.timeoutSec,
     maxPayloadBytes: config.maxPayloadBytes,
     user: config.user,
+    exchange: exchange?.paths,
   }
   const logFd = openSync(config.logPath, 'a')
   const nodeCommand = [
@@ -143,6 +150,7 @@ function startEnv(): Env {
     lastUsed: Date.now(),
     invocations: 0,
     cgroups,
+    exchange,
   }
   env.ready = new Promise<void>((resolveReady, rejectReady) => {
     child.on('message', (m: FromEnv) => {
@@ -157,7 +165,14 @@ function startEnv(): Env {
       } else if (m.type === 'result' && env.pending?.id === m.id) {
         const p = env.pending
         env.pending = undefined
-        p.resolve({status: m.status, headers: m.headers, body: Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength)})
+        let body: Buffer
+        try {
+          body = m.body ? Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength) : env.exchange!.takeResult(m.bodyBytes ?? 0)
+        } catch (error) {
+          p.resolve(awsError(500, 'ServiceException', `could not read the result of ${config.functionName}: ${(error as Error).message}`))
+          return
+        }
+        p.resolve({status: m.status, headers: m.headers, body})
       }
     })
     child.on('exit', (code, signal) => {
@@ -174,6 +189,7 @@ function startEnv(): Env {
         env.pending = undefined
         p.resolve(functionError('Runtime.ExitError', `RequestId: ${p.id} Error: Runtime exited with error: ${how}`))
       }
+      env.exchange?.close()
       setTimeout(() => {
         for (const g of cgroups) removeGroup(g)
         const i = envs.indexOf(env)
@@ -284,7 +300,9 @@ async function dispatch(body: Buffer, tail: boolean): Promise<Answer> {
         }),
       )
     }, timeoutMs)
-    const message: ToEnv = {type: 'invoke', id, body, tail}
+    // a large body through the exchange file (its length in the message), else inline
+    const bodyBytes = env.exchange?.putRequest(body)
+    const message: ToEnv = bodyBytes === undefined ? {type: 'invoke', id, body, tail} : {type: 'invoke', id, bodyBytes, tail}
     try {
       env.child.send(message)
     } catch (error) {
@@ -411,6 +429,7 @@ async function shutdown(code: number): Promise<never> {
   while (envs.some((e) => e.child.exitCode === null && e.child.signalCode === null) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
   await new Promise((r) => setTimeout(r, 60))
   for (const e of envs) for (const g of e.cgroups) removeGroup(g)
+  for (const e of envs) e.exchange?.close()
   process.exit(code)
 }
 process.on('SIGTERM', () => void shutdown(0))

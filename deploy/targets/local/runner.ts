@@ -20,12 +20,32 @@ import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 
 import {jsonBody, parseJsonBody} from '../../../src/stage/json-body.js'
+import {EnvExchange} from './exchange.js'
 import {reportLine, type FromEnv, type RunnerConfig, type ToEnv} from './protocol.js'
 
 type Handler = (event: unknown, context: object) => Promise<unknown>
 
+/** this environment's exchange files (exchange.ts), when the front gave it some */
+let exchange: EnvExchange | undefined
+
 function send(message: FromEnv): void {
   if (process.connected) process.send?.(message)
+}
+
+/** The request body: inline in the message, or in the exchange file. */
+function requestBody(m: ToEnv): Buffer {
+  if (m.body) return Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength)
+  if (!exchange) throw new Error('the request body is in an exchange file, but this environment has none')
+  return exchange.takeRequest(m.bodyBytes ?? 0)
+}
+
+/** A result message with a large body put in the exchange file (inline when there is none or it is full). */
+function resultMessage(r: FromEnv): FromEnv {
+  if (r.type !== 'result' || !r.body) return r
+  const bodyBytes = exchange?.putResult(r.body)
+  if (bodyBytes === undefined) return r
+  const {body: _inFile, ...rest} = r
+  return {...rest, bodyBytes}
 }
 
 async function main(): Promise<void> {
@@ -35,6 +55,8 @@ async function main(): Promise<void> {
   process.on('disconnect', () => process.exit(0))
   try {
     for (const cg of config.cgroups) writeFileSync(join(cg, 'cgroup.procs'), String(process.pid))
+    // the exchange files are the front's (root's when it drops to nobody): opened before dropping
+    if (config.exchange) exchange = EnvExchange.open(config.exchange)
     if (config.user && process.getuid?.() === 0) {
       process.setgroups?.([config.user.gid])
       process.setgid?.(config.user.gid)
@@ -58,14 +80,16 @@ async function main(): Promise<void> {
       if (m?.type !== 'invoke') return
       const init = first ? initMs : undefined
       first = false
-      void invoke(config, mod.handler, m, init).then(send, (error: Error) =>
-        send({
-          type: 'result',
-          id: m.id,
-          status: 500,
-          headers: {'x-amzn-ErrorType': 'ServiceException'},
-          body: Buffer.from(JSON.stringify({Type: 'Service', message: error.message})),
-        }),
+      void invoke(config, mod.handler, m, init).then(
+        (r) => send(resultMessage(r)),
+        (error: Error) =>
+          send({
+            type: 'result',
+            id: m.id,
+            status: 500,
+            headers: {'x-amzn-ErrorType': 'ServiceException'},
+            body: Buffer.from(JSON.stringify({Type: 'Service', message: error.message})),
+          }),
       )
     })
     send({type: 'ready', pid: process.pid, initMs, importMs, init: mod.init ?? null, uid: process.getuid?.() ?? -1})
@@ -89,8 +113,8 @@ function jsonResult(id: number, status: number, body: unknown, headers: Record<s
 }
 
 async function invoke(config: RunnerConfig, handler: Handler, m: ToEnv, initMs: number | undefined): Promise<FromEnv> {
+  const body = requestBody(m)
   const t0 = performance.now()
-  const body = Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength)
   let event: unknown
   try {
     // JSON.parse's result, without running the tensors' base64 text through the JSON parser
