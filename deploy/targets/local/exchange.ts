@@ -50,8 +50,9 @@ export function removeExchangeDir(deploymentId: string, root = EXCHANGE_ROOT): v
   if (dir) rmSync(dir, {recursive: true, force: true})
 }
 
-function writeAll(fd: number, body: Uint8Array): void {
-  for (let at = 0; at < body.byteLength;) at += writeSync(fd, body, at, body.byteLength - at, at)
+/** Writes all of `body` at file offset `position`. */
+function writeAll(fd: number, body: Uint8Array, position = 0): void {
+  for (let at = 0; at < body.byteLength;) at += writeSync(fd, body, at, body.byteLength - at, position + at)
 }
 
 function readAll(fd: number, n: number): Buffer {
@@ -87,12 +88,16 @@ export class FrontExchange {
     }
   }
 
-  /** Writes a large request body into the request file and returns its length; undefined: send it inline. */
-  putRequest(body: Buffer): number | undefined {
-    if (body.length < EXCHANGE_MIN_BYTES) return undefined
+  /** Writes a large request body (its chunks, `size` bytes in all) into the request file and returns its length; undefined: send it inline. */
+  putRequest(chunks: Buffer[], size: number): number | undefined {
+    if (size < EXCHANGE_MIN_BYTES) return undefined
     try {
-      writeAll(this.fds.request, body)
-      return body.length
+      let at = 0
+      for (const c of chunks) {
+        writeAll(this.fds.request, c, at)
+        at += c.length
+      }
+      return at
     } catch {
       return undefined
     }

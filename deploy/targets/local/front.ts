@@ -244,7 +244,10 @@ function acquire(): Env | undefined {
   return env
 }
 
-async function dispatch(body: Buffer, tail: boolean): Promise<Answer> {
+/** A request body as it arrived: its chunks (a large one goes to the exchange file without being joined first). */
+type Body = {chunks: Buffer[]; size: number}
+
+async function dispatch(body: Body, tail: boolean): Promise<Answer> {
   const env = acquire()
   if (!env) {
     return awsError(
@@ -301,8 +304,11 @@ async function dispatch(body: Buffer, tail: boolean): Promise<Answer> {
       )
     }, timeoutMs)
     // a large body through the exchange file (its length in the message), else inline
-    const bodyBytes = env.exchange?.putRequest(body)
-    const message: ToEnv = bodyBytes === undefined ? {type: 'invoke', id, body, tail} : {type: 'invoke', id, bodyBytes, tail}
+    const bodyBytes = env.exchange?.putRequest(body.chunks, body.size)
+    const message: ToEnv =
+      bodyBytes === undefined
+        ? {type: 'invoke', id, body: body.chunks.length === 1 ? body.chunks[0] : Buffer.concat(body.chunks, body.size), tail}
+        : {type: 'invoke', id, bodyBytes, tail}
     try {
       env.child.send(message)
     } catch (error) {
@@ -317,7 +323,7 @@ async function dispatch(body: Buffer, tail: boolean): Promise<Answer> {
   return result
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+function readBody(req: IncomingMessage, limit: number): Promise<Body | undefined> {
   return new Promise((resolveBody, reject) => {
     const chunks: Buffer[] = []
     let size = 0
@@ -327,7 +333,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
       if (size > limit) tooLarge = true
       else chunks.push(c)
     })
-    req.on('end', () => resolveBody(tooLarge ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)))
+    req.on('end', () => resolveBody(tooLarge ? undefined : {chunks, size}))
     req.on('error', reject)
   })
 }
