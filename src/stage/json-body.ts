@@ -48,10 +48,22 @@ function isAsciiBase64Text(s: string, decoded?: (bytes: Buffer) => void): boolea
   if (s.length % 4 !== 0) return false
   if (s.includes('-') || s.includes('_')) return false
   const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0
+  const expected = (s.length / 4) * 3 - pad
+  if (!decoded) return scratchFor((s.length / 4) * 3).write(s, 0, 'base64') === expected
   const bytes = Buffer.from(s, 'base64')
-  if (bytes.length !== (s.length / 4) * 3 - pad) return false
-  decoded?.(bytes)
+  if (bytes.length !== expected) return false
+  decoded(bytes)
   return true
+}
+
+/** Where a check decodes bytes it does not keep: reused, so megabyte checks allocate nothing. */
+let scratch: Buffer | undefined
+const SCRATCH_MAX_BYTES = 8 * 1024 * 1024
+
+function scratchFor(n: number): Buffer {
+  if (n > SCRATCH_MAX_BYTES) return Buffer.allocUnsafe(n)
+  if (!scratch || scratch.length < n) scratch = Buffer.allocUnsafe(Math.max(n, 65_536))
+  return scratch
 }
 
 /** The text of a UTF-8 body: latin1 when it is ASCII (the same string, much faster to make). */
