@@ -5,7 +5,7 @@
  * Numerics against tfjs per layer and whole, then the chain the user runs: `amps profile --backend
  * onnx` → `amps plan --backend onnx --stages 2` → `amps deploy` (local) → `amps invoke --compare`.
  */
-import type * as tfType from '@tensorflow/tfjs'
+import type * as tfType from '../../src/runtime/tfjs.js'
 import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
