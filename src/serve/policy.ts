@@ -12,7 +12,7 @@ import {type BatchSupport, CostModel, batchSupport, type StageRange} from '../co
 import type {PriceTable} from '../cost/prices.js'
 import {chainTailInput} from '../plan/index.js'
 import {meanCostPerBatchUsd} from '../plan/mean-billing.js'
-import {latencyPercentileMs, type TailStage} from '../plan/tail.js'
+import {latencyPercentileMs, tailStage, type TailStage} from '../plan/tail.js'
 import type {Plan} from '../plan/types.js'
 import type {Profile} from '../profile/types.js'
 
@@ -32,8 +32,13 @@ export interface DeployedChain {
   percentile: number
   /** largest B to consider (the plan's --max-batch, at least its B) */
   maxBatch: number
-  /** per-(k, B) stage figures, shared by every solve */
+  /** per-(k, B) stage figures, shared by every solve (a chain with another stageScale needs its own) */
   cache: Map<string, TailStage[]>
+  /**
+   * Measured ÷ modelled time of stage i for a batch of k (src/serve/adaptive.ts StageCorrection):
+   * scales each stage's handler time, its spread and its billed ms. Absent: the model as profiled.
+   */
+  stageScale?: (stage: number, k: number) => number
 }
 
 export function deployedChain(plan: Plan, profile: Profile, prices: PriceTable, sloMs = plan.inputs.sloMs): DeployedChain {
@@ -65,10 +70,56 @@ export function evaluatePolicy(chain: DeployedChain, choice: BatchChoice, rate: 
   const policy = {ratePerSecond: rate, maxBatch: B, timeoutMs: T}
   const dist: BatchSupport = B === 1 || !(rate > 0) || T === 0 ? {ks: [1], pi: [1]} : batchSupport(batchSizeDistribution(policy))
   const ek = dist.ks.length === 1 && dist.ks[0] === 1 ? 1 : expectedBatchSize(policy)
+  const scale = chain.stageScale
+  if (scale) for (const k of B === 1 ? [1] : dist.ks) scaledStages(chain, scale, k, B)
   const latencyMs = latencyPercentileMs(chainTailInput(chain.profile, chain.model, chain.stages, dist, B, T, rate, chain.cache), chain.percentile)
   // billed as the planner bills: the mean of ceil(duration) over each stage's measured spread
-  const perBatch = chain.stages.reduce((s, st) => s + meanCostPerBatchUsd(chain.model, st.range, st.memoryMb, dist, B), 0)
+  const perBatch = chain.stages.reduce(
+    (s, st, i) => s + meanCostPerBatchUsd(chain.model, st.range, st.memoryMb, dist, B, scale ? (k) => scale(i, k) : undefined),
+    0,
+  )
   return {latencyMs, costPerRequestUsd: perBatch / ek, meanBatchSize: ek}
+}
+
+/**
+ * Puts the chain's stages for a batch of k (hand-off at B) with measured ÷ modelled times into the
+ * chain's cache, where chainTailInput finds them: the handler part of each stage's median latency
+ * and its compute time (so its spread) are scaled; the unbilled round trip is not.
+ */
+function scaledStages(chain: DeployedChain, scale: (stage: number, k: number) => number, k: number, B: number): void {
+  const key = `${k}/${B}`
+  if (chain.cache.has(key)) return
+  const {model, profile} = chain
+  chain.cache.set(
+    key,
+    chain.stages.map((st, i) => {
+      const f = scale(i, k)
+      const handler = model.handlerMs(st.range, st.memoryMb, k, B)
+      const t = tailStage(model, profile, st.range, st.memoryMb, k, model.evaluate(st.range, st.memoryMb, k, B).latencyMs + (f - 1) * handler)
+      return {...t, computeMs: t.computeMs * f}
+    }),
+  )
+}
+
+/**
+ * (B, T) on the chain: latency at the percentile, the worst over `rates` (the first is the mean
+ * rate, the others a bursty stream's phase rates), cost per request at the first.
+ */
+export function assessPolicy(chain: DeployedChain, choice: BatchChoice, rates: number[]): Evaluation {
+  let latencyMs = 0
+  let head: ReturnType<typeof evaluatePolicy> | undefined
+  for (const r of rates) {
+    const e = evaluatePolicy(chain, choice, r)
+    head ??= e
+    latencyMs = Math.max(latencyMs, e.latencyMs)
+  }
+  return {
+    ...choice,
+    latencyMs,
+    costPerMillionUsd: head!.costPerRequestUsd * 1e6,
+    meanBatchSize: head!.meanBatchSize,
+    meetsSlo: latencyMs <= chain.sloMs + 1e-6,
+  }
 }
 
 export interface SolveResult {
@@ -95,20 +146,7 @@ export function* solvePolicySteps(chain: DeployedChain, rate: number, alsoRates:
   let evaluations = 0
   const evaluate = (choice: BatchChoice): Evaluation => {
     evaluations++
-    let latencyMs = 0
-    let head: ReturnType<typeof evaluatePolicy> | undefined
-    for (const r of rates) {
-      const e = evaluatePolicy(chain, choice, r)
-      head ??= e
-      latencyMs = Math.max(latencyMs, e.latencyMs)
-    }
-    return {
-      ...choice,
-      latencyMs,
-      costPerMillionUsd: head!.costPerRequestUsd * 1e6,
-      meanBatchSize: head!.meanBatchSize,
-      meetsSlo: latencyMs <= chain.sloMs + 1e-6,
-    }
+    return assessPolicy(chain, choice, rates)
   }
   const unbatched = evaluate({maxBatch: 1, timeoutMs: 0})
   yield
