@@ -20,7 +20,8 @@
  * - LatencyFeedback: the end-to-end latency of the requests answered since the last policy
  *   change. The solver aims at a budget SLO × (1 − margin). More misses than the percentile allows
  *   back the margin off at once (by how far the measured percentile sits over the budget, at least
- *   a step); a quiet stretch relaxes it slowly, a small step at a time, down to a floor.
+ *   a step); a quiet stretch relaxes it slowly, a small step at a time (a tenth of the way to the
+ *   floor, at least a point, every few seconds), down to a floor.
  * - AdaptiveController: decides when to re-solve (a detected rate change, a drift of the regime's
  *   rate, a backoff, a relaxed margin, a changed correction), solves with the corrected model at the
  *   budget, never picks something dearer than the plan's fixed B, T when that meets the budget at
@@ -29,7 +30,7 @@
  *   it cuts T at once by the overshoot, before the re-solve. Every change is returned with its cause.
  */
 import type {TailStage} from '../plan/tail.js'
-import {assessPolicy, type BatchChoice, type DeployedChain, type Evaluation, solvePolicyAsync} from './policy.js'
+import {assessPolicy, type BatchChoice, type DeployedChain, type Evaluation, solvePolicyAsync, type SolveResult} from './policy.js'
 
 // ---------------------------------------------------------------------------------------------- rate
 
@@ -305,8 +306,9 @@ export interface FeedbackOptions {
   /** a backoff raises the margin by at least this, at most maxStep */
   step: number
   maxStep: number
-  /** relax by this much ... */
+  /** relax by this much, or this fraction of the way down to the floor if that is more ... */
   relaxStep: number
+  relaxFraction: number
   /** ... at most once per relaxEveryMs, and only relaxAfterMs after the last backoff */
   relaxEveryMs: number
   relaxAfterMs: number
@@ -323,6 +325,7 @@ const FEEDBACK_DEFAULTS: FeedbackOptions = {
   step: 0.04,
   maxStep: 0.12,
   relaxStep: 0.01,
+  relaxFraction: 0.1,
   relaxEveryMs: 5000,
   relaxAfterMs: 20_000,
   windowMs: 20_000,
@@ -393,7 +396,7 @@ export class LatencyFeedback {
       r.measuredMs <= sloMs * (1 - this.margin) &&
       this.margin > this.o.min
     ) {
-      this.margin = Math.max(this.o.min, this.margin - this.o.relaxStep)
+      this.margin = Math.max(this.o.min, this.margin - Math.max(this.o.relaxStep, this.o.relaxFraction * (this.margin - this.o.min)))
       this.lastRelax = now
       return {kind: 'relax', from, to: this.margin, ...r}
     }
@@ -417,6 +420,8 @@ export interface ControllerOptions {
   /** a solve needs this much of a regime and this many arrivals (default 1,000 ms, 5) */
   minSpanMs?: number
   minCount?: number
+  /** runs a re-solve (default: in-process, solvePolicyAsync; the gateway uses a worker thread) */
+  solve?: (chain: DeployedChain, rate: number, also: number[]) => Promise<SolveResult>
 }
 
 export interface ControllerState {
@@ -469,7 +474,7 @@ export class AdaptiveController {
     now: number,
     options: ControllerOptions,
   ) {
-    this.o = {hysteresis: 0.03, drift: 0.25, correctionDrift: 0.08, minSpanMs: 1000, minCount: 5, ...options}
+    this.o = {hysteresis: 0.03, drift: 0.25, correctionDrift: 0.08, minSpanMs: 1000, minCount: 5, solve: solvePolicyAsync, ...options}
     this.policy = {...options.fixed}
     this.rates = new RateTracker(now, options.rate)
     this.feedback = new LatencyFeedback(options.feedback)
@@ -609,7 +614,7 @@ export class AdaptiveController {
       const chain = this.corrected()
       const rate = Math.max(est.rate, 0.01)
       const also = est.bursty ? [Math.max(est.lowRate, 0.1), est.highRate] : []
-      const r = await solvePolicyAsync(chain, rate, also)
+      const r = await this.o.solve(chain, rate, also)
       this.solves++
       this.lastSolve = {at: now, rate: est.rate, cause}
       this.checkedRate = est.rate

@@ -41,6 +41,7 @@ import {readProfile} from '../profile/io.js'
 import {Batcher, type BatchPolicy, QueueFullError} from './batcher.js'
 import {AdaptiveController} from './adaptive.js'
 import {type DeployedChain, deployedChain, evaluatePolicy} from './policy.js'
+import {startSolveWorker} from './solve-worker.js'
 import {RequestError, parsePredictBody, predictResponse, tfDtype} from './tensors.js'
 
 export interface GatewayOptions {
@@ -394,9 +395,10 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
 
   const recordBatch = (result: ChainResult, size: number): void => {
     stats.batches++
+    // measured stage times correct the model; a cold environment's first invocation is not typical
     controller?.batch(
       size,
-      result.stages.map((s) => s.durationMs ?? s.handlerMs),
+      result.stages.map((s) => (s.coldStart ? undefined : (s.durationMs ?? s.handlerMs))),
     )
     let usd = 0
     for (const s of result.stages) {
@@ -438,8 +440,14 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   held.batcher = b
 
   // adaptive controller: rate (with step detection), measured stage times and latencies → B, T
+  // re-solves run in a worker thread (off the event loop that times the batches) when it can start
+  const solver = chainModel && plan?.model.profile ? startSolveWorker({plan, profilePath: plan.model.profile, prices, sloMs: chainModel.sloMs}) : undefined
   const controller = chainModel
-    ? new AdaptiveController(chainModel, performance.now(), {fixed: {...policy}, rate: {regimeMs: (o.windowS ?? DEFAULTS.windowS) * 1000}})
+    ? new AdaptiveController(chainModel, performance.now(), {
+        fixed: {...policy},
+        rate: {regimeMs: (o.windowS ?? DEFAULTS.windowS) * 1000},
+        ...(solver ? {solve: solver.solve} : {}),
+      })
     : undefined
   let closed = false
   const adapt = async (): Promise<void> => {
@@ -647,6 +655,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     await app.listen({host, port: o.port ?? DEFAULTS.port})
   } catch (error) {
     invoker.close()
+    void solver?.close()
     const e = error as {code?: string}
     if (e.code === 'EADDRINUSE')
       throw flagError(`port ${o.port ?? DEFAULTS.port} on ${host} is in use`, ['pick another with --port, or --port 0 for any free port'])
@@ -685,6 +694,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         await appClosed
         invoker.close()
         for (const i of oldInvokers) i.close()
+        await solver?.close()
       })()
       return closing
     },
