@@ -65,11 +65,11 @@ export interface RateTrackerOptions {
   threshold: number
   /** shortest segment either side of a split (ms, default 300) */
   minSideMs: number
-  /** this many changes within longMs make the stream bursty (default 3) */
+  /** this many changes within longMs make the stream bursty (default 4: a step up and back down is two) */
   burstyChanges: number
 }
 
-const RATE_DEFAULTS: RateTrackerOptions = {longMs: 30_000, regimeMs: 10_000, detectMs: 5000, threshold: 10, minSideMs: 300, burstyChanges: 3}
+const RATE_DEFAULTS: RateTrackerOptions = {longMs: 30_000, regimeMs: 10_000, detectMs: 5000, threshold: 10, minSideMs: 300, burstyChanges: 4}
 
 const nLogRate = (n: number, t: number): number => (n > 0 && t > 0 ? n * Math.log(n / t) : 0)
 
@@ -319,7 +319,7 @@ export interface FeedbackOptions {
 }
 
 const FEEDBACK_DEFAULTS: FeedbackOptions = {
-  initial: 0.08,
+  initial: 0.05,
   min: 0.02,
   max: 0.5,
   step: 0.04,

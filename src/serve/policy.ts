@@ -5,7 +5,8 @@
  * models: the exact batch-size distribution and wait (src/cost/batching.ts), the stage cost model
  * (src/cost/model.ts CostModel) and the spread-aware tail (src/plan chainTailInput + tail.ts
  * latencyPercentileMs). Among the (B, T) whose latency at the plan's percentile meets the SLO, it
- * keeps the cheapest per request. Pure apart from the RateWindow's clock input.
+ * keeps the cheapest per request. Pure. The controller that decides when to re-solve, from the
+ * rate, the stage times and the latencies the gateway measures, is src/serve/adaptive.ts.
  */
 import {batchSizeDistribution, expectedBatchSize} from '../cost/batching.js'
 import {type BatchSupport, CostModel, batchSupport, type StageRange} from '../cost/model.js'
@@ -196,53 +197,5 @@ export async function solvePolicyAsync(chain: DeployedChain, rate: number, alsoR
     const r = it.next()
     if (r.done) return r.value
     await new Promise<void>((resolve) => setImmediate(resolve))
-  }
-}
-
-/**
- * Arrivals over a sliding window: the rate (instances/s) and the index of dispersion of per-second
- * counts (variance ÷ mean: 1 for Poisson, above for bursty traffic), plus the low and high phase
- * rates (10th and 90th percentile of the per-second counts).
- */
-export class RateWindow {
-  private times: number[] = []
-  private start: number
-  constructor(
-    readonly windowMs = 10_000,
-    now = performance.now(),
-  ) {
-    this.start = now
-  }
-
-  add(now: number, count = 1): void {
-    for (let i = 0; i < count; i++) this.times.push(now)
-    this.trim(now)
-  }
-
-  private trim(now: number): void {
-    const cut = now - this.windowMs
-    let i = 0
-    while (i < this.times.length && this.times[i] < cut) i++
-    if (i > 0) this.times.splice(0, i)
-  }
-
-  /** seconds of history the estimate is based on */
-  spanS(now: number): number {
-    return Math.min(this.windowMs, now - this.start) / 1000
-  }
-
-  estimate(now: number): {rate: number; dispersion: number; lowRate: number; highRate: number; count: number; spanS: number} {
-    this.trim(now)
-    const spanS = this.spanS(now)
-    const count = this.times.length
-    const rate = spanS > 0 ? count / spanS : 0
-    const bins = Math.max(1, Math.round(spanS))
-    const counts = new Array<number>(bins).fill(0)
-    for (const t of this.times) counts[Math.min(bins - 1, Math.floor((now - t) / 1000))]++
-    const mean = counts.reduce((a, b) => a + b, 0) / bins
-    const variance = counts.reduce((a, c) => a + (c - mean) ** 2, 0) / Math.max(1, bins - 1)
-    const sorted = [...counts].sort((a, b) => a - b)
-    const q = (p: number) => sorted[Math.min(bins - 1, Math.floor(p * bins))]
-    return {rate, dispersion: mean > 0 ? variance / mean : 1, lowRate: q(0.1), highRate: q(0.9), count, spanS}
   }
 }
