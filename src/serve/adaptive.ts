@@ -20,12 +20,14 @@
  * - LatencyFeedback: the end-to-end latency of the requests answered since the last policy
  *   change. The solver aims at a budget SLO × (1 − margin). More misses than the percentile allows
  *   back the margin off at once (by how far the measured percentile sits over the budget, at least
- *   a step); a quiet stretch relaxes it slowly, a small step at a time (a tenth of the way to the
- *   floor, at least a point, every few seconds), down to a floor.
+ *   a step); a quiet stretch (the measured percentile under the SLO less 5 %) relaxes it, one step
+ *   every few seconds (a point, a tenth of the way to the floor, or half the measured gap, the
+ *   most of these), down to a floor below zero: a pessimistic model is corrected too.
  * - AdaptiveController: decides when to re-solve (a detected rate change, a drift of the regime's
  *   rate, a backoff, a relaxed margin, a changed correction), solves with the corrected model at the
  *   budget, never picks something dearer than the plan's fixed B, T when that meets the budget at
- *   the observed rate (both costed by the corrected model), and keeps the current choice unless the
+ *   the observed rate (both costed by the corrected model; another choice must be 3 % cheaper, as
+ *   the model's cost is not exact), and keeps the current choice unless the
  *   new one is cheaper by a margin or the current one misses the budget (hysteresis). On a backoff
  *   it cuts T at once by the overshoot, before the re-solve. Every change is returned with its cause.
  */
@@ -299,7 +301,11 @@ export class StageCorrection {
 // -------------------------------------------------------------------------------- latency feedback
 
 export interface FeedbackOptions {
-  /** start, floor and ceiling of the margin (fraction of the SLO) */
+  /**
+   * start, floor and ceiling of the margin (fraction of the SLO). The floor is below 0: when the
+   * measured tail stays under the SLO less `safety` while the model already predicts the budget,
+   * the model is pessimistic, and the budget (in the model's terms) may pass the SLO.
+   */
   initial: number
   min: number
   max: number
@@ -314,13 +320,16 @@ export interface FeedbackOptions {
   relaxAfterMs: number
   /** answered requests count for this long (ms) */
   windowMs: number
+  /** relaxing needs the measured percentile at most SLO × (1 − safety) */
+  safety: number
   /** relaxing needs this many requests since the last change */
   minRequests: number
 }
 
 const FEEDBACK_DEFAULTS: FeedbackOptions = {
-  initial: 0.05,
-  min: 0.02,
+  initial: 0.02,
+  min: -0.15,
+  safety: 0.05,
   max: 0.5,
   step: 0.04,
   maxStep: 0.12,
@@ -393,10 +402,12 @@ export class LatencyFeedback {
       now - this.lastRelax >= this.o.relaxEveryMs &&
       r.n >= this.o.minRequests &&
       r.misses === 0 &&
-      r.measuredMs <= sloMs * (1 - this.margin) &&
+      r.measuredMs <= sloMs * (1 - this.o.safety) &&
       this.margin > this.o.min
     ) {
-      this.margin = Math.max(this.o.min, this.margin - Math.max(this.o.relaxStep, this.o.relaxFraction * (this.margin - this.o.min)))
+      // a step, a tenth of the way to the floor, or half the measured gap under SLO × (1 − safety): the most of these
+      const gap = (sloMs * (1 - this.o.safety) - r.measuredMs) / sloMs
+      this.margin = Math.max(this.o.min, this.margin - Math.max(this.o.relaxStep, this.o.relaxFraction * (this.margin - this.o.min), gap / 2))
       this.lastRelax = now
       return {kind: 'relax', from, to: this.margin, ...r}
     }
@@ -413,6 +424,8 @@ export interface ControllerOptions {
   feedback?: Partial<FeedbackOptions>
   /** a new choice must be this much cheaper than a current one that meets the budget (default 0.03) */
   hysteresis?: number
+  /** ... and than the plan's B, T when those meet the budget (default 0.03: the model's cost is not exact) */
+  fixedPreference?: number
   /** a regime's rate must move this much (fraction) from the solved one to re-solve (default 0.25) */
   drift?: number
   /** re-solve when a stage's factor at the current B moved this much (fraction; default 0.08) */
@@ -474,7 +487,7 @@ export class AdaptiveController {
     now: number,
     options: ControllerOptions,
   ) {
-    this.o = {hysteresis: 0.03, drift: 0.25, correctionDrift: 0.08, minSpanMs: 1000, minCount: 5, solve: solvePolicyAsync, ...options}
+    this.o = {hysteresis: 0.03, fixedPreference: 0.03, drift: 0.25, correctionDrift: 0.08, minSpanMs: 1000, minCount: 5, solve: solvePolicyAsync, ...options}
     this.policy = {...options.fixed}
     this.rates = new RateTracker(now, options.rate)
     this.feedback = new LatencyFeedback(options.feedback)
@@ -485,6 +498,11 @@ export class AdaptiveController {
     this.lastChangeAt = now
     this.measureSince = now
     this.state = {rate: 0, dispersion: 1, bursty: false, feasible: true, margin: this.feedback.margin, budgetMs: this.budgetMs()}
+  }
+
+  /** a current choice predicted this little over the budget still counts as meeting it (1 % of the SLO): no flapping on rate noise */
+  private toleranceMs(): number {
+    return 0.01 * this.chain.sloMs
   }
 
   budgetMs(): number {
@@ -581,8 +599,9 @@ export class AdaptiveController {
   }
 
   /**
-   * Between solves, once the rate has moved a little (5 %) since the last look: when the plan's B, T
-   * meets the budget at the observed rate and is cheaper than the current choice, go back to it.
+   * Between solves, once the rate has moved a little (5 %) since the last look: when the current
+   * choice misses the budget (by more than the tolerance) at the observed rate, re-solve at the next
+   * tick; when the plan's B, T meets it and the current choice is not clearly cheaper, go back to it.
    */
   private guard(now: number, est: RateEstimate): Decision | null {
     if (!this.solved || same(this.policy, this.o.fixed) || !this.state.feasible) return null
@@ -590,10 +609,15 @@ export class AdaptiveController {
     this.checkedRate = est.rate
     const chain = this.corrected()
     const rates = [Math.max(est.rate, 0.01), ...(est.bursty ? [Math.max(est.lowRate, 0.1), est.highRate] : [])]
+    const cur = assessPolicy(chain, this.policy, rates)
+    if (cur.latencyMs > chain.sloMs + this.toleranceMs()) {
+      this.pendingCause = `at ${est.rate.toFixed(1)} req/s the current B, T misses the budget ${chain.sloMs.toFixed(1)} ms (predicted p${this.chain.percentile} ${cur.latencyMs.toFixed(1)} ms)`
+      return null
+    }
     const f = assessPolicy(chain, this.o.fixed, rates)
     if (!f.meetsSlo) return null
-    const cur = assessPolicy(chain, this.policy, rates)
-    if (cur.meetsSlo && cur.costPerMillionUsd <= f.costPerMillionUsd * (1 + 1e-9)) return null
+    // (leaving the plan's B, T needs a 3 % gain; coming back, losing half of it: a band, not a line)
+    if (cur.costPerMillionUsd <= f.costPerMillionUsd * (1 - this.o.fixedPreference / 2)) return null
     const from = this.policy
     this.policy = {...this.o.fixed}
     this.lastChangeAt = now
@@ -603,7 +627,7 @@ export class AdaptiveController {
     return {
       from,
       to: this.policy,
-      cause: `at ${est.rate.toFixed(1)} req/s the plan's B, T meets the budget ${chain.sloMs.toFixed(1)} ms and is cheaper ($${f.costPerMillionUsd.toFixed(4)} vs $${cur.costPerMillionUsd.toFixed(4)} per 1M${cur.meetsSlo ? '' : ', and the current choice misses the budget'})`,
+      cause: `at ${est.rate.toFixed(1)} req/s the plan's B, T meets the budget ${chain.sloMs.toFixed(1)} ms and the current choice is not ${pct(this.o.fixedPreference / 2)} cheaper ($${f.costPerMillionUsd.toFixed(4)} vs $${cur.costPerMillionUsd.toFixed(4)} per 1M)`,
       evaluation: f,
     }
   }
@@ -636,16 +660,19 @@ export class AdaptiveController {
         // never dearer than the plan's B, T when those meet the budget at this rate
         const fixed = this.o.fixed
         const f = assessPolicy(chain, fixed, rates)
-        if (f.meetsSlo && f.costPerMillionUsd <= choice.costPerMillionUsd * (1 + 1e-9) && !same(fixed, choice)) {
+        if (f.meetsSlo && choice.costPerMillionUsd > f.costPerMillionUsd * (1 - this.o.fixedPreference) && !same(fixed, choice)) {
           choice = f
-          why += "; the plan's B, T meets the budget and is no dearer"
+          why += `; the plan's B, T meets the budget and the best other choice is not ${pct(this.o.fixedPreference)} cheaper`
         }
         // hysteresis: keep a current choice that meets the budget unless the new one is clearly
         // cheaper (and never one dearer than the plan's B, T when those meet the budget)
         if (!same(this.policy, choice)) {
           const cur = assessPolicy(chain, this.policy, rates)
-          const ceiling = f.meetsSlo ? f.costPerMillionUsd * (1 + 1e-9) : Infinity
-          if (cur.meetsSlo && cur.costPerMillionUsd <= Math.min(ceiling, choice.costPerMillionUsd * (1 + this.o.hysteresis))) {
+          const ceiling = f.meetsSlo ? f.costPerMillionUsd * (1 - this.o.fixedPreference) : Infinity
+          if (
+            cur.latencyMs <= chain.sloMs + this.toleranceMs() &&
+            cur.costPerMillionUsd <= Math.min(ceiling, choice.costPerMillionUsd * (1 + this.o.hysteresis))
+          ) {
             this.state.predictedLatencyMs = cur.latencyMs
             this.state.predictedCostPerMillionUsd = cur.costPerMillionUsd
             return null
@@ -668,4 +695,4 @@ export class AdaptiveController {
 }
 
 const same = (a: BatchChoice, b: BatchChoice): boolean => a.maxBatch === b.maxBatch && (a.maxBatch === 1 || a.timeoutMs === b.timeoutMs)
-const pct = (x: number): string => `${(100 * x).toFixed(0)} %`
+const pct = (x: number): string => `${+(100 * x).toFixed(1)} %`
