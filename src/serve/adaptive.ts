@@ -19,8 +19,8 @@
  *   tends to exceed the prediction).
  * - LatencyFeedback: the end-to-end latency of the requests answered since the last policy
  *   change. The solver aims at a budget SLO × (1 − margin). More misses than the percentile allows
- *   back the margin off at once (by how far the measured percentile sits over the budget, at least
- *   a step); a quiet stretch (the measured percentile under the SLO less 5 %) relaxes it, one step
+ *   back the margin off at once (a single miss by a step of 4 points, more by how far the measured
+ *   percentile sits over the budget, at most 12 points); a quiet stretch (the measured percentile under the SLO less 5 %) relaxes it, one step
  *   every few seconds (a point, a tenth of the way to the floor, or half the measured gap, the
  *   most of these), down to a floor below zero: a pessimistic model is corrected too.
  * - AdaptiveController: decides when to re-solve (a detected rate change, a drift of the regime's
@@ -393,7 +393,9 @@ export class LatencyFeedback {
     if (r.misses > allowed) {
       const budget = sloMs * (1 - this.margin)
       const over = Number.isFinite(r.measuredMs) ? (r.measuredMs - budget) / sloMs : this.o.maxStep
-      this.margin = Math.min(this.o.max, this.margin + Math.min(this.o.maxStep, Math.max(this.o.step, over)))
+      // one miss: one step (it may be an outlier); more: by how far the measured percentile is over the budget
+      const inc = r.misses <= 1 ? this.o.step : Math.min(this.o.maxStep, Math.max(this.o.step, over))
+      this.margin = Math.min(this.o.max, this.margin + inc)
       this.lastBackoff = now
       return this.margin !== from ? {kind: 'backoff', from, to: this.margin, ...r} : null
     }
@@ -428,7 +430,7 @@ export interface ControllerOptions {
   fixedPreference?: number
   /** a regime's rate must move this much (fraction) from the solved one to re-solve (default 0.25) */
   drift?: number
-  /** re-solve when a stage's factor at the current B moved this much (fraction; default 0.08) */
+  /** re-solve when a stage's factor at the current B moved this much (fraction; default 0.08), at most every 5 s */
   correctionDrift?: number
   /** a solve needs this much of a regime and this many arrivals (default 1,000 ms, 5) */
   minSpanMs?: number
@@ -470,11 +472,11 @@ export class AdaptiveController {
   private readonly o: Required<Omit<ControllerOptions, 'rate' | 'feedback'>>
   private solved: {rate: number; bursty: boolean; margin: number; factors: number[]; at: number} | null = null
   private pendingCause: string | null = null
-  private lastChangeAt: number
   /** requests that arrived before this (the last policy change or backoff) no longer count for feedback */
   private measureSince: number
   private cache = new Map<string, TailStage[]>()
   private cacheVersion = -1
+  private factorTable: number[][] = []
   private busy = false
   solves = 0
   /** the rate at which the current choice was last compared with the plan's (solve or guard) */
@@ -495,7 +497,6 @@ export class AdaptiveController {
       const st = chain.stages[i]
       return chain.model.handlerMs(st.range, st.memoryMb, k, k)
     }, chain.stages.length)
-    this.lastChangeAt = now
     this.measureSince = now
     this.state = {rate: 0, dispersion: 1, bursty: false, feasible: true, margin: this.feedback.margin, budgetMs: this.budgetMs()}
   }
@@ -525,14 +526,17 @@ export class AdaptiveController {
     })
   }
 
-  /** The chain with the measured stage times, at the current budget. */
+  /** The chain with the measured stage times (a snapshot: batches answered during a solve do not change it), at the current budget. */
   corrected(): DeployedChain {
     if (this.cacheVersion !== this.correction.version) {
+      const c = this.correction
+      const kMax = this.chain.maxBatch
+      this.factorTable = this.chain.stages.map((_, i) => Array.from({length: kMax}, (_, k) => c.factor(i, k + 1)))
       this.cache = new Map()
       this.cacheVersion = this.correction.version
     }
-    const c = this.correction
-    return {...this.chain, sloMs: this.budgetMs(), cache: this.cache, stageScale: (i, k) => c.factor(i, k)}
+    const table = this.factorTable
+    return {...this.chain, sloMs: this.budgetMs(), cache: this.cache, stageScale: (i, k) => table[i]?.[Math.min(k, table[i].length) - 1] ?? 1}
   }
 
   private factorsAt(B: number): number[] {
@@ -567,7 +571,6 @@ export class AdaptiveController {
         const T = Math.max(Math.floor(from.timeoutMs / 2), Math.floor(from.timeoutMs - Math.max(1, over)))
         if (T !== from.timeoutMs) {
           this.policy = {maxBatch: from.maxBatch, timeoutMs: T}
-          this.lastChangeAt = now
           this.measureSince = now
           immediate = {from, to: this.policy, cause: `backoff: ${why}; T cut at once`}
         }
@@ -586,7 +589,7 @@ export class AdaptiveController {
       const s = this.solved
       if (Math.abs(est.rate - s.rate) > this.o.drift * Math.max(s.rate, 0.5)) cause = `rate ${rateWords(s.rate)} → ${rateWords(est.rate)}`
       else if (est.bursty !== s.bursty) cause = est.bursty ? 'the stream turned bursty' : 'the stream is steady again'
-      else {
+      else if (now - s.at >= 5000) {
         const now_ = this.factorsAt(this.policy.maxBatch)
         const moved = now_.findIndex((f, i) => Math.abs(f / (s.factors[i] || 1) - 1) > this.o.correctionDrift)
         if (moved >= 0)
@@ -620,7 +623,6 @@ export class AdaptiveController {
     if (cur.costPerMillionUsd <= f.costPerMillionUsd * (1 - this.o.fixedPreference / 2)) return null
     const from = this.policy
     this.policy = {...this.o.fixed}
-    this.lastChangeAt = now
     this.measureSince = now
     this.state.predictedLatencyMs = f.latencyMs
     this.state.predictedCostPerMillionUsd = f.costPerMillionUsd
@@ -685,7 +687,6 @@ export class AdaptiveController {
       if (same(to, this.policy)) return null
       const from = this.policy
       this.policy = to
-      this.lastChangeAt = now
       this.measureSince = now
       return {from, to, cause: `${why} (${context})`, evaluation: choice, infeasible: !r.feasible}
     } finally {
