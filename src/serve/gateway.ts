@@ -186,7 +186,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const sloMs = o.sloMs ?? plan?.inputs.sloMs
   if (sloMs !== undefined && !(sloMs > 0)) throw flagError(`--slo must be a positive number of ms, got ${sloMs}`)
   const percentile = plan?.inputs.percentile ?? 99
-  const prices = o.prices ?? loadPriceTable()
+  // priced where it runs: an AWS deployment's region, else the region the plan was priced for
+  const prices = o.prices ?? loadPriceTable(undefined, deployment.target === 'aws' ? deployment.region : plan?.inputs.region)
   const memoryOf = new Map((plan?.stages ?? []).map((s) => [s.name, s]))
 
   // batching policy: the plan's, then (adaptive) re-solved for the observed rate
