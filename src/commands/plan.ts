@@ -1,9 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 import {existsSync} from 'node:fs'
+import {cpus} from 'node:os'
 
 import {BaseCommand} from '../base-command.js'
 import {numberFlag, outputFlag, PERCENTILE_RULE, rateFlag, SLO_RULE} from '../flags.js'
-import {loadPriceTable} from '../cost/prices.js'
+import {loadPriceTable, priceTableForRegion} from '../cost/prices.js'
 import {AmpsUserError, InvalidProblemError} from '../errors.js'
 import {PLAN_DEFAULTS, checkPlanOptions, planFromProfile, writePlan} from '../plan/index.js'
 import {applyBackend, checkProfileBackend, chooseModelBackend, DEFAULT_BACKEND, pricesForBackend} from '../plan/backend.js'
@@ -14,7 +15,7 @@ import {serialise} from '../files/format.js'
 import type {Arch, Plan as PlanJson} from '../plan/types.js'
 import type {StageBackend} from '../stage/spec.js'
 import type {PriceTable} from '../cost/prices.js'
-import {correctionFor, VERIFY_TOLERANCE} from '../plan/calibrate.js'
+import {correctionFor, exceedsCores, VERIFY_TOLERANCE} from '../plan/calibrate.js'
 import {applyCorrections} from '../profile/corrections.js'
 import {writeProfile} from '../profile/io.js'
 import type {Profile} from '../profile/types.js'
@@ -129,6 +130,8 @@ plan.json records the profile it was made from (the profile.json given, or the p
     if (flags['max-stages'] < 1) throw new AmpsUserError('FLAG_INVALID', `--max-stages must be >= 1, got ${flags['max-stages']}`)
     if (flags.stages !== undefined && flags.stages < 1) throw new AmpsUserError('FLAG_INVALID', `--stages must be >= 1, got ${flags.stages}`)
     let prices = loadPriceTable(flags.prices, flags.region)
+    const regional = priceTableForRegion(flags.region)
+    if (regional.note && !flags.prices) this.note(`note: ${regional.note}`)
 
     const input = classifyPlanInput(args.model)
     let backend: StageBackend = flags.backend ?? DEFAULT_BACKEND
@@ -237,7 +240,9 @@ plan.json records the profile it was made from (the profile.json given, or the p
           : undefined,
       log: (l) => this.note(l),
     })
-    const off = result.stages.filter((s) => Math.abs(s.error) > VERIFY_TOLERANCE)
+    const cores = cpus().length
+    const beyondCores = o.target === 'local' ? result.stages.filter((s) => exceedsCores(plan.stages[s.index], cores)) : []
+    const off = result.stages.filter((s) => Math.abs(s.error) > VERIFY_TOLERANCE && !beyondCores.includes(s))
     const lines = [`Verification (${o.target}, batch ${result.batch}, ${result.warm} warm-up + ${result.measured} measured requests, median Duration):`]
     lines.push(
       table(
@@ -249,10 +254,15 @@ plan.json records the profile it was made from (the profile.json given, or the p
           s.predictedMs.toFixed(2),
           s.measuredMs.toFixed(2),
           `${s.error >= 0 ? '+' : ''}${(s.error * 100).toFixed(1)} %`,
-          Math.abs(s.error) > VERIFY_TOLERANCE ? 'OFF' : 'ok',
+          beyondCores.includes(s) ? 'not checkable here' : Math.abs(s.error) > VERIFY_TOLERANCE ? 'OFF' : 'ok',
         ]),
       ),
     )
+    if (beyondCores.length > 0) {
+      lines.push(
+        `${beyondCores.map((s) => `${s.name} (${plan.stages[s.index].threads} threads)`).join(', ')}: more threads than this machine's ${cores} cores, so measured here it is not a check of its prediction; not corrected (verify on AWS: --verify aws)`,
+      )
+    }
     let final = plan
     if (off.length > 0) {
       const before = applyCorrections(profile)

@@ -11,9 +11,14 @@
  *   non-increasing in m (more CPU never slows a layer down);
  * - outside the measured memory range, the CPU-share model ms(m) = ms(m₀)·s(m)/s(m₀) with
  *   s(m) = 1 / min(m/1769, threads): ms(1769)·max(1, 1769/m) for a single-threaded backend (wasm),
- *   and up to `threads` vCPUs for a multi-threaded one (tfjs-node).
- * So on every memory segment between the breakpoints {measured memories, 1769, 1769·threads}
- * a layer's time is exactly a + b/m with b ≥ 0, which the solver exploits.
+ *   and up to `threads` vCPUs for a multi-threaded one (tfjs-node);
+ * - above the highest measured memory of a backend whose threads grow with memory (ONNX Runtime:
+ *   one per vCPU up to 6, env.maxThreads) when it was measured above one vCPU: each layer's own
+ *   parallel efficiency, Amdahl's serial fraction fitted to its 1-vCPU and multi-thread times
+ *   (src/cost/timing.ts threadFit). A plan marks the memories where that goes beyond the threads
+ *   measured (threadsExtrapolated).
+ * So on every memory segment between the breakpoints {measured memories, 1769, 1769·threads,
+ * 1769·maxThreads} a layer's time is exactly a + b/m with b ≥ 0, which the solver exploits.
  *
  * Every layer's ms is multiplied by the profile's fusedFactor (runtime.fusedFactor, 1 when absent):
  * a stage runs its layers fused in one model.predict, which costs a few % more than the sum of
@@ -31,6 +36,7 @@
 import {InvalidProblemError} from '../errors.js'
 import type {Arch} from '../platform/lambda.js'
 import type {Profile} from '../profile/types.js'
+import {ortThreadsForMemory} from '../runtime/ort.js'
 import type {BatchSupport} from './batching.js'
 import {billedMs} from './billing.js'
 import {buildSparseMax, computeLiveBytes, rangeMax} from './liveness.js'
@@ -135,9 +141,19 @@ export class CostModel {
     profile.layers.forEach((l, i) => {
       if (l.index !== i) throw new InvalidProblemError(`profile layer ${i} (${l.name}) has index ${l.index}; layers must be in position order`)
     })
+    const fullVcpuMb = prices.limits.fullVcpuMemoryMb.value
+    const threads = Math.max(1, Math.min(profile.environment.threads || 1, prices.limits.maxVcpus.value))
+    const topMeasuredMb = Math.max(0, ...profile.memoryMb)
     this.env = {
-      fullVcpuMb: prices.limits.fullVcpuMemoryMb.value,
-      threads: Math.max(1, Math.min(profile.environment.threads || 1, prices.limits.maxVcpus.value)),
+      fullVcpuMb,
+      threads,
+      // ONNX Runtime runs one intra-op thread per vCPU up to 6 (src/runtime/ort.ts); a profile
+      // measures as many as this machine's cores allow, the cost model fits the rest (threadFit)
+      maxThreads:
+        profile.environment.backend === 'onnx'
+          ? Math.max(threads, Math.min(ortThreadsForMemory(prices.limits.memoryMaxMb.value), prices.limits.maxVcpus.value))
+          : threads,
+      measuredThreads: profile.environment.quotaMethod === 'modelled' ? 1 : Math.max(1, Math.min(threads, Math.ceil(topMeasuredMb / fullVcpuMb - 1e-9))),
       timeFactor: options.timeFactor ?? 1,
     }
     const fused = profile.runtime.fusedFactor
@@ -197,7 +213,24 @@ export class CostModel {
     for (const t of this.timings) for (const m of t.memories) add(m)
     add(this.env.fullVcpuMb)
     add(this.env.fullVcpuMb * this.env.threads)
+    add(this.env.fullVcpuMb * (this.env.maxThreads ?? this.env.threads))
     this.breakpoints = [...bp].sort((a, b) => a - b)
+  }
+
+  /**
+   * The memory above which a stage runs more threads than any measurement of the profile did (its
+   * time there comes from each layer's fitted parallel efficiency, src/cost/timing.ts threadFit):
+   * 1,769 MB × the measured threads, or null for a backend that never runs more (wasm).
+   */
+  threadsMeasuredUpToMb(): number | null {
+    const measured = this.env.measuredThreads ?? this.env.threads
+    return (this.env.maxThreads ?? this.env.threads) > measured ? this.env.fullVcpuMb * measured : null
+  }
+
+  /** Whether a stage at `memoryMb` relies on extrapolated thread scaling (see threadsMeasuredUpToMb). */
+  threadsExtrapolated(memoryMb: number): boolean {
+    const upTo = this.threadsMeasuredUpToMb()
+    return upTo !== null && memoryMb > upTo
   }
 
   /** Boundaries where the model may be cut, plus −1 and L−1, ascending. */

@@ -6,15 +6,15 @@
  * the simulator.
  */
 import type {LayerProfile, TimingPoint} from '../profile/types.js'
-import {type TimingEnv, cpuSlowdown} from './timing.js'
+import {type CpuEnv, cpuSlowdown, threadFit, threadFitFactor} from './timing.js'
 
 /** [min, p10, median, p90, max] (ms) */
 export type Spread = [number, number, number, number, number]
 
 const QUANTILE_AT: Spread = [0, 0.1, 0.5, 0.9, 1]
 
-/** What the CPU-share slowdown outside the measured memories needs (a CostModel's `env`): the same rule as the cost model's. */
-export type CpuEnv = Pick<TimingEnv, 'fullVcpuMb' | 'threads'>
+/** What the CPU-share slowdown and the thread fit outside the measured memories need (a CostModel's `env`): the same rules as the cost model's. */
+export type {CpuEnv}
 
 /** Piecewise-linear quantile function through the five statistics. */
 export function quantileOf(spread: Spread, u: number): number {
@@ -88,7 +88,15 @@ export function layerSpreadAt(layer: Pick<LayerProfile, 'timing'>, memoryMb: num
   const lo = memories[0]
   const hi = memories[memories.length - 1]
   if (memoryMb <= lo) return scale(at(lo), cpuSlowdown(memoryMb, env) / cpuSlowdown(lo, env))
-  if (memoryMb >= hi) return scale(at(hi), cpuSlowdown(memoryMb, env) / cpuSlowdown(hi, env))
+  if (memoryMb >= hi) {
+    // above the measured memories: the cost model's rule, the thread fit where it applies (on the medians)
+    const fit = threadFit(
+      memories,
+      memories.map((m) => at(m)[2]),
+      env,
+    )
+    return scale(at(hi), fit ? threadFitFactor(fit, memoryMb, env) : cpuSlowdown(memoryMb, env) / cpuSlowdown(hi, env))
+  }
   for (let i = 1; i < memories.length; i++) {
     const m2 = memories[i]
     if (memoryMb <= m2) {

@@ -1,8 +1,9 @@
 /**
  * A layer's time at memory m and batch k from its profiled TimingPoints (the rules are in the
  * header of src/cost/model.ts): grouping and monotone clean-up, interpolation in k and in 1/m, the
- * CPU-share slowdown outside the measured memories, and the a + b/m coefficients per memory
- * segment that the solver uses. Split out of src/cost/model.ts.
+ * CPU-share slowdown outside the measured memories, the parallel-efficiency fit (threadFit) above
+ * them for a backend whose threads grow with memory (ONNX Runtime), and the a + b/m coefficients
+ * per memory segment that the solver uses. Split out of src/cost/model.ts.
  */
 import type {TimingPoint} from '../profile/types.js'
 
@@ -11,13 +12,94 @@ export interface TimingEnv {
   fullVcpuMb: number
   /** threads the backend computes with (wasm: 1) */
   threads: number
+  /**
+   * threads the backend reaches at the largest memory (ONNX Runtime: one per vCPU, 6); absent:
+   * `threads`. Above its highest measured memory a layer of a backend with maxThreads > 1 follows
+   * its fitted parallel efficiency (threadFit) instead of the CPU-share rule.
+   */
+  maxThreads?: number
+  /** the most threads any measurement of the profile ran with (the machine's cores cap it; 1 for a modelled profile); absent: `threads` */
+  measuredThreads?: number
   /** multiplier on compute time for the target architecture (1 = as profiled) */
   timeFactor: number
 }
 
+/** What the CPU-share and thread rules need from a TimingEnv. */
+export type CpuEnv = Pick<TimingEnv, 'fullVcpuMb' | 'threads' | 'maxThreads' | 'measuredThreads'>
+
 /** Time multiplier relative to one full vCPU: 1 / min(m/1769, threads). */
 export function cpuSlowdown(memoryMb: number, env: Pick<TimingEnv, 'fullVcpuMb' | 'threads'>): number {
   return 1 / Math.min(memoryMb / env.fullVcpuMb, Math.max(1, env.threads))
+}
+
+/**
+ * Amdahl's law: time on `cpus` vCPUs relative to one, for a computation whose serial fraction is
+ * `s`: s + (1 − s)/cpus.
+ */
+export function amdahlFactor(s: number, cpus: number): number {
+  return s + (1 - s) / cpus
+}
+
+/**
+ * The serial fraction s that makes Amdahl's law pass through t1 ms on one vCPU and tn ms on `cpus`
+ * (> 1) vCPUs: s = (tn/t1 − 1/cpus) / (1 − 1/cpus), clamped to [0, 1] (0: perfectly parallel; 1:
+ * no gain from more threads; a measurement slower than t1 or faster than linear is noise).
+ */
+export function serialFraction(t1: number, tn: number, cpus: number): number {
+  if (!(cpus > 1)) throw new RangeError(`a parallel-efficiency fit needs more than one vCPU, got ${cpus}`)
+  if (!(t1 > 0)) return 1
+  const s = (tn / t1 - 1 / cpus) / (1 - 1 / cpus)
+  return Math.min(1, Math.max(0, s))
+}
+
+/** A layer's parallel-efficiency fit above its highest measured memory (see threadFit). */
+export interface ThreadFit {
+  /** Amdahl serial fraction, fitted to the one-vCPU time and the multi-thread measurement */
+  s: number
+  /** the highest measured memory and the vCPUs it stands for (its CPU share) */
+  topMb: number
+  topCpus: number
+}
+
+/**
+ * The parallel-efficiency fit of one layer at one batch size, from its medians `v` at the measured
+ * memories `M`, or null where the CPU-share rule applies instead (a backend that stays on its
+ * measured threads, no measurement above one vCPU, or none at or below it).
+ *
+ * t1 = the time at one full vCPU (one thread; interpolated in 1/m like any other memory), tn = the
+ * time at the highest measured memory, which ran min(its CPU share, the measured threads) vCPUs:
+ * on this 2-core machine 3,008 MB ran 2 threads on a quota of 1.7 vCPUs. The fitted serial
+ * fraction then predicts every memory above the highest measured one, where ORT runs one thread
+ * per vCPU up to maxThreads: ms(m) = tn · amdahl(s, m/F) / amdahl(s, topMb/F), continuous at
+ * the measurement, and a + b/m in m (a = K·s, b = K·(1 − s)·F), as the solver needs.
+ * Per layer, so a stage's fit is the sum of its layers': convolutions that parallelise well and
+ * element-wise or tiny layers that do not each keep their own efficiency.
+ */
+export function threadFit(M: readonly number[], v: readonly number[], env: CpuEnv): ThreadFit | null {
+  const F = env.fullVcpuMb
+  const n = M.length
+  if (n < 2 || !((env.maxThreads ?? env.threads) > 1)) return null
+  const topMb = M[n - 1]
+  if (!(topMb > F) || M[0] > F) return null
+  const measuredCpus = Math.min(topMb / F, Math.max(1, env.measuredThreads ?? env.threads))
+  if (!(measuredCpus > 1 + 1e-9)) return null
+  const s = serialFraction(interpolate(M, v, F), v[n - 1], measuredCpus)
+  return {s, topMb, topCpus: topMb / F}
+}
+
+/** ms(m)/ms(topMb) of a fitted layer at memory m ≥ topMb: vCPUs grow with memory up to maxThreads. */
+export function threadFitFactor(fit: ThreadFit, memoryMb: number, env: CpuEnv): number {
+  const cpus = Math.min(memoryMb / env.fullVcpuMb, Math.max(1, env.maxThreads ?? env.threads))
+  return amdahlFactor(fit.s, Math.max(cpus, fit.topCpus)) / amdahlFactor(fit.s, fit.topCpus)
+}
+
+/** Linear in 1/m between the measured memories around m (M[0] ≤ m ≤ M[n−1]). */
+function interpolate(M: readonly number[], v: readonly number[], memoryMb: number): number {
+  let i = 1
+  while (i < M.length - 1 && memoryMb > M[i]) i++
+  if (memoryMb <= M[0]) return v[0]
+  const f = (1 / memoryMb - 1 / M[i - 1]) / (1 / M[i] - 1 / M[i - 1])
+  return v[i - 1] + f * (v[i] - v[i - 1])
 }
 
 /** Codec (single-threaded JS) slowdown: max(1, 1769/m). */
@@ -103,19 +185,16 @@ export function layerMsAt(t: LayerTiming, memoryMb: number, batch: number, env: 
   const n = M.length
   let ms: number
   if (memoryMb <= M[0]) ms = (v[0] * cpuSlowdown(memoryMb, env)) / cpuSlowdown(M[0], env)
-  else if (memoryMb >= M[n - 1]) ms = (v[n - 1] * cpuSlowdown(memoryMb, env)) / cpuSlowdown(M[n - 1], env)
-  else {
-    let i = 1
-    while (memoryMb > M[i]) i++
-    const f = (1 / memoryMb - 1 / M[i - 1]) / (1 / M[i] - 1 / M[i - 1])
-    ms = v[i - 1] + f * (v[i] - v[i - 1])
-  }
+  else if (memoryMb >= M[n - 1]) {
+    const fit = threadFit(M, v, env)
+    ms = fit ? v[n - 1] * threadFitFactor(fit, memoryMb, env) : (v[n - 1] * cpuSlowdown(memoryMb, env)) / cpuSlowdown(M[n - 1], env)
+  } else ms = interpolate(M, v, memoryMb)
   return ms * env.timeFactor
 }
 
 /**
  * Coefficients (a, b) with ms = a + b/m on the memory segment [lo, hi], which must not straddle a
- * measured memory or the 1769·threads breakpoint.
+ * measured memory or the 1769·threads (or 1769·maxThreads) breakpoint.
  */
 export function layerSegmentCoefficients(t: LayerTiming, v: number[], lo: number, hi: number, env: TimingEnv): {a: number; b: number} {
   if (t.memories.length === 0) return {a: 0, b: 0}
@@ -130,7 +209,14 @@ export function layerSegmentCoefficients(t: LayerTiming, v: number[], lo: number
     return {a: (base / Math.max(1, env.threads)) * f, b: 0}
   }
   if (mid <= M[0]) return extrapolate(v[0], M[0])
-  if (mid >= M[n - 1]) return extrapolate(v[n - 1], M[n - 1])
+  if (mid >= M[n - 1]) {
+    const fit = threadFit(M, v, env)
+    if (!fit) return extrapolate(v[n - 1], M[n - 1])
+    // v·amdahl(s, m/F)/amdahl(s, top) = K·s + K·(1 − s)·F/m below the thread cap, constant above it
+    const K = (v[n - 1] / amdahlFactor(fit.s, fit.topCpus)) * f
+    if (mid / env.fullVcpuMb < Math.max(1, env.maxThreads ?? env.threads)) return {a: K * fit.s, b: K * (1 - fit.s) * env.fullVcpuMb}
+    return {a: v[n - 1] * threadFitFactor(fit, mid, env) * f, b: 0}
+  }
   let i = 1
   while (mid > M[i]) i++
   const b = (v[i] - v[i - 1]) / (1 / M[i] - 1 / M[i - 1])

@@ -14,6 +14,15 @@ import type {PlanStage} from './types.js'
 /** A stage off its prediction by more than this (relative) is corrected and the plan re-solved. */
 export const VERIFY_TOLERANCE = 0.1
 
+/**
+ * Whether a stage runs more ORT threads than a machine of `cores` cores can give it: verifying it
+ * there measures the machine, not the stage (a 3-thread stage at 5,307 MB gets 2 cores on a 2-core
+ * host), so `--verify local` reports it but does not correct the profile from it.
+ */
+export function exceedsCores(stage: Pick<PlanStage, 'threads'>, cores: number): boolean {
+  return (stage.threads ?? 1) > cores
+}
+
 /** The stage's handler time (ms) predicted from `profile` with its layers' timings × factor. */
 export function predictedStageMs(profile: Profile, stage: PlanStage, batch: number, prices: PriceTable, factor = 1): number {
   const first = stage.layers.firstIndex

@@ -170,8 +170,33 @@ function buildStages(profile: Profile, cand: Candidate): PlanStage[] {
     }
     if (index === 0 && model.viaS3(-1, B)) stage.inputHandoff = 's3'
     if (model.weightsFromS3(r)) stage.weightsFrom = 's3'
+    if (model.threadsExtrapolated(st.memoryMb)) stage.threadsExtrapolated = true
     return stage
   })
+}
+
+/**
+ * The note for stages whose memory buys more threads than the profile measured (marked `*` in the
+ * stage table, `threadsExtrapolated` in plan.json), or undefined when none does.
+ */
+function threadsNote(model: CostModel, stages: PlanStage[], baselines: PlanBaseline[]): string | undefined {
+  const upTo = model.threadsMeasuredUpToMb()
+  const marked = stages.filter((s) => s.threadsExtrapolated)
+  if (upTo === null || marked.length === 0) return undefined
+  const measured = Math.round(upTo / model.env.fullVcpuMb)
+  const threadsAt = (m: number): number => Math.min(model.env.maxThreads ?? model.env.threads, Math.ceil(m / model.env.fullVcpuMb))
+  const which = marked.map((s) => `${s.name} (${s.memoryMb.toLocaleString('en-US')} MB, ${threadsAt(s.memoryMb)} threads)`).join(', ')
+  const alsoBaselines = baselines.filter((b) => b.feasible && b.stages?.some((s) => model.threadsExtrapolated(s.memoryMb))).map((b) => b.name)
+  const top = Math.max(...marked.map((s) => s.memoryMb))
+  const how =
+    measured > 1
+      ? `predicted from each layer's parallel efficiency fitted to its 1- and ${measured}-thread times, not measured`
+      : `no multi-thread time was measured, so they are assumed to scale with the CPU share up to ${model.env.threads} threads and no further`
+  return (
+    `* ${which} ${marked.length > 1 ? 'run' : 'runs'} more threads than the profile measured (${measured === 1 ? '1 thread' : `1–${measured} threads`}, up to ${upTo.toLocaleString('en-US')} MB): ${how}` +
+    (alsoBaselines.length > 0 ? ` (so ${alsoBaselines.length > 1 ? 'are the baselines' : 'is the baseline'} ${alsoBaselines.join(', ')})` : '') +
+    `; to measure it, profile with --memory up to ${top} on a machine with ${threadsAt(top)}+ cores, or check with --verify aws`
+  )
 }
 
 function round(x: number, digits: number): number {
@@ -565,6 +590,8 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   if (!(rate > 0)) warnings.push('no --rate: batching disabled and monthly cost not computed; cold starts assumed on every request')
   if (so.maxBatch > 1 && best.batchSize === so.maxBatch)
     warnings.push(`the best batch size is the largest allowed (${so.maxBatch}); a larger --max-batch may be cheaper`)
+  const extrapolated = threadsNote(model, stages, baselines)
+  if (extrapolated) warnings.push(extrapolated)
 
   const plan: Plan = {
     version: PLAN_VERSION,

@@ -77,10 +77,18 @@ export function meanBilledMs(model: CostModel, range: StageRange, memoryMb: numb
  * Expected cost per batch of the stage (USD) when batch sizes follow `dist`, billed on the mean of
  * ceil(handler time) over the stage's measured spread: what the simulator's bill converges to.
  */
-export function meanCostPerBatchUsd(model: CostModel, range: StageRange, memoryMb: number, dist: BatchSupport, handoffBatch: number): number {
+export function meanCostPerBatchUsd(
+  model: CostModel,
+  range: StageRange,
+  memoryMb: number,
+  dist: BatchSupport,
+  handoffBatch: number,
+  /** measured ÷ modelled stage time for a batch of k (amps serve's online correction; default 1) */
+  scale?: (k: number) => number,
+): number {
   let dur = 0
   for (let i = 0; i < dist.ks.length; i++) {
-    if (dist.pi[i] > 0) dur += dist.pi[i] * meanBilledMs(model, range, memoryMb, dist.ks[i], handoffBatch)
+    if (dist.pi[i] > 0) dur += dist.pi[i] * meanBilledMs(model, range, memoryMb, dist.ks[i], handoffBatch) * (scale ? scale(dist.ks[i]) : 1)
   }
   return model.usdPerMbMs * memoryMb * dur + model.requestUsd + model.s3RequestUsd(range, handoffBatch)
 }

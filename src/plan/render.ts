@@ -24,7 +24,8 @@ export function stageCells(s: PlanStage): string[] {
     s.name,
     `${s.layers.first} … ${s.layers.last} [${s.layers.firstIndex}..${s.layers.lastIndex}]`,
     String(s.layers.count),
-    `${s.memoryMb} MB`,
+    // * = thread scaling extrapolated beyond the profile's measurements (the plan's note says so)
+    `${s.memoryMb} MB${s.threadsExtrapolated ? ' *' : ''}`,
     s.arch,
     `${num(s.predictedMs, 1)} ms`,
     s.billedMs === undefined ? '—' : `${num(s.billedMs)} ms`,

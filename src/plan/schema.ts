@@ -41,6 +41,7 @@ const stage = obj({
   billedMsByBatch: list(num({min: 0})).optional(),
   backend: oneOf(['onnx', 'wasm']).optional(),
   threads: num({min: 1, max: LAMBDA.maxVcpus, int: true}).optional(),
+  threadsExtrapolated: bool().optional(),
 })
 
 const baseline = obj({

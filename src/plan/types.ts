@@ -55,6 +55,12 @@ export interface PlanStage {
   backend?: StageBackend
   /** ORT intra-op threads the stage runs with (onnx only: the vCPUs its memory gives, at most 6) */
   threads?: number
+  /**
+   * true: the stage's memory gives it more threads than any measurement of the profile ran with (on
+   * a 2-core machine: above 3,538 MB), so its time is extrapolated from each layer's fitted parallel
+   * efficiency (src/cost/timing.ts threadFit); absent: measured thread counts
+   */
+  threadsExtrapolated?: boolean
 }
 
 export interface PlanBaseline {

@@ -24,7 +24,7 @@ import {join} from 'node:path'
 
 import {layerOfNode} from '../model/onnx/export.js'
 import type {LayerGraph} from '../model/types.js'
-import {createSession, ortThreadsForMemory, runSession, type FloatTensor, type OrtSession} from '../runtime/ort.js'
+import {createSession, ortThreadsForMemory, runSession, type OrtSession, type OrtTensor} from '../runtime/ort.js'
 import type {LayerSamples, PointResult, RepeatPlan, WorkerMessage} from './protocol.js'
 import {median} from './stats.js'
 
@@ -107,10 +107,13 @@ export class OrtRunner {
     this.positions = graph.layers.filter((l) => l.className !== 'InputLayer').map((l) => l.index)
   }
 
-  inputs(batch: number): FloatTensor[] {
+  /** Random [0, 1) float32 inputs; int32 inputs (token ids, indices) are zeros, a valid id for any table, as the tfjs runner's. */
+  inputs(batch: number): OrtTensor[] {
     return this.graph.inputs.map((t) => {
       const shape = [batch, ...t.shape.slice(1).map((d) => d ?? 1)]
-      const data = new Float32Array(shape.reduce((a, b) => a * b, 1))
+      const n = shape.reduce((a, b) => a * b, 1)
+      if (t.dtype === 'int32') return {data: new Int32Array(n), shape}
+      const data = new Float32Array(n)
       for (let i = 0; i < data.length; i++) data[i] = Math.random()
       return {data, shape}
     })
@@ -126,7 +129,7 @@ export class OrtRunner {
   }
 
   /** One run of the (non-profiling) session: wall and CPU ms. */
-  async whole(xs: FloatTensor[], threads: number): Promise<{wall: number; cpu: number}> {
+  async whole(xs: OrtTensor[], threads: number): Promise<{wall: number; cpu: number}> {
     const s = await this.session(threads)
     const w0 = performance.now()
     const c0 = cpuNowMs()

@@ -60,21 +60,27 @@ export async function createSession(model: Uint8Array | string, config: SessionC
   return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options)
 }
 
-export interface FloatTensor {
-  data: Float32Array
+/** A float32 or int32 tensor (an exported stage's inputs and outputs are one or the other, src/model/onnx). */
+export interface OrtTensor {
+  data: Float32Array | Int32Array
   shape: number[]
 }
 
-/** Runs the session on float32 inputs given in the session's input order; outputs in its output order. */
-export async function runSession(session: OrtSession, inputs: FloatTensor[]): Promise<FloatTensor[]> {
+/**
+ * Runs the session on inputs given in the session's input order, each as the dtype of its typed
+ * array (Int32Array: int32, e.g. token ids; else float32); outputs in its output order.
+ */
+export async function runSession(session: OrtSession, inputs: OrtTensor[]): Promise<OrtTensor[]> {
   const ort = await loadOrt()
   const feeds: Record<string, OrtType.Tensor> = {}
   session.inputNames.forEach((name, i) => {
-    feeds[name] = new ort.Tensor('float32', inputs[i].data, inputs[i].shape)
+    const x = inputs[i]
+    feeds[name] = x.data instanceof Int32Array ? new ort.Tensor('int32', x.data, x.shape) : new ort.Tensor('float32', x.data, x.shape)
   })
   const out = await session.run(feeds)
   return session.outputNames.map((name) => {
     const t = out[name]
-    return {data: t.data as Float32Array, shape: t.dims.map(Number)}
+    if (t.type !== 'float32' && t.type !== 'int32') throw new Error(`ONNX output ${name} is ${t.type}; amps stages give float32 or int32`)
+    return {data: t.data as Float32Array | Int32Array, shape: t.dims.map(Number)}
   })
 }

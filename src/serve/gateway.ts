@@ -1,7 +1,8 @@
 /**
  * `amps serve`: an HTTP gateway in front of a deployed chain that speaks TensorFlow Serving's REST
  * API, batches requests as the plan says (src/serve/batcher.ts), adapts B and T to the observed
- * rate (src/serve/policy.ts) and exports Prometheus metrics.
+ * rate and to the latencies and stage times it measures (src/serve/adaptive.ts on the planner's
+ * models in src/serve/policy.ts) and exports Prometheus metrics.
  *
  * Why fastify (not node:http): it enforces the body limit while reading, before any parsing (413),
  * parses JSON with prototype-poisoning protection, routes TF Serving's `/v1/models/<name>:predict`
@@ -38,7 +39,9 @@ import type {TensorInfo} from '../model/types.js'
 import type {Plan} from '../plan/types.js'
 import {readProfile} from '../profile/io.js'
 import {Batcher, type BatchPolicy, QueueFullError} from './batcher.js'
-import {type DeployedChain, deployedChain, evaluatePolicy, RateWindow, solvePolicyAsync} from './policy.js'
+import {AdaptiveController} from './adaptive.js'
+import {type DeployedChain, deployedChain, evaluatePolicy} from './policy.js'
+import {startSolveWorker} from './solve-worker.js'
 import {RequestError, parsePredictBody, predictResponse, tfDtype} from './tensors.js'
 
 export interface GatewayOptions {
@@ -63,7 +66,7 @@ export interface GatewayOptions {
   bodyLimitBytes?: number
   /** a request's deadline (ms, default 30,000): past it, 504 */
   deadlineMs?: number
-  /** sliding window of the rate estimate (s, default 10) */
+  /** a steady rate is estimated over this sliding window (s, default 10); a step restarts it */
   windowS?: number
   /** how often the adaptive controller looks at the rate (ms, default 1000) */
   adaptEveryMs?: number
@@ -85,7 +88,16 @@ export interface GatewayStats {
   model: string
   target: 'local' | 'aws'
   mode: 'adaptive' | 'fixed'
-  policy: BatchPolicy & {rate: number; dispersion: number; feasible: boolean; predictedLatencyMs?: number; predictedCostPerMillionUsd?: number}
+  policy: BatchPolicy & {
+    rate: number
+    dispersion: number
+    feasible: boolean
+    predictedLatencyMs?: number
+    predictedCostPerMillionUsd?: number
+    /** adaptive: the latency the controller aims at (SLO × (1 − margin), ms) and the margin */
+    budgetMs?: number
+    margin?: number
+  }
   sloMs: number
   percentile: number
   requests: number
@@ -174,7 +186,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const sloMs = o.sloMs ?? plan?.inputs.sloMs
   if (sloMs !== undefined && !(sloMs > 0)) throw flagError(`--slo must be a positive number of ms, got ${sloMs}`)
   const percentile = plan?.inputs.percentile ?? 99
-  const prices = o.prices ?? loadPriceTable()
+  // priced where it runs: an AWS deployment's region, else the region the plan was priced for
+  const prices = o.prices ?? loadPriceTable(undefined, deployment.target === 'aws' ? deployment.region : plan?.inputs.region)
   const memoryOf = new Map((plan?.stages ?? []).map((s) => [s.name, s]))
 
   // batching policy: the plan's, then (adaptive) re-solved for the observed rate
@@ -194,7 +207,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       chainModel = deployedChain(plan, readProfile(profilePath), prices, sloMs)
     }
   }
-  const state = {
+  const state: Omit<GatewayStats['policy'], 'maxBatch' | 'timeoutMs'> = {
     rate: 0,
     dispersion: 1,
     feasible: true,
@@ -341,6 +354,14 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     },
   })
   new Gauge({
+    name: 'amps_serve_latency_budget_ms',
+    help: 'adaptive batching aims at this latency at the SLO percentile: the SLO less a margin learnt from measured misses (ms)',
+    registers: reg,
+    collect() {
+      this.set(state.budgetMs ?? sloMs ?? 0)
+    },
+  })
+  new Gauge({
     name: 'amps_serve_slo_ms',
     help: 'the SLO (ms)',
     registers: reg,
@@ -375,6 +396,11 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
 
   const recordBatch = (result: ChainResult, size: number): void => {
     stats.batches++
+    // measured stage times correct the model; a cold environment's first invocation is not typical
+    controller?.batch(
+      size,
+      result.stages.map((s) => (s.coldStart ? undefined : (s.durationMs ?? s.handlerMs))),
+    )
     let usd = 0
     for (const s of result.stages) {
       const name = s.stageName
@@ -414,56 +440,52 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   })
   held.batcher = b
 
-  // adaptive controller
-  const window = new RateWindow((o.windowS ?? DEFAULTS.windowS) * 1000)
-  let solving = false
-  let solvedRate = plan?.inputs.ratePerSecond ?? 0
-  let solvedBursty = false
+  // adaptive controller: rate (with step detection), measured stage times and latencies → B, T
+  // re-solves run in a worker thread (off the event loop that times the batches) when it can start
+  const solver = chainModel && plan?.model.profile ? startSolveWorker({plan, profilePath: plan.model.profile, prices, sloMs: chainModel.sloMs}) : undefined
+  const controller = chainModel
+    ? new AdaptiveController(chainModel, performance.now(), {
+        fixed: {...policy},
+        rate: {regimeMs: (o.windowS ?? DEFAULTS.windowS) * 1000},
+        ...(solver ? {solve: solver.solve} : {}),
+      })
+    : undefined
   let closed = false
   const adapt = async (): Promise<void> => {
-    if (!chainModel || solving || closed) return
-    const now = performance.now()
-    const est = window.estimate(now)
-    state.rate = est.rate
-    state.dispersion = est.dispersion
-    if (est.spanS < 3 || est.count < 10) return
-    const bursty = est.dispersion > 2
-    if (Math.abs(est.rate - solvedRate) < 0.2 * Math.max(solvedRate, 0.5) && bursty === solvedBursty) return
-    solving = true
+    if (!controller || closed) return
+    const wasFeasible = state.feasible
     try {
-      const also = bursty ? [Math.max(est.lowRate, 0.1), est.highRate] : []
-      const r = await solvePolicyAsync(chainModel, est.rate, also)
+      const d = await controller.tick(performance.now())
       if (closed) return
-      solvedRate = est.rate
-      solvedBursty = bursty
-      const next = {maxBatch: r.best.maxBatch, timeoutMs: r.best.maxBatch === 1 ? 0 : r.best.timeoutMs}
-      const why = `observed ${est.rate.toFixed(1)} req/s${bursty ? ` (bursty: dispersion ${est.dispersion.toFixed(1)}, phases ${est.lowRate}–${est.highRate} req/s)` : ''}`
-      if (!r.feasible && state.feasible) {
+      Object.assign(state, controller.state)
+      for (const note of controller.notes.splice(0)) {
+        const hint =
+          !state.feasible && wasFeasible && note.startsWith('SLO: no')
+            ? `; serving unbatched. Re-plan for this traffic: amps plan ${plan?.model.source ?? '<model>'} --slo ${sloMs} --rate ${state.rate.toFixed(1)}, then amps deploy`
+            : ''
+        log(note + hint)
+      }
+      if (d) {
+        const e = d.evaluation
         log(
-          `SLO: no batch size and timeout meets p${percentile} ≤ ${sloMs} ms at ${why} with the deployed memories (best: ${r.best.latencyMs.toFixed(1)} ms unbatched); serving unbatched. Re-plan for this traffic: amps plan ${plan?.model.source ?? '<model>'} --slo ${sloMs} --rate ${est.rate.toFixed(1)}, then amps deploy`,
+          `batching: B ${d.from.maxBatch} → ${d.to.maxBatch}, T ${d.from.timeoutMs} → ${d.to.timeoutMs} ms: ${d.cause}${e ? `: predicted p${percentile} ${e.latencyMs.toFixed(1)} ms, $${e.costPerMillionUsd.toFixed(4)} per 1M` : ''}`,
         )
-      } else if (r.feasible && !state.feasible) log(`SLO: p${percentile} ≤ ${sloMs} ms is reachable again at ${why}`)
-      state.feasible = r.feasible
-      state.predictedLatencyMs = r.best.latencyMs
-      state.predictedCostPerMillionUsd = r.best.costPerMillionUsd
-      if (next.maxBatch !== policy.maxBatch || next.timeoutMs !== policy.timeoutMs) {
-        log(
-          `batching: B ${policy.maxBatch} → ${next.maxBatch}, T ${policy.timeoutMs} → ${next.timeoutMs} ms for ${why}: predicted p${percentile} ${r.best.latencyMs.toFixed(1)} ms, $${r.best.costPerMillionUsd.toFixed(4)} per 1M`,
-        )
-        policy = next
+        policy = d.to
         policyChanges.inc()
         b.schedule()
       }
     } catch (error) {
       log(`adaptive batching: re-solving failed (${(error as Error).message}); keeping B = ${policy.maxBatch}, T = ${policy.timeoutMs} ms`)
-    } finally {
-      solving = false
     }
   }
   if (chainModel && plan) {
     const e = evaluatePolicy(chainModel, policy, plan.inputs.ratePerSecond)
     state.predictedLatencyMs = e.latencyMs
     state.predictedCostPerMillionUsd = e.costPerRequestUsd * 1e6
+    if (controller) {
+      state.budgetMs = controller.state.budgetMs
+      state.margin = controller.state.margin
+    }
   }
   const adaptTimer = mode === 'adaptive' ? setInterval(() => void adapt(), o.adaptEveryMs ?? DEFAULTS.adaptEveryMs) : undefined
   adaptTimer?.unref()
@@ -517,10 +539,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1
     requests.inc({code: String(status)})
     latency.observe({code: String(status)}, ms / 1000)
-    if (sloMs !== undefined && (status !== 200 || ms > sloMs) && status !== 400 && status !== 401 && status !== 404 && status !== 413) {
+    const counts = status !== 400 && status !== 401 && status !== 404 && status !== 413
+    if (sloMs !== undefined && (status !== 200 || ms > sloMs) && counts) {
       stats.sloMisses++
       sloMisses.inc()
     }
+    if (counts && !draining) controller?.request(performance.now(), ms, status === 200)
   }
   const fail = (req: FastifyRequest, reply: FastifyReply, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}) => {
     count(req, status)
@@ -550,7 +574,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       return fail(req, reply, 413, {
         error: `the request has ${parsed.rows.length} instances, more than the gateway queues at once (--max-queue ${maxQueue}); split it`,
       })
-    window.add(performance.now(), parsed.rows.length)
+    controller?.arrival(performance.now(), parsed.rows.length)
     let sub
     try {
       sub = b.submit(parsed.rows)
@@ -632,6 +656,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     await app.listen({host, port: o.port ?? DEFAULTS.port})
   } catch (error) {
     invoker.close()
+    void solver?.close()
     const e = error as {code?: string}
     if (e.code === 'EADDRINUSE')
       throw flagError(`port ${o.port ?? DEFAULTS.port} on ${host} is in use`, ['pick another with --port, or --port 0 for any free port'])
@@ -670,6 +695,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         await appClosed
         invoker.close()
         for (const i of oldInvokers) i.close()
+        await solver?.close()
       })()
       return closing
     },

@@ -5,14 +5,15 @@
  * models: the exact batch-size distribution and wait (src/cost/batching.ts), the stage cost model
  * (src/cost/model.ts CostModel) and the spread-aware tail (src/plan chainTailInput + tail.ts
  * latencyPercentileMs). Among the (B, T) whose latency at the plan's percentile meets the SLO, it
- * keeps the cheapest per request. Pure apart from the RateWindow's clock input.
+ * keeps the cheapest per request. Pure. The controller that decides when to re-solve, from the
+ * rate, the stage times and the latencies the gateway measures, is src/serve/adaptive.ts.
  */
 import {batchSizeDistribution, expectedBatchSize} from '../cost/batching.js'
 import {type BatchSupport, CostModel, batchSupport, type StageRange} from '../cost/model.js'
 import type {PriceTable} from '../cost/prices.js'
 import {chainTailInput} from '../plan/index.js'
 import {meanCostPerBatchUsd} from '../plan/mean-billing.js'
-import {latencyPercentileMs, type TailStage} from '../plan/tail.js'
+import {latencyPercentileMs, tailStage, type TailStage} from '../plan/tail.js'
 import type {Plan} from '../plan/types.js'
 import type {Profile} from '../profile/types.js'
 
@@ -32,8 +33,13 @@ export interface DeployedChain {
   percentile: number
   /** largest B to consider (the plan's --max-batch, at least its B) */
   maxBatch: number
-  /** per-(k, B) stage figures, shared by every solve */
+  /** per-(k, B) stage figures, shared by every solve (a chain with another stageScale needs its own) */
   cache: Map<string, TailStage[]>
+  /**
+   * Measured ÷ modelled time of stage i for a batch of k (src/serve/adaptive.ts StageCorrection):
+   * scales each stage's handler time, its spread and its billed ms. Absent: the model as profiled.
+   */
+  stageScale?: (stage: number, k: number) => number
 }
 
 export function deployedChain(plan: Plan, profile: Profile, prices: PriceTable, sloMs = plan.inputs.sloMs): DeployedChain {
@@ -65,10 +71,56 @@ export function evaluatePolicy(chain: DeployedChain, choice: BatchChoice, rate: 
   const policy = {ratePerSecond: rate, maxBatch: B, timeoutMs: T}
   const dist: BatchSupport = B === 1 || !(rate > 0) || T === 0 ? {ks: [1], pi: [1]} : batchSupport(batchSizeDistribution(policy))
   const ek = dist.ks.length === 1 && dist.ks[0] === 1 ? 1 : expectedBatchSize(policy)
+  const scale = chain.stageScale
+  if (scale) for (const k of B === 1 ? [1] : dist.ks) scaledStages(chain, scale, k, B)
   const latencyMs = latencyPercentileMs(chainTailInput(chain.profile, chain.model, chain.stages, dist, B, T, rate, chain.cache), chain.percentile)
   // billed as the planner bills: the mean of ceil(duration) over each stage's measured spread
-  const perBatch = chain.stages.reduce((s, st) => s + meanCostPerBatchUsd(chain.model, st.range, st.memoryMb, dist, B), 0)
+  const perBatch = chain.stages.reduce(
+    (s, st, i) => s + meanCostPerBatchUsd(chain.model, st.range, st.memoryMb, dist, B, scale ? (k) => scale(i, k) : undefined),
+    0,
+  )
   return {latencyMs, costPerRequestUsd: perBatch / ek, meanBatchSize: ek}
+}
+
+/**
+ * Puts the chain's stages for a batch of k (hand-off at B) with measured ÷ modelled times into the
+ * chain's cache, where chainTailInput finds them: the handler part of each stage's median latency
+ * and its compute time (so its spread) are scaled; the unbilled round trip is not.
+ */
+function scaledStages(chain: DeployedChain, scale: (stage: number, k: number) => number, k: number, B: number): void {
+  const key = `${k}/${B}`
+  if (chain.cache.has(key)) return
+  const {model, profile} = chain
+  chain.cache.set(
+    key,
+    chain.stages.map((st, i) => {
+      const f = scale(i, k)
+      const handler = model.handlerMs(st.range, st.memoryMb, k, B)
+      const t = tailStage(model, profile, st.range, st.memoryMb, k, model.evaluate(st.range, st.memoryMb, k, B).latencyMs + (f - 1) * handler)
+      return {...t, computeMs: t.computeMs * f}
+    }),
+  )
+}
+
+/**
+ * (B, T) on the chain: latency at the percentile, the worst over `rates` (the first is the mean
+ * rate, the others a bursty stream's phase rates), cost per request at the first.
+ */
+export function assessPolicy(chain: DeployedChain, choice: BatchChoice, rates: number[]): Evaluation {
+  let latencyMs = 0
+  let head: ReturnType<typeof evaluatePolicy> | undefined
+  for (const r of rates) {
+    const e = evaluatePolicy(chain, choice, r)
+    head ??= e
+    latencyMs = Math.max(latencyMs, e.latencyMs)
+  }
+  return {
+    ...choice,
+    latencyMs,
+    costPerMillionUsd: head!.costPerRequestUsd * 1e6,
+    meanBatchSize: head!.meanBatchSize,
+    meetsSlo: latencyMs <= chain.sloMs + 1e-6,
+  }
 }
 
 export interface SolveResult {
@@ -95,20 +147,7 @@ export function* solvePolicySteps(chain: DeployedChain, rate: number, alsoRates:
   let evaluations = 0
   const evaluate = (choice: BatchChoice): Evaluation => {
     evaluations++
-    let latencyMs = 0
-    let head: ReturnType<typeof evaluatePolicy> | undefined
-    for (const r of rates) {
-      const e = evaluatePolicy(chain, choice, r)
-      head ??= e
-      latencyMs = Math.max(latencyMs, e.latencyMs)
-    }
-    return {
-      ...choice,
-      latencyMs,
-      costPerMillionUsd: head!.costPerRequestUsd * 1e6,
-      meanBatchSize: head!.meanBatchSize,
-      meetsSlo: latencyMs <= chain.sloMs + 1e-6,
-    }
+    return assessPolicy(chain, choice, rates)
   }
   const unbatched = evaluate({maxBatch: 1, timeoutMs: 0})
   yield
@@ -158,53 +197,5 @@ export async function solvePolicyAsync(chain: DeployedChain, rate: number, alsoR
     const r = it.next()
     if (r.done) return r.value
     await new Promise<void>((resolve) => setImmediate(resolve))
-  }
-}
-
-/**
- * Arrivals over a sliding window: the rate (instances/s) and the index of dispersion of per-second
- * counts (variance ÷ mean: 1 for Poisson, above for bursty traffic), plus the low and high phase
- * rates (10th and 90th percentile of the per-second counts).
- */
-export class RateWindow {
-  private times: number[] = []
-  private start: number
-  constructor(
-    readonly windowMs = 10_000,
-    now = performance.now(),
-  ) {
-    this.start = now
-  }
-
-  add(now: number, count = 1): void {
-    for (let i = 0; i < count; i++) this.times.push(now)
-    this.trim(now)
-  }
-
-  private trim(now: number): void {
-    const cut = now - this.windowMs
-    let i = 0
-    while (i < this.times.length && this.times[i] < cut) i++
-    if (i > 0) this.times.splice(0, i)
-  }
-
-  /** seconds of history the estimate is based on */
-  spanS(now: number): number {
-    return Math.min(this.windowMs, now - this.start) / 1000
-  }
-
-  estimate(now: number): {rate: number; dispersion: number; lowRate: number; highRate: number; count: number; spanS: number} {
-    this.trim(now)
-    const spanS = this.spanS(now)
-    const count = this.times.length
-    const rate = spanS > 0 ? count / spanS : 0
-    const bins = Math.max(1, Math.round(spanS))
-    const counts = new Array<number>(bins).fill(0)
-    for (const t of this.times) counts[Math.min(bins - 1, Math.floor((now - t) / 1000))]++
-    const mean = counts.reduce((a, b) => a + b, 0) / bins
-    const variance = counts.reduce((a, c) => a + (c - mean) ** 2, 0) / Math.max(1, bins - 1)
-    const sorted = [...counts].sort((a, b) => a - b)
-    const q = (p: number) => sorted[Math.min(bins - 1, Math.floor(p * bins))]
-    return {rate, dispersion: mean > 0 ? variance / mean : 1, lowRate: q(0.1), highRate: q(0.9), count, spanS}
   }
 }

@@ -6,7 +6,7 @@
  *   1. each layer's TimingPoints are interpolated to (m, k): linearly in k between measured batch
  *      sizes (beyond the largest, along the slope of the last two points, clamped at
  *      zero; below the smallest, proportionally), and linearly in 1/m between measured
- *      memories (outside the measured range, by the cost model's CPU-share rule, src/cost/timing.ts cpuSlowdown);
+ *      memories (outside the measured range, by the cost model's CPU-share rule and thread fit, src/cost/timing.ts);
  *      the plan's batch size should be one the profile measured, so extrapolation in k is rare;
  *   2. the stage statistic is the sum of its layers' statistics.
  * One uniform u ~ U(0,1) is drawn per stage invocation and mapped through the piecewise-linear

@@ -40,21 +40,29 @@ export async function loadOnnxEngine(dir: string, spec: StageSpec, t0: number): 
     throw new Error(`${join(dir, 'model.onnx')} does not match stage.json (inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')})`)
   }
   const t2 = performance.now()
+  // each input as the dtype stage.json (and model.onnx) declare: int32 ids stay int32 (the event's dtype was checked against it)
+  const dtypes: WireDtype[] = spec.inputs.map((i) => (i.dtype === 'int32' ? 'int32' : 'float32'))
   const run = async (inputs: RawTensor[]): Promise<RawTensor[]> => {
-    const feeds = inputs.map((t) => ({data: t.data instanceof Float32Array ? t.data : Float32Array.from(t.data), shape: t.shape}))
+    const feeds = inputs.map((t, i) => ({data: asDtype(t.data, dtypes[i]), shape: t.shape}))
     const outs = await runSession(session, feeds)
     return spec.outputs.map((o) => {
       const y = outs[byName.get(o.id) as number]
-      return {id: o.id, dtype: 'float32' as WireDtype, shape: y.shape, data: y.data}
+      return {id: o.id, dtype: (y.data instanceof Int32Array ? 'int32' : 'float32') as WireDtype, shape: y.shape, data: y.data}
     })
   }
   // warm-up at batch 1 with zeros: ORT allocates its arena and pre-packs weights on the first run
   await run(
-    spec.inputs.map((i) => {
+    spec.inputs.map((i, k) => {
       const shape = [1, ...i.shape.slice(1).map((d) => d ?? 1)]
-      return {id: i.id, dtype: 'float32', shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1))}
+      const n = shape.reduce((a, b) => a * b, 1)
+      return {id: i.id, dtype: dtypes[k], shape, data: dtypes[k] === 'int32' ? new Int32Array(n) : new Float32Array(n)}
     }),
   )
   const t3 = performance.now()
   return {backend: 'onnx', initMs: t3, breakdown: {tfMs: t1 - t0, loadMs: t2 - t1, warmupMs: t3 - t2}, run}
+}
+
+function asDtype(data: Float32Array | Int32Array, dtype: WireDtype): Float32Array | Int32Array {
+  if (dtype === 'int32') return data instanceof Int32Array ? data : Int32Array.from(data)
+  return data instanceof Float32Array ? data : Float32Array.from(data)
 }

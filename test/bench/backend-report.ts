@@ -11,6 +11,7 @@ export function renderBackendSection(data: BackendData | undefined, table: (h: s
       ['model', 'backend', ...keys.map((k) => `${k.replace('x', ' MB × b')} ms`)],
       data.rows.map((r) => [r.model, r.backend, ...keys.map((k) => (r.wholeMs[k] === undefined ? '–' : String(r.wholeMs[k])))]),
     ),
+    ...predictedTable(data, table),
     table(
       [
         'model',
@@ -42,4 +43,20 @@ export function renderBackendSection(data: BackendData | undefined, table: (h: s
       ]),
     ),
   ].join('\n\n')
+}
+
+/** The cost model's whole-model ms at memories beyond the measured threads, labelled as predictions (absent in results from before it existed). */
+function predictedTable(data: BackendData, table: (h: string[], rows: string[][]) => string): string[] {
+  const memories = data.predictedMemories
+  if (!memories || !data.rows.some((r) => r.predictedMs)) return []
+  const upTo = data.measuredUpToMb ?? 3538
+  const keys = memories.flatMap((m) => data.batches.map((b) => ({key: `${m}x${b}`, label: `${m} MB × b${b} ms${m > upTo ? ' (extrapolated)' : ''}`})))
+  return [
+    `Predicted by the cost model, not measured: whole-model compute ms (Σ layer medians × fusedFactor). Up to ${upTo.toLocaleString('en-US')} MB the profile measured the thread count; ` +
+      'above it (3 and 5.8 vCPUs at 5,307 and 10,240 MB) ORT runs more threads than this machine has cores, so its times are extrapolated from each layer’s parallel efficiency fitted to its 1- and 2-thread times; wasm stays on one thread.',
+    table(
+      ['model', 'backend', ...keys.map((k) => k.label)],
+      data.rows.map((r) => [r.model, r.backend, ...keys.map((k) => (r.predictedMs?.[k.key] === undefined ? '–' : String(r.predictedMs[k.key])))]),
+    ),
+  ]
 }

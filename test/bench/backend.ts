@@ -3,6 +3,8 @@
  * same cgroup CPU quotas (the profiler's), on nsfwjs MobileNetV2 and InceptionV3:
  * - whole-model ms at batch 1/4/8 and 512/1,769/3,538 MB (the profiler's whole-model runs under
  *   each quota: `calibration[].wholeModelMs`; ORT runs ceil(m/1769) threads, capped at the cores);
+ * - the cost model's predicted whole-model compute ms at 1,769/3,538 (measured) and 5,307/10,240 MB
+ *   (3 and 5.8 vCPUs: extrapolated, labelled as predictions; nothing above 2 cores is measurable here);
  * - cold start: a fresh Node process loading the runtime + model and running batch 1 once;
  * - the stage runtime's size, unzipped and zipped (level 9, as bundles are zipped);
  * - plan cost per 1M at 10 req/s p99 at a common SLO, the smallest feasible p99 SLO (bisection,
@@ -21,6 +23,7 @@ import {BUNDLED_WASM_FILES, buildRuntime} from '../../deploy/bundle/bundle.js'
 import {AmpsUserError} from '../../src/errors.js'
 import {loadModel} from '../../src/model/index.js'
 import {exportOnnx} from '../../src/model/onnx/export.js'
+import {CostModel} from '../../src/cost/model.js'
 import {applyBackend, pricesForBackend} from '../../src/plan/backend.js'
 import {planFromProfile} from '../../src/plan/index.js'
 import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
@@ -32,6 +35,13 @@ import {log, round, type BenchOptions} from './common.js'
 import {computeFloor} from './floor.js'
 
 const MEMORIES = [512, 1769, 3538]
+/**
+ * Memories whose whole-model compute the cost model predicts (the planner's own CostModel.computeMs):
+ * 1,769 and 3,538 MB are measured (the prediction is Σ layers × fusedFactor there), 5,307 MB (3
+ * vCPUs) and 10,240 MB (5.8) are beyond this 2-core machine, extrapolated by each layer's fitted
+ * parallel efficiency (src/cost/timing.ts threadFit) on ORT and flat above one vCPU on wasm.
+ */
+const PREDICTED_MEMORIES = [1769, 3538, 5307, 10240]
 const BATCHES = [1, 4, 8]
 const RATE = 10
 const BACKENDS = ['onnx', 'wasm'] as const
@@ -42,6 +52,8 @@ export interface BackendRow {
   backend: Backend
   /** `${memoryMb}x${batch}` → whole-model ms under the quota */
   wholeMs: Record<string, number>
+  /** `${memoryMb}x${batch}` → the cost model's whole-model compute ms at PREDICTED_MEMORIES (a prediction, not a measurement) */
+  predictedMs?: Record<string, number>
   coldStartMs: number
   runtimeBytes: {unzipped: number; zipped: number}
   /** plan at the common SLO */
@@ -57,6 +69,9 @@ export interface BackendRow {
 export interface BackendData {
   memories: number[]
   batches: number[]
+  /** memories of BackendRow.predictedMs, and the thread count measurements reach up to (extrapolated above) */
+  predictedMemories?: number[]
+  measuredUpToMb?: number
   rate: number
   rows: BackendRow[]
 }
@@ -145,6 +160,7 @@ export async function runBackend(opts: BenchOptions): Promise<{data: BackendData
   const models: NsfwjsModel[] = opts.quick ? ['mobilenet_v2'] : ['mobilenet_v2', 'inception_v3']
   const scratch = mkdtempSync(join(tmpdir(), 'amps-bench-backend-'))
   const rows: BackendRow[] = []
+  let measuredUpToMb: number | undefined
   try {
     const sizes = {onnx: await runtimeSize('onnx', scratch), wasm: await runtimeSize('wasm', scratch)}
     for (const model of models) {
@@ -171,12 +187,17 @@ export async function runBackend(opts: BenchOptions): Promise<{data: BackendData
         const wholeMs: Record<string, number> = {}
         for (const c of p.calibration ?? []) wholeMs[`${c.memoryMb}x${c.batch}`] = round(c.wholeModelMs, 2)
         const floor = computeFloor(p)
+        const cm = new CostModel(p, {arch: 'x86_64', prices: pricesForBackend(DEFAULT_PRICE_TABLE, backend)})
+        if (backend === 'onnx') measuredUpToMb = cm.threadsMeasuredUpToMb() ?? undefined
+        const predictedMs: Record<string, number> = {}
+        for (const m of PREDICTED_MEMORIES) for (const b of BATCHES) predictedMs[`${m}x${b}`] = round(cm.computeMs({first: 0, last: cm.L - 1}, m, b), 2)
         const at = tryPlan(p, backend, sloMs)
         const smallest = smallestSlo(p, backend, sloMs * 4)
         const row: BackendRow = {
           model,
           backend,
           wholeMs,
+          predictedMs,
           coldStartMs: round(coldStartMs(backend, model, onnxPath), 1),
           runtimeBytes: sizes[backend],
           sloMs,
@@ -201,5 +222,8 @@ export async function runBackend(opts: BenchOptions): Promise<{data: BackendData
     'Runtime size: what a stage bundle carries besides its weights (wasm: index.mjs + 2 .wasm; onnx: index.mjs + onnxruntime-node JS + the linux x64 native library).',
     'Cold start: a fresh Node process importing the runtime, loading the whole model and running batch 1 once (median of 3), unrestricted CPU.',
   ]
-  return {data: {memories: MEMORIES, batches: BATCHES, rate: RATE, rows}, notes}
+  notes.push(
+    `Predicted whole-model ms: the planner's cost model (Σ layer medians × fusedFactor, no codec or invoke overhead) at ${PREDICTED_MEMORIES.join('/')} MB; above ${measuredUpToMb ?? 3538} MB no measurement is possible on this machine's cores, so ORT's times there are extrapolations from each layer's parallel efficiency fitted to its 1- and 2-thread times.`,
+  )
+  return {data: {memories: MEMORIES, batches: BATCHES, predictedMemories: PREDICTED_MEMORIES, measuredUpToMb, rate: RATE, rows}, notes}
 }

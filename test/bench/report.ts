@@ -564,7 +564,7 @@ function serveSection(r: SectionResult<ServeData> | undefined): string {
         m.mode,
         ...m.phases.map(
           (p) =>
-            `${pct(p.sloMissRate)}, ${fmt(p.p99Ms)} ms, ${usd(p.costPerMillionUsd)}, ${p.policy ? `${p.policy.maxBatch}/${fmt(p.policy.timeoutMs, 0)} ms` : '–'}`,
+            `${pct(p.sloMissRate)}, ${fmt(p.p99Ms)} ms, ${usd(p.costPerMillionUsd)}, ${p.policy ? `${p.policy.maxBatch}/${fmt(p.policy.timeoutMs, 0)} ms` : '–'}${p.changes !== undefined ? ` (${p.changes} change${p.changes === 1 ? '' : 's'}${p.budgetMs !== undefined ? `, budget ${fmt(p.budgetMs)} ms` : ''})` : ''}`,
         ),
       ]),
     ),

@@ -2,13 +2,13 @@
  * Numerics helpers for the ONNX tests: a tfjs LayersModel built in memory → LoadedModel (the real
  * loader path) → ONNX export of a stage range → one ORT session per case, compared with tfjs.
  */
-import type * as tfType from '@tensorflow/tfjs'
+import type * as tfType from '../../src/runtime/tfjs.js'
 
 import {saveToMemory} from '../../examples/models.js'
 import {loadModelFromArtifacts, stageBoundary} from '../../src/model/index.js'
 import {exportOnnx} from '../../src/model/onnx/export.js'
 import type {LoadedModel} from '../../src/model/types.js'
-import {createSession, runSession, type FloatTensor} from '../../src/runtime/ort.js'
+import {createSession, runSession, type OrtTensor} from '../../src/runtime/ort.js'
 import {initTf} from '../../src/runtime/tf.js'
 
 export async function loadedFrom(model: tfType.LayersModel, name = model.name): Promise<LoadedModel> {
@@ -32,10 +32,10 @@ export async function stageMaxAbsDiff(model: LoadedModel, first: number, last: n
   const session = await createSession(exp.bytes, {threads: 1})
   try {
     const {inputs, outputs} = stageBoundary(model.graph, first, last)
-    const feeds: FloatTensor[] = []
+    const feeds: OrtTensor[] = []
     for (const u of inputs) {
       const t = tensors.get(u.info.id)!
-      feeds.push({data: (await t.data()) as Float32Array, shape: t.shape})
+      feeds.push({data: (await t.data()) as Float32Array | Int32Array, shape: t.shape})
     }
     const got = await runSession(session, feeds)
     let max = 0

@@ -37,12 +37,11 @@ function harness(opts: {B: number; T: number; maxConcurrency?: number; maxQueue?
 
 describe('Batcher (BATCH semantics)', () => {
   it('dispatches a full batch at once and a partial one T ms after its first instance', async () => {
-    const {b, batches} = harness({B: 3, T: 40})
-    const t0 = performance.now()
+    const {b, batches} = harness({B: 3, T: 300})
     const full = Promise.all([1, 2, 3].map((v) => b.submit([row(v)]).promise))
     const partial = b.submit([row(4)]).promise
     expect((await full).map((r) => val(r[0]))).toEqual([10, 20, 30])
-    expect(performance.now() - t0).toBeLessThan(40)
+    // the full batch came back while the partial one still waits for its T: it did not wait T
     expect(b.queued).toBe(1)
     expect(val((await partial)[0])).toBe(40)
     expect(batches).toEqual([[1, 2, 3], [4]])

@@ -9,7 +9,7 @@ import {describe, expect, it} from 'vitest'
 
 import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import {planFromProfile} from '../../src/plan/index.js'
-import {deployedChain, evaluatePolicy, RateWindow, solvePolicy} from '../../src/serve/policy.js'
+import {deployedChain, evaluatePolicy, solvePolicy} from '../../src/serve/policy.js'
 import {syntheticProfile} from '../simulate/fixtures.js'
 
 const profile = syntheticProfile()
@@ -62,22 +62,5 @@ describe('adaptive batch policy (pure)', () => {
     expect(r.feasible).toBe(false)
     expect(r.best.maxBatch).toBe(1)
     expect(r.best.latencyMs).toBeGreaterThan(5)
-  })
-})
-
-describe('RateWindow', () => {
-  it('estimates the rate over the window and sees bursts as dispersion > 1', () => {
-    const w = new RateWindow(10_000, 0)
-    for (let t = 0; t < 10_000; t += 100) w.add(t) // 10/s, perfectly regular
-    const even = w.estimate(10_000)
-    expect(even.rate).toBeCloseTo(10, 0)
-    expect(even.dispersion).toBeLessThan(0.5)
-    const b = new RateWindow(10_000, 0)
-    for (let s = 0; s < 10; s++) if (s % 5 === 0) for (let i = 0; i < 50; i++) b.add(s * 1000 + i * 10) // 50 in one second of every five
-    const bursty = b.estimate(10_000)
-    expect(bursty.rate).toBeCloseTo(10, 0)
-    expect(bursty.dispersion).toBeGreaterThan(5)
-    expect(bursty.highRate).toBe(50)
-    expect(bursty.lowRate).toBe(0)
   })
 })

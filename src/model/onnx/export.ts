@@ -2,7 +2,9 @@
  * ONNX export of a stage range [first..last] (or the whole model) of a loaded LayerGraph.
  *
  * - Inputs and outputs are the stage's crossing tensors (graph.ts stageBoundary), named by tensor
- *   id, float32, NHWC exactly as Keras has them, batch dimension symbolic ("batch").
+ *   id, float32 (or int32: token ids and indices, as the model declares them), NHWC exactly as
+ *   Keras has them, batch dimension symbolic ("batch"). Embedding gathers int32 ids as they are;
+ *   every other layer reads an int32 tensor cast to float32, as tfjs does.
  * - Inside, every tensor value is tracked in the layout it was produced in: 4-D tensors out of
  *   Conv/Pool/BN/Pad/Resize stay NCHW, and a Transpose is emitted only where a consumer needs the
  *   other layout (Dense, Reshape, Flatten, Permute, stage outputs...); elementwise ops and
@@ -13,7 +15,7 @@
  * - A layer class or configuration that has no exact ONNX equivalent here throws AmpsUserError
  *   MODEL_UNSUPPORTED_LAYER naming the layer and its class, with the hint `--backend wasm`.
  */
-import type * as tfType from '@tensorflow/tfjs'
+import type * as tfType from '../../runtime/tfjs.js'
 
 import {AmpsUserError, InvalidProblemError} from '../../errors.js'
 import {initTf} from '../../runtime/tf.js'
@@ -21,7 +23,7 @@ import {stageBoundary, tensorUses, topologyOf} from '../graph.js'
 import {INFERENCE_IDENTITY_LAYERS, type KerasLayerJson} from '../keras-format.js'
 import type {LayerInfo, LoadedModel, Shape} from '../types.js'
 import {joinWeightData} from '../weights.js'
-import {GraphBuilder, OPSET, type AttrValue} from './proto.js'
+import {ELEM, GraphBuilder, OPSET, type AttrValue, type OnnxDtype} from './proto.js'
 
 export {OPSET} from './proto.js'
 
@@ -56,6 +58,9 @@ export const ONNX_LAYER_CLASSES = [
   'Reshape',
   'Flatten',
   'Permute',
+  'Embedding',
+  'GlobalAveragePooling1D',
+  'GlobalMaxPooling1D',
   ...INFERENCE_IDENTITY_LAYERS,
   'Rescaling',
 ] as const
@@ -81,8 +86,12 @@ const TO_NHWC = [0, 2, 3, 1]
 interface Value {
   /** Keras (channels-last) shape with batch */
   shape: Shape
+  /** float32 everywhere but int32 stage inputs (token ids, indices), which Embedding reads as they are and every other layer as float32 */
+  dtype: OnnxDtype
   native: Layout
   names: Partial<Record<Layout, string>>
+  /** an int32 value's float32 casts, by `float_<layout>` */
+  casts?: Record<string, string>
 }
 
 const weightCache = new WeakMap<object, Promise<Map<string, {shape: number[]; data: Float32Array}>>>()
@@ -122,13 +131,14 @@ export async function exportOnnx(model: LoadedModel, first = 0, last = model.gra
   for (const u of outputs) b.reserve(u.info.id)
 
   for (const u of inputs) {
-    if (u.info.dtype !== 'float32') {
-      throw new AmpsUserError('MODEL_UNSUPPORTED_LAYER', `tensor ${u.info.id} is ${u.info.dtype}; the ONNX backend takes float32 tensors only`, {
-        suggestions: ['Use --backend wasm for this model'],
+    const dtype = u.info.dtype
+    if (dtype !== 'float32' && dtype !== 'int32') {
+      throw new AmpsUserError('MODEL_UNSUPPORTED_LAYER', `tensor ${u.info.id} is ${dtype}; the ONNX backend takes float32 and int32 tensors only`, {
+        suggestions: ['Run this model on the TensorFlow.js runtime: --backend wasm'],
       })
     }
-    b.inputs.push(b.valueInfo(u.info.id, u.info.shape))
-    values.set(u.info.id, {shape: u.info.shape, native: 'nhwc', names: {nhwc: u.info.id}})
+    b.inputs.push(b.valueInfo(u.info.id, u.info.shape, dtype))
+    values.set(u.info.id, {shape: u.info.shape, dtype, native: 'nhwc', names: {nhwc: u.info.id}})
   }
 
   const get = (id: string, layout: Layout): string => {
@@ -157,9 +167,12 @@ export async function exportOnnx(model: LoadedModel, first = 0, last = model.gra
     const v = values.get(u.info.id)
     if (!v) throw new InvalidProblemError(`ONNX export: stage output ${u.info.id} was not produced`)
     const src = v.names.nhwc ?? (v.names.nchw as string)
-    if (v.names.nhwc) b.op('Identity', [src], {}, 'out', u.info.id)
+    // a stage input that also leaves the stage (a model input a later stage reads too) is already that value
+    if (src === u.info.id) {
+      /* graph output = graph input */
+    } else if (v.names.nhwc) b.op('Identity', [src], {}, 'out', u.info.id)
     else b.op('Transpose', [src], {perm: TO_NHWC}, 'out', u.info.id)
-    b.outputs.push(b.valueInfo(u.info.id, u.info.shape))
+    b.outputs.push(b.valueInfo(u.info.id, u.info.shape, v.dtype))
   }
   const name = `${graph.name}_${graph.layers[first].name}_${graph.layers[last].name}`
   return {
@@ -251,11 +264,29 @@ class LayerCtx {
 
   set(out: string, layout: Layout, index = 0): void {
     const info = this.layer.outputs[index]
-    this.values.set(info.id, {shape: info.shape, native: layout, names: {[layout]: out}})
+    this.values.set(info.id, {shape: info.shape, dtype: 'float32', native: layout, names: {[layout]: out}})
   }
 
+  /**
+   * Input i in `layout`, as float32: an int32 stage input is cast first, as tfjs casts an int32
+   * tensor for every float op of a layer (once per tensor and layout; Embedding reads it as is).
+   */
   input(i: number, layout: Layout): string {
-    return this.get(this.layer.inbound[i], layout)
+    const id = this.layer.inbound[i]
+    const x = this.get(id, layout)
+    const v = this.values.get(id)!
+    if (v.dtype === 'float32') return x
+    const key = `float_${layout}`
+    v.casts ??= {}
+    v.casts[key] ??= this.b.op('Cast', [x], {to: ELEM.float32}, `${id}_float`)
+    return v.casts[key]
+  }
+
+  /** Input i as int32 indices in NHWC (tfjs' Embedding casts float ids to int32, truncating). */
+  indices(i: number): string {
+    const id = this.layer.inbound[i]
+    const x = this.get(id, 'nhwc')
+    return this.values.get(id)!.dtype === 'int32' ? x : this.b.op('Cast', [x], {to: ELEM.int32}, `${id}_int32`)
   }
 
   /** The layout input i already has (its producer's), for layout-agnostic ops. */
@@ -335,6 +366,15 @@ class LayerCtx {
         return this.set(this.b.op('Reshape', [this.input(0, 'nhwc'), this.b.int64s([0, ...this.outShape.slice(1).map((d) => d ?? -1)])]), 'nhwc')
       case 'Flatten':
         return this.set(this.b.op('Flatten', [this.input(0, 'nhwc')], {axis: 1}), 'nhwc')
+      case 'Embedding':
+        return this.embedding()
+      case 'GlobalAveragePooling1D':
+      case 'GlobalMaxPooling1D': {
+        this.checkChannelsLast()
+        if (this.inShape().length !== 3) throw this.unsupported(`expects a 3-D input, got rank ${this.inShape().length}`)
+        const op = c === 'GlobalMaxPooling1D' ? 'ReduceMax' : 'ReduceMean'
+        return this.set(this.b.op(op, [this.input(0, 'nhwc')], {axes: [1], keepdims: 0}, this.layer.name), 'nhwc')
+      }
       case 'Permute': {
         const dims = this.cfg.dims as number[]
         return this.set(this.b.op('Transpose', [this.input(0, 'nhwc')], {perm: [0, ...dims]}), 'nhwc')
@@ -503,6 +543,13 @@ class LayerCtx {
       if (bias) y = this.b.op('Add', [y, bias])
     }
     this.set(this.fused(y, 'nhwc'), 'nhwc')
+  }
+
+  /** Keras Embedding: row `id` of the [input_dim, output_dim] table for every id: Gather on axis 0 (the output gets the ids' shape + [output_dim]). */
+  embedding(): void {
+    const e = this.weight('embeddings')!
+    const table = this.b.floatTensor(`${this.layer.name}_table`, e.shape, e.data)
+    this.set(this.b.op('Gather', [table, this.indices(0)], {axis: 0}, this.layer.name), 'nhwc')
   }
 
   batchNorm(): void {

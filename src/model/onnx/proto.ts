@@ -1,6 +1,6 @@
 /**
  * A small builder over onnx-proto's generated protobuf types (ONNX 1.10, opset 13 here): nodes,
- * float32/int64 initializers, value infos with a symbolic batch dimension, and the encoded
+ * float32/int64 initializers, float32/int32 value infos with a symbolic batch dimension, and the encoded
  * ModelProto bytes.
  */
 import {createRequire} from 'node:module'
@@ -17,6 +17,12 @@ export type AttrValue = number | string | number[] | {f: number} | {floats: numb
 
 const AT = onnx.AttributeProto.AttributeType
 const DT = onnx.TensorProto.DataType
+
+/** Element types a stage's graph inputs and outputs can have (Keras' int32 token/index inputs besides float32). */
+export type OnnxDtype = 'float32' | 'int32'
+
+/** TensorProto element type of an OnnxDtype (for value infos and the Cast node's `to`). */
+export const ELEM: Record<OnnxDtype, number> = {float32: DT.FLOAT, int32: DT.INT32}
 
 function attribute(name: string, v: AttrValue): OnnxNs.IAttributeProto {
   if (typeof v === 'string') return {name, type: AT.STRING, s: new TextEncoder().encode(v)}
@@ -91,10 +97,10 @@ export class GraphBuilder {
     return name
   }
 
-  valueInfo(name: string, shape: (number | null)[]): OnnxNs.IValueInfoProto {
+  valueInfo(name: string, shape: (number | null)[], dtype: OnnxDtype = 'float32'): OnnxNs.IValueInfoProto {
     return {
       name,
-      type: {tensorType: {elemType: DT.FLOAT, shape: {dim: shape.map((d) => (d === null || d < 0 ? {dimParam: 'batch'} : {dimValue: d}))}}},
+      type: {tensorType: {elemType: ELEM[dtype], shape: {dim: shape.map((d) => (d === null || d < 0 ? {dimParam: 'batch'} : {dimValue: d}))}}},
     }
   }
 
