@@ -123,7 +123,7 @@ export function resolveOptions(options: ProfileOptions = {}): ResolvedOptions {
  * What the profiler measures, for the cache key: bump it when a profile starts recording something
  * new, so a cached profile without it is measured again (2: fusedFactor and runtime JSON ms/MB).
  */
-export const PROFILER_REVISION = 2
+export const PROFILER_REVISION = 3
 
 /** The cache file for a model and resolved options. */
 export function profileCachePath(graph: Pick<LayerGraph, 'sha256' | 'name'>, resolved: ResolvedOptions, backend?: ProfileBackend): string {

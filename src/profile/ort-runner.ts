@@ -25,6 +25,7 @@ import {join} from 'node:path'
 import {layerOfNode} from '../model/onnx/export.js'
 import type {LayerGraph} from '../model/types.js'
 import {createSession, ortThreadsForMemory, runSession, type FloatTensor, type OrtSession} from '../runtime/ort.js'
+import {quotaFreeLayerSamples} from './ort-quota.js'
 import type {LayerSamples, PointResult, RepeatPlan, WorkerMessage} from './protocol.js'
 import {median} from './stats.js'
 
@@ -161,7 +162,6 @@ export class OrtRunner {
         chainWallMs.push(run.runUs / 1000)
         for (const p of this.positions) samples.get(p)!.push((run.byLayer.get(p) ?? 0) / 1000)
       }
-      spreadByRunCpu(samples, runCpuMs)
     } finally {
       rmSync(dir, {recursive: true, force: true})
     }
@@ -175,8 +175,11 @@ export class OrtRunner {
       wholeWallMs.push(run.wall)
       wholeCpuMs.push(run.cpu)
     }
-    // A node's kernel time is short against the CFS period, so it rarely contains a throttled pause:
-    // it is the node's CPU time. Reported as cpuMs, assemble's layerSampleMs turns it into the
+    // below one vCPU (one thread): node wall times carry the quota's throttle gaps (ort-quota.ts)
+    if (fraction < 1 && threads === 1) quotaFreeLayerSamples(samples, wholeCpuMs)
+    spreadByRunCpu(samples, runCpuMs)
+    // Below one vCPU the samples are now the layers' shares of the run's CPU time (above); at or
+    // above it a node's kernel time is its wall time, unthrottled. Reported as cpuMs, assemble's layerSampleMs turns it into the
     // time at this memory: ÷ f below one vCPU (the quota's share), the wall time at or above.
     // The whole-model runs' CPU time is the process's (all intra-op threads; spinning is off, so an
     // idle thread burns none): unlike their wall time, it does not grow when other tenants of the

@@ -210,7 +210,8 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
             const rs = series.results
             plan.stages.forEach((s, i) => {
               const range = {first: s.layers.firstIndex, last: s.layers.lastIndex}
-              if (rs.some((r) => !Number.isFinite(r.stages[i].durationMs ?? NaN))) throw new Error(`stage ${i + 1} of ${name} reported no Duration (REPORT line)`)
+              if (rs.some((r) => !Number.isFinite(r.stages[i].durationMs ?? NaN)))
+                throw new Error(`stage ${i + 1} of ${name} reported no Duration (REPORT line)`)
               const measured = measuredStage(series, i)
               const predicted: PredictionRow['predicted'] = {}
               for (const [pname, predict] of Object.entries(PREDICTORS)) {

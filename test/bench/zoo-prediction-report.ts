@@ -34,8 +34,8 @@ export function renderZooPredictionSection(r: SectionResult<ZooPredictionData> |
   out.push(
     '### Where the Duration goes beyond the layers (median over rows, % of Duration)',
     table(
-      ['backend', 'model run − Σ layers', 'codec measured − predicted', 'runtime JSON (Duration − handler)', 'handler rest'],
-      d.gaps.map((g) => [g.backend, pct(g.computeGapPct), pct(g.codecGapPct), `${g.runtimeJsonPct} %`, `${g.handlerRestPct} %`]),
+      ['backend', 'CPU per request vs predicted', 'model run − Σ layers', 'codec measured − predicted', 'runtime JSON (Duration − handler)', 'handler rest'],
+      d.gaps.map((g) => [g.backend, pct(g.cpuGapPct), pct(g.computeGapPct), pct(g.codecGapPct), `${g.runtimeJsonPct} %`, `${g.handlerRestPct} %`]),
     ),
   )
   out.push(
@@ -79,7 +79,20 @@ export function renderZooPredictionSection(r: SectionResult<ZooPredictionData> |
   out.push(
     '### Every stage',
     table(
-      ['arch', 'backend', 'stage', 'layers', 'memory', 'batch', 'measured Duration', ...predictors.flatMap((p) => [`${p} ms`, `${p} error`]), 'model run', 'codec', 'throttled'],
+      [
+        'arch',
+        'backend',
+        'stage',
+        'layers',
+        'memory',
+        'batch',
+        'measured Duration',
+        ...predictors.flatMap((p) => [`${p} ms`, `${p} error`]),
+        'model run',
+        'codec',
+        'CPU',
+        'throttled',
+      ],
       d.rows.map((x) => [
         `${x.arch} ${x.size}`,
         x.backend,
@@ -91,6 +104,7 @@ export function renderZooPredictionSection(r: SectionResult<ZooPredictionData> |
         ...predictors.flatMap((p) => [`${Math.round(x.predicted[p].handlerMs * 100) / 100}`, pct(x.predicted[p].durationErrPct)]),
         `${x.measured.runMs} ms`,
         `${x.measured.codecMs} ms`,
+        `${x.measured.cpuMs} ms`,
         x.measured.throttledMs === undefined ? '–' : `${x.measured.throttledMs} ms`,
       ]),
     ),

@@ -84,6 +84,12 @@ export interface ZooGap {
   computeGapPct: number
   /** measured codec (decode + encode) − predicted codec (without the runtime's JSON) */
   codecGapPct: number
+  /**
+   * the stage process's CPU per request (all threads, procstat.ts) over the CPU the model predicts
+   * (handler ms × min(1, m/1769)), − 1, in %: unlike wall time, barely touched by other tenants of
+   * the machine, so a gap here is work the layers' sum does not count
+   */
+  cpuGapPct: number
   /** Duration − handler (the runtime's JSON parse/stringify around the handler), % of Duration */
   runtimeJsonPct: number
   /** handler − run − codec: the handler's own fixed cost, % of Duration */
@@ -196,6 +202,7 @@ function gapsOf(rows: ZooRow[], backend: StageBackend): ZooGap {
     backend,
     computeGapPct: pct((r) => r.measured.runMs - noJson(r).computeMs),
     codecGapPct: pct((r) => r.measured.codecMs - noJson(r).codecMs),
+    cpuGapPct: round(median(rs.map((r) => (r.measured.cpuMs / (r.predicted.model.handlerMs * Math.min(1, r.memoryMb / 1769)) - 1) * 100)), 1),
     runtimeJsonPct: pct((r) => r.measured.durationMs - r.measured.handlerMs),
     handlerRestPct: pct((r) => r.measured.handlerMs - r.measured.runMs - r.measured.codecMs),
   }
@@ -226,7 +233,14 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
       log(`zoo-prediction: profiling ${arch} (${size(arch)}×${size(arch)}) on ${backend} at ${memories.join('/')} MB × batch ${batches.join('/')}`)
       const profile = await profileModel(dir, {backend, memoryMb: memories, batchSizes: batches, quick, force: !quick})
       const seconds = round((Date.now() - t0) / 1000, 1)
-      profiles.push({arch, backend, seconds, fusedFactor: profile.runtime.fusedFactor, invokeOverheadMs: profile.runtime.invokeOverheadMs, codecMsPerMb: profile.runtime.codecMsPerMb})
+      profiles.push({
+        arch,
+        backend,
+        seconds,
+        fusedFactor: profile.runtime.fusedFactor,
+        invokeOverheadMs: profile.runtime.invokeOverheadMs,
+        codecMsPerMb: profile.runtime.codecMsPerMb,
+      })
       const model = await loadModel(dir)
       const cuts = balancedCuts(model.graph, 2)
       for (const memoryMb of memories) {
@@ -250,13 +264,28 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
                   computeErrPct: round(errorPct(p.computeMs, measured.runMs), 1),
                 }
               }
-              rows.push({arch, size: size(arch), backend, stage: i + 1, first: range.first, last: range.last, layers: s.layers.count, memoryMb, batch, measured, predicted})
+              rows.push({
+                arch,
+                size: size(arch),
+                backend,
+                stage: i + 1,
+                first: range.first,
+                last: range.last,
+                layers: s.layers.count,
+                memoryMb,
+                batch,
+                measured,
+                predicted,
+              })
             })
             const last = rows.slice(-plan.stages.length)
             log(
               `  ${arch} ${backend} ${memoryMb} MB batch ${batch}: ` +
                 last
-                  .map((r) => `stage ${r.stage} ${r.measured.durationMs} ms vs ${round(r.predicted.model.handlerMs)} (${r.predicted.model.durationErrPct} %), cfs ${round(r.predicted.cfs.handlerMs)} (${r.predicted.cfs.durationErrPct} %)`)
+                  .map(
+                    (r) =>
+                      `stage ${r.stage} ${r.measured.durationMs} ms vs ${round(r.predicted.model.handlerMs)} (${r.predicted.model.durationErrPct} %), cfs ${round(r.predicted.cfs.handlerMs)} (${r.predicted.cfs.durationErrPct} %)`,
+                  )
                   .join('; '),
             )
           }
@@ -297,7 +326,9 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
           fluidErrPct: round(errorPct(fluidMs, measuredMs), 1),
           periodAwareErrPct: round(errorPct(periodAwareMs, measuredMs), 1),
         })
-        log(`  short stage ${s.layers.first}…${s.layers.last} at ${memoryMb} MB: measured ${measuredMs} ms, fluid ${round(fluidMs)} ms, period-aware ${round(periodAwareMs)} ms`)
+        log(
+          `  short stage ${s.layers.first}…${s.layers.last} at ${memoryMb} MB: measured ${measuredMs} ms, fluid ${round(fluidMs)} ms, period-aware ${round(periodAwareMs)} ms`,
+        )
       })
     }
   }
@@ -309,11 +340,13 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
   const notes = [
     `Models: the generated Keras-application zoo (test/zoo/apps.ts) with random weights at a reduced input resolution (${Object.entries(sizes)
       .map(([a, s]) => `${a} ${s}×${s}`)
-      .join(', ')}); layer and parameter counts are Keras's except VGG16's fc1, which shrinks with the input. Each cut in 2 stages of about equal MACs (the fewest bytes within ±15 %), every stage at one memory size.`,
+      .join(
+        ', ',
+      )}); layer and parameter counts are Keras's except VGG16's fc1, which shrinks with the input. Each cut in 2 stages of about equal MACs (the fewest bytes within ±15 %), every stage at one memory size.`,
     `Profiles: profileModel on the row's backend at ${memories.join('/')} MB × batch ${batches.join('/')}${quick ? ' (--quick repeats)' : ''}; B = ${B} is the batch size of the bench's plans.`,
     `Measured = the median platform Duration (the local runtime's REPORT line) over ${reps} requests per stage and batch, after up to 150 warm-up requests (at most ${quick ? 3 : 15} s of them); the local target runs the plan's backend under a CPU quota of m/1769 of a core (CFS period 10 ms, ${cpuQuotaFor(128).periodUs / 1000} ms at 128 MB).`,
-    'Predictors: `before` = Σ layer ms + codec + invoke overhead; `model` = the planner\'s CostModel.handlerMs (× fusedFactor, + the runtime\'s JSON per MB; fluid quota: time ∝ 1769/m); `cfs` = `model` with the CFS period of the local target (src/cost/timing.ts cfsWallMs: work within one period\'s quota runs at full speed). Error % = (predicted − measured) / measured.',
-    'Gaps (median over rows, % of Duration): compute = the handler\'s model run − Σ layers (no fused factor); codec = measured decode+encode − predicted codec; runtime JSON = Duration − handler; handler rest = handler − run − codec.',
+    "Predictors: `before` = Σ layer ms + codec + invoke overhead; `model` = the planner's CostModel.handlerMs (× fusedFactor, + the runtime's JSON per MB; fluid quota: time ∝ 1769/m); `cfs` = `model` with the CFS period of the local target (src/cost/timing.ts cfsWallMs: work within one period's quota runs at full speed). Error % = (predicted − measured) / measured.",
+    "Gaps (median over rows, % of Duration): CPU = the stage process's CPU per request ÷ the model's handler ms × min(1, m/1769), − 1 (load-robust); compute = the handler's model run − Σ layers (no fused factor); codec = measured decode+encode − predicted codec; runtime JSON = Duration − handler; handler rest = handler − run − codec.",
   ]
   return {data: {memories, batches, sizes, rows, summaries, gaps, cfs, shortStage, profiles}, notes}
 }
