@@ -19,24 +19,22 @@
  * 128/256 MB measured against the fluid and the period-aware prediction.
  *
  *   npm run bench -- --only zoo-prediction [--quick]
+ *   AMPS_ZOO_ARCHS=vgg16,xception AMPS_ZOO_BACKENDS=onnx npm run bench -- --only zoo-prediction --quick
  */
 import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {cpuQuotaFor} from '../../deploy/targets/local/cgroup.js'
-import {CostModel, type StageRange} from '../../src/cost/model.js'
-import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import {loadModel} from '../../src/model/index.js'
 import {applyBackend} from '../../src/plan/backend.js'
 import {profileModel} from '../../src/profile/index.js'
-import type {Profile} from '../../src/profile/types.js'
 import type {StageBackend} from '../../src/stage/spec.js'
 import {buildZooModel, KERAS_FACTS, type ZooName} from '../zoo/apps.js'
 import {measureCfsPeriod, type CfsRow} from './cfs-period.js'
 import {benchDir, errorPct, log, median, round, type BenchOptions} from './common.js'
 import {balancedCuts, benchPlan, invokeSeries, type LocalDeployments} from './local.js'
 import {measuredStage, type MeasuredStage} from './prediction.js'
-import {withoutCorrections} from './predictors.js'
+import {PREDICTORS as ZOO_PREDICTORS} from './predictors.js'
 
 const ZOO_DIR = join(benchDir, 'zoo')
 
@@ -122,36 +120,6 @@ export interface ZooPredictionData {
   profiles: {arch: ZooName; backend: StageBackend; seconds: number; fusedFactor?: number; invokeOverheadMs: number; codecMsPerMb: number}[]
 }
 
-/** The predictors compared: the planner's model (fluid quota), and the same with the local target's CFS period. */
-type ZooPredictor = (profile: Profile, range: StageRange, memoryMb: number, batch: number) => {computeMs: number; codecMs: number; handlerMs: number}
-
-const localPeriodMs = (memoryMb: number): number => cpuQuotaFor(memoryMb).periodUs / 1000
-
-function costModelPredictor(opts: {cfs?: boolean; drop?: {fused?: boolean; json?: boolean}}): ZooPredictor {
-  const models = new WeakMap<Profile, CostModel>()
-  return (profile, range, memoryMb, batch) => {
-    let cm = models.get(profile)
-    if (!cm) {
-      cm = new CostModel(opts.drop ? withoutCorrections(profile, opts.drop) : profile, {
-        arch: 'x86_64',
-        prices: DEFAULT_PRICE_TABLE,
-        ...(opts.cfs ? {cfsPeriodMs: localPeriodMs} : {}),
-      })
-      models.set(profile, cm)
-    }
-    return {computeMs: cm.computeMs(range, memoryMb, batch), codecMs: cm.codecMs(range, memoryMb, batch), handlerMs: cm.handlerMs(range, memoryMb, batch)}
-  }
-}
-
-export const ZOO_PREDICTORS: Record<string, ZooPredictor> = {
-  /** Σ layers + codec + overhead, no fused factor, no runtime JSON */
-  before: costModelPredictor({drop: {fused: true, json: true}}),
-  /** the planner's CostModel as it stands (fluid quota) */
-  model: costModelPredictor({}),
-  /** the same with the CFS period of the local target (cfsWallMs) */
-  cfs: costModelPredictor({cfs: true}),
-}
-
 /** Writes the generated model once (deterministic weights) and returns its directory. */
 function zooModelDir(arch: ZooName, size: number): string {
   const dir = join(ZOO_DIR, `${arch}-${size}`)
@@ -213,12 +181,17 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
   const memories = quick ? [512, 1769] : [512, 1024, 1769]
   const B = 4
   const batches = [1, B]
-  const archs: ZooName[] = ['resnet50', 'xception', 'densenet121', 'efficientnetb0', 'vgg16']
+  // AMPS_ZOO_ARCHS / AMPS_ZOO_BACKENDS (comma lists) narrow the sweep, e.g. to check one change
+  const pick = <T extends string>(env: string | undefined, all: readonly T[]): T[] => {
+    const want = env?.split(',').map((x) => x.trim())
+    return want ? all.filter((a) => want.includes(a)) : [...all]
+  }
+  const archs = pick<ZooName>(process.env.AMPS_ZOO_ARCHS, ['resnet50', 'xception', 'densenet121', 'efficientnetb0', 'vgg16'])
   const size = (a: ZooName) => Math.max(KERAS_FACTS[a].minSize, a === 'vgg16' ? (quick ? 32 : 64) : quick ? 64 : 128)
-  const backends: {backend: StageBackend; archs: ZooName[]}[] = [
-    {backend: 'onnx', archs},
-    {backend: 'wasm', archs: quick ? ['efficientnetb0'] : archs},
-  ]
+  const backends = pick<StageBackend>(process.env.AMPS_ZOO_BACKENDS, ['onnx', 'wasm']).map((backend) => ({
+    backend,
+    archs: backend === 'wasm' && quick ? (archs.includes('efficientnetb0') ? ['efficientnetb0' as ZooName] : archs.slice(0, 1)) : archs,
+  }))
   const reps = quick ? 8 : 50
   const rows: ZooRow[] = []
   const profiles: ZooPredictionData['profiles'] = []
@@ -296,7 +269,7 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
 
   // 2. a short stage at low memory: ResNet50 cut before its classifier, the head alone on ORT
   const shortStage: ShortStageRow[] = []
-  {
+  if (archs.includes('resnet50') && backends.some((b) => b.backend === 'onnx')) {
     const arch: ZooName = 'resnet50'
     const dir = zooModelDir(arch, size(arch))
     const shortMemories = [128, 256]
@@ -304,7 +277,10 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
     const model = await loadModel(dir)
     const lastCut = model.graph.cuts.filter((c) => c.after < model.graph.layers.length - 1).at(-1)!
     for (const memoryMb of shortMemories) {
-      const plan = applyBackend(benchPlan(model, [lastCut.after], {memoryMb, batch: 1}), 'onnx')
+      const hand = benchPlan(model, [lastCut.after], {memoryMb, batch: 1})
+      // the body (everything but the head) would not fit in 128 MB: it runs at one vCPU
+      hand.stages[0].memoryMb = 1769
+      const plan = applyBackend(hand, 'onnx')
       await deployments.with(plan, dir, `zoo-short-${memoryMb}`, async (d) => {
         const series = await invokeSeries(d, {batch: 1, warmup: 150, warmupBudgetMs: quick ? 3_000 : 15_000, reps, minReps: reps, budgetMs: 0})
         const s = plan.stages[1]
