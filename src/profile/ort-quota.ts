@@ -11,7 +11,9 @@
  *
  * The work itself is what a node does between gaps, which the quota does not change. So a layer's
  * share of a run is taken from its least-disturbed samples (the 10th percentile over the runs: a
- * node shorter than q runs gap-free in most runs), and the shares are scaled so that the layers add
+ * node shorter than q runs gap-free in most runs), less the gaps a node longer than q cannot avoid
+ * (with the period's whole quota at its start, W = k·P + (c − k·q) for c of CPU, k = ⌊W/P⌋ gaps of
+ * P − q: src/cost/timing.ts cfsWallMsExact, inverted), and the shares are scaled so that the layers add
  * up to the whole model's median CPU time per run, measured on the plain (non-profiling) session
  * in the same quota group: CPU time is exact under a quota (it does not count the gaps, or the time
  * another tenant holds the CPU), and it carries what running in the quota costs besides (caches
@@ -22,16 +24,17 @@ import {quantile} from './stats.js'
 
 /**
  * Replaces every layer's samples (ms, in place) by its gap-free share of `wholeCpuMs` (the plain
- * session's per-run CPU ms): share = layer p10 ÷ Σ layers' p10, times the median run's CPU. All of a
+ * session's per-run CPU ms): share = layer p10 (less its unavoidable gaps under `quota`) ÷ Σ layers', times the median run's CPU. All of a
  * layer's samples get the same value; spreadByRunCpu gives them the run-to-run spread afterwards.
  */
-export function quotaFreeLayerSamples(samples: Map<number, number[]>, wholeCpuMs: readonly number[]): void {
+export function quotaFreeLayerSamples(samples: Map<number, number[]>, wholeCpuMs: readonly number[], quota?: {periodMs: number; quotaMs: number}): void {
   if (wholeCpuMs.length === 0) return
   const cpu = quantile([...wholeCpuMs], 0.5)
   const low = new Map<number, number>()
   let sum = 0
   for (const [p, s] of samples) {
-    const v = s.length > 0 ? Math.max(0, quantile([...s], 0.1)) : 0
+    const w = s.length > 0 ? Math.max(0, quantile([...s], 0.1)) : 0
+    const v = quota && quota.periodMs > quota.quotaMs ? w - Math.floor(w / quota.periodMs) * (quota.periodMs - quota.quotaMs) : w
     low.set(p, v)
     sum += v
   }

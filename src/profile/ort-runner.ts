@@ -25,6 +25,7 @@ import {join} from 'node:path'
 import {layerOfNode} from '../model/onnx/export.js'
 import type {LayerGraph} from '../model/types.js'
 import {createSession, ortThreadsForMemory, runSession, type FloatTensor, type OrtSession} from '../runtime/ort.js'
+import {cfsSettings} from './cgroup.js'
 import {quotaFreeLayerSamples} from './ort-quota.js'
 import type {LayerSamples, PointResult, RepeatPlan, WorkerMessage} from './protocol.js'
 import {median} from './stats.js'
@@ -176,7 +177,10 @@ export class OrtRunner {
       wholeCpuMs.push(run.cpu)
     }
     // below one vCPU (one thread): node wall times carry the quota's throttle gaps (ort-quota.ts)
-    if (fraction < 1 && threads === 1) quotaFreeLayerSamples(samples, wholeCpuMs)
+    if (fraction < 1 && threads === 1) {
+      const {periodUs, quotaUs} = cfsSettings(fraction)
+      quotaFreeLayerSamples(samples, wholeCpuMs, {periodMs: periodUs / 1000, quotaMs: quotaUs / 1000})
+    }
     spreadByRunCpu(samples, runCpuMs)
     // Below one vCPU the samples are now the layers' shares of the run's CPU time (above); at or
     // above it a node's kernel time is its wall time, unthrottled. Reported as cpuMs, assemble's layerSampleMs turns it into the
