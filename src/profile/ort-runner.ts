@@ -176,14 +176,15 @@ export class OrtRunner {
       wholeWallMs.push(run.wall)
       wholeCpuMs.push(run.cpu)
     }
-    // below one vCPU (one thread): node wall times carry the quota's throttle gaps (ort-quota.ts)
-    if (fraction < 1 && threads === 1) {
-      const {periodUs, quotaUs} = cfsSettings(fraction)
-      quotaFreeLayerSamples(samples, wholeCpuMs, {periodMs: periodUs / 1000, quotaMs: quotaUs / 1000})
+    // one intra-op thread: node wall times carry the quota's throttle gaps below one vCPU and, on a
+    // shared machine, the time other tenants held the CPU; the run's CPU time carries neither (ort-quota.ts)
+    if (threads === 1) {
+      const {periodUs, quotaUs} = cfsSettings(Math.min(1, fraction))
+      quotaFreeLayerSamples(samples, wholeCpuMs, fraction < 1 ? {periodMs: periodUs / 1000, quotaMs: quotaUs / 1000} : undefined)
     }
     spreadByRunCpu(samples, runCpuMs)
-    // Below one vCPU the samples are now the layers' shares of the run's CPU time (above); at or
-    // above it a node's kernel time is its wall time, unthrottled. Reported as cpuMs, assemble's layerSampleMs turns it into the
+    // With one thread the samples are now the layers' shares of the run's CPU time (above); with
+    // more, a node's kernel time is its wall time. Reported as cpuMs, assemble's layerSampleMs turns it into the
     // time at this memory: ÷ f below one vCPU (the quota's share), the wall time at or above.
     // The whole-model runs' CPU time is the process's (all intra-op threads; spinning is off, so an
     // idle thread burns none): unlike their wall time, it does not grow when other tenants of the
