@@ -109,6 +109,7 @@ export function renderZooPredictionSection(r: SectionResult<ZooPredictionData> |
       ]),
     ),
   )
+  if (d.failures?.length) out.push(`Failed deployments (rows missing): ${d.failures.join('; ')}.`)
   out.push(...r.notes.map((n) => `- ${n}`))
   return out.join('\n\n')
 }

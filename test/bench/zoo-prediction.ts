@@ -2,7 +2,7 @@
  * Section "zoo-prediction" (issue 11 "How it is checked", issue 12 "prediction error of ORT stage
  * times beside wasm"): the prediction section's method over models amps has never been tuned on —
  * the generated Keras-application zoo (test/zoo/apps.ts: ResNet50, Xception, DenseNet121,
- * EfficientNetB0, VGG16), at a reduced input resolution (the generator's `size`; layer and
+ * EfficientNetB0, VGG16), at a reduced input resolution (128×128; VGG16 32×32, 151 MB, so its fully-connected stage fits a 512 MB function) (the generator's `size`; layer and
  * parameter counts stay Keras's, except VGG16's fc1, which shrinks with the input) — on the
  * default backend (onnx) and beside it wasm.
  *
@@ -118,6 +118,8 @@ export interface ZooPredictionData {
   cfs: CfsRow[]
   shortStage: ShortStageRow[]
   profiles: {arch: ZooName; backend: StageBackend; seconds: number; fusedFactor?: number; invokeOverheadMs: number; codecMsPerMb: number}[]
+  /** deployments that failed (their rows are missing) */
+  failures: string[]
 }
 
 /** Writes the generated model once (deterministic weights) and returns its directory. */
@@ -187,7 +189,7 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
     return want ? all.filter((a) => want.includes(a)) : [...all]
   }
   const archs = pick<ZooName>(process.env.AMPS_ZOO_ARCHS, ['resnet50', 'xception', 'densenet121', 'efficientnetb0', 'vgg16'])
-  const size = (a: ZooName) => Math.max(KERAS_FACTS[a].minSize, a === 'vgg16' ? (quick ? 32 : 64) : quick ? 64 : 128)
+  const size = (a: ZooName) => Math.max(KERAS_FACTS[a].minSize, a === 'vgg16' ? 32 : quick ? 64 : 128)
   const backends = pick<StageBackend>(process.env.AMPS_ZOO_BACKENDS, ['onnx', 'wasm']).map((backend) => ({
     backend,
     archs: backend === 'wasm' && quick ? (archs.includes('efficientnetb0') ? ['efficientnetb0' as ZooName] : archs.slice(0, 1)) : archs,
@@ -195,6 +197,7 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
   const reps = quick ? 8 : 50
   const rows: ZooRow[] = []
   const profiles: ZooPredictionData['profiles'] = []
+  const failures: string[] = []
 
   // 1. the CFS period on the local target's quota, with a busy loop of known CPU
   const cfs = await measureCfsPeriod({quick})
@@ -221,48 +224,56 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
           benchPlan(model, cuts, {memoryMb, batch: B, predictMs: (f, l) => ZOO_PREDICTORS.model(profile, {first: f, last: l}, memoryMb, B).handlerMs}),
           backend,
         )
-        await deployments.with(plan, dir, `zoo-${arch}-${backend}-${memoryMb}`, async (d) => {
-          for (const batch of batches) {
-            const series = await invokeSeries(d, {batch, warmup: 150, warmupBudgetMs: quick ? 3_000 : 15_000, reps, minReps: reps, budgetMs: 0})
-            plan.stages.forEach((s, i) => {
-              if (series.results.some((r) => !Number.isFinite(r.stages[i].durationMs ?? NaN))) throw new Error(`stage ${i + 1} of ${arch} reported no Duration`)
-              const measured = measuredStage(series, i)
-              const range = {first: s.layers.firstIndex, last: s.layers.lastIndex}
-              const predicted: ZooRow['predicted'] = {}
-              for (const [name, predict] of Object.entries(ZOO_PREDICTORS)) {
-                const p = predict(profile, range, memoryMb, batch)
-                predicted[name] = {
-                  ...p,
-                  durationErrPct: round(errorPct(p.handlerMs, measured.durationMs), 1),
-                  computeErrPct: round(errorPct(p.computeMs, measured.runMs), 1),
+        // one deployment that fails (e.g. out of memory at 512 MB) is recorded, not the end of the sweep
+        await deployments
+          .with(plan, dir, `zoo-${arch}-${backend}-${memoryMb}`, async (d) => {
+            for (const batch of batches) {
+              const series = await invokeSeries(d, {batch, warmup: 150, warmupBudgetMs: quick ? 3_000 : 15_000, reps, minReps: reps, budgetMs: 0})
+              plan.stages.forEach((s, i) => {
+                if (series.results.some((r) => !Number.isFinite(r.stages[i].durationMs ?? NaN)))
+                  throw new Error(`stage ${i + 1} of ${arch} reported no Duration`)
+                const measured = measuredStage(series, i)
+                const range = {first: s.layers.firstIndex, last: s.layers.lastIndex}
+                const predicted: ZooRow['predicted'] = {}
+                for (const [name, predict] of Object.entries(ZOO_PREDICTORS)) {
+                  const p = predict(profile, range, memoryMb, batch)
+                  predicted[name] = {
+                    ...p,
+                    durationErrPct: round(errorPct(p.handlerMs, measured.durationMs), 1),
+                    computeErrPct: round(errorPct(p.computeMs, measured.runMs), 1),
+                  }
                 }
-              }
-              rows.push({
-                arch,
-                size: size(arch),
-                backend,
-                stage: i + 1,
-                first: range.first,
-                last: range.last,
-                layers: s.layers.count,
-                memoryMb,
-                batch,
-                measured,
-                predicted,
+                rows.push({
+                  arch,
+                  size: size(arch),
+                  backend,
+                  stage: i + 1,
+                  first: range.first,
+                  last: range.last,
+                  layers: s.layers.count,
+                  memoryMb,
+                  batch,
+                  measured,
+                  predicted,
+                })
               })
-            })
-            const last = rows.slice(-plan.stages.length)
-            log(
-              `  ${arch} ${backend} ${memoryMb} MB batch ${batch}: ` +
-                last
-                  .map(
-                    (r) =>
-                      `stage ${r.stage} ${r.measured.durationMs} ms vs ${round(r.predicted.model.handlerMs)} (${r.predicted.model.durationErrPct} %), cfs ${round(r.predicted.cfs.handlerMs)} (${r.predicted.cfs.durationErrPct} %)`,
-                  )
-                  .join('; '),
-            )
-          }
-        })
+              const last = rows.slice(-plan.stages.length)
+              log(
+                `  ${arch} ${backend} ${memoryMb} MB batch ${batch}: ` +
+                  last
+                    .map(
+                      (r) =>
+                        `stage ${r.stage} ${r.measured.durationMs} ms vs ${round(r.predicted.model.handlerMs)} (${r.predicted.model.durationErrPct} %), cfs ${round(r.predicted.cfs.handlerMs)} (${r.predicted.cfs.durationErrPct} %)`,
+                    )
+                    .join('; '),
+              )
+            }
+          })
+          .catch((error: unknown) => {
+            const message = `${arch} on ${backend} at ${memoryMb} MB: ${(error as Error).message}`
+            failures.push(message)
+            log(`  FAILED ${message}`)
+          })
       }
     }
   }
@@ -324,5 +335,5 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
     "Predictors: `before` = Σ layer ms + codec + invoke overhead; `model` = the planner's CostModel.handlerMs (× fusedFactor, + the runtime's JSON per MB; fluid quota: time ∝ 1769/m); `cfs` = `model` with the CFS period of the local target (src/cost/timing.ts cfsWallMs: work within one period's quota runs at full speed). Error % = (predicted − measured) / measured.",
     "Gaps (median over rows, % of Duration): CPU = the stage process's CPU per request ÷ the model's handler ms × min(1, m/1769), − 1 (load-robust); compute = the handler's model run − Σ layers (no fused factor); codec = measured decode+encode − predicted codec; runtime JSON = Duration − handler; handler rest = handler − run − codec.",
   ]
-  return {data: {memories, batches, sizes, rows, summaries, gaps, cfs, shortStage, profiles}, notes}
+  return {data: {memories, batches, sizes, rows, summaries, gaps, cfs, shortStage, profiles, failures}, notes}
 }
