@@ -247,6 +247,10 @@ async function deployToAws(
   // as the AWS CLI: --region, AWS_REGION, AWS_DEFAULT_REGION, the profile's region in ~/.aws/config, else the plan's
   const resolved = await aws.resolveRegion({flag: o.aws?.region, profile: o.aws?.profile, planRegion: plan.inputs.region})
   if (resolved.note) o.log(`note: ${resolved.note}`)
+  if (resolved.region !== plan.inputs.region)
+    o.log(
+      `note: the plan was priced for ${plan.inputs.region} (price table ${plan.inputs.priceTableVersion}); deploying to ${resolved.region}: run amps plan --region ${resolved.region} to price it there`,
+    )
   return aws.deployAws(bundles, plan, {
     region: resolved.region,
     profile: o.aws?.profile,

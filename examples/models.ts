@@ -6,8 +6,8 @@
  */
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import type * as tfType from '@tensorflow/tfjs'
-import type {io} from '@tensorflow/tfjs'
+import type * as tfType from '../src/runtime/tfjs.js'
+import type {io} from '../src/runtime/tfjs.js'
 
 import {initTf} from '../src/runtime/tf.js'
 import type {RawArtifacts} from '../src/model/tfjs-dir.js'

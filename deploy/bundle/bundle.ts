@@ -103,11 +103,8 @@ export const ESM_REQUIRE_BANNER =
   'const __filename=__ampsFileURLToPath(import.meta.url);' +
   'const __dirname=__ampsDirname(__filename);'
 
-/**
- * Bundles an entry (handler, local runner) into one minified ESM file with esbuild. `slimTf`
- * replaces '@tensorflow/tfjs' by core + layers (deploy/runtime/tfjs-slim.ts).
- */
-export async function bundleEntry(entry: string, outfile: string, options: {slimTf?: boolean} = {}): Promise<number> {
+/** Bundles an entry (handler, local runner) into one minified ESM file with esbuild. */
+export async function bundleEntry(entry: string, outfile: string): Promise<number> {
   const esbuild = await import('esbuild')
   await esbuild.build({
     entryPoints: [entry],
@@ -121,7 +118,6 @@ export async function bundleEntry(entry: string, outfile: string, options: {slim
     legalComments: 'eof',
     banner: {js: ESM_REQUIRE_BANNER},
     define: {'process.env.NODE_ENV': '"production"'},
-    alias: options.slimTf ? {'@tensorflow/tfjs': sibling('../runtime/tfjs-slim')} : {},
     // tfjs-core's fetch polyfill is only loaded for http model URLs; the AWS SDK is in the Lambda runtime
     external: ['node-fetch', '@aws-sdk/*', '@tensorflow/tfjs-node', 'onnxruntime-node'],
     logLevel: 'error',
@@ -134,7 +130,7 @@ export async function buildRuntime(outDir: string): Promise<RuntimeBuild> {
   const dir = join(outDir, '.runtime')
   rmSync(dir, {recursive: true, force: true})
   mkdirSync(dir, {recursive: true})
-  let bytes = await bundleEntry(sibling('../runtime/handler'), join(dir, 'index.mjs'), {slimTf: true})
+  let bytes = await bundleEntry(sibling('../runtime/handler'), join(dir, 'index.mjs'))
   const require = createRequire(import.meta.url)
   const wasmDir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'))
   for (const f of BUNDLED_WASM_FILES) {

@@ -7,7 +7,6 @@
  * skips a stage still reaches the stage that needs it). Payloads stay under Lambda's 6 MB: tensors
  * that would not fit travel by reference through the deployment's hand-off store (dir or S3).
  */
-import {isAscii} from 'node:buffer'
 import {randomBytes} from 'node:crypto'
 
 import {InvokeCommand, LambdaClient, type InvokeCommandOutput} from '@aws-sdk/client-lambda'
@@ -30,6 +29,7 @@ import {
   type TensorStore,
   type WireTensor,
 } from '../../src/stage/codec.js'
+import {bodyText, jsonBody, parseJsonBody} from '../../src/stage/json-body.js'
 import {memoryLimitBytes, oomKills} from '../targets/local/cgroup.js'
 import {LOCAL_TOKEN_HEADER} from '../targets/local/confine.js'
 import {storeFor} from '../../src/stage/store.js'
@@ -223,12 +223,12 @@ function invokeError(error: unknown, stage: StageDeployment, deployment: Deploym
 }
 
 function parseResult(out: InvokeCommandOutput, stage: StageDeployment): StageResult {
-  const text = out.Payload ? bodyText(out.Payload) : ''
+  const body = out.Payload ? Buffer.from(out.Payload.buffer, out.Payload.byteOffset, out.Payload.byteLength) : Buffer.alloc(0)
   let parsed: unknown
   try {
-    parsed = JSON.parse(text)
+    parsed = parseJsonBody(body)
   } catch {
-    throw new AmpsUserError('STAGE_FAILED', `${stageLabel(stage)} (${stage.functionName}) answered something that is not JSON: ${text.slice(0, 200)}`)
+    throw new AmpsUserError('STAGE_FAILED', `${stageLabel(stage)} (${stage.functionName}) answered something that is not JSON: ${bodyText(body).slice(0, 200)}`)
   }
   const r = parsed as Partial<StageResult>
   if (!r || !Array.isArray(r.tensors) || !r.metrics) {
@@ -263,16 +263,14 @@ export function reportFromLogTail(logResult: string | undefined): {durationMs?: 
  */
 async function fitEvent(event: StageEvent, limit: number, store: TensorStore | undefined, keyPrefix: string, created: string[]): Promise<Buffer> {
   for (;;) {
-    const text = JSON.stringify(event)
-    const size = Buffer.byteLength(text)
-    // JSON of base64 tensors is ASCII (unless an id is not): latin1 encodes it alike, much faster than utf8
-    if (size <= limit - PAYLOAD_HEADROOM_BYTES) return Buffer.from(text, size === text.length ? 'latin1' : 'utf8')
+    const body = jsonBody(event)!
+    if (body.length <= limit - PAYLOAD_HEADROOM_BYTES) return body
     let best = -1
     for (const [i, t] of event.tensors.entries()) {
       if (!isRef(t) && (best < 0 || t.b64.length > (event.tensors[best] as {b64: string}).b64.length)) best = i
     }
     const t = best < 0 ? undefined : event.tensors[best]
-    if (!t || isRef(t)) return Buffer.from(text)
+    if (!t || isRef(t)) return body
     if (!store) {
       throw new AmpsUserError('PAYLOAD_INVALID', `tensor "${t.id}" does not fit in a ${limit} B request and the deployment has no hand-off store`, {
         suggestions: ['Redeploy with a hand-off store (S3 bucket on AWS; local deployments always have one).'],
@@ -283,12 +281,6 @@ async function fitEvent(event: StageEvent, limit: number, store: TensorStore | u
     created.push(ref)
     event.tensors[best] = {id: t.id, dtype: t.dtype, shape: t.shape, ref, bytes: bytes.length}
   }
-}
-
-/** A response body as text: latin1 when it is ASCII (the usual case: base64 tensors), which is much faster than utf8. */
-function bodyText(bytes: Uint8Array): string {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  return isAscii(b) ? b.toString('latin1') : b.toString('utf8')
 }
 
 /**

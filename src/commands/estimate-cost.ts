@@ -42,7 +42,8 @@ It then prices the plan's baselines for the same traffic, the cheapest always-on
   async run(): Promise<CostEstimate> {
     const {args, flags} = await this.parse(EstimateCost)
     const plan = readPlan(args.plan)
-    const prices = loadPriceTable(flags.prices)
+    // the plan's region picks the built-in table (as `amps plan --region` did); --prices overrides figures
+    const prices = loadPriceTable(flags.prices, plan.inputs.region)
     const ratePerSecond = flags.rate
     const requestsPerMonth = flags['requests-per-month']
     if (ratePerSecond === undefined && requestsPerMonth === undefined && !(plan.inputs.ratePerSecond > 0)) {

@@ -3,7 +3,7 @@ import {existsSync} from 'node:fs'
 
 import {BaseCommand} from '../base-command.js'
 import {numberFlag, outputFlag, PERCENTILE_RULE, rateFlag, SLO_RULE} from '../flags.js'
-import {loadPriceTable} from '../cost/prices.js'
+import {loadPriceTable, priceTableForRegion} from '../cost/prices.js'
 import {AmpsUserError, InvalidProblemError} from '../errors.js'
 import {PLAN_DEFAULTS, checkPlanOptions, planFromProfile, writePlan} from '../plan/index.js'
 import {applyBackend, checkProfileBackend, chooseModelBackend, DEFAULT_BACKEND, pricesForBackend} from '../plan/backend.js'
@@ -129,6 +129,8 @@ plan.json records the profile it was made from (the profile.json given, or the p
     if (flags['max-stages'] < 1) throw new AmpsUserError('FLAG_INVALID', `--max-stages must be >= 1, got ${flags['max-stages']}`)
     if (flags.stages !== undefined && flags.stages < 1) throw new AmpsUserError('FLAG_INVALID', `--stages must be >= 1, got ${flags.stages}`)
     let prices = loadPriceTable(flags.prices, flags.region)
+    const regional = priceTableForRegion(flags.region)
+    if (regional.note && !flags.prices) this.note(`note: ${regional.note}`)
 
     const input = classifyPlanInput(args.model)
     let backend: StageBackend = flags.backend ?? DEFAULT_BACKEND

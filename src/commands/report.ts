@@ -6,6 +6,7 @@ import {outputFlag, rateFlag} from '../flags.js'
 import {loadPriceTable} from '../cost/prices.js'
 import {type ReportResult, writeReport} from '../report/index.js'
 import {DEFAULT_MAX_REQUESTS} from '../simulate/index.js'
+import {readPlanForSimulation} from '../simulate/load.js'
 
 export default class Report extends BaseCommand {
   static summary = 'Write one self-contained HTML report of a plan: cost vs SLO, time and cost vs memory, a batch timeline, simulated latency'
@@ -67,7 +68,8 @@ The frontier and the Power-Tuning charts need the profile the plan was made from
     const result = writeReport({
       planPath: args.plan,
       outPath: flags.output,
-      prices: loadPriceTable(flags.prices),
+      // the plan's region picks the built-in table (as `amps plan --region` did)
+      prices: loadPriceTable(flags.prices, readPlanForSimulation(args.plan).inputs.region),
       profilePath: flags['profile-file'],
       frontierPoints: flags['frontier-points'],
       deployment,

@@ -83,7 +83,7 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
     const {args, flags} = await this.parse(Simulate)
     const plan = readPlanForSimulation(args.plan)
     const notes: string[] = []
-    const priceTable = loadPriceTable(flags.prices)
+    const priceTable = loadPriceTable(flags.prices, plan.inputs.region)
     if (plan.inputs.priceTableVersion && plan.inputs.priceTableVersion !== priceTable.version) {
       notes.push(`the plan was priced with table ${plan.inputs.priceTableVersion}; simulating with ${priceTable.version}`)
     }

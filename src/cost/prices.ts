@@ -1,7 +1,8 @@
 /**
  * Every price, limit and platform constant the planner, the estimator and the simulator use, in ONE
  * data module. Each figure carries where it came from and when it was read, so a user can check it
- * and replace it: `amps plan --prices my-prices.json` (see `loadPriceTable`).
+ * and replace it: `amps plan --prices my-prices.json` (see `loadPriceTable`). Prices differ by region:
+ * `amps plan --region` picks the region's dated table (PRICE_TABLES, rows in ./regions.ts).
  *
  * Figures marked `kind: 'aws'` are as documented by AWS (Lambda quotas page, Lambda pricing page,
  * Compute Blog); `kind: 'third-party'` are transcriptions from non-AWS pages; `kind: 'assumption'`
@@ -14,6 +15,7 @@ import {existsSync, readFileSync} from 'node:fs'
 
 import {AmpsUserError} from '../errors.js'
 import {type Arch, LAMBDA} from '../platform/lambda.js'
+import {LAMBDA_REGION_PRICES, REGION_PRICE_SOURCES, REGION_PRICES_NOTE, REGION_PRICES_READ, type RegionLambdaPrices} from './regions.js'
 
 /** A number (or other value) with its provenance. */
 export interface Sourced<T> {
@@ -415,17 +417,63 @@ export function mergePriceTable(override: unknown, file = '(inline)', base: Pric
 }
 
 /**
- * The built-in, dated price tables by region. Only us-east-1's figures were read from AWS's pages
- * (2026-11); AWS publishes the other regions' Lambda prices on the same page, rendered by script,
- * which amps could not read: add a region here with its own `read` dates when they are transcribed.
+ * The price table of a region from its row in src/cost/regions.ts: that row's Lambda prices (dated,
+ * with their sources), us-east-1's figures for everything that does not vary by region (limits,
+ * latencies, free tier, billing granularity). us-east-1 keeps DEFAULT_PRICE_TABLE (AWS's page,
+ * with its volume tiers).
  */
-export const PRICE_TABLES: Readonly<Record<string, PriceTable>> = {[DEFAULT_PRICE_TABLE.region]: DEFAULT_PRICE_TABLE}
+function regionalTable(row: RegionLambdaPrices): PriceTable {
+  const base = DEFAULT_PRICE_TABLE
+  const source = row.sources.map((k) => REGION_PRICE_SOURCES[k]).join('; ')
+  const transcribed = <T>(value: T, note?: string): Sourced<T> => ({value, source, read: REGION_PRICES_READ, kind: 'third-party', ...(note ? {note} : {})})
+  const firstTier = (usdPerGbSecond: number) => transcribed([{upToGbSeconds: null, usdPerGbSecond}], REGION_PRICES_NOTE)
+  const fromHome = <T>(fig: Sourced<T>, what: string): Sourced<T> => ({
+    ...fig,
+    kind: 'assumption',
+    note: `${base.region}'s ${what}: no source for ${row.region}'s; check it and override with --prices`,
+  })
+  return {
+    ...base,
+    version: `aws-${row.region}-${REGION_PRICES_READ.slice(0, 7)}`,
+    region: row.region,
+    lambda: {
+      ...base.lambda,
+      requestUsdPerMillion: transcribed(row.requestUsdPerMillion),
+      durationTiers: {x86_64: firstTier(row.x86UsdPerGbSecond), arm64: firstTier(row.arm64UsdPerGbSecond)},
+      ephemeralStorageUsdPerGbSecond:
+        row.ephemeralStorageUsdPerGbSecond === undefined
+          ? fromHome(base.lambda.ephemeralStorageUsdPerGbSecond, 'ephemeral storage price')
+          : transcribed(row.ephemeralStorageUsdPerGbSecond, 'for /tmp above the free 512 MB'),
+    },
+    s3: {putUsdPerThousand: fromHome(base.s3.putUsdPerThousand, 'S3 PUT price'), getUsdPerThousand: fromHome(base.s3.getUsdPerThousand, 'S3 GET price')},
+  }
+}
 
-/** The built-in table for `region`; a region without one gets us-east-1's, with a note saying so. */
+/**
+ * The built-in, dated price tables by region: us-east-1's from AWS's pricing page (2026-11), the
+ * other regions' from transcriptions of AWS's price map (src/cost/regions.ts, 2026-12).
+ */
+export const PRICE_TABLES: Readonly<Record<string, PriceTable>> = Object.fromEntries([
+  [DEFAULT_PRICE_TABLE.region, DEFAULT_PRICE_TABLE],
+  ...LAMBDA_REGION_PRICES.filter((r) => r.region !== DEFAULT_PRICE_TABLE.region).map((r) => [r.region, regionalTable(r)]),
+])
+
+/** What an AWS region name looks like: eu-west-1, us-gov-west-1, ap-southeast-7. */
+const REGION_NAME = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/
+
+/**
+ * The built-in table for `region`; a region without one gets us-east-1's, with a note saying so. A
+ * name that is not an AWS region name at all (a typo such as "eu-west1") is a user error.
+ */
 export function priceTableForRegion(region: string | undefined): {table: PriceTable; note?: string} {
   if (!region) return {table: DEFAULT_PRICE_TABLE}
   const table = PRICE_TABLES[region]
   if (table) return {table}
+  if (!REGION_NAME.test(region)) {
+    throw new AmpsUserError('FLAG_INVALID', `region '${region}' is not an AWS region name`, {
+      suggestions: [`give a region code such as eu-west-1; amps has price tables for ${Object.keys(PRICE_TABLES).join(', ')}`],
+    })
+  }
   return {
     table: DEFAULT_PRICE_TABLE,
     note: `amps has no price table for ${region} (built in: ${Object.keys(PRICE_TABLES).join(', ')}): using ${DEFAULT_PRICE_TABLE.region}'s (${DEFAULT_PRICE_TABLE.version}); pass --prices with ${region}'s figures`,

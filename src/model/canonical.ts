@@ -10,8 +10,8 @@
  *   configs are user errors with one clear line.
  * - training_config and optimizer weights are dropped: amps only runs inference.
  */
-import * as tf from '@tensorflow/tfjs'
-import type {io} from '@tensorflow/tfjs'
+import * as tf from '../runtime/tfjs.js'
+import type {io} from '../runtime/tfjs.js'
 
 import {AmpsUserError} from '../errors.js'
 import type {CanonicalArtifacts} from './types.js'

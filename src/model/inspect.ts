@@ -6,7 +6,7 @@
  * larger stack.
  */
 import {Worker} from 'node:worker_threads'
-import type * as tfType from '@tensorflow/tfjs'
+import type * as tfType from '../runtime/tfjs.js'
 
 import {AmpsUserError} from '../errors.js'
 import {initTf, type BackendName} from '../runtime/tf.js'

@@ -8,7 +8,7 @@
  * Tensors travel by id: a coordinator keeps every tensor a stage returned and gives each later
  * stage the ids it asks for (runStages below does exactly that in-process).
  */
-import type * as tfType from '@tensorflow/tfjs'
+import type * as tfType from '../runtime/tfjs.js'
 
 import {AmpsUserError, InvalidProblemError} from '../errors.js'
 import {initTf} from '../runtime/tf.js'

@@ -5,7 +5,7 @@
  */
 import {existsSync, readFileSync, realpathSync, statSync} from 'node:fs'
 import {basename, dirname, isAbsolute, join, relative, resolve, sep} from 'node:path'
-import type {io} from '@tensorflow/tfjs'
+import type {io} from '../runtime/tfjs.js'
 
 import {AmpsUserError} from '../errors.js'
 import {isRecord} from './keras-format.js'

@@ -8,7 +8,7 @@
  *   first as they appear). A cut "after k" splits positions [0..k] | [k+1..L-1].
  * - Sizes are per sample (batch dimension excluded); multiply by batch size yourself.
  */
-import type {io} from '@tensorflow/tfjs'
+import type {io} from '../runtime/tfjs.js'
 
 export type ModelFormat = 'tfjs-layers' | 'keras-h5' | 'keras-v3'
 

@@ -2,7 +2,7 @@
  * Byte arithmetic on TF.js weight manifests: how many bytes each entry occupies in the weight
  * buffer (quantized entries are smaller), and slicing a buffer down to a subset of entries.
  */
-import type {io} from '@tensorflow/tfjs'
+import type {io} from '../runtime/tfjs.js'
 
 import {AmpsUserError} from '../errors.js'
 

@@ -26,10 +26,10 @@ import type {LayerSamples, ParentMessage, PointResult, RepeatPlan, RuntimeProbe,
 import {readStagedModel} from './model-files.js'
 import {median} from './stats.js'
 
-type Tf = typeof import('@tensorflow/tfjs')
-type Tensor = import('@tensorflow/tfjs').Tensor
-type LayersModel = import('@tensorflow/tfjs').LayersModel
-type Layer = import('@tensorflow/tfjs').layers.Layer
+type Tf = typeof import('../runtime/tfjs.js')
+type Tensor = import('../runtime/tfjs.js').Tensor
+type LayersModel = import('../runtime/tfjs.js').LayersModel
+type Layer = import('../runtime/tfjs.js').layers.Layer
 
 function send(message: WorkerMessage): void {
   process.send?.(message)
@@ -333,7 +333,7 @@ async function invokeOverheadMs(tf: Tf): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), `amps-profile-${process.pid}-stage-`))
   try {
     const tiny = tf.sequential({layers: [tf.layers.dense({units: 1, inputShape: [1], name: 'probe_dense'})]})
-    let saved: import('@tensorflow/tfjs').io.ModelArtifacts | undefined
+    let saved: import('../runtime/tfjs.js').io.ModelArtifacts | undefined
     await tiny.save(
       tf.io.withSaveHandler(async (a) => {
         saved = a

@@ -2,8 +2,9 @@
  * One place that picks the tensor backend, for the CLI, the profiler and the stage handler:
  * tfjs-node (native libtensorflow) when it is installed and loads, else the wasm backend (SIMD,
  * single-threaded in Node), else the pure-JS cpu backend. Call `initTf()` once before any tensor work.
+ * tfjs itself comes from ./tfjs.ts (core + layers); each backend registers itself when imported here.
  */
-import * as tf from '@tensorflow/tfjs'
+import * as tf from './tfjs.js'
 import {createRequire} from 'node:module'
 import {dirname, join} from 'node:path'
 
@@ -36,6 +37,18 @@ async function tryNode(): Promise<boolean> {
   }
 }
 
+async function tryCpu(): Promise<boolean> {
+  try {
+    // by a computed name, so the stage bundle (esbuild) leaves the cpu backend out: a stage runs on
+    // wasm, and the cpu kernels would add ~140 kB to every function's package
+    const name = '@tensorflow/tfjs-backend-cpu'
+    await import(name)
+    return await tf.setBackend('cpu')
+  } catch {
+    return false
+  }
+}
+
 async function tryWasm(): Promise<boolean> {
   try {
     const wasm = await import('@tensorflow/tfjs-backend-wasm')
@@ -63,7 +76,7 @@ export function initTf(prefer?: BackendName): Promise<TfRuntime> {
     const wanted = prefer ?? (env === 'wasm' || env === 'cpu' || env === 'tensorflow' ? env : undefined)
     const order: BackendName[] = wanted ? [wanted] : ['tensorflow', 'wasm', 'cpu']
     for (const b of order) {
-      const ok = b === 'tensorflow' ? await tryNode() : b === 'wasm' ? await tryWasm() : await tf.setBackend('cpu')
+      const ok = b === 'tensorflow' ? await tryNode() : b === 'wasm' ? await tryWasm() : await tryCpu()
       if (ok) {
         await tf.ready()
         return {tf, backend: b, threads: b === 'tensorflow' ? (await import('node:os')).cpus().length : 1}

@@ -10,6 +10,7 @@
  * This module is pure (no tfjs, no AWS SDK) so the handler, the coordinator and the CLI share it.
  */
 import {LAMBDA} from '../platform/lambda.js'
+import {isBase64Text} from './json-body.js'
 
 /**
  * Bytes kept free below the limit for the JSON envelope around the tensors (stage name, metrics,
@@ -131,8 +132,14 @@ export function tensorBytes(t: RawTensor): Uint8Array {
   return bytesOf(t.data)
 }
 
-/** Typed array from raw little-endian bytes (copied, so it is aligned and owned). */
+/**
+ * Typed array from raw little-endian bytes: a view of `bytes` when they are the whole of their own
+ * buffer (a decoded base64 string, a file read), else a copy, so it is aligned and owns its buffer.
+ */
 export function typedFromBytes(bytes: Uint8Array, dtype: WireDtype): Float32Array | Int32Array {
+  if (littleEndian && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.byteLength % 4 === 0 && !isShared(bytes.buffer)) {
+    return dtype === 'int32' ? new Int32Array(bytes.buffer as ArrayBuffer) : new Float32Array(bytes.buffer as ArrayBuffer)
+  }
   const copy = new Uint8Array(bytes.length)
   if (littleEndian) copy.set(bytes)
   else
@@ -145,9 +152,15 @@ export function typedFromBytes(bytes: Uint8Array, dtype: WireDtype): Float32Arra
   return dtype === 'int32' ? new Int32Array(copy.buffer) : new Float32Array(copy.buffer)
 }
 
+function isShared(buffer: ArrayBufferLike): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && buffer instanceof SharedArrayBuffer
+}
+
 export function encodeInline(t: RawTensor): WireTensorInline {
   checkRaw(t)
-  return {id: t.id, dtype: t.dtype, shape: [...t.shape], b64: Buffer.from(tensorBytes(t)).toString('base64')}
+  const bytes = tensorBytes(t)
+  // a Buffer over the same memory (Buffer.from(bytes) would copy it first)
+  return {id: t.id, dtype: t.dtype, shape: [...t.shape], b64: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}
 }
 
 function checkRaw(t: RawTensor): void {
@@ -169,7 +182,8 @@ export interface TensorStore {
   delete(ref: string): Promise<void>
 }
 
-const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/
+/** Bytes a check already decoded, so decodeTensor does not decode them again. */
+const checkedBytes = new WeakMap<WireTensorInline, Buffer>()
 
 /**
  * Checks the envelope of one wire tensor (types, dtype, shape, declared byte length) without
@@ -195,13 +209,17 @@ export function checkWireTensor(raw: unknown, where: string, options: {scanBase6
     throw new PayloadInvalidError(`${name}: tensors travel as base64 bytes ("b64") or a reference ("ref"), not JSON arrays`)
   }
   if (typeof t.b64 === 'string') {
-    if (t.b64.length % 4 !== 0 || (options.scanBase64 !== false && !BASE64_RE.test(t.b64))) throw new PayloadInvalidError(`${name}: "b64" is not valid base64`)
+    let decoded: Buffer | undefined
+    if (t.b64.length % 4 !== 0 || (options.scanBase64 !== false && !isBase64Text(t.b64, (b) => (decoded = b))))
+      throw new PayloadInvalidError(`${name}: "b64" is not valid base64`)
     const pad = t.b64.endsWith('==') ? 2 : t.b64.endsWith('=') ? 1 : 0
     const got = (t.b64.length / 4) * 3 - pad
     if (got !== expectedBytes) {
       throw new PayloadInvalidError(`${name}: ${got} bytes of data but ${dtype} shape [${shape}] needs ${expectedBytes} bytes`)
     }
-    return {id: t.id, dtype, shape, b64: t.b64}
+    const out: WireTensorInline = {id: t.id, dtype, shape, b64: t.b64}
+    if (decoded) checkedBytes.set(out, decoded)
+    return out
   }
   if (typeof t.ref === 'string') {
     if (!/^(s3|file):\/\//.test(t.ref)) throw new PayloadInvalidError(`${name}: "ref" must be an s3:// or file:// URL, got ${describe(t.ref)}`)
@@ -221,7 +239,8 @@ export async function decodeTensor(t: WireTensor, store?: TensorStore): Promise<
     if (!store) throw new PayloadInvalidError(`tensor "${t.id}": is a reference (${t.ref}) but no tensor store is configured`)
     bytes = await store.get(t.ref)
   } else {
-    bytes = Buffer.from(t.b64, 'base64')
+    bytes = checkedBytes.get(t) ?? Buffer.from(t.b64, 'base64')
+    checkedBytes.delete(t)
   }
   if (bytes.length !== expected) {
     throw new PayloadInvalidError(`tensor "${t.id}": ${bytes.length} bytes of data but ${t.dtype} shape [${t.shape}] needs ${expected} bytes`)

@@ -1,4 +1,4 @@
-import type * as tfType from '@tensorflow/tfjs'
+import type * as tfType from '../../src/runtime/tfjs.js'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {AmpsUserError} from '../../src/errors.js'

@@ -1,7 +1,7 @@
 import {mkdtempSync, readFileSync, truncateSync, unlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import type * as tfType from '@tensorflow/tfjs'
+import type * as tfType from '../../src/runtime/tfjs.js'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {type AmpsErrorCode, AmpsUserError} from '../../src/errors.js'

@@ -4,7 +4,7 @@
  * has no licence). The loaded tfjs model must hold exactly the stored weights and compute what a
  * naive reference implementation of the Keras config computes.
  */
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '../../src/runtime/tfjs.js'
 import {existsSync, mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'

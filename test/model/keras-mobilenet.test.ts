@@ -3,7 +3,7 @@
  * ZeroPadding2D, DepthwiseConv2D, ReLU(max_value=6), frozen BatchNormalization, Add, …) written in
  * tf.keras 2.11's .h5 layout, read back, and compared with the original tfjs model.
  */
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '../../src/runtime/tfjs.js'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'

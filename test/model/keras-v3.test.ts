@@ -3,7 +3,7 @@
  * and generated Keras 3 Functional files. The loaded tfjs model must hold exactly the stored weights
  * and compute what a naive reference implementation of the Keras config computes.
  */
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '../../src/runtime/tfjs.js'
 import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'

@@ -34,7 +34,7 @@ async function run(dir: string, input: number[], shape: number[]): Promise<{out:
   const model = await loadModel(dir)
   const {tf} = await initTf()
   const m = await tf.loadLayersModel(tf.io.fromMemory(model.artifacts))
-  const y = m.predict(tf.tensor(input, shape)) as import('@tensorflow/tfjs').Tensor
+  const y = m.predict(tf.tensor(input, shape)) as import('../../src/runtime/tfjs.js').Tensor
   const out = (await y.data()) as Float32Array
   const weights = new Map(m.weights.map((w) => [w.originalName, w.read().dataSync() as Float32Array]))
   m.dispose()

@@ -1,7 +1,7 @@
 import {mkdtempSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import type * as tfType from '@tensorflow/tfjs'
+import type * as tfType from '../../src/runtime/tfjs.js'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {GENERATED, type GeneratedName, seededRandom, writeGenerated} from '../../examples/models.js'

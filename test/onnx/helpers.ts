@@ -2,7 +2,7 @@
  * Numerics helpers for the ONNX tests: a tfjs LayersModel built in memory → LoadedModel (the real
  * loader path) → ONNX export of a stage range → one ORT session per case, compared with tfjs.
  */
-import type * as tfType from '@tensorflow/tfjs'
+import type * as tfType from '../../src/runtime/tfjs.js'
 
 import {saveToMemory} from '../../examples/models.js'
 import {loadModelFromArtifacts, stageBoundary} from '../../src/model/index.js'

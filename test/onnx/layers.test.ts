@@ -2,7 +2,7 @@
  * ONNX export numerics per layer class: small generated models (each class alone, then in
  * combinations), every layer as its own stage and the whole model, ORT vs tfjs max abs ≤ 1e-4.
  */
-import type * as tfType from '@tensorflow/tfjs'
+import type * as tfType from '../../src/runtime/tfjs.js'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {AmpsUserError} from '../../src/errors.js'
@@ -28,7 +28,7 @@ async function model(name: string, shape: number[], build: Build): Promise<tfTyp
   for (const l of m.layers) {
     if (l.getClassName() !== 'BatchNormalization') continue
     // moving_variance must be positive and not all 1 so the epsilon and scale matter
-    l.setWeights(l.getWeights().map((w, i) => (l.weights[i].originalName.endsWith('moving_variance') ? tf.abs(w).add(0.5) : w)))
+    l.setWeights(l.getWeights().map((w, i) => (l.weights[i].originalName.endsWith('moving_variance') ? tf.add(tf.abs(w), 0.5) : w)))
   }
   return m
 }

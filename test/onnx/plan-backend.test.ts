@@ -32,8 +32,8 @@ beforeAll(async () => {
   modelDir = await writeGenerated('tinyCnn', join(dir, 'tiny'))
   const {tf} = await initTf()
   const x = tf.input({shape: [16, 3]})
-  const h = tf.layers.conv1d({filters: 4, kernelSize: 3, name: 'seq_conv1d'}).apply(x) as import('@tensorflow/tfjs').SymbolicTensor
-  const y = tf.layers.dense({units: 2, name: 'head'}).apply(tf.layers.flatten().apply(h)) as import('@tensorflow/tfjs').SymbolicTensor
+  const h = tf.layers.conv1d({filters: 4, kernelSize: 3, name: 'seq_conv1d'}).apply(x) as import('../../src/runtime/tfjs.js').SymbolicTensor
+  const y = tf.layers.dense({units: 2, name: 'head'}).apply(tf.layers.flatten().apply(h)) as import('../../src/runtime/tfjs.js').SymbolicTensor
   conv1dDir = writeLayersModelDir(join(dir, 'conv1d'), await saveToMemory(tf.model({inputs: x, outputs: y, name: 'conv1d_net'})))
 })
 

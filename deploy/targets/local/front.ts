@@ -29,6 +29,7 @@ import {createServer, type IncomingMessage, type ServerResponse} from 'node:http
 
 import {createCpuGroup, createMemoryGroup, removeGroup} from './cgroup.js'
 import {LOCAL_TOKEN_HEADER, tokenMatches} from './confine.js'
+import {FrontExchange} from './exchange.js'
 import {reportLine, type FromEnv, type RunnerConfig, type ToEnv} from './protocol.js'
 
 export interface FrontConfig {
@@ -58,6 +59,8 @@ export interface FrontConfig {
   user?: {uid: number; gid: number}
   /** the environment an environment process starts with (already minimal) */
   env: Record<string, string>
+  /** the deployment's exchange folder on a tmpfs (exchange.ts); without it bodies go inline over IPC */
+  exchangeDir?: string
 }
 
 interface Env {
@@ -75,6 +78,8 @@ interface Env {
   /** the invocation in flight: resolves with the environment's answer or how it died */
   pending?: {id: number; resolve: (r: Answer) => void}
   exit?: string
+  /** its exchange files, when it has them */
+  exchange?: FrontExchange
 }
 
 type Answer = {status: number; headers: Record<string, string>; body: Buffer}
@@ -102,6 +107,7 @@ function startEnv(): Env {
   const cgroups: string[] = []
   if (config.memoryGroup) cgroups.push(createMemoryGroup(`${config.memoryGroup}/env-${n}`, config.memoryMb).path)
   if (config.cpuGroup) cgroups.push(createCpuGroup(`${config.cpuGroup}/env-${n}`, config.memoryMb).path)
+  const exchange = config.exchangeDir ? FrontExchange.create(config.exchangeDir, config.functionName, n, config.maxPayloadBytes) : undefined
   const runnerConfig: RunnerConfig = {
     functionName: config.functionName,
     bundleDir: config.bundleDir,
@@ -111,6 +117,7 @@ function startEnv(): Env {
     timeoutSec: config.timeoutSec,
     maxPayloadBytes: config.maxPayloadBytes,
     user: config.user,
+    exchange: exchange?.paths,
   }
   const logFd = openSync(config.logPath, 'a')
   const nodeCommand = [
@@ -143,6 +150,7 @@ function startEnv(): Env {
     lastUsed: Date.now(),
     invocations: 0,
     cgroups,
+    exchange,
   }
   env.ready = new Promise<void>((resolveReady, rejectReady) => {
     child.on('message', (m: FromEnv) => {
@@ -157,7 +165,14 @@ function startEnv(): Env {
       } else if (m.type === 'result' && env.pending?.id === m.id) {
         const p = env.pending
         env.pending = undefined
-        p.resolve({status: m.status, headers: m.headers, body: Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength)})
+        let body: Buffer
+        try {
+          body = m.body ? Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength) : env.exchange!.takeResult(m.bodyBytes ?? 0)
+        } catch (error) {
+          p.resolve(awsError(500, 'ServiceException', `could not read the result of ${config.functionName}: ${(error as Error).message}`))
+          return
+        }
+        p.resolve({status: m.status, headers: m.headers, body})
       }
     })
     child.on('exit', (code, signal) => {
@@ -174,6 +189,7 @@ function startEnv(): Env {
         env.pending = undefined
         p.resolve(functionError('Runtime.ExitError', `RequestId: ${p.id} Error: Runtime exited with error: ${how}`))
       }
+      env.exchange?.close()
       setTimeout(() => {
         for (const g of cgroups) removeGroup(g)
         const i = envs.indexOf(env)
@@ -228,7 +244,10 @@ function acquire(): Env | undefined {
   return env
 }
 
-async function dispatch(body: Buffer, tail: boolean): Promise<Answer> {
+/** A request body as it arrived: its chunks (a large one goes to the exchange file without being joined first). */
+type Body = {chunks: Buffer[]; size: number}
+
+async function dispatch(body: Body, tail: boolean): Promise<Answer> {
   const env = acquire()
   if (!env) {
     return awsError(
@@ -284,7 +303,12 @@ async function dispatch(body: Buffer, tail: boolean): Promise<Answer> {
         }),
       )
     }, timeoutMs)
-    const message: ToEnv = {type: 'invoke', id, body, tail}
+    // a large body through the exchange file (its length in the message), else inline
+    const bodyBytes = env.exchange?.putRequest(body.chunks, body.size)
+    const message: ToEnv =
+      bodyBytes === undefined
+        ? {type: 'invoke', id, body: body.chunks.length === 1 ? body.chunks[0] : Buffer.concat(body.chunks, body.size), tail}
+        : {type: 'invoke', id, bodyBytes, tail}
     try {
       env.child.send(message)
     } catch (error) {
@@ -299,7 +323,7 @@ async function dispatch(body: Buffer, tail: boolean): Promise<Answer> {
   return result
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+function readBody(req: IncomingMessage, limit: number): Promise<Body | undefined> {
   return new Promise((resolveBody, reject) => {
     const chunks: Buffer[] = []
     let size = 0
@@ -309,7 +333,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
       if (size > limit) tooLarge = true
       else chunks.push(c)
     })
-    req.on('end', () => resolveBody(tooLarge ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)))
+    req.on('end', () => resolveBody(tooLarge ? undefined : {chunks, size}))
     req.on('error', reject)
   })
 }
@@ -411,6 +435,7 @@ async function shutdown(code: number): Promise<never> {
   while (envs.some((e) => e.child.exitCode === null && e.child.signalCode === null) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
   await new Promise((r) => setTimeout(r, 60))
   for (const e of envs) for (const g of e.cgroups) removeGroup(g)
+  for (const e of envs) e.exchange?.close()
   process.exit(code)
 }
 process.on('SIGTERM', () => void shutdown(0))

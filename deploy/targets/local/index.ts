@@ -34,6 +34,7 @@ import {DEPLOYMENT_VERSION, type DeploymentState, type StageBundle, type StageDe
 import {cpuFraction} from '../../../src/profile/cgroup.js'
 import {controllerWritable, cpuQuotaFor, groupPath, groupPids, removeGroup} from './cgroup.js'
 import {LOCAL_TOKEN_HEADER, newDeploymentId, newToken, stageEnvironment, stageUser} from './confine.js'
+import {createExchangeDir, removeExchangeDir} from './exchange.js'
 import type {FrontConfig} from './front.js'
 
 export const LOCAL_HOST = '127.0.0.1'
@@ -326,6 +327,7 @@ async function startStage(
     keepAliveMs: number
     maxPayloadBytes: number
     user?: {uid: number; gid: number}
+    exchangeDir?: string
     preferredPort?: number
     /** called right after spawn, before init, so an interrupted deploy still records the pid and cgroups */
     onSpawn?: (spawned: {pid: number; cgroups: string[]; logPath: string}) => void
@@ -384,6 +386,7 @@ async function startStage(
     nodeArgs,
     user: ctx.user,
     env: stageEnvironment(bundle.environment),
+    exchangeDir: ctx.exchangeDir,
   }
   writeFileSync(configPath, JSON.stringify(config, null, 2), {mode: 0o600})
   const logFd = openSync(logPath, 'a')
@@ -498,6 +501,9 @@ export async function deployLocal(plan: Plan, bundles: StageBundle[], options: L
   // the functions' Timeout comes from the plan (bundle.timeoutSec); AMPS_LOCAL_TIMEOUT_SEC overrides it locally (tests, debugging)
   const timeoutOverride = Number(process.env.AMPS_LOCAL_TIMEOUT_SEC) > 0 ? Number(process.env.AMPS_LOCAL_TIMEOUT_SEC) : undefined
   if (timeoutOverride) bundles = bundles.map((b) => ({...b, timeoutSec: timeoutOverride}))
+  // large bodies between fronts and environments go through files on /dev/shm (exchange.ts);
+  // AMPS_LOCAL_EXCHANGE=ipc (or no tmpfs) sends them inline over IPC
+  const exchangeDir = process.env.AMPS_LOCAL_EXCHANGE === 'ipc' ? undefined : createExchangeDir(id)
   const actions: LocalDeployResult['actions'] = []
   const wanted = new Set(bundles.map((b) => b.functionName))
 
@@ -598,6 +604,7 @@ export async function deployLocal(plan: Plan, bundles: StageBundle[], options: L
           keepAliveMs,
           maxPayloadBytes,
           user: confined.user,
+          exchangeDir,
           preferredPort: old?.port,
           onSpawn: (spawned) => {
             startedHere.set(entry, spawned.pid)
@@ -737,6 +744,7 @@ export async function destroyLocal(
       )
     out.push({stageIndex: s.stageIndex, functionName: s.functionName, pid: s.pid, wasRunning, ...r})
   }
+  removeExchangeDir(id)
   const parents = new Set([...(state.stages ?? []), ...(state.retired ?? [])].flatMap((s) => (s.cgroups ?? []).map((c) => dirname(c))))
   for (const p of parents) if (p.endsWith('/amps')) removeGroup(p) // only succeeds when no other deployment uses it
   const dir = ownedStateDir(state, options.statePath)

@@ -14,13 +14,22 @@ export interface RunnerConfig {
   maxPayloadBytes: number
   /** drop to this uid/gid after joining the cgroups (only when running as root) */
   user?: {uid: number; gid: number}
+  /** the environment's exchange files (see Exchange), opened before dropping root */
+  exchange?: Exchange
 }
 
-export type ToEnv = {type: 'invoke'; id: number; body: Uint8Array; tail: boolean}
+/** An environment's exchange files (exchange.ts): large bodies travel through them, their length in the IPC message. */
+export interface Exchange {
+  request: string
+  result: string
+}
+
+/** `body` inline, or `bodyBytes` of it in the exchange file. */
+export type ToEnv = {type: 'invoke'; id: number; body?: Uint8Array; bodyBytes?: number; tail: boolean}
 export type FromEnv =
   | {type: 'ready'; pid: number; initMs: number; importMs: number; init: unknown; uid: number}
   | {type: 'error'; pid: number; error: string}
-  | {type: 'result'; id: number; status: number; headers: Record<string, string>; body: Uint8Array}
+  | {type: 'result'; id: number; status: number; headers: Record<string, string>; body?: Uint8Array; bodyBytes?: number}
 
 /**
  * Lambda's per-invocation log line. Duration runs from the start of the invocation (the event as

@@ -14,18 +14,38 @@
  *  5. exits when the front goes away (its IPC channel closes), so an environment never outlives its stage.
  * It has no socket of its own: only the front (which checks the deployment's token) can reach it.
  */
-import {isAscii} from 'node:buffer'
 import {randomUUID} from 'node:crypto'
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 
+import {jsonBody, parseJsonBody} from '../../../src/stage/json-body.js'
+import {EnvExchange} from './exchange.js'
 import {reportLine, type FromEnv, type RunnerConfig, type ToEnv} from './protocol.js'
 
 type Handler = (event: unknown, context: object) => Promise<unknown>
 
+/** this environment's exchange files (exchange.ts), when the front gave it some */
+let exchange: EnvExchange | undefined
+
 function send(message: FromEnv): void {
   if (process.connected) process.send?.(message)
+}
+
+/** The request body: inline in the message, or in the exchange file. */
+function requestBody(m: ToEnv): Buffer {
+  if (m.body) return Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength)
+  if (!exchange) throw new Error('the request body is in an exchange file, but this environment has none')
+  return exchange.takeRequest(m.bodyBytes ?? 0)
+}
+
+/** A result message with a large body put in the exchange file (inline when there is none or it is full). */
+function resultMessage(r: FromEnv): FromEnv {
+  if (r.type !== 'result' || !r.body) return r
+  const bodyBytes = exchange?.putResult(r.body)
+  if (bodyBytes === undefined) return r
+  const {body: _inFile, ...rest} = r
+  return {...rest, bodyBytes}
 }
 
 async function main(): Promise<void> {
@@ -35,6 +55,8 @@ async function main(): Promise<void> {
   process.on('disconnect', () => process.exit(0))
   try {
     for (const cg of config.cgroups) writeFileSync(join(cg, 'cgroup.procs'), String(process.pid))
+    // the exchange files are the front's (root's when it drops to nobody): opened before dropping
+    if (config.exchange) exchange = EnvExchange.open(config.exchange)
     if (config.user && process.getuid?.() === 0) {
       process.setgroups?.([config.user.gid])
       process.setgid?.(config.user.gid)
@@ -58,14 +80,16 @@ async function main(): Promise<void> {
       if (m?.type !== 'invoke') return
       const init = first ? initMs : undefined
       first = false
-      void invoke(config, mod.handler, m, init).then(send, (error: Error) =>
-        send({
-          type: 'result',
-          id: m.id,
-          status: 500,
-          headers: {'x-amzn-ErrorType': 'ServiceException'},
-          body: Buffer.from(JSON.stringify({Type: 'Service', message: error.message})),
-        }),
+      void invoke(config, mod.handler, m, init).then(
+        (r) => send(resultMessage(r)),
+        (error: Error) =>
+          send({
+            type: 'result',
+            id: m.id,
+            status: 500,
+            headers: {'x-amzn-ErrorType': 'ServiceException'},
+            body: Buffer.from(JSON.stringify({Type: 'Service', message: error.message})),
+          }),
       )
     })
     send({type: 'ready', pid: process.pid, initMs, importMs, init: mod.init ?? null, uid: process.getuid?.() ?? -1})
@@ -89,12 +113,12 @@ function jsonResult(id: number, status: number, body: unknown, headers: Record<s
 }
 
 async function invoke(config: RunnerConfig, handler: Handler, m: ToEnv, initMs: number | undefined): Promise<FromEnv> {
+  const body = requestBody(m)
   const t0 = performance.now()
-  const body = Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength)
   let event: unknown
   try {
-    // base64 tensors make the body ASCII: latin1 decodes it alike and much faster than utf8
-    event = body.length === 0 ? {} : JSON.parse(body.toString(isAscii(body) ? 'latin1' : 'utf8'))
+    // JSON.parse's result, without running the tensors' base64 text through the JSON parser
+    event = body.length === 0 ? {} : parseJsonBody(body)
   } catch {
     return jsonResult(m.id, 400, {Type: 'User', message: 'Could not parse request body into json'}, {'x-amzn-ErrorType': 'InvalidRequestContentException'})
   }
@@ -122,9 +146,11 @@ async function invoke(config: RunnerConfig, handler: Handler, m: ToEnv, initMs: 
       {...headers, ...logHeaders, 'X-Amz-Function-Error': 'Unhandled'},
     )
   }
-  const text = JSON.stringify(result ?? null)
-  const size = Buffer.byteLength(text)
-  const bytes = Buffer.from(text, size === text.length ? 'latin1' : 'utf8')
+  // JSON.stringify's bytes, with the tensors' base64 text copied in rather than serialised
+  const bytes = jsonBody(result ?? null)
+  // JSON.stringify gave undefined (the handler returned a function or a symbol): fail as before, with
+  // Buffer.byteLength's ERR_INVALID_ARG_TYPE (a 500 ServiceException to the caller)
+  if (!bytes) return Buffer.byteLength(undefined as never) as never
   const logHeaders = report(requestId, t0, config.memoryMb, m.tail, initMs)
   if (bytes.length > config.maxPayloadBytes) {
     return jsonResult(

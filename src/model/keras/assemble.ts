@@ -7,7 +7,7 @@
  * declaration order. Keras stores a layer's weights in the same order (trainable, then
  * non-trainable), so stored weights are matched by position and their shapes must agree exactly.
  */
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '../../runtime/tfjs.js'
 
 import {AmpsUserError} from '../../errors.js'
 import {initTf} from '../../runtime/tf.js'

@@ -22,7 +22,7 @@
  * quantized layers, sparse/ragged inputs, non-float dtype policies, nested models called more than
  * once, and layer calls with tensor keyword arguments or non-tensor positional arguments.
  */
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '../../runtime/tfjs.js'
 
 import {AmpsUserError} from '../../errors.js'
 import {

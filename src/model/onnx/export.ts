@@ -13,7 +13,7 @@
  * - A layer class or configuration that has no exact ONNX equivalent here throws AmpsUserError
  *   MODEL_UNSUPPORTED_LAYER naming the layer and its class, with the hint `--backend wasm`.
  */
-import type * as tfType from '@tensorflow/tfjs'
+import type * as tfType from '../../runtime/tfjs.js'
 
 import {AmpsUserError, InvalidProblemError} from '../../errors.js'
 import {initTf} from '../../runtime/tf.js'
