@@ -41,12 +41,14 @@ import type {BatchSupport} from './batching.js'
 import {billedMs} from './billing.js'
 import {buildSparseMax, computeLiveBytes, rangeMax} from './liveness.js'
 import {type PriceTable, firstTierUsdPerGbS, fitsInline, requestUsd} from './prices.js'
-import {type LayerTiming, type TimingEnv, codecSlowdown, layerMsAt, layerTiming, scaleTiming} from './timing.js'
+import {type LayerTiming, type TimingEnv, cfsWallMs, codecSlowdown, layerMsAt, layerTiming, scaleTiming} from './timing.js'
 
 export {billedMs, lambdaCostUsd, type LambdaCost} from './billing.js'
 export {batchSupport, type BatchSupport} from './batching.js'
 export {computeLiveBytes} from './liveness.js'
 export {
+  cfsWallMs,
+  cfsWallMsExact,
   codecSlowdown,
   cpuSlowdown,
   layerMsAt,
@@ -72,6 +74,13 @@ export interface CostModelOptions {
   memoryMinMb?: number
   memoryMaxMb?: number
   memoryStepMb?: number
+  /**
+   * the CFS period (ms) the function's CPU quota is enforced with, or a function of its memory
+   * (the local target stretches it below 177 MB): when set, handlerMs counts the period effect
+   * (src/cost/timing.ts cfsWallMs: work that fits in one period's quota runs at full speed);
+   * unset: the fluid model, time ∝ 1769/m, which the solver's compiled curves use
+   */
+  cfsPeriodMs?: number | ((memoryMb: number) => number)
 }
 
 /** A stage is the layer positions [first..last]; its input crosses boundary first−1, its output boundary last. */
@@ -130,6 +139,8 @@ export class CostModel {
   readonly liveBytes: Float64Array
   private readonly sparse: Float64Array[]
   readonly breakpoints: number[]
+  /** CFS period (ms) at a memory size, when handlerMs counts the period effect */
+  readonly cfsPeriodMs?: (memoryMb: number) => number
 
   constructor(profile: Profile, options: CostModelOptions) {
     const {prices} = options
@@ -171,6 +182,8 @@ export class CostModel {
     this.s3GetUsd = prices.s3.getUsdPerThousand.value / 1000
     this.granularityMs = prices.lambda.billingGranularityMs.value
     this.runtimeBytes = runtimeBytesFor(prices, this.arch)
+    const period = options.cfsPeriodMs
+    if (period !== undefined) this.cfsPeriodMs = typeof period === 'number' ? () => period : period
 
     this.boundaryBytes = new Map()
     this.boundaryTensors = new Map()
@@ -371,10 +384,21 @@ export class CostModel {
   handlerMs(s: StageRange, memoryMb: number, batch: number, handoffBatch = batch): number {
     const qa = s.first - 1
     const qb = s.last
-    let t = this.computeMs(s, memoryMb, batch) + this.codecMs(s, memoryMb, batch, handoffBatch) + this.profile.runtime.invokeOverheadMs
+    let t = this.quotaMs(this.computeMs(s, memoryMb, batch) + this.codecMs(s, memoryMb, batch, handoffBatch), memoryMb) + this.profile.runtime.invokeOverheadMs
     if (this.viaS3(qa, handoffBatch)) t += this.s3Ms('get', this.bytesAt(qa) * batch)
     if (this.viaS3(qb, handoffBatch)) t += this.s3Ms('put', this.bytesAt(qb) * batch)
     return t
+  }
+
+  /**
+   * Wall ms under the CPU quota of work that takes `fluidMs` by the fluid model: unchanged without
+   * a CFS period; with one, below one vCPU, the period-aware time of its full-speed CPU
+   * fluidMs·m/1769 (never more than fluidMs).
+   */
+  quotaMs(fluidMs: number, memoryMb: number): number {
+    const f = memoryMb / this.env.fullVcpuMb
+    if (!this.cfsPeriodMs || f >= 1) return fluidMs
+    return cfsWallMs(fluidMs * f, f, this.cfsPeriodMs(memoryMb))
   }
 
   /** Latency outside the handler: Invoke round trip, plus the client's S3 PUT/GET at the model's ends. */

@@ -222,3 +222,35 @@ export function layerSegmentCoefficients(t: LayerTiming, v: number[], lo: number
   const b = (v[i] - v[i - 1]) / (1 / M[i] - 1 / M[i - 1])
   return {a: (v[i - 1] - b / M[i - 1]) * f, b: b * f}
 }
+
+/**
+ * Wall ms of `cpuMs` of single-threaded work (at full speed) under a CFS bandwidth quota of
+ * `fraction` (< 1) of a core refilled every `periodMs`: q = periodMs·fraction of CPU per period.
+ * A warm function is idle between requests, and the kernel stops an idle group's period timer and
+ * restarts it when the group wakes, so a request starts a fresh period with its whole quota: work
+ * up to q runs at full speed (a short stage is not slowed by 1/fraction at all); longer work runs
+ * q, sits out P − q, and so on, finishing in k·P + (w − k·q) with k = ⌈w/q⌉ − 1. That is the
+ * fluid w/fraction minus a sawtooth between 0 and P − q; a stage's work varies by more than a
+ * quota from request to request, so the sawtooth's mean is used: w/fraction − (P − q)/2 above q.
+ * Measured on the local target: `node dist-test/test/bench/cfs-period.js` (section zoo-prediction).
+ * Never more than the fluid w/fraction, and non-increasing in fraction. fraction ≥ 1: cpuMs.
+ */
+export function cfsWallMs(cpuMs: number, fraction: number, periodMs: number): number {
+  if (!(cpuMs > 0)) return 0
+  if (fraction >= 1) return cpuMs
+  const fluid = cpuMs / Math.max(fraction, 1e-9)
+  if (!(periodMs > 0) || !(fraction > 0)) return fluid
+  const q = periodMs * fraction
+  if (cpuMs <= q) return cpuMs
+  return Math.max(cpuMs, fluid - (periodMs - q) / 2)
+}
+
+/** The exact step function cfsWallMs averages: a request starting a fresh period, k = ⌈w/q⌉ − 1 full throttled periods. */
+export function cfsWallMsExact(cpuMs: number, fraction: number, periodMs: number): number {
+  if (!(cpuMs > 0)) return 0
+  if (fraction >= 1) return cpuMs
+  const q = periodMs * fraction
+  if (cpuMs <= q) return cpuMs
+  const k = Math.ceil(cpuMs / q - 1e-12) - 1
+  return k * periodMs + (cpuMs - k * q)
+}

@@ -25,6 +25,8 @@ import {join} from 'node:path'
 import {layerOfNode} from '../model/onnx/export.js'
 import type {LayerGraph} from '../model/types.js'
 import {createSession, ortThreadsForMemory, runSession, type OrtSession, type OrtTensor} from '../runtime/ort.js'
+import {cfsSettings} from './cgroup.js'
+import {quotaFreeLayerSamples} from './ort-quota.js'
 import type {LayerSamples, PointResult, RepeatPlan, WorkerMessage} from './protocol.js'
 import {median} from './stats.js'
 
@@ -176,7 +178,6 @@ export class OrtRunner {
         chainWallMs.push(run.runUs / 1000)
         for (const p of this.positions) samples.get(p)!.push((run.byLayer.get(p) ?? 0) / 1000)
       }
-      spreadByRunCpu(samples, runCpuMs)
     } finally {
       rmSync(dir, {recursive: true, force: true})
     }
@@ -196,8 +197,15 @@ export class OrtRunner {
       wholeWallMs.push(run.wall)
       wholeCpuMs.push(run.cpu)
     }
-    // A node's kernel time is short against the CFS period, so it rarely contains a throttled pause:
-    // it is the node's CPU time. Reported as cpuMs, assemble's layerSampleMs turns it into the
+    // one intra-op thread: node wall times carry the quota's throttle gaps below one vCPU and, on a
+    // shared machine, the time other tenants held the CPU; the run's CPU time carries neither (ort-quota.ts)
+    if (threads === 1) {
+      const {periodUs, quotaUs} = cfsSettings(Math.min(1, fraction))
+      quotaFreeLayerSamples(samples, wholeCpuMs, fraction < 1 ? {periodMs: periodUs / 1000, quotaMs: quotaUs / 1000} : undefined)
+    }
+    spreadByRunCpu(samples, runCpuMs)
+    // With one thread the samples are now the layers' shares of the run's CPU time (above); with
+    // more, a node's kernel time is its wall time. Reported as cpuMs, assemble's layerSampleMs turns it into the
     // time at this memory: ÷ f below one vCPU (the quota's share), the wall time at or above.
     // The whole-model runs' CPU time is the process's (all intra-op threads; spinning is off, so an
     // idle thread burns none): unlike their wall time, it does not grow when other tenants of the

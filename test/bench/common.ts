@@ -17,7 +17,7 @@ export const benchDir = join(repoRoot, 'test', '.cache', 'bench')
 export const resultsDir = join(repoRoot, 'bench-results')
 export const reportPath = join(repoRoot, 'BENCHMARKS.md')
 
-export const SECTIONS = ['solver', 'quality', 'prediction', 'analytic', 'overhead', 'handoff', 'backend', 'serve', 'reliability'] as const
+export const SECTIONS = ['solver', 'quality', 'prediction', 'analytic', 'overhead', 'handoff', 'backend', 'serve', 'reliability', 'zoo-prediction'] as const
 export type SectionName = (typeof SECTIONS)[number]
 
 /** Sets the environment every section relies on (call before anything imports the profiler). */

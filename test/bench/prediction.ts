@@ -17,7 +17,7 @@ import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import {computeSpread} from '../../src/cost/spread.js'
 import {nsfwjsModelDir, type NsfwjsModel} from '../helpers/nsfwjs.js'
 import {errorPct, log, median, quantile, round, type BenchOptions} from './common.js'
-import {balancedCuts, benchPlan, invokeSeries, type LocalDeployments} from './local.js'
+import {balancedCuts, benchPlan, invokeSeries, type InvokeSeries, type LocalDeployments} from './local.js'
 import {PREDICTORS, type PredictorName, type StagePrediction} from './predictors.js'
 import {benchProfile, profileInfos} from './profiles.js'
 
@@ -100,6 +100,31 @@ export interface PredictionData {
   spread: SpreadSummary
   /** per model: the profile's fused factor and runtime JSON ms/MB (what `fused` and `model` add) */
   corrections: {model: string; fusedFactor?: number; jsonParseMsPerMb?: number; jsonStringifyMsPerMb?: number}[]
+}
+
+/** Medians (and spread) over a series' requests of stage `i`'s times and CPU samples. */
+export function measuredStage(series: InvokeSeries, i: number): MeasuredStage {
+  const rs = series.results
+  const handler = rs.map((r) => r.stages[i].handlerMs)
+  const duration = rs.map((r) => r.stages[i].durationMs ?? NaN)
+  const throttled = series.cpu.map((c) => c[i].throttledMs).filter((x): x is number => x !== undefined)
+  return {
+    reps: rs.length,
+    durationMs: round(median(duration)),
+    durationP10Ms: round(quantile(duration, 0.1)),
+    durationP90Ms: round(quantile(duration, 0.9)),
+    handlerMs: round(median(handler)),
+    handlerP10Ms: round(quantile(handler, 0.1)),
+    handlerP90Ms: round(quantile(handler, 0.9)),
+    handlerMaxMs: round(Math.max(...handler)),
+    runMs: round(median(rs.map((r) => r.stages[i].runMs))),
+    codecMs: round(median(rs.map((r) => r.stages[i].decodeMs + r.stages[i].encodeMs))),
+    roundTripMs: round(median(rs.map((r) => r.stages[i].measuredMs))),
+    cpuMs: round(median(series.cpu.map((c) => c[i].cpuMs))),
+    waitMs: round(median(series.cpu.map((c) => c[i].waitMs))),
+    ...(throttled.length ? {throttledMs: round(median(throttled))} : {}),
+    contentionMs: round(median(series.cpu.map((c) => Math.max(0, c[i].waitMs - (c[i].throttledMs ?? 0))))),
+  }
 }
 
 function summarize(rows: PredictionRow[], predictor: string): ErrorSummary {
@@ -185,27 +210,9 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
             const rs = series.results
             plan.stages.forEach((s, i) => {
               const range = {first: s.layers.firstIndex, last: s.layers.lastIndex}
-              const handler = rs.map((r) => r.stages[i].handlerMs)
-              const duration = rs.map((r) => r.stages[i].durationMs ?? NaN)
-              if (duration.some((x) => !Number.isFinite(x))) throw new Error(`stage ${i + 1} of ${name} reported no Duration (REPORT line)`)
-              const throttled = series.cpu.map((c) => c[i].throttledMs).filter((x): x is number => x !== undefined)
-              const measured: MeasuredStage = {
-                reps: rs.length,
-                durationMs: round(median(duration)),
-                durationP10Ms: round(quantile(duration, 0.1)),
-                durationP90Ms: round(quantile(duration, 0.9)),
-                handlerMs: round(median(handler)),
-                handlerP10Ms: round(quantile(handler, 0.1)),
-                handlerP90Ms: round(quantile(handler, 0.9)),
-                handlerMaxMs: round(Math.max(...handler)),
-                runMs: round(median(rs.map((r) => r.stages[i].runMs))),
-                codecMs: round(median(rs.map((r) => r.stages[i].decodeMs + r.stages[i].encodeMs))),
-                roundTripMs: round(median(rs.map((r) => r.stages[i].measuredMs))),
-                cpuMs: round(median(series.cpu.map((c) => c[i].cpuMs))),
-                waitMs: round(median(series.cpu.map((c) => c[i].waitMs))),
-                ...(throttled.length ? {throttledMs: round(median(throttled))} : {}),
-                contentionMs: round(median(series.cpu.map((c) => Math.max(0, c[i].waitMs - (c[i].throttledMs ?? 0))))),
-              }
+              if (rs.some((r) => !Number.isFinite(r.stages[i].durationMs ?? NaN)))
+                throw new Error(`stage ${i + 1} of ${name} reported no Duration (REPORT line)`)
+              const measured = measuredStage(series, i)
               const predicted: PredictionRow['predicted'] = {}
               for (const [pname, predict] of Object.entries(PREDICTORS)) {
                 const p = predict(profile, range, memoryMb, batch)
@@ -257,7 +264,7 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
     simulatorMaxOverMedian: round(median(rows.map((r) => r.simulatorSpread.maxMs / r.simulatorSpread.medianMs)), 3),
   }
   const notes = [
-    "Predicted = CostModel.handlerMs (src/cost/model.ts): Σ layer ms × the profile's fusedFactor at the memory and batch + codec (codecMsPerMb × MB in and out) + the runtime's JSON parse/stringify of inline tensors (json*MsPerMb × MB) + the profile's invokeOverheadMs; no S3 hand-off here (every tensor is inline). `before` and `fused` are the same model with the corrections taken out of the profile (test/bench/predictors.ts).",
+    "Predicted = CostModel.handlerMs (src/cost/model.ts): Σ layer ms × the profile's fusedFactor at the memory and batch + codec (codecMsPerMb × MB in and out) + the runtime's JSON parse/stringify of inline tensors (json*MsPerMb × MB) + the profile's invokeOverheadMs; no S3 hand-off here (every tensor is inline). `before` and `fused` are the same model with the corrections taken out of the profile, `cfs` the same with the local target's CFS period (work within one period's quota runs at full speed) (test/bench/predictors.ts).",
     "Measured duration = the platform Duration of each invocation (the local runtime's REPORT line, like Lambda's: from the event as received, through JSON.parse, the handler and JSON.stringify of the result: what Lambda bills before rounding up); handler = the stage's own metrics.handlerMs (decode + model.predict + read back + encode); round trip = the coordinator's wall time around InvokeCommand. Medians over the requests after up to 150 warm-up requests (at most 15 s of them, at least 3): a fresh stage process settles over its first ~150 requests (`node dist-test/test/bench/warmup.js`).",
     'Error % = (predicted − measured) / measured × 100; |error| statistics over every (model, stages, stage, memory, batch) row.',
     "Cuts split the model into parts of about equal MACs, at the valid cut carrying the fewest bytes within ±15 % of each MAC quantile. Every stage of a deployment has the same memory size; the local target applies m/1769 of a core as a CFS quota (the profiler's period) and m MiB as a memory limit.",

@@ -10,10 +10,13 @@
  *   the graph executor's bookkeeping, disposing every intermediate and reading the outputs back);
  * - `model`: also the runtime's JSON.parse of the event and JSON.stringify of the result per MB of
  *   inline tensor (profile.runtime.json{Parse,Stringify}MsPerMb), which Lambda bills.
+ * - `cfs`: `model` with the local target's CFS period (CostModel cfsPeriodMs, src/cost/timing.ts
+ *   cfsWallMs): work that fits in one period's quota runs at full speed instead of at m/1769.
  */
 import {CostModel, type StageRange} from '../../src/cost/model.js'
 import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import type {Profile} from '../../src/profile/types.js'
+import {cpuQuotaFor} from '../../deploy/targets/local/cgroup.js'
 
 export interface StagePrediction {
   computeMs: number
@@ -35,12 +38,15 @@ export function withoutCorrections(profile: Profile, drop: {fused?: boolean; jso
   return {...profile, runtime}
 }
 
-function predictorFor(drop: {fused?: boolean; json?: boolean}): Predictor {
+/** The CFS period (ms) the local target enforces a memory size's quota with. */
+export const localPeriodMs = (memoryMb: number): number => cpuQuotaFor(memoryMb).periodUs / 1000
+
+function predictorFor(drop: {fused?: boolean; json?: boolean}, cfs = false): Predictor {
   const models = new WeakMap<Profile, CostModel>()
   return (profile, range, memoryMb, batch) => {
     let cm = models.get(profile)
     if (!cm) {
-      cm = new CostModel(withoutCorrections(profile, drop), {arch: 'x86_64', prices: DEFAULT_PRICE_TABLE})
+      cm = new CostModel(withoutCorrections(profile, drop), {arch: 'x86_64', prices: DEFAULT_PRICE_TABLE, ...(cfs ? {cfsPeriodMs: localPeriodMs} : {})})
       models.set(profile, cm)
     }
     return {
@@ -56,6 +62,7 @@ export const PREDICTORS = {
   before: predictorFor({fused: true, json: true}),
   fused: predictorFor({json: true}),
   model: predictorFor({}),
+  cfs: predictorFor({}, true),
 } satisfies Record<string, Predictor>
 
 export type PredictorName = keyof typeof PREDICTORS

@@ -51,16 +51,54 @@ function cpuGroup(stage: StageDeployment): string | undefined {
   return stage.cgroups?.find((c) => c.includes('/cpu/') && existsSync(join(c, 'cpu.stat')))
 }
 
-export function sampleStage(stage: StageDeployment): CpuSample {
-  const s: CpuSample = stage.pid ? processCpuMs(stage.pid) : {cpuMs: NaN, waitMs: NaN}
-  const g = cpuGroup(stage)
-  if (g) {
+/** The group and the groups under it (the local target gives each environment of a stage its own quota group). */
+function groupTree(dir: string): string[] {
+  const out = [dir]
+  try {
+    for (const e of readdirSync(dir, {withFileTypes: true})) if (e.isDirectory()) out.push(...groupTree(join(dir, e.name)))
+  } catch {
+    // group gone
+  }
+  return out
+}
+
+function groupPids(dirs: string[]): number[] {
+  const pids: number[] = []
+  for (const d of dirs) {
     try {
-      const text = readFileSync(join(g, 'cpu.stat'), 'utf8')
+      for (const line of readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n')) if (line.trim()) pids.push(Number(line))
+    } catch {
+      // group gone
+    }
+  }
+  return pids
+}
+
+/**
+ * CPU of every process of the stage (its front process and the environments in its quota groups:
+ * the model runs in an environment process, not the front), run delay of their main threads, and
+ * the throttled time summed over the stage's quota groups.
+ */
+export function sampleStage(stage: StageDeployment): CpuSample {
+  const g = cpuGroup(stage)
+  const dirs = g ? groupTree(g) : []
+  const pids = [...new Set([...(stage.pid ? [stage.pid] : []), ...groupPids(dirs)])]
+  const s: CpuSample = {cpuMs: 0, waitMs: 0}
+  if (pids.length === 0) return {cpuMs: NaN, waitMs: NaN}
+  for (const pid of pids) {
+    const c = processCpuMs(pid)
+    if (Number.isFinite(c.cpuMs)) {
+      s.cpuMs += c.cpuMs
+      s.waitMs += c.waitMs
+    }
+  }
+  for (const d of dirs) {
+    try {
+      const text = readFileSync(join(d, 'cpu.stat'), 'utf8')
       const t = /throttled_time (\d+)/.exec(text)
       const n = /nr_throttled (\d+)/.exec(text)
-      if (t) s.throttledMs = Number(t[1]) / 1e6
-      if (n) s.throttledPeriods = Number(n[1])
+      if (t) s.throttledMs = (s.throttledMs ?? 0) + Number(t[1]) / 1e6
+      if (n) s.throttledPeriods = (s.throttledPeriods ?? 0) + Number(n[1])
     } catch {
       // group gone
     }

@@ -33,10 +33,11 @@ const TITLES: Record<SectionName, string> = {
   backend: 'Backends: ONNX Runtime vs TensorFlow.js wasm',
   serve: 'Serving: amps serve + amps load',
   reliability: 'Reliability: malformed inputs',
+  'zoo-prediction': 'Prediction error of stage times on unseen models (zoo, ORT and wasm)',
 }
 
 /** The order of the issue (and of the report). */
-const RUN_ORDER: SectionName[] = ['solver', 'quality', 'prediction', 'analytic', 'overhead', 'handoff', 'backend', 'serve', 'reliability']
+const RUN_ORDER: SectionName[] = ['solver', 'quality', 'prediction', 'analytic', 'overhead', 'handoff', 'backend', 'serve', 'reliability', 'zoo-prediction']
 
 function usage(): never {
   process.stderr.write(`usage: node dist-test/test/bench/run.js [--quick] [--only <${SECTIONS.join('|')}>[,<section>…]] [--reuse-profiles] [--report-only]\n`)
@@ -88,6 +89,8 @@ async function runSection(
       return (await import('./reliability.js')).runReliabilitySection()
     case 'serve':
       return (await import('./serve.js')).runServe(opts, deployments)
+    case 'zoo-prediction':
+      return (await import('./zoo-prediction.js')).runZooPrediction(opts, deployments)
   }
 }
 
