@@ -389,14 +389,11 @@ export class LatencyFeedback {
   update(now: number, sloMs: number, percentile: number, since: number): FeedbackChange | null {
     const r = this.recent(now, sloMs, percentile, since)
     const allowed = Math.floor(r.n * (1 - percentile / 100))
-    // a lone miss among fewer requests than the percentile needs to allow one (100 at p99) is no
-    // evidence yet: the first requests after a start or a change are the ones most likely to be slow
-    const lone = r.misses === 1 && r.n * (1 - percentile / 100) < 1
     const from = this.margin
-    if (r.misses > allowed && !lone) {
+    if (r.misses > allowed) {
       const budget = sloMs * (1 - this.margin)
       const over = Number.isFinite(r.measuredMs) ? (r.measuredMs - budget) / sloMs : this.o.maxStep
-      // one miss (past the lone one above): one step (it may be an outlier); more: by how far the measured percentile is over the budget
+      // one miss: one step (it may be an outlier); more: by how far the measured percentile is over the budget
       const inc = r.misses <= 1 ? this.o.step : Math.min(this.o.maxStep, Math.max(this.o.step, over))
       this.margin = Math.min(this.o.max, this.margin + inc)
       this.lastBackoff = now
