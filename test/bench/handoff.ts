@@ -25,6 +25,7 @@ import * as thisLocal from '../../deploy/targets/local/index.js'
 import type {RawTensor} from '../../src/stage/codec.js'
 import type {Plan} from '../../src/plan/types.js'
 import {benchDir, log, mean, median, round, type BenchOptions} from './common.js'
+import {echoStageBundle} from '../helpers/echo-bundle.js'
 import {processCpuMs} from './procstat.js'
 
 export interface HandoffFigures {
@@ -94,25 +95,7 @@ async function deploySide(build: Build, root: string, tag: string): Promise<Side
     const dir = join(root, 'bundles', `echo-${i}`)
     mkdirSync(dir, {recursive: true})
     await build.bundleEntry(build.echoEntry, join(dir, 'index.mjs'))
-    bundles.push({
-      stageIndex: i,
-      functionName: `amps-handoff-bench-${tag}stage-${i + 1}`,
-      dir,
-      zipPath: '',
-      zipBytes: 0,
-      unzippedBytes: 0,
-      codeSha256: 'echo',
-      memoryMb: 1769,
-      arch: 'x86_64',
-      timeoutSec: 60,
-      ephemeralStorageMb: 512,
-      handler: 'index.handler',
-      runtime: 'nodejs20.x',
-      environment: {AMPS_ECHO_INDEX: String(i)},
-      stageName: `stage-${i + 1}`,
-      inputTensors: [`t${i}`],
-      outputTensors: [`t${i + 1}`],
-    })
+    bundles.push(echoStageBundle(i, {dir, functionName: `amps-handoff-bench-${tag}stage-${i + 1}`, memoryMb: 1769, timeoutSec: 60}))
   }
   const statePath = join(root, 'deployment.json')
   const {state} = await build.deployLocal({} as Plan, bundles, {statePath, planPath: statePath, modelPath: root, planHash: 'handoff-bench', concurrency: 1})

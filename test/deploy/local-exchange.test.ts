@@ -20,6 +20,7 @@ import {EXCHANGE_ROOT, exchangeDir} from '../../deploy/targets/local/exchange.js
 import {deployLocal, destroyLocal, processesOf} from '../../deploy/targets/local/index.js'
 import type {Plan} from '../../src/plan/types.js'
 import type {RawTensor} from '../../src/stage/codec.js'
+import {echoStageBundle} from '../helpers/echo-bundle.js'
 import {repoRoot} from '../helpers/nsfwjs.js'
 
 const root = mkdtempSync(join(tmpdir(), 'amps-exchange-'))
@@ -34,25 +35,7 @@ async function deployEcho(name: string, env: Record<string, string> = {}): Promi
     const bundleDir = join(dir, `echo-${i}`)
     mkdirSync(bundleDir, {recursive: true})
     await bundleEntry(join(repoRoot, 'test', 'bench', 'echo-stage.ts'), join(bundleDir, 'index.mjs'))
-    bundles.push({
-      stageIndex: i,
-      functionName: `amps-exchange-test-${name}-${i + 1}`,
-      dir: bundleDir,
-      zipPath: '',
-      zipBytes: 0,
-      unzippedBytes: 0,
-      codeSha256: 'echo',
-      memoryMb: 512,
-      arch: 'x86_64',
-      timeoutSec: 30,
-      ephemeralStorageMb: 512,
-      handler: 'index.handler',
-      runtime: 'nodejs20.x',
-      environment: {AMPS_ECHO_INDEX: String(i)},
-      stageName: `stage-${i + 1}`,
-      inputTensors: [`t${i}`],
-      outputTensors: [`t${i + 1}`],
-    })
+    bundles.push(echoStageBundle(i, {dir: bundleDir, functionName: `amps-exchange-test-${name}-${i + 1}`, memoryMb: 512, timeoutSec: 30}))
   }
   const statePath = join(dir, 'deployment.json')
   const saved = {...process.env}
