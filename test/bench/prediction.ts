@@ -44,9 +44,8 @@ export interface MeasuredStage {
   contentionMs: number
 }
 
-export interface PredictionRow {
-  model: NsfwjsModel
-  stages: number
+/** One deployed stage measured at one memory and batch size (this section's rows and the zoo's). */
+export interface MeasuredStageRow {
   stage: number
   first: number
   last: number
@@ -54,6 +53,11 @@ export interface PredictionRow {
   memoryMb: number
   batch: number
   measured: MeasuredStage
+}
+
+export interface PredictionRow extends MeasuredStageRow {
+  model: NsfwjsModel
+  stages: number
   /**
    * the simulator's compute spread for the stage (src/simulate computeSpread: Σ of the layers'
    * profiled p10/median/p90), to set next to the measured handler spread

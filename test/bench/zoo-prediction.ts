@@ -33,7 +33,7 @@ import {buildZooModel, KERAS_FACTS, type ZooName} from '../zoo/apps.js'
 import {measureCfsPeriod, type CfsRow} from './cfs-period.js'
 import {benchDir, errorPct, log, median, round, type BenchOptions} from './common.js'
 import {balancedCuts, benchPlan, invokeSeries, type LocalDeployments} from './local.js'
-import {measuredStage, type MeasuredStage} from './prediction.js'
+import {measuredStage, type MeasuredStageRow} from './prediction.js'
 import {PREDICTORS as ZOO_PREDICTORS} from './predictors.js'
 
 const ZOO_DIR = join(benchDir, 'zoo')
@@ -46,17 +46,10 @@ export interface ZooPrediction {
   computeErrPct: number
 }
 
-export interface ZooRow {
+export interface ZooRow extends MeasuredStageRow {
   arch: ZooName
   size: number
   backend: StageBackend
-  stage: number
-  first: number
-  last: number
-  layers: number
-  memoryMb: number
-  batch: number
-  measured: MeasuredStage
   predicted: Record<string, ZooPrediction>
 }
 
