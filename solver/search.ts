@@ -231,7 +231,7 @@ function perRequestLowerBounds(model: CostModel, maxBatch: number): number[] {
 }
 
 /** The cost model of the search's profile and prices for one architecture. */
-function costModelFor(o: SearchOptions, arch: Arch): CostModel {
+export function costModelFor(o: SearchOptions, arch: Arch): CostModel {
   return new CostModel(o.profile, {
     arch,
     prices: o.prices,

@@ -12,7 +12,7 @@ import {DEFAULT_PRICE_TABLE, type PriceTable} from '../cost/prices.js'
 import {AmpsUserError} from '../errors.js'
 import {ARCHES} from '../platform/lambda.js'
 import type {Profile} from '../profile/types.js'
-import {type Candidate, type SearchOptions, type SearchResult, type SolverChoice, minimumLatency, searchPlan} from '../../solver/search.js'
+import {type Candidate, type SearchOptions, type SearchResult, type SolverChoice, costModelFor, minimumLatency, searchPlan} from '../../solver/search.js'
 import {headlineCost} from './headline.js'
 import {meanCostPerBatchUsd} from './mean-billing.js'
 import {latencyPercentileMs, meetsSlo, tailStage, unbatched as unbatchedChain, type TailInput, type TailStage} from './tail.js'
@@ -350,14 +350,7 @@ function singleFunctionBaselines(profile: Profile, o: SearchOptions): {bestMemor
   let reason = ''
   let maxReason = ''
   for (const arch of archs) {
-    const model = new CostModel(profile, {
-      arch,
-      prices: o.prices,
-      timeFactor: o.timeFactor?.[arch] ?? 1,
-      memoryMinMb: o.memoryMinMb,
-      memoryMaxMb: o.memoryMaxMb,
-      memoryStepMb: o.memoryStepMb,
-    })
+    const model = costModelFor(o, arch)
     const c = new CompiledCosts(model, 1, {ks: [1], pi: [1]})
     const N = c.nodes.length - 1
     const whole = {first: 0, last: model.L - 1}
