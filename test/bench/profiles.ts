@@ -8,6 +8,7 @@
 import {readFileSync} from 'node:fs'
 
 import {profileModel, type Profile, type ProfileProgress} from '../../src/profile/index.js'
+import type {ProfileBackend} from '../../src/profile/protocol.js'
 import {nsfwjsModelDir, type NsfwjsModel} from '../helpers/nsfwjs.js'
 import {log} from './common.js'
 
@@ -20,7 +21,7 @@ export function measureProfilesAgain(force: boolean): void {
 }
 
 export interface ProfileInfo {
-  model: NsfwjsModel
+  model: string
   /** how it was obtained: measured now or read from the bench cache */
   source: 'measured' | 'cache'
   cachePath?: string
@@ -37,7 +38,16 @@ export const profileInfos = new Map<string, ProfileInfo>()
 
 /** The profile the bench uses for `model` (measured once per run and options, then cached). */
 export function benchProfile(model: NsfwjsModel, quick: boolean): Promise<Profile> {
-  const key = `${model}:${quick}`
+  return benchProfileOf(model, nsfwjsModelDir(model), quick)
+}
+
+/**
+ * The profile of the model in `dir` under the bench's policy (see module docs), named `model` in
+ * the progress lines and profileInfos; `backend` as profileModel's (default: initTf's choice;
+ * 'auto': onnx when the model exports, what `amps plan` deploys).
+ */
+export function benchProfileOf(model: string, dir: string, quick: boolean, backend?: ProfileBackend | 'auto'): Promise<Profile> {
+  const key = `${model}:${quick}${backend ? `:${backend}` : ''}`
   let p = memo.get(key)
   if (!p) {
     p = (async () => {
@@ -45,9 +55,10 @@ export function benchProfile(model: NsfwjsModel, quick: boolean): Promise<Profil
       let source = 'measured' as ProfileInfo['source']
       let cachePath: string | undefined
       let lastPoint = -1
-      log(`profiling ${model}${quick ? ' (--quick settings)' : ' (default settings)'}`)
-      const profile = await profileModel(nsfwjsModelDir(model), {
+      log(`profiling ${model}${quick ? ' (--quick settings)' : ' (default settings)'}${backend ? ` on ${backend}` : ''}`)
+      const profile = await profileModel(dir, {
         quick,
+        ...(backend ? {backend} : {}),
         force: forceFresh,
         onProgress: (e: ProfileProgress) => {
           if (e.phase === 'cache-hit') {

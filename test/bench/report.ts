@@ -7,6 +7,7 @@ import {writeFileSync} from 'node:fs'
 import {cfsSettings} from '../../src/profile/cgroup.js'
 
 import type {AnalyticData} from './analytic.js'
+import {analyticTargetRow, renderAnalyticBody} from './analytic-report.js'
 import {SECTIONS, median, readResult, reportPath, round, type SectionName, type SectionResult} from './common.js'
 import {handoffSection, type HandoffData} from './handoff.js'
 import type {OverheadData} from './overhead.js'
@@ -378,88 +379,10 @@ function analyticSection(r: SectionResult<AnalyticData> | undefined): string {
   const out = ['## 4. Analytic vs simulated']
   if (!r) return [...out, '_Not run yet: `npm run bench -- --only analytic`._'].join('\n\n')
   out.push(provenance(r))
-  const d = r.data
-  const s = d.summary
-  out.push(profilesLine(d.profiles))
-  out.push(
-    `${s.rows} plans: median |p99 error| ${fmt(s.medianAbsP99ErrPct)} % (worst ${fmt(s.worstAbsP99ErrPct)} %, ${s.within10Pct} of ${s.rows} within ±10 %); median |cost error| ${fmt(s.medianAbsCostErrPct)} % (worst ${fmt(s.worstAbsCostErrPct)} %).`,
-  )
-  out.push(analyticFindings(d))
-  out.push(
-    table(
-      [
-        'model',
-        'SLO',
-        'rate/s',
-        'stages',
-        'B, T',
-        'requests',
-        'p99 analytic',
-        'p99 simulated',
-        'error',
-        'p50 simulated',
-        'per 1M analytic',
-        'per 1M simulated',
-        'error',
-        'mean batch (analytic / sim)',
-        'cold starts',
-        'SLO misses',
-      ],
-      d.rows.map((x) => [
-        x.model,
-        `${x.sloMs} ms`,
-        x.ratePerSecond,
-        x.stages,
-        `${x.batch.size}, ${fmt(x.batch.timeoutMs, 0)} ms`,
-        x.requests.toLocaleString('en-US'),
-        fmt(x.analyticP99Ms),
-        fmt(x.simulatedP99Ms),
-        pct(x.p99ErrPct),
-        fmt(x.simulatedP50Ms),
-        usd(x.analyticCostPerMillionUsd),
-        usd(x.simulatedCostPerMillionUsd),
-        pct(x.costErrPct),
-        `${fmt(x.analyticMeanBatch, 2)} / ${fmt(x.simulatedMeanBatch, 2)}`,
-        x.coldStarts,
-        `${fmt(x.sloMissRate * 100, 2)} %`,
-      ]),
-    ),
-  )
+  out.push(profilesLine(r.data.profiles))
+  out.push(...renderAnalyticBody(r.data, table))
   out.push(notes(r))
   return out.join('\n\n')
-}
-
-function analyticFindings(d: AnalyticData): string {
-  const rows = d.rows
-  const med = (xs: number[]) => median(xs.filter(Number.isFinite))
-  const single = rows.filter((r) => r.batch.size === 1)
-  const batched = rows.filter((r) => r.batch.size > 1)
-  const worstMiss = rows.reduce((a, r) => (r.sloMissRate > a.sloMissRate ? r : a), rows[0])
-  const lines = ['**What the numbers say:**']
-  lines.push(
-    "- The analytic latency is the percentile of wait + Σ stage times (src/plan/tail.ts): the exact BATCH wait distribution, and each stage drawn from the profile's measured spread around the cost model's median, as the simulator draws it; the planner lowers the SLO it gives the solver (for median stage times) until that percentile meets the SLO.",
-  )
-  if (single.length) {
-    lines.push(
-      `- Plans without batching (B = 1, ${single.length} of ${rows.length}): median |p99 error| ${fmt(med(single.map((r) => Math.abs(r.p99ErrPct))))} % (worst ${fmt(Math.max(...single.map((r) => Math.abs(r.p99ErrPct))))} %). The simulator adds cold starts and per-invocation 1-ms rounding; otherwise it draws from the same distributions.`,
-    )
-  }
-  if (batched.length) {
-    lines.push(
-      `- Plans with batching (${batched.length}): median |p99 error| ${fmt(med(batched.map((r) => Math.abs(r.p99ErrPct))))} % (median signed ${pct(med(batched.map((r) => r.p99ErrPct)))}). The analytic model rides each request in a batch of its size-biased size, independent of its wait (in truth a long wait comes with a small batch), so it errs high.`,
-    )
-  }
-  if (worstMiss)
-    lines.push(
-      `- Worst SLO miss rate in simulation: ${fmt(worstMiss.sloMissRate * 100, 1)} % (${worstMiss.model}, SLO ${worstMiss.sloMs} ms at ${worstMiss.ratePerSecond}/s, ${worstMiss.stages} stage(s), B = ${worstMiss.batch.size}) against a p99 target (1 % allowed); ${rows.filter((r) => r.sloMissRate <= 0.01).length} of ${rows.length} plans miss their SLO on at most 1 % of requests in simulation.`,
-    )
-  lines.push(
-    `- Cost: the analytic cost bills each stage's median time; the simulator bills draws from the profile's spread, whose mean is above the median (right tail), so the analytic cost is lower by ${fmt(med(rows.map((r) => -r.costErrPct)))} % (median).`,
-  )
-  lines.push(
-    "- The simulator's stage time is Σ of per-layer quantiles (every layer at the same quantile: perfectly correlated noise), its slowest capped at median + 3·(p90 − median) (STAGE_TAIL_CAP, src/cost/spread.ts); section 3 sets that spread next to the measured one.",
-  )
-  return lines.join('\n')
 }
 
 function overheadSection(r: SectionResult<OverheadData> | undefined): string {
@@ -603,14 +526,7 @@ function targets(p?: SectionResult<PredictionData>, a?: SectionResult<AnalyticDa
       ok ? (s.within10Pct === s.rows ? '**met**' : '**met in the median, not for every stage**') : '**not met**',
     ])
   } else rows.push(['Predicted stage ms within ±10 % of measured (median)', 'section not run', '–'])
-  if (a) {
-    const s = a.data.summary
-    rows.push([
-      'Analytic p99 within ±10 % of simulated',
-      `median |error| ${fmt(s.medianAbsP99ErrPct)} %, worst ${fmt(s.worstAbsP99ErrPct)} %; ${s.within10Pct} of ${s.rows} plans within ±10 %`,
-      s.rows > 0 && s.within10Pct === s.rows ? '**met**' : s.medianAbsP99ErrPct <= 10 ? '**met in the median, not for every plan**' : '**not met**',
-    ])
-  } else rows.push(['Analytic p99 within ±10 % of simulated', 'section not run', '–'])
+  rows.push(analyticTargetRow(a?.data))
   if (q) {
     const t = q.data.target
     rows.push([
@@ -657,7 +573,7 @@ export function renderReport(): string {
       ),
     )
     head.push(
-      `Backend of sections 1–5: tfjs ${m.backend ?? 'wasm'} (single-threaded SIMD) in the profiler and in every stage (they were measured before ONNX Runtime became the default; the Backends section compares the two). Lambda memory sizes are emulated with cgroup v1 CPU quotas of m/1769 of a core ` +
+      `Backend of sections 1–3 and 5: tfjs ${m.backend ?? 'wasm'} (single-threaded SIMD) in the profiler and in every stage (they were measured before ONNX Runtime became the default; the Backends section compares the two); section 4 plans on profiles measured on ONNX Runtime, the default. Lambda memory sizes are emulated with cgroup v1 CPU quotas of m/1769 of a core ` +
         `(one CFS period for the profiler and the local stages: ${cfsSettings(1).periodUs / 1000} ms, longer only where the quota would fall under 1 ms) and memory limits of m MiB on the local target.`,
     )
   }

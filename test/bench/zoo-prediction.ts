@@ -116,7 +116,7 @@ export interface ZooPredictionData {
 }
 
 /** Writes the generated model once (deterministic weights) and returns its directory. */
-function zooModelDir(arch: ZooName, size: number): string {
+export function zooModelDir(arch: ZooName, size: number): string {
   const dir = join(ZOO_DIR, `${arch}-${size}`)
   if (!existsSync(join(dir, 'model.json'))) {
     const g = buildZooModel(arch, size)
