@@ -64,7 +64,7 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
     'burst-high-s': Flags.string({description: 'bursty: mean time in the HIGH state (s)', default: '10'}),
     'burst-low-s': Flags.string({description: 'bursty: mean time in the LOW state (s)', default: '30'}),
     seed: Flags.integer({description: 'random seed: the same seed gives the same result', default: 1}),
-    'keep-alive-s': Flags.string({description: 'how long an idle instance stays warm (s)', default: '600'}),
+    'keep-alive-s': Flags.string({description: "how long an idle instance stays warm (s; default: the price table's keep-alive, as the plan assumed)"}),
     'warmup-s': Flags.string({description: 'leave the batches opened in the first N seconds out of the statistics', default: '0'}),
     cold: Flags.boolean({
       description: 'start with no warm environment (a deployment made with `amps deploy --no-prewarm`) instead of the pools deploy pre-warms',
@@ -165,7 +165,7 @@ Bursty arrivals alternate between a HIGH rate (--burst-factor × the mean rate, 
       }
     }
 
-    const keepAliveS = nonNegative('--keep-alive-s', flags['keep-alive-s'])
+    const keepAliveS = flags['keep-alive-s'] === undefined ? priceTable.latency.keepAliveS.value : nonNegative('--keep-alive-s', flags['keep-alive-s'])
     const showProgress = expected > 200_000
     if (showProgress) ux.action.start(`Simulating about ${Math.round(expected).toLocaleString('en-US')} requests`, undefined, {stdout: false})
     let result: SimulationResult

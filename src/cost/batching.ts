@@ -24,6 +24,7 @@
  * Pure functions, no I/O.
  */
 import {InvalidProblemError, assert} from '../errors.js'
+import {seededRandom} from '../util/random.js'
 
 /** ln(n!) for n = 0..max, cached. */
 const logFactorials: number[] = [0]
@@ -203,15 +204,78 @@ export function batchesPerSecond(policy: BatchPolicy): number {
   return policy.ratePerSecond / expectedBatchSize(policy)
 }
 
+/** Dispatch-epoch samples of the busy count for batched policies (fixed seed: a plan always gets the same number). */
+export const BUSY_SAMPLES = 20_000
+
 /**
- * Probability that a batch finds its function cold: the next batch opens with the next arrival
- * after dispatch, an Exp(λ) gap; a warm environment survives `keepAliveS` of idleness after the
- * previous batch's `serviceMs`. Approximation for one warm environment per stage (concurrency
- * λ/E[K]·S ≪ 1); at λ = 0 every request is cold.
+ * atLeast[j] = P(N ≥ j) for the number N of earlier invocations of a stage still running when a
+ * batch is dispatched, each running `serviceMs`: N ≥ j when the last j gaps between dispatches sum
+ * to less than serviceMs. A gap is the wait for the next request after a dispatch (Exp(λ)) plus the
+ * time that batch takes to fill, min(T, A_{B−1}) (module docs); the gaps are i.i.d. Without
+ * batching (B = 1 or T = 0) dispatches are the Poisson arrivals and N is Poisson with mean
+ * λ·serviceMs (exact); with batching, from BUSY_SAMPLES sampled runs of gaps (probabilities below
+ * 1/BUSY_SAMPLES read as 0).
  */
-export function coldStartProbability(ratePerSecond: number, keepAliveS: number, serviceMs = 0): number {
+export function busyAtDispatch(policy: BatchPolicy, serviceMs: number): number[] {
+  const {ratePerSecond: rate, maxBatch: B, timeoutMs: T} = policy
+  check(rate, B, T)
+  const lam = rate / 1000
+  if (!(serviceMs > 0) || !(rate > 0)) return [1]
+  if (B === 1 || T === 0) {
+    const mean = lam * serviceMs
+    return poissonTail(mean, Math.ceil(mean + 12 * Math.sqrt(mean) + 20))
+  }
+  const rnd = seededRandom(0xc01d)
+  const exp = (): number => -Math.log(1 - rnd()) / lam
+  const counts: number[] = [BUSY_SAMPLES]
+  for (let i = 0; i < BUSY_SAMPLES; i++) {
+    let sum = 0
+    for (let j = 1; ; j++) {
+      let fill = 0
+      for (let r = 1; r < B && fill < T; r++) fill += exp()
+      sum += exp() + Math.min(T, fill)
+      if (sum >= serviceMs) break
+      counts[j] = (counts[j] ?? 0) + 1
+    }
+  }
+  return counts.map((c) => c / BUSY_SAMPLES)
+}
+
+/**
+ * Probability that an invocation of a stage finds no warm execution environment, in steady state,
+ * when requests arrive as a Poisson process at `ratePerSecond` and are batched by `batch` (B, T;
+ * default none), each invocation keeps an environment busy for `serviceMs`, and an environment
+ * idle for `keepAliveS` is gone.
+ *
+ * A batch dispatched while N = j earlier ones still run (busyAtDispatch) needs a (j+1)-th
+ * environment. Environments are reused most recently freed first, so the pool holds as many as the
+ * most it needed within the last keep-alive (+ the service that freed the last of them): the
+ * (j+1)-th is warm only if some batch in that window found ≥ j busy. Those come at
+ * ν_j = a · P(N ≥ j), a the batches per second, taken as Poisson, so
+ *
+ *   P(cold) = Σ_j P(N = j) · exp(−ν_j · (keepAliveS + serviceMs/1000)).
+ *
+ * The j = 0 term is the one-environment case, exp(−a · keep-alive) for short service: a gap
+ * longer than the keep-alive. The higher terms are the pool growing now and then when more
+ * invocations overlap than it usually needs (each such cold start pays INIT). A deployment
+ * pre-warmed by deploy (src/plan/prewarm.ts) starts with the pool full; this is the long-run rate.
+ * At rate 0 every invocation is cold.
+ */
+export function coldStartProbability(
+  ratePerSecond: number,
+  keepAliveS: number,
+  serviceMs = 0,
+  batch: {maxBatch: number; timeoutMs: number} = {maxBatch: 1, timeoutMs: 0},
+): number {
   if (!(ratePerSecond > 0)) return 1
-  return Math.exp(-ratePerSecond * (keepAliveS + serviceMs / 1000))
+  const policy = {ratePerSecond, ...batch}
+  const a = batchesPerSecond(policy)
+  const h = Math.max(0, serviceMs)
+  const atLeast = busyAtDispatch(policy, h)
+  const window = keepAliveS + h / 1000
+  let p = 0
+  for (let j = 0; j < atLeast.length; j++) p += (atLeast[j] - (atLeast[j + 1] ?? 0)) * Math.exp(-a * atLeast[j] * window)
+  return Math.min(1, p)
 }
 
 /** Batch sizes with positive probability: ks ascending, pi their probabilities. */

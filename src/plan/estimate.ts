@@ -121,6 +121,19 @@ function billedAt(stage: PlanStage, k: number, granularity: number): number {
   return stage.billedMs ?? billedMs(stage.predictedMs, granularity)
 }
 
+/**
+ * A stage's mean billed ms per invocation at a rate (over the batch sizes the plan's batching
+ * makes there): how long an invocation keeps one of its environments busy, on average. The
+ * planner and estimate-cost size a stage's pool of environments (cold starts) with it.
+ */
+export function meanStageMs(plan: Pick<Plan, 'batch'>, stage: PlanStage, rate: number, granularity: number): number {
+  const B = plan.batch.size
+  const dist = B === 1 || !(rate > 0) ? [1] : batchSizeDistribution({ratePerSecond: rate, maxBatch: B, timeoutMs: plan.batch.timeoutMs})
+  let ms = 0
+  dist.forEach((p, i) => (ms += p * billedAt(stage, i + 1, granularity)))
+  return ms
+}
+
 function s3PairsPerBatch(stage: PlanStage): number {
   return (stage.handoff === 's3' ? 1 : 0) + (stage.inputHandoff === 's3' ? 1 : 0)
 }
@@ -186,18 +199,24 @@ export function estimateCost(plan: Plan, o: EstimateOptions): CostEstimate {
     )
   }
   const g = prices.lambda.billingGranularityMs.value
-  const dist = distributionAt(plan, rate)
   const meanBatch = meanBatchAt(plan, rate)
   const batchesPerMonth = requestsPerMonth / meanBatch
-  const coldP = coldStartProbability(rate, prices.latency.keepAliveS.value)
   const s3Pair = (prices.s3.putUsdPerThousand.value + prices.s3.getUsdPerThousand.value) / 1000
   const reqUsd = requestUsd(prices)
 
   const stages: StageCost[] = plan.stages.map((st) => {
-    let meanMs = 0
-    dist.forEach((p, i) => (meanMs += p * billedAt(st, i + 1, g)))
+    const meanMs = meanStageMs(plan, st, rate, g)
     const gbSeconds = ((batchesPerMonth * meanMs) / 1000) * (st.memoryMb / 1024)
-    const coldStarts = batchesPerMonth * coldP
+    // each stage's own pool of environments, fed by the plan's batches at this rate, each busy for
+    // the stage's mean time (src/cost/batching.ts; meanMs = meanStageMs)
+    const coldStarts =
+      batchesPerMonth *
+      coldStartProbability(
+        rate,
+        prices.latency.keepAliveS.value,
+        meanMs,
+        plan.batch.size > 1 ? {maxBatch: plan.batch.size, timeoutMs: plan.batch.timeoutMs} : undefined,
+      )
     const initBilledMs = prices.lambda.initBilled.value && (st.initMs ?? 0) > 0 ? billedMs(st.initMs!, g) : 0
     const initGbSeconds = ((coldStarts * initBilledMs) / 1000) * (st.memoryMb / 1024)
     return {

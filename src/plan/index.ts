@@ -4,7 +4,7 @@
  */
 import {coldStartProbability} from '../cost/batching.js'
 import {EdgeCurve, CompiledCosts} from '../cost/curve.js'
-import {SECONDS_PER_MONTH} from './estimate.js'
+import {meanStageMs, SECONDS_PER_MONTH} from './estimate.js'
 import type {BatchSupport} from '../cost/batching.js'
 import {billedMs} from '../cost/billing.js'
 import {CostModel, MB, type StageRange} from '../cost/model.js'
@@ -164,7 +164,7 @@ function buildStages(profile: Profile, cand: Candidate): PlanStage[] {
       billedMs: billedMs(handler, model.granularityMs),
       latencyMs: round(st.latencyMs, 3),
       costPerBatchUsd: meanCostPerBatchUsd(model, r, st.memoryMb, dist, B),
-      initMs: round(cold.initMs + cold.firstPredictMs, 3),
+      initMs: round(cold.billedMs, 3),
       coldStartMs: round(cold.latencyMs, 3),
       billedMsByBatch: Array.from({length: B}, (_, k) => billedMs(model.handlerMs(r, st.memoryMb, k + 1, B), model.granularityMs)),
     }
@@ -541,10 +541,17 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   const stages = buildStages(profile, best)
   const model = best.model
   const keepAlive = prices.latency.keepAliveS.value
-  const coldP = coldStartProbability(rate, keepAlive)
-  const initUsdPerColdStart = prices.lambda.initBilled.value
-    ? stages.reduce((s, st) => s + ((st.initMs ?? 0) > 0 ? model.usdPerMbMs * st.memoryMb * billedMs(st.initMs!, model.granularityMs) : 0), 0)
-    : 0
+  // each stage's own pool of environments, fed by the plan's batches (src/cost/batching.ts)
+  const batching = {maxBatch: best.batchSize, timeoutMs: best.timeoutMs}
+  const stageColdP = stages.map((st) =>
+    coldStartProbability(rate, keepAlive, meanStageMs({batch: {size: best.batchSize, timeoutMs: best.timeoutMs}}, st, rate, model.granularityMs), batching),
+  )
+  const coldP = 1 - stageColdP.reduce((q, p) => q * (1 - p), 1)
+  const stageInitUsd = stages.map((st) =>
+    prices.lambda.initBilled.value && (st.initMs ?? 0) > 0 ? model.usdPerMbMs * st.memoryMb * billedMs(st.initMs!, model.granularityMs) : 0,
+  )
+  const initUsdPerColdStart = stageInitUsd.reduce((s, x) => s + x, 0)
+  const initUsdPerBatch = stageInitUsd.reduce((s, x, i) => s + stageColdP[i] * x, 0)
   const whole = {first: 0, last: model.L - 1}
 
   const singles = singleFunctionBaselines(profile, so)
@@ -622,7 +629,7 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
       coldStartProbability: coldP,
       waitMs: round(best.waitMs, 6),
       initUsdPerColdStart,
-      initPerMillionUsd: (coldP * initUsdPerColdStart * 1e6) / best.meanBatchSize,
+      initPerMillionUsd: (initUsdPerBatch * 1e6) / best.meanBatchSize,
       fullCpuMsPerRequest: round(model.computeMs(whole, model.env.fullVcpuMb, 1) + model.profile.runtime.invokeOverheadMs, 3),
       wholeModelMemoryMb: round(model.requiredMemoryMb(whole, 1), 1),
     },

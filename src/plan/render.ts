@@ -2,7 +2,7 @@
  * Human tables for `amps plan` and `amps estimate-cost` (stdout, only without --json).
  */
 import type {CostEstimate} from './estimate.js'
-import {HEADLINE_INIT_THRESHOLD, headlineCost} from './headline.js'
+import {HEADLINE_INIT_SHARE, headlineCost} from './headline.js'
 import type {Plan, PlanStage} from './types.js'
 
 export {table, usd} from '../util/format.js'
@@ -60,7 +60,7 @@ export function renderPlan(plan: Plan): string {
   if (p.spreadMs !== undefined && Math.abs(p.spreadMs) >= 0.05)
     parts.push(`${p.spreadMs >= 0 ? '+' : '−'} ${num(Math.abs(p.spreadMs), 1)} ms for their measured spread${p.spreadMs < 0 ? ' and partial batches' : ''}`)
   out.push(`Latency (${pct}): ${num(p.latencyMs, 1)} ms (${parts.join(', ')})   SLO ${num(inp.sloMs)} ms`)
-  // the headline is what the user will pay: INIT included when cold starts are not rare (src/plan/headline.ts)
+  // the headline is what the user will pay: INIT included when it adds more than 0.1 % (src/plan/headline.ts)
   const h = headlineCost(plan)
   out.push(
     `Cost: ${usd(h.costPerMillionUsd)} per 1M requests` +
@@ -72,7 +72,7 @@ export function renderPlan(plan: Plan): string {
   out.push(
     `Cold start: ${num(p.coldStartMs)} ms through the chain, probability ${num(p.coldStartProbability * 100, 3)} % per batch` +
       (p.initPerMillionUsd !== undefined || h.includesInit
-        ? `, INIT ${usd(h.initPerMillionUsd)} per 1M requests (${h.includesInit ? 'included above' : `not included above: cold starts are rare, ≤ ${num(HEADLINE_INIT_THRESHOLD * 100)} %`})`
+        ? `, INIT ${usd(h.initPerMillionUsd)} per 1M requests (${h.includesInit ? 'included above' : `not included above: under ${num(HEADLINE_INIT_SHARE * 100, 1)} % of the cost`})`
         : ''),
   )
   const sv = plan.solver

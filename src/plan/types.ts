@@ -135,14 +135,15 @@ export interface Plan {
     costPerMillionUsd: number
     monthlyCostUsd: number
     coldStartMs: number
+    /** per batch: at least one stage finds no warm environment (each stage's pool, src/cost/batching.ts coldStartProbability) */
     coldStartProbability: number
     /** p-th percentile of a request's wait in the batch buffer (ms) */
     waitMs?: number
     /** INIT charge of one cold start of every stage (USD) */
     initUsdPerColdStart?: number
-    /** expected INIT charge per 1M requests at coldStartProbability (USD), not in costPerMillionUsd */
+    /** expected INIT charge per 1M requests: Σ stages' cold-start probability × INIT charge (USD), not in costPerMillionUsd */
     initPerMillionUsd?: number
-    /** what the user will pay (src/plan/headline.ts): costPerMillionUsd, plus INIT when coldStartProbability > 1 % */
+    /** what the user will pay (src/plan/headline.ts): costPerMillionUsd, plus INIT when it adds more than 0.1 % */
     headline?: {costPerMillionUsd: number; monthlyCostUsd: number; includesInit: boolean}
     /** whole model, one request, one full vCPU (ms): sizing the always-on alternative */
     fullCpuMsPerRequest?: number

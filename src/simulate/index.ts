@@ -30,7 +30,7 @@ export interface SimulateOptions {
   arrivals: ArrivalSpec
   /** PRNG seed (default 1): the same seed gives the identical result */
   seed?: number
-  /** how long an idle instance stays warm (s, default 600) */
+  /** how long an idle instance stays warm (s, default the price table's latency.keepAliveS, as the planner assumes) */
   keepAliveS?: number
   /**
    * leave out of every statistic the batches opened in the first warmupS seconds (default 0: the
@@ -310,11 +310,12 @@ function adviseWarmup(
  */
 export function simulatePlan(plan: Plan, profile: Profile | undefined, options: SimulateOptions): SimulationResult {
   const seed = options.seed ?? 1
-  const keepAliveS = options.keepAliveS ?? 600
+  const prices = options.prices ?? DEFAULT_PRICE_TABLE
+  // the planner's keep-alive (its cold-start probability and pre-warm use the same figure)
+  const keepAliveS = options.keepAliveS ?? prices.latency.keepAliveS.value
   const warmupS = options.warmupS ?? 0
   if (!(warmupS >= 0) || !Number.isFinite(warmupS)) throw new InvalidProblemError(`warm-up must be >= 0 s, got ${warmupS}`)
   if (!(keepAliveS >= 0) || !Number.isFinite(keepAliveS)) throw new InvalidProblemError(`keep-alive must be >= 0 s, got ${keepAliveS}`)
-  const prices = options.prices ?? DEFAULT_PRICE_TABLE
   const platform = platformFromPriceTable(prices)
   const maxRequests = options.maxRequests ?? DEFAULT_MAX_REQUESTS
   const warnings: string[] = []

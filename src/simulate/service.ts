@@ -79,7 +79,8 @@ function wrap<T>(fn: () => T, context: string): T {
  * Build the stage models from a plan and (optionally) its profile. Without a profile every batch
  * size takes the stage's predictedMs (a deterministic, conservative stand-in: the plan only records
  * the time of a full batch), the Invoke round trip comes from the price table, a cold start costs
- * plan.predicted.coldStartMs (billed in full), and S3 fees follow the plan's hand-off flags.
+ * the stage's coldStartMs with its initMs billed (plans without them: plan.predicted.coldStartMs,
+ * billed in full), and S3 fees follow the plan's hand-off flags.
  */
 export function buildStageModels(plan: Plan, profile: Profile | undefined, options: StageModelOptions): {models: StageModel[]; warnings: string[]} {
   const B = plan.batch.size
@@ -130,7 +131,7 @@ export function buildStageModels(plan: Plan, profile: Profile | undefined, optio
         unbilledMs.push(cm.unbilledMs(range, k, B))
       }
       const cold = cm.coldStart(range, st.memoryMb)
-      initBilledMs = cold.initMs
+      initBilledMs = cold.billedMs
       initLatencyMs = cold.latencyMs
       s3UsdPerBatch = cm.s3RequestUsd(range, B)
       const viaS3 = cm.viaS3(range.last, B)
@@ -146,8 +147,9 @@ export function buildStageModels(plan: Plan, profile: Profile | undefined, optio
         handlerSpread.push([t, t, t, t, t])
         unbilledMs.push(roundTrip)
       }
-      initBilledMs = plan.predicted.coldStartMs
-      initLatencyMs = plan.predicted.coldStartMs
+      // the stage's own cold start as the plan recorded it (older plans: the chain's, billed in full)
+      initBilledMs = st.initMs ?? plan.predicted.coldStartMs
+      initLatencyMs = st.coldStartMs ?? plan.predicted.coldStartMs
       s3UsdPerBatch = st.handoff === 's3' ? (prices.s3.putUsdPerThousand.value + prices.s3.getUsdPerThousand.value) / 1000 : 0
     }
     models.push({

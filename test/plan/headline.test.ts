@@ -10,7 +10,7 @@ import {join} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
-import {HEADLINE_INIT_THRESHOLD, headlineCost} from '../../src/plan/headline.js'
+import {HEADLINE_INIT_SHARE, headlineCost} from '../../src/plan/headline.js'
 import {planFromProfile} from '../../src/plan/index.js'
 import {renderPlan} from '../../src/plan/render.js'
 import {usd} from '../../src/util/format.js'
@@ -42,7 +42,7 @@ describe('headline cost per 1M', () => {
   it('a busy plan: cold starts are rare, the headline is the warm cost and says INIT is left out', () => {
     const plan = planFromProfile(profile, {sloMs: 2000, ratePerSecond: 20})
     const p = plan.predicted
-    expect(p.coldStartProbability).toBeLessThanOrEqual(HEADLINE_INIT_THRESHOLD)
+    expect(p.initPerMillionUsd!).toBeLessThanOrEqual(HEADLINE_INIT_SHARE * p.costPerMillionUsd)
     const h = headlineCost(plan)
     expect(h.includesInit).toBe(false)
     expect(h.costPerMillionUsd).toBe(p.costPerMillionUsd)
@@ -51,14 +51,14 @@ describe('headline cost per 1M', () => {
     expect(costLine(text)).toBe(
       `Cost: ${usd(p.costPerMillionUsd)} per 1M requests, ${usd(p.monthlyCostUsd)} per month at 20.00 req/s (first-tier prices, no free tier)`,
     )
-    expect(text).toMatch(/INIT \$[\d.,]+ per 1M requests \(not included above: cold starts are rare, ≤ 1 %\)/)
+    expect(text).toMatch(/INIT \$[\d.,e-]+ per 1M requests \(not included above: under 0\.1 % of the cost\)/)
   })
 
-  it('a quiet plan (cold-start probability over 1 %): INIT in the cost per 1M and per month', () => {
+  it('a quiet plan (INIT over 0.1 % of the cost): INIT in the cost per 1M and per month', () => {
     // at 0.005 req/s a batch finds its function cold with probability e^(-0.005·keep-alive), well over 1 %
     const plan = planFromProfile(profile, {sloMs: 2000, ratePerSecond: 0.005})
     const p = plan.predicted
-    expect(p.coldStartProbability).toBeGreaterThan(HEADLINE_INIT_THRESHOLD)
+    expect(p.initPerMillionUsd!).toBeGreaterThan(HEADLINE_INIT_SHARE * p.costPerMillionUsd)
     expect(p.coldStartProbability).toBeLessThan(1)
     const h = headlineCost(plan)
     expect(h.includesInit).toBe(true)
