@@ -4,7 +4,7 @@
  */
 import {coldStartProbability} from '../cost/batching.js'
 import {EdgeCurve, CompiledCosts} from '../cost/curve.js'
-import {meanStageMs, SECONDS_PER_MONTH} from './estimate.js'
+import {SECONDS_PER_MONTH} from './estimate.js'
 import type {BatchSupport} from '../cost/batching.js'
 import {billedMs} from '../cost/billing.js'
 import {CostModel, MB, type StageRange} from '../cost/model.js'
@@ -15,7 +15,7 @@ import type {Profile} from '../profile/types.js'
 import {type Candidate, type SearchOptions, type SearchResult, type SolverChoice, costModelFor, minimumLatency, searchPlan} from '../../solver/search.js'
 import {headlineCost} from './headline.js'
 import {meanCostPerBatchUsd} from './mean-billing.js'
-import {latencyPercentileMs, meetsSlo, tailStage, unbatched as unbatchedChain, type TailInput, type TailStage} from './tail.js'
+import {chainCold, latencyPercentileMs, meetsSlo, tailStage, unbatched as unbatchedChain, type TailInput, type TailStage} from './tail.js'
 import {PLAN_VERSION, type Arch, type Plan, type PlanBaseline, type PlanStage} from './types.js'
 
 export {readPlan, validatePlan, writePlan, planProblems} from './schema.js'
@@ -270,7 +270,7 @@ export function chainTailInput(
     B === 1 || !(mean > 0)
       ? [{k: B, weight: 1, stages: chainAt(B)}]
       : ks.map((k, i) => ({k, weight: (k * pi[i]) / mean, stages: pi[i] > 0 ? chainAt(k) : []})).filter((z) => z.weight > 1e-12)
-  return {sizes, ratePerSecond, batchSize: B, timeoutMs}
+  return {sizes, ratePerSecond, batchSize: B, timeoutMs, cold: chainCold(model, stages, dist, B, timeoutMs, ratePerSecond)}
 }
 
 /** At most this many solves per spread-aware search. */
@@ -530,7 +530,8 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
     if (meetsSlo(latencyMs, so.sloMs)) inf = {cand: result.bestUnbatched, latencyMs}
   }
   if (!inf) {
-    const unb = {...so, ratePerSecond: 0, maxBatch: 1}
+    // no batching, at the plan's rate: its cold starts fall into the tail as the plan's do
+    const unb = {...so, maxBatch: 1}
     const s = spreadSearch(unb)
     if (s) inf = {cand: s.value.best!, latencyMs: s.latencyMs}
   }
@@ -541,11 +542,11 @@ export function planFromProfile(profile: Profile, options: PlanOptions): Plan {
   const stages = buildStages(profile, best)
   const model = best.model
   const keepAlive = prices.latency.keepAliveS.value
-  // each stage's own pool of environments, fed by the plan's batches (src/cost/batching.ts)
-  const batching = {maxBatch: best.batchSize, timeoutMs: best.timeoutMs}
-  const stageColdP = stages.map((st) =>
-    coldStartProbability(rate, keepAlive, meanStageMs({batch: {size: best.batchSize, timeoutMs: best.timeoutMs}}, st, rate, model.granularityMs), batching),
-  )
+  // each stage's own pool of environments, fed by the plan's batches (the tail's chainCold; no rate: cold every time)
+  const chainRanges = best.inner.stages.map((st) => ({range: {first: st.first, last: st.last}, memoryMb: st.memoryMb}))
+  const stageColdP =
+    chainCold(model, chainRanges, best.dist, best.batchSize, best.timeoutMs, rate)?.map((c) => c.probability) ??
+    stages.map(() => coldStartProbability(0, keepAlive))
   const coldP = 1 - stageColdP.reduce((q, p) => q * (1 - p), 1)
   const stageInitUsd = stages.map((st) =>
     prices.lambda.initBilled.value && (st.initMs ?? 0) > 0 ? model.usdPerMbMs * st.memoryMb * billedMs(st.initMs!, model.granularityMs) : 0,

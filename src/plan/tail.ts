@@ -18,8 +18,15 @@
  * invocation as in the simulator. The p-quantile is exact for one random part, and otherwise
  * estimated from a fixed-seed sample of 40,000 requests (so a plan always gets the same number);
  * p = 100 is the largest batch's sum of maxima plus the longest wait.
+ *
+ * Cold starts fall into the tail as they come (TailInput.cold, chainCold): each stage's
+ * invocation meets one with the probability of its pool of environments in steady state (a
+ * deployment pre-warmed by deploy starts from a full pool), and then every request of its batch
+ * waits INIT + first predict + the platform's part on top (as the simulator adds it). p = 100
+ * leaves them out: no hard bound holds through a cold start.
  */
-import {waitCdf} from '../cost/batching.js'
+import {coldStartProbability, waitCdf, type BatchSupport} from '../cost/batching.js'
+import {billedMs} from '../cost/billing.js'
 import type {CostModel, StageRange} from '../cost/model.js'
 import type {Profile} from '../profile/types.js'
 import {computeSpread, quantileOf, type Spread} from '../cost/spread.js'
@@ -42,9 +49,55 @@ export interface TailInput {
   ratePerSecond: number
   batchSize: number
   timeoutMs: number
+  /** per stage of the chain: its invocations' cold-start probability and what a cold start adds (chainCold) */
+  cold?: StageCold[]
+}
+
+/** A stage's cold starts as they fall on requests: every request of a batch that meets one waits for it. */
+export interface StageCold {
+  /** per invocation, in steady state (src/cost/batching.ts coldStartProbability) */
+  probability: number
+  /** the cold start's latency on top of the handler: INIT + first predict + the platform's (ms) */
+  extraMs: number
+}
+
+const coldCache = new Map<string, number>()
+
+/**
+ * Each stage's cold starts under the batching policy at a Poisson rate: the stage's pool of
+ * environments is fed by the batches, each busy for the stage's mean billed ms over the batch
+ * sizes `dist` (what the plan records per batch size, so plan, estimate-cost and this agree), and
+ * idle environments last the price table's keep-alive. Without a rate: none (the rate, and with it
+ * how often a request meets a cold start, is unknown; such a plan prices INIT on every request).
+ */
+export function chainCold(
+  model: CostModel,
+  stages: {range: StageRange; memoryMb: number}[],
+  dist: BatchSupport,
+  B: number,
+  timeoutMs: number,
+  ratePerSecond: number,
+): StageCold[] | undefined {
+  if (!(ratePerSecond > 0)) return undefined
+  const keepAliveS = model.prices.latency.keepAliveS.value
+  return stages.map(({range, memoryMb}) => {
+    let busyMs = 0
+    for (let i = 0; i < dist.ks.length; i++) busyMs += dist.pi[i] * billedMs(model.handlerMs(range, memoryMb, dist.ks[i], B), model.granularityMs)
+    const key = `${ratePerSecond}|${B}|${timeoutMs}|${busyMs}|${keepAliveS}`
+    let probability = coldCache.get(key)
+    if (probability === undefined) {
+      probability = coldStartProbability(ratePerSecond, keepAliveS, busyMs, B > 1 ? {maxBatch: B, timeoutMs} : undefined)
+      if (coldCache.size > 50_000) coldCache.clear()
+      coldCache.set(key, probability)
+    }
+    return {probability, extraMs: model.coldStart(range, memoryMb).latencyMs}
+  })
 }
 
 export const TAIL_SAMPLES = 40_000
+
+/** A stage cold-start probability below this is left out of the tail (it cannot move a percentile the model resolves). */
+export const COLD_NEGLIGIBLE = 1e-7
 
 /** Float slack when a latency is compared with the SLO (ms). */
 export const SLO_TOLERANCE_MS = 1e-6
@@ -115,9 +168,10 @@ export function latencyPercentileMs(input: TailInput, percentile: number): numbe
   const wait = waitQuantile(input)
   const base = sizes.map((z) => z.stages.reduce((s, st) => s + st.latencyMs, 0))
   const spread = sizes.map((z) => z.stages.filter(hasSpread))
+  const cold = (input.cold ?? []).filter((c) => c.probability > COLD_NEGLIGIBLE && c.extraMs > 0)
   const p = percentile / 100
   if (p >= 1) return Math.max(...sizes.map((_, i) => base[i] + spread[i].reduce((s, st) => s + stageExtra(st, 1), 0))) + (wait ? wait(1) : 0)
-  if (sizes.length === 1) {
+  if (sizes.length === 1 && cold.length === 0) {
     const parts = spread[0].length + (wait ? 1 : 0)
     if (parts === 0) return base[0]
     if (parts === 1) return base[0] + (wait ? wait(p) : stageExtra(spread[0][0], p))
@@ -126,6 +180,8 @@ export function latencyPercentileMs(input: TailInput, percentile: number): numbe
   const cumulative: number[] = []
   sizes.reduce((c, z) => (cumulative.push((c + z.weight) / total), c + z.weight), 0)
   const rnd = seededRandom(0x5eed)
+  // cold starts from their own stream, so a chain without them samples exactly as before
+  const coldRnd = seededRandom(0xc01d)
   const samples = new Float64Array(TAIL_SAMPLES)
   for (let i = 0; i < TAIL_SAMPLES; i++) {
     const u = rnd()
@@ -133,6 +189,7 @@ export function latencyPercentileMs(input: TailInput, percentile: number): numbe
     while (z < sizes.length - 1 && cumulative[z] < u) z++
     let x = base[z] + (wait ? wait(rnd()) : 0)
     for (const s of spread[z]) x += stageExtra(s, rnd())
+    for (const c of cold) if (coldRnd() < c.probability) x += c.extraMs
     samples[i] = x
   }
   samples.sort()

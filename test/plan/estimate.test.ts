@@ -86,7 +86,15 @@ describe('monthly estimate', () => {
     const p = plan({}, [stage({initMs: 250.4, handoff: 's3'})])
     const rate = 1 / 600
     const e = estimateCost(p, {prices, ratePerSecond: rate})
-    const coldP = Math.exp(-rate * 300)
+    // the stage's pool (src/cost/batching.ts coldStartProbability): N busy ~ Poisson(ρ = rate · h),
+    // an invocation finding j busy is cold with probability exp(−rate · P(N ≥ j) · (keep-alive + h));
+    // j = 0 is the gap longer than the 300 s keep-alive, j ≥ 1 the rare overlap (terms beyond 2 < 1e-12)
+    const h = e.stages[0].meanBilledMs / 1000
+    const rho = rate * h
+    const pi = [Math.exp(-rho), rho * Math.exp(-rho), ((rho * rho) / 2) * Math.exp(-rho)]
+    const atLeast = [1, 1 - pi[0], 1 - pi[0] - pi[1]]
+    const coldP = pi.reduce((sum, q, j) => sum + q * Math.exp(-rate * atLeast[j] * (300 + h)), 0)
+    expect(coldP).toBeCloseTo(Math.exp(-rate * 300), 3)
     const invocations = rate * SECONDS_PER_MONTH
     expect(e.stages[0].coldStartsPerMonth).toBeCloseTo(invocations * coldP, 6)
     expect(e.stages[0].initGbSeconds).toBeCloseTo((invocations * coldP * 251) / 1000, 6)

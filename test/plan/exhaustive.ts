@@ -2,14 +2,15 @@
  * Exhaustive oracle for the whole planner on small profiles, from the definitions: every chain of
  * cuts (up to maxStages), every memory of the grid per stage, every batch size B and every timeout
  * T of a grid, priced by the mean billed ms (src/plan/mean-billing.ts) and held to the SLO by the
- * same spread-aware percentile (src/plan/tail.ts) as `planFromProfile`. A point's percentile is
+ * same spread-aware percentile (src/plan/tail.ts, cold starts folded in as chainCold gives them) as
+ * `planFromProfile`. A point's percentile is
  * computed only when its cost beats the bar, which keeps this affordable.
  */
 import {batchSizeDistribution, expectedBatchSize} from '../../src/cost/batching.js'
 import {batchSupport, CostModel, type StageRange} from '../../src/cost/model.js'
 import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import {meanCostPerBatchUsd} from '../../src/plan/mean-billing.js'
-import {latencyPercentileMs, tailStage} from '../../src/plan/tail.js'
+import {chainCold, latencyPercentileMs, tailStage} from '../../src/plan/tail.js'
 import type {Arch} from '../../src/plan/types.js'
 import type {Profile} from '../../src/profile/types.js'
 
@@ -51,7 +52,11 @@ export function chainLatencyMs(
     B === 1
       ? [{k: 1, weight: 1, stages: chainAt(1)}]
       : dist.ks.map((k, i) => ({k, weight: (k * dist.pi[i]) / mean, stages: chainAt(k)})).filter((z) => z.weight > 1e-12)
-  return latencyPercentileMs({sizes, ratePerSecond: o.ratePerSecond, batchSize: B, timeoutMs: B === 1 ? 0 : T}, o.percentile)
+  const timeoutMs = B === 1 ? 0 : T
+  return latencyPercentileMs(
+    {sizes, ratePerSecond: o.ratePerSecond, batchSize: B, timeoutMs, cold: chainCold(model, stages, dist, B, timeoutMs, o.ratePerSecond)},
+    o.percentile,
+  )
 }
 
 /** The cheapest feasible point cheaper than `below` (USD per request), or null. */
