@@ -263,8 +263,8 @@ function probeTensorData(mb: number): Float32Array {
 }
 
 /**
- * Marginal CPU ms per MB of `op` on payloads of `mb` MB, as a warm stage pays it: the slope between
- * a small and a large payload (the fixed part of a call is in invokeOverheadMs), each the mean over
+ * Marginal CPU ms per MB of `op`, as a warm stage pays it: the slope between payloads of `small` and
+ * `large` MB (the fixed part of a call is in invokeOverheadMs), each the mean over
  * repeated calls after a warm-up long enough for the JIT (a cold first few calls cost 5–10× more
  * and a stage has served many before it is measured). The mean, not the median: the cost is
  * bimodal, a large string or buffer now and then sets off a garbage collection that the CPU time
