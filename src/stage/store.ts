@@ -114,3 +114,14 @@ export function storeFor(handoff: HandoffSpec | undefined, s3Config: Record<stri
   if (!handoff) return undefined
   return handoff.kind === 'dir' ? new DirStore(handoff.path) : new S3Store(handoff.bucket, handoff.prefix, s3Config)
 }
+
+/**
+ * The store a reference lives in, from the reference alone: file:///dir/name → the directory
+ * (DirStore), s3://bucket/key → the bucket (S3Store). For references the deployment itself wrote
+ * (a stage's weights), never for ones from an event.
+ */
+export function storeForRef(ref: string, s3Config: Record<string, unknown> = {}): TensorStore {
+  if (ref.startsWith('file://')) return new DirStore(dirname(fileURLToPath(ref)))
+  const {bucket} = parseS3(ref)
+  return new S3Store(bucket, '', s3Config)
+}
