@@ -31,7 +31,8 @@ export function fetchFailure(error: unknown): string {
   const name = e?.name ?? e?.Code ?? ''
   const text = String(e?.message ?? error).split('\n')[0]
   const status = e?.$metadata?.httpStatusCode
-  if (/NoSuchKey|NotFound|NoSuchBucket/.test(name) || status === 404 || /ENOENT/.test(text)) return `missing object (${name && name !== 'Error' ? name : 'not found'})`
+  if (/NoSuchKey|NotFound|NoSuchBucket/.test(name) || status === 404 || /ENOENT/.test(text))
+    return `missing object (${name && name !== 'Error' ? name : 'not found'})`
   if (/AccessDenied|Forbidden/.test(name) || status === 403 || /EACCES|EPERM/.test(text)) {
     return `access denied (${name || 'EACCES'}): the function's role needs s3:GetObject on it (S3 also answers AccessDenied for a missing key when the role may not list the bucket)`
   }
@@ -53,7 +54,9 @@ export async function fetchStageWeights(spec: StageSpec, env: NodeJS.ProcessEnv 
     throw new StageInitError(`${spec.name}: cannot fetch weights ${url}: ${fetchFailure(error)}`)
   }
   if (bytes.length !== ref.bytes) {
-    throw new StageInitError(`${spec.name}: weights ${url} are ${bytes.length} bytes, stage.json expects ${ref.bytes} (another or a truncated object; deploy again)`)
+    throw new StageInitError(
+      `${spec.name}: weights ${url} are ${bytes.length} bytes, stage.json expects ${ref.bytes} (another or a truncated object; deploy again)`,
+    )
   }
   const sha = createHash('sha256').update(bytes).digest('hex')
   if (sha !== ref.sha256) {
