@@ -31,10 +31,12 @@ export function fetchFailure(error: unknown): string {
   const name = e?.name ?? e?.Code ?? ''
   const text = String(e?.message ?? error).split('\n')[0]
   const status = e?.$metadata?.httpStatusCode
-  if (/NoSuchKey|NotFound|NoSuchBucket/.test(name) || status === 404 || /ENOENT/.test(text))
-    return `missing object (${name && name !== 'Error' ? name : 'not found'})`
-  if (/AccessDenied|Forbidden/.test(name) || status === 403 || /EACCES|EPERM/.test(text)) {
-    return `access denied (${name || 'EACCES'}): the function's role needs s3:GetObject on it (S3 also answers AccessDenied for a missing key when the role may not list the bucket)`
+  const code = /ENOENT|EACCES|EPERM/.exec(text)?.[0]
+  if (/NoSuchKey|NotFound|NoSuchBucket/.test(name) || status === 404 || code === 'ENOENT') {
+    return `missing object (${code ?? (name || 'HTTP 404')}; deploy again to put it back)`
+  }
+  if (/AccessDenied|Forbidden/.test(name) || status === 403 || code) {
+    return `access denied (${code ?? (name || 'HTTP 403')}): the function's role needs s3:GetObject on it (S3 also answers AccessDenied for a missing key when the role may not list the bucket)`
   }
   return text
 }

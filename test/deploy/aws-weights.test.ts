@@ -169,7 +169,7 @@ describe('runtime: fetching the weights from S3 at INIT (mocked GetObject)', () 
       return m
     }
     s3.on(GetObjectCommand).rejects(awsError('NoSuchKey', 'The specified key does not exist.', {$metadata: {httpStatusCode: 404}}))
-    expect(await fails()).toMatch(/missing object \(NoSuchKey\)/)
+    expect(await fails()).toMatch(/missing object \(NoSuchKey; deploy again to put it back\)/)
     s3.reset()
     s3.on(GetObjectCommand).rejects(awsError('AccessDenied', 'Access Denied', {$metadata: {httpStatusCode: 403}}))
     expect(await fails()).toMatch(/access denied \(AccessDenied\): the function's role needs s3:GetObject/)
