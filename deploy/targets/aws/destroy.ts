@@ -82,7 +82,11 @@ export async function runDestroy(
     if (!m) continue
     const [, Bucket, Key] = m
     const result = await remove(`DeleteObject ${stage.weights!.url}`, () => clients.s3.send(new DeleteObjectCommand({Bucket, Key})))
-    log(result === 'deleted' ? `deleted ${stage.functionName}'s weights ${stage.weights!.url}` : `${stage.functionName}'s weights ${stage.weights!.url} were already gone`)
+    log(
+      result === 'deleted'
+        ? `deleted ${stage.functionName}'s weights ${stage.weights!.url}`
+        : `${stage.functionName}'s weights ${stage.weights!.url} were already gone`,
+    )
     stage.weights = undefined
     await save()
   }
