@@ -22,7 +22,6 @@ import {ACCOUNT, FakeAws, PLAN_HASH, awsError, makeBundle, makePlan} from './aws
 
 const BASE = 'amps-tiny-a1b2c3d4'
 const BUCKET = `amps-${ACCOUNT}-us-east-1`
-const ROLE_NAME = `${BASE}-exec`
 
 let dir: string
 let fake: FakeAws
