@@ -81,6 +81,12 @@ export interface CostModelOptions {
    * unset: the fluid model, time ∝ 1769/m, which the solver's compiled curves use
    */
   cfsPeriodMs?: number | ((memoryMb: number) => number)
+  /**
+   * what wraps the handler: Lambda's managed Node runtime (`lambda`, the default), which runs the
+   * event and the result through JSON.parse / JSON.stringify, or the local target's runner
+   * (`local`), which splices the base64 tensors around the JSON (profile.runtime.localJson*MsPerMb)
+   */
+  runtime?: 'lambda' | 'local'
 }
 
 /** A stage is the layer positions [first..last]; its input crosses boundary first−1, its output boundary last. */
@@ -141,6 +147,7 @@ export class CostModel {
   readonly breakpoints: number[]
   /** CFS period (ms) at a memory size, when handlerMs counts the period effect */
   readonly cfsPeriodMs?: (memoryMb: number) => number
+  readonly runtime: 'lambda' | 'local'
 
   constructor(profile: Profile, options: CostModelOptions) {
     const {prices} = options
@@ -182,6 +189,7 @@ export class CostModel {
     this.s3GetUsd = prices.s3.getUsdPerThousand.value / 1000
     this.granularityMs = prices.lambda.billingGranularityMs.value
     this.runtimeBytes = runtimeBytesFor(prices, this.arch)
+    this.runtime = options.runtime ?? 'lambda'
     const period = options.cfsPeriodMs
     if (period !== undefined) this.cfsPeriodMs = typeof period === 'number' ? () => period : period
 
@@ -363,11 +371,13 @@ export class CostModel {
    * ms per sample at one full vCPU (before the max(1, 1769/m) slowdown) for a stage to take in
    * (`in`) or give out (`out`) the tensors crossing boundary q: its own decode/encode, plus the
    * runtime's JSON.parse of the event / JSON.stringify of the result when the hand-off is inline
-   * (at `handoffBatch`; an S3 hand-off carries only a key in the JSON).
+   * (at `handoffBatch`; an S3 hand-off carries only a key in the JSON), the way `runtime` does it.
    */
   boundaryCodecMs(q: number, dir: 'in' | 'out', handoffBatch: number): number {
     const r = this.profile.runtime
-    const json = this.viaS3(q, handoffBatch) ? 0 : ((dir === 'in' ? r.jsonParseMsPerMb : r.jsonStringifyMsPerMb) ?? 0)
+    const lambda = dir === 'in' ? r.jsonParseMsPerMb : r.jsonStringifyMsPerMb
+    const local = dir === 'in' ? r.localJsonParseMsPerMb : r.localJsonStringifyMsPerMb
+    const json = this.viaS3(q, handoffBatch) ? 0 : ((this.runtime === 'local' ? (local ?? lambda) : lambda) ?? 0)
     return (this.bytesAt(q) / MB) * (r.codecMsPerMb + json) * this.env.timeFactor
   }
 
