@@ -157,6 +157,25 @@ describe('runtime: fetching the weights from S3 at INIT (mocked GetObject)', () 
     expect(Buffer.from(await fetchStageWeights(spec, env)).equals(Buffer.from(blob))).toBe(true)
   })
 
+  it('streams the object into one buffer of its ContentLength (not chunks + a concatenated copy)', async () => {
+    const chunked = (bytes: Uint8Array, length: number) => ({
+      ContentLength: length,
+      Body: {
+        async *[Symbol.asyncIterator]() {
+          for (let at = 0; at < bytes.length; at += 65_536) yield bytes.subarray(at, at + 65_536)
+        },
+        transformToByteArray: async () => {
+          throw new Error('the whole body was buffered twice')
+        },
+      },
+    })
+    s3.on(GetObjectCommand).resolves(chunked(blob, blob.length) as never)
+    expect(Buffer.from(await fetchStageWeights(spec, env)).equals(Buffer.from(blob))).toBe(true)
+    s3.reset()
+    s3.on(GetObjectCommand).resolves(chunked(blob.subarray(0, 100_000), blob.length) as never)
+    await expect(fetchStageWeights(spec, env)).rejects.toThrow(`stage-2: cannot fetch weights ${URL}: reference ${URL} ended after 100000 of its 300000 bytes`)
+  })
+
   it('a missing object, a denied read and changed bytes each fail with one line naming the stage and the object', async () => {
     const fails = async (): Promise<string> => {
       const e = await fetchStageWeights(spec, env).catch((x: unknown) => x)
