@@ -7,7 +7,7 @@
  */
 import {spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {mkdtempSync, readFileSync, readdirSync, rmSync, statSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
@@ -20,6 +20,8 @@ import {extractStage, loadModel} from '../../src/model/index.js'
 import type {LoadedModel} from '../../src/model/types.js'
 import type {StageBackend, StageSpec} from '../../src/stage/spec.js'
 import {WEIGHTS_URL_ENV} from '../../src/stage/weights.js'
+import {exportPlan} from '../../src/export/index.js'
+import {AmpsUserError} from '../../src/errors.js'
 import {KerasGraph} from '../zoo/builder.js'
 import {handPlan} from './hand-plan.js'
 
@@ -102,5 +104,23 @@ describe.each(['wasm', 'onnx'] as StageBackend[])('%s: a stage bundled without i
     expect(r.code).not.toBe(0)
     // node prints the (minified) class and the error's name: "Xy [StageInitError]: stage-2: …"
     expect(r.stderr).toContain(`[StageInitError]: stage-2: weights ${fetched.weights!.key} are fetched at INIT but ${WEIGHTS_URL_ENV} is not set`)
+  })
+})
+
+describe('export', () => {
+  it('refuses a plan with a stage whose weights are fetched at INIT, naming it and pointing at amps deploy', async () => {
+    const plan = handPlan(model, ['flatten', 'fc_big'])
+    plan.stages[1]!.weightsFrom = 's3'
+    const planPath = join(dir, 'export-plan.json')
+    writeFileSync(planPath, JSON.stringify(plan))
+    for (const format of ['sam', 'terraform'] as const) {
+      const e = await exportPlan({planPath, format, outPath: join(dir, `out-${format}.json`), modelPath: join(dir, 'model')}).catch((x: unknown) => x)
+      expect(e).toBeInstanceOf(AmpsUserError)
+      expect((e as AmpsUserError).ampsCode).toBe('PLAN_INVALID')
+      expect((e as AmpsUserError).message).toBe(
+        `stage-2 fetches its weights from S3 at INIT, which ${format === 'sam' ? 'SAM' : 'Terraform'} export does not carry yet`,
+      )
+      expect(existsSync(join(dir, `out-${format}.json`))).toBe(false)
+    }
   })
 })
