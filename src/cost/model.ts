@@ -498,7 +498,8 @@ export class CostModel {
  * from its package costs: the fetched blob itself, handed to the runtime in memory (ONNX external
  * data) rather than read from a file. Measured 2026-12 with onnxruntime-node 1.31 on a 100 MB
  * MatMul weight: peak RSS 270 MB from model.onnx, 366 MB from graph + fetched blob (+0.96 MB per
- * MB), 176 vs 270 MB after GC; rounded to 1.
+ * MB), 176 vs 270 MB after GC; rounded to 1. VGG16's fc1 stage (392 MiB fetched) on the local
+ * target peaked at 1,263 MB (Max Memory Used), i.e. the runtime's baseline + 3 × its weights.
  */
 export const FETCHED_WEIGHTS_RSS_PER_MB = 1
 
