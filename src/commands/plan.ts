@@ -242,7 +242,16 @@ plan.json records the profile it was made from (the profile.json given, or the p
     })
     // the local target runs a stage its own way (spliced JSON, its CFS period): measured there, a stage
     // is set against what the model predicts for that target, and corrected on the same terms
-    const model = o.target === 'local' ? (await import('../../deploy/targets/local/cgroup.js')).LOCAL_COST_MODEL : {}
+    let model = {}
+    if (o.target === 'local') {
+      const {localCostModel, localThrottle} = await import('../../deploy/targets/local/throttle.js')
+      model = localCostModel(
+        await localThrottle(
+          plan.stages.map((s) => s.memoryMb),
+          (l) => this.note(l),
+        ),
+      )
+    }
     const before = applyCorrections(profile)
     if (o.target === 'local') {
       for (const s of result.stages) {

@@ -82,6 +82,12 @@ export interface CostModelOptions {
    */
   cfsPeriodMs?: number | ((memoryMb: number) => number)
   /**
+   * wall ms that `cpuMs` of full-speed work takes under the CPU quota of `memoryMb` (below one
+   * vCPU), as measured on the platform that runs the stage (deploy/targets/local/throttle.ts for
+   * the local target); takes precedence over cfsPeriodMs
+   */
+  quotaWallMs?: (cpuMs: number, memoryMb: number) => number
+  /**
    * what wraps the handler: Lambda's managed Node runtime (`lambda`, the default), which runs the
    * event and the result through JSON.parse / JSON.stringify, or the local target's runner
    * (`local`), which splices the base64 tensors around the JSON (profile.runtime.localJson*MsPerMb)
@@ -147,6 +153,7 @@ export class CostModel {
   readonly breakpoints: number[]
   /** CFS period (ms) at a memory size, when handlerMs counts the period effect */
   readonly cfsPeriodMs?: (memoryMb: number) => number
+  readonly quotaWallMs?: (cpuMs: number, memoryMb: number) => number
   readonly runtime: 'lambda' | 'local'
 
   constructor(profile: Profile, options: CostModelOptions) {
@@ -190,6 +197,7 @@ export class CostModel {
     this.granularityMs = prices.lambda.billingGranularityMs.value
     this.runtimeBytes = runtimeBytesFor(prices, this.arch)
     this.runtime = options.runtime ?? 'lambda'
+    this.quotaWallMs = options.quotaWallMs
     const period = options.cfsPeriodMs
     if (period !== undefined) this.cfsPeriodMs = typeof period === 'number' ? () => period : period
 
@@ -405,13 +413,16 @@ export class CostModel {
   }
 
   /**
-   * Wall ms under the CPU quota of work that takes `fluidMs` by the fluid model: unchanged without
-   * a CFS period; with one, below one vCPU, the period-aware time of its full-speed CPU
-   * fluidMs·m/1769 (never more than fluidMs).
+   * Wall ms under the CPU quota of work that takes `fluidMs` by the fluid model: below one vCPU,
+   * the platform's measured curve for its full-speed CPU fluidMs·m/1769 when there is one
+   * (quotaWallMs), else with a CFS period the period-aware time (never more than fluidMs), else
+   * unchanged.
    */
   quotaMs(fluidMs: number, memoryMb: number): number {
     const f = memoryMb / this.env.fullVcpuMb
-    if (!this.cfsPeriodMs || f >= 1) return fluidMs
+    if (f >= 1) return fluidMs
+    if (this.quotaWallMs) return this.quotaWallMs(fluidMs * f, memoryMb)
+    if (!this.cfsPeriodMs) return fluidMs
     return cfsWallMs(fluidMs * f, f, this.cfsPeriodMs(memoryMb))
   }
 

@@ -12,7 +12,7 @@ import type {Profile} from '../profile/types.js'
 import type {PlanStage} from './types.js'
 
 /** Cost-model options describing the target a stage was measured on (its runtime, its CFS period). */
-export type ModelOptions = Pick<CostModelOptions, 'runtime' | 'cfsPeriodMs'>
+export type ModelOptions = Pick<CostModelOptions, 'runtime' | 'cfsPeriodMs' | 'quotaWallMs'>
 
 /** A stage off its prediction by more than this (relative) is corrected and the plan re-solved. */
 export const VERIFY_TOLERANCE = 0.1
@@ -29,7 +29,7 @@ export function exceedsCores(stage: Pick<PlanStage, 'threads'>, cores: number): 
 /**
  * The stage's handler time (ms) predicted from `profile` with its layers' timings × factor, by the
  * cost model with `model`'s options (how the verifying target runs a stage: deploy/targets/local
- * LOCAL_COST_MODEL for the local target; none for Lambda).
+ * localCostModel for the local target; none for Lambda).
  */
 export function predictedStageMs(profile: Profile, stage: PlanStage, batch: number, prices: PriceTable, factor = 1, model: ModelOptions = {}): number {
   const first = stage.layers.firstIndex

@@ -38,6 +38,21 @@ export function renderZooPredictionSection(r: SectionResult<ZooPredictionData> |
       d.gaps.map((g) => [g.backend, pct(g.cpuGapPct), pct(g.computeGapPct), pct(g.codecGapPct), `${g.runtimeJsonPct} %`, `${g.handlerRestPct} %`]),
     ),
   )
+  if (d.throttle) {
+    const multiples = d.throttle.curves[0]?.points.map((p) => Math.round((p.workMs / d.throttle!.curves[0].quotaMs) * 10) / 10) ?? []
+    out.push(
+      `### The local target’s quota, measured (wall ÷ CPU work of a loop without system calls after a ${d.throttle.gapMs[0]}–${d.throttle.gapMs[1]} ms idle gap, median of ${d.throttle.reps}; the \`local\` predictor interpolates it; fluid = 1769/m)`,
+      table(
+        ['memory', 'period / quota', ...multiples.map((c) => `work ${c} × quota`), 'fluid'],
+        d.throttle.curves.map((c) => [
+          `${c.memoryMb} MB`,
+          `${c.periodMs} / ${c.quotaMs} ms`,
+          ...c.points.map((p) => `${(p.wallMs / p.workMs).toFixed(2)}×`),
+          `${(1769 / c.memoryMb).toFixed(2)}×`,
+        ]),
+      ),
+    )
+  }
   out.push(
     '### The CFS period: busy work of known CPU under the local target’s quota',
     table(

@@ -13,7 +13,6 @@
 import {existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync, accessSync, constants} from 'node:fs'
 import {join} from 'node:path'
 
-import type {CostModelOptions} from '../../../src/cost/model.js'
 import {cfsSettings, cpuFraction} from '../../../src/profile/cgroup.js'
 
 export const CGROUP_V1_ROOT = process.env.AMPS_CGROUP_ROOT ?? '/sys/fs/cgroup'
@@ -36,12 +35,6 @@ export function cpuQuotaFor(memoryMb: number): CpuQuota {
 export function localPeriodMs(memoryMb: number): number {
   return cpuQuotaFor(memoryMb).periodUs / 1000
 }
-
-/**
- * How the cost model predicts a stage as the local target runs it: its runner's spliced JSON around
- * the handler and its CFS period (work that fits in one period's quota runs at full speed).
- */
-export const LOCAL_COST_MODEL = {runtime: 'local', cfsPeriodMs: localPeriodMs} as const satisfies Partial<CostModelOptions>
 
 export type Controller = 'memory' | 'cpu'
 
