@@ -102,6 +102,15 @@ describe('AWS: a stage whose weights come from S3', () => {
     expect(fake.summary((c) => /Update|Create|PutRolePolicy/.test(c.command))).toEqual([])
   })
 
+  it('a missing weights blob stops the deploy before any AWS call', async () => {
+    const b = bundles()
+    rmSync(b[1]!.weights!.path)
+    const e = await deployAws(b, makePlan(3), opts()).catch((x: unknown) => x)
+    expect((e as {ampsCode?: string}).ampsCode).toBe('FILE_NOT_FOUND')
+    expect((e as Error).message).toBe(`${BASE}-stage-2: its weights blob ${b[1]!.weights!.path} is missing`)
+    expect(fake.calls).toEqual([])
+  })
+
   it('a role given with --role-arn gets a note naming the object it must be able to read', async () => {
     const lines: string[] = []
     await deployAws(bundles(), makePlan(3), opts({createRole: false, roleArn: `arn:aws:iam::${ACCOUNT}:role/mine`, log: (l: string) => lines.push(l)}))
