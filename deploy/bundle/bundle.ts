@@ -361,7 +361,10 @@ function writeStageBundle(
     codeSha256: createHash('sha256').update(zip).digest('base64'),
     memoryMb: stage.memoryMb,
     arch: stage.arch,
-    timeoutSec: timeoutFor(stage.predictedMs),
+    // an INIT past Lambda's 10 s (a big fetch) is run again inside the first invocation, under this timeout
+    timeoutSec: weights
+      ? Math.min(LAMBDA.timeoutS, timeoutFor(stage.predictedMs) + Math.ceil((2 * (stage.initMs ?? 0)) / 1000))
+      : timeoutFor(stage.predictedMs),
     ephemeralStorageMb: 512,
     handler: 'index.handler',
     // Node.js 20 reached end of life on 2026-04-30 and Lambda deprecates its runtime with it: deploy on 22.

@@ -61,6 +61,7 @@ describe.each(['wasm', 'onnx'] as StageBackend[])('%s: a stage bundled without i
     const build = async (weightsFrom: 's3' | undefined, out: string) => {
       const plan = handPlan(model, ['flatten', 'fc_big'])
       for (const s of plan.stages) s.backend = backend
+      plan.stages[1]!.initMs = 900
       if (weightsFrom) plan.stages[1]!.weightsFrom = weightsFrom
       return (await buildBundles(plan, model, {outDir: join(dir, out), extract: extractStage})).bundles[1]!
     }
@@ -84,6 +85,8 @@ describe.each(['wasm', 'onnx'] as StageBackend[])('%s: a stage bundled without i
     const spec = JSON.parse(readFileSync(join(fetched.dir, 'stage.json'), 'utf8')) as StageSpec
     expect(spec.weights).toEqual({key: w.key, sha256: w.sha256, bytes: w.bytes, location: 'weights.bin'})
     expect(plain.weights).toBeUndefined()
+    // its timeout also covers an INIT that Lambda re-runs inside the first invocation (twice the planned INIT)
+    expect(fetched.timeoutSec).toBe(plain.timeoutSec + Math.ceil((2 * 900) / 1000))
     expect(statSync(join(fetched.dir, backend === 'onnx' ? 'model.onnx' : 'model.json')).size).toBeLessThan(64 * 1024)
   })
 
