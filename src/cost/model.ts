@@ -302,14 +302,18 @@ export class CostModel {
     return rangeMax(this.sparse, first, last)
   }
 
-  /** Memory a stage needs for a batch of `batch` (MB, unrounded): measured baseline + weights + activations. */
+  /**
+   * Memory a stage needs for a batch of `batch` (MB, unrounded): measured baseline + weights +
+   * activations, + the fetched blob for a stage whose weights come from S3 (FETCHED_WEIGHTS_RSS_PER_MB).
+   */
   requiredMemoryMb(s: StageRange, batch: number): number {
     const r = this.profile.runtime
     return (
       r.baselineRssMb +
       (r.modelFixedRssMb ?? 0) +
       (this.weightsBytes(s) / MB) * r.rssPerWeightMb +
-      ((this.peakActivationBytes(s) * batch) / MB) * r.rssPerActivationMb
+      ((this.peakActivationBytes(s) * batch) / MB) * r.rssPerActivationMb +
+      (this.weightsFromS3(s) ? (this.storedWeightsBytes(s) / MB) * FETCHED_WEIGHTS_RSS_PER_MB : 0)
     )
   }
 
@@ -500,6 +504,16 @@ export class CostModel {
 }
 
 /** Whether `storedWeightBytes` of weights make a package over the unzipped limit (a one-layer stage then fetches them from S3). */
+/**
+ * RSS (MB) a stage whose weights are fetched at INIT holds per MB of them beyond what loading them
+ * from its package costs: the fetched blob itself, handed to the runtime in memory (ONNX external
+ * data) rather than read from a file. Measured 2026-12 with onnxruntime-node 1.31 on a 100 MB
+ * MatMul weight: peak RSS 270 MB from model.onnx, 366 MB from graph + fetched blob (+0.96 MB per
+ * MB), 176 vs 270 MB after GC; rounded to 1. VGG16's fc1 stage (392 MiB fetched) on the local
+ * target peaked at 1,263 MB (Max Memory Used), i.e. the runtime's baseline + 3 × its weights.
+ */
+export const FETCHED_WEIGHTS_RSS_PER_MB = 1
+
 export function weightsNeedS3(storedWeightBytes: number, prices: PriceTable, arch?: Arch): boolean {
   return runtimeBytesFor(prices, arch) + storedWeightBytes > prices.limits.unzippedPackageBytes.value
 }
