@@ -128,3 +128,23 @@ export function renderZooPredictionSection(r: SectionResult<ZooPredictionData> |
   out.push(...r.notes.map((n) => `- ${n}`))
   return out.join('\n\n')
 }
+
+/**
+ * The Targets table's row for issue 11's prediction target, taken on the `local` predictor (the
+ * model as amps predicts a stage on the local target the stages are measured on) of each backend run.
+ */
+export function zooTargetRows(r: SectionResult<ZooPredictionData> | undefined): string[][] {
+  const target = 'Stage time on unseen models (zoo, ≥ 60 stages, ≥ 5 architectures): median |error| ≤ 10 %, worst ≤ 25 %, median signed within ±5 %'
+  if (!r) return [[target, 'section not run', '–']]
+  const rows = r.data.summaries.filter((s) => s.predictor === 'local')
+  if (rows.length === 0) return [[target, 'no `local` predictor in this run', '–']]
+  return rows.map((s) => {
+    const met = [s.medianAbsErrPct <= 10, s.worstAbsErrPct <= 25, Math.abs(s.medianSignedErrPct) <= 5]
+    const size = s.rows >= 60 && s.archs >= 5
+    return [
+      `${target} (${s.backend})`,
+      `${s.rows} stages of ${s.archs} architectures: median ${s.medianAbsErrPct} %, worst ${s.worstAbsErrPct} %, signed ${pct(s.medianSignedErrPct)}, ${s.within10Pct} of ${s.rows} within ±10 %`,
+      !size ? '**not the target protocol**' : met.every(Boolean) ? '**met**' : `**not met** (${['median', 'worst', 'signed'].filter((_, i) => !met[i]).join(', ')})`,
+    ]
+  })
+}
