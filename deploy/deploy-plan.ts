@@ -65,6 +65,8 @@ export interface DeployStageReport {
   /** unzipped bytes / Lambda's 250 MB limit */
   fractionOfLimit: number
   uploadVia: 'direct' | 's3'
+  /** the stage's weights when they are fetched at INIT instead of shipping in the bundle (plan weightsFrom 's3') */
+  weights?: {key: string; bytes: number; sha256: string}
   action?: LocalAction | string
   pid?: number
   port?: number
@@ -138,6 +140,7 @@ export async function deployPlan(options: DeployOptions): Promise<DeployReport> 
         predictedPackageBytes: s.packageBytes,
         fractionOfLimit: b.unzippedBytes / LAMBDA.unzippedPackageBytes,
         uploadVia: b.uploadVia ?? 'direct',
+        ...(b.weights ? {weights: {key: b.weights.key, bytes: b.weights.bytes, sha256: b.weights.sha256}} : {}),
       }
     }),
   }

@@ -58,6 +58,7 @@ export async function previewDestroy(state: DeploymentState, deploymentPath: str
             : `${it.functionName}: not running${it.pid ? ` (pid ${it.pid} ${pidAlive(it.pid) ? "is not this deployment's" : 'is gone'})` : ''}, nothing to stop`,
       )
       for (const cg of it.cgroups) actions.push(`delete cgroup ${cg} (when empty)`)
+      if (st?.weights && st.status !== 'deleted') actions.push(`delete ${it.functionName}'s weights ${st.weights.url}`)
     }
     if (stateDir && existsSync(stateDir)) actions.push(`delete directory ${stateDir} (logs, hand-off files)`)
     const keep = [...foreign]

@@ -15,6 +15,12 @@
  *   node_modules/onnxruntime-common/        package.json, dist/cjs/*.js
  * i.e. the one native library for the stage's architecture, not the package's 290 MB of platforms.
  *
+ * A stage the plan marks `weightsFrom: 's3'` (one layer whose weights exceed the package limit)
+ * carries its graph without weight bytes (ONNX: model.onnx with external data; wasm: model.json
+ * without weights.bin); the weights go to <outDir>/<functionName>.weights.bin, outside the zip,
+ * and stage.json `weights` records their key, sha256 and length. The targets put the blob in
+ * their store and tell the function where (AMPS_WEIGHTS_URL); the handler fetches it at INIT.
+ *
  * Sizes are measured (zipped and unzipped) and checked against Lambda's limits: over 250 MB
  * unzipped is refused (BUNDLE_TOO_LARGE); over 50 MB zipped is marked to upload through S3.
  */
@@ -36,7 +42,7 @@ import {planHash as computePlanHash} from '../state/deployment.js'
 import {ortRuntimeFiles} from '../../src/runtime/ort-files.js'
 import {ortThreadsForMemory} from '../../src/runtime/ort.js'
 import {STAGE_SPEC_VERSION, type StageBackend, type StageSpec} from '../../src/stage/spec.js'
-import type {StageBundle} from '../state/types.js'
+import type {StageBundle, StageWeightsBlob} from '../state/types.js'
 
 /** The wasm binaries a bundle carries: Node has SIMD but no wasm threads, so the threaded build is left out. */
 export const BUNDLED_WASM_FILES = ['tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm.wasm'] as const
@@ -257,10 +263,13 @@ export async function buildBundles(plan: Plan, model: LoadedModel, options: Buil
         runtimeName: options.runtime,
         onnx,
         nativeArch,
+        splitOnnx: onnx && stage.weightsFrom === 's3' ? (await import('../../src/model/onnx/external.js')).splitOnnxWeights : undefined,
       }),
     )
     const b = bundles.at(-1)!
-    log(`${stage.name}: ${b.functionName} ${formatBytes(b.unzippedBytes)} unzipped, ${formatBytes(b.zipBytes)} zipped`)
+    log(
+      `${stage.name}: ${b.functionName} ${formatBytes(b.unzippedBytes)} unzipped, ${formatBytes(b.zipBytes)} zipped${b.weights ? `; its ${formatBytes(b.weights.bytes)} of weights are fetched at INIT (${b.weights.key})` : ''}`,
+    )
   }
   return {bundles, runtime, planHash: hash}
 }
@@ -281,6 +290,8 @@ function writeStageBundle(
     onnx?: Uint8Array
     /** whose native ONNX Runtime binary to carry (BuildBundlesOptions.nativeArch) */
     nativeArch: Arch
+    /** splits model.onnx into graph + weights blob (src/model/onnx/external.ts): a stage with weightsFrom 's3' */
+    splitOnnx?: (model: Uint8Array, location: string) => {graph: Uint8Array; weights: Uint8Array}
   },
 ): StageBundle {
   const functionName = functionNameFor(ctx.modelName, ctx.planHash, stage.name)
@@ -288,6 +299,9 @@ function writeStageBundle(
   rmSync(dir, {recursive: true, force: true})
   mkdirSync(dir, {recursive: true})
   const backend: StageBackend = ctx.onnx ? 'onnx' : 'wasm'
+  // the stage's weights do not fit its package: they go to a blob beside the bundle, fetched at INIT
+  const fetched = stage.weightsFrom === 's3'
+  let blob: Uint8Array | undefined
   if (ctx.onnx) {
     copyFileSync(join(ctx.runtime.dir, 'index.mjs'), join(dir, 'index.mjs'))
     for (const f of ortRuntimeFiles(ctx.nativeArch)) {
@@ -295,12 +309,17 @@ function writeStageBundle(
       mkdirSync(dirname(to), {recursive: true})
       copyFileSync(f.from, to)
     }
-    writeFileSync(join(dir, 'model.onnx'), ctx.onnx)
+    if (fetched && ctx.splitOnnx) {
+      const split = ctx.splitOnnx(ctx.onnx, FETCHED_WEIGHTS_LOCATION)
+      writeFileSync(join(dir, 'model.onnx'), split.graph)
+      blob = split.weights
+    } else writeFileSync(join(dir, 'model.onnx'), ctx.onnx)
   } else {
     for (const f of ctx.runtime.files) copyFileSync(join(ctx.runtime.dir, f), join(dir, f))
     const a = artifacts.artifacts
     const weights = new Uint8Array(joinWeightData(a.weightData))
-    writeFileSync(join(dir, 'weights.bin'), weights)
+    if (fetched) blob = weights
+    else writeFileSync(join(dir, 'weights.bin'), weights)
     const modelJson = {
       format: 'layers-model',
       generatedBy: a.generatedBy ?? 'amps',
@@ -323,6 +342,8 @@ function writeStageBundle(
     maxBatch: ctx.maxBatch,
     ...(backend === 'onnx' ? {backend, threads: stage.threads ?? ortThreadsForMemory(stage.memoryMb)} : {}),
   }
+  const weights = blob ? writeWeightsBlob(dir, functionName, blob) : undefined
+  if (weights) spec.weights = {key: weights.key, sha256: weights.sha256, bytes: weights.bytes, location: FETCHED_WEIGHTS_LOCATION}
   writeFileSync(join(dir, 'stage.json'), JSON.stringify(spec, null, 2))
 
   const zip = zipDirectory(dir)
@@ -340,7 +361,10 @@ function writeStageBundle(
     codeSha256: createHash('sha256').update(zip).digest('base64'),
     memoryMb: stage.memoryMb,
     arch: stage.arch,
-    timeoutSec: timeoutFor(stage.predictedMs),
+    // an INIT past Lambda's 10 s (a big fetch) is run again inside the first invocation, under this timeout
+    timeoutSec: weights
+      ? Math.min(LAMBDA.timeoutS, timeoutFor(stage.predictedMs) + Math.ceil((2 * (stage.initMs ?? 0)) / 1000))
+      : timeoutFor(stage.predictedMs),
     ephemeralStorageMb: 512,
     handler: 'index.handler',
     // Node.js 20 reached end of life on 2026-04-30 and Lambda deprecates its runtime with it: deploy on 22.
@@ -349,7 +373,24 @@ function writeStageBundle(
     inputTensors: spec.inputs.map((t) => t.id),
     outputTensors: spec.outputs.map((t) => t.id),
     uploadVia: zipBytes > LAMBDA.zippedDirectUploadBytes ? 's3' : 'direct',
+    ...(weights ? {weights} : {}),
   }
+}
+
+/** The name a fetched blob goes by inside the stage: the ONNX graph's external-data location (wasm: model.json's weights path). */
+export const FETCHED_WEIGHTS_LOCATION = 'weights.bin'
+
+/**
+ * Writes a stage's fetched weights beside its bundle directory (<dir>.weights.bin: not in the zip,
+ * not counted in the package) and names the object the targets store it as: content-addressed,
+ * so a re-deploy of the same weights reuses it and changed weights get a new key (and stage.json,
+ * hence the code, changes with them).
+ */
+function writeWeightsBlob(dir: string, functionName: string, blob: Uint8Array): StageWeightsBlob {
+  const sha256 = createHash('sha256').update(blob).digest('hex')
+  const path = `${dir}.weights.bin`
+  writeFileSync(path, blob)
+  return {path, key: `weights/${functionName}-${sha256.slice(0, 16)}.bin`, sha256, bytes: blob.length}
 }
 
 /**

@@ -35,6 +35,22 @@ export interface StageBundle {
   outputTensors?: string[]
   /** 'direct' when the zip fits a CreateFunction/UpdateFunctionCode call (≤ 50 MB), else 's3' */
   uploadVia?: 'direct' | 's3'
+  /**
+   * the stage's weights when they are not in the bundle (plan stage weightsFrom 's3'): the blob on
+   * disk next to the bundle, which the target puts at `key` under its store (AWS: the code prefix in
+   * the bucket; local: the hand-off directory) and names in the function's AMPS_WEIGHTS_URL
+   */
+  weights?: StageWeightsBlob
+}
+
+/** A stage's weights blob as bundling wrote it (see StageBundle.weights). */
+export interface StageWeightsBlob {
+  path: string
+  /** key relative to the target's store: weights/<functionName>-<sha256 16 hex>.bin */
+  key: string
+  /** sha256 (hex) */
+  sha256: string
+  bytes: number
 }
 
 /** What one stage's pre-warm did; recorded in deployment.json as stages[].prewarm. */
@@ -105,6 +121,8 @@ export interface StageDeployment {
   arch?: Arch
   /** AWS only: S3 key of the uploaded code zip (bundles > 50 MB), in DeploymentState.codeBucket */
   codeS3Key?: string
+  /** where this stage's weights were put when they are not in its bundle (s3:// or file:// URL; destroy deletes it) */
+  weights?: {url: string; sha256: string; bytes: number}
 }
 
 export interface DeploymentState {

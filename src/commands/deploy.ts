@@ -128,6 +128,8 @@ deployment.json records what was deployed and is rewritten after every step. Run
           ]),
         ),
       )
+      for (const s of report.stages.filter((x) => x.weights))
+        this.log(`${s.name}: its ${formatBytes(s.weights!.bytes)} of weights are not in the package; the function fetches them at INIT (${s.weights!.key})`)
       const limits = [...new Set(report.stages.map((s) => s.concurrency).filter((c) => c !== undefined))]
       if (limits.length > 0) {
         this.log(

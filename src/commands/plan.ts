@@ -15,7 +15,7 @@ import {serialise} from '../files/format.js'
 import type {Arch, Plan as PlanJson} from '../plan/types.js'
 import type {StageBackend} from '../stage/spec.js'
 import type {PriceTable} from '../cost/prices.js'
-import {correctionFor, exceedsCores, VERIFY_TOLERANCE} from '../plan/calibrate.js'
+import {correctionFor, exceedsCores, predictedStageMs, VERIFY_TOLERANCE} from '../plan/calibrate.js'
 import {applyCorrections} from '../profile/corrections.js'
 import {writeProfile} from '../profile/io.js'
 import type {Profile} from '../profile/types.js'
@@ -240,6 +240,25 @@ plan.json records the profile it was made from (the profile.json given, or the p
           : undefined,
       log: (l) => this.note(l),
     })
+    // the local target runs a stage its own way (spliced JSON, its CFS period): measured there, a stage
+    // is set against what the model predicts for that target, and corrected on the same terms
+    let model = {}
+    if (o.target === 'local') {
+      const {localCostModel, localThrottle} = await import('../../deploy/targets/local/throttle.js')
+      model = localCostModel(
+        await localThrottle(
+          plan.stages.map((s) => s.memoryMb),
+          (l) => this.note(l),
+        ),
+      )
+    }
+    const before = applyCorrections(profile)
+    if (o.target === 'local') {
+      for (const s of result.stages) {
+        s.predictedMs = Math.round(predictedStageMs(before, plan.stages[s.index], result.batch, o.prices, 1, model) * 1000) / 1000
+        s.error = s.predictedMs > 0 ? (s.measuredMs - s.predictedMs) / s.predictedMs : 0
+      }
+    }
     const cores = cpus().length
     const beyondCores = o.target === 'local' ? result.stages.filter((s) => exceedsCores(plan.stages[s.index], cores)) : []
     const off = result.stages.filter((s) => Math.abs(s.error) > VERIFY_TOLERANCE && !beyondCores.includes(s))
@@ -265,9 +284,8 @@ plan.json records the profile it was made from (the profile.json given, or the p
     }
     let final = plan
     if (off.length > 0) {
-      const before = applyCorrections(profile)
       const corrections = off.map((s) =>
-        correctionFor(before, plan.stages[s.index], result.batch, s.measuredMs, {prices: o.prices, target: o.target, samples: s.samples}),
+        correctionFor(before, plan.stages[s.index], result.batch, s.measuredMs, {prices: o.prices, target: o.target, samples: s.samples, model}),
       )
       const corrected: Profile = {...profile, corrections: [...(profile.corrections ?? []), ...corrections]}
       final = o.solve(corrected)

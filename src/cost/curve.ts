@@ -21,7 +21,7 @@
 import {InvalidProblemError} from '../errors.js'
 import type {BatchSupport} from './batching.js'
 import {billedMs} from './billing.js'
-import {type CostModel, type StageRange, MB, weightsNeedS3} from './model.js'
+import {type CostModel, type StageRange, FETCHED_WEIGHTS_RSS_PER_MB, MB, weightsNeedS3} from './model.js'
 import {layerSegmentCoefficients, mediansAtBatch} from './timing.js'
 
 /**
@@ -343,8 +343,9 @@ export class CompiledCosts {
     const model = this.model
     const w = model.weightPrefix[last + 1] - model.weightPrefix[first]
     // a one-layer stage over the package limit fetches its weights from S3 at INIT (CostModel.weightsFromS3)
-    if (this.runtimeBytes + w > this.packageLimit && !this.weightsFromS3(i, j)) return null
-    return model.gridCeil(this.memBase + w * this.memPerWeightByte + model.peakBetween(first, last) * this.memPerActByte)
+    const fetched = this.runtimeBytes + w > this.packageLimit
+    if (fetched && !this.weightsFromS3(i, j)) return null
+    return model.gridCeil(this.memBase + w * this.memPerWeightByte + model.peakBetween(first, last) * this.memPerActByte + this.fetchedMb(fetched, w))
   }
 
   /** INIT ms of stage (i, j) at full CPU (before the max(1, 1769/m) slowdown). */
@@ -354,6 +355,11 @@ export class CompiledCosts {
     const w = model.weightPrefix[this.nodes[j] + 1] - model.weightPrefix[this.nodes[i] + 1]
     const s3 = this.weightsFromS3(i, j) ? model.s3WeightsMs(Math.ceil(w * model.storedWeightRatio)) : 0
     return (rt.runtimeInitMs + (rt.loadMsPerWeightMb * w) / MB) * model.env.timeFactor + s3
+  }
+
+  /** The fetched blob's MB in a stage's memory (CostModel.requiredMemoryMb), 0 when its weights ship in the package. */
+  private fetchedMb(fetched: boolean, w: number): number {
+    return fetched ? (Math.ceil(w * this.model.storedWeightRatio) / MB) * FETCHED_WEIGHTS_RSS_PER_MB : 0
   }
 
   /** Whether stage (i, j) fetches its weights from S3 because they do not fit in its package. */
@@ -443,8 +449,9 @@ export class CompiledCosts {
     for (let j = i + 1; j <= N; j++) {
       const lastPos = this.nodes[j]
       const w = wp[lastPos + 1] - wp[lo]
-      if (this.runtimeBytes + w > this.packageLimit && !this.weightsFromS3(i, j)) break
-      const mLo = model.gridCeil(this.memBase + w * this.memPerWeightByte + model.peakBetween(lo, lastPos) * this.memPerActByte)
+      const fetched = this.runtimeBytes + w > this.packageLimit
+      if (fetched && !this.weightsFromS3(i, j)) break
+      const mLo = model.gridCeil(this.memBase + w * this.memPerWeightByte + model.peakBetween(lo, lastPos) * this.memPerActByte + this.fetchedMb(fetched, w))
       if (mLo === null) break
       last = j
       const hi1 = lastPos + 1

@@ -81,6 +81,18 @@ export interface CostModelOptions {
    * unset: the fluid model, time ∝ 1769/m, which the solver's compiled curves use
    */
   cfsPeriodMs?: number | ((memoryMb: number) => number)
+  /**
+   * wall ms that `cpuMs` of full-speed work takes under the CPU quota of `memoryMb` (below one
+   * vCPU), as measured on the platform that runs the stage (deploy/targets/local/throttle.ts for
+   * the local target); takes precedence over cfsPeriodMs
+   */
+  quotaWallMs?: (cpuMs: number, memoryMb: number) => number
+  /**
+   * what wraps the handler: Lambda's managed Node runtime (`lambda`, the default), which runs the
+   * event and the result through JSON.parse / JSON.stringify, or the local target's runner
+   * (`local`), which splices the base64 tensors around the JSON (profile.runtime.localJson*MsPerMb)
+   */
+  runtime?: 'lambda' | 'local'
 }
 
 /** A stage is the layer positions [first..last]; its input crosses boundary first−1, its output boundary last. */
@@ -141,6 +153,8 @@ export class CostModel {
   readonly breakpoints: number[]
   /** CFS period (ms) at a memory size, when handlerMs counts the period effect */
   readonly cfsPeriodMs?: (memoryMb: number) => number
+  readonly quotaWallMs?: (cpuMs: number, memoryMb: number) => number
+  readonly runtime: 'lambda' | 'local'
 
   constructor(profile: Profile, options: CostModelOptions) {
     const {prices} = options
@@ -182,6 +196,8 @@ export class CostModel {
     this.s3GetUsd = prices.s3.getUsdPerThousand.value / 1000
     this.granularityMs = prices.lambda.billingGranularityMs.value
     this.runtimeBytes = runtimeBytesFor(prices, this.arch)
+    this.runtime = options.runtime ?? 'lambda'
+    this.quotaWallMs = options.quotaWallMs
     const period = options.cfsPeriodMs
     if (period !== undefined) this.cfsPeriodMs = typeof period === 'number' ? () => period : period
 
@@ -286,14 +302,18 @@ export class CostModel {
     return rangeMax(this.sparse, first, last)
   }
 
-  /** Memory a stage needs for a batch of `batch` (MB, unrounded): measured baseline + weights + activations. */
+  /**
+   * Memory a stage needs for a batch of `batch` (MB, unrounded): measured baseline + weights +
+   * activations, + the fetched blob for a stage whose weights come from S3 (FETCHED_WEIGHTS_RSS_PER_MB).
+   */
   requiredMemoryMb(s: StageRange, batch: number): number {
     const r = this.profile.runtime
     return (
       r.baselineRssMb +
       (r.modelFixedRssMb ?? 0) +
       (this.weightsBytes(s) / MB) * r.rssPerWeightMb +
-      ((this.peakActivationBytes(s) * batch) / MB) * r.rssPerActivationMb
+      ((this.peakActivationBytes(s) * batch) / MB) * r.rssPerActivationMb +
+      (this.weightsFromS3(s) ? (this.storedWeightsBytes(s) / MB) * FETCHED_WEIGHTS_RSS_PER_MB : 0)
     )
   }
 
@@ -363,11 +383,13 @@ export class CostModel {
    * ms per sample at one full vCPU (before the max(1, 1769/m) slowdown) for a stage to take in
    * (`in`) or give out (`out`) the tensors crossing boundary q: its own decode/encode, plus the
    * runtime's JSON.parse of the event / JSON.stringify of the result when the hand-off is inline
-   * (at `handoffBatch`; an S3 hand-off carries only a key in the JSON).
+   * (at `handoffBatch`; an S3 hand-off carries only a key in the JSON), the way `runtime` does it.
    */
   boundaryCodecMs(q: number, dir: 'in' | 'out', handoffBatch: number): number {
     const r = this.profile.runtime
-    const json = this.viaS3(q, handoffBatch) ? 0 : ((dir === 'in' ? r.jsonParseMsPerMb : r.jsonStringifyMsPerMb) ?? 0)
+    const lambda = dir === 'in' ? r.jsonParseMsPerMb : r.jsonStringifyMsPerMb
+    const local = dir === 'in' ? r.localJsonParseMsPerMb : r.localJsonStringifyMsPerMb
+    const json = this.viaS3(q, handoffBatch) ? 0 : ((this.runtime === 'local' ? (local ?? lambda) : lambda) ?? 0)
     return (this.bytesAt(q) / MB) * (r.codecMsPerMb + json) * this.env.timeFactor
   }
 
@@ -391,13 +413,16 @@ export class CostModel {
   }
 
   /**
-   * Wall ms under the CPU quota of work that takes `fluidMs` by the fluid model: unchanged without
-   * a CFS period; with one, below one vCPU, the period-aware time of its full-speed CPU
-   * fluidMs·m/1769 (never more than fluidMs).
+   * Wall ms under the CPU quota of work that takes `fluidMs` by the fluid model: below one vCPU,
+   * the platform's measured curve for its full-speed CPU fluidMs·m/1769 when there is one
+   * (quotaWallMs), else with a CFS period the period-aware time (never more than fluidMs), else
+   * unchanged.
    */
   quotaMs(fluidMs: number, memoryMb: number): number {
     const f = memoryMb / this.env.fullVcpuMb
-    if (!this.cfsPeriodMs || f >= 1) return fluidMs
+    if (f >= 1) return fluidMs
+    if (this.quotaWallMs) return this.quotaWallMs(fluidMs * f, memoryMb)
+    if (!this.cfsPeriodMs) return fluidMs
     return cfsWallMs(fluidMs * f, f, this.cfsPeriodMs(memoryMb))
   }
 
@@ -482,6 +507,16 @@ export class CostModel {
 }
 
 /** Whether `storedWeightBytes` of weights make a package over the unzipped limit (a one-layer stage then fetches them from S3). */
+/**
+ * RSS (MB) a stage whose weights are fetched at INIT holds per MB of them beyond what loading them
+ * from its package costs: the fetched blob itself, handed to the runtime in memory (ONNX external
+ * data) rather than read from a file. Measured 2026-12 with onnxruntime-node 1.31 on a 100 MB
+ * MatMul weight: peak RSS 270 MB from model.onnx, 366 MB from graph + fetched blob (+0.96 MB per
+ * MB), 176 vs 270 MB after GC; rounded to 1. VGG16's fc1 stage (392 MiB fetched) on the local
+ * target peaked at 1,263 MB (Max Memory Used), i.e. the runtime's baseline + 3 × its weights.
+ */
+export const FETCHED_WEIGHTS_RSS_PER_MB = 1
+
 export function weightsNeedS3(storedWeightBytes: number, prices: PriceTable, arch?: Arch): boolean {
   return runtimeBytesFor(prices, arch) + storedWeightBytes > prices.limits.unzippedPackageBytes.value
 }

@@ -5,6 +5,7 @@
 import {dirname, join, relative, resolve, sep} from 'node:path'
 
 import {buildBundles, checkBundleLimits} from '../../deploy/bundle/bundle.js'
+import {AmpsUserError} from '../errors.js'
 import {resolvePlanModel} from '../../deploy/deploy-plan.js'
 import {planHash as computePlanHash} from '../../deploy/state/deployment.js'
 import {readPlanForDeploy} from '../../deploy/state/plan-input.js'
@@ -48,6 +49,15 @@ export async function exportPlan(o: ExportOptions): Promise<ExportResult> {
   const out = resolve(o.outPath)
   const templateDir = dirname(out)
   log(`loading model ${modelPath}`)
+  // a template cannot upload a stage's fetched weights (nor name them in the function's environment): refuse rather than export a stage that cannot start
+  const fetched = plan.stages.filter((s) => s.weightsFrom === 's3')
+  if (fetched.length > 0) {
+    throw new AmpsUserError(
+      'PLAN_INVALID',
+      `${fetched.map((s) => s.name).join(', ')} fetch${fetched.length === 1 ? 'es its' : ' their'} weights from S3 at INIT, which ${o.format === 'terraform' ? 'Terraform' : 'SAM'} export does not carry yet`,
+      {suggestions: ['Deploy this plan with `amps deploy plan.json --target aws` (it uploads the weights and sets the role and environment).']},
+    )
+  }
   const model = await loadModel(modelPath)
   const hash = computePlanHash(plan)
   const bundleDir = o.bundleDir ? resolve(o.bundleDir) : join(templateDir, '.amps', 'bundles')

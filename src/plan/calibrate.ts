@@ -5,11 +5,14 @@
  * the (fused, quota-scaled) layer times, so the factor is solved on the model itself (secant on
  * the factor; the handler time grows monotonically with it), not taken as measured ÷ predicted.
  */
-import {CostModel} from '../cost/model.js'
+import {CostModel, type CostModelOptions} from '../cost/model.js'
 import type {PriceTable} from '../cost/prices.js'
 import {applyCorrections, type StageCorrection} from '../profile/corrections.js'
 import type {Profile} from '../profile/types.js'
 import type {PlanStage} from './types.js'
+
+/** Cost-model options describing the target a stage was measured on (its runtime, its CFS period). */
+export type ModelOptions = Pick<CostModelOptions, 'runtime' | 'cfsPeriodMs' | 'quotaWallMs'>
 
 /** A stage off its prediction by more than this (relative) is corrected and the plan re-solved. */
 export const VERIFY_TOLERANCE = 0.1
@@ -23,13 +26,16 @@ export function exceedsCores(stage: Pick<PlanStage, 'threads'>, cores: number): 
   return (stage.threads ?? 1) > cores
 }
 
-/** The stage's handler time (ms) predicted from `profile` with its layers' timings × factor. */
-export function predictedStageMs(profile: Profile, stage: PlanStage, batch: number, prices: PriceTable, factor = 1): number {
+/**
+ * The stage's handler time (ms) predicted from `profile` with its layers' timings × factor, by the
+ * cost model with `model`'s options (how the verifying target runs a stage: deploy/targets/local
+ * localCostModel for the local target; none for Lambda).
+ */
+export function predictedStageMs(profile: Profile, stage: PlanStage, batch: number, prices: PriceTable, factor = 1, model: ModelOptions = {}): number {
   const first = stage.layers.firstIndex
   const last = stage.layers.lastIndex
   const scaled = factor === 1 ? profile : applyCorrections(profile, [{firstIndex: first, lastIndex: last, factor} as StageCorrection])
-  const model = new CostModel(scaled, {arch: stage.arch, prices})
-  return model.handlerMs({first, last}, stage.memoryMb, batch, batch)
+  return new CostModel(scaled, {...model, arch: stage.arch, prices}).handlerMs({first, last}, stage.memoryMb, batch, batch)
 }
 
 /**
@@ -41,10 +47,10 @@ export function correctionFor(
   stage: PlanStage,
   batch: number,
   measuredMs: number,
-  o: {prices: PriceTable; target: 'local' | 'aws'; samples: number; now?: Date},
+  o: {prices: PriceTable; target: 'local' | 'aws'; samples: number; now?: Date; model?: ModelOptions},
 ): StageCorrection {
-  const g = (f: number): number => predictedStageMs(profile, stage, batch, o.prices, f) - measuredMs
-  const predictedMs = predictedStageMs(profile, stage, batch, o.prices)
+  const g = (f: number): number => predictedStageMs(profile, stage, batch, o.prices, f, o.model) - measuredMs
+  const predictedMs = predictedStageMs(profile, stage, batch, o.prices, 1, o.model)
   let f0 = 1
   let g0 = predictedMs - measuredMs
   let f1 = predictedMs > 0 ? Math.max(1e-3, measuredMs / predictedMs) : 1

@@ -210,6 +210,8 @@ export function assembleProfile(input: AssembleInput): Profile {
       ...(fused === undefined ? {} : {fusedFactor: round3(fused)}),
       ...(Number.isFinite(probe.jsonParseMsPerMb) ? {jsonParseMsPerMb: round3(probe.jsonParseMsPerMb)} : {}),
       ...(Number.isFinite(probe.jsonStringifyMsPerMb) ? {jsonStringifyMsPerMb: round3(probe.jsonStringifyMsPerMb)} : {}),
+      ...(Number.isFinite(probe.localJsonParseMsPerMb) ? {localJsonParseMsPerMb: round3(probe.localJsonParseMsPerMb)} : {}),
+      ...(Number.isFinite(probe.localJsonStringifyMsPerMb) ? {localJsonStringifyMsPerMb: round3(probe.localJsonStringifyMsPerMb)} : {}),
     },
     warnings,
   }

@@ -127,9 +127,10 @@ export function resolveOptions(options: ProfileOptions = {}): ResolvedOptions {
  * What the profiler measures, for the cache key: bump it when a profile starts recording something
  * new, so a cached profile without it is measured again (2: fusedFactor and runtime JSON ms/MB;
  * 3: memories below one vCPU derived from the largest of them, derive.ts; 4: ORT layer times at one
- * thread as shares of the run's CPU time, ort-quota.ts).
+ * thread as shares of the run’s CPU time, ort-quota.ts; 5: codec and JSON probes as warm marginal
+ * costs, and the local runner’s spliced JSON).
  */
-export const PROFILER_REVISION = 4
+export const PROFILER_REVISION = 5
 
 /** The cache file for a model and resolved options. */
 export function profileCachePath(graph: Pick<LayerGraph, 'sha256' | 'name'>, resolved: ResolvedOptions, backend?: ProfileBackend | 'auto'): string {

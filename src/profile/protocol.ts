@@ -65,6 +65,9 @@ export interface RuntimeProbe {
   /** JSON.parse of an event / JSON.stringify of a result with base64 tensors (CPU ms per raw MB) */
   jsonParseMsPerMb: number
   jsonStringifyMsPerMb: number
+  /** the same done the local target's runner's way (src/stage/json-body.ts splicing) */
+  localJsonParseMsPerMb: number
+  localJsonStringifyMsPerMb: number
   /** cost of an empty measured region, already subtracted from every sample (ms) */
   timerOverheadCpuMs: number
   timerOverheadWallMs: number

@@ -120,6 +120,8 @@ export const profileSchema = obj({
     fusedFactor: num({gt: 0}).optional(),
     jsonParseMsPerMb: num({min: 0}).optional(),
     jsonStringifyMsPerMb: num({min: 0}).optional(),
+    localJsonParseMsPerMb: num({min: 0}).optional(),
+    localJsonStringifyMsPerMb: num({min: 0}).optional(),
   }),
   warnings: list(str()),
   calibration: list(calibrationPoint).optional(),

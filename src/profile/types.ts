@@ -172,6 +172,13 @@ export interface Profile {
      */
     jsonParseMsPerMb?: number
     jsonStringifyMsPerMb?: number
+    /**
+     * optional: the same two done the way the local target's runner does them (src/stage/json-body.ts
+     * splices the base64 strings around a small JSON skeleton instead of running them through V8's
+     * JSON parser and serialiser). CostModel uses these with `runtime: 'local'`; absent, the Lambda ones.
+     */
+    localJsonParseMsPerMb?: number
+    localJsonStringifyMsPerMb?: number
   }
   warnings: string[]
 }

@@ -263,63 +263,70 @@ function probeTensorData(mb: number): Float32Array {
 }
 
 /**
- * Cost of the stage hand-off codec (src/stage/codec.ts: base64 of the raw float32 bytes, both ways,
- * including the aligned copy on decode): mean CPU ms per MB of tensor bytes (CPU time, like the
- * layers, so another tenant's load does not count).
+ * Marginal CPU ms per MB of `op`, as a warm stage pays it: the slope between payloads of `small` and
+ * `large` MB (the fixed part of a call is in invokeOverheadMs), each the mean over
+ * repeated calls after a warm-up long enough for the JIT (a cold first few calls cost 5–10× more
+ * and a stage has served many before it is measured). The mean, not the median: the cost is
+ * bimodal, a large string or buffer now and then sets off a garbage collection that the CPU time
+ * includes, and a busy stage pays those too. CPU time, like the layers, so another tenant's load
+ * does not count.
  */
-async function codecMsPerMb(): Promise<number> {
-  const codec = await import('../stage/codec.js')
-  const mb = 4
-  const data = probeTensorData(mb)
-  const n = data.length
-  // The cost is bimodal (a large string or buffer now and then sets off a garbage collection that
-  // the CPU time includes), so report the mean over repeated calls, as a busy stage pays it.
-  let total = 0
+async function marginalMsPerMb(op: (data: Float32Array) => Promise<number> | number, warmup = 40, small = 0.25, large = 4): Promise<number> {
+  const sizes = [small, large].map((mb) => ({mb, data: probeTensorData(mb)}))
   let check = 0
-  const runs = 10
-  for (let r = -2; r < runs; r++) {
-    const c0 = cpuNowMs()
-    const wire = codec.encodeInline({id: 'x', dtype: 'float32', shape: [n], data})
-    const back = await codec.decodeTensor(wire)
-    if (r >= 0) total += cpuNowMs() - c0
-    check += back.data[n - 1]
+  // JS code (the codec, the splicing) reaches its steady cost after ~30 calls of each size (at 10
+  // it is still 2–4× higher); V8's own JSON.parse / JSON.stringify need only a few
+  for (let r = 0; r < warmup; r++) for (const s of sizes) check += await op(s.data)
+  const runs = 16
+  const mean: number[] = []
+  for (const s of sizes) {
+    let total = 0
+    for (let r = 0; r < runs; r++) {
+      const c0 = cpuNowMs()
+      check += await op(s.data)
+      total += cpuNowMs() - c0
+    }
+    mean.push(total / runs)
   }
-  if (!Number.isFinite(check)) throw new Error('codec probe produced non-finite values')
-  return total / runs / mb
+  if (!Number.isFinite(check)) throw new Error('a payload probe produced non-finite values')
+  return Math.max(0, (mean[1] - mean[0]) / (large - small))
 }
 
 /**
- * What the Lambda runtime does around a stage handler with an inline hand-off, per raw MB of
- * float32 tensor: JSON.parse of the request body (base64 tensors, as src/stage/codec encodes them),
- * and JSON.stringify of the result plus its conversion to bytes. Mean CPU ms over repeated calls
- * at 2 MB, garbage collection included (as in codecMsPerMb). The stage's own decode/encode is
- * codecMsPerMb; the one-element fixed part is in invokeOverheadMs.
+ * Cost of the stage hand-off codec (src/stage/codec.ts: base64 of the raw float32 bytes, both ways,
+ * including the aligned copy on decode) per MB of tensor bytes.
  */
-async function payloadJsonMsPerMb(): Promise<{parse: number; stringify: number}> {
+async function codecMsPerMb(): Promise<number> {
   const codec = await import('../stage/codec.js')
-  const mb = 2
-  const data = probeTensorData(mb)
-  const n = data.length
-  const wire = codec.encodeInline({id: 'x', dtype: 'float32', shape: [n], data})
-  const body = Buffer.from(JSON.stringify({tensors: [wire], requestId: 'probe'}))
-  let parse = 0
-  let stringify = 0
-  let check = 0
-  const runs = 20
-  for (let r = -3; r < runs; r++) {
-    const c0 = cpuNowMs()
-    const event = JSON.parse(body.toString('utf8')) as {tensors: unknown[]}
-    const c1 = cpuNowMs()
-    const bytes = Buffer.from(JSON.stringify({stage: {index: 0, name: 'probe'}, tensors: event.tensors, metrics: {handlerMs: 1}}))
-    const c2 = cpuNowMs()
-    check += bytes.length
-    if (r >= 0) {
-      parse += c1 - c0
-      stringify += c2 - c1
-    }
+  return marginalMsPerMb(async (data) => {
+    const back = await codec.decodeTensor(codec.encodeInline({id: 'x', dtype: 'float32', shape: [data.length], data}))
+    return back.data[data.length - 1]
+  })
+}
+
+/**
+ * What runs around a stage handler with an inline hand-off, per raw MB of float32 tensor: parsing
+ * the request body (base64 tensors, as src/stage/codec encodes them) and writing the result as
+ * bytes. Two runtimes, two ways: Lambda's managed Node runtime uses JSON.parse / JSON.stringify
+ * (`lambda`); the local target's runner uses src/stage/json-body.ts, which splices the base64
+ * strings around a small JSON skeleton (`local`; same bytes, 5–8× less CPU on large tensors).
+ */
+async function payloadJsonMsPerMb(): Promise<{parse: number; stringify: number; localParse: number; localStringify: number}> {
+  const codec = await import('../stage/codec.js')
+  const {jsonBody, parseJsonBody} = await import('../stage/json-body.js')
+  const body = (data: Float32Array) =>
+    Buffer.from(JSON.stringify({tensors: [codec.encodeInline({id: 'x', dtype: 'float32', shape: [data.length], data})], requestId: 'probe'}))
+  const bodies = new Map<Float32Array, Buffer>()
+  const bodyOf = (data: Float32Array) => bodies.get(data) ?? bodies.set(data, body(data)).get(data)!
+  const events = new Map<Float32Array, {tensors: unknown[]}>()
+  const eventOf = (data: Float32Array) => events.get(data) ?? events.set(data, JSON.parse(bodyOf(data).toString('utf8')) as {tensors: unknown[]}).get(data)!
+  const result = (data: Float32Array) => ({stage: {index: 0, name: 'probe'}, tensors: eventOf(data).tensors, metrics: {handlerMs: 1}})
+  return {
+    parse: await marginalMsPerMb((data) => (JSON.parse(bodyOf(data).toString('utf8')) as {tensors: unknown[]}).tensors.length, 4),
+    stringify: await marginalMsPerMb((data) => Buffer.from(JSON.stringify(result(data))).length, 4),
+    localParse: await marginalMsPerMb((data) => (parseJsonBody(bodyOf(data)) as {tensors: unknown[]}).tensors.length),
+    localStringify: await marginalMsPerMb((data) => jsonBody(result(data))?.length ?? 0),
   }
-  if (!(check > 0)) throw new Error('the payload probe produced nothing')
-  return {parse: parse / runs / mb, stringify: stringify / runs / mb}
 }
 
 /**
@@ -465,7 +472,12 @@ async function main(): Promise<void> {
     peakActivationBytesPerSample: job.peakActivationBytesPerSample,
     invokeOverheadMs: await invokeOverheadMs(tf),
     codecMsPerMb: await codecMsPerMb(),
-    ...(await payloadJsonMsPerMb().then((j) => ({jsonParseMsPerMb: j.parse, jsonStringifyMsPerMb: j.stringify}))),
+    ...(await payloadJsonMsPerMb().then((j) => ({
+      jsonParseMsPerMb: j.parse,
+      jsonStringifyMsPerMb: j.stringify,
+      localJsonParseMsPerMb: j.localParse,
+      localJsonStringifyMsPerMb: j.localStringify,
+    }))),
     timerOverheadCpuMs: runner.overheadCpuMs,
     timerOverheadWallMs: runner.overheadWallMs,
   }

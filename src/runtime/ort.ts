@@ -38,6 +38,8 @@ export interface SessionConfig {
   threads: number
   /** write ORT's per-node profile (JSON) with this file prefix */
   profileFilePrefix?: string
+  /** the graph's external data, in memory (a stage whose weights were fetched at INIT, src/model/onnx/external.ts) */
+  externalData?: {path: string; data: Uint8Array}[]
 }
 
 export function sessionOptions(config: SessionConfig): OrtType.InferenceSession.SessionOptions {
@@ -50,6 +52,7 @@ export function sessionOptions(config: SessionConfig): OrtType.InferenceSession.
     enableCpuMemArena: true,
     enableMemPattern: true,
     ...(config.profileFilePrefix ? {enableProfiling: true, profileFilePrefix: config.profileFilePrefix} : {}),
+    ...(config.externalData ? {externalData: config.externalData} : {}),
     extra: {session: {intra_op: {allow_spinning: '0'}, inter_op: {allow_spinning: '0'}}},
   }
 }

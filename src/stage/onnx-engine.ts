@@ -4,12 +4,14 @@
  * (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, set by Lambda and by the local target), else stage.json's
  * `threads`, else 1. AMPS_ORT_THREADS overrides both (the profiler and benches use it).
  */
+import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {BackendName} from '../runtime/tf.js'
 import {createSession, loadOrt, ortThreadsForMemory, runSession} from '../runtime/ort.js'
 import type {RawTensor, WireDtype} from './codec.js'
 import type {StageSpec} from './spec.js'
+import {fetchStageWeights} from './weights.js'
 
 export interface StageEngine {
   backend: BackendName | 'onnx'
@@ -33,7 +35,13 @@ export async function loadOnnxEngine(dir: string, spec: StageSpec, t0: number): 
   await loadOrt()
   const t1 = performance.now()
   const threads = stageThreads(spec)
-  const session = await createSession(join(dir, 'model.onnx'), {threads})
+  // weights in the graph, or (stage.json `weights`) fetched at INIT and given to ORT as the graph's external data
+  const session = spec.weights
+    ? await createSession(await readFile(join(dir, 'model.onnx')), {
+        threads,
+        externalData: [{path: spec.weights.location, data: await fetchStageWeights(spec)}],
+      })
+    : await createSession(join(dir, 'model.onnx'), {threads})
   const byName = new Map(session.outputNames.map((n, i) => [n, i]))
   const missing = spec.outputs.filter((o) => !byName.has(o.id))
   if (missing.length > 0 || session.inputNames.join('\0') !== spec.inputs.map((i) => i.id).join('\0')) {

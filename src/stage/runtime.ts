@@ -10,6 +10,8 @@
  *   model.json           tfjs layers model of the stage's layers only (weightsManifest → weights.bin)
  *   weights.bin          the stage's weights only
  *   stage.json           StageSpec: expected inputs/outputs (ids, dtypes, shapes), names
+ * A stage whose stage.json has `weights` carries no weight bytes: they are fetched at INIT
+ * (src/stage/weights.ts) before the model or session is built.
  */
 import {randomUUID} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
@@ -33,6 +35,7 @@ import {loadOnnxEngine, type StageEngine} from './onnx-engine.js'
 import {STAGE_SPEC_VERSION, type StageSpec} from './spec.js'
 import {isSafeName, storeFor} from './store.js'
 import {isWarmUpEvent, warmUpHoldMs, type WarmUpResult} from './warmup.js'
+import {fetchStageWeights} from './weights.js'
 
 export {STAGE_SPEC_VERSION, type StageSpec} from './spec.js'
 
@@ -83,8 +86,10 @@ export async function loadStageRuntime(dir: string, options: {backend?: BackendN
     weightsManifest: {paths: string[]; weights: unknown[]}[]
   }
   const weightSpecs = modelJson.weightsManifest.flatMap((g) => g.weights) as Parameters<Tf['io']['fromMemory']>[1]
-  const buffers = await Promise.all(modelJson.weightsManifest.flatMap((g) => g.paths).map((p) => readFile(join(dir, p))))
-  const weights = Buffer.concat(buffers)
+  // weights from the bundle, or (stage.json `weights`) fetched from the deployment's store and verified
+  const weights = spec.weights
+    ? Buffer.from(await fetchStageWeights(spec))
+    : Buffer.concat(await Promise.all(modelJson.weightsManifest.flatMap((g) => g.paths).map((p) => readFile(join(dir, p)))))
   const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer
   const model = await tf.loadLayersModel(tf.io.fromMemory(modelJson.modelTopology, weightSpecs, weightData))
   const t2 = performance.now()

@@ -29,6 +29,23 @@ export interface StageSpec {
   backend?: StageBackend
   /** ORT intra-op threads when AWS_LAMBDA_FUNCTION_MEMORY_SIZE is not set (onnx only) */
   threads?: number
+  /**
+   * present when the stage's weights are not in the bundle (plan stage `weightsFrom: 's3'`): the
+   * handler fetches them at INIT from the URL in AMPS_WEIGHTS_URL (src/stage/weights.ts) and checks
+   * them against this; absent: weights.bin / model.onnx carry them
+   */
+  weights?: StageWeightsRef
+}
+
+/** Where a stage's fetched weights live, relative to the deployment's store, and what they must be. */
+export interface StageWeightsRef {
+  /** object key under the deployment's store: weights/<functionName>-<sha256 16 hex>.bin */
+  key: string
+  /** sha256 (hex) of the blob */
+  sha256: string
+  bytes: number
+  /** the name the graph refers to the blob by (ONNX external data location; wasm: weights.bin) */
+  location: string
 }
 
 export type StageBackend = 'onnx' | 'wasm'

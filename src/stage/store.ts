@@ -94,7 +94,7 @@ export class S3Store implements TensorStore {
     const {mod, client} = await this.s3()
     const out = await client.send(new mod.GetObjectCommand({Bucket: bucket, Key: key}))
     if (!out.Body) throw new PayloadInvalidError(`reference ${ref} is empty`)
-    return out.Body.transformToByteArray()
+    return readBody(out.Body, out.ContentLength, ref)
   }
 
   async delete(ref: string): Promise<void> {
@@ -102,6 +102,25 @@ export class S3Store implements TensorStore {
     const {mod, client} = await this.s3()
     await client.send(new mod.DeleteObjectCommand({Bucket: bucket, Key: key}))
   }
+}
+
+/**
+ * An object's bytes in one buffer of its ContentLength, filled chunk by chunk as they arrive:
+ * transformToByteArray keeps every chunk and then concatenates them, twice the object at its peak
+ * (411 MB of weights fetched at INIT would briefly need 822 MB). Without a length, that.
+ */
+async function readBody(body: {transformToByteArray(): Promise<Uint8Array>}, length: number | undefined, ref: string): Promise<Uint8Array> {
+  const chunks = body as unknown as Partial<AsyncIterable<Uint8Array>>
+  if (typeof length !== 'number' || typeof chunks[Symbol.asyncIterator] !== 'function') return body.transformToByteArray()
+  const out = new Uint8Array(length)
+  let at = 0
+  for await (const chunk of chunks as AsyncIterable<Uint8Array>) {
+    if (at + chunk.length > length) throw new PayloadInvalidError(`reference ${ref} is longer than its ContentLength ${length}`)
+    out.set(chunk, at)
+    at += chunk.length
+  }
+  if (at !== length) throw new PayloadInvalidError(`reference ${ref} ended after ${at} of its ${length} bytes`)
+  return out
 }
 
 function parseS3(ref: string): {bucket: string; key: string} {
@@ -113,4 +132,15 @@ function parseS3(ref: string): {bucket: string; key: string} {
 export function storeFor(handoff: HandoffSpec | undefined, s3Config: Record<string, unknown> = {}): TensorStore | undefined {
   if (!handoff) return undefined
   return handoff.kind === 'dir' ? new DirStore(handoff.path) : new S3Store(handoff.bucket, handoff.prefix, s3Config)
+}
+
+/**
+ * The store a reference lives in, from the reference alone: file:///dir/name → the directory
+ * (DirStore), s3://bucket/key → the bucket (S3Store). For references the deployment itself wrote
+ * (a stage's weights), never for ones from an event.
+ */
+export function storeForRef(ref: string, s3Config: Record<string, unknown> = {}): TensorStore {
+  if (ref.startsWith('file://')) return new DirStore(dirname(fileURLToPath(ref)))
+  const {bucket} = parseS3(ref)
+  return new S3Store(bucket, '', s3Config)
 }

@@ -211,7 +211,16 @@ function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
 
 export async function invokeSeries(
   d: Deployed,
-  opts: {batch: number; warmup: number; reps: number; minReps: number; budgetMs: number; warmupBudgetMs?: number},
+  opts: {
+    batch: number
+    warmup: number
+    reps: number
+    minReps: number
+    budgetMs: number
+    warmupBudgetMs?: number
+    /** idle time before each measured request (ms, spread over the range): a stage between batches */
+    gapMs?: [number, number]
+  },
 ): Promise<InvokeSeries> {
   const inputs = randomInputs(d.state.modelInputs ?? [], {batch: opts.batch, seed: 7})
   const invoker = createChainInvoker(d.state)
@@ -226,6 +235,10 @@ export async function invokeSeries(
     const stages = [...d.state.stages].sort((a, b) => a.stageIndex - b.stageIndex)
     const t0 = Date.now()
     while (results.length < opts.reps && (results.length < opts.minReps || Date.now() - t0 < opts.budgetMs)) {
+      if (opts.gapMs) {
+        const [lo, hi] = opts.gapMs
+        await new Promise((r) => setTimeout(r, lo + (((results.length * 7919) % 1000) / 1000) * (hi - lo)))
+      }
       const before = sampleStages(stages)
       results.push(await call())
       const after = sampleStages(stages)

@@ -12,11 +12,16 @@
  *   inline tensor (profile.runtime.json{Parse,Stringify}MsPerMb), which Lambda bills.
  * - `cfs`: `model` with the local target's CFS period (CostModel cfsPeriodMs, src/cost/timing.ts
  *   cfsWallMs): work that fits in one period's quota runs at full speed instead of at m/1769.
+ * - `local`: the model as amps predicts a stage on the local target (localCostModel: this machine's
+ *   measured quota curve, deploy/targets/local/throttle.ts, and the runner's spliced JSON around
+ *   the handler instead of Lambda's JSON.parse / JSON.stringify). Set the table with
+ *   useThrottleTable before predicting.
  */
 import {CostModel, type StageRange} from '../../src/cost/model.js'
 import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import type {Profile} from '../../src/profile/types.js'
-import {cpuQuotaFor} from '../../deploy/targets/local/cgroup.js'
+import {localPeriodMs} from '../../deploy/targets/local/cgroup.js'
+import {localCostModel, type ThrottleTable} from '../../deploy/targets/local/throttle.js'
 
 export interface StagePrediction {
   computeMs: number
@@ -38,15 +43,19 @@ export function withoutCorrections(profile: Profile, drop: {fused?: boolean; jso
   return {...profile, runtime}
 }
 
-/** The CFS period (ms) the local target enforces a memory size's quota with. */
-export const localPeriodMs = (memoryMb: number): number => cpuQuotaFor(memoryMb).periodUs / 1000
+let throttleTable: ThrottleTable | undefined
+/** The local target's measured quota curve the `local` predictor uses (deploy/targets/local/throttle.ts localThrottle). */
+export function useThrottleTable(t: ThrottleTable | undefined): void {
+  throttleTable = t
+}
 
-function predictorFor(drop: {fused?: boolean; json?: boolean}, cfs = false): Predictor {
+function predictorFor(drop: {fused?: boolean; json?: boolean}, target: 'lambda' | 'cfs' | 'local' = 'lambda'): Predictor {
   const models = new WeakMap<Profile, CostModel>()
   return (profile, range, memoryMb, batch) => {
     let cm = models.get(profile)
     if (!cm) {
-      cm = new CostModel(withoutCorrections(profile, drop), {arch: 'x86_64', prices: DEFAULT_PRICE_TABLE, ...(cfs ? {cfsPeriodMs: localPeriodMs} : {})})
+      const options = target === 'local' ? localCostModel(throttleTable) : target === 'cfs' ? {cfsPeriodMs: localPeriodMs} : {}
+      cm = new CostModel(withoutCorrections(profile, drop), {arch: 'x86_64', prices: DEFAULT_PRICE_TABLE, ...options})
       models.set(profile, cm)
     }
     return {
@@ -62,7 +71,8 @@ export const PREDICTORS = {
   before: predictorFor({fused: true, json: true}),
   fused: predictorFor({json: true}),
   model: predictorFor({}),
-  cfs: predictorFor({}, true),
+  cfs: predictorFor({}, 'cfs'),
+  local: predictorFor({}, 'local'),
 } satisfies Record<string, Predictor>
 
 export type PredictorName = keyof typeof PREDICTORS

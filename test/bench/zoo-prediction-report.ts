@@ -38,6 +38,21 @@ export function renderZooPredictionSection(r: SectionResult<ZooPredictionData> |
       d.gaps.map((g) => [g.backend, pct(g.cpuGapPct), pct(g.computeGapPct), pct(g.codecGapPct), `${g.runtimeJsonPct} %`, `${g.handlerRestPct} %`]),
     ),
   )
+  if (d.throttle) {
+    const multiples = d.throttle.curves[0]?.points.map((p) => Math.round((p.workMs / d.throttle!.curves[0].quotaMs) * 10) / 10) ?? []
+    out.push(
+      `### The local target’s quota, measured (wall ÷ CPU work of a loop without system calls after a ${d.throttle.gapMs[0]}–${d.throttle.gapMs[1]} ms idle gap, median of ${d.throttle.reps}; the \`local\` predictor interpolates it; fluid = 1769/m)`,
+      table(
+        ['memory', 'period / quota', ...multiples.map((c) => `work ${c} × quota`), 'fluid'],
+        d.throttle.curves.map((c) => [
+          `${c.memoryMb} MB`,
+          `${c.periodMs} / ${c.quotaMs} ms`,
+          ...c.points.map((p) => `${(p.wallMs / p.workMs).toFixed(2)}×`),
+          `${(1769 / c.memoryMb).toFixed(2)}×`,
+        ]),
+      ),
+    )
+  }
   out.push(
     '### The CFS period: busy work of known CPU under the local target’s quota',
     table(
@@ -112,4 +127,24 @@ export function renderZooPredictionSection(r: SectionResult<ZooPredictionData> |
   if (d.failures?.length) out.push(`Failed deployments (rows missing): ${d.failures.join('; ')}.`)
   out.push(...r.notes.map((n) => `- ${n}`))
   return out.join('\n\n')
+}
+
+/**
+ * The Targets table's row for issue 11's prediction target, taken on the `local` predictor (the
+ * model as amps predicts a stage on the local target the stages are measured on) of each backend run.
+ */
+export function zooTargetRows(r: SectionResult<ZooPredictionData> | undefined): string[][] {
+  const target = 'Stage time on unseen models (zoo, ≥ 60 stages, ≥ 5 architectures): median |error| ≤ 10 %, worst ≤ 25 %, median signed within ±5 %'
+  if (!r) return [[target, 'section not run', '–']]
+  const rows = r.data.summaries.filter((s) => s.predictor === 'local')
+  if (rows.length === 0) return [[target, 'no `local` predictor in this run', '–']]
+  return rows.map((s) => {
+    const met = [s.medianAbsErrPct <= 10, s.worstAbsErrPct <= 25, Math.abs(s.medianSignedErrPct) <= 5]
+    const size = s.rows >= 60 && s.archs >= 5
+    return [
+      `${target} (${s.backend})`,
+      `${s.rows} stages of ${s.archs} architectures: median ${s.medianAbsErrPct} %, worst ${s.worstAbsErrPct} %, signed ${pct(s.medianSignedErrPct)}, ${s.within10Pct} of ${s.rows} within ±10 %`,
+      !size ? '**not the target protocol**' : met.every(Boolean) ? '**met**' : `**not met** (${['median', 'worst', 'signed'].filter((_, i) => !met[i]).join(', ')})`,
+    ]
+  })
 }

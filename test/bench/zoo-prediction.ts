@@ -34,7 +34,8 @@ import {measureCfsPeriod, type CfsRow} from './cfs-period.js'
 import {benchDir, errorPct, log, median, round, type BenchOptions} from './common.js'
 import {balancedCuts, benchPlan, invokeSeries, type LocalDeployments} from './local.js'
 import {measuredStage, type MeasuredStageRow} from './prediction.js'
-import {PREDICTORS as ZOO_PREDICTORS} from './predictors.js'
+import {PREDICTORS as ZOO_PREDICTORS, useThrottleTable} from './predictors.js'
+import {localThrottle, THROTTLE_GAP_MS, type ThrottleTable} from '../../deploy/targets/local/throttle.js'
 
 const ZOO_DIR = join(benchDir, 'zoo')
 
@@ -109,6 +110,8 @@ export interface ZooPredictionData {
   summaries: ZooSummary[]
   gaps: ZooGap[]
   cfs: CfsRow[]
+  /** the local target's measured quota curve the `local` predictor uses (deploy/targets/local/throttle.ts) */
+  throttle?: ThrottleTable
   shortStage: ShortStageRow[]
   profiles: {arch: ZooName; backend: StageBackend; seconds: number; fusedFactor?: number; invokeOverheadMs: number; codecMsPerMb: number}[]
   /** deployments that failed (their rows are missing) */
@@ -194,6 +197,9 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
 
   // 1. the CFS period on the local target's quota, with a busy loop of known CPU
   const cfs = await measureCfsPeriod({quick})
+  // 2. this machine's quota curve (syscall-free work after an idle gap; cached), for the `local` predictor
+  const throttle = await localThrottle([128, 256, ...memories], log)
+  useThrottleTable(throttle)
 
   for (const {backend, archs: list} of backends) {
     for (const arch of list) {
@@ -221,7 +227,15 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
         await deployments
           .with(plan, dir, `zoo-${arch}-${backend}-${memoryMb}`, async (d) => {
             for (const batch of batches) {
-              const series = await invokeSeries(d, {batch, warmup: 150, warmupBudgetMs: quick ? 3_000 : 15_000, reps, minReps: reps, budgetMs: 0})
+              const series = await invokeSeries(d, {
+                batch,
+                warmup: 150,
+                warmupBudgetMs: quick ? 3_000 : 15_000,
+                reps,
+                minReps: reps,
+                budgetMs: 0,
+                gapMs: THROTTLE_GAP_MS,
+              })
               plan.stages.forEach((s, i) => {
                 if (series.results.some((r) => !Number.isFinite(r.stages[i].durationMs ?? NaN)))
                   throw new Error(`stage ${i + 1} of ${arch} reported no Duration`)
@@ -286,7 +300,15 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
       hand.stages[0].memoryMb = 1769
       const plan = applyBackend(hand, 'onnx')
       await deployments.with(plan, dir, `zoo-short-${memoryMb}`, async (d) => {
-        const series = await invokeSeries(d, {batch: 1, warmup: 150, warmupBudgetMs: quick ? 3_000 : 15_000, reps, minReps: reps, budgetMs: 0})
+        const series = await invokeSeries(d, {
+          batch: 1,
+          warmup: 150,
+          warmupBudgetMs: quick ? 3_000 : 15_000,
+          reps,
+          minReps: reps,
+          budgetMs: 0,
+          gapMs: THROTTLE_GAP_MS,
+        })
         const s = plan.stages[1]
         const range = {first: s.layers.firstIndex, last: s.layers.lastIndex}
         const measuredMs = measuredStage(series, 1).durationMs
@@ -324,9 +346,9 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
         ', ',
       )}); layer and parameter counts are Keras's except VGG16's fc1, which shrinks with the input. Each cut in 2 stages of about equal MACs (the fewest bytes within ±15 %), every stage at one memory size.`,
     `Profiles: profileModel on the row's backend at ${memories.join('/')} MB × batch ${batches.join('/')}${quick ? ' (--quick repeats)' : ''}; B = ${B} is the batch size of the bench's plans.`,
-    `Measured = the median platform Duration (the local runtime's REPORT line) over ${reps} requests per stage and batch, after up to 150 warm-up requests (at most ${quick ? 3 : 15} s of them); the local target runs the plan's backend under a CPU quota of m/1769 of a core (CFS period 10 ms, ${cpuQuotaFor(128).periodUs / 1000} ms at 128 MB).`,
-    "Predictors: `before` = Σ layer ms + codec + invoke overhead; `model` = the planner's CostModel.handlerMs (× fusedFactor, + the runtime's JSON per MB; fluid quota: time ∝ 1769/m); `cfs` = `model` with the CFS period of the local target (src/cost/timing.ts cfsWallMs: work within one period's quota runs at full speed). Error % = (predicted − measured) / measured.",
+    `Measured = the median platform Duration (the local runtime's REPORT line) over ${reps} requests per stage and batch, after up to 150 warm-up requests (at most ${quick ? 3 : 15} s of them), each measured request ${THROTTLE_GAP_MS[0]}–${THROTTLE_GAP_MS[1]} ms after the previous one ended (a stage idle between batches, as the quota curve is measured: how much the quota slows a request depends on how long the function was idle before it); the local target runs the plan's backend under a CPU quota of m/1769 of a core (CFS period 10 ms, ${cpuQuotaFor(128).periodUs / 1000} ms at 128 MB).`,
+    "Predictors: `before` = Σ layer ms + codec + invoke overhead; `model` = the planner's CostModel.handlerMs (× fusedFactor, + the runtime's JSON per MB; fluid quota: time ∝ 1769/m); `cfs` = `model` with the CFS period of the local target (src/cost/timing.ts cfsWallMs: work within one period's quota runs at full speed); `local` = the model as amps predicts a stage on the local target (deploy/targets/local/throttle.ts localCostModel: the runner's spliced JSON instead of Lambda's JSON.parse/stringify, and the quota curve measured on this machine, table above). Error % = (predicted − measured) / measured.",
     "Gaps (median over rows, % of Duration): CPU = the stage process's CPU per request ÷ the model's handler ms × min(1, m/1769), − 1 (load-robust); compute = the handler's model run − Σ layers (no fused factor); codec = measured decode+encode − predicted codec; runtime JSON = Duration − handler; handler rest = handler − run − codec.",
   ]
-  return {data: {memories, batches, sizes, rows, summaries, gaps, cfs, shortStage, profiles, failures}, notes}
+  return {data: {memories, batches, sizes, rows, summaries, gaps, cfs, throttle, shortStage, profiles, failures}, notes}
 }

@@ -74,4 +74,25 @@ describe('CFS period effect (cfsWallMs)', () => {
     const stretched = new CostModel(p, {arch: 'x86_64', prices, cfsPeriodMs: (m) => Math.max(P, 1769 / m)})
     expect(stretched.cfsPeriodMs?.(128)).toBeCloseTo(1769 / 128, 9)
   })
+
+  it('uses a measured quota curve in place of the period model when given one', () => {
+    const p = syntheticProfile({layers: 4, seed: 3, memoryMb: [1769], batchSizes: [1], meanLayerMs: 0.2})
+    const seen: [number, number][] = []
+    const curve = (cpuMs: number, memoryMb: number) => {
+      seen.push([cpuMs, memoryMb])
+      return cpuMs * 1.25
+    }
+    const measured = new CostModel(p, {arch: 'x86_64', prices, cfsPeriodMs: P, quotaWallMs: curve})
+    const fluid = new CostModel(p, {arch: 'x86_64', prices})
+    const r = {first: 0, last: 3}
+    const overhead = p.runtime.invokeOverheadMs
+    const fullSpeed = fluid.handlerMs(r, 1769, 1) - overhead
+    expect(measured.handlerMs(r, 512, 1) - overhead).toBeCloseTo(fullSpeed * 1.25, 6)
+    expect(seen.at(-1)![1]).toBe(512)
+    expect(seen.at(-1)![0]).toBeCloseTo(fullSpeed, 6)
+    // from one vCPU on there is no quota to consult
+    const calls = seen.length
+    expect(measured.handlerMs(r, 3008, 1)).toBeCloseTo(fluid.handlerMs(r, 3008, 1), 9)
+    expect(seen.length).toBe(calls)
+  })
 })

@@ -278,6 +278,23 @@ describe("fused predict and the runtime's JSON around the handler", () => {
     expect(json.codecMs(r, 3008, 1) - plain.codecMs(r, 3008, 1)).toBeCloseTo(1 * 3 + 2 * 5, 9)
   })
 
+  it("uses the local runner's spliced JSON figures with runtime 'local', Lambda's when the profile has none", () => {
+    const p = inlineProfile()
+    const runtime = {...p.runtime, jsonParseMsPerMb: 3, jsonStringifyMsPerMb: 5}
+    const plain = new CostModel(p, {arch: 'x86_64', prices})
+    const r = {first: 1, last: 1}
+    const lambda = new CostModel({...p, runtime: {...runtime, localJsonParseMsPerMb: 0.5, localJsonStringifyMsPerMb: 1}}, {arch: 'x86_64', prices})
+    const local = new CostModel(
+      {...p, runtime: {...runtime, localJsonParseMsPerMb: 0.5, localJsonStringifyMsPerMb: 1}},
+      {arch: 'x86_64', prices, runtime: 'local'},
+    )
+    const older = new CostModel({...p, runtime}, {arch: 'x86_64', prices, runtime: 'local'})
+    // input 1 MB, output 2 MB per sample, batch 1 at one vCPU
+    expect(lambda.codecMs(r, 1769, 1) - plain.codecMs(r, 1769, 1)).toBeCloseTo(1 * 3 + 2 * 5, 9)
+    expect(local.codecMs(r, 1769, 1) - plain.codecMs(r, 1769, 1)).toBeCloseTo(1 * 0.5 + 2 * 1, 9)
+    expect(older.codecMs(r, 1769, 1)).toBeCloseTo(lambda.codecMs(r, 1769, 1), 9)
+  })
+
   it('charges no JSON for a hand-off that goes through S3 (the event carries only its key)', () => {
     const p = tinyProfile() // 100 MB and 300 MB boundaries: both through S3
     const plain = new CostModel(p, {arch: 'x86_64', prices})

@@ -33,6 +33,7 @@ import {
 import {
   CreateBucketCommand,
   DeleteBucketCommand,
+  DeleteObjectCommand,
   DeleteObjectsCommand,
   HeadBucketCommand,
   ListObjectsV2Command,
@@ -349,6 +350,12 @@ export class FakeAws {
       this.handle('s3', 'ListObjectsV2', input, () => {
         const keys = [...bucket(input.Bucket).keys()].filter((k) => k.startsWith(input.Prefix ?? '')).sort()
         return {Contents: keys.map((Key) => ({Key})), IsTruncated: false, KeyCount: keys.length}
+      }),
+    )
+    m.on(DeleteObjectCommand).callsFake((input) =>
+      this.handle('s3', 'DeleteObject', input, () => {
+        bucket(input.Bucket).delete(input.Key)
+        return {}
       }),
     )
     m.on(DeleteObjectsCommand).callsFake((input) =>

@@ -85,6 +85,8 @@ const probe: RuntimeProbe = {
   codecMsPerMb: 3,
   jsonParseMsPerMb: 4,
   jsonStringifyMsPerMb: 6,
+  localJsonParseMsPerMb: 0.5,
+  localJsonStringifyMsPerMb: 0.7,
   timerOverheadCpuMs: 0.003,
   timerOverheadWallMs: 0.003,
 }
@@ -197,6 +199,8 @@ describe('assembling profile.json', () => {
     const p = fakeProfile('cgroup-v1')
     expect(p.runtime.jsonParseMsPerMb).toBe(4)
     expect(p.runtime.jsonStringifyMsPerMb).toBe(6)
+    expect(p.runtime.localJsonParseMsPerMb).toBe(0.5)
+    expect(p.runtime.localJsonStringifyMsPerMb).toBe(0.7)
   })
 
   it('the summary lists Σ ms per memory × batch and the cheapest cuts first', () => {

@@ -3,10 +3,16 @@
  * `amps plan` of a full-size generated VGG16 (138,357,544 params), through the built CLI as a user
  * runs it. Target: both together ≤ 5 minutes on 2 quiet cores.
  *
- *   npm run build && npx tsx test/zoo/bench-vgg16.ts [--dir /tmp/amps-zoo/vgg16] [--quick]
+ *   npm run build && npx tsx test/zoo/bench-vgg16.ts [--dir /tmp/amps-zoo/vgg16] [--quick] [--deploy] [--reuse-profile]
  *
  * Writes bench-results/zoo-vgg16.json ({profileS, planS, totalS, plan outcome, load average});
  * the profile's own progress (with its ETA) streams to stderr.
+ *
+ * --deploy then deploys the plan on the local target (fc1's 411 MB of weights go to the
+ * deployment's store and are fetched at INIT: its bundle stays far below 250 MB), runs
+ * `invoke --input random --compare` once and destroys it; the result gains `deploy` {deployS,
+ * invokeS, per-stage package and fetched-weights bytes, INIT ms, max |chain − whole model|}.
+ * --reuse-profile keeps an existing <dir>/../vgg16-profile.json instead of profiling again.
  */
 import {spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, writeFileSync} from 'node:fs'
@@ -20,6 +26,8 @@ const args = process.argv.slice(2)
 const dirAt = args.indexOf('--dir')
 const dir = dirAt >= 0 ? args[dirAt + 1] : join(tmpdir(), 'amps-zoo', 'vgg16')
 const quick = args.includes('--quick')
+const deploy = args.includes('--deploy')
+const reuseProfile = args.includes('--reuse-profile')
 const cache = join(tmpdir(), 'amps-zoo', 'cache')
 
 if (!existsSync(join(dir, 'model.json'))) {
@@ -39,9 +47,11 @@ const amps = (cliArgs: string[]): {s: number; code: number | null; stdout: strin
 }
 const load = loadavg()
 const profilePath = join(dir, '..', 'vgg16-profile.json')
-const profile = amps(['profile', dir, '--no-cache', '-o', profilePath, ...(quick ? ['--quick'] : [])])
+const reused = reuseProfile && existsSync(profilePath)
+const profile = reused ? {s: 0, code: 0, stdout: ''} : amps(['profile', dir, '--no-cache', '-o', profilePath, ...(quick ? ['--quick'] : [])])
 if (profile.code !== 0) throw new Error(`amps profile exited ${profile.code}`)
-const plan = amps(['plan', profilePath, '--slo', '20000', '--rate', '1', '-o', join(dir, '..', 'vgg16-plan.json'), '--json'])
+const planPath = join(dir, '..', 'vgg16-plan.json')
+const plan = amps(['plan', profilePath, '--slo', '20000', '--rate', '1', '-o', planPath, '--json'])
 let outcome: unknown
 try {
   const p = JSON.parse(plan.stdout)
@@ -56,14 +66,46 @@ try {
 } catch {
   outcome = {exit: plan.code, stdout: plan.stdout.slice(0, 500)}
 }
+/** --deploy: the plan deployed locally, one invoke --compare, destroyed. */
+function deployAndCompare(): unknown {
+  const deployment = join(dir, '..', 'vgg16-deployment.json')
+  const d = amps(['deploy', planPath, '--model', dir, '-o', deployment, '--no-prewarm', '--json'])
+  if (d.code !== 0) return {deployExit: d.code, deployS: d.s}
+  let inv: ReturnType<typeof amps> | undefined
+  try {
+    inv = amps(['invoke', deployment, '--input', 'random', '--compare', '--json'])
+  } finally {
+    amps(['destroy', deployment, '--force', '--json'])
+  }
+  const report = JSON.parse(d.stdout)
+  const invoked = inv.code === 0 ? JSON.parse(inv.stdout) : undefined
+  return {
+    deployS: Math.round(d.s * 10) / 10,
+    invokeS: Math.round(inv.s * 10) / 10,
+    invokeExit: inv.code,
+    stages: report.stages.map((s: {name: string; memoryMb: number; unzippedBytes: number; initMs?: number; weights?: {bytes: number}}) => ({
+      name: s.name,
+      memoryMb: s.memoryMb,
+      packageMb: Math.round((s.unzippedBytes / 1048576) * 10) / 10,
+      fetchedWeightsMb: s.weights ? Math.round((s.weights.bytes / 1048576) * 10) / 10 : 0,
+      initMs: s.initMs !== undefined ? Math.round(s.initMs) : undefined,
+    })),
+    maxAbsDiff: invoked?.maxAbsDiff,
+    relativeDiff: invoked?.relativeDiff,
+    stageMeasuredMs: invoked?.stages?.map((s: {measuredMs: number}) => Math.round(s.measuredMs)),
+  }
+}
+
 const result = {
   model: 'vgg16 (generated, 224×224, 553 MB float32)',
   quick,
+  profileReused: reused,
   profileS: Math.round(profile.s * 10) / 10,
   planS: Math.round(plan.s * 10) / 10,
   totalS: Math.round((profile.s + plan.s) * 10) / 10,
   planExit: plan.code,
   plan: outcome,
+  ...(deploy && plan.code === 0 ? {deploy: deployAndCompare()} : {}),
   loadAverageAtStart: load.map((x) => Math.round(x * 100) / 100),
   measuredAt: new Date().toISOString(),
 }

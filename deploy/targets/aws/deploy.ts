@@ -2,8 +2,8 @@
  * Deploy stage bundles as Lambda functions, idempotently and resumably.
  *
  * Order: execution role (given, or created with --create-role) → its inline policy → the S3 bucket
- * (only when a zip is over 50 MB or the plan hands tensors over through S3) → each stage in order:
- * GetFunction → CreateFunction | UpdateFunctionCode / UpdateFunctionConfiguration (each skipped when
+ * (only when a zip is over 50 MB, the plan hands tensors over through S3 or a stage fetches its
+ * weights at INIT) → each stage in order: [PutObject of its weights] → GetFunction → CreateFunction | UpdateFunctionCode / UpdateFunctionConfiguration (each skipped when
  * nothing differs) → waiter → PublishVersion. deployment.json is rewritten atomically after every
  * step that changes AWS, so a re-run skips finished stages and finishes half-done ones.
  *
@@ -64,6 +64,8 @@ import {
   roleNameFor,
   sha256Base64,
   tagValue,
+  weightsObjectKey,
+  weightsObjects,
 } from './naming.js'
 import {type Sleep, realSleep, withRetry} from './retry.js'
 import {tagList} from './tags.js'
@@ -175,8 +177,9 @@ export class AwsDeployer {
     await this.save()
     await this.ensureRole()
     const handoff = this.handoffLocation()
-    await this.ensureRolePolicy(handoff)
-    await this.ensureBucket(handoff !== undefined)
+    const weights = this.weightsLocation()
+    await this.ensureRolePolicy(handoff, weights)
+    await this.ensureBucket(handoff !== undefined || weights !== undefined)
     for (const bundle of this.sortedBundles()) await this.deployStage(bundle)
     await this.save()
     return this.state
@@ -259,11 +262,29 @@ export class AwsDeployer {
     return this.handoff
   }
 
-  private async ensureRolePolicy(handoff: {bucket: string; prefix: string} | undefined): Promise<void> {
+  /** The code prefix in the bucket: the one recorded for this bucket, else this deployment's. */
+  private codePrefixFor(bucket: string): string {
+    const cb = this.state.codeBucket
+    return cb?.bucket === bucket ? cb.prefix : codePrefix(this.baseName)
+  }
+
+  /** The weight objects of stages that fetch their weights at INIT (undefined: none does). */
+  private weightsLocation(): {bucket: string; keys: string[]} | undefined {
+    if (!this.bundles.some((b) => b.weights)) return undefined
+    const bucket = this.bucketName()
+    return weightsObjects(this.bundles, bucket, this.codePrefixFor(bucket))
+  }
+
+  private async ensureRolePolicy(handoff: {bucket: string; prefix: string} | undefined, weights?: {bucket: string; keys: string[]}): Promise<void> {
     const s = this.state
     if (!s.roleCreatedByUs) {
       if (handoff) {
         this.log(`note: role ${s.roleArn} must allow s3:GetObject and s3:PutObject on arn:${this.partition}:s3:::${handoff.bucket}/${handoff.prefix}/*`)
+      }
+      if (weights) {
+        this.log(
+          `note: role ${s.roleArn} must allow s3:GetObject on ${weights.keys.map((k) => `arn:${this.partition}:s3:::${weights.bucket}/${k}`).join(', ')} (stage weights fetched at INIT)`,
+        )
       }
       return
     }
@@ -274,6 +295,7 @@ export class AwsDeployer {
       account: this.account!,
       functionNames: this.sortedBundles().map((b) => b.functionName),
       handoff,
+      weights,
     })
     const have = await this.read(`GetRolePolicy ${roleName}`, () =>
       this.clients.iam.send(new GetRolePolicyCommand({RoleName: roleName, PolicyName: INLINE_POLICY_NAME})),
@@ -288,15 +310,15 @@ export class AwsDeployer {
 
   // ---- bucket -------------------------------------------------------------------------------
 
-  private async ensureBucket(handoffNeeded: boolean): Promise<void> {
+  private async ensureBucket(objectsNeeded: boolean): Promise<void> {
     const s = this.state
     const big = this.bundles.filter((b) => b.zipBytes > LAMBDA.zippedDirectUploadBytes)
-    if (!handoffNeeded && big.length === 0) return
+    if (!objectsNeeded && big.length === 0) return
     const bucket = this.bucketName()
     const owner = this.account!
     const wasOurs = s.codeBucket?.bucket === bucket && s.codeBucket.createdByUs
     let createdByUs = wasOurs
-    const prefix = s.codeBucket?.bucket === bucket ? s.codeBucket.prefix : codePrefix(this.baseName)
+    const prefix = this.codePrefixFor(bucket)
     const exists = await this.bucketExists(bucket, owner)
     if (!exists) {
       const input: CreateBucketCommandInput = {Bucket: bucket}
@@ -403,6 +425,42 @@ export class AwsDeployer {
     return {S3Bucket: cb.bucket, S3Key: key}
   }
 
+  /**
+   * Uploads a stage's fetched weights (once per content: the key carries their sha256) and returns
+   * their s3:// URL for the function's AMPS_WEIGHTS_URL; undefined when the weights ship in the zip.
+   */
+  private async weightsFor(bundle: StageBundle, rec: StageDeployment): Promise<string | undefined> {
+    const w = bundle.weights
+    if (!w) {
+      rec.weights = undefined
+      return undefined
+    }
+    const cb = this.state.codeBucket
+    assert(cb, 'bucket must exist before the weights upload')
+    const key = weightsObjectKey(cb.prefix, bundle)!
+    const url = `s3://${cb.bucket}/${key}`
+    if (rec.weights?.url !== url || rec.weights.sha256 !== w.sha256) {
+      await this.call(`PutObject ${url}`, () =>
+        this.clients.s3.send(
+          new PutObjectCommand({
+            Bucket: cb.bucket,
+            Key: key,
+            Body: createReadStream(w.path),
+            ContentLength: w.bytes,
+            ContentType: 'application/octet-stream',
+            ChecksumSHA256: Buffer.from(w.sha256, 'hex').toString('base64'),
+            ExpectedBucketOwner: this.account,
+          }),
+        ),
+      )
+      rec.weights = {url, sha256: w.sha256, bytes: w.bytes}
+      rec.updatedAt = now()
+      this.log(`uploaded ${bundle.functionName} weights (${w.bytes} bytes, fetched at INIT) to ${url}`)
+      await this.save()
+    }
+    return url
+  }
+
   private async waitFor(kind: 'active' | 'updated', functionName: string): Promise<void> {
     try {
       await (kind === 'active' ? this.waiters.active(functionName) : this.waiters.updated(functionName))
@@ -437,7 +495,10 @@ export class AwsDeployer {
   private async deployStage(bundle: StageBundle): Promise<void> {
     const rec = this.stageRecord(bundle)
     const name = bundle.functionName
+    // the weights are in place before any function that fetches them is created or changed
+    const weightsUrl = await this.weightsFor(bundle, rec)
     const want = desiredConfig(bundle, {
+      weightsUrl,
       roleArn: this.state.roleArn!,
       handoff: this.handoff,
       modelName: this.modelName,

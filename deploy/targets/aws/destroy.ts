@@ -1,12 +1,12 @@
 /**
  * Remove what a deployment created, and only that: functions with createdByUs (current and retired
- * stages), the objects under its code and hand-off prefixes, the bucket if it created it (and it is
+ * stages), the weight objects stages fetched at INIT, the objects under its code and hand-off prefixes, the bucket if it created it (and it is
  * empty then), the role if it created it. deployment.json is rewritten after every deletion, so an
  * interrupted destroy can be rerun; things already gone are skipped.
  */
 import {DeleteFunctionCommand} from '@aws-sdk/client-lambda'
 import {DeleteRoleCommand, DeleteRolePolicyCommand} from '@aws-sdk/client-iam'
-import {DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command} from '@aws-sdk/client-s3'
+import {DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, ListObjectsV2Command} from '@aws-sdk/client-s3'
 
 import {AmpsUserError} from '../../../src/errors.js'
 import type {DeploymentState, StageDeployment} from '../../state/types.js'
@@ -73,6 +73,21 @@ export async function runDestroy(
     stage.status = 'deleted'
     stage.version = undefined
     stage.updatedAt = now()
+    await save()
+  }
+
+  // stage weights fetched at INIT: each object by its recorded URL (also covered by the code prefix sweep below when it lies there)
+  for (const stage of stages) {
+    const m = stage.weights ? /^s3:\/\/([^/]+)\/(.+)$/.exec(stage.weights.url) : null
+    if (!m) continue
+    const [, Bucket, Key] = m
+    const result = await remove(`DeleteObject ${stage.weights!.url}`, () => clients.s3.send(new DeleteObjectCommand({Bucket, Key})))
+    log(
+      result === 'deleted'
+        ? `deleted ${stage.functionName}'s weights ${stage.weights!.url}`
+        : `${stage.functionName}'s weights ${stage.weights!.url} were already gone`,
+    )
+    stage.weights = undefined
     await save()
   }
 

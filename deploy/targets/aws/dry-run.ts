@@ -117,6 +117,7 @@ export function simulatedAws(opts: {
             planHash: opts.planHash,
             stageCount: opts.bundles.length,
             stageNumber: sorted.indexOf(bundle) + 1,
+            weightsUrl: bundle.weights ? rec.weights?.url : undefined,
           })
         : undefined
     const known = want !== undefined && rec.configSha256 === configSha256(want)

@@ -1,6 +1,7 @@
 /** The configuration and tags a stage function should have, and how a live function differs from them. */
 import type {FunctionConfiguration} from '@aws-sdk/client-lambda'
 
+import {WEIGHTS_URL_ENV} from '../../../src/stage/weights.js'
 import type {StageBundle} from '../../state/types.js'
 import {TAG_MODEL, TAG_PLAN_HASH, TAG_STAGE, canonicalJson, sha256Hex, tagValue} from './naming.js'
 
@@ -30,9 +31,12 @@ export function desiredConfig(
     planHash: string
     stageCount: number
     /** 1-based position in the chain */ stageNumber: number
+    /** s3:// URL of the stage's fetched weights (a bundle with `weights`) */
+    weightsUrl?: string
   },
 ): DesiredConfig {
   const variables: Record<string, string> = {...bundle.environment}
+  if (ctx.weightsUrl) variables[WEIGHTS_URL_ENV] = ctx.weightsUrl
   if (ctx.handoff) {
     variables[HANDOFF_BUCKET_ENV] = ctx.handoff.bucket
     variables[HANDOFF_PREFIX_ENV] = ctx.handoff.prefix

@@ -17,7 +17,16 @@ import type {AwsConnection} from './config.js'
 import {type DeployAwsOptions, resolveHandoff, runDeploy} from './deploy.js'
 import {type DestroyAwsOptions, runDestroy} from './destroy.js'
 import {type AwsCall, formatAwsCall, simulatedAws} from './dry-run.js'
-import {canonicalPlanHash, defaultBucketName, deploymentBaseName, executionPolicy, parseRoleArn, partitionForRegion} from './naming.js'
+import {
+  canonicalPlanHash,
+  codePrefix,
+  defaultBucketName,
+  deploymentBaseName,
+  executionPolicy,
+  parseRoleArn,
+  partitionForRegion,
+  weightsObjects,
+} from './naming.js'
 import {writeStateAtomic} from './state.js'
 import {sdkWaiters} from './waiters.js'
 
@@ -73,9 +82,12 @@ export async function planAwsCalls(bundles: StageBundle[], plan: Plan, opts: Dep
   const knownRole = opts.roleArn ?? existing?.roleArn
   const parsed = knownRole ? parseRoleArn(knownRole) : undefined
   const partition = parsed?.partition ?? partitionForRegion(opts.region)
-  const handoff = parsed
-    ? resolveHandoff(plan, opts.bucket ?? existing?.codeBucket?.bucket ?? defaultBucketName(parsed.account, opts.region), existing?.handoff, baseName)
-    : undefined
+  const bucket = parsed ? (opts.bucket ?? existing?.codeBucket?.bucket ?? defaultBucketName(parsed.account, opts.region)) : undefined
+  const handoff = bucket ? resolveHandoff(plan, bucket, existing?.handoff, baseName) : undefined
+  const weights =
+    bucket && bundles.some((b) => b.weights)
+      ? weightsObjects(bundles, bucket, existing?.codeBucket?.bucket === bucket ? existing.codeBucket.prefix : codePrefix(baseName))
+      : undefined
   const rolePolicy =
     parsed && !opts.roleArn && existing?.roleCreatedByUs
       ? executionPolicy({
@@ -84,6 +96,7 @@ export async function planAwsCalls(bundles: StageBundle[], plan: Plan, opts: Dep
           account: parsed.account,
           functionNames: [...bundles].sort((a, b) => a.stageIndex - b.stageIndex).map((b) => b.functionName),
           handoff,
+          weights,
         })
       : undefined
   const sim = simulatedAws({existing, bundles, region: opts.region, modelName: plan.model.name, planHash, partition, handoff, rolePolicy})
@@ -122,6 +135,7 @@ export function describeDestroy(state: DeploymentState): {delete: string[]; keep
     if (s.status === 'deleted' || (s.status === 'pending' && !s.createdByUs)) continue
     ;(s.createdByUs ? del : keep).push(`function ${s.functionName}`)
   }
+  for (const s of [...state.stages, ...(state.retired ?? [])]) if (s.weights) del.push(`${s.functionName}'s weights ${s.weights.url}`)
   if (state.codeBucket) {
     del.push(`objects under s3://${state.codeBucket.bucket}/${state.codeBucket.prefix}/`)
     if (state.handoff?.kind === 's3') del.push(`objects under s3://${state.handoff.bucket}/${state.handoff.prefix}/`)

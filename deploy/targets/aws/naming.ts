@@ -90,6 +90,21 @@ export function codeObjectKey(prefix: string, bundle: StageBundle): string {
   return `${prefix}/stage-${bundle.stageIndex}-${shaHex}.zip`
 }
 
+/**
+ * Where a stage's fetched weights live (StageBundle.weights): under the deployment's code prefix at
+ * the bundle's content-addressed key, so destroy's sweep of the code prefix covers them too and a
+ * re-deploy of the same weights finds them in place. Undefined for a stage whose weights ship in its zip.
+ */
+export function weightsObjectKey(prefix: string, bundle: StageBundle): string | undefined {
+  return bundle.weights ? `${prefix}/${bundle.weights.key}` : undefined
+}
+
+/** The objects every stage with fetched weights reads (for the role policy), or undefined when none has any. */
+export function weightsObjects(bundles: StageBundle[], bucket: string, prefix: string): {bucket: string; keys: string[]} | undefined {
+  const keys = bundles.map((b) => weightsObjectKey(prefix, b)).filter((k): k is string => k !== undefined)
+  return keys.length > 0 ? {bucket, keys: keys.sort()} : undefined
+}
+
 /** Tag values allow letters, digits, spaces and _ . : / = + - @ (max 256). */
 export function tagValue(value: string): string {
   return value.replace(/[^\p{L}\p{N}\s_.:/=+\-@]/gu, '_').slice(0, 256)
@@ -113,8 +128,9 @@ export interface PolicyDocument {
 }
 
 /**
- * Least privilege for the stage functions: write their own log groups, and read/write objects under
- * the hand-off prefix only (when the plan hands tensors over through S3). Nothing else.
+ * Least privilege for the stage functions: write their own log groups, read/write objects under
+ * the hand-off prefix only (when the plan hands tensors over through S3), and read the exact weight
+ * objects of stages that fetch their weights at INIT. Nothing else.
  */
 export function executionPolicy(opts: {
   partition: string
@@ -122,6 +138,7 @@ export function executionPolicy(opts: {
   account: string
   functionNames: string[]
   handoff?: {bucket: string; prefix: string}
+  weights?: {bucket: string; keys: string[]}
 }): PolicyDocument {
   const logGroups = opts.functionNames.flatMap((fn) => {
     const group = `arn:${opts.partition}:logs:${opts.region}:${opts.account}:log-group:/aws/lambda/${fn}`
@@ -141,6 +158,14 @@ export function executionPolicy(opts: {
       Effect: 'Allow',
       Action: ['s3:GetObject', 's3:PutObject'],
       Resource: [`arn:${opts.partition}:s3:::${opts.handoff.bucket}/${opts.handoff.prefix}/*`],
+    })
+  }
+  if (opts.weights) {
+    statements.push({
+      Sid: 'ReadStageWeights',
+      Effect: 'Allow',
+      Action: ['s3:GetObject'],
+      Resource: opts.weights.keys.map((k) => `arn:${opts.partition}:s3:::${opts.weights!.bucket}/${k}`),
     })
   }
   return {Version: '2012-10-17', Statement: statements}

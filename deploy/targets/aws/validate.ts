@@ -40,6 +40,19 @@ export async function validateBundles(bundles: StageBundle[]): Promise<void> {
         suggestions: ['Rerun `amps deploy`; it rebuilds the bundles.'],
       })
     }
+    if (b.weights) {
+      const have = await stat(b.weights.path).then(
+        (st) => st.size,
+        () => undefined,
+      )
+      if (have !== b.weights.bytes) {
+        throw new AmpsUserError(
+          have === undefined ? 'FILE_NOT_FOUND' : 'FILE_INVALID',
+          `${b.functionName}: its weights blob ${b.weights.path} ${have === undefined ? 'is missing' : `is ${have} bytes but its bundle says ${b.weights.bytes}`}`,
+          {suggestions: ['Rerun `amps deploy`; it rebuilds the bundles.']},
+        )
+      }
+    }
     if (size !== b.zipBytes) {
       throw new AmpsUserError('FILE_INVALID', `bundle zip ${b.zipPath} is ${size} bytes but its bundle says ${b.zipBytes}`, {
         suggestions: ['Rerun `amps deploy`; it rebuilds the bundles.'],

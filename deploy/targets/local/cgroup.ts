@@ -31,6 +31,11 @@ export function cpuQuotaFor(memoryMb: number): CpuQuota {
   return cfsSettings(cpuFraction(memoryMb))
 }
 
+/** The CFS period (ms) the local target enforces a memory size's quota with. */
+export function localPeriodMs(memoryMb: number): number {
+  return cpuQuotaFor(memoryMb).periodUs / 1000
+}
+
 export type Controller = 'memory' | 'cpu'
 
 function controllerDir(c: Controller): string {

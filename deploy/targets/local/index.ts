@@ -36,6 +36,7 @@ import {controllerWritable, cpuQuotaFor, groupPath, groupPids, removeGroup} from
 import {LOCAL_TOKEN_HEADER, newDeploymentId, newToken, stageEnvironment, stageUser} from './confine.js'
 import {createExchangeDir, removeExchangeDir} from './exchange.js'
 import type {FrontConfig} from './front.js'
+import {putLocalWeights, removeLocalWeights} from './weights.js'
 
 export const LOCAL_HOST = '127.0.0.1'
 export const LOCAL_REGION = 'local'
@@ -537,7 +538,10 @@ export async function deployLocal(plan: Plan, bundles: StageBundle[], options: L
   // keep healthy stages that run the same code; (re)start the others, all at once
   const pending: Promise<void>[] = []
   try {
-    for (const b of [...bundles].sort((x, y) => x.stageIndex - y.stageIndex)) {
+    for (const built of [...bundles].sort((x, y) => x.stageIndex - y.stageIndex)) {
+      // weights fetched at INIT: into the hand-off directory (the local bucket), the URL into the function's environment
+      const {bundle: b, weights} = putLocalWeights(built, handoffDir)
+      if (weights) log(`${b.stageName}: weights (${weights.bytes} B) at ${weights.url}, fetched at INIT`)
       const old = prev?.stages.find((s) => s.functionName === b.functionName)
       const concurrency = options.concurrency ?? defaultConcurrency(b.memoryMb)
       const entry: StageDeployment = {
@@ -557,6 +561,7 @@ export async function deployLocal(plan: Plan, bundles: StageBundle[], options: L
         timeoutSec: b.timeoutSec,
         keepAliveSec: keepAliveMs / 1000,
         maxPayloadBytes,
+        ...(weights ? {weights} : {}),
       }
       state.stages.push(entry)
       let reason: string | undefined
@@ -742,6 +747,8 @@ export async function destroyLocal(
       log(
         `${s.stageName ?? s.functionName}: kept cgroup ${left.path}${left.pids.length ? `: used by pids ${left.pids.join(', ')} that this file did not start` : ''}`,
       )
+    const weights = removeLocalWeights(s, state.handoff?.kind === 'dir' ? state.handoff.path : undefined)
+    if (weights) log(`${s.stageName ?? s.functionName}: removed its weights ${weights}`)
     out.push({stageIndex: s.stageIndex, functionName: s.functionName, pid: s.pid, wasRunning, ...r})
   }
   removeExchangeDir(id)
