@@ -307,7 +307,11 @@ export async function runAnalytic(opts: BenchOptions): Promise<{data: AnalyticDa
     )
   }
   const absC = rows.map((r) => Math.abs(r.worstCostErrPct))
-  const over = rows.map((r) => (r.simulatedP99Ms / r.sloMs - 1) * 100)
+  // the p99 the SLO verdict reads: the whole run's, and the first minutes' where they count
+  const over = rows.map((r) => {
+    const first = r.seeds.every((x) => x.firstMinutesRequests >= FIRST_MINUTES_MIN_REQUESTS) ? r.simulatedFirstMinutesP99Ms : 0
+    return (Math.max(r.simulatedP99Ms, first) / r.sloMs - 1) * 100
+  })
   const notes = [
     `Plans: planFromProfile on profiles measured on the default backend (ONNX Runtime), priced with the table amps plan uses for it; simulated with simulatePlan from t = 0 with every stage pre-warmed as amps deploy leaves it (warmEnvironments(plan)), no warm-up left out, stage times drawn from the profile's measured spread, Poisson arrivals at the plan's rate, seeds ${SEEDS.join(' and ')}, for ${requests.toLocaleString('en-US')} requests / rate (at least ${FIRST_MINUTES_S} s).`,
     `Cost verdict: the plan's headline cost per 1M (predicted.headline: warm cost, + INIT when a cold start per batch is more likely than 1 %) within ±${COST_TOLERANCE_PCT} % of the simulated cost on every seed. SLO verdict: simulated p99 ≤ SLO on every seed, over the whole run (from t = 0) and over its first ${FIRST_MINUTES_S} s alone where those hold ≥ ${FIRST_MINUTES_MIN_REQUESTS.toLocaleString('en-US')} requests (fewer make a p99 too noisy to call; they still count in the whole run).`,
@@ -328,7 +332,7 @@ export async function runAnalytic(opts: BenchOptions): Promise<{data: AnalyticDa
         medianAbsCostErrPct: round(median(absC), 2),
         worstAbsCostErrPct: round(Math.max(...absC), 2),
         medianP99OverSloPct: round(median(over), 1),
-        worstP99OverSloPct: round(Math.max(...over), 1),
+        worstP99OverSloPct: round(Math.max(...over), 3),
       },
       profiles: [...profileInfos.values()],
     },
