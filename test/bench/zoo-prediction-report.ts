@@ -144,7 +144,11 @@ export function zooTargetRows(r: SectionResult<ZooPredictionData> | undefined): 
     return [
       `${target} (${s.backend})`,
       `${s.rows} stages of ${s.archs} architectures: median ${s.medianAbsErrPct} %, worst ${s.worstAbsErrPct} %, signed ${pct(s.medianSignedErrPct)}, ${s.within10Pct} of ${s.rows} within ±10 %`,
-      !size ? '**not the target protocol**' : met.every(Boolean) ? '**met**' : `**not met** (${['median', 'worst', 'signed'].filter((_, i) => !met[i]).join(', ')})`,
+      !size
+        ? '**not the target protocol**'
+        : met.every(Boolean)
+          ? '**met**'
+          : `**not met** (${['median', 'worst', 'signed'].filter((_, i) => !met[i]).join(', ')})`,
     ]
   })
 }
