@@ -96,7 +96,7 @@ module.exports = {
   options: {
     doNotFollow: {path: 'node_modules'},
     // test/.cache: the bench's generated models and deployments (an interrupted run leaves bundles there)
-    exclude: {path: '^(dist|dist-test|node_modules|test/fixtures|test/\.cache)/'},
+    exclude: {path: '^(dist|dist-test|node_modules|test/fixtures|test/[.]cache)/'},
     tsPreCompilationDeps: true,
     tsConfig: {fileName: 'test/tsconfig.json'},
     enhancedResolveOptions: {
