@@ -18,7 +18,7 @@ import type {QualityData} from './quality.js'
 import type {SolverData} from './solver-section.js'
 import type {BackendData} from './backend.js'
 import {renderBackendSection} from './backend-report.js'
-import {renderZooPredictionSection} from './zoo-prediction-report.js'
+import {renderZooPredictionSection, zooTargetRows} from './zoo-prediction-report.js'
 import type {ZooPredictionData} from './zoo-prediction.js'
 import {renderReliability, type ReliabilityLine} from './reliability.js'
 
@@ -512,7 +512,12 @@ function serveSection(r: SectionResult<ServeData> | undefined): string {
 
 // ---------------------------------------------------------------------------------------------
 
-function targets(p?: SectionResult<PredictionData>, a?: SectionResult<AnalyticData>, q?: SectionResult<QualityData>): string {
+function targets(
+  p?: SectionResult<PredictionData>,
+  a?: SectionResult<AnalyticData>,
+  q?: SectionResult<QualityData>,
+  z?: SectionResult<ZooPredictionData>,
+): string {
   const rows: string[][] = []
   if (p) {
     const s = p.data.summaries.find((x) => x.predictor === 'model') ?? p.data.summaries[0]
@@ -526,6 +531,7 @@ function targets(p?: SectionResult<PredictionData>, a?: SectionResult<AnalyticDa
       ok ? (s.within10Pct === s.rows ? '**met**' : '**met in the median, not for every stage**') : '**not met**',
     ])
   } else rows.push(['Predicted stage ms within ±10 % of measured (median)', 'section not run', '–'])
+  rows.push(...zooTargetRows(z))
   rows.push(analyticTargetRow(a?.data))
   if (q) {
     const t = q.data.target
@@ -579,7 +585,12 @@ export function renderReport(): string {
   }
   const body = [
     ...head,
-    targets(res.prediction as SectionResult<PredictionData>, res.analytic as SectionResult<AnalyticData>, res.quality as SectionResult<QualityData>),
+    targets(
+      res.prediction as SectionResult<PredictionData>,
+      res.analytic as SectionResult<AnalyticData>,
+      res.quality as SectionResult<QualityData>,
+      res['zoo-prediction'] as SectionResult<ZooPredictionData>,
+    ),
     solverSection(res.solver as SectionResult<SolverData>),
     qualitySection(res.quality as SectionResult<QualityData>),
     predictionSection(res.prediction as SectionResult<PredictionData>),
