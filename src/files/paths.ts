@@ -4,7 +4,13 @@
  * file that records them first, then in the current directory.
  */
 import {existsSync} from 'node:fs'
-import {dirname, isAbsolute, resolve} from 'node:path'
+import {homedir} from 'node:os'
+import {dirname, isAbsolute, join, resolve} from 'node:path'
+
+/** Where amps keeps its caches: $AMPS_CACHE_DIR, default ~/.cache/amps. */
+export function ampsCacheRoot(): string {
+  return process.env.AMPS_CACHE_DIR ? resolve(process.env.AMPS_CACHE_DIR) : join(homedir(), '.cache', 'amps')
+}
 
 export function resolveRecordedPath(recorded: string, recordedIn: string): string {
   if (isAbsolute(recorded)) return recorded

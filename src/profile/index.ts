@@ -8,7 +8,7 @@
  */
 import {createHash} from 'node:crypto'
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
-import {cpus, homedir} from 'node:os'
+import {cpus} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -23,6 +23,7 @@ import {measureEveryMemory} from './derive.js'
 import {STAGED_ONNX, stageModelFiles} from './model-files.js'
 import type {RepeatPlan} from './protocol.js'
 import {PROFILE_VERSION, type Profile} from './types.js'
+import {ampsCacheRoot} from '../files/paths.js'
 
 export {readProfile, writeProfile, writeFileAtomic} from './io.js'
 export {validateProfile} from './schema.js'
@@ -67,8 +68,7 @@ export interface ProfileOptions {
 
 /** Where cached profiles live. */
 export function profileCacheDir(): string {
-  const root = process.env.AMPS_CACHE_DIR ? resolve(process.env.AMPS_CACHE_DIR) : join(homedir(), '.cache', 'amps')
-  return join(root, 'profiles')
+  return join(ampsCacheRoot(), 'profiles')
 }
 
 let versionCache: string | undefined

@@ -7,7 +7,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {cpuQuotaFor} from '../../deploy/targets/local/cgroup.js'
+import {controllerWritable, cpuQuotaFor} from '../../deploy/targets/local/cgroup.js'
 import {
   THROTTLE_GAP_MS,
   THROTTLE_REPS,
@@ -19,10 +19,9 @@ import {
   throttleWallMs,
   type ThrottleTable,
 } from '../../deploy/targets/local/throttle.js'
-import {openCpuQuota} from '../../src/profile/cgroup.js'
 
-const quotaProbe = openCpuQuota(`throttle-test${process.pid}`)
-if (quotaProbe.ok) quotaProbe.quota.release()
+// the local target sets quotas only through a writable cgroup v1 cpu controller
+const quotaProbe = {ok: controllerWritable('cpu')}
 
 /** A table whose curves say: full speed up to 1 quota, half the fluid model's excess at 2, all of it from 4 on. */
 function madeUp(memories: number[]): ThrottleTable {
@@ -65,14 +64,13 @@ describe('throttleWallMs', () => {
     expect(throttleWallMs(t, 0, 512)).toBe(0)
   })
 
-  it('gives the cost model the local runtime and the curve, or the CFS period without a table', () => {
+  it('gives the cost model the local runtime and the curve, or full speed without one (no quota set)', () => {
     const withTable = localCostModel(t)
     expect(withTable.runtime).toBe('local')
     expect(withTable.quotaWallMs?.(3, 512)).toBeCloseTo(throttleWallMs(t, 3, 512), 12)
     const without = localCostModel(undefined)
     expect(without.runtime).toBe('local')
-    expect(without.quotaWallMs).toBeUndefined()
-    expect(typeof without.cfsPeriodMs).toBe('function')
+    expect(without.quotaWallMs?.(3, 512)).toBe(3)
   })
 })
 

@@ -19,15 +19,16 @@
  * (default ~/.cache/amps) as local-throttle.json.
  */
 import {spawn} from 'node:child_process'
-import {existsSync, mkdirSync, readFileSync} from 'node:fs'
-import {cpus, homedir, release} from 'node:os'
-import {dirname, join, resolve} from 'node:path'
+import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {cpus, release} from 'node:os'
+import {dirname, join} from 'node:path'
 
 import type {CostModelOptions} from '../../../src/cost/model.js'
 import {writeFileAtomic} from '../../../src/files/atomic.js'
+import {ampsCacheRoot} from '../../../src/files/paths.js'
 import {LAMBDA} from '../../../src/platform/lambda.js'
-import {openCpuQuota} from '../../../src/profile/cgroup.js'
-import {cpuQuotaFor, localPeriodMs} from './cgroup.js'
+import {median} from '../../../src/profile/stats.js'
+import {controllerWritable, cpuQuotaFor, createCpuGroup, removeGroup} from './cgroup.js'
 
 export const THROTTLE_TABLE_VERSION = 1
 
@@ -94,21 +95,13 @@ process.stdin.once('data', async () => {
 })
 `
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const n = s.length
-  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
-}
-
 async function measureCurve(memoryMb: number, reps: number, gapMs: [number, number]): Promise<ThrottleCurve> {
-  const {periodUs, quotaUs} = cpuQuotaFor(memoryMb)
-  const quotaMs = quotaUs / 1000
+  const quotaMs = cpuQuotaFor(memoryMb).quotaUs / 1000
   const works = THROTTLE_WORK_MULTIPLES.map((c) => Math.round(c * quotaMs * 1000) / 1000)
-  const probe = openCpuQuota(`throttle${process.pid}`)
-  if (!probe.ok) throw new Error(`no CPU quota here: ${probe.reason}`)
-  const quota = probe.quota
+  // the local target's own kind of group (createCpuGroup: its period and quota for the memory size)
+  const group = createCpuGroup(`throttle-${process.pid}-${memoryMb}`, memoryMb)
+  const child = spawn(process.execPath, ['-e', CHILD, JSON.stringify([works, gapMs[0], gapMs[1], reps])], {stdio: ['pipe', 'pipe', 'inherit']})
   try {
-    const child = spawn(process.execPath, ['-e', CHILD, JSON.stringify([works, gapMs[0], gapMs[1], reps])], {stdio: ['pipe', 'pipe', 'inherit']})
     let out = ''
     const ready = new Promise<void>((resolveReady) => {
       child.stdout.on('data', (d: Buffer) => {
@@ -119,24 +112,28 @@ async function measureCurve(memoryMb: number, reps: number, gapMs: [number, numb
         }
       })
     })
-    const done = new Promise<number | null>((resolveDone) => child.on('exit', resolveDone))
+    // 'close', not 'exit': the output pipe may still hold data when the process has exited
+    const done = new Promise<number | null>((resolveDone) => child.on('close', resolveDone))
     await Promise.race([ready, done])
-    const g = quota.group(memoryMb)
-    if (g.periodUs !== periodUs || g.quotaUs !== quotaUs)
-      throw new Error(`quota group ${g.periodUs}/${g.quotaUs} µs ≠ the local target's ${periodUs}/${quotaUs} µs`)
-    quota.enter(child.pid!, memoryMb)
+    if (child.exitCode !== null) throw new Error(`the throttle probe child exited ${child.exitCode} before it was ready`)
+    // cgroup v1: writing the pid to cgroup.procs moves every thread of the process
+    writeFileSync(join(group.path, 'cgroup.procs'), String(child.pid))
     child.stdin.write('go\n')
     const code = await done
     if (code !== 0) throw new Error(`the throttle probe child exited ${code}`)
     const result = JSON.parse(out) as {out: Record<string, number[]>}
     return {
       memoryMb,
-      periodMs: periodUs / 1000,
-      quotaMs,
+      periodMs: group.periodUs / 1000,
+      quotaMs: group.quotaUs / 1000,
       points: works.map((w) => ({workMs: w, wallMs: Math.round(median(result.out[String(w)]) * 1000) / 1000})),
     }
   } finally {
-    quota.release()
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await new Promise((r) => child.once('close', r))
+    }
+    removeGroup(group.path)
   }
 }
 
@@ -157,18 +154,18 @@ export async function measureThrottle(
 
 /** Where the table is cached. */
 export function throttleCachePath(): string {
-  const root = process.env.AMPS_CACHE_DIR ? resolve(process.env.AMPS_CACHE_DIR) : join(homedir(), '.cache', 'amps')
-  return join(root, 'local-throttle.json')
+  return join(ampsCacheRoot(), 'local-throttle.json')
 }
 
 /**
  * This machine's table with a curve for each of `memories` below one vCPU: the cached curves
  * (measured here, same kernel, CPU, cores, quota settings and protocol), the missing ones measured
- * now and added to the cache. undefined when no CPU quota can be set here (the local target then
- * runs stages unthrottled too).
+ * now and added to the cache. undefined when the local target cannot set a CPU quota here (no
+ * writable cgroup v1 cpu controller: it then runs stages without one) or needs no curve (every
+ * memory at or above one vCPU, nothing cached).
  */
 export async function localThrottle(memories: number[] = THROTTLE_MEMORIES, log?: (line: string) => void): Promise<ThrottleTable | undefined> {
-  if (!openCpuQuotaAvailable()) return undefined
+  if (!controllerWritable('cpu')) return undefined
   const path = throttleCachePath()
   let cached: ThrottleTable | undefined
   if (existsSync(path)) {
@@ -198,12 +195,6 @@ export async function localThrottle(memories: number[] = THROTTLE_MEMORIES, log?
 function sameQuota(c: ThrottleCurve): boolean {
   const q = cpuQuotaFor(c.memoryMb)
   return q.periodUs / 1000 === c.periodMs && q.quotaUs / 1000 === c.quotaMs
-}
-
-function openCpuQuotaAvailable(): boolean {
-  const probe = openCpuQuota(`throttle-check${process.pid}`)
-  if (probe.ok) probe.quota.release()
-  return probe.ok
 }
 
 /** Excess s = (wall − W) / (fluid − W) of one curve at c = W / Q, interpolated in c (clamped at the ends). */
@@ -250,8 +241,9 @@ export function throttleWallMs(table: ThrottleTable, cpuMs: number, memoryMb: nu
 
 /**
  * How the cost model predicts a stage as the local target runs it: its runner's spliced JSON around
- * the handler, and this machine's measured quota curve (or, without one, the local CFS period).
+ * the handler, and this machine's measured quota curve; without a table (no writable cgroup cpu
+ * controller, so the local target runs its stages without a CPU quota) at full speed.
  */
-export function localCostModel(table: ThrottleTable | undefined): Pick<CostModelOptions, 'runtime' | 'cfsPeriodMs' | 'quotaWallMs'> {
-  return table ? {runtime: 'local', quotaWallMs: (cpuMs, memoryMb) => throttleWallMs(table, cpuMs, memoryMb)} : {runtime: 'local', cfsPeriodMs: localPeriodMs}
+export function localCostModel(table: ThrottleTable | undefined): Pick<CostModelOptions, 'runtime' | 'quotaWallMs'> {
+  return {runtime: 'local', quotaWallMs: table ? (cpuMs, memoryMb) => throttleWallMs(table, cpuMs, memoryMb) : (cpuMs) => cpuMs}
 }
