@@ -36,6 +36,7 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   HeadBucketCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   NotFound,
   PutBucketLifecycleConfigurationCommand,
@@ -344,6 +345,13 @@ export class FakeAws {
         input.Body?.destroy?.()
         bucket(input.Bucket).set(input.Key, {sha: input.ChecksumSHA256, size: input.ContentLength})
         return {}
+      }),
+    )
+    m.on(HeadObjectCommand).callsFake((input) =>
+      this.handle('s3', 'HeadObject', input, () => {
+        const o = bucket(input.Bucket).get(input.Key)
+        if (!o) throw new NotFound({message: 'Not Found', ...meta404})
+        return {ContentLength: o.size}
       }),
     )
     m.on(ListObjectsV2Command).callsFake((input) =>

@@ -100,6 +100,13 @@ describe('AWS: a stage whose weights come from S3', () => {
     await deployAws(bundles(), makePlan(3), opts({existing: state}))
     expect(fake.inputs('PutObject')).toEqual([])
     expect(fake.summary((c) => /Update|Create|PutRolePolicy/.test(c.command))).toEqual([])
+
+    // the object deleted out of band (by hand, a bucket rule): the next deploy puts it back
+    fake.buckets.get(BUCKET)!.delete(KEY)
+    fake.resetCalls()
+    await deployAws(bundles(), makePlan(3), opts({existing: state}))
+    expect(fake.inputs('PutObject').map((p) => p.Key)).toEqual([KEY])
+    expect(fake.buckets.get(BUCKET)!.get(KEY)?.size).toBe(blob.length)
   })
 
   it('a missing weights blob stops the deploy before any AWS call', async () => {
@@ -126,6 +133,13 @@ describe('AWS: a stage whose weights come from S3', () => {
     expect(put?.input).toMatchObject({Bucket: BUCKET, Key: KEY, ContentLength: blob.length})
     const create = calls.filter((c) => c.command === 'CreateFunction')[1]
     expect((create?.input.Environment as {Variables: Record<string, string>}).Variables[WEIGHTS_URL_ENV]).toBe(URL)
+  })
+
+  it('the dry run of a deployment that holds its weights checks the object and uploads nothing', async () => {
+    const state = await deployAws(bundles(), makePlan(3), opts())
+    const {calls} = await planAwsCalls(bundles(), makePlan(3), opts({existing: state}))
+    expect(calls.filter((c) => c.command === 'HeadObject').map((c) => c.input)).toEqual([{Bucket: BUCKET, Key: KEY, ExpectedBucketOwner: ACCOUNT}])
+    expect(calls.filter((c) => c.command === 'PutObject')).toEqual([])
   })
 
   it('destroy deletes the weights object and says so', async () => {

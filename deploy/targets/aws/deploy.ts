@@ -30,6 +30,7 @@ import {
   type BucketLocationConstraint,
   type CreateBucketCommandInput,
   HeadBucketCommand,
+  HeadObjectCommand,
   PutBucketLifecycleConfigurationCommand,
   PutBucketTaggingCommand,
   PutObjectCommand,
@@ -439,7 +440,16 @@ export class AwsDeployer {
     assert(cb, 'bucket must exist before the weights upload')
     const key = weightsObjectKey(cb.prefix, bundle)!
     const url = `s3://${cb.bucket}/${key}`
-    if (rec.weights?.url !== url || rec.weights.sha256 !== w.sha256) {
+    // recorded as uploaded: still there at its size? (deleted by hand or a bucket rule, every INIT would fail)
+    const present =
+      rec.weights?.url === url &&
+      rec.weights.sha256 === w.sha256 &&
+      (
+        await this.read(`HeadObject ${url}`, () =>
+          this.clients.s3.send(new HeadObjectCommand({Bucket: cb.bucket, Key: key, ExpectedBucketOwner: this.account})),
+        )
+      )?.ContentLength === w.bytes
+    if (!present) {
       await this.call(`PutObject ${url}`, () =>
         this.clients.s3.send(
           new PutObjectCommand({

@@ -15,7 +15,7 @@ import {
   UpdateFunctionConfigurationCommand,
 } from '@aws-sdk/client-lambda'
 import {CreateRoleCommand, GetRoleCommand, GetRolePolicyCommand, NoSuchEntityException, PutRolePolicyCommand} from '@aws-sdk/client-iam'
-import {CreateBucketCommand, HeadBucketCommand, NotFound, PutObjectCommand} from '@aws-sdk/client-s3'
+import {CreateBucketCommand, HeadBucketCommand, HeadObjectCommand, NotFound, PutObjectCommand} from '@aws-sdk/client-s3'
 import type {IAMClient} from '@aws-sdk/client-iam'
 import type {LambdaClient} from '@aws-sdk/client-lambda'
 import type {S3Client} from '@aws-sdk/client-s3'
@@ -103,6 +103,8 @@ export function simulatedAws(opts: {
     if (parsed) roles.set(parsed.roleName, {Arn: existing.roleArn, policy: opts.rolePolicy ? JSON.stringify(opts.rolePolicy) : undefined})
   }
   if (existing?.codeBucket) buckets.add(existing.codeBucket.bucket)
+  // fetched weights deployment.json records as uploaded, by s3:// URL, with their size
+  const objects = new Map((existing?.stages ?? []).flatMap((r) => (r.weights && r.status !== 'deleted' ? [[r.weights.url, r.weights.bytes] as const] : [])))
   const handoff = opts.handoff
   const sorted = [...opts.bundles].sort((a, b) => a.stageIndex - b.stageIndex)
   for (const rec of existing?.stages ?? []) {
@@ -240,6 +242,14 @@ export function simulatedAws(opts: {
       (input) => {
         if (!buckets.has(input.Bucket)) throw new NotFound({message: 'Not Found', ...notFoundMeta})
         return {}
+      },
+    ],
+    [
+      HeadObjectCommand,
+      (input) => {
+        const size = objects.get(`s3://${input.Bucket}/${input.Key}`)
+        if (size === undefined) throw new NotFound({message: 'Not Found', ...notFoundMeta})
+        return {ContentLength: size}
       },
     ],
     [
