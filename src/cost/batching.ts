@@ -206,6 +206,14 @@ export function batchesPerSecond(policy: BatchPolicy): number {
 
 /** Dispatch-epoch samples of the busy count for batched policies (fixed seed: a plan always gets the same number). */
 export const BUSY_SAMPLES = 20_000
+/**
+ * Random draws one busyAtDispatch call may make (~40–80 ms): where many invocations overlap (a
+ * high rate and long stages) each sample needs many gaps, so fewer samples are taken, never under
+ * BUSY_MIN_SAMPLES. The busy count is then large and concentrated, so its probabilities are still
+ * read well; only tails under 1/samples read as 0. Typical plans stay at BUSY_SAMPLES.
+ */
+export const BUSY_DRAW_BUDGET = 4_000_000
+export const BUSY_MIN_SAMPLES = 2_000
 
 /**
  * atLeast[j] = P(N ≥ j) for the number N of earlier invocations of a stage still running when a
@@ -213,8 +221,8 @@ export const BUSY_SAMPLES = 20_000
  * to less than serviceMs. A gap is the wait for the next request after a dispatch (Exp(λ)) plus the
  * time that batch takes to fill, min(T, A_{B−1}) (module docs); the gaps are i.i.d. Without
  * batching (B = 1 or T = 0) dispatches are the Poisson arrivals and N is Poisson with mean
- * λ·serviceMs (exact); with batching, from BUSY_SAMPLES sampled runs of gaps (probabilities below
- * 1/BUSY_SAMPLES read as 0).
+ * λ·serviceMs (exact); with batching, from up to BUSY_SAMPLES sampled runs of gaps (fewer where a
+ * run needs many gaps: BUSY_DRAW_BUDGET; probabilities below 1/samples read as 0).
  */
 export function busyAtDispatch(policy: BatchPolicy, serviceMs: number): number[] {
   const {ratePerSecond: rate, maxBatch: B, timeoutMs: T} = policy
@@ -227,8 +235,12 @@ export function busyAtDispatch(policy: BatchPolicy, serviceMs: number): number[]
   }
   const rnd = seededRandom(0xc01d)
   const exp = (): number => -Math.log(1 - rnd()) / lam
-  const counts: number[] = [BUSY_SAMPLES]
-  for (let i = 0; i < BUSY_SAMPLES; i++) {
+  // draws per gap (the wait, then the fill, cut at T) and gaps per sample (about the mean busy count)
+  const drawsPerGap = 1 + Math.min(B - 1, Math.ceil(lam * T) + 1)
+  const gapsPerSample = 1 + serviceMs / (1 / lam + Math.min(T, (B - 1) / lam))
+  const samples = Math.max(BUSY_MIN_SAMPLES, Math.min(BUSY_SAMPLES, Math.floor(BUSY_DRAW_BUDGET / (drawsPerGap * gapsPerSample))))
+  const counts: number[] = [samples]
+  for (let i = 0; i < samples; i++) {
     let sum = 0
     for (let j = 1; ; j++) {
       let fill = 0
@@ -238,7 +250,7 @@ export function busyAtDispatch(policy: BatchPolicy, serviceMs: number): number[]
       counts[j] = (counts[j] ?? 0) + 1
     }
   }
-  return counts.map((c) => c / BUSY_SAMPLES)
+  return counts.map((c) => c / samples)
 }
 
 /**
