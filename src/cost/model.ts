@@ -506,7 +506,6 @@ export class CostModel {
   private _totalCompute?: number
 }
 
-/** Whether `storedWeightBytes` of weights make a package over the unzipped limit (a one-layer stage then fetches them from S3). */
 /**
  * RSS (MB) a stage whose weights are fetched at INIT holds per MB of them beyond what loading them
  * from its package costs: the fetched blob itself, handed to the runtime in memory (ONNX external
@@ -517,6 +516,7 @@ export class CostModel {
  */
 export const FETCHED_WEIGHTS_RSS_PER_MB = 1
 
+/** Whether `storedWeightBytes` of weights make a package over the unzipped limit (a one-layer stage then fetches them from S3). */
 export function weightsNeedS3(storedWeightBytes: number, prices: PriceTable, arch?: Arch): boolean {
   return runtimeBytesFor(prices, arch) + storedWeightBytes > prices.limits.unzippedPackageBytes.value
 }

@@ -123,8 +123,8 @@ function billedAt(stage: PlanStage, k: number, granularity: number): number {
 
 /**
  * A stage's mean billed ms per invocation at a rate (over the batch sizes the plan's batching
- * makes there): how long an invocation keeps one of its environments busy, on average. The
- * planner and estimate-cost size a stage's pool of environments (cold starts) with it.
+ * makes there): how long an invocation keeps one of its environments busy, on average.
+ * estimate-cost sizes a stage's pool of environments (cold starts) with it.
  */
 export function meanStageMs(plan: Pick<Plan, 'batch'>, stage: PlanStage, rate: number, granularity: number): number {
   const B = plan.batch.size

@@ -87,10 +87,15 @@ export async function loadStageRuntime(dir: string, options: {backend?: BackendN
   }
   const weightSpecs = modelJson.weightsManifest.flatMap((g) => g.weights) as Parameters<Tf['io']['fromMemory']>[1]
   // weights from the bundle, or (stage.json `weights`) fetched from the deployment's store and verified
-  const weights = spec.weights
-    ? Buffer.from(await fetchStageWeights(spec))
+  const weights: Uint8Array = spec.weights
+    ? await fetchStageWeights(spec)
     : Buffer.concat(await Promise.all(modelJson.weightsManifest.flatMap((g) => g.paths).map((p) => readFile(join(dir, p)))))
-  const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer
+  // the bytes' own ArrayBuffer when they fill it (a fetched blob does), else one copy of them
+  const weightData = (
+    weights.byteOffset === 0 && weights.byteLength === weights.buffer.byteLength
+      ? weights.buffer
+      : weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength)
+  ) as ArrayBuffer
   const model = await tf.loadLayersModel(tf.io.fromMemory(modelJson.modelTopology, weightSpecs, weightData))
   const t2 = performance.now()
   // warm-up: allocate and run every kernel once with zeros at batch 1

@@ -22,7 +22,7 @@
  * their own (the same seed over 300 s: the run's first five minutes).
  *
  * Verdicts per plan: cost — the plan's headline cost per 1M (what `amps plan` prints: warm cost,
- * plus INIT when a cold start per batch is likely) within ±3 % of the simulated cost on every
+ * plus the expected INIT when it adds more than HEADLINE_INIT_SHARE of it) within ±3 % of the simulated cost on every
  * seed; SLO — the simulated p99 ≤ SLO on every seed, over the whole run and over its first 300 s
  * (where those hold ≥ FIRST_MINUTES_MIN_REQUESTS requests).
  *
@@ -92,7 +92,7 @@ export interface AnalyticRow {
   warmEnvironments: number[]
   durationS: number
   analyticP99Ms: number
-  /** the plan's headline cost per 1M (warm cost + INIT when likely) and its warm cost */
+  /** the plan's headline cost per 1M (warm cost + the expected INIT above HEADLINE_INIT_SHARE of it) and its warm cost */
   analyticCostPerMillionUsd: number
   analyticWarmCostPerMillionUsd: number
   analyticMeanBatch: number

@@ -1,7 +1,7 @@
 /**
  * The headline cost of a plan is what the user will pay: INIT charges are included (and said to be)
- * whenever the cold-start probability per batch is over 1 %: always for a plan made without a rate
- * (a cold start on every request), never when cold starts are rare. Issue 13 item 4: a plan without
+ * whenever the expected INIT adds more than HEADLINE_INIT_SHARE (0.1 %) to the warm cost: always for
+ * a plan made without a rate (a cold start on every request), never when cold starts are rare. Issue 13 item 4: a plan without
  * a rate showed $0.30/1M while its INIT charges were $21.40/1M.
  */
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
@@ -55,7 +55,7 @@ describe('headline cost per 1M', () => {
   })
 
   it('a quiet plan (INIT over 0.1 % of the cost): INIT in the cost per 1M and per month', () => {
-    // at 0.005 req/s a batch finds its function cold with probability e^(-0.005·keep-alive), well over 1 %
+    // at 0.005 req/s a batch finds its function cold with probability e^(-0.005·keep-alive): its INIT is far over 0.1 % of the cost
     const plan = planFromProfile(profile, {sloMs: 2000, ratePerSecond: 0.005})
     const p = plan.predicted
     expect(p.initPerMillionUsd!).toBeGreaterThan(HEADLINE_INIT_SHARE * p.costPerMillionUsd)

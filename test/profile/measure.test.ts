@@ -52,11 +52,11 @@ function checkMeasured(p: Profile): void {
   expect(r.baselineRssMb).toBeGreaterThan(20)
   expect(r.runtimeInitMs).toBeGreaterThan(0)
   expect(r.codecMsPerMb).toBeGreaterThan(0)
-  // parsing/stringifying 2 MB of base64 JSON takes real CPU time
+  // parsing/stringifying base64 JSON takes real CPU time (the slope between 0.25 and 4 MB)
   expect(r.jsonParseMsPerMb).toBeGreaterThan(0)
   expect(r.jsonStringifyMsPerMb).toBeGreaterThan(0)
   // the local runner splices the base64 around the JSON instead of serialising it: several times less
-  expect(r.localJsonParseMsPerMb).toBeGreaterThanOrEqual(0)
+  expect(r.localJsonParseMsPerMb).toBeLessThan(r.jsonParseMsPerMb!)
   expect(r.localJsonStringifyMsPerMb).toBeLessThan(r.jsonStringifyMsPerMb!)
   expect(r.invokeOverheadMs).toBeGreaterThan(0)
   expect(r.peakActivationBytesPerSample).toBeGreaterThan(0)

@@ -69,14 +69,16 @@ try {
 /** --deploy: the plan deployed locally, one invoke --compare, destroyed. */
 function deployAndCompare(): unknown {
   const deployment = join(dir, '..', 'vgg16-deployment.json')
-  const d = amps(['deploy', planPath, '--model', dir, '-o', deployment, '--no-prewarm', '--json'])
-  if (d.code !== 0) return {deployExit: d.code, deployS: d.s}
+  let d: ReturnType<typeof amps> | undefined
   let inv: ReturnType<typeof amps> | undefined
   try {
-    inv = amps(['invoke', deployment, '--input', 'random', '--compare', '--json'])
+    d = amps(['deploy', planPath, '--model', dir, '-o', deployment, '--no-prewarm', '--json'])
+    if (d.code === 0) inv = amps(['invoke', deployment, '--input', 'random', '--compare', '--json'])
   } finally {
-    amps(['destroy', deployment, '--force', '--json'])
+    // a failed deploy may have started stages (processes, cgroups, the fetched blob): destroy whatever it recorded
+    if (existsSync(deployment)) amps(['destroy', deployment, '--force', '--json'])
   }
+  if (d.code !== 0 || !inv) return {deployExit: d.code, deployS: d.s}
   const report = JSON.parse(d.stdout)
   const invoked = inv.code === 0 ? JSON.parse(inv.stdout) : undefined
   return {
