@@ -18,7 +18,7 @@ import {computeSpread} from '../../src/cost/spread.js'
 import {nsfwjsModelDir, type NsfwjsModel} from '../helpers/nsfwjs.js'
 import {errorPct, log, median, quantile, round, type BenchOptions} from './common.js'
 import {balancedCuts, benchPlan, invokeSeries, type InvokeSeries, type LocalDeployments} from './local.js'
-import {PREDICTORS, type PredictorName, type StagePrediction} from './predictors.js'
+import {PREDICTORS, scoreAll, type PredictorName, type StagePrediction} from './predictors.js'
 import {benchProfile, profileInfos} from './profiles.js'
 
 export interface MeasuredStage {
@@ -217,14 +217,12 @@ export async function runPrediction(opts: BenchOptions, deployments: LocalDeploy
               if (rs.some((r) => !Number.isFinite(r.stages[i].durationMs ?? NaN)))
                 throw new Error(`stage ${i + 1} of ${name} reported no Duration (REPORT line)`)
               const measured = measuredStage(series, i)
+              const scored = scoreAll(profile, range, memoryMb, batch, measured)
               const predicted: PredictionRow['predicted'] = {}
-              for (const [pname, predict] of Object.entries(PREDICTORS)) {
-                const p = predict(profile, range, memoryMb, batch)
+              for (const [pname, p] of Object.entries(scored)) {
                 predicted[pname] = {
                   ...p,
-                  durationErrPct: round(errorPct(p.handlerMs, measured.durationMs), 1),
                   handlerErrPct: round(errorPct(p.handlerMs, measured.handlerMs), 1),
-                  computeErrPct: round(errorPct(p.computeMs, measured.runMs), 1),
                   roundTripErrPct: round(errorPct(p.handlerMs, measured.roundTripMs), 1),
                 }
               }

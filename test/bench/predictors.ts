@@ -22,6 +22,7 @@ import {DEFAULT_PRICE_TABLE} from '../../src/cost/prices.js'
 import type {Profile} from '../../src/profile/types.js'
 import {localPeriodMs} from '../../deploy/targets/local/cgroup.js'
 import {localCostModel, type ThrottleTable} from '../../deploy/targets/local/throttle.js'
+import {errorPct, round} from './common.js'
 
 export interface StagePrediction {
   computeMs: number
@@ -76,3 +77,22 @@ export const PREDICTORS = {
 } satisfies Record<string, Predictor>
 
 export type PredictorName = keyof typeof PREDICTORS
+
+/** A predictor's figures for a measured stage, with its error against the Duration and the model run (%). */
+export type ScoredPrediction = StagePrediction & {durationErrPct: number; computeErrPct: number}
+
+/** Every predictor on one stage, scored against what was measured. */
+export function scoreAll(
+  profile: Profile,
+  range: StageRange,
+  memoryMb: number,
+  batch: number,
+  measured: {durationMs: number; runMs: number},
+): Record<PredictorName, ScoredPrediction> {
+  const out = {} as Record<PredictorName, ScoredPrediction>
+  for (const [name, predict] of Object.entries(PREDICTORS) as [PredictorName, Predictor][]) {
+    const p = predict(profile, range, memoryMb, batch)
+    out[name] = {...p, durationErrPct: round(errorPct(p.handlerMs, measured.durationMs), 1), computeErrPct: round(errorPct(p.computeMs, measured.runMs), 1)}
+  }
+  return out
+}

@@ -34,18 +34,12 @@ import {measureCfsPeriod, type CfsRow} from './cfs-period.js'
 import {benchDir, errorPct, log, median, round, type BenchOptions} from './common.js'
 import {balancedCuts, benchPlan, invokeSeries, type LocalDeployments} from './local.js'
 import {measuredStage, type MeasuredStageRow} from './prediction.js'
-import {PREDICTORS as ZOO_PREDICTORS, useThrottleTable} from './predictors.js'
+import {PREDICTORS as ZOO_PREDICTORS, scoreAll, useThrottleTable, type ScoredPrediction} from './predictors.js'
 import {localThrottle, THROTTLE_GAP_MS, type ThrottleTable} from '../../deploy/targets/local/throttle.js'
 
 const ZOO_DIR = join(benchDir, 'zoo')
 
-export interface ZooPrediction {
-  computeMs: number
-  codecMs: number
-  handlerMs: number
-  durationErrPct: number
-  computeErrPct: number
-}
+export type ZooPrediction = ScoredPrediction
 
 export interface ZooRow extends MeasuredStageRow {
   arch: ZooName
@@ -191,6 +185,16 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
     archs: backend === 'wasm' && quick ? (archs.includes('efficientnetb0') ? ['efficientnetb0' as ZooName] : archs.slice(0, 1)) : archs,
   }))
   const reps = quick ? 8 : 50
+  /** The measuring protocol of every row: warm-up, then `reps` requests, each after the quota curve's idle gap. */
+  const measuring = (batch: number) => ({
+    batch,
+    warmup: 150,
+    warmupBudgetMs: quick ? 3_000 : 15_000,
+    reps,
+    minReps: reps,
+    budgetMs: 0,
+    gapMs: THROTTLE_GAP_MS,
+  })
   const rows: ZooRow[] = []
   const profiles: ZooPredictionData['profiles'] = []
   const failures: string[] = []
@@ -227,29 +231,13 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
         await deployments
           .with(plan, dir, `zoo-${arch}-${backend}-${memoryMb}`, async (d) => {
             for (const batch of batches) {
-              const series = await invokeSeries(d, {
-                batch,
-                warmup: 150,
-                warmupBudgetMs: quick ? 3_000 : 15_000,
-                reps,
-                minReps: reps,
-                budgetMs: 0,
-                gapMs: THROTTLE_GAP_MS,
-              })
+              const series = await invokeSeries(d, measuring(batch))
               plan.stages.forEach((s, i) => {
                 if (series.results.some((r) => !Number.isFinite(r.stages[i].durationMs ?? NaN)))
                   throw new Error(`stage ${i + 1} of ${arch} reported no Duration`)
                 const measured = measuredStage(series, i)
                 const range = {first: s.layers.firstIndex, last: s.layers.lastIndex}
-                const predicted: ZooRow['predicted'] = {}
-                for (const [name, predict] of Object.entries(ZOO_PREDICTORS)) {
-                  const p = predict(profile, range, memoryMb, batch)
-                  predicted[name] = {
-                    ...p,
-                    durationErrPct: round(errorPct(p.handlerMs, measured.durationMs), 1),
-                    computeErrPct: round(errorPct(p.computeMs, measured.runMs), 1),
-                  }
-                }
+                const predicted: ZooRow['predicted'] = scoreAll(profile, range, memoryMb, batch, measured)
                 rows.push({
                   arch,
                   size: size(arch),
@@ -300,15 +288,7 @@ export async function runZooPrediction(opts: BenchOptions, deployments: LocalDep
       hand.stages[0].memoryMb = 1769
       const plan = applyBackend(hand, 'onnx')
       await deployments.with(plan, dir, `zoo-short-${memoryMb}`, async (d) => {
-        const series = await invokeSeries(d, {
-          batch: 1,
-          warmup: 150,
-          warmupBudgetMs: quick ? 3_000 : 15_000,
-          reps,
-          minReps: reps,
-          budgetMs: 0,
-          gapMs: THROTTLE_GAP_MS,
-        })
+        const series = await invokeSeries(d, measuring(1))
         const s = plan.stages[1]
         const range = {first: s.layers.firstIndex, last: s.layers.lastIndex}
         const measuredMs = measuredStage(series, 1).durationMs
